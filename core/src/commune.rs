@@ -1,0 +1,270 @@
+//! Communes, the referential of all current French communes, and a deployment's scope.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// An INSEE commune code: five characters, digits except `2A`/`2B` for Corsica.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CommuneCode(String);
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("« {0} » n'est pas un code commune INSEE (5 caractères, par exemple 56260)")]
+pub struct InvalidCommuneCode(pub String);
+
+impl CommuneCode {
+    pub fn parse(text: &str) -> Result<Self, InvalidCommuneCode> {
+        let code = text.trim().to_ascii_uppercase();
+        let bytes = code.as_bytes();
+        let valid = bytes.len() == 5
+            && (bytes.iter().all(u8::is_ascii_digit)
+                || (bytes[0] == b'2'
+                    && (bytes[1] == b'A' || bytes[1] == b'B')
+                    && bytes[2..].iter().all(u8::is_ascii_digit)));
+        if valid {
+            Ok(Self(code))
+        } else {
+            Err(InvalidCommuneCode(text.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The département code this commune belongs to (`56`, `2A`, `971` …).
+    pub fn departement(&self) -> &str {
+        if self.0.starts_with("97") {
+            &self.0[..3]
+        } else {
+            &self.0[..2]
+        }
+    }
+}
+
+impl TryFrom<String> for CommuneCode {
+    type Error = InvalidCommuneCode;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<CommuneCode> for String {
+    fn from(code: CommuneCode) -> Self {
+        code.0
+    }
+}
+
+impl fmt::Display for CommuneCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Commune {
+    pub code: CommuneCode,
+    pub name: String,
+    pub departement: String,
+    pub population: u64,
+}
+
+#[derive(Debug, Error)]
+pub enum ReferentialError {
+    #[error("referential line {line}: {message}")]
+    Line { line: usize, message: String },
+    #[error("referential header must be `code,nom,departement,population`")]
+    Header,
+}
+
+/// All current French communes, keyed by code, with the names of the départements.
+#[derive(Debug, Clone, Default)]
+pub struct Referential {
+    communes: BTreeMap<CommuneCode, Commune>,
+    departements: BTreeMap<String, String>,
+}
+
+impl Referential {
+    /// Parses `data/communes.csv` and `data/departements.csv` (plain CSV, no quoted fields).
+    pub fn parse(communes_csv: &str, departements_csv: &str) -> Result<Self, ReferentialError> {
+        let mut lines = communes_csv.lines().enumerate();
+        match lines.next() {
+            Some((_, header)) if header.trim() == "code,nom,departement,population" => {}
+            _ => return Err(ReferentialError::Header),
+        }
+        let mut communes = BTreeMap::new();
+        for (index, line) in lines {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let error = |message: String| ReferentialError::Line {
+                line: index + 1,
+                message,
+            };
+            let fields: Vec<&str> = line.split(',').collect();
+            let [code, name, departement, population] = fields[..] else {
+                return Err(error(format!("expected 4 fields, found {}", fields.len())));
+            };
+            let code = CommuneCode::parse(code).map_err(|e| error(e.to_string()))?;
+            let population = population
+                .parse()
+                .map_err(|_| error(format!("bad population `{population}`")))?;
+            communes.insert(
+                code.clone(),
+                Commune {
+                    code,
+                    name: name.to_owned(),
+                    departement: departement.to_owned(),
+                    population,
+                },
+            );
+        }
+        let departements = departements_csv
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(','))
+            .map(|(code, name)| (code.to_owned(), name.to_owned()))
+            .collect();
+        Ok(Self {
+            communes,
+            departements,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.communes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.communes.is_empty()
+    }
+
+    pub fn get(&self, code: &CommuneCode) -> Option<&Commune> {
+        self.communes.get(code)
+    }
+
+    pub fn departement_name(&self, code: &str) -> Option<&str> {
+        self.departements.get(code).map(String::as_str)
+    }
+
+    /// The communes of the given départements. Unknown départements are an error.
+    pub fn scope(&self, departements: &[String]) -> Result<Scope, String> {
+        let wanted: BTreeSet<&str> = departements.iter().map(String::as_str).collect();
+        for code in &wanted {
+            if !self.departements.contains_key(*code) {
+                return Err(format!("unknown département `{code}`"));
+            }
+        }
+        let communes = self
+            .communes
+            .values()
+            .filter(|c| wanted.contains(c.departement.as_str()))
+            .map(|c| (c.code.clone(), c.clone()))
+            .collect();
+        let departements = wanted
+            .iter()
+            .map(|code| {
+                let name = self.departements.get(*code).cloned().unwrap_or_default();
+                ((*code).to_owned(), name)
+            })
+            .collect();
+        Ok(Scope {
+            communes,
+            departements,
+        })
+    }
+}
+
+/// The communes a deployment serves: those of a set of départements.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    communes: BTreeMap<CommuneCode, Commune>,
+    departements: BTreeMap<String, String>,
+}
+
+impl Scope {
+    /// A scope built directly from communes, for tests and benchmarks.
+    pub fn from_communes(communes: impl IntoIterator<Item = Commune>) -> Self {
+        let communes: BTreeMap<_, _> = communes.into_iter().map(|c| (c.code.clone(), c)).collect();
+        let departements = communes
+            .values()
+            .map(|c| (c.departement.clone(), c.departement.clone()))
+            .collect();
+        Self {
+            communes,
+            departements,
+        }
+    }
+
+    pub fn get(&self, code: &CommuneCode) -> Option<&Commune> {
+        self.communes.get(code)
+    }
+
+    pub fn contains(&self, code: &CommuneCode) -> bool {
+        self.communes.contains_key(code)
+    }
+
+    pub fn communes(&self) -> impl Iterator<Item = &Commune> {
+        self.communes.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.communes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.communes.is_empty()
+    }
+
+    pub fn population(&self) -> u64 {
+        self.communes.values().map(|c| c.population).sum()
+    }
+
+    /// Département codes in scope.
+    pub fn departement_codes(&self) -> impl Iterator<Item = &str> {
+        self.departements.keys().map(String::as_str)
+    }
+
+    /// A human label: "Morbihan (56)" or "Morbihan (56), Finistère (29)".
+    pub fn label(&self) -> String {
+        self.departements
+            .iter()
+            .map(|(code, name)| format!("{name} ({code})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commune_codes() {
+        assert!(CommuneCode::parse("56260").is_ok());
+        assert_eq!(CommuneCode::parse("2a004").map(|c| c.0), Ok("2A004".into()));
+        assert_eq!(
+            CommuneCode::parse("97411").map(|c| c.departement().to_owned()),
+            Ok("974".into())
+        );
+        for bad in ["5626", "562600", "2C004", "ab123", "", "56 26"] {
+            assert!(CommuneCode::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scope_of_a_departement() {
+        let referential = Referential::parse(
+            "code,nom,departement,population\n56001,Allaire,56,4000\n29001,Argol,29,800\n",
+            "code,nom\n29,Finistère\n56,Morbihan\n",
+        )
+        .expect("parse");
+        let scope = referential.scope(&["56".into()]).expect("scope");
+        assert_eq!(scope.len(), 1);
+        assert_eq!(scope.label(), "Morbihan (56)");
+        assert!(referential.scope(&["99".into()]).is_err());
+    }
+}

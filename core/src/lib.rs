@@ -1,0 +1,25 @@
+//! The pure domain of decompte.
+//!
+//! Architecture invariant: this crate does no IO and no async. It knows what a
+//! commune, a setting (lieu de décès), a report and a correction are, how input
+//! is validated, how completeness and aggregates are computed, and how access
+//! codes are formatted and hashed. Clocks and randomness are passed in.
+
+pub mod aggregate;
+pub mod auth;
+pub mod commune;
+pub mod completeness;
+pub mod correction;
+pub mod report;
+pub mod setting;
+pub mod time;
+pub mod validation;
+
+pub use aggregate::Aggregates;
+pub use auth::{AccessCode, Role};
+pub use commune::{Commune, CommuneCode, Referential, Scope};
+pub use completeness::Completeness;
+pub use correction::{check_correction, CorrectionError};
+pub use report::{Counts, Report, ReportWrite, Source};
+pub use setting::{Setting, Settings};
+pub use validation::{CountValue, Draft, FieldError, Rules, ValidDraft};

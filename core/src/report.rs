@@ -1,0 +1,101 @@
+//! Reports (déclarations): for one commune and one day, a count for every setting.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::commune::CommuneCode;
+
+/// Counts by setting key. An explicit zero is a report; a missing report is not a zero.
+pub type Counts = BTreeMap<String, u32>;
+
+/// Where a version came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Form,
+    Api,
+    Import,
+    Prefecture,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Form => "form",
+            Source::Api => "api",
+            Source::Import => "import",
+            Source::Prefecture => "prefecture",
+        }
+    }
+
+    /// The French label shown in histories.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Form => "formulaire",
+            Source::Api => "API",
+            Source::Import => "import",
+            Source::Prefecture => "préfecture",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Source {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "form" => Ok(Source::Form),
+            "api" => Ok(Source::Api),
+            "import" => Ok(Source::Import),
+            "prefecture" => Ok(Source::Prefecture),
+            other => Err(format!("unknown source `{other}`")),
+        }
+    }
+}
+
+/// One stored version of a report. The current value of a (commune, day) is its latest version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub commune: CommuneCode,
+    pub date: NaiveDate,
+    pub counts: Counts,
+    pub version: u32,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+    pub source: Source,
+    pub reason: Option<String>,
+}
+
+impl Report {
+    pub fn total(&self) -> u64 {
+        self.counts.values().map(|&n| u64::from(n)).sum()
+    }
+
+    pub fn count(&self, setting: &str) -> u32 {
+        self.counts.get(setting).copied().unwrap_or(0)
+    }
+}
+
+/// A validated write, ready for the store's conditional write.
+///
+/// `version` is the version this write creates; the store accepts it only if the
+/// current version is `version - 1` (or absent for version 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportWrite {
+    pub report: Report,
+}
+
+impl ReportWrite {
+    pub fn expected_current_version(&self) -> Option<u32> {
+        self.report.version.checked_sub(1).filter(|&v| v > 0)
+    }
+}

@@ -1,0 +1,55 @@
+//! Days are counted in Europe/Paris; instants are stored in UTC.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Europe::Paris;
+
+/// The calendar day in Paris at the instant `now`.
+pub fn paris_today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&Paris).date_naive()
+}
+
+/// `01/04/2020`, the way dates are written for French readers.
+pub fn fr_date(date: NaiveDate) -> String {
+    date.format("%d/%m/%Y").to_string()
+}
+
+/// `01/04/2020 à 14:05`, Paris time.
+pub fn fr_datetime(instant: DateTime<Utc>) -> String {
+    instant
+        .with_timezone(&Paris)
+        .format("%d/%m/%Y à %H:%M")
+        .to_string()
+}
+
+/// Parses `2020-04-01` (ISO, what `<input type="date">` sends) or `01/04/2020`
+/// (what people type where the browser has no date picker).
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
+    let text = text.trim();
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(text, "%d/%m/%Y"))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn paris_day_boundary() {
+        // 23:30 UTC on 31 March 2020 is already 1 April in Paris (summer time, UTC+2).
+        let now = Utc
+            .with_ymd_and_hms(2020, 3, 31, 23, 30, 0)
+            .single()
+            .expect("instant");
+        assert_eq!(
+            paris_today(now),
+            NaiveDate::from_ymd_opt(2020, 4, 1).expect("date")
+        );
+        assert_eq!(
+            parse_date("01/04/2020"),
+            NaiveDate::from_ymd_opt(2020, 4, 1)
+        );
+        assert_eq!(parse_date("2020-02-30"), None);
+    }
+}

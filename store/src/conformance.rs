@@ -1,0 +1,504 @@
+//! The conformance suite every backend must pass. Each check takes a fresh, empty
+//! store; [`conformance_tests!`](crate::conformance_tests) turns them into one
+//! `#[tokio::test]` each for a backend.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use decompte_core::{CommuneCode, Counts, Report, Role, Source};
+
+use crate::model::{
+    Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session,
+};
+use crate::{Store, StoreError};
+
+/// Generates one test per conformance check, given an expression that yields an
+/// `Arc<dyn Store>` (it may `.await`).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each $make;
+            first_report_and_correction, stale_version_is_refused, history_keeps_every_version,
+            idempotency_record_is_atomic, credentials_issue_use_revoke, sessions_and_expiry,
+            completeness_of_a_day, changes_since_a_watermark, many_reports_are_all_read,
+            concurrent_writers_one_winner, throttling_counters, publications);
+    };
+    (@each $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store: std::sync::Arc<dyn $crate::Store> = $make;
+                $crate::conformance::$name(store).await;
+            }
+        )*
+    };
+}
+
+pub fn code(text: &str) -> CommuneCode {
+    CommuneCode::parse(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn day(n: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2020, 3, 1).unwrap_or_default() + Duration::days(i64::from(n))
+}
+
+pub fn instant(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_585_000_000 + seconds, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+pub fn counts(hopital: u32, ehpad: u32) -> Counts {
+    [
+        ("hopital", hopital),
+        ("ehpad", ehpad),
+        ("esms", 0),
+        ("domicile", 0),
+        ("autre", 0),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+pub fn report(commune: &str, date: NaiveDate, version: u32, hopital: u32) -> Report {
+    Report {
+        commune: code(commune),
+        date,
+        counts: counts(hopital, 1),
+        version,
+        recorded_at: instant(i64::from(version)),
+        recorded_by: "cred-1".into(),
+        source: Source::Api,
+        reason: (version > 1).then(|| "correction".to_owned()),
+    }
+}
+
+fn is_conflict(result: Result<(), StoreError>) -> Option<Option<Box<Report>>> {
+    match result {
+        Err(StoreError::Conflict { current }) => Some(current),
+        _ => None,
+    }
+}
+
+pub async fn first_report_and_correction(store: Arc<dyn Store>) {
+    let first = report("56001", day(1), 1, 2);
+    assert_eq!(
+        store.current_report(&first.commune, first.date).await.ok(),
+        Some(None)
+    );
+    store
+        .write_report(&first, None)
+        .await
+        .expect("first report");
+    assert_eq!(
+        store
+            .current_report(&first.commune, first.date)
+            .await
+            .expect("read"),
+        Some(first.clone())
+    );
+    let second = report("56001", day(1), 2, 5);
+    store.write_report(&second, None).await.expect("correction");
+    assert_eq!(
+        store
+            .current_report(&first.commune, first.date)
+            .await
+            .expect("read"),
+        Some(second)
+    );
+}
+
+pub async fn stale_version_is_refused(store: Arc<dyn Store>) {
+    let first = report("56001", day(1), 1, 2);
+    store.write_report(&first, None).await.expect("first");
+    // A second "first report" conflicts and returns the current report.
+    let current = is_conflict(
+        store
+            .write_report(&report("56001", day(1), 1, 9), None)
+            .await,
+    );
+    assert_eq!(current, Some(Some(Box::new(first.clone()))));
+    // Skipping a version conflicts too.
+    assert!(is_conflict(
+        store
+            .write_report(&report("56001", day(1), 3, 9), None)
+            .await
+    )
+    .is_some());
+    assert_eq!(
+        store
+            .history(&first.commune, first.date)
+            .await
+            .expect("history")
+            .len(),
+        1
+    );
+}
+
+pub async fn history_keeps_every_version(store: Arc<dyn Store>) {
+    for version in 1..=4 {
+        store
+            .write_report(&report("56002", day(2), version, version * 10), None)
+            .await
+            .expect("write");
+    }
+    let history = store
+        .history(&code("56002"), day(2))
+        .await
+        .expect("history");
+    assert_eq!(
+        history.iter().map(|r| r.version).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(history[0].count("hopital"), 10);
+    assert_eq!(history[3].count("hopital"), 40);
+    assert!(store
+        .history(&code("56002"), day(3))
+        .await
+        .expect("history")
+        .is_empty());
+}
+
+pub async fn idempotency_record_is_atomic(store: Arc<dyn Store>) {
+    let record = IdempotencyRecord {
+        key: "cred-1:key-1".into(),
+        request_hash: "abc".into(),
+        status: 201,
+        body: "{}".into(),
+        created_at: instant(0),
+        expires_at: instant(86_400),
+    };
+    store
+        .write_report(&report("56003", day(1), 1, 1), Some(&record))
+        .await
+        .expect("write");
+    assert_eq!(
+        store.idempotency_record(&record.key).await.expect("read"),
+        Some(record.clone())
+    );
+    // The same key on another write is refused and writes nothing.
+    let other = report("56003", day(2), 1, 1);
+    assert!(matches!(
+        store.write_report(&other, Some(&record)).await,
+        Err(StoreError::IdempotencyKeyTaken)
+    ));
+    assert_eq!(
+        store
+            .current_report(&other.commune, other.date)
+            .await
+            .expect("read"),
+        None
+    );
+    // A refused write does not keep its idempotency record, so it can be retried.
+    let retry = IdempotencyRecord {
+        key: "cred-1:key-2".into(),
+        ..record.clone()
+    };
+    assert!(is_conflict(
+        store
+            .write_report(&report("56003", day(1), 1, 1), Some(&retry))
+            .await
+    )
+    .is_some());
+    assert_eq!(
+        store.idempotency_record(&retry.key).await.expect("read"),
+        None
+    );
+    store.purge_expired(instant(86_400)).await.expect("purge");
+    assert_eq!(
+        store.idempotency_record(&record.key).await.expect("read"),
+        None
+    );
+}
+
+fn credential(id: &str, role: Role, commune: Option<&str>) -> Credential {
+    Credential {
+        id: id.into(),
+        role,
+        commune: commune.map(code),
+        label: format!("label {id}"),
+        code_hash: format!("hash-{id}"),
+        created_at: instant(0),
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+pub async fn credentials_issue_use_revoke(store: Arc<dyn Store>) {
+    let mayor = credential("c1", Role::Commune, Some("56001"));
+    let prefecture = credential("p1", Role::Prefecture, None);
+    store.insert_credential(&mayor).await.expect("insert");
+    store.insert_credential(&prefecture).await.expect("insert");
+    assert_eq!(
+        store.credential_by_hash("hash-c1").await.expect("read"),
+        Some(mayor.clone())
+    );
+    assert_eq!(store.credential_by_hash("nope").await.expect("read"), None);
+    store
+        .touch_credential("c1", instant(5))
+        .await
+        .expect("touch");
+    assert_eq!(
+        store
+            .credential("c1")
+            .await
+            .expect("read")
+            .and_then(|c| c.last_used_at),
+        Some(instant(5))
+    );
+    store
+        .insert_session(&Session {
+            id_hash: "s1".into(),
+            credential_id: "c1".into(),
+            created_at: instant(0),
+            expires_at: instant(3600),
+        })
+        .await
+        .expect("session");
+    assert!(store
+        .revoke_credential("c1", instant(10))
+        .await
+        .expect("revoke"));
+    assert!(!store
+        .revoke_credential("c1", instant(11))
+        .await
+        .expect("revoke twice"));
+    assert!(!store
+        .revoke_credential("zzz", instant(11))
+        .await
+        .expect("revoke unknown"));
+    let revoked = store
+        .credential_by_hash("hash-c1")
+        .await
+        .expect("read")
+        .expect("still listed");
+    assert_eq!(revoked.revoked_at, Some(instant(10)));
+    assert!(!revoked.is_active());
+    // Revocation ends the credential's sessions.
+    assert_eq!(store.session("s1").await.expect("read"), None);
+    let listed: Vec<String> = store
+        .credentials()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(listed, ["c1", "p1"]);
+}
+
+pub async fn sessions_and_expiry(store: Arc<dyn Store>) {
+    let session = Session {
+        id_hash: "s2".into(),
+        credential_id: "c2".into(),
+        created_at: instant(0),
+        expires_at: instant(3600),
+    };
+    store.insert_session(&session).await.expect("insert");
+    assert_eq!(
+        store.session("s2").await.expect("read"),
+        Some(session.clone())
+    );
+    store.purge_expired(instant(3599)).await.expect("purge");
+    assert!(store.session("s2").await.expect("read").is_some());
+    store.purge_expired(instant(3600)).await.expect("purge");
+    assert_eq!(store.session("s2").await.expect("read"), None);
+    store
+        .insert_session(&Session {
+            id_hash: "s3".into(),
+            ..session
+        })
+        .await
+        .expect("insert");
+    store.delete_session("s3").await.expect("delete");
+    assert_eq!(store.session("s3").await.expect("read"), None);
+}
+
+pub async fn completeness_of_a_day(store: Arc<dyn Store>) {
+    for commune in ["56001", "56002", "56004"] {
+        store
+            .write_report(&report(commune, day(5), 1, 0), None)
+            .await
+            .expect("write");
+    }
+    store
+        .write_report(&report("56003", day(6), 1, 0), None)
+        .await
+        .expect("write");
+    let reported = store.reported_communes(day(5)).await.expect("read");
+    assert_eq!(
+        reported.into_iter().map(String::from).collect::<Vec<_>>(),
+        ["56001", "56002", "56004"]
+    );
+    assert!(store
+        .reported_communes(day(7))
+        .await
+        .expect("read")
+        .is_empty());
+}
+
+pub async fn changes_since_a_watermark(store: Arc<dyn Store>) {
+    let mut early = report("56001", day(1), 1, 1);
+    early.recorded_at = instant(100);
+    let mut late = report("56002", day(1), 1, 1);
+    late.recorded_at = instant(200);
+    store.write_report(&early, None).await.expect("write");
+    store.write_report(&late, None).await.expect("write");
+    let changed = store.changed_since(instant(150)).await.expect("read");
+    assert_eq!(changed, [late.clone()]);
+    // A correction of the early report moves it past the watermark.
+    let mut correction = report("56001", day(1), 2, 3);
+    correction.recorded_at = instant(300);
+    store.write_report(&correction, None).await.expect("write");
+    let changed = store.changed_since(instant(150)).await.expect("read");
+    assert_eq!(changed, [late, correction]);
+    assert!(store
+        .changed_since(instant(300))
+        .await
+        .expect("read")
+        .is_empty());
+}
+
+pub async fn many_reports_are_all_read(store: Arc<dyn Store>) {
+    // 3,000 reports: 30 communes × 100 days.
+    let mut written = 0;
+    for c in 1..=30 {
+        for d in 0..100 {
+            store
+                .write_report(&report(&format!("56{c:03}"), day(d), 1, c), None)
+                .await
+                .expect("write");
+            written += 1;
+        }
+    }
+    let all = store
+        .current_reports(&ReportQuery::default())
+        .await
+        .expect("read");
+    assert_eq!(all.len(), written);
+    let one = store
+        .current_reports(&ReportQuery {
+            commune: Some(code("56007")),
+            from: Some(day(10)),
+            to: Some(day(19)),
+        })
+        .await
+        .expect("read");
+    assert_eq!(one.len(), 10);
+    assert!(one
+        .iter()
+        .all(|r| r.commune == code("56007") && r.count("hopital") == 7));
+    assert_eq!(one.first().map(|r| r.date), Some(day(10)));
+}
+
+pub async fn concurrent_writers_one_winner(store: Arc<dyn Store>) {
+    store
+        .write_report(&report("56009", day(1), 1, 0), None)
+        .await
+        .expect("first");
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .write_report(&report("56009", day(1), 2, i + 1), None)
+                    .await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.expect("join") {
+            Ok(()) => wins += 1,
+            Err(StoreError::Conflict { current }) => {
+                assert_eq!(current.map(|r| r.version), Some(2));
+            }
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    let history = store
+        .history(&code("56009"), day(1))
+        .await
+        .expect("history");
+    assert_eq!(
+        history.iter().map(|r| r.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
+
+pub async fn throttling_counters(store: Arc<dyn Store>) {
+    let window = instant(0);
+    assert_eq!(
+        store.failures("ip:127.0.0.1", window).await.expect("read"),
+        0
+    );
+    for expected in 1..=3 {
+        let count = store
+            .add_failure("ip:127.0.0.1", window, instant(900))
+            .await
+            .expect("add");
+        assert_eq!(count, expected);
+    }
+    assert_eq!(
+        store.failures("ip:127.0.0.1", window).await.expect("read"),
+        3
+    );
+    assert_eq!(
+        store
+            .failures("ip:127.0.0.1", instant(900))
+            .await
+            .expect("read"),
+        0
+    );
+    store.purge_expired(instant(900)).await.expect("purge");
+    assert_eq!(
+        store.failures("ip:127.0.0.1", window).await.expect("read"),
+        0
+    );
+}
+
+pub async fn publications(store: Arc<dyn Store>) {
+    let mut publication = Publication {
+        id: "pub-1".into(),
+        status: PublicationStatus::Queued,
+        requested_by: "p1".into(),
+        reason: "test".into(),
+        requested_at: instant(0),
+        started_at: None,
+        finished_at: None,
+        files_changed: None,
+        error: None,
+    };
+    store
+        .insert_publication(&publication)
+        .await
+        .expect("insert");
+    publication.status = PublicationStatus::Succeeded;
+    publication.started_at = Some(instant(1));
+    publication.finished_at = Some(instant(2));
+    publication.files_changed = Some(12);
+    store
+        .update_publication(&publication)
+        .await
+        .expect("update");
+    assert_eq!(
+        store.publication("pub-1").await.expect("read"),
+        Some(publication.clone())
+    );
+    let newer = Publication {
+        id: "pub-2".into(),
+        requested_at: instant(10),
+        ..publication.clone()
+    };
+    store.insert_publication(&newer).await.expect("insert");
+    let listed: Vec<String> = store
+        .publications(10)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(listed, ["pub-2", "pub-1"]);
+    assert_eq!(store.publications(1).await.expect("list").len(), 1);
+}

@@ -1,0 +1,106 @@
+//! The storage contract of decompte and its backends.
+//!
+//! Architecture invariant: only this crate knows SQL (and, later, DynamoDB). The
+//! [`Store`] trait is shaped for a conditional-write key-value store: a report
+//! version is written together with the current pointer and the idempotency
+//! record in one atomic step, on the condition that the version it replaces is
+//! still current. Every backend passes the suite in [`conformance`].
+
+pub mod conformance;
+mod model;
+mod sqlite;
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use decompte_core::{CommuneCode, Report};
+
+pub use model::{
+    Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session,
+};
+pub use sqlite::SqliteStore;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The version condition failed: another write got there first.
+    #[error("version conflict")]
+    Conflict { current: Option<Box<Report>> },
+    /// The idempotency key was taken by a concurrent request between read and write.
+    #[error("idempotency key already used")]
+    IdempotencyKeyTaken,
+    /// The backend cannot be reached or failed; nothing was written.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The storage contract. Every method is atomic on its own.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Reports.
+    async fn current_report(
+        &self,
+        commune: &CommuneCode,
+        date: NaiveDate,
+    ) -> Result<Option<Report>>;
+    /// Writes `report` as a new version. Succeeds only if the current version of
+    /// its (commune, day) is `report.version - 1` (none for version 1); otherwise
+    /// [`StoreError::Conflict`] with the current report and nothing written. The
+    /// idempotency record, if any, is written in the same atomic step.
+    async fn write_report(
+        &self,
+        report: &Report,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<()>;
+    async fn current_reports(&self, query: &ReportQuery) -> Result<Vec<Report>>;
+    /// Every version of a (commune, day), oldest first.
+    async fn history(&self, commune: &CommuneCode, date: NaiveDate) -> Result<Vec<Report>>;
+    /// Communes that have a report for `date`.
+    async fn reported_communes(&self, date: NaiveDate) -> Result<BTreeSet<CommuneCode>>;
+    /// Current reports recorded strictly after `since`.
+    async fn changed_since(&self, since: DateTime<Utc>) -> Result<Vec<Report>>;
+
+    // Idempotency.
+    async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>>;
+
+    // Credentials.
+    async fn insert_credential(&self, credential: &Credential) -> Result<()>;
+    async fn credential_by_hash(&self, code_hash: &str) -> Result<Option<Credential>>;
+    async fn credential(&self, id: &str) -> Result<Option<Credential>>;
+    async fn credentials(&self) -> Result<Vec<Credential>>;
+    /// Returns false if no such credential exists or it was already revoked.
+    async fn revoke_credential(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
+    async fn touch_credential(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+
+    // Sessions.
+    async fn insert_session(&self, session: &Session) -> Result<()>;
+    async fn session(&self, id_hash: &str) -> Result<Option<Session>>;
+    async fn delete_session(&self, id_hash: &str) -> Result<()>;
+    /// Ends every session of a credential (on revocation).
+    async fn delete_sessions_of(&self, credential_id: &str) -> Result<()>;
+
+    // Login throttling: failures counted per key in fixed windows.
+    /// Adds one failure to `key` in the window starting at `window`; returns the new count.
+    async fn add_failure(
+        &self,
+        key: &str,
+        window: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<u32>;
+    async fn failures(&self, key: &str, window: DateTime<Utc>) -> Result<u32>;
+
+    // Publications.
+    async fn insert_publication(&self, publication: &Publication) -> Result<()>;
+    async fn update_publication(&self, publication: &Publication) -> Result<()>;
+    async fn publication(&self, id: &str) -> Result<Option<Publication>>;
+    /// The latest publications, newest first.
+    async fn publications(&self, limit: usize) -> Result<Vec<Publication>>;
+
+    /// Removes expired sessions, idempotency records and throttling counters.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<()>;
+}

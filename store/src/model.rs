@@ -1,0 +1,109 @@
+//! Records the store keeps besides reports.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use decompte_core::{CommuneCode, Role};
+use serde::{Deserialize, Serialize};
+
+/// Which current reports to read. Every bound is inclusive; `None` means no bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportQuery {
+    pub commune: Option<CommuneCode>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+/// An access credential. The code itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Credential {
+    pub id: String,
+    pub role: Role,
+    pub commune: Option<CommuneCode>,
+    pub label: String,
+    #[serde(skip)]
+    pub code_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Credential {
+    pub fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+/// A browser session. Only the hash of the session id is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id_hash: String,
+    pub credential_id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The first answer given to a request that carried an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The credential id and the client's key, so that two clients never share a key.
+    pub key: String,
+    /// SHA-256 of the request body, to refuse the same key with another body.
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublicationStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl PublicationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublicationStatus::Queued => "queued",
+            PublicationStatus::Running => "running",
+            PublicationStatus::Succeeded => "succeeded",
+            PublicationStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "queued" => Some(Self::Queued),
+            "running" => Some(Self::Running),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    /// French label for the prefecture page.
+    pub fn label(self) -> &'static str {
+        match self {
+            PublicationStatus::Queued => "en attente",
+            PublicationStatus::Running => "en cours",
+            PublicationStatus::Succeeded => "réussie",
+            PublicationStatus::Failed => "échouée",
+        }
+    }
+}
+
+/// One run of the publisher, as the prefecture page and the API show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Publication {
+    pub id: String,
+    pub status: PublicationStatus,
+    pub requested_by: String,
+    pub reason: String,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub files_changed: Option<u32>,
+    pub error: Option<String>,
+}
