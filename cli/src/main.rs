@@ -1,1 +1,339 @@
-fn main() {}
+//! `decompte`: count and publish, commune by commune and day by day, the deaths
+//! of a crisis by the place where they happened.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use chrono::Utc;
+use clap::{Parser, Subcommand, ValueEnum};
+use decompte::{demo, transfer, LocalApp, Settings};
+use decompte_core::{CommuneCode, Role};
+use decompte_ingest::auth::issue_credential;
+
+#[derive(Parser)]
+#[command(name = "decompte", version, about = "Décompte des décès par commune et par lieu, publié en ligne", long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the app (form, prefecture page, API) and the public site, publishing on a timer.
+    Serve {
+        /// Address and port to listen on.
+        #[arg(long, env = "DECOMPTE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Seed demonstration data for Morbihan and print access codes to try the app.
+        #[arg(long, env = "DECOMPTE_DEMO")]
+        demo: bool,
+    },
+    /// Publish the site once into <data-dir>/site and exit.
+    Publish,
+    /// Issue, revoke and list access codes.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
+    /// Import a CSV in the format of donnees/deces.csv, as corrections with history.
+    Import {
+        /// The CSV file (header date,code_commune,nom_commune,lieu,deces).
+        file: PathBuf,
+    },
+    /// Export every current report as CSV (the format of donnees/deces.csv).
+    Export {
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Commune,
+    Prefecture,
+}
+
+#[derive(Subcommand)]
+enum CredentialsCommand {
+    /// Issue an access code; it is printed once and never stored.
+    Issue {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// INSEE code of the commune (required for --role commune).
+        #[arg(long)]
+        commune: Option<String>,
+        /// Who holds the code, for the list ("Mairie de Vannes", "Cellule de crise").
+        #[arg(long)]
+        label: Option<String>,
+        /// Print {"id","access_code","role","commune"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an access code by its id; its sessions end at once.
+    Revoke { id: String },
+    /// List access codes (never the codes themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut settings = cli.settings;
+    match cli.command {
+        Command::Serve { listen, demo } => serve(&mut settings, listen, demo).await,
+        Command::Publish => {
+            let app = LocalApp::open(&settings)?;
+            eprintln!("Publication du site dans {} …", app.site_dir.display());
+            let outcome = app.publisher.publish(Utc::now()).await?;
+            eprintln!(
+                "{} fichier(s) écrit(s), {} supprimé(s), {} inchangé(s).",
+                outcome.written.len(),
+                outcome.deleted.len(),
+                outcome.unchanged
+            );
+            Ok(())
+        }
+        Command::Credentials(command) => credentials(&settings, command).await,
+        Command::Import { file } => {
+            let app = LocalApp::open(&settings)?;
+            let config = &app.state.config;
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let author = format!(
+                "import:{}",
+                file.file_name().and_then(|n| n.to_str()).unwrap_or("csv")
+            );
+            let summary = transfer::import(
+                app.store.as_ref(),
+                &config.scope,
+                &config.rules,
+                input,
+                &author,
+                Utc::now(),
+                |done, total| {
+                    if done % 1000 == 0 || done == total {
+                        eprint!("\r{done}/{total} déclarations");
+                    }
+                },
+            )
+            .await?;
+            eprintln!(
+                "\n{} créée(s), {} corrigée(s), {} inchangée(s).",
+                summary.created, summary.corrected, summary.unchanged
+            );
+            Ok(())
+        }
+        Command::Export { output } => {
+            let app = LocalApp::open(&settings)?;
+            let config = &app.state.config;
+            let rows = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    transfer::export(
+                        app.store.as_ref(),
+                        &config.scope,
+                        &config.rules,
+                        std::io::BufWriter::new(file),
+                    )
+                    .await?
+                }
+                None => {
+                    transfer::export(
+                        app.store.as_ref(),
+                        &config.scope,
+                        &config.rules,
+                        std::io::stdout().lock(),
+                    )
+                    .await?
+                }
+            };
+            eprintln!("{rows} ligne(s) exportée(s).");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
+    if settings.public_url.is_none() && listen.ip().is_loopback() {
+        // Plain http on loopback: the only case where cookies may go without Secure.
+        settings.public_url = Some(format!("http://{listen}"));
+    }
+    let app = LocalApp::open(settings)?;
+    let config = Arc::clone(&app.state.config);
+    let base = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listen}"));
+    let mut codes = Vec::new();
+    if demo {
+        eprintln!("Données de démonstration : préparation …");
+        let written = demo::seed(app.store.as_ref(), &config.scope, &config.rules.settings).await?;
+        eprintln!("{written} déclarations de démonstration ajoutées.");
+        let mayor_commune = ["56260", "56121"]
+            .into_iter()
+            .filter_map(|c| CommuneCode::parse(c).ok())
+            .find(|c| config.scope.contains(c))
+            .or_else(|| config.scope.communes().next().map(|c| c.code.clone()))
+            .context("the scope has no commune")?;
+        let name = config
+            .scope
+            .get(&mayor_commune)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let (_, mayor) = issue_credential(
+            app.store.as_ref(),
+            Role::Commune,
+            Some(mayor_commune.clone()),
+            &format!("Démonstration · mairie de {name}"),
+            Utc::now(),
+        )
+        .await?;
+        let (_, prefecture) = issue_credential(
+            app.store.as_ref(),
+            Role::Prefecture,
+            None,
+            "Démonstration · préfecture",
+            Utc::now(),
+        )
+        .await?;
+        codes.push((
+            format!("Mairie de {name} ({mayor_commune})"),
+            mayor.display_grouped(),
+        ));
+        codes.push(("Préfecture".to_owned(), prefecture.display_grouped()));
+    } else if app
+        .store
+        .credentials()
+        .await?
+        .iter()
+        .all(|c| !c.is_active())
+    {
+        eprintln!("Aucun code d'accès actif : créez-en un avec `decompte credentials issue --role prefecture`.");
+    }
+    eprintln!("Première publication du site …");
+    let outcome = app.publisher.publish(Utc::now()).await?;
+    eprintln!(
+        "Site publié : {} fichier(s) écrit(s).",
+        outcome.written.len()
+    );
+    app.spawn_publish_timer(Duration::from_secs(settings.publish_every.max(1)));
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "\ndecompte est prêt.")?;
+    writeln!(out, "  Site public         : {base}/")?;
+    writeln!(out, "  Déclarer (mairies)  : {base}/connexion")?;
+    writeln!(out, "  Suivi (préfecture)  : {base}/prefecture")?;
+    writeln!(out, "  API                 : {base}/api/v1/openapi.json")?;
+    for (who, code) in &codes {
+        writeln!(out, "  Code d'accès · {who} : {code}")?;
+    }
+    if demo {
+        writeln!(out, "  (Les données de démonstration couvrent le {} au {} : sur la page préfecture, choisissez par exemple le 2020-04-01.)", demo::period().0.format("%d/%m/%Y"), demo::period().1.format("%d/%m/%Y"))?;
+    }
+    writeln!(out, "Ctrl-C pour arrêter.")?;
+    drop(out);
+    decompte::serve(app.router(), listen).await
+}
+
+async fn credentials(settings: &Settings, command: CredentialsCommand) -> anyhow::Result<()> {
+    let app = LocalApp::open(settings)?;
+    let store = app.store.as_ref();
+    match command {
+        CredentialsCommand::Issue {
+            role,
+            commune,
+            label,
+            json,
+        } => {
+            let scope = &app.state.config.scope;
+            let (role, commune) = match (role, commune) {
+                (RoleArg::Commune, None) => {
+                    bail!("--role commune needs --commune CODE (the INSEE code, for example 56260)")
+                }
+                (RoleArg::Commune, Some(text)) => {
+                    let code = CommuneCode::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    if !scope.contains(&code) {
+                        bail!("commune {code} is not in scope ({}): check --commune or --departements", scope.label());
+                    }
+                    (Role::Commune, Some(code))
+                }
+                (RoleArg::Prefecture, Some(_)) => {
+                    bail!("--role prefecture takes no --commune: it covers every commune in scope")
+                }
+                (RoleArg::Prefecture, None) => (Role::Prefecture, None),
+            };
+            let label = label.unwrap_or_else(|| match &commune {
+                Some(code) => format!(
+                    "Mairie de {}",
+                    scope.get(code).map(|c| c.name.as_str()).unwrap_or("?")
+                ),
+                None => "Préfecture".into(),
+            });
+            let (credential, code) =
+                issue_credential(store, role, commune, &label, Utc::now()).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"id": credential.id, "access_code": code.display_grouped(), "role": credential.role, "commune": credential.commune})
+                );
+            } else {
+                println!(
+                    "Code d'accès ({}, {}) : {}",
+                    credential.id,
+                    credential.label,
+                    code.display_grouped()
+                );
+                eprintln!("Ce code n'est affiché qu'une fois : transmettez-le maintenant. Il ne peut pas être retrouvé, seulement révoqué.");
+            }
+            Ok(())
+        }
+        CredentialsCommand::Revoke { id } => {
+            if store.revoke_credential(&id, Utc::now()).await? {
+                println!("Code {id} révoqué.");
+                Ok(())
+            } else {
+                bail!("no active access code with id `{id}`: see `decompte credentials list`")
+            }
+        }
+        CredentialsCommand::List { json } => {
+            let list = store.credentials().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!(
+                    "{:<24} {:<10} {:<7} {:<17} {:<17} {:<10} libellé",
+                    "id", "rôle", "commune", "créé", "dernier usage", "état"
+                );
+                for c in list {
+                    println!(
+                        "{:<24} {:<10} {:<7} {:<17} {:<17} {:<10} {}",
+                        c.id,
+                        c.role,
+                        c.commune.as_ref().map_or("—", |c| c.as_str()),
+                        c.created_at.format("%Y-%m-%d %H:%M"),
+                        c.last_used_at
+                            .map_or("—".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
+                        if c.is_active() { "actif" } else { "révoqué" },
+                        c.label
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}

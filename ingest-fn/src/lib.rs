@@ -1,1 +1,85 @@
+//! The HTTP app of decompte: the commune form, the prefecture page and the JSON API.
+//!
+//! Architecture invariant: only this crate knows HTTP. It builds one axum
+//! [`Router`] from an [`AppState`]; the local server (`decompte serve`) and the
+//! Lambda binary both serve that same router, so no route exists twice. Every
+//! write goes through [`service::submit`], whatever the channel.
 
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+mod pages;
+pub mod service;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::{header, HeaderValue};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use decompte_store::{Publication, Store, StoreError};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use config::{AppConfig, ThrottlePolicy};
+
+/// Starts a publication of the public site. Locally it runs in-process; in the
+/// cloud it invokes the publish function asynchronously.
+#[async_trait]
+pub trait PublishTrigger: Send + Sync {
+    /// Records a queued publication, starts it, and returns the record at once.
+    async fn trigger(&self, requested_by: &str, reason: &str) -> Result<Publication, StoreError>;
+}
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<AppConfig>,
+    pub publisher: Arc<dyn PublishTrigger>,
+    templates: Arc<minijinja::Environment<'static>>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: AppConfig,
+        publisher: Arc<dyn PublishTrigger>,
+    ) -> Self {
+        Self {
+            store,
+            config: Arc::new(config),
+            publisher,
+            templates: Arc::new(decompte_templates::environment()),
+        }
+    }
+}
+
+/// The whole app: pages, API, health check and the app's stylesheet.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(pages::routes())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/app/style.css", get(stylesheet))
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        decompte_templates::STYLESHEET,
+    )
+}

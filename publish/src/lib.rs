@@ -1,1 +1,252 @@
+//! The static site generator of decompte.
+//!
+//! Architecture invariant: `publish` reads the store and writes to a [`Sink`];
+//! it never writes to the store except publication records, and it knows
+//! nothing of HTTP. A publication is a pipeline: read current reports →
+//! [`render`](render::render) the whole site in memory → compare with the
+//! previous `manifest.json` → write only what changed (assets, then data, then
+//! pages, index last) → delete stale files → write the manifest last. A
+//! publication that fails half-way leaves the previous manifest in place, and
+//! every page it names still exists.
 
+pub mod charts;
+pub mod opendata;
+pub mod render;
+pub mod sink;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use decompte_core::time::paris_today;
+use decompte_store::{Publication, PublicationStatus, ReportQuery, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use render::{RenderError, RenderedSite, SiteConfig, DEMO_AUTHOR};
+pub use sink::{FolderSink, MemorySink, Sink, SinkError};
+
+pub const MANIFEST: &str = "manifest.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// `manifest.json`: every published file with its hash and size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// When the content last changed.
+    pub generated_at: DateTime<Utc>,
+    /// The latest `recorded_at` among the published reports.
+    pub watermark: Option<DateTime<Utc>>,
+    pub files: Vec<ManifestEntry>,
+}
+
+impl Manifest {
+    fn hashes(&self) -> BTreeMap<&str, &str> {
+        self.files
+            .iter()
+            .map(|f| (f.path.as_str(), f.sha256.as_str()))
+            .collect()
+    }
+}
+
+/// What a publication did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Files written, in the order they were written (the manifest last, if written).
+    pub written: Vec<String>,
+    pub deleted: Vec<String>,
+    pub unchanged: usize,
+}
+
+impl Outcome {
+    /// Files written or deleted, the manifest included.
+    pub fn files_changed(&self) -> usize {
+        self.written.len() + self.deleted.len()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("reading the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("rendering: {0}")]
+    Render(#[from] RenderError),
+    #[error("writing the site: {0}")]
+    Sink(#[from] SinkError),
+    #[error("manifest: {0}")]
+    Manifest(String),
+    #[error("rendering task failed: {0}")]
+    Task(String),
+}
+
+/// Rank of a path in the write order: assets, open data, commune and setting
+/// pages, other pages, the overview last.
+fn write_rank(path: &str) -> u8 {
+    match path {
+        _ if path.starts_with("assets/") => 0,
+        _ if path.starts_with("donnees/") => 1,
+        _ if path.starts_with("communes/") || path.starts_with("lieux/") => 2,
+        "index.html" => 4,
+        _ => 3,
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Writes `site` to `sink`, incrementally, against the manifest already there.
+pub async fn write_site(
+    site: &RenderedSite,
+    sink: &dyn Sink,
+    now: DateTime<Utc>,
+) -> Result<Outcome, PublishError> {
+    let previous: Option<Manifest> = match sink.read(MANIFEST).await? {
+        // An unreadable manifest means "publish everything", never a failure.
+        Some(bytes) => serde_json::from_slice(&bytes).ok(),
+        None => None,
+    };
+    let old_hashes = previous.as_ref().map(Manifest::hashes).unwrap_or_default();
+    let entries: Vec<ManifestEntry> = site
+        .files
+        .iter()
+        .map(|(path, bytes)| ManifestEntry {
+            path: path.clone(),
+            sha256: sha256_hex(bytes),
+            size: bytes.len() as u64,
+        })
+        .collect();
+
+    let mut changed: Vec<&ManifestEntry> = entries
+        .iter()
+        .filter(|e| old_hashes.get(e.path.as_str()) != Some(&e.sha256.as_str()))
+        .collect();
+    changed.sort_by_key(|e| (write_rank(&e.path), e.path.clone()));
+    let stale: Vec<String> = old_hashes
+        .keys()
+        .filter(|path| !site.files.contains_key(**path) && **path != MANIFEST)
+        .map(|path| (*path).to_owned())
+        .collect();
+
+    let mut outcome = Outcome {
+        unchanged: entries.len() - changed.len(),
+        ..Outcome::default()
+    };
+    for entry in &changed {
+        let bytes = site
+            .files
+            .get(&entry.path)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        sink.write(&entry.path, bytes).await?;
+        outcome.written.push(entry.path.clone());
+    }
+    for path in &stale {
+        sink.delete(path).await?;
+        outcome.deleted.push(path.clone());
+    }
+    if previous.is_some() && outcome.written.is_empty() && outcome.deleted.is_empty() {
+        return Ok(outcome);
+    }
+    let manifest = Manifest {
+        generated_at: now,
+        watermark: site.watermark,
+        files: entries,
+    };
+    let mut bytes =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| PublishError::Manifest(e.to_string()))?;
+    bytes.push(b'\n');
+    sink.write(MANIFEST, &bytes).await?;
+    outcome.written.push(MANIFEST.into());
+    Ok(outcome)
+}
+
+/// Runs publications: one at a time, recorded in the store.
+pub struct Publisher {
+    store: Arc<dyn Store>,
+    sink: Arc<dyn Sink>,
+    config: Arc<SiteConfig>,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Publisher {
+    pub fn new(store: Arc<dyn Store>, sink: Arc<dyn Sink>, config: SiteConfig) -> Self {
+        Self {
+            store,
+            sink,
+            config: Arc::new(config),
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn config(&self) -> &SiteConfig {
+        &self.config
+    }
+
+    /// Reads the store, renders and writes what changed. Never runs twice at once.
+    pub async fn publish(&self, now: DateTime<Utc>) -> Result<Outcome, PublishError> {
+        let _guard = self.running.lock().await;
+        let reports = self.store.current_reports(&ReportQuery::default()).await?;
+        let config = Arc::clone(&self.config);
+        let today = paris_today(now);
+        let site = tokio::task::spawn_blocking(move || render::render(&reports, &config, today))
+            .await
+            .map_err(|e| PublishError::Task(e.to_string()))??;
+        write_site(&site, self.sink.as_ref(), now).await
+    }
+
+    /// Records a queued publication and returns it; run it with [`Publisher::run_recorded`].
+    pub async fn request(
+        &self,
+        requested_by: &str,
+        reason: &str,
+        id: String,
+        now: DateTime<Utc>,
+    ) -> Result<Publication, StoreError> {
+        let publication = Publication {
+            id,
+            status: PublicationStatus::Queued,
+            requested_by: requested_by.into(),
+            reason: reason.into(),
+            requested_at: now,
+            started_at: None,
+            finished_at: None,
+            files_changed: None,
+            error: None,
+        };
+        self.store.insert_publication(&publication).await?;
+        Ok(publication)
+    }
+
+    /// Runs a recorded publication and records how it ended.
+    pub async fn run_recorded(&self, mut publication: Publication) -> Publication {
+        publication.status = PublicationStatus::Running;
+        publication.started_at = Some(Utc::now());
+        if let Err(error) = self.store.update_publication(&publication).await {
+            tracing::warn!(%error, id = %publication.id, "could not mark publication as running");
+        }
+        match self.publish(Utc::now()).await {
+            Ok(outcome) => {
+                publication.status = PublicationStatus::Succeeded;
+                publication.files_changed =
+                    Some(u32::try_from(outcome.files_changed()).unwrap_or(u32::MAX));
+                tracing::info!(id = %publication.id, files_changed = outcome.files_changed(), "publication succeeded");
+            }
+            Err(error) => {
+                publication.status = PublicationStatus::Failed;
+                publication.error = Some(error.to_string());
+                tracing::error!(id = %publication.id, %error, "publication failed");
+            }
+        }
+        publication.finished_at = Some(Utc::now());
+        if let Err(error) = self.store.update_publication(&publication).await {
+            tracing::warn!(%error, id = %publication.id, "could not record the end of a publication");
+        }
+        publication
+    }
+}

@@ -1,1 +1,112 @@
+//! The minijinja templates and static assets of decompte, embedded at compile time.
+//!
+//! Architecture invariant: this crate holds text and the filters that format
+//! numbers and dates the French way; it has no logic of its own and does no IO.
+//! `site/` templates are rendered by `publish`, `app/` templates by `ingest-fn`.
 
+use minijinja::{Environment, Value};
+
+/// The stylesheet shared by the published site and the app.
+pub const STYLESHEET: &str = include_str!("../static/style.css");
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("site/base.html", include_str!("../site/base.html")),
+    ("site/index.html", include_str!("../site/index.html")),
+    ("site/commune.html", include_str!("../site/commune.html")),
+    ("site/lieu.html", include_str!("../site/lieu.html")),
+    (
+        "site/methodologie.html",
+        include_str!("../site/methodologie.html"),
+    ),
+    ("site/macros.html", include_str!("../site/macros.html")),
+    ("app/base.html", include_str!("../app/base.html")),
+    ("app/login.html", include_str!("../app/login.html")),
+    ("app/saisie.html", include_str!("../app/saisie.html")),
+    (
+        "app/prefecture.html",
+        include_str!("../app/prefecture.html"),
+    ),
+    ("app/error.html", include_str!("../app/error.html")),
+];
+
+/// An environment with every template and the French formatting filters.
+/// Templates are checked by the tests of this crate, so a broken one fails the build's tests.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    for (name, source) in TEMPLATES {
+        // Loading embedded templates only fails on a syntax error, which the test below catches.
+        if let Err(error) = env.add_template(name, source) {
+            panic!("template {name} does not parse: {error}");
+        }
+    }
+    env.add_filter("fr_int", fr_int);
+    env.add_filter("fr_dec", fr_dec);
+    env
+}
+
+/// `12345` → `12 345` (narrow no-break space, as French typography wants).
+pub fn format_int(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 * 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `12.345` → `12,3`.
+pub fn format_decimal(x: f64, places: usize) -> String {
+    let text = format!("{x:.places$}");
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let int = int
+        .parse::<u64>()
+        .map(format_int)
+        .unwrap_or_else(|_| int.to_owned());
+    if frac.is_empty() {
+        int
+    } else {
+        format!("{int},{frac}")
+    }
+}
+
+fn fr_int(value: Value) -> String {
+    match u64::try_from(value.clone()) {
+        Ok(n) => format_int(n),
+        Err(_) => value.to_string(),
+    }
+}
+
+fn fr_dec(value: Value, places: Option<usize>) -> String {
+    if value.is_none() || value.is_undefined() {
+        return "—".into();
+    }
+    match f64::try_from(value.clone()) {
+        Ok(x) => format_decimal(x, places.unwrap_or(1)),
+        Err(_) => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        let env = environment();
+        for (name, _) in TEMPLATES {
+            assert!(env.get_template(name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn french_numbers() {
+        assert_eq!(format_int(0), "0");
+        assert_eq!(format_int(1234567), "1\u{202f}234\u{202f}567");
+        assert_eq!(format_decimal(1234.56, 1), "1\u{202f}234,6");
+        assert_eq!(format_decimal(3.0, 0), "3");
+    }
+}

@@ -1,0 +1,171 @@
+//! Options shared by every subcommand, each also read from a `DECOMPTE_*`
+//! environment variable (see `.env.sample`), validated once at start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use chrono::NaiveDate;
+use clap::Args;
+use decompte_core::{Rules, Scope, Settings as SettingList};
+use decompte_ingest::AppConfig;
+use decompte_publish::SiteConfig;
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Folder holding the SQLite database (decompte.sqlite) and the published site (site/).
+    #[arg(
+        long,
+        env = "DECOMPTE_DATA_DIR",
+        default_value = "./decompte-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Départements served, comma-separated INSEE codes.
+    #[arg(
+        long,
+        env = "DECOMPTE_DEPARTEMENTS",
+        default_value = "56",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub departements: Vec<String>,
+
+    /// Settings (lieux de décès) as key=Label pairs, comma-separated; the five defaults if absent.
+    #[arg(long, env = "DECOMPTE_SETTINGS", global = true)]
+    pub settings: Option<String>,
+
+    /// First day that can be declared (AAAA-MM-JJ).
+    #[arg(
+        long,
+        env = "DECOMPTE_CRISIS_START",
+        default_value = "2020-01-01",
+        global = true
+    )]
+    pub crisis_start: NaiveDate,
+
+    /// Largest count accepted for one commune, day and setting.
+    #[arg(
+        long,
+        env = "DECOMPTE_MAX_PER_CELL",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub max_per_cell: u32,
+
+    /// Who publishes, as shown on every page.
+    #[arg(
+        long,
+        env = "DECOMPTE_PUBLISHER",
+        default_value = "Préfecture du Morbihan",
+        global = true
+    )]
+    pub publisher: String,
+
+    /// Name of the crisis, as shown on every page.
+    #[arg(
+        long,
+        env = "DECOMPTE_CRISIS",
+        default_value = "Covid-19",
+        global = true
+    )]
+    pub crisis: String,
+
+    /// Address users reach the app at. An https:// address makes cookies Secure with the __Host- prefix.
+    #[arg(long, env = "DECOMPTE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Take the client address from X-Forwarded-For (only behind a reverse proxy you run).
+    #[arg(long, env = "DECOMPTE_TRUST_FORWARDED_FOR", global = true)]
+    pub trust_forwarded_for: bool,
+
+    /// Seconds between two automatic publications of the site.
+    #[arg(
+        long,
+        env = "DECOMPTE_PUBLISH_EVERY",
+        default_value_t = 60,
+        global = true
+    )]
+    pub publish_every: u64,
+}
+
+impl Settings {
+    /// Settings for tests and tools: every option at its default, data in `data_dir`.
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            departements: vec!["56".into()],
+            settings: None,
+            crisis_start: NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),
+            max_per_cell: 1000,
+            publisher: "Préfecture du Morbihan".into(),
+            crisis: "Covid-19".into(),
+            public_url: None,
+            trust_forwarded_for: false,
+            publish_every: 60,
+        }
+    }
+
+    pub fn scope(&self) -> anyhow::Result<Scope> {
+        let departements: Vec<String> = self
+            .departements
+            .iter()
+            .map(|d| d.trim().to_uppercase())
+            .filter(|d| !d.is_empty())
+            .collect();
+        if departements.is_empty() {
+            bail!("no département in scope: set --departements or DECOMPTE_DEPARTEMENTS, for example 56");
+        }
+        crate::referential()?
+            .scope(&departements)
+            .map_err(|e| anyhow::anyhow!("{e}: check --departements or DECOMPTE_DEPARTEMENTS"))
+    }
+
+    pub fn rules(&self) -> anyhow::Result<Rules> {
+        let settings = match &self.settings {
+            Some(text) => SettingList::parse(text)
+                .map_err(|e| anyhow::anyhow!(e))
+                .context(
+                    "invalid --settings or DECOMPTE_SETTINGS (expected key=Label,key=Label)",
+                )?,
+            None => SettingList::default(),
+        };
+        if self.max_per_cell == 0 {
+            bail!("--max-per-cell must be at least 1");
+        }
+        Ok(Rules {
+            settings,
+            crisis_start: self.crisis_start,
+            max_per_cell: self.max_per_cell,
+        })
+    }
+
+    /// Cookies are Secure unless the public address is plain http.
+    pub fn secure_cookies(&self) -> bool {
+        !self
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("http://"))
+    }
+
+    pub fn app_config(&self) -> anyhow::Result<AppConfig> {
+        let mut config = AppConfig::new(self.scope()?);
+        config.rules = self.rules()?;
+        config.publisher = self.publisher.clone();
+        config.crisis = self.crisis.clone();
+        config.secure_cookies = self.secure_cookies();
+        config.trust_forwarded_for = self.trust_forwarded_for;
+        config.publish_every = Duration::from_secs(self.publish_every.max(1));
+        Ok(config)
+    }
+
+    pub fn site_config(&self, app: &AppConfig) -> SiteConfig {
+        SiteConfig {
+            publisher: app.publisher.clone(),
+            crisis: app.crisis.clone(),
+            scope: app.scope.clone(),
+            settings: app.rules.settings.clone(),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Demonstration data for Morbihan, clearly labelled as such on every page.
+//!
+//! Hospital deaths follow the real daily series of Santé publique France for
+//! Morbihan (`data/demo/spf-hospital-daily-dep56.csv`, Licence Ouverte / Etalab
+//! 2.0); the other settings and the split between communes are invented, with a
+//! fixed seed so that every run gives the same figures.
+
+use anyhow::Context;
+use chrono::{NaiveDate, Utc};
+use decompte_core::{Counts, Report, Scope, Settings, Source};
+use decompte_publish::DEMO_AUTHOR;
+use decompte_store::{ReportQuery, Store};
+
+const SPF_SERIES: &str = include_str!("../../data/demo/spf-hospital-daily-dep56.csv");
+
+/// First and last day of the demonstration period.
+pub fn period() -> (NaiveDate, NaiveDate) {
+    (
+        NaiveDate::from_ymd_opt(2020, 3, 19).unwrap_or_default(),
+        NaiveDate::from_ymd_opt(2020, 7, 31).unwrap_or_default(),
+    )
+}
+
+/// Expected deaths in each setting for one hospital death (demonstration only).
+fn ratio(setting: &str) -> f64 {
+    match setting {
+        "hopital" => 1.0,
+        "ehpad" => 0.55,
+        "esms" => 0.06,
+        "domicile" => 0.2,
+        _ => 0.05,
+    }
+}
+
+/// A small deterministic generator (xorshift64*), enough for invented figures.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The real SpF daily hospital deaths for Morbihan, by day.
+pub fn hospital_series() -> anyhow::Result<Vec<(NaiveDate, u32)>> {
+    SPF_SERIES
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split(';').collect();
+            let date = fields
+                .get(1)
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+            let deaths = fields.get(4).and_then(|n| n.trim().parse().ok());
+            date.zip(deaths)
+                .with_context(|| format!("bad line in the SpF series: {line}"))
+        })
+        .collect()
+}
+
+/// Seeds demonstration reports if the store has none for the period. Returns how many were written.
+pub async fn seed(store: &dyn Store, scope: &Scope, settings: &Settings) -> anyhow::Result<usize> {
+    let (first, last) = period();
+    let existing = store
+        .current_reports(&ReportQuery {
+            commune: None,
+            from: Some(first),
+            to: Some(first),
+        })
+        .await?;
+    if !existing.is_empty() {
+        return Ok(0);
+    }
+    let communes: Vec<_> = scope.communes().collect();
+    let mut random = Random(0x5EED_0056);
+    let now = Utc::now();
+    let mut written = 0;
+    for (date, hospital) in hospital_series()?
+        .into_iter()
+        .filter(|(d, _)| *d >= first && *d <= last)
+    {
+        // In the last three days some communes have not reported yet, as in real life.
+        let late = (last - date).num_days() < 3;
+        let reporting: Vec<_> = communes
+            .iter()
+            .filter(|_| !late || random.unit() > 0.15)
+            .collect();
+        let total_population: u64 = reporting.iter().map(|c| c.population.max(1)).sum();
+        let mut counts: Vec<Counts> = reporting
+            .iter()
+            .map(|_| settings.keys().map(|k| (k.to_owned(), 0)).collect())
+            .collect();
+        for key in settings.keys() {
+            let expected = f64::from(hospital) * ratio(key);
+            let mut deaths = expected.floor() as u64;
+            if random.unit() < expected.fract() {
+                deaths += 1;
+            }
+            for _ in 0..deaths {
+                // Pick a commune with a probability proportional to its population.
+                let mut target = (random.unit() * total_population as f64) as u64;
+                let index = reporting
+                    .iter()
+                    .position(|c| {
+                        let weight = c.population.max(1);
+                        if target < weight {
+                            true
+                        } else {
+                            target -= weight;
+                            false
+                        }
+                    })
+                    .unwrap_or(0);
+                if let Some(n) = counts.get_mut(index).and_then(|c| c.get_mut(key)) {
+                    *n += 1;
+                }
+            }
+        }
+        for (commune, counts) in reporting.into_iter().zip(counts) {
+            let report = Report {
+                commune: commune.code.clone(),
+                date,
+                counts,
+                version: 1,
+                recorded_at: now,
+                recorded_by: DEMO_AUTHOR.into(),
+                source: Source::Import,
+                reason: Some("Données de démonstration".into()),
+            };
+            store.write_report(&report, None).await?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}

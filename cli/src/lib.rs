@@ -1,0 +1,154 @@
+//! The `decompte` command as a library: configuration, assembling the app and
+//! the publisher on the embedded default (SQLite and a local folder), the
+//! demonstration data, CSV import and export. The binary in `main.rs` only
+//! parses arguments and calls into this.
+//!
+//! Architecture invariant: this crate wires the others together and owns the
+//! process (files, sockets, timers); it holds no domain rule of its own.
+
+pub mod config;
+pub mod demo;
+pub mod transfer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::Utc;
+use decompte_core::Referential;
+use decompte_ingest::{auth::random_id, AppState, PublishTrigger};
+use decompte_publish::{FolderSink, Publisher};
+use decompte_store::{Publication, SqliteStore, Store, StoreError};
+use tower_http::services::ServeDir;
+
+pub use config::Settings;
+
+/// The commune referential shipped in `data/` (see `data/README.md`).
+pub fn referential() -> anyhow::Result<Referential> {
+    Referential::parse(
+        include_str!("../../data/communes.csv"),
+        include_str!("../../data/departements.csv"),
+    )
+    .context("the shipped commune referential does not parse")
+}
+
+/// Starts publications in this process.
+pub struct InProcessTrigger {
+    publisher: Arc<Publisher>,
+}
+
+impl InProcessTrigger {
+    pub fn new(publisher: Arc<Publisher>) -> Self {
+        Self { publisher }
+    }
+}
+
+#[async_trait]
+impl PublishTrigger for InProcessTrigger {
+    async fn trigger(&self, requested_by: &str, reason: &str) -> Result<Publication, StoreError> {
+        let publication = self
+            .publisher
+            .request(requested_by, reason, random_id("pub"), Utc::now())
+            .await?;
+        let publisher = Arc::clone(&self.publisher);
+        let queued = publication.clone();
+        tokio::spawn(async move {
+            publisher.run_recorded(queued).await;
+        });
+        Ok(publication)
+    }
+}
+
+/// The local app: the store, the publisher writing to the site folder, and the router state.
+pub struct LocalApp {
+    pub store: Arc<dyn Store>,
+    pub publisher: Arc<Publisher>,
+    pub state: AppState,
+    pub site_dir: std::path::PathBuf,
+}
+
+impl LocalApp {
+    /// Opens the SQLite store and the site folder under the data directory.
+    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+        let database = settings.data_dir.join("decompte.sqlite");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&database)
+                .with_context(|| format!("cannot open the database {}", database.display()))?,
+        );
+        Self::with_store(settings, store)
+    }
+
+    pub fn with_store(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        let site_dir = settings.data_dir.join("site");
+        let app_config = settings.app_config()?;
+        let publisher = Arc::new(Publisher::new(
+            Arc::clone(&store),
+            Arc::new(FolderSink::new(&site_dir)),
+            settings.site_config(&app_config),
+        ));
+        let trigger = Arc::new(InProcessTrigger::new(Arc::clone(&publisher)));
+        let state = AppState::new(Arc::clone(&store), app_config, trigger);
+        Ok(Self {
+            store,
+            publisher,
+            state,
+            site_dir,
+        })
+    }
+
+    /// The router of `decompte serve`: the app, and the published site at `/`.
+    pub fn router(&self) -> axum::Router {
+        decompte_ingest::router(self.state.clone())
+            .fallback_service(ServeDir::new(&self.site_dir).append_index_html_on_directories(true))
+    }
+
+    /// Publishes on a timer until the process ends.
+    pub fn spawn_publish_timer(&self, every: Duration) {
+        let publisher = Arc::clone(&self.publisher);
+        let store = Arc::clone(&self.store);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                match publisher.publish(Utc::now()).await {
+                    Ok(outcome) if outcome.files_changed() > 0 => {
+                        tracing::info!(
+                            files_changed = outcome.files_changed(),
+                            "scheduled publication"
+                        );
+                    }
+                    Ok(_) => tracing::debug!("scheduled publication: nothing changed"),
+                    Err(error) => tracing::error!(%error, "scheduled publication failed"),
+                }
+                if let Err(error) = store.purge_expired(Utc::now()).await {
+                    tracing::warn!(%error, "could not purge expired records");
+                }
+            }
+        });
+    }
+}
+
+/// Serves the router on `listen` until Ctrl-C.
+pub async fn serve(router: axum::Router, listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}: is another program using this port? Choose another with --listen"))?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("the server stopped")
+}

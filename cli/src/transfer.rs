@@ -1,0 +1,159 @@
+//! CSV import and export, in the format of the published `donnees/deces.csv`.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use decompte_core::correction::{check_correction, CorrectionError};
+use decompte_core::time::paris_today;
+use decompte_core::{CountValue, Draft, Report, Rules, Scope, Source};
+use decompte_publish::opendata;
+use decompte_store::{ReportQuery, Store};
+
+/// Writes every current report in scope as `deces.csv`.
+pub async fn export(
+    store: &dyn Store,
+    scope: &Scope,
+    rules: &Rules,
+    out: impl Write,
+) -> anyhow::Result<usize> {
+    let reports = store.current_reports(&ReportQuery::default()).await?;
+    let rows = opendata::rows(&reports, scope, &rules.settings);
+    let bytes = opendata::csv(&rows)?;
+    let mut out = out;
+    out.write_all(&bytes)?;
+    Ok(rows.len())
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub created: usize,
+    pub corrected: usize,
+    pub unchanged: usize,
+}
+
+/// Imports `deces.csv` rows as prefecture corrections with history. Everything
+/// is checked before anything is written: one bad line and nothing changes.
+pub async fn import(
+    store: &dyn Store,
+    scope: &Scope,
+    rules: &Rules,
+    input: impl Read,
+    author: &str,
+    now: DateTime<Utc>,
+    mut progress: impl FnMut(usize, usize),
+) -> anyhow::Result<ImportSummary> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let headers = reader
+        .headers()
+        .context("cannot read the CSV header")?
+        .clone();
+    let expected = opendata::CSV_HEADER.split(',').collect::<Vec<_>>();
+    if headers.iter().collect::<Vec<_>>() != expected {
+        bail!(
+            "the header must be `{}` (found `{}`)",
+            opendata::CSV_HEADER,
+            headers.iter().collect::<Vec<_>>().join(",")
+        );
+    }
+    // Group the rows by (commune, day).
+    let mut groups: BTreeMap<(String, String), (usize, BTreeMap<String, CountValue>)> =
+        BTreeMap::new();
+    let mut problems = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let line = index + 2;
+        let record = record.with_context(|| format!("line {line}: unreadable CSV"))?;
+        let (Some(date), Some(commune), Some(setting), Some(count)) =
+            (record.get(0), record.get(1), record.get(3), record.get(4))
+        else {
+            problems.push(format!("line {line}: 5 fields expected"));
+            continue;
+        };
+        let group = groups
+            .entry((commune.to_owned(), date.to_owned()))
+            .or_insert_with(|| (line, BTreeMap::new()));
+        if group
+            .1
+            .insert(setting.to_owned(), CountValue::Text(count.to_owned()))
+            .is_some()
+        {
+            problems.push(format!(
+                "line {line}: setting `{setting}` appears twice for {commune} on {date}"
+            ));
+        }
+    }
+    let today = paris_today(now);
+    let mut valid = Vec::with_capacity(groups.len());
+    for ((commune, date), (line, counts)) in groups {
+        let draft = Draft {
+            commune: Some(commune.clone()),
+            date: Some(date.clone()),
+            counts,
+            replaces_version: None,
+            reason: None,
+        };
+        match rules.validate(&draft, scope, today) {
+            Ok(v) => valid.push(v),
+            Err(errors) => {
+                for error in errors {
+                    problems.push(format!(
+                        "line {line} ({commune}, {date}): {} — {}",
+                        error.field, error.message
+                    ));
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        let shown: Vec<_> = problems.iter().take(20).cloned().collect();
+        bail!(
+            "{} problem(s), nothing imported:\n{}{}",
+            problems.len(),
+            shown.join("\n"),
+            if problems.len() > 20 { "\n…" } else { "" }
+        );
+    }
+    let mut summary = ImportSummary::default();
+    let total = valid.len();
+    for (done, mut draft) in valid.into_iter().enumerate() {
+        let current = store.current_report(&draft.commune, draft.date).await?;
+        if current.as_ref().is_some_and(|c| c.counts == draft.counts) {
+            summary.unchanged += 1;
+        } else {
+            draft.replaces_version = current.as_ref().map(|c| c.version);
+            draft.reason = current.as_ref().map(|_| format!("Import CSV par {author}"));
+            let version = match check_correction(current.as_ref(), &draft, &rules.settings) {
+                Ok(version) => version,
+                Err(CorrectionError::Conflict { .. }) => bail!(
+                    "{} {} changed during the import; run it again",
+                    draft.commune,
+                    draft.date
+                ),
+                Err(CorrectionError::LowerWithoutReason(_)) => {
+                    bail!("internal error: import corrections always carry a reason")
+                }
+            };
+            let report = Report {
+                commune: draft.commune,
+                date: draft.date,
+                counts: draft.counts,
+                version,
+                recorded_at: now,
+                recorded_by: author.to_owned(),
+                source: Source::Import,
+                reason: draft.reason,
+            };
+            store.write_report(&report, None).await?;
+            if version == 1 {
+                summary.created += 1;
+            } else {
+                summary.corrected += 1;
+            }
+        }
+        progress(done + 1, total);
+    }
+    Ok(summary)
+}

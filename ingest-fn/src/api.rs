@@ -1,0 +1,572 @@
+//! The JSON API, under `/api/v1`, and its OpenAPI document.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{NaiveDate, Utc};
+use decompte_core::auth::hash_secret;
+use decompte_core::time::{paris_today, parse_date};
+use decompte_core::{CommuneCode, Completeness, CountValue, Draft, FieldError, Role, Source};
+use decompte_store::{Publication, ReportQuery};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::OpenApi;
+
+use crate::auth::{bearer_caller, client_key, Caller};
+use crate::error::{ApiError, ErrorBody};
+use crate::service::{report_json, submit, ReportBody, SubmitError};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/reports", post(post_report).get(list_reports))
+        .route("/api/v1/reports/{commune}/{date}/history", get(history))
+        .route("/api/v1/completeness", get(completeness))
+        .route("/api/v1/publications", post(post_publication))
+        .route("/api/v1/publications/{id}", get(get_publication))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "decompte API", version = "1", description = "Déclaration et suivi des décès par commune et par lieu de décès. Authentification : « Authorization: Bearer <code d'accès> »."),
+    paths(post_report, list_reports, history, completeness, post_publication, get_publication, me),
+    components(schemas(ReportInput, ReportBody, ErrorBody, FieldError, Source, Role, ReportList, HistoryBody, CompletenessBody, MissingCommune, PublicationRequest, PublicationBody, MeBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Code d'accès remis par la préfecture"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// The client's address, when the server knows it.
+fn peer(request_extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    request_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> Result<Caller, ApiError> {
+    let client = client_key(state, headers, peer);
+    bearer_caller(state, headers, &client, Utc::now()).await
+}
+
+fn require_prefecture(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_prefecture() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "Cette opération est réservée à la préfecture.",
+        ))
+    }
+}
+
+/// A report as submitted (documentation of the body of `POST /api/v1/reports`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ReportInput {
+    #[schema(example = "56260")]
+    commune: String,
+    #[schema(format = Date, example = "2020-04-01")]
+    date: String,
+    /// One integer ≥ 0 for every setting (`hopital`, `ehpad`, `esms`, `domicile`, `autre` by default).
+    counts: BTreeMap<String, u32>,
+    /// The version this report replaces; absent for a first report.
+    replaces_version: Option<u32>,
+    /// Why; required when a count goes down.
+    reason: Option<String>,
+}
+
+/// Reads a request body as JSON within the size limit.
+async fn json_body(
+    state: &AppState,
+    request: Request,
+) -> Result<(HeaderMap, Option<std::net::IpAddr>, Bytes), ApiError> {
+    let limit = state.config.max_body_bytes;
+    let (parts, body) = request.into_parts();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json"
+        && !(essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        return Err(ApiError::unsupported_media_type());
+    }
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::payload_too_large(limit))?;
+    let peer = peer(&parts.extensions);
+    Ok((parts.headers, peer, bytes))
+}
+
+/// Turns the JSON body into a draft, refusing unknown fields and wrong types.
+fn draft_from_json(bytes: &[u8]) -> Result<Draft, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::invalid(vec![FieldError::new("body", format!("Le corps de la requête n'est pas un JSON valide ({e}) : envoyez un objet comme {{\"commune\": \"56260\", \"date\": \"2020-04-01\", \"counts\": {{…}}}}."))])
+    })?;
+    let Value::Object(object) = value else {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "body",
+            "Le corps de la requête doit être un objet JSON.",
+        )]));
+    };
+    let mut draft = Draft::default();
+    let mut errors = Vec::new();
+    for (key, value) in object {
+        match (key.as_str(), value) {
+            ("commune", Value::String(s)) => draft.commune = Some(s),
+            ("date", Value::String(s)) => draft.date = Some(s),
+            ("commune" | "date", Value::Null) => {}
+            ("commune", _) => errors.push(FieldError::new("commune", "Le code commune doit être une chaîne, par exemple \"56260\".")),
+            ("date", _) => errors.push(FieldError::new("date", "La date doit être une chaîne AAAA-MM-JJ, par exemple \"2020-04-01\".")),
+            ("counts", Value::Object(counts)) => {
+                draft.counts = counts.into_iter().map(|(k, v)| (k, CountValue::Json(v))).collect();
+            }
+            ("counts", Value::Null) => {}
+            ("counts", _) => errors.push(FieldError::new("counts", "« counts » doit être un objet : un nombre par lieu, par exemple {\"hopital\": 0, \"ehpad\": 2, …}.")),
+            ("replaces_version", Value::Null) => {}
+            ("replaces_version", Value::Number(n)) if n.as_u64().is_some_and(|v| v >= 1 && v <= u64::from(u32::MAX)) => {
+                draft.replaces_version = n.as_u64().and_then(|v| u32::try_from(v).ok());
+            }
+            ("replaces_version", _) => errors.push(FieldError::new("replaces_version", "« replaces_version » doit être le numéro (entier ≥ 1) de la version que vous corrigez.")),
+            ("reason", Value::String(s)) => draft.reason = Some(s),
+            ("reason", Value::Null) => {}
+            ("reason", _) => errors.push(FieldError::new("reason", "Le motif doit être un texte.")),
+            (other, _) => errors.push(FieldError::new(other, format!("Le champ « {other} » est inconnu. Champs possibles : commune, date, counts, replaces_version, reason."))),
+        }
+    }
+    if errors.is_empty() {
+        Ok(draft)
+    } else {
+        Err(ApiError::invalid(errors))
+    }
+}
+
+fn replay(status: u16, body: String) -> Response {
+    // A replayed creation answers 200: the report exists, and this request created nothing.
+    let status = if status == 201 {
+        StatusCode::OK
+    } else {
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+    };
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().insert(
+        "idempotent-replayed",
+        header::HeaderValue::from_static("true"),
+    );
+    response
+}
+
+/// Declare or correct a report.
+#[utoipa::path(post, path = "/api/v1/reports", request_body = ReportInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Rejouer la même requête avec la même clé ne crée rien de plus")),
+    responses(
+        (status = 201, description = "Enregistrée", body = ReportBody),
+        (status = 200, description = "Requête idempotente rejouée", body = ReportBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "Version périmée ; « current » donne la déclaration actuelle", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn post_report(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let now = Utc::now();
+    let peer = peer(request.extensions());
+    let caller = caller(&state, request.headers(), peer).await?;
+    let (headers, _, bytes) = json_body(&state, request).await?;
+    let idempotency = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .ok_or_else(|| {
+                    ApiError::invalid(vec![FieldError::new(
+                        "Idempotency-Key",
+                        "L'en-tête Idempotency-Key doit être un texte ASCII de 1 à 200 caractères.",
+                    )])
+                })?;
+            Some((
+                format!("{}:{key}", caller.id()),
+                hash_secret("request", &String::from_utf8_lossy(&bytes)),
+            ))
+        }
+    };
+    if let Some((key, request_hash)) = &idempotency {
+        if let Some(record) = state.store.idempotency_record(key).await? {
+            return if &record.request_hash == request_hash {
+                Ok(replay(record.status, record.body))
+            } else {
+                Err(key_reused())
+            };
+        }
+    }
+    let draft = draft_from_json(&bytes)?;
+    let source = if caller.is_prefecture() {
+        Source::Prefecture
+    } else {
+        Source::Api
+    };
+    match submit(&state, &caller, &draft, source, idempotency.clone(), now).await {
+        Ok(report) => Ok((StatusCode::CREATED, Json(report_json(&report))).into_response()),
+        Err(SubmitError::IdempotencyKeyTaken) => {
+            // A concurrent request with the same key won: answer as its replay.
+            let (key, request_hash) = idempotency.unwrap_or_default();
+            match state.store.idempotency_record(&key).await? {
+                Some(record) if record.request_hash == request_hash => {
+                    Ok(replay(record.status, record.body))
+                }
+                Some(_) => Err(key_reused()),
+                None => Err(SubmitError::IdempotencyKeyTaken.into()),
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn key_reused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "Cette clé d'idempotence a déjà servi pour une autre requête : utilisez une nouvelle clé pour une nouvelle déclaration.",
+    )
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ReportFilter {
+    /// INSEE code; a commune credential always sees its own commune.
+    commune: Option<String>,
+    /// First day, inclusive (AAAA-MM-JJ).
+    from: Option<String>,
+    /// Last day, inclusive (AAAA-MM-JJ).
+    to: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReportList {
+    reports: Vec<ReportBody>,
+}
+
+fn parse_day(field: &str, text: Option<&str>) -> Result<Option<NaiveDate>, FieldError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => parse_date(t).map(Some).ok_or_else(|| {
+            FieldError::new(field, format!("« {t} » n'est pas une date AAAA-MM-JJ."))
+        }),
+    }
+}
+
+fn parse_commune(state: &AppState, text: &str) -> Result<CommuneCode, ApiError> {
+    let code = CommuneCode::parse(text)
+        .map_err(|e| ApiError::invalid(vec![FieldError::new("commune", format!("{e}."))]))?;
+    if state.config.scope.contains(&code) {
+        Ok(code)
+    } else {
+        Err(ApiError::not_found(format!(
+            "La commune {code} n'est pas dans le périmètre de cette préfecture ({}).",
+            state.config.scope.label()
+        )))
+    }
+}
+
+/// Current reports, filtered.
+#[utoipa::path(get, path = "/api/v1/reports", params(ReportFilter),
+    responses((status = 200, body = ReportList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_reports(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<ReportList>, ApiError> {
+    let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
+    let Query(filter) = Query::<ReportFilter>::try_from_uri(request.uri()).map_err(|_| {
+        ApiError::invalid(vec![FieldError::new(
+            "query",
+            "Paramètres possibles : commune, from, to.",
+        )])
+    })?;
+    let mut errors = Vec::new();
+    let from = parse_day("from", filter.from.as_deref())
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let to = parse_day("to", filter.to.as_deref())
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let commune = match filter
+        .commune
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(text) => Some(parse_commune(&state, text)?),
+        None => None,
+    };
+    let commune = match (caller.role(), commune) {
+        (Role::Prefecture, commune) => commune,
+        (Role::Commune, Some(code)) if !caller.may_access(&code) => {
+            return Err(ApiError::forbidden(
+                "Votre code d'accès ne donne accès qu'aux déclarations de votre commune.",
+            ))
+        }
+        (Role::Commune, _) => caller.credential.commune.clone(),
+    };
+    let reports = state
+        .store
+        .current_reports(&ReportQuery { commune, from, to })
+        .await?;
+    Ok(Json(ReportList {
+        reports: reports.iter().map(ReportBody::from).collect(),
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HistoryBody {
+    /// Every version, oldest first.
+    versions: Vec<ReportBody>,
+}
+
+/// Every version of a report, oldest first.
+#[utoipa::path(get, path = "/api/v1/reports/{commune}/{date}/history",
+    params(("commune" = String, Path), ("date" = String, Path)),
+    responses((status = 200, body = HistoryBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn history(
+    State(state): State<AppState>,
+    Path((commune, date)): Path<(String, String)>,
+    request: Request,
+) -> Result<Json<HistoryBody>, ApiError> {
+    let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
+    let code = parse_commune(&state, &commune)?;
+    if !caller.may_access(&code) {
+        return Err(ApiError::forbidden(
+            "Votre code d'accès ne donne accès qu'aux déclarations de votre commune.",
+        ));
+    }
+    let date = parse_day("date", Some(&date))
+        .map_err(|e| ApiError::invalid(vec![e]))?
+        .ok_or_else(|| ApiError::not_found("Date absente."))?;
+    let versions = state.store.history(&code, date).await?;
+    Ok(Json(HistoryBody {
+        versions: versions.iter().map(ReportBody::from).collect(),
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MissingCommune {
+    commune: String,
+    name: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CompletenessBody {
+    #[schema(format = Date)]
+    date: String,
+    expected: usize,
+    reported: usize,
+    missing: Vec<MissingCommune>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DateParam {
+    /// The day (AAAA-MM-JJ); today in Paris by default.
+    date: Option<String>,
+}
+
+/// Which communes have reported for a day (prefecture only).
+#[utoipa::path(get, path = "/api/v1/completeness", params(DateParam),
+    responses((status = 200, body = CompletenessBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn completeness(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<CompletenessBody>, ApiError> {
+    let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
+    require_prefecture(&caller)?;
+    let Query(param) = Query::<DateParam>::try_from_uri(request.uri()).map_err(|_| {
+        ApiError::invalid(vec![FieldError::new("date", "Paramètre possible : date.")])
+    })?;
+    let date = parse_day("date", param.date.as_deref())
+        .map_err(|e| ApiError::invalid(vec![e]))?
+        .unwrap_or_else(|| paris_today(Utc::now()));
+    let reported = state.store.reported_communes(date).await?;
+    let c = Completeness::compute(date, &state.config.scope, &reported);
+    Ok(Json(CompletenessBody {
+        date: date.to_string(),
+        expected: c.expected,
+        reported: c.reported.len(),
+        missing: c
+            .missing
+            .into_iter()
+            .map(|m| MissingCommune {
+                commune: m.code.to_string(),
+                name: m.name,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct PublicationRequest {
+    /// Why the site is republished now.
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PublicationBody {
+    id: String,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    status: String,
+    requested_by: String,
+    reason: String,
+    #[schema(format = DateTime)]
+    started_at: Option<String>,
+    #[schema(format = DateTime)]
+    finished_at: Option<String>,
+    files_changed: Option<u32>,
+    error: Option<String>,
+}
+
+impl From<&Publication> for PublicationBody {
+    fn from(p: &Publication) -> Self {
+        Self {
+            id: p.id.clone(),
+            status: p.status.as_str().into(),
+            requested_by: p.requested_by.clone(),
+            reason: p.reason.clone(),
+            started_at: p.started_at.map(|t| t.to_rfc3339()),
+            finished_at: p.finished_at.map(|t| t.to_rfc3339()),
+            files_changed: p.files_changed,
+            error: p.error.clone(),
+        }
+    }
+}
+
+/// Ask for a republication of the public site now (prefecture only).
+#[utoipa::path(post, path = "/api/v1/publications", request_body = PublicationRequest,
+    responses((status = 202, body = PublicationBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 415, body = ErrorBody)))]
+async fn post_publication(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
+    require_prefecture(&caller)?;
+    let (_, _, bytes) = json_body(&state, request).await?;
+    let input: PublicationRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
+        PublicationRequest::default()
+    } else {
+        serde_json::from_slice(&bytes).map_err(|_| {
+            ApiError::invalid(vec![FieldError::new(
+                "reason",
+                "Envoyez {\"reason\": \"…\"}.",
+            )])
+        })?
+    };
+    let reason = input.reason.unwrap_or_default();
+    let publication = state.publisher.trigger(caller.id(), reason.trim()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(PublicationBody::from(&publication)),
+    )
+        .into_response())
+}
+
+/// The state of a publication (prefecture only).
+#[utoipa::path(get, path = "/api/v1/publications/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = PublicationBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_publication(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Json<PublicationBody>, ApiError> {
+    let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
+    require_prefecture(&caller)?;
+    let publication = state
+        .store
+        .publication(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("Aucune publication « {id} ».")))?;
+    Ok(Json(PublicationBody::from(&publication)))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeBody {
+    role: Role,
+    commune: Option<String>,
+    commune_name: Option<String>,
+    credential_id: String,
+    label: String,
+}
+
+/// Who the access code belongs to.
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = MeBody), (status = 401, body = ErrorBody)))]
+async fn me(State(state): State<AppState>, request: Request) -> Result<Json<MeBody>, ApiError> {
+    let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
+    let credential = caller.credential;
+    Ok(Json(MeBody {
+        role: credential.role,
+        commune_name: credential
+            .commune
+            .as_ref()
+            .and_then(|c| state.config.scope.get(c))
+            .map(|c| c.name.clone()),
+        commune: credential.commune.map(String::from),
+        credential_id: credential.id,
+        label: credential.label,
+    }))
+}

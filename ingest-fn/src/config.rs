@@ -1,0 +1,59 @@
+//! The app's configuration, built once at start by the binary that runs it.
+
+use std::time::Duration;
+
+use decompte_core::{Rules, Scope};
+
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub scope: Scope,
+    pub rules: Rules,
+    /// "Préfecture du Morbihan", shown in footers and help texts.
+    pub publisher: String,
+    /// "Covid-19".
+    pub crisis: String,
+    /// Secure cookies with the `__Host-` prefix. Off only for plain-http loopback.
+    pub secure_cookies: bool,
+    pub session_ttl: Duration,
+    /// Take the client address from the last `X-Forwarded-For` hop (behind a proxy you trust).
+    pub trust_forwarded_for: bool,
+    pub throttle: ThrottlePolicy,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// How often the site is republished on its own, for the prefecture page.
+    pub publish_every: Duration,
+}
+
+/// Failed logins allowed per client address in a fixed window, before `429`.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottlePolicy {
+    pub max_failures: u32,
+    pub window: Duration,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        Self {
+            max_failures: 10,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl AppConfig {
+    /// A configuration for a scope with every other setting at its default.
+    pub fn new(scope: Scope) -> Self {
+        Self {
+            scope,
+            rules: Rules::default(),
+            publisher: "Préfecture du Morbihan".into(),
+            crisis: "Covid-19".into(),
+            secure_cookies: true,
+            session_ttl: Duration::from_secs(8 * 3600),
+            trust_forwarded_for: false,
+            throttle: ThrottlePolicy::default(),
+            max_body_bytes: 16 * 1024,
+            publish_every: Duration::from_secs(300),
+        }
+    }
+}

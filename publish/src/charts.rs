@@ -1,0 +1,188 @@
+//! SVG charts drawn with plotters. Every chart carries a `<title>` and a `<desc>`
+//! and scales to the width of a phone; the numbers behind it are always on the
+//! page as a table, so the chart is never the only way to read them.
+
+use chrono::NaiveDate;
+use plotters::prelude::*;
+use plotters::style::RGBColor;
+
+/// Colour-blind-safe palette (Okabe and Ito), one colour per setting in order.
+pub const PALETTE: [&str; 8] = [
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#7A7A7A", "#E69F00", "#56B4E9", "#F0E442",
+];
+
+pub fn color(index: usize) -> &'static str {
+    PALETTE[index % PALETTE.len()]
+}
+
+fn rgb(hex: &str) -> RGBColor {
+    let channel = |i: usize| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0);
+    RGBColor(channel(1), channel(3), channel(5))
+}
+
+const WIDTH: u32 = 800;
+const HEIGHT: u32 = 320;
+
+/// What a chart says about itself, for assistive technologies.
+pub struct Caption<'a> {
+    /// Unique within the page: used for the ids of `<title>` and `<desc>`.
+    pub id: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+}
+
+fn day_label(first: NaiveDate, x: f64) -> String {
+    let offset = x.round() as i64;
+    (first + chrono::Duration::days(offset))
+        .format("%d/%m/%y")
+        .to_string()
+}
+
+/// Daily bars stacked by series (one vector of per-day values per series).
+pub fn stacked_bars(
+    first_day: NaiveDate,
+    series: &[Vec<u64>],
+    colors: &[&str],
+    caption: &Caption<'_>,
+) -> Result<String, String> {
+    let days = series.first().map_or(0, Vec::len);
+    let totals: Vec<u64> = (0..days)
+        .map(|d| series.iter().map(|s| s[d]).sum())
+        .collect();
+    let max = totals.iter().copied().max().unwrap_or(0).max(1) as f64;
+    draw(caption, days, max, first_day, |chart| {
+        let mut bottoms = vec![0u64; days];
+        for (values, hex) in series.iter().zip(colors) {
+            let style = rgb(hex).filled();
+            let bars: Vec<Rectangle<(f64, f64)>> = values
+                .iter()
+                .enumerate()
+                .filter(|(_, &n)| n > 0)
+                .map(|(d, &n)| {
+                    let (x0, x1) = (d as f64 + 0.1, d as f64 + 0.9);
+                    let y0 = bottoms[d] as f64;
+                    Rectangle::new([(x0, y0), (x1, y0 + n as f64)], style)
+                })
+                .collect();
+            for (d, &n) in values.iter().enumerate() {
+                bottoms[d] += n;
+            }
+            chart.draw_series(bars).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+}
+
+/// A line, for cumulative totals.
+pub fn line(
+    first_day: NaiveDate,
+    values: &[u64],
+    hex: &str,
+    caption: &Caption<'_>,
+) -> Result<String, String> {
+    let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
+    draw(caption, values.len(), max, first_day, |chart| {
+        let points = values
+            .iter()
+            .enumerate()
+            .map(|(d, &n)| (d as f64 + 0.5, n as f64));
+        chart
+            .draw_series(LineSeries::new(points, rgb(hex).stroke_width(3)))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+}
+
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+fn draw(
+    caption: &Caption<'_>,
+    days: usize,
+    max: f64,
+    first_day: NaiveDate,
+    plot: impl FnOnce(&mut Chart<'_, '_>) -> Result<(), String>,
+) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(28)
+            .y_label_area_size(44)
+            .build_cartesian_2d(0f64..days.max(1) as f64, 0f64..max * 1.08)
+            .map_err(|e| e.to_string())?;
+        let x_label = |x: &f64| day_label(first_day, *x);
+        let y_label = |y: &f64| format!("{y:.0}");
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(6)
+            .y_labels(6)
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label)
+            .label_style(("sans-serif", 13).into_font().color(&RGBColor(60, 60, 60)))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        plot(&mut chart)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(accessible(&svg, caption))
+}
+
+/// Adds `role="img"`, a `<title>` and a `<desc>` to plotters' SVG, and lets it scale.
+fn accessible(svg: &str, caption: &Caption<'_>) -> String {
+    let escape = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let id = caption.id;
+    let Some(open_end) = svg.find('>') else {
+        return svg.to_owned();
+    };
+    let (open, rest) = svg.split_at(open_end);
+    let open = open
+        .replacen(&format!("width=\"{WIDTH}\""), "width=\"100%\"", 1)
+        .replacen(&format!("height=\"{HEIGHT}\""), "", 1);
+    format!(
+        "{open} role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" preserveAspectRatio=\"xMidYMid meet\">\n<title id=\"{id}-title\">{}</title>\n<desc id=\"{id}-desc\">{}</desc>{}",
+        escape(caption.title),
+        escape(caption.description),
+        &rest[1..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_accessible_svg() {
+        let first = NaiveDate::from_ymd_opt(2020, 4, 1).expect("date");
+        let caption = Caption {
+            id: "c1",
+            title: "Décès par jour",
+            description: "3 jours <test>",
+        };
+        let svg = stacked_bars(first, &[vec![1, 0, 2], vec![0, 1, 1]], &PALETTE, &caption)
+            .expect("chart");
+        assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
+        assert!(svg.contains("role=\"img\""));
+        assert!(svg.contains("<title id=\"c1-title\">Décès par jour</title>"));
+        assert!(svg.contains("&lt;test&gt;"));
+        assert_eq!(
+            svg.matches("<rect").count() - 1,
+            4,
+            "one white background, four bars"
+        );
+        let svg = line(first, &[1, 2, 4], PALETTE[0], &caption).expect("line");
+        assert!(svg.contains("<polyline") || svg.contains("<path"));
+    }
+}

@@ -1,0 +1,194 @@
+//! Where a publication is written: a local folder, or memory for tests (an S3
+//! sink comes with the serverless deployment). A sink only stores bytes at
+//! paths; the order of writes, which makes a publication consistent, is the
+//! publisher's business.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} {path}: {message}")]
+pub struct SinkError {
+    pub operation: &'static str,
+    pub path: String,
+    pub message: String,
+}
+
+#[async_trait]
+pub trait Sink: Send + Sync {
+    async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SinkError>;
+    async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError>;
+    async fn delete(&self, path: &str) -> Result<(), SinkError>;
+}
+
+/// A folder on disk. Each file is written to a temporary name then renamed, so
+/// that a reader never sees half a file.
+pub struct FolderSink {
+    root: PathBuf,
+}
+
+impl FolderSink {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves a site path, refusing anything that could leave the root.
+    fn resolve(&self, path: &str) -> Result<PathBuf, SinkError> {
+        let safe = !path.is_empty()
+            && !path.starts_with('/')
+            && path
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..");
+        if safe {
+            Ok(self.root.join(path))
+        } else {
+            Err(SinkError {
+                operation: "resolve",
+                path: path.into(),
+                message: "unsafe path".into(),
+            })
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for FolderSink {
+    async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        match tokio::fs::read(self.resolve(path)?).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SinkError {
+                operation: "read",
+                path: path.into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        let target = self.resolve(path)?;
+        let error = |e: std::io::Error| SinkError {
+            operation: "write",
+            path: path.into(),
+            message: e.to_string(),
+        };
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(error)?;
+        }
+        let temporary = target.with_extension(format!(
+            "{}.tmp",
+            target.extension().and_then(|e| e.to_str()).unwrap_or("")
+        ));
+        tokio::fs::write(&temporary, bytes).await.map_err(error)?;
+        tokio::fs::rename(&temporary, &target).await.map_err(error)
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), SinkError> {
+        match tokio::fs::remove_file(self.resolve(path)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(SinkError {
+                operation: "delete",
+                path: path.into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// An in-memory sink for tests, which can be told to fail after a number of writes.
+#[derive(Default)]
+pub struct MemorySink {
+    files: Mutex<BTreeMap<String, Vec<u8>>>,
+    writes_before_failure: Mutex<Option<usize>>,
+    log: Mutex<Vec<String>>,
+}
+
+impl MemorySink {
+    pub fn files(&self) -> BTreeMap<String, Vec<u8>> {
+        self.files.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// The next `n` writes succeed, then every write fails.
+    pub fn fail_after(&self, n: usize) {
+        if let Ok(mut limit) = self.writes_before_failure.lock() {
+            *limit = Some(n);
+        }
+    }
+
+    /// Every operation so far, as `write path` or `delete path`.
+    pub fn take_log(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+
+    fn poisoned(path: &str) -> SinkError {
+        SinkError {
+            operation: "lock",
+            path: path.into(),
+            message: "poisoned".into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for MemorySink {
+    async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        Ok(self
+            .files
+            .lock()
+            .map_err(|_| Self::poisoned(path))?
+            .get(path)
+            .cloned())
+    }
+
+    async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        {
+            let mut limit = self
+                .writes_before_failure
+                .lock()
+                .map_err(|_| Self::poisoned(path))?;
+            match limit.as_mut() {
+                Some(0) => {
+                    return Err(SinkError {
+                        operation: "write",
+                        path: path.into(),
+                        message: "injected failure".into(),
+                    })
+                }
+                Some(n) => *n -= 1,
+                None => {}
+            }
+        }
+        self.log
+            .lock()
+            .map_err(|_| Self::poisoned(path))?
+            .push(format!("write {path}"));
+        self.files
+            .lock()
+            .map_err(|_| Self::poisoned(path))?
+            .insert(path.into(), bytes.to_vec());
+        Ok(())
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), SinkError> {
+        self.log
+            .lock()
+            .map_err(|_| Self::poisoned(path))?
+            .push(format!("delete {path}"));
+        self.files
+            .lock()
+            .map_err(|_| Self::poisoned(path))?
+            .remove(path);
+        Ok(())
+    }
+}
