@@ -139,16 +139,27 @@ impl LocalApp {
 
 /// Serves the router on `listen` until Ctrl-C.
 pub async fn serve(router: axum::Router, listen: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}: is another program using this port? Choose another with --listen"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on {listen}: is another program using this port? Choose another with --listen")
+    })?;
+    serve_on(listener, router, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// Serves the router on a bound listener until `shutdown` completes. The peer
+/// address reaches the handlers, for login throttling.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(shutdown)
     .await
     .context("the server stopped")
 }

@@ -114,19 +114,26 @@ fn draw(
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(44)
-            .build_cartesian_2d(0f64..days.max(1) as f64, 0f64..max * 1.08)
+            .build_cartesian_2d(0f64..days.max(1) as f64, 0f64..(max * 1.08).ceil())
             .map_err(|e| e.to_string())?;
         let x_label = |x: &f64| day_label(first_day, *x);
-        let y_label = |y: &f64| format!("{y:.0}");
+        // Counts are whole numbers: fractional ticks get no label.
+        let y_label = |y: &f64| {
+            if y.fract().abs() < 1e-9 {
+                format!("{y:.0}")
+            } else {
+                String::new()
+            }
+        };
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(6)
-            .y_labels(6)
+            .y_labels(((max as usize) + 1).min(6))
             .x_label_formatter(&x_label)
             .y_label_formatter(&y_label)
             .label_style(("sans-serif", 13).into_font().color(&RGBColor(60, 60, 60)))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(TRANSPARENT)
             .draw()
             .map_err(|e| e.to_string())?;
         plot(&mut chart)?;

@@ -106,8 +106,15 @@ pub fn render(
         .enumerate()
         .map(|(i, (s, total))| json!({"key": s.key, "label": s.label, "total": total, "color": colors[i]}))
         .collect();
+    // The seven days up to today; when reporting stopped more than a week ago
+    // (a crisis that ended, demonstration data), the seven days up to the last report.
+    let last_reported = in_scope.iter().map(|r| r.date).max();
+    let window_end = match last_reported {
+        Some(last) if last < today - Duration::days(7) => last,
+        _ => today,
+    };
     let completeness: Vec<Value> = (0..7)
-        .map(|back| today - Duration::days(back))
+        .map(|back| window_end - Duration::days(back))
         .map(|date| {
             let reported = in_scope.iter().filter(|r| r.date == date).map(|r| r.commune.clone()).collect();
             let c = Completeness::compute(date, scope, &reported);
@@ -215,11 +222,6 @@ pub fn render(
             .map(|(c, n)| json!({"code": c.code, "name": c.name, "count": n, "per_100k": per_100k(n, c.population)}))
             .collect();
         let total = aggregates.by_setting[index];
-        let share = if aggregates.total == 0 {
-            0.0
-        } else {
-            total as f64 * 100.0 / aggregates.total as f64
-        };
         let chart = match aggregates.days.first() {
             None => Value::Null,
             Some(first) => {
@@ -249,8 +251,7 @@ pub fn render(
                 "setting": {"key": setting.key, "label": setting.label},
                 "color": colors[index],
                 "total": total,
-                "share": share,
-                "days": if aggregates.days.is_empty() { Value::Null } else { json!(days) },
+                    "days": if aggregates.days.is_empty() { Value::Null } else { json!(days) },
                 "chart_daily": chart,
                 "communes": communes,
             }),

@@ -40,9 +40,40 @@ pub fn environment() -> Environment<'static> {
             panic!("template {name} does not parse: {error}");
         }
     }
+    env.set_formatter(html_formatter);
     env.add_filter("fr_int", fr_int);
     env.add_filter("fr_dec", fr_dec);
     env
+}
+
+/// Escapes `& < > " '` in strings, and leaves `/` alone (minijinja's default
+/// escapes it too, which makes every date read `01&#x2f;04&#x2f;2020` in the source).
+fn html_formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &minijinja::State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text)
+            if !value.is_safe() && matches!(state.auto_escape(), minijinja::AutoEscape::Html) =>
+        {
+            let mut escaped = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&#39;"),
+                    c => escaped.push(c),
+                }
+            }
+            out.write_str(&escaped).map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+            })
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
 }
 
 /// `12345` → `12 345` (narrow no-break space, as French typography wants).
@@ -100,6 +131,18 @@ mod tests {
         for (name, _) in TEMPLATES {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
+    }
+
+    #[test]
+    fn escaping_keeps_slashes() {
+        let env = environment();
+        let html = env
+            .render_str(
+                "{{ a }} {{ b }}",
+                minijinja::context! { a => "01/04/2020", b => "<x> & \"y\" l'z" },
+            )
+            .expect("render");
+        assert_eq!(html, "01/04/2020 &lt;x&gt; &amp; &quot;y&quot; l&#39;z");
     }
 
     #[test]

@@ -1,1 +1,339 @@
+//! The app under test and its helpers, shared by the end-to-end tests.
+//!
+//! [`TestApp::start`] runs exactly what `decompte serve` runs (the same
+//! router, the SQLite store, the in-process publisher writing to a folder) on a
+//! free loopback port, in a temporary data directory. Every helper fails loudly.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use decompte::{LocalApp, Settings};
+use decompte_core::{CommuneCode, Report, Role};
+use decompte_ingest::auth::issue_credential;
+use decompte_store::{ReportQuery, Store};
+use reqwest::header::{HeaderMap, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub struct TestApp {
+    pub base: String,
+    pub app: LocalApp,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn location(&self) -> String {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Every `Set-Cookie` header.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Everything the store holds about reports: current values and every version.
+#[derive(Debug, PartialEq)]
+pub struct ReportsSnapshot {
+    pub current: Vec<Report>,
+    pub versions: Vec<Report>,
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the app after letting the test adjust its settings.
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temporary data directory");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let address: SocketAddr = listener.local_addr().expect("local address");
+        let mut settings = Settings::for_data_dir(dir.path().to_path_buf());
+        settings.public_url = Some(format!("http://{address}"));
+        adjust(&mut settings);
+        let app = LocalApp::open(&settings).expect("open the app");
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let router = app.router();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = stop.await;
+            };
+            if let Err(error) = decompte::serve_on(listener, router, stopped).await {
+                panic!("test server failed: {error}");
+            }
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client");
+        Self {
+            base: format!("http://{address}"),
+            app,
+            client,
+            _dir: dir,
+            shutdown: Some(shutdown),
+        }
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.app.store)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Issues an access code and returns it as a person would type it.
+    pub async fn issue(&self, role: Role, commune: Option<&str>) -> String {
+        let commune = commune.map(|c| CommuneCode::parse(c).expect("commune code"));
+        let (_, code) =
+            issue_credential(self.app.store.as_ref(), role, commune, "test", Utc::now())
+                .await
+                .expect("issue a credential");
+        code.display_grouped()
+    }
+
+    async fn answer(response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("read the body");
+        Answer {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, code: Option<&str>) -> Answer {
+        let mut request = self.client.get(self.url(path));
+        if let Some(code) = code {
+            request = request.bearer_auth(code);
+        }
+        Self::answer(request.send().await.expect("GET")).await
+    }
+
+    /// POSTs JSON with a bearer code and optional extra headers.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        code: Option<&str>,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        if let Some(code) = code {
+            request = request.bearer_auth(code);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::answer(request.send().await.expect("POST")).await
+    }
+
+    /// POSTs raw bytes with a content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        code: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header(CONTENT_TYPE, content_type)
+            .body(body);
+        if let Some(code) = code {
+            request = request.bearer_auth(code);
+        }
+        Self::answer(request.send().await.expect("POST")).await
+    }
+
+    /// Current reports and every version of every (commune, day) that has one.
+    pub async fn snapshot(&self) -> ReportsSnapshot {
+        let store = self.store();
+        let current = store
+            .current_reports(&ReportQuery::default())
+            .await
+            .expect("read reports");
+        let mut versions = Vec::new();
+        for report in &current {
+            versions.extend(
+                store
+                    .history(&report.commune, report.date)
+                    .await
+                    .expect("read history"),
+            );
+        }
+        ReportsSnapshot { current, versions }
+    }
+
+    /// Runs a publication now and returns the published files by path.
+    pub async fn publish(&self) -> decompte_publish::Outcome {
+        self.app
+            .publisher
+            .publish(Utc::now())
+            .await
+            .expect("publish")
+    }
+
+    pub fn site_file(&self, path: &str) -> String {
+        std::fs::read_to_string(self.app.site_dir.join(path))
+            .unwrap_or_else(|e| panic!("site file {path}: {e}"))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// A browser: keeps cookies, reads CSRF tokens out of forms, never follows redirects.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub cookies: BTreeMap<String, String>,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, answer: &Answer) {
+        for cookie in answer.set_cookies() {
+            let pair = cookie.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() || cookie.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        let response = self
+            .app
+            .client
+            .get(self.app.url(path))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        let answer = TestApp::answer(response).await;
+        self.keep_cookies(&answer);
+        answer
+    }
+
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let response = self
+            .app
+            .client
+            .post(self.app.url(path))
+            .header(COOKIE, self.cookie_header())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        let answer = TestApp::answer(response).await;
+        self.keep_cookies(&answer);
+        answer
+    }
+
+    /// Logs in through the login page; returns the answer to the POST.
+    pub async fn login(&mut self, code: &str) -> Answer {
+        let page = self.get("/connexion").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        let csrf = csrf_of(&page.text);
+        self.post_form("/connexion", &[("csrf", &csrf), ("code", code)])
+            .await
+    }
+}
+
+/// The CSRF token in the first form of a page.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html
+        .find(marker)
+        .map(|i| i + marker.len())
+        .unwrap_or_else(|| panic!("no CSRF token in page: {html}"));
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A full report body for the API.
+pub fn report_body(commune: &str, date: &str, counts: [u32; 5]) -> Value {
+    serde_json::json!({
+        "commune": commune,
+        "date": date,
+        "counts": {"hopital": counts[0], "ehpad": counts[1], "esms": counts[2], "domicile": counts[3], "autre": counts[4]},
+    })
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real HTTP server on loopback, the SQLite store, the
+//! publisher writing the site to a folder. One test binary, one module per area.
+
+mod corrections;
+mod flow;
+mod properties;
+mod publication;
+mod rejections;

@@ -1,0 +1,135 @@
+//! Publication is incremental: nothing changed, nothing written; one correction,
+//! only the files that show it.
+
+use decompte_core::Role;
+use decompte_tests::{report_body, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn republishing_writes_only_what_changed() {
+    let app = TestApp::start().await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    for (commune, counts) in [
+        ("56260", [3, 1, 0, 0, 0]),
+        ("56121", [0, 2, 0, 1, 0]),
+        ("56001", [0, 0, 0, 0, 0]),
+    ] {
+        let answer = app
+            .post_json(
+                "/api/v1/reports",
+                Some(&prefecture),
+                &report_body(commune, "2020-04-01", counts),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED);
+    }
+    let first = app.publish().await;
+    assert!(first.written.len() > 249, "{}", first.written.len());
+    assert_eq!(
+        first.written.last().map(String::as_str),
+        Some("manifest.json"),
+        "manifest last"
+    );
+    assert!(
+        first
+            .written
+            .first()
+            .is_some_and(|p| p.starts_with("assets/")),
+        "assets first"
+    );
+
+    let again = app.publish().await;
+    assert_eq!(again.files_changed(), 0, "{again:?}");
+
+    // Correct Vannes' hospital count: its page, the overview, the hospital page,
+    // the data files and the manifest change; nothing else.
+    let mut correction = report_body("56260", "2020-04-01", [4, 1, 0, 0, 0]);
+    correction["replaces_version"] = json!(1);
+    let answer = app
+        .post_json("/api/v1/reports", Some(&prefecture), &correction, &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let after = app.publish().await;
+    let mut written = after.written.clone();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "communes/56260.html",
+            "donnees/deces.csv",
+            "donnees/deces.json",
+            "index.html",
+            "lieux/hopital.html",
+            "manifest.json"
+        ],
+    );
+    assert!(after.deleted.is_empty());
+
+    // The manifest lists every file with its hash and size.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&app.site_file("manifest.json")).expect("manifest");
+    let files = manifest["files"].as_array().cloned().unwrap_or_default();
+    assert_eq!(files.len(), after.unchanged + after.written.len() - 1);
+    let csv = files
+        .iter()
+        .find(|f| f["path"] == "donnees/deces.csv")
+        .expect("csv in manifest");
+    assert_eq!(
+        csv["size"].as_u64(),
+        Some(app.site_file("donnees/deces.csv").len() as u64)
+    );
+    assert!(manifest["watermark"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publication_that_fails_half_way_leaves_the_previous_site_whole() {
+    use decompte_publish::{render, write_site, MemorySink, SiteConfig};
+    let app = TestApp::start().await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    app.post_json(
+        "/api/v1/reports",
+        Some(&prefecture),
+        &report_body("56260", "2020-04-01", [3, 1, 0, 0, 0]),
+        &[],
+    )
+    .await;
+    let config: SiteConfig = app.app.publisher.config().clone();
+    let today = chrono::NaiveDate::from_ymd_opt(2020, 5, 1).expect("date");
+    let store = app.store();
+    let reports = store
+        .current_reports(&Default::default())
+        .await
+        .expect("reports");
+    let sink = MemorySink::default();
+    let first = render::render(&reports, &config, today).expect("render");
+    write_site(&first, &sink, chrono::Utc::now())
+        .await
+        .expect("first publication");
+    let published = sink.files();
+
+    let mut correction = report_body("56260", "2020-04-01", [9, 1, 0, 0, 0]);
+    correction["replaces_version"] = json!(1);
+    app.post_json("/api/v1/reports", Some(&prefecture), &correction, &[])
+        .await;
+    let reports = store
+        .current_reports(&Default::default())
+        .await
+        .expect("reports");
+    let second = render::render(&reports, &config, today).expect("render");
+    sink.fail_after(2);
+    assert!(write_site(&second, &sink, chrono::Utc::now())
+        .await
+        .is_err());
+    let after = sink.files();
+    // The manifest is the previous one, and every file it names is still there.
+    assert_eq!(after.get("manifest.json"), published.get("manifest.json"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(after.get("manifest.json").expect("manifest")).expect("json");
+    for file in manifest["files"].as_array().into_iter().flatten() {
+        assert!(after.contains_key(file["path"].as_str().unwrap_or_default()));
+    }
+    // The overview, written last among pages, still shows the old figures.
+    assert_eq!(after.get("index.html"), published.get("index.html"));
+}
