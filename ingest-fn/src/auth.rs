@@ -127,7 +127,13 @@ pub async fn check_code(
     };
     match found {
         Some(credential) if credential.is_active() => {
-            state.store.touch_credential(&credential.id, now).await?;
+            // "Last used" is for humans: a minute's precision spares a write per request.
+            let stale = credential
+                .last_used_at
+                .is_none_or(|last| now - last > chrono::Duration::seconds(60));
+            if stale {
+                state.store.touch_credential(&credential.id, now).await?;
+            }
             Ok(credential)
         }
         _ => {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use decompte_core::aggregate::{per_100k, DayRow};
 use decompte_core::time::{fr_date, fr_datetime};
-use decompte_core::{Aggregates, Completeness, Report, Scope, Settings};
+use decompte_core::{Aggregates, CommuneCode, Completeness, Report, Scope, Settings};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -148,6 +148,13 @@ pub fn render(
     files.insert("index.html".into(), page("site/index.html", context)?);
 
     // One page per commune in scope.
+    let mut last_recorded: BTreeMap<&CommuneCode, DateTime<Utc>> = BTreeMap::new();
+    for report in &in_scope {
+        let latest = last_recorded
+            .entry(&report.commune)
+            .or_insert(report.recorded_at);
+        *latest = (*latest).max(report.recorded_at);
+    }
     for row in &aggregates.communes {
         let code = &row.commune.code;
         let days = aggregates
@@ -155,11 +162,7 @@ pub fn render(
             .get(code)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let updated = in_scope
-            .iter()
-            .filter(|r| &r.commune == code)
-            .map(|r| r.recorded_at)
-            .max();
+        let updated = last_recorded.get(code).copied();
         let mut context = base("../");
         let totals: Vec<Value> = settings
             .iter()

@@ -1,0 +1,159 @@
+//! The `decompte` command, run as a newcomer would run it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn decompte(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_decompte"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run decompte")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_stderr(output: &Output, expected: &str) {
+    let text = stderr(output);
+    assert!(text.contains(expected), "no « {expected} » in: {text}");
+}
+
+#[test]
+fn credentials_are_issued_listed_and_revoked_without_storing_the_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let issued = decompte(
+        dir.path(),
+        &[
+            "credentials",
+            "issue",
+            "--role",
+            "commune",
+            "--commune",
+            "56260",
+            "--json",
+        ],
+    );
+    assert!(issued.status.success(), "{}", stderr(&issued));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&issued)).expect("json");
+    let code = json["access_code"].as_str().expect("code").to_owned();
+    assert_eq!(code.len(), 28 + 6, "seven groups of four");
+    assert_eq!(json["role"], "commune");
+    assert_eq!(json["commune"], "56260");
+    let id = json["id"].as_str().expect("id").to_owned();
+
+    let list = decompte(dir.path(), &["credentials", "list", "--json"]);
+    let listed = stdout(&list);
+    assert!(
+        listed.contains(&id) && listed.contains("Mairie de Vannes"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&code), "the list never shows a code");
+    let database = std::fs::read(dir.path().join("decompte.sqlite")).expect("database");
+    let needle = code.replace('-', "");
+    assert!(
+        !database
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes()),
+        "the code is stored only as a hash"
+    );
+
+    assert!(decompte(dir.path(), &["credentials", "revoke", &id])
+        .status
+        .success());
+    let again = decompte(dir.path(), &["credentials", "revoke", &id]);
+    assert!(!again.status.success());
+    assert!(stdout(&decompte(dir.path(), &["credentials", "list"])).contains("révoqué"));
+
+    let wrong = decompte(
+        dir.path(),
+        &[
+            "credentials",
+            "issue",
+            "--role",
+            "commune",
+            "--commune",
+            "29019",
+        ],
+    );
+    assert!(!wrong.status.success());
+    assert_stderr(&wrong, "not in scope");
+    let missing = decompte(dir.path(), &["credentials", "issue", "--role", "commune"]);
+    assert_stderr(&missing, "--commune");
+}
+
+#[test]
+fn import_export_and_publish_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("in.csv");
+    let mut text = String::from("date,code_commune,nom_commune,lieu,deces\n");
+    for (lieu, n) in [
+        ("hopital", 2),
+        ("ehpad", 1),
+        ("esms", 0),
+        ("domicile", 0),
+        ("autre", 0),
+    ] {
+        text.push_str(&format!("2020-04-01,56260,Vannes,{lieu},{n}\n"));
+    }
+    std::fs::write(&csv, &text).expect("write csv");
+    let import = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    assert_stderr(&import, "1 créée(s), 0 corrigée(s), 0 inchangée(s)");
+
+    // The same file again changes nothing; a lower figure becomes a correction with a reason.
+    let again = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
+    assert_stderr(&again, "0 créée(s), 0 corrigée(s), 1 inchangée(s)");
+    std::fs::write(&csv, text.replace("hopital,2", "hopital,1")).expect("write csv");
+    let corrected = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
+    assert_stderr(&corrected, "0 créée(s), 1 corrigée(s)");
+
+    let export = decompte(dir.path(), &["export"]);
+    assert_eq!(stdout(&export), text.replace("hopital,2", "hopital,1"));
+
+    // A file with one bad line imports nothing.
+    std::fs::write(
+        &csv,
+        format!("{text}2020-04-02,56260,Vannes,hopital,-1\n2020-04-02,56260,Vannes,ehpad,0\n"),
+    )
+    .expect("write csv");
+    let refused = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
+    assert!(!refused.status.success());
+    assert_stderr(&refused, "nothing imported");
+    assert_eq!(
+        stdout(&decompte(dir.path(), &["export"])),
+        text.replace("hopital,2", "hopital,1")
+    );
+
+    let publish = decompte(dir.path(), &["publish"]);
+    assert!(publish.status.success(), "{}", stderr(&publish));
+    let site_csv =
+        std::fs::read_to_string(dir.path().join("site/donnees/deces.csv")).expect("site csv");
+    assert_eq!(site_csv, text.replace("hopital,2", "hopital,1"));
+    assert!(dir.path().join("site/communes/56260.html").exists());
+    let second = decompte(dir.path(), &["publish"]);
+    assert_stderr(&second, "0 fichier(s) écrit(s)");
+}
+
+#[test]
+fn help_is_there_everywhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["credentials", "issue", "--help"],
+        vec!["import", "--help"],
+    ] {
+        let output = decompte(dir.path(), &args);
+        assert!(output.status.success());
+        assert!(stdout(&output).contains("Usage"), "{args:?}");
+    }
+    assert!(stdout(&decompte(dir.path(), &["serve", "--help"])).contains("DECOMPTE_LISTEN"));
+}

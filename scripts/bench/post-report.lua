@@ -1,0 +1,49 @@
+-- wrk script: every request declares a new (commune, day), so that each one is a
+-- real first write. Threads take disjoint slots: slot = counter * threads + id.
+local codes = {}
+local threads = {}
+local counter = 0
+local nthreads = 1
+-- `id` is a global set in each thread by setup().
+
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  for line in io.lines(os.getenv("DECOMPTE_BENCH_COMMUNES")) do
+    table.insert(codes, line)
+  end
+  nthreads = tonumber(os.getenv("DECOMPTE_BENCH_THREADS") or "2")
+  id = id or 0
+end
+
+local base = os.time({year = 2020, month = 1, day = 1, hour = 12})
+
+function request()
+  local slot = counter * nthreads + id
+  counter = counter + 1
+  local commune = codes[(slot % #codes) + 1]
+  local day = math.floor(slot / #codes)
+  local date = os.date("!%Y-%m-%d", base + day * 86400)
+  local body = string.format(
+    '{"commune":"%s","date":"%s","counts":{"hopital":1,"ehpad":0,"esms":0,"domicile":2,"autre":0}}',
+    commune, date)
+  return wrk.format("POST", "/api/v1/reports", {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. os.getenv("DECOMPTE_BENCH_CODE"),
+  }, body)
+end
+
+local statuses = {}
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  io.write(string.format("writes/s: %.0f\n", summary.requests / (summary.duration / 1e6)))
+  io.write(string.format("p50: %.2f ms  p99: %.2f ms  max: %.2f ms\n",
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+  io.write(string.format("non-2xx or socket errors: %d\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
