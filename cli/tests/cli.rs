@@ -44,7 +44,12 @@ fn credentials_are_issued_listed_and_revoked_without_storing_the_code() {
     assert!(issued.status.success(), "{}", stderr(&issued));
     let json: serde_json::Value = serde_json::from_str(&stdout(&issued)).expect("json");
     let code = json["access_code"].as_str().expect("code").to_owned();
-    assert_eq!(code.len(), 28 + 6, "seven groups of four");
+    assert!(code.starts_with("56260-"), "{code}");
+    assert_eq!(
+        code.len(),
+        6 + 28 + 6,
+        "the commune, then seven groups of four"
+    );
     assert_eq!(json["role"], "commune");
     assert_eq!(json["commune"], "56260");
     let id = json["id"].as_str().expect("id").to_owned();
@@ -57,7 +62,7 @@ fn credentials_are_issued_listed_and_revoked_without_storing_the_code() {
     );
     assert!(!listed.contains(&code), "the list never shows a code");
     let database = std::fs::read(dir.path().join("decompte.sqlite")).expect("database");
-    let needle = code.replace('-', "");
+    let needle = code.replace('-', "")[5..].to_owned();
     assert!(
         !database
             .windows(needle.len())

@@ -11,6 +11,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::commune::CommuneCode;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -47,40 +49,73 @@ impl FromStr for Role {
 }
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-/// Characters in a code (140 bits).
+/// Characters in the secret part of a code (140 bits).
 pub const CODE_CHARS: usize = 28;
 /// Random bytes needed to make a code.
 pub const CODE_ENTROPY_BYTES: usize = 18;
+/// The public tag of a prefecture code.
+pub const PREFECTURE_TAG: &str = "PREF";
 
-/// A normalized access code (28 characters of Crockford base 32, no separators).
+/// An access code: a public tag (the commune's INSEE code, or `PREF` for the
+/// prefecture) and a 140-bit secret. The tag is not a secret: it lets a person
+/// tell codes apart and lets the server count failed logins per commune.
 #[derive(Clone, PartialEq, Eq)]
-pub struct AccessCode(String);
+pub struct AccessCode {
+    tag: String,
+    secret: String,
+}
 
 impl AccessCode {
-    /// Builds a code from random bytes supplied by the caller.
-    pub fn from_entropy(bytes: &[u8; CODE_ENTROPY_BYTES]) -> Self {
+    /// Builds a code from random bytes supplied by the caller. `tag` is an INSEE
+    /// commune code or [`PREFECTURE_TAG`].
+    pub fn from_entropy(tag: &str, bytes: &[u8; CODE_ENTROPY_BYTES]) -> Self {
         let mut bits: u32 = 0;
         let mut held = 0;
-        let mut out = String::with_capacity(CODE_CHARS);
+        let mut secret = String::with_capacity(CODE_CHARS);
         for &byte in bytes {
             bits = (bits << 8) | u32::from(byte);
             held += 8;
-            while held >= 5 && out.len() < CODE_CHARS {
+            while held >= 5 && secret.len() < CODE_CHARS {
                 held -= 5;
-                out.push(char::from(ALPHABET[((bits >> held) & 31) as usize]));
+                secret.push(char::from(ALPHABET[((bits >> held) & 31) as usize]));
             }
             bits &= (1 << held) - 1;
         }
-        Self(out)
+        Self {
+            tag: tag.to_ascii_uppercase(),
+            secret,
+        }
+    }
+
+    /// The tag for a role: the commune's code, or [`PREFECTURE_TAG`].
+    pub fn tag_for(role: Role, commune: Option<&CommuneCode>) -> String {
+        match (role, commune) {
+            (Role::Commune, Some(code)) => code.as_str().to_owned(),
+            _ => PREFECTURE_TAG.to_owned(),
+        }
     }
 
     /// Reads a code as a person typed it: any case, with or without dashes or
-    /// spaces, O for 0 and I or L for 1. Returns `None` if it cannot be a code.
+    /// spaces, and in the secret O for 0 and I or L for 1. Returns `None` if it
+    /// cannot be a code.
     pub fn parse(typed: &str) -> Option<Self> {
-        let mut out = String::with_capacity(CODE_CHARS);
-        for c in typed.chars() {
-            let c = match c.to_ascii_uppercase() {
-                ' ' | '-' | '\t' => continue,
+        let compact: String = typed
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '\t'))
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let tag_len = if compact.starts_with(PREFECTURE_TAG) {
+            PREFECTURE_TAG.len()
+        } else {
+            5
+        };
+        let tag = compact.get(..tag_len)?;
+        if tag != PREFECTURE_TAG && CommuneCode::parse(tag).is_err() {
+            return None;
+        }
+        let mut secret = String::with_capacity(CODE_CHARS);
+        for c in compact.get(tag_len..)?.chars() {
+            let c = match c {
                 'O' => '0',
                 'I' | 'L' => '1',
                 c => c,
@@ -88,24 +123,39 @@ impl AccessCode {
             if !c.is_ascii() || !ALPHABET.contains(&(c as u8)) {
                 return None;
             }
-            out.push(c);
+            secret.push(c);
         }
-        (out.len() == CODE_CHARS).then_some(Self(out))
+        (secret.len() == CODE_CHARS).then(|| Self {
+            tag: tag.to_owned(),
+            secret,
+        })
     }
 
-    /// The code in groups of four, the way it is shown once and typed back.
+    /// The public tag: a commune code or `PREF`.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// The commune this code names, if it is a commune's.
+    pub fn commune(&self) -> Option<CommuneCode> {
+        CommuneCode::parse(&self.tag).ok()
+    }
+
+    /// The code in groups of four after its tag, the way it is shown once and typed back:
+    /// `56260-ABCD-EFGH-…`.
     pub fn display_grouped(&self) -> String {
-        self.0
+        let groups: Vec<&str> = self
+            .secret
             .as_bytes()
             .chunks(4)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join("-")
+            .filter_map(|c| std::str::from_utf8(c).ok())
+            .collect();
+        format!("{}-{}", self.tag, groups.join("-"))
     }
 
-    /// The stored form: SHA-256, hex.
+    /// The stored form: SHA-256 of tag and secret, hex.
     pub fn hash(&self) -> String {
-        hash_secret("access-code", &self.0)
+        hash_secret("access-code", &format!("{}:{}", self.tag, self.secret))
     }
 }
 
@@ -133,31 +183,45 @@ mod tests {
 
     proptest! {
         #[test]
-        fn codes_round_trip(bytes in proptest::array::uniform18(any::<u8>())) {
-            let code = AccessCode::from_entropy(&bytes);
-            prop_assert_eq!(code.0.len(), CODE_CHARS);
+        fn codes_round_trip(bytes in proptest::array::uniform18(any::<u8>()), prefecture in any::<bool>()) {
+            let tag = if prefecture { PREFECTURE_TAG } else { "2A004" };
+            let code = AccessCode::from_entropy(tag, &bytes);
+            prop_assert_eq!(code.secret.len(), CODE_CHARS);
             let typed = code.display_grouped().to_lowercase();
             prop_assert_eq!(AccessCode::parse(&typed), Some(code.clone()));
+            prop_assert_eq!(AccessCode::parse(&typed.replace('-', "")), Some(code.clone()));
             prop_assert_eq!(code.hash().len(), 64);
         }
     }
 
     #[test]
     fn typing_mistakes_are_forgiven() {
-        let code = AccessCode::from_entropy(&[0; 18]);
-        assert_eq!(code.display_grouped(), "0000-0000-0000-0000-0000-0000-0000");
+        let code = AccessCode::from_entropy("56260", &[0; 18]);
         assert_eq!(
-            AccessCode::parse("oooo oooo-oooo-0000-0000-0000-0000"),
-            Some(code)
+            code.display_grouped(),
+            "56260-0000-0000-0000-0000-0000-0000-0000"
         );
+        assert_eq!(
+            AccessCode::parse("56260 oooo oooo-oooo-0000-0000-0000-0000"),
+            Some(code.clone())
+        );
+        assert_eq!(code.commune().map(String::from), Some("56260".into()));
         assert_eq!(AccessCode::parse("0000"), None);
         assert_eq!(
-            AccessCode::parse("0000-0000-0000-0000-0000-0000-000U"),
+            AccessCode::parse("56260-0000-0000-0000-0000-0000-0000-000U"),
             None
         );
         assert_eq!(
-            format!("{:?}", AccessCode::from_entropy(&[1; 18])),
-            "AccessCode(…)"
+            AccessCode::parse("ABCDE-0000-0000-0000-0000-0000-0000-0000"),
+            None
         );
+        let prefecture = AccessCode::from_entropy(PREFECTURE_TAG, &[1; 18]);
+        assert_eq!(prefecture.commune(), None);
+        assert_ne!(
+            prefecture.hash(),
+            AccessCode::from_entropy("56260", &[1; 18]).hash(),
+            "the tag is part of the hash"
+        );
+        assert_eq!(format!("{prefecture:?}"), "AccessCode(…)");
     }
 }

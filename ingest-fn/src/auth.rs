@@ -37,7 +37,8 @@ pub async fn issue_credential(
     label: &str,
     now: DateTime<Utc>,
 ) -> Result<(Credential, AccessCode), StoreError> {
-    let code = AccessCode::from_entropy(&random_bytes::<CODE_ENTROPY_BYTES>());
+    let tag = AccessCode::tag_for(role, commune.as_ref());
+    let code = AccessCode::from_entropy(&tag, &random_bytes::<CODE_ENTROPY_BYTES>());
     let credential = Credential {
         id: random_id(role.as_str()),
         role,
@@ -102,10 +103,12 @@ fn window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
     Utc.timestamp_opt(start, 0).single().unwrap_or(now)
 }
 
-/// Checks a typed access code, counting failures per client. Too many failures
-/// give `429` before the code is even looked at, so a blocked client learns
-/// nothing; a valid code from another client is never blocked, so an attacker
-/// cannot lock a commune out.
+/// Checks a typed access code, counting failures per client and per commune.
+///
+/// Per client, too many failures give `429` before the code is even looked at,
+/// so a blocked client learns nothing. Per commune (the public tag of the code),
+/// too many failures only slow down further *failed* attempts for that commune:
+/// a right code always goes through at once, so nobody can lock a commune out.
 pub async fn check_code(
     state: &AppState,
     typed: &str,
@@ -121,7 +124,8 @@ pub async fn check_code(
             u64::try_from(retry).unwrap_or(1),
         ));
     }
-    let found = match AccessCode::parse(typed) {
+    let code = AccessCode::parse(typed);
+    let found = match &code {
         Some(code) => state.store.credential_by_hash(&code.hash()).await?,
         None => None,
     };
@@ -139,6 +143,14 @@ pub async fn check_code(
         _ => {
             let count = state.store.add_failure(client, window, window_end).await?;
             tracing::warn!(client, failures = count, "failed authentication");
+            if let Some(commune) = code.as_ref().and_then(AccessCode::commune) {
+                let key = format!("commune:{commune}");
+                let for_commune = state.store.add_failure(&key, window, window_end).await?;
+                if for_commune > policy.commune_failures_before_delay {
+                    tracing::warn!(%commune, failures = for_commune, "repeated failed authentications for one commune");
+                    tokio::time::sleep(policy.commune_delay).await;
+                }
+            }
             Err(ApiError::unauthorized())
         }
     }

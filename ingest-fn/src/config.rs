@@ -24,11 +24,16 @@ pub struct AppConfig {
     pub publish_every: Duration,
 }
 
-/// Failed logins allowed per client address in a fixed window, before `429`.
+/// How failed logins are throttled, in fixed windows.
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
+    /// Failures allowed per client address before `429`.
     pub max_failures: u32,
     pub window: Duration,
+    /// Failures for one commune (from any client) after which each further
+    /// failed attempt for it is answered only after `commune_delay`.
+    pub commune_failures_before_delay: u32,
+    pub commune_delay: Duration,
 }
 
 impl Default for ThrottlePolicy {
@@ -36,6 +41,8 @@ impl Default for ThrottlePolicy {
         Self {
             max_failures: 10,
             window: Duration::from_secs(15 * 60),
+            commune_failures_before_delay: 20,
+            commune_delay: Duration::from_secs(1),
         }
     }
 }

@@ -229,7 +229,7 @@ async fn login(
     {
         Ok(credential) => credential,
         Err(error) if error.status == StatusCode::UNAUTHORIZED => {
-            return login_form(&state, StatusCode::UNAUTHORIZED, Some("Code d'accès inconnu ou révoqué. Vérifiez la saisie (28 caractères) ; si le problème continue, demandez un nouveau code à la préfecture."), None);
+            return login_form(&state, StatusCode::UNAUTHORIZED, Some("Code d'accès inconnu ou révoqué. Vérifiez la saisie : le code INSEE de la commune puis 28 caractères ; si le problème continue, demandez un nouveau code à la préfecture."), None);
         }
         Err(error) if error.status == StatusCode::TOO_MANY_REQUESTS => {
             let mut response = login_form(

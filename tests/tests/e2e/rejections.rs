@@ -296,7 +296,7 @@ async fn transport_errors_size_type_and_credentials() {
 
     for code in [
         None,
-        Some("0000-0000-0000-0000-0000-0000-0000"),
+        Some("56001-0000-0000-0000-0000-0000-0000-0000"),
         Some("pas un code"),
         Some(revoked.as_str()),
     ] {
@@ -555,4 +555,49 @@ async fn the_form_keeps_what_was_typed_and_explains_in_french() {
         .text
         .contains("name=\"replaces_version\" value=\"1\""));
     assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_for_one_commune_slow_down_without_locking_it_out() {
+    let app = TestApp::start_with(|settings| settings.trust_forwarded_for = true).await;
+    let mayor = app.issue(Role::Commune, Some("56001")).await;
+    let wrong = "56001-0000-0000-0000-0000-0000-0000-0000";
+    let attempt = |code: &'static str, client: String| {
+        let request = app
+            .client
+            .get(app.url("/api/v1/me"))
+            .bearer_auth(code)
+            .header("x-forwarded-for", client);
+        async move {
+            let started = std::time::Instant::now();
+            let status = request.send().await.expect("GET").status();
+            (status, started.elapsed())
+        }
+    };
+    // Twenty failures from twenty clients: each answered at once.
+    for i in 0..20 {
+        let (status, _) = attempt(wrong, format!("198.51.100.{i}")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Past that, a wrong code for this commune is answered only after a delay…
+    let (status, elapsed) = attempt(wrong, "198.51.100.200".into()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(elapsed >= std::time::Duration::from_secs(1), "{elapsed:?}");
+    // …while the mayor's own code still goes through at once.
+    let right = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&mayor)
+        .header("x-forwarded-for", "198.51.100.201")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(right.status(), StatusCode::OK);
+    // Another commune is not affected.
+    let (_, elapsed) = attempt(
+        "56002-0000-0000-0000-0000-0000-0000-0000",
+        "198.51.100.202".into(),
+    )
+    .await;
+    assert!(elapsed < std::time::Duration::from_secs(1), "{elapsed:?}");
 }
