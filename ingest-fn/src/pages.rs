@@ -27,8 +27,19 @@ use crate::error::ApiError;
 use crate::service::{submit, SubmitError};
 use crate::AppState;
 
+mod codes;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route(
+            "/prefecture/codes",
+            get(codes::codes_page).post(codes::issue_code),
+        )
+        .route(
+            "/prefecture/codes/{id}/revocation",
+            post(codes::revoke_code),
+        )
+        .route("/prefecture/export.csv", get(codes::export_versions))
         .route("/connexion", get(login_page).post(login))
         .route("/deconnexion", post(logout))
         .route("/saisie", get(form_page).post(form_submit))

@@ -60,6 +60,8 @@ pub trait Store: Send + Sync + 'static {
     async fn current_reports(&self, query: &ReportQuery) -> Result<Vec<Report>>;
     /// Every version of a (commune, day), oldest first.
     async fn history(&self, commune: &CommuneCode, date: NaiveDate) -> Result<Vec<Report>>;
+    /// Every version of every report matching `query`, by date, commune and version.
+    async fn versions(&self, query: &ReportQuery) -> Result<Vec<Report>>;
     /// Communes that have a report for `date`.
     async fn reported_communes(&self, date: NaiveDate) -> Result<BTreeSet<CommuneCode>>;
     /// Current reports recorded strictly after `since`.

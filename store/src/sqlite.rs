@@ -412,6 +412,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn versions(&self, query: &ReportQuery) -> Result<Vec<Report>> {
+        let commune = query.commune.as_ref().map(ToString::to_string);
+        let from = query.from.map(|d| d.to_string());
+        let to = query.to.map(|d| d.to_string());
+        self.with(move |c| {
+            let sql = format!(
+                "SELECT {REPORT_COLUMNS} FROM report_versions v \
+                 WHERE (?1 IS NULL OR v.commune = ?1) AND (?2 IS NULL OR v.date >= ?2) AND (?3 IS NULL OR v.date <= ?3) \
+                 ORDER BY v.date, v.commune, v.version"
+            );
+            query_reports(c, &sql, params![commune, from, to])
+        })
+        .await
+    }
+
     async fn reported_communes(&self, date: NaiveDate) -> Result<BTreeSet<CommuneCode>> {
         self.with(move |c| {
             let mut statement = c

@@ -27,6 +27,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../app/prefecture.html"),
     ),
     ("app/error.html", include_str!("../app/error.html")),
+    ("app/codes.html", include_str!("../app/codes.html")),
 ];
 
 /// An environment with every template and the French formatting filters.

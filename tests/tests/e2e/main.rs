@@ -3,6 +3,7 @@
 
 mod corrections;
 mod flow;
+mod prefecture;
 mod properties;
 mod publication;
 mod rejections;

@@ -1,0 +1,234 @@
+//! The prefecture's pages for access codes (list, issue, revoke) and the export
+//! of every version of every report.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use decompte_core::time::fr_datetime;
+use decompte_core::{CommuneCode, Role};
+use decompte_store::ReportQuery;
+use serde_json::{json, Value};
+
+use super::{base_context, check_csrf, error_page, field, merge, render, require_session, Fields};
+use crate::auth::{issue_credential, BrowserSession};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The session of a prefecture user, or the page to answer instead.
+async fn prefecture_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<BrowserSession, Response> {
+    let session = require_session(state, headers).await?;
+    if session.caller.is_prefecture() {
+        Ok(session)
+    } else {
+        Err(error_page(
+            state,
+            Some(&session),
+            &ApiError::forbidden("Cette page est réservée à la préfecture."),
+        ))
+    }
+}
+
+async fn codes_view(
+    state: &AppState,
+    session: &BrowserSession,
+    status: StatusCode,
+    extra: Value,
+) -> Response {
+    let credentials = match state.store.credentials().await {
+        Ok(list) => list,
+        Err(error) => return error_page(state, Some(session), &error.into()),
+    };
+    let scope = &state.config.scope;
+    let rows: Vec<Value> = credentials
+        .iter()
+        .rev()
+        .map(|c| {
+            json!({
+                "id": c.id, "role": if c.role == Role::Prefecture { "préfecture" } else { "commune" },
+                "commune": c.commune, "commune_name": c.commune.as_ref().and_then(|code| scope.get(code)).map(|m| m.name.clone()),
+                "label": c.label, "created_fr": fr_datetime(c.created_at),
+                "last_used_fr": c.last_used_at.map(fr_datetime), "revoked_fr": c.revoked_at.map(fr_datetime),
+                "is_self": c.id == session.caller.id(),
+            })
+        })
+        .collect();
+    let mut context = base_context(state, Some(session), &session.csrf);
+    merge(
+        &mut context,
+        json!({
+            "credentials": rows,
+            "all_communes": scope.communes().map(|c| json!({"code": c.code, "name": c.name})).collect::<Vec<_>>(),
+        }),
+    );
+    merge(&mut context, extra);
+    render(state, status, "app/codes.html", context)
+}
+
+pub(super) async fn codes_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match prefecture_session(&state, &headers).await {
+        Ok(session) => codes_view(&state, &session, StatusCode::OK, json!({})).await,
+        Err(response) => response,
+    }
+}
+
+pub(super) async fn issue_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(fields): axum::Form<Fields>,
+) -> Response {
+    let session = match prefecture_session(&state, &headers).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    if let Err(response) = check_csrf(&state, &session, &fields) {
+        return response;
+    }
+    let role = field(&fields, "role").unwrap_or("commune");
+    let commune_text = field(&fields, "commune").unwrap_or("").trim().to_owned();
+    let label = field(&fields, "label")
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(100)
+        .collect::<String>();
+    let scope = &state.config.scope;
+    let (role, commune) = match role {
+        "prefecture" => (Role::Prefecture, None),
+        _ => match CommuneCode::parse(&commune_text)
+            .ok()
+            .filter(|c| scope.contains(c))
+        {
+            Some(code) => (Role::Commune, Some(code)),
+            None => {
+                let error = format!("« {commune_text} » n'est pas le code INSEE d'une commune du périmètre ({}) : choisissez-la dans la liste.", scope.label());
+                return codes_view(
+                    &state,
+                    &session,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"error": error, "form_commune": commune_text, "form_label": label}),
+                )
+                .await;
+            }
+        },
+    };
+    let label = if label.is_empty() {
+        match &commune {
+            Some(code) => format!(
+                "Mairie de {}",
+                scope.get(code).map(|c| c.name.as_str()).unwrap_or("?")
+            ),
+            None => "Préfecture".to_owned(),
+        }
+    } else {
+        label
+    };
+    match issue_credential(state.store.as_ref(), role, commune, &label, Utc::now()).await {
+        Ok((credential, code)) => {
+            tracing::info!(id = %credential.id, by = %session.caller.id(), "access code issued from the prefecture page");
+            // The code is shown in this answer only: it is not stored and the page is not cached.
+            codes_view(&state, &session, StatusCode::CREATED, json!({"issued": {"id": credential.id, "label": credential.label, "code": code.display_grouped()}})).await
+        }
+        Err(error) => error_page(&state, Some(&session), &error.into()),
+    }
+}
+
+pub(super) async fn revoke_code(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    axum::Form(fields): axum::Form<Fields>,
+) -> Response {
+    let session = match prefecture_session(&state, &headers).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    if let Err(response) = check_csrf(&state, &session, &fields) {
+        return response;
+    }
+    match state.store.revoke_credential(&id, Utc::now()).await {
+        Ok(true) => {
+            tracing::info!(%id, by = %session.caller.id(), "access code revoked from the prefecture page");
+            Redirect::to("/prefecture/codes").into_response()
+        }
+        Ok(false) => error_page(
+            &state,
+            Some(&session),
+            &ApiError::not_found(format!(
+                "Aucun code actif « {id} » : il a peut-être déjà été révoqué."
+            )),
+        ),
+        Err(error) => error_page(&state, Some(&session), &error.into()),
+    }
+}
+
+/// Every version of every report, one row per version, as CSV.
+pub(super) async fn export_versions(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match prefecture_session(&state, &headers).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let versions = match state.store.versions(&ReportQuery::default()).await {
+        Ok(versions) => versions,
+        Err(error) => return error_page(&state, Some(&session), &error.into()),
+    };
+    let settings = &state.config.rules.settings;
+    let scope = &state.config.scope;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "date",
+        "code_commune",
+        "nom_commune",
+        "version",
+        "courante",
+        "enregistree_le",
+        "enregistree_par",
+        "source",
+        "motif",
+    ];
+    header.extend(settings.keys());
+    header.push("total");
+    let mut result = writer.write_record(&header);
+    for (index, report) in versions.iter().enumerate() {
+        let current = versions
+            .get(index + 1)
+            .is_none_or(|next| next.commune != report.commune || next.date != report.date);
+        let mut row = vec![
+            report.date.to_string(),
+            report.commune.to_string(),
+            scope
+                .get(&report.commune)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            report.version.to_string(),
+            if current { "oui" } else { "non" }.to_owned(),
+            report.recorded_at.to_rfc3339(),
+            report.recorded_by.clone(),
+            report.source.to_string(),
+            report.reason.clone().unwrap_or_default(),
+        ];
+        row.extend(settings.keys().map(|k| report.count(k).to_string()));
+        row.push(report.total().to_string());
+        result = result.and_then(|()| writer.write_record(&row));
+    }
+    match result.and_then(|()| writer.into_inner().map_err(|e| e.into_error().into())) {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"declarations-toutes-versions.csv\"",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "export failed");
+            error_page(&state, Some(&session), &ApiError::internal())
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The prefecture manages access codes and exports every version from its pages.
+
+use decompte_core::Role;
+use decompte_tests::{csrf_of, report_body, Browser, TestApp};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prefecture_issues_and_revokes_codes_from_its_page() {
+    let app = TestApp::start().await;
+    let prefecture_code = app.issue(Role::Prefecture, None).await;
+    let mut prefecture = Browser::new(&app);
+    prefecture.login(&prefecture_code).await;
+    let page = prefecture.get("/prefecture/codes").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = csrf_of(&page.text);
+
+    let refused = prefecture
+        .post_form(
+            "/prefecture/codes",
+            &[
+                ("csrf", &csrf),
+                ("role", "commune"),
+                ("commune", "29019"),
+                ("label", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text
+            .contains("pas le code INSEE d&#39;une commune du périmètre"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(app.store().credentials().await.expect("list").len(), 1);
+
+    let issued = prefecture
+        .post_form(
+            "/prefecture/codes",
+            &[
+                ("csrf", &csrf),
+                ("role", "commune"),
+                ("commune", "56121"),
+                ("label", ""),
+            ],
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED);
+    assert_eq!(
+        issued
+            .headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let start = issued.text.find("56121-").expect("the new code is shown");
+    let code: String = issued.text[start..].chars().take(40).collect();
+    assert!(issued.text.contains("Mairie de Lorient"), "default label");
+
+    // The new code works, until the prefecture revokes it: then its session ends too.
+    let mut mayor = Browser::new(&app);
+    assert_eq!(mayor.login(&code).await.location(), "/saisie");
+    assert_eq!(mayor.get("/saisie").await.status, StatusCode::OK);
+    let id = app
+        .store()
+        .credentials()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|c| c.label == "Mairie de Lorient")
+        .map(|c| c.id)
+        .expect("id");
+    let revoked = prefecture
+        .post_form(
+            &format!("/prefecture/codes/{id}/revocation"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(mayor.get("/saisie").await.location(), "/connexion");
+    assert_eq!(
+        app.get("/api/v1/me", Some(&code)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(prefecture
+        .get("/prefecture/codes")
+        .await
+        .text
+        .contains("révoqué le"));
+
+    // A mayor cannot reach these pages.
+    let mayor_code = app.issue(Role::Commune, Some("56260")).await;
+    let mut other = Browser::new(&app);
+    other.login(&mayor_code).await;
+    assert_eq!(
+        other.get("/prefecture/codes").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        other.get("/prefecture/export.csv").await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_export_holds_every_version() {
+    let app = TestApp::start().await;
+    let prefecture_code = app.issue(Role::Prefecture, None).await;
+    app.post_json(
+        "/api/v1/reports",
+        Some(&prefecture_code),
+        &report_body("56260", "2020-04-01", [3, 1, 0, 0, 0]),
+        &[],
+    )
+    .await;
+    let mut correction = report_body("56260", "2020-04-01", [2, 1, 0, 0, 0]);
+    correction["replaces_version"] = json!(1);
+    correction["reason"] = json!("doublon, avec une virgule");
+    app.post_json("/api/v1/reports", Some(&prefecture_code), &correction, &[])
+        .await;
+    let mut browser = Browser::new(&app);
+    browser.login(&prefecture_code).await;
+    let export = browser.get("/prefecture/export.csv").await;
+    assert_eq!(export.status, StatusCode::OK);
+    let lines: Vec<&str> = export.text.lines().collect();
+    assert_eq!(lines[0], "date,code_commune,nom_commune,version,courante,enregistree_le,enregistree_par,source,motif,hopital,ehpad,esms,domicile,autre,total");
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines[1].starts_with("2020-04-01,56260,Vannes,1,non,"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("2020-04-01,56260,Vannes,2,oui,"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[2].ends_with(",prefecture,\"doublon, avec une virgule\",2,1,0,0,0,3"),
+        "{}",
+        lines[2]
+    );
+}
