@@ -8,7 +8,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, RawQuery, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Query, RawQuery, Request, State,
+};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -152,6 +155,70 @@ fn check_csrf(state: &AppState, session: &BrowserSession, fields: &Fields) -> Re
     }
 }
 
+fn prefecture_only(state: &AppState, session: BrowserSession) -> Result<BrowserSession, Response> {
+    if session.caller.is_prefecture() {
+        Ok(session)
+    } else {
+        Err(error_page(state, Some(&session), &ApiError::forbidden("Cette page est réservée à la préfecture. Votre code d'accès permet de déclarer les décès de votre commune.")))
+    }
+}
+
+/// A logged-in browser; anyone else is sent to the login page.
+struct LoggedIn(BrowserSession);
+
+impl FromRequestParts<AppState> for LoggedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        require_session(state, &parts.headers).await.map(LoggedIn)
+    }
+}
+
+/// A logged-in prefecture user; a commune user gets `403`.
+struct PrefectureUser(BrowserSession);
+
+impl FromRequestParts<AppState> for PrefectureUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let LoggedIn(session) = LoggedIn::from_request_parts(parts, state).await?;
+        prefecture_only(state, session).map(PrefectureUser)
+    }
+}
+
+/// A form posted by a logged-in browser, with a valid CSRF token.
+struct SignedForm {
+    session: BrowserSession,
+    fields: Fields,
+}
+
+impl FromRequest<AppState> for SignedForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let LoggedIn(session) = LoggedIn::from_request_parts(&mut parts, state).await?;
+        let Form(fields) = Form::<Fields>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        check_csrf(state, &session, &fields)?;
+        Ok(Self { session, fields })
+    }
+}
+
+/// A signed form posted by a prefecture user.
+struct PrefectureForm(SignedForm);
+
+impl FromRequest<AppState> for PrefectureForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let SignedForm { session, fields } = SignedForm::from_request(request, state).await?;
+        let session = prefecture_only(state, session)?;
+        Ok(Self(SignedForm { session, fields }))
+    }
+}
+
 fn home_for(session: &BrowserSession) -> &'static str {
     if session.caller.is_prefecture() {
         "/prefecture"
@@ -285,18 +352,7 @@ async fn login(
     response
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(fields): Form<Fields>,
-) -> Response {
-    let session = match require_session(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    if let Err(response) = check_csrf(&state, &session, &fields) {
-        return response;
-    }
+async fn logout(State(state): State<AppState>, SignedForm { session, .. }: SignedForm) -> Response {
     if let Err(error) = auth::close_session(&state, &session.session_id).await {
         return error_page(&state, Some(&session), &error.into());
     }
@@ -481,14 +537,10 @@ async fn render_form(
 
 async fn form_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    LoggedIn(session): LoggedIn,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query: FormQuery = lenient_query(query);
-    let session = match require_session(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     let commune = match page_commune(&state, &session, query.commune.as_deref()) {
         Ok(commune) => commune,
         Err(error) => return error_page(&state, Some(&session), &error),
@@ -541,16 +593,8 @@ async fn form_page(
 
 async fn form_submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(fields): Form<Fields>,
+    SignedForm { session, fields }: SignedForm,
 ) -> Response {
-    let session = match require_session(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    if let Err(response) = check_csrf(&state, &session, &fields) {
-        return response;
-    }
     let commune = match page_commune(&state, &session, field(&fields, "commune")) {
         Ok(commune) => commune,
         Err(error) => return error_page(&state, Some(&session), &error),
@@ -649,17 +693,10 @@ struct PrefectureQuery {
 
 async fn prefecture_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    PrefectureUser(session): PrefectureUser,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query: PrefectureQuery = lenient_query(query);
-    let session = match require_session(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    if !session.caller.is_prefecture() {
-        return error_page(&state, Some(&session), &ApiError::forbidden("Cette page est réservée à la préfecture. Votre code d'accès permet de déclarer les décès de votre commune."));
-    }
     let today = paris_today(Utc::now());
     let date = query
         .date
@@ -742,23 +779,8 @@ fn color(index: usize) -> &'static str {
 
 async fn prefecture_publish(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(fields): Form<Fields>,
+    PrefectureForm(SignedForm { session, fields }): PrefectureForm,
 ) -> Response {
-    let session = match require_session(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    if let Err(response) = check_csrf(&state, &session, &fields) {
-        return response;
-    }
-    if !session.caller.is_prefecture() {
-        return error_page(
-            &state,
-            Some(&session),
-            &ApiError::forbidden("La republication est réservée à la préfecture."),
-        );
-    }
     let reason = field(&fields, "reason")
         .unwrap_or("")
         .trim()

@@ -2,7 +2,7 @@
 //! of every version of every report.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use decompte_core::time::fr_datetime;
@@ -10,27 +10,12 @@ use decompte_core::{CommuneCode, Role};
 use decompte_store::ReportQuery;
 use serde_json::{json, Value};
 
-use super::{base_context, check_csrf, error_page, field, merge, render, require_session, Fields};
+use super::{
+    base_context, error_page, field, merge, render, PrefectureForm, PrefectureUser, SignedForm,
+};
 use crate::auth::{issue_credential, BrowserSession};
 use crate::error::ApiError;
 use crate::AppState;
-
-/// The session of a prefecture user, or the page to answer instead.
-async fn prefecture_session(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<BrowserSession, Response> {
-    let session = require_session(state, headers).await?;
-    if session.caller.is_prefecture() {
-        Ok(session)
-    } else {
-        Err(error_page(
-            state,
-            Some(&session),
-            &ApiError::forbidden("Cette page est réservée à la préfecture."),
-        ))
-    }
-}
 
 async fn codes_view(
     state: &AppState,
@@ -68,25 +53,17 @@ async fn codes_view(
     render(state, status, "app/codes.html", context)
 }
 
-pub(super) async fn codes_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match prefecture_session(&state, &headers).await {
-        Ok(session) => codes_view(&state, &session, StatusCode::OK, json!({})).await,
-        Err(response) => response,
-    }
+pub(super) async fn codes_page(
+    State(state): State<AppState>,
+    PrefectureUser(session): PrefectureUser,
+) -> Response {
+    codes_view(&state, &session, StatusCode::OK, json!({})).await
 }
 
 pub(super) async fn issue_code(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    axum::Form(fields): axum::Form<Fields>,
+    PrefectureForm(SignedForm { session, fields }): PrefectureForm,
 ) -> Response {
-    let session = match prefecture_session(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    if let Err(response) = check_csrf(&state, &session, &fields) {
-        return response;
-    }
     let role = field(&fields, "role").unwrap_or("commune");
     let commune_text = field(&fields, "commune").unwrap_or("").trim().to_owned();
     let label = field(&fields, "label")
@@ -139,16 +116,8 @@ pub(super) async fn issue_code(
 pub(super) async fn revoke_code(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    axum::Form(fields): axum::Form<Fields>,
+    PrefectureForm(SignedForm { session, .. }): PrefectureForm,
 ) -> Response {
-    let session = match prefecture_session(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    if let Err(response) = check_csrf(&state, &session, &fields) {
-        return response;
-    }
     match state.store.revoke_credential(&id, Utc::now()).await {
         Ok(true) => {
             tracing::info!(%id, by = %session.caller.id(), "access code revoked from the prefecture page");
@@ -166,11 +135,10 @@ pub(super) async fn revoke_code(
 }
 
 /// Every version of every report, one row per version, as CSV.
-pub(super) async fn export_versions(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match prefecture_session(&state, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
+pub(super) async fn export_versions(
+    State(state): State<AppState>,
+    PrefectureUser(session): PrefectureUser,
+) -> Response {
     let versions = match state.store.versions(&ReportQuery::default()).await {
         Ok(versions) => versions,
         Err(error) => return error_page(&state, Some(&session), &error.into()),
