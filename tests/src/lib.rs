@@ -4,6 +4,8 @@
 //! router, the SQLite store, the in-process publisher writing to a folder) on a
 //! free loopback port, in a temporary data directory. Every helper fails loudly.
 
+pub mod webdriver;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;

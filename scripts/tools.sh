@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the real components the tests use, if they are missing: headless
+# Chromium and ChromeDriver (Debian), lychee (crates.io), frictionless (PyPI)
+# and axe-core (npm). Each comes from its own registry, pinned; nothing is
+# downloaded from anywhere else. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[tools] %s\n' "$*" >&2; }
+fail() { printf '[tools] cannot install %s: %s\n' "$1" "$2" >&2; exit 1; }
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  say "installing chromium and chromium-driver (Debian)"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq || fail chromium "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null \
+    || fail chromium "apt-get install chromium chromium-driver failed"
+fi
+
+LYCHEE_VERSION=0.24.2
+if ! command -v lychee >/dev/null || ! lychee --version | grep -q "$LYCHEE_VERSION"; then
+  say "installing lychee $LYCHEE_VERSION (crates.io; a few minutes the first time)"
+  cargo install --quiet --locked lychee --version "$LYCHEE_VERSION" || fail lychee "cargo install failed"
+fi
+
+if ! python3 -c 'import frictionless' 2>/dev/null; then
+  say "installing frictionless (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check -r scripts/test-requirements.txt \
+    || fail frictionless "pip install failed"
+fi
+
+if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
+  say "installing axe-core (npm)"
+  (cd tests/browser && npm ci --no-audit --no-fund --silent) || fail axe-core "npm ci failed"
+fi
+say "chromium $(chromium --version 2>/dev/null | awk '{print $2}'), $(lychee --version), frictionless $(python3 -m pip show frictionless 2>/dev/null | awk '/^Version/{print $2}'), axe-core $(node -p 'require("./tests/browser/node_modules/axe-core/package.json").version')"
