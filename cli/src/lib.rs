@@ -119,14 +119,12 @@ impl LocalApp {
             ticker.tick().await;
             loop {
                 ticker.tick().await;
-                match publisher.publish(Utc::now()).await {
-                    Ok(outcome) if outcome.files_changed() > 0 => {
-                        tracing::info!(
-                            files_changed = outcome.files_changed(),
-                            "scheduled publication"
-                        );
-                    }
-                    Ok(_) => tracing::debug!("scheduled publication: nothing changed"),
+                match publisher.publish_if_changed(Utc::now()).await {
+                    Ok(Some(outcome)) => tracing::info!(
+                        files_changed = outcome.files_changed(),
+                        "scheduled publication"
+                    ),
+                    Ok(None) => tracing::debug!("scheduled publication: no new report"),
                     Err(error) => tracing::error!(%error, "scheduled publication failed"),
                 }
                 if let Err(error) = store.purge_expired(Utc::now()).await {

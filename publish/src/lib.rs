@@ -17,7 +17,7 @@ pub mod sink;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::time::paris_today;
 use decompte_store::{Publication, PublicationStatus, ReportQuery, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -171,7 +171,9 @@ pub struct Publisher {
     store: Arc<dyn Store>,
     sink: Arc<dyn Sink>,
     config: Arc<SiteConfig>,
-    running: tokio::sync::Mutex<()>,
+    /// Held while a publication runs; remembers what the last one saw: the
+    /// number of versions in the store and the day it rendered for.
+    running: tokio::sync::Mutex<Option<(u64, NaiveDate)>>,
 }
 
 impl Publisher {
@@ -180,7 +182,7 @@ impl Publisher {
             store,
             sink,
             config: Arc::new(config),
-            running: tokio::sync::Mutex::new(()),
+            running: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -190,14 +192,40 @@ impl Publisher {
 
     /// Reads the store, renders and writes what changed. Never runs twice at once.
     pub async fn publish(&self, now: DateTime<Utc>) -> Result<Outcome, PublishError> {
-        let _guard = self.running.lock().await;
+        let mut last = self.running.lock().await;
+        self.run(&mut last, now).await
+    }
+
+    /// Like [`Publisher::publish`], but does nothing when no report was written
+    /// since the last publication and the day has not changed: the timer's call.
+    pub async fn publish_if_changed(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Outcome>, PublishError> {
+        let mut last = self.running.lock().await;
+        let seen = (self.store.version_count().await?, paris_today(now));
+        if *last == Some(seen) {
+            return Ok(None);
+        }
+        self.run(&mut last, now).await.map(Some)
+    }
+
+    async fn run(
+        &self,
+        last: &mut Option<(u64, NaiveDate)>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, PublishError> {
+        // Counted before reading: a write in between only causes one more run later.
+        let versions = self.store.version_count().await?;
         let reports = self.store.current_reports(&ReportQuery::default()).await?;
         let config = Arc::clone(&self.config);
         let today = paris_today(now);
         let site = tokio::task::spawn_blocking(move || render::render(&reports, &config, today))
             .await
             .map_err(|e| PublishError::Task(e.to_string()))??;
-        write_site(&site, self.sink.as_ref(), now).await
+        let outcome = write_site(&site, self.sink.as_ref(), now).await?;
+        *last = Some((versions, today));
+        Ok(outcome)
     }
 
     /// Records a queued publication and returns it; run it with [`Publisher::run_recorded`].

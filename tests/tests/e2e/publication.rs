@@ -133,3 +133,53 @@ async fn a_publication_that_fails_half_way_leaves_the_previous_site_whole() {
     // The overview, written last among pages, still shows the old figures.
     assert_eq!(after.get("index.html"), published.get("index.html"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timer_renders_only_after_a_write() {
+    let app = TestApp::start().await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    let publisher = &app.app.publisher;
+    let now = chrono::Utc::now();
+    assert!(
+        publisher
+            .publish_if_changed(now)
+            .await
+            .expect("publish")
+            .is_some(),
+        "the first run always publishes"
+    );
+    assert!(
+        publisher
+            .publish_if_changed(now)
+            .await
+            .expect("publish")
+            .is_none(),
+        "nothing was written since"
+    );
+    let answer = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&prefecture),
+            &report_body("56260", "2020-04-01", [1, 0, 0, 0, 0]),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let outcome = publisher
+        .publish_if_changed(now)
+        .await
+        .expect("publish")
+        .expect("a write was made");
+    assert!(outcome.written.contains(&"communes/56260.html".to_owned()));
+    assert!(publisher
+        .publish_if_changed(now)
+        .await
+        .expect("publish")
+        .is_none());
+    // A new day renders again (completeness on the overview moves with it).
+    assert!(publisher
+        .publish_if_changed(now + chrono::Duration::days(1))
+        .await
+        .expect("publish")
+        .is_some());
+}
