@@ -67,7 +67,12 @@ pub fn hospital_series() -> anyhow::Result<Vec<(NaiveDate, u32)>> {
 }
 
 /// Seeds demonstration reports if the store has none for the period. Returns how many were written.
-pub async fn seed(store: &dyn Store, scope: &Scope, settings: &Settings) -> anyhow::Result<usize> {
+pub async fn seed(
+    store: &dyn Store,
+    scope: &Scope,
+    settings: &Settings,
+    mut progress: impl FnMut(usize, usize),
+) -> anyhow::Result<usize> {
     let (first, last) = period();
     let existing = store
         .current_reports(&ReportQuery {

@@ -106,8 +106,10 @@ impl LocalApp {
 
     /// The router of `decompte serve`: the app, and the published site at `/`.
     pub fn router(&self) -> axum::Router {
-        decompte_ingest::router(self.state.clone())
+        let site = axum::Router::new()
             .fallback_service(ServeDir::new(&self.site_dir).append_index_html_on_directories(true))
+            .layer(axum::middleware::from_fn(site_headers));
+        decompte_ingest::router(self.state.clone()).merge(site)
     }
 
     /// Publishes on a timer until the process ends.
@@ -133,6 +135,37 @@ impl LocalApp {
             }
         });
     }
+}
+
+/// Headers of the published site: fingerprinted assets are cached for a year,
+/// pages and data for a minute (they change with every publication).
+async fn site_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let immutable = request.uri().path().starts_with("/assets/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let cache = if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=60"
+    };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    response
 }
 
 /// Serves the router on `listen` until Ctrl-C.

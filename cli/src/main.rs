@@ -183,8 +183,20 @@ async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyho
     let mut codes = Vec::new();
     if demo {
         eprintln!("Données de démonstration : préparation …");
-        let written = demo::seed(app.store.as_ref(), &config.scope, &config.rules.settings).await?;
-        eprintln!("{written} déclarations de démonstration ajoutées.");
+        let written = demo::seed(
+            app.store.as_ref(),
+            &config.scope,
+            &config.rules.settings,
+            |day, days| {
+                eprint!(
+                    "
+  jour {}/{days}",
+                    day + 1
+                );
+            },
+        )
+        .await?;
+        eprintln!("\r{written} déclarations de démonstration ajoutées.");
         let mayor_commune = ["56260", "56121"]
             .into_iter()
             .filter_map(|c| CommuneCode::parse(c).ok())

@@ -303,3 +303,42 @@ pub async fn close_session(state: &AppState, session_id: &str) -> Result<(), Sto
         .delete_session(&hash_secret("session", session_id))
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_locked_down() {
+        let secure = set_cookie(
+            session_cookie_name(true),
+            "abc",
+            Some(Duration::from_secs(60)),
+            true,
+        );
+        assert_eq!(
+            secure,
+            "__Host-decompte_session=abc; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=60"
+        );
+        let loopback = set_cookie(session_cookie_name(false), "abc", None, false);
+        assert_eq!(
+            loopback,
+            "decompte_session=abc; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        );
+    }
+
+    #[test]
+    fn cookies_are_read_and_tokens_compared() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            "a=1; decompte_session=xyz; b=2".parse().expect("header"),
+        );
+        assert_eq!(cookie(&headers, "decompte_session"), Some("xyz"));
+        assert_eq!(cookie(&headers, "missing"), None);
+        assert!(tokens_match("abcd", "abcd"));
+        assert!(!tokens_match("abcd", "abce"));
+        assert!(!tokens_match("abcd", "abc"));
+        assert_ne!(csrf_token("s1"), csrf_token("s2"));
+    }
+}

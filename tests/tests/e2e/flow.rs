@@ -167,6 +167,25 @@ async fn a_mayor_declares_the_api_corrects_and_the_site_shows_it() {
     // The figures are on the site, as files and over HTTP.
     let index = app.get("/index.html", None).await;
     assert_eq!(index.status, StatusCode::OK);
+    assert_eq!(
+        index
+            .headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("public, max-age=60")
+    );
+    assert_eq!(
+        index
+            .headers
+            .get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+    assert_eq!(
+        app.get("/", None).await.text,
+        index.text,
+        "the site root serves the overview"
+    );
     assert!(
         index
             .text
