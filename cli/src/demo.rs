@@ -88,10 +88,13 @@ pub async fn seed(
     let mut random = Random(0x5EED_0056);
     let now = Utc::now();
     let mut written = 0;
-    for (date, hospital) in hospital_series()?
+    let series: Vec<_> = hospital_series()?
         .into_iter()
         .filter(|(d, _)| *d >= first && *d <= last)
-    {
+        .collect();
+    let days = series.len();
+    for (day_index, (date, hospital)) in series.into_iter().enumerate() {
+        progress(day_index, days);
         // In the last three days some communes have not reported yet, as in real life.
         let late = (last - date).num_days() < 3;
         let reporting: Vec<_> = communes
