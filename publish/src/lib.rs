@@ -14,11 +14,12 @@ pub mod opendata;
 pub mod render;
 pub mod sink;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::time::paris_today;
+use decompte_core::CommuneCode;
 use decompte_store::{Publication, PublicationStatus, ReportQuery, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -166,14 +167,26 @@ pub async fn write_site(
     Ok(outcome)
 }
 
+/// What the last publication saw, so that the timer can tell whether anything
+/// changed since without reading every report.
+struct LastRun {
+    today: NaiveDate,
+    watermark: Option<DateTime<Utc>>,
+    versions: HashMap<(CommuneCode, NaiveDate), u32>,
+}
+
+/// How far before the last watermark the timer looks for changes: a write takes
+/// its `recorded_at` before it commits, so a slow one can land with an instant
+/// older than a report already published.
+const WATERMARK_MARGIN_MINUTES: i64 = 5;
+
 /// Runs publications: one at a time, recorded in the store.
 pub struct Publisher {
     store: Arc<dyn Store>,
     sink: Arc<dyn Sink>,
     config: Arc<SiteConfig>,
-    /// Held while a publication runs; remembers what the last one saw: the
-    /// number of versions in the store and the day it rendered for.
-    running: tokio::sync::Mutex<Option<(u64, NaiveDate)>>,
+    /// Held while a publication runs; remembers what the last one saw.
+    running: tokio::sync::Mutex<Option<LastRun>>,
 }
 
 impl Publisher {
@@ -196,35 +209,50 @@ impl Publisher {
         self.run(&mut last, now).await
     }
 
-    /// Like [`Publisher::publish`], but does nothing when no report was written
-    /// since the last publication and the day has not changed: the timer's call.
+    /// Like [`Publisher::publish`], but does nothing when no report changed since
+    /// the last publication and the day is the same: the timer's call. It reads
+    /// only the reports recorded since the last watermark (less a margin).
     pub async fn publish_if_changed(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Option<Outcome>, PublishError> {
         let mut last = self.running.lock().await;
-        let seen = (self.store.version_count().await?, paris_today(now));
-        if *last == Some(seen) {
-            return Ok(None);
+        if let Some(previous) = last.as_ref().filter(|l| l.today == paris_today(now)) {
+            let since = previous.watermark.map_or(DateTime::<Utc>::MIN_UTC, |w| {
+                w - chrono::Duration::minutes(WATERMARK_MARGIN_MINUTES)
+            });
+            let changed = self.store.changed_since(since).await?;
+            let unchanged = changed
+                .iter()
+                .all(|r| previous.versions.get(&(r.commune.clone(), r.date)) == Some(&r.version));
+            if unchanged {
+                return Ok(None);
+            }
         }
         self.run(&mut last, now).await.map(Some)
     }
 
     async fn run(
         &self,
-        last: &mut Option<(u64, NaiveDate)>,
+        last: &mut Option<LastRun>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, PublishError> {
-        // Counted before reading: a write in between only causes one more run later.
-        let versions = self.store.version_count().await?;
         let reports = self.store.current_reports(&ReportQuery::default()).await?;
+        let seen = LastRun {
+            today: paris_today(now),
+            watermark: reports.iter().map(|r| r.recorded_at).max(),
+            versions: reports
+                .iter()
+                .map(|r| ((r.commune.clone(), r.date), r.version))
+                .collect(),
+        };
         let config = Arc::clone(&self.config);
-        let today = paris_today(now);
+        let today = seen.today;
         let site = tokio::task::spawn_blocking(move || render::render(&reports, &config, today))
             .await
             .map_err(|e| PublishError::Task(e.to_string()))??;
         let outcome = write_site(&site, self.sink.as_ref(), now).await?;
-        *last = Some((versions, today));
+        *last = Some(seen);
         Ok(outcome)
     }
 

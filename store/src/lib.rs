@@ -62,9 +62,6 @@ pub trait Store: Send + Sync + 'static {
     async fn history(&self, commune: &CommuneCode, date: NaiveDate) -> Result<Vec<Report>>;
     /// Every version of every report matching `query`, by date, commune and version.
     async fn versions(&self, query: &ReportQuery) -> Result<Vec<Report>>;
-    /// How many versions were ever written. It grows with every accepted write,
-    /// so a publisher can tell cheaply that nothing changed since its last run.
-    async fn version_count(&self) -> Result<u64>;
     /// Communes that have a report for `date`.
     async fn reported_communes(&self, date: NaiveDate) -> Result<BTreeSet<CommuneCode>>;
     /// Current reports recorded strictly after `since`.

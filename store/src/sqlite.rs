@@ -427,17 +427,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn version_count(&self) -> Result<u64> {
-        self.with(|c| {
-            c.query_row("SELECT COUNT(*) FROM report_versions", [], |row| {
-                row.get::<_, i64>(0)
-            })
-            .map(|n| u64::try_from(n).unwrap_or(0))
-            .map_err(unavailable)
-        })
-        .await
-    }
-
     async fn reported_communes(&self, date: NaiveDate) -> Result<BTreeSet<CommuneCode>> {
         self.with(move |c| {
             let mut statement = c

@@ -176,6 +176,32 @@ async fn the_timer_renders_only_after_a_write() {
         .await
         .expect("publish")
         .is_none());
+    // A slow write that took its instant before the last watermark is still seen.
+    let store = app.store();
+    let published = store
+        .current_reports(&Default::default())
+        .await
+        .expect("reports");
+    let watermark = published
+        .iter()
+        .map(|r| r.recorded_at)
+        .max()
+        .expect("watermark");
+    let mut late = published[0].clone();
+    late.commune = decompte_core::CommuneCode::parse("56121").expect("code");
+    late.recorded_at = watermark - chrono::Duration::seconds(30);
+    store.write_report(&late, None).await.expect("write");
+    let outcome = publisher
+        .publish_if_changed(now)
+        .await
+        .expect("publish")
+        .expect("the late write is published");
+    assert!(outcome.written.contains(&"communes/56121.html".to_owned()));
+    assert!(publisher
+        .publish_if_changed(now)
+        .await
+        .expect("publish")
+        .is_none());
     // A new day renders again (completeness on the overview moves with it).
     assert!(publisher
         .publish_if_changed(now + chrono::Duration::days(1))
