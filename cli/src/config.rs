@@ -22,6 +22,11 @@ pub struct Settings {
     )]
     pub data_dir: PathBuf,
 
+    /// Where reports are kept: `sqlite` (<data-dir>/decompte.sqlite) or
+    /// `dynamodb://TABLE?endpoint=URL&region=REGION` (credentials from the standard AWS chain).
+    #[arg(long, env = "DECOMPTE_STORE", global = true)]
+    pub store: Option<String>,
+
     /// Départements served, comma-separated INSEE codes.
     #[arg(
         long,
@@ -95,6 +100,7 @@ impl Settings {
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
         Self {
             data_dir,
+            store: None,
             departements: vec!["56".into()],
             settings: None,
             crisis_start: NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),

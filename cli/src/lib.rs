@@ -20,7 +20,7 @@ use chrono::Utc;
 use decompte_core::Referential;
 use decompte_ingest::{auth::random_id, AppState, PublishTrigger};
 use decompte_publish::{FolderSink, Publisher};
-use decompte_store::{Publication, SqliteStore, Store, StoreError};
+use decompte_store::{DynamoConfig, DynamoStore, Publication, SqliteStore, Store, StoreError};
 use tower_http::services::ServeDir;
 
 pub use config::Settings;
@@ -32,6 +32,26 @@ pub fn referential() -> anyhow::Result<Referential> {
         include_str!("../../data/departements.csv"),
     )
     .context("the shipped commune referential does not parse")
+}
+
+/// Opens the store named by `--store`: `sqlite` (the default, in the data
+/// directory) or `dynamodb://TABLE?endpoint=URL&region=REGION`.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    match settings.store.as_deref().unwrap_or("sqlite") {
+        "sqlite" => {
+            let database = settings.data_dir.join("decompte.sqlite");
+            let store = SqliteStore::open(&database)
+                .with_context(|| format!("cannot open the database {}", database.display()))?;
+            Ok(Arc::new(store))
+        }
+        url if url.starts_with("dynamodb://") => {
+            let config = DynamoConfig::parse(url).map_err(|e| anyhow::anyhow!(e))?;
+            Ok(Arc::new(DynamoStore::connect(&config, settings.departements.clone()).await))
+        }
+        other => anyhow::bail!(
+            "unknown store `{other}`: use sqlite or dynamodb://TABLE?endpoint=URL&region=REGION (--store or DECOMPTE_STORE)"
+        ),
+    }
 }
 
 /// Starts publications in this process.
@@ -70,19 +90,16 @@ pub struct LocalApp {
 }
 
 impl LocalApp {
-    /// Opens the SQLite store and the site folder under the data directory.
-    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+    /// Opens the store (SQLite under the data directory unless `--store` names
+    /// a DynamoDB table) and the site folder under the data directory.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
                 settings.data_dir.display()
             )
         })?;
-        let database = settings.data_dir.join("decompte.sqlite");
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&database)
-                .with_context(|| format!("cannot open the database {}", database.display()))?,
-        );
+        let store = open_store(settings).await?;
         Self::with_store(settings, store)
     }
 

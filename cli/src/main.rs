@@ -44,12 +44,21 @@ enum Command {
         /// The CSV file (header date,code_commune,nom_commune,lieu,deces).
         file: PathBuf,
     },
+    /// Manage the store.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Export every current report as CSV (the format of donnees/deces.csv).
     Export {
         /// Write to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Create the DynamoDB table of --store, its indexes and its TTL; does nothing if they exist.
+    Init,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -97,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, demo } => serve(&mut settings, listen, demo).await,
         Command::Publish => {
-            let app = LocalApp::open(&settings)?;
+            let app = LocalApp::open(&settings).await?;
             eprintln!("Publication du site dans {} …", app.site_dir.display());
             let outcome = app.publisher.publish(Utc::now()).await?;
             eprintln!(
@@ -109,8 +118,27 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Credentials(command) => credentials(&settings, command).await,
+        Command::Store(StoreCommand::Init) => {
+            let Some(url) = settings
+                .store
+                .as_deref()
+                .filter(|s| s.starts_with("dynamodb://"))
+            else {
+                bail!("`store init` creates a DynamoDB table: set --store dynamodb://TABLE?endpoint=URL&region=REGION (SQLite needs no initialisation)");
+            };
+            let config =
+                decompte_store::DynamoConfig::parse(url).map_err(|e| anyhow::anyhow!(e))?;
+            let store =
+                decompte_store::DynamoStore::connect(&config, settings.departements.clone()).await;
+            if store.init().await? {
+                eprintln!("Table {} créée, avec ses index et son TTL.", config.table);
+            } else {
+                eprintln!("La table {} existe déjà : rien à faire.", config.table);
+            }
+            Ok(())
+        }
         Command::Import { file } => {
-            let app = LocalApp::open(&settings)?;
+            let app = LocalApp::open(&settings).await?;
             let config = &app.state.config;
             let input = std::fs::File::open(&file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
@@ -139,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export { output } => {
-            let app = LocalApp::open(&settings)?;
+            let app = LocalApp::open(&settings).await?;
             let config = &app.state.config;
             let rows = match output {
                 Some(path) => {
@@ -174,7 +202,7 @@ async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyho
         // Plain http on loopback: the only case where cookies may go without Secure.
         settings.public_url = Some(format!("http://{listen}"));
     }
-    let app = LocalApp::open(settings)?;
+    let app = LocalApp::open(settings).await?;
     let config = Arc::clone(&app.state.config);
     let base = settings
         .public_url
@@ -196,7 +224,7 @@ async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyho
             },
         )
         .await?;
-        eprintln!("\r{written} déclarations de démonstration ajoutées.");
+        eprintln!("\n{written} déclarations de démonstration ajoutées.");
         let mayor_commune = ["56260", "56121"]
             .into_iter()
             .filter_map(|c| CommuneCode::parse(c).ok())
@@ -263,7 +291,7 @@ async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyho
 }
 
 async fn credentials(settings: &Settings, command: CredentialsCommand) -> anyhow::Result<()> {
-    let app = LocalApp::open(settings)?;
+    let app = LocalApp::open(settings).await?;
     let store = app.store.as_ref();
     match command {
         CredentialsCommand::Issue {

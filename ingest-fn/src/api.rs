@@ -247,7 +247,7 @@ async fn post_report(
         }
     };
     if let Some((key, request_hash)) = &idempotency {
-        if let Some(record) = state.store.idempotency_record(key).await? {
+        if let Some(record) = state.store.idempotency_record(key, now).await? {
             return if &record.request_hash == request_hash {
                 Ok(replay(record.status, record.body))
             } else {
@@ -266,7 +266,7 @@ async fn post_report(
         Err(SubmitError::IdempotencyKeyTaken) => {
             // A concurrent request with the same key won: answer as its replay.
             let (key, request_hash) = idempotency.unwrap_or_default();
-            match state.store.idempotency_record(&key).await? {
+            match state.store.idempotency_record(&key, now).await? {
                 Some(record) if record.request_hash == request_hash => {
                     Ok(replay(record.status, record.body))
                 }

@@ -118,7 +118,7 @@ pub async fn check_code(
     let policy = state.config.throttle;
     let window = window_start(now, policy.window);
     let window_end = window + chrono::Duration::from_std(policy.window).unwrap_or_default();
-    if state.store.failures(client, window).await? >= policy.max_failures {
+    if state.store.failures(client, window, now).await? >= policy.max_failures {
         let retry = (window_end - now).num_seconds().max(1);
         return Err(ApiError::too_many_requests(
             u64::try_from(retry).unwrap_or(1),
@@ -275,15 +275,11 @@ pub async fn browser_session(
     };
     let Some(session) = state
         .store
-        .session(&hash_secret("session", session_id))
+        .session(&hash_secret("session", session_id), now)
         .await?
     else {
         return Ok(None);
     };
-    if session.expires_at <= now {
-        state.store.delete_session(&session.id_hash).await?;
-        return Ok(None);
-    }
     let Some(credential) = state.store.credential(&session.credential_id).await? else {
         return Ok(None);
     };

@@ -174,7 +174,10 @@ pub async fn idempotency_record_is_atomic(store: Arc<dyn Store>) {
         .await
         .expect("write");
     assert_eq!(
-        store.idempotency_record(&record.key).await.expect("read"),
+        store
+            .idempotency_record(&record.key, instant(1))
+            .await
+            .expect("read"),
         Some(record.clone())
     );
     // The same key on another write is refused and writes nothing.
@@ -202,14 +205,21 @@ pub async fn idempotency_record_is_atomic(store: Arc<dyn Store>) {
     )
     .is_some());
     assert_eq!(
-        store.idempotency_record(&retry.key).await.expect("read"),
+        store
+            .idempotency_record(&retry.key, instant(1))
+            .await
+            .expect("read"),
+        None
+    );
+    // Past its expiry a record is never returned, purged or not.
+    assert_eq!(
+        store
+            .idempotency_record(&record.key, instant(86_400))
+            .await
+            .expect("read"),
         None
     );
     store.purge_expired(instant(86_400)).await.expect("purge");
-    assert_eq!(
-        store.idempotency_record(&record.key).await.expect("read"),
-        None
-    );
 }
 
 fn credential(id: &str, role: Role, commune: Option<&str>) -> Credential {
@@ -276,7 +286,7 @@ pub async fn credentials_issue_use_revoke(store: Arc<dyn Store>) {
     assert_eq!(revoked.revoked_at, Some(instant(10)));
     assert!(!revoked.is_active());
     // Revocation ends the credential's sessions.
-    assert_eq!(store.session("s1").await.expect("read"), None);
+    assert_eq!(store.session("s1", instant(11)).await.expect("read"), None);
     let listed: Vec<String> = store
         .credentials()
         .await
@@ -296,13 +306,20 @@ pub async fn sessions_and_expiry(store: Arc<dyn Store>) {
     };
     store.insert_session(&session).await.expect("insert");
     assert_eq!(
-        store.session("s2").await.expect("read"),
+        store.session("s2", instant(1)).await.expect("read"),
         Some(session.clone())
     );
     store.purge_expired(instant(3599)).await.expect("purge");
-    assert!(store.session("s2").await.expect("read").is_some());
+    assert!(store
+        .session("s2", instant(3599))
+        .await
+        .expect("read")
+        .is_some());
+    assert_eq!(
+        store.session("s2", instant(3600)).await.expect("read"),
+        None
+    );
     store.purge_expired(instant(3600)).await.expect("purge");
-    assert_eq!(store.session("s2").await.expect("read"), None);
     store
         .insert_session(&Session {
             id_hash: "s3".into(),
@@ -311,7 +328,7 @@ pub async fn sessions_and_expiry(store: Arc<dyn Store>) {
         .await
         .expect("insert");
     store.delete_session("s3").await.expect("delete");
-    assert_eq!(store.session("s3").await.expect("read"), None);
+    assert_eq!(store.session("s3", instant(1)).await.expect("read"), None);
 }
 
 pub async fn completeness_of_a_day(store: Arc<dyn Store>) {
@@ -430,7 +447,10 @@ pub async fn concurrent_writers_one_winner(store: Arc<dyn Store>) {
 pub async fn throttling_counters(store: Arc<dyn Store>) {
     let window = instant(0);
     assert_eq!(
-        store.failures("ip:127.0.0.1", window).await.expect("read"),
+        store
+            .failures("ip:127.0.0.1", window, instant(1))
+            .await
+            .expect("read"),
         0
     );
     for expected in 1..=3 {
@@ -441,21 +461,28 @@ pub async fn throttling_counters(store: Arc<dyn Store>) {
         assert_eq!(count, expected);
     }
     assert_eq!(
-        store.failures("ip:127.0.0.1", window).await.expect("read"),
+        store
+            .failures("ip:127.0.0.1", window, instant(1))
+            .await
+            .expect("read"),
         3
     );
     assert_eq!(
         store
-            .failures("ip:127.0.0.1", instant(900))
+            .failures("ip:127.0.0.1", instant(900), instant(901))
+            .await
+            .expect("read"),
+        0
+    );
+    // Past its expiry a counter reads as zero, purged or not.
+    assert_eq!(
+        store
+            .failures("ip:127.0.0.1", window, instant(900))
             .await
             .expect("read"),
         0
     );
     store.purge_expired(instant(900)).await.expect("purge");
-    assert_eq!(
-        store.failures("ip:127.0.0.1", window).await.expect("read"),
-        0
-    );
 }
 
 pub async fn publications(store: Arc<dyn Store>) {

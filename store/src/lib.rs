@@ -1,12 +1,13 @@
 //! The storage contract of decompte and its backends.
 //!
-//! Architecture invariant: only this crate knows SQL (and, later, DynamoDB). The
+//! Architecture invariant: only this crate knows SQL and DynamoDB. The
 //! [`Store`] trait is shaped for a conditional-write key-value store: a report
 //! version is written together with the current pointer and the idempotency
 //! record in one atomic step, on the condition that the version it replaces is
 //! still current. Every backend passes the suite in [`conformance`].
 
 pub mod conformance;
+mod dynamo;
 mod model;
 mod sqlite;
 
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Report};
 
+pub use dynamo::{DynamoConfig, DynamoStore};
 pub use model::{
     Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session,
 };
@@ -68,7 +70,12 @@ pub trait Store: Send + Sync + 'static {
     async fn changed_since(&self, since: DateTime<Utc>) -> Result<Vec<Report>>;
 
     // Idempotency.
-    async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>>;
+    /// The record of `key`, unless it expired at `now`.
+    async fn idempotency_record(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>>;
 
     // Credentials.
     async fn insert_credential(&self, credential: &Credential) -> Result<()>;
@@ -81,7 +88,8 @@ pub trait Store: Send + Sync + 'static {
 
     // Sessions.
     async fn insert_session(&self, session: &Session) -> Result<()>;
-    async fn session(&self, id_hash: &str) -> Result<Option<Session>>;
+    /// The session, unless it expired at `now`.
+    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
     /// Ends every session of a credential (on revocation).
     async fn delete_sessions_of(&self, credential_id: &str) -> Result<()>;
@@ -94,7 +102,8 @@ pub trait Store: Send + Sync + 'static {
         window: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<u32>;
-    async fn failures(&self, key: &str, window: DateTime<Utc>) -> Result<u32>;
+    /// Failures of `key` in `window`; zero once the counter expired at `now`.
+    async fn failures(&self, key: &str, window: DateTime<Utc>, now: DateTime<Utc>) -> Result<u32>;
 
     // Publications.
     async fn insert_publication(&self, publication: &Publication) -> Result<()>;
@@ -103,6 +112,8 @@ pub trait Store: Send + Sync + 'static {
     /// The latest publications, newest first.
     async fn publications(&self, limit: usize) -> Result<Vec<Publication>>;
 
-    /// Removes expired sessions, idempotency records and throttling counters.
+    /// Reclaims the space of expired sessions, idempotency records and throttling
+    /// counters. Reads never return expired records anyway; a backend with its own
+    /// expiry (DynamoDB's TTL) may do nothing here.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<()>;
 }

@@ -354,7 +354,11 @@ impl Store for SqliteStore {
             }
             if let Some(record) = &idempotency {
                 let taken: bool = tx
-                    .query_row("SELECT 1 FROM idempotency WHERE key = ?1", [&record.key], |_| Ok(true))
+                    .query_row(
+                        "SELECT 1 FROM idempotency WHERE key = ?1 AND expires_at > ?2",
+                        params![record.key, ts(record.created_at)],
+                        |_| Ok(true),
+                    )
                     .optional()
                     .map_err(unavailable)?
                     .unwrap_or(false);
@@ -362,7 +366,7 @@ impl Store for SqliteStore {
                     return Err(StoreError::IdempotencyKeyTaken);
                 }
                 tx.execute(
-                    "INSERT INTO idempotency (key, request_hash, status, body, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT OR REPLACE INTO idempotency (key, request_hash, status, body, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![record.key, record.request_hash, record.status, record.body, ts(record.created_at), ts(record.expires_at)],
                 )
                 .map_err(unavailable)?;
@@ -459,13 +463,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
+    async fn idempotency_record(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>> {
         let key = key.to_owned();
         self.with(move |c| {
             let raw = c
                 .query_row(
-                    "SELECT key, request_hash, status, body, created_at, expires_at FROM idempotency WHERE key = ?1",
-                    [key],
+                    "SELECT key, request_hash, status, body, created_at, expires_at FROM idempotency WHERE key = ?1 AND expires_at > ?2",
+                    params![key, ts(now)],
                     |row| {
                         Ok((
                             row.get::<_, String>(0)?,
@@ -609,13 +617,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn session(&self, id_hash: &str) -> Result<Option<Session>> {
+    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
         let id_hash = id_hash.to_owned();
         self.with(move |c| {
             let raw = c
                 .query_row(
-                    "SELECT id_hash, credential_id, created_at, expires_at FROM sessions WHERE id_hash = ?1",
-                    [id_hash],
+                    "SELECT id_hash, credential_id, created_at, expires_at FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
+                    params![id_hash, ts(now)],
                     |row| {
                         Ok((
                             row.get::<_, String>(0)?,
@@ -682,12 +690,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn failures(&self, key: &str, window: DateTime<Utc>) -> Result<u32> {
+    async fn failures(&self, key: &str, window: DateTime<Utc>, now: DateTime<Utc>) -> Result<u32> {
         let key = key.to_owned();
         self.with(move |c| {
             Ok(c.query_row(
-                "SELECT count FROM login_failures WHERE key = ?1 AND window = ?2",
-                params![key, ts(window)],
+                "SELECT count FROM login_failures WHERE key = ?1 AND window = ?2 AND expires_at > ?3",
+                params![key, ts(window), ts(now)],
                 |row| row.get(0),
             )
             .optional()

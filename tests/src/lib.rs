@@ -4,6 +4,7 @@
 //! router, the SQLite store, the in-process publisher writing to a folder) on a
 //! free loopback port, in a temporary data directory. Every helper fails loudly.
 
+pub mod dynamodb_local;
 pub mod webdriver;
 
 use std::collections::BTreeMap;
@@ -81,7 +82,29 @@ impl TestApp {
         let mut settings = Settings::for_data_dir(dir.path().to_path_buf());
         settings.public_url = Some(format!("http://{address}"));
         adjust(&mut settings);
-        let app = LocalApp::open(&settings).expect("open the app");
+        let app = LocalApp::open(&settings).await.expect("open the app");
+        Self::serve(app, listener, dir).await
+    }
+
+    /// Starts the app on a given store (DynamoDB Local, say) with default settings.
+    pub async fn start_on(store: Arc<dyn Store>) -> Self {
+        let dir = tempfile::tempdir().expect("temporary data directory");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let address: SocketAddr = listener.local_addr().expect("local address");
+        let mut settings = Settings::for_data_dir(dir.path().to_path_buf());
+        settings.public_url = Some(format!("http://{address}"));
+        let app = LocalApp::with_store(&settings, store).expect("open the app");
+        Self::serve(app, listener, dir).await
+    }
+
+    async fn serve(
+        app: LocalApp,
+        listener: tokio::net::TcpListener,
+        dir: tempfile::TempDir,
+    ) -> Self {
+        let address: SocketAddr = listener.local_addr().expect("local address");
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let router = app.router();
         tokio::spawn(async move {

@@ -3,6 +3,7 @@
 
 mod browser;
 mod corrections;
+mod dynamodb;
 mod flow;
 mod prefecture;
 mod properties;
