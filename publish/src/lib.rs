@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::time::paris_today;
-use decompte_core::CommuneCode;
+use decompte_core::{CommuneCode, Report};
 use decompte_store::{Publication, PublicationStatus, ReportQuery, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -172,20 +172,58 @@ pub async fn write_site(
 struct LastRun {
     today: NaiveDate,
     watermark: Option<DateTime<Utc>>,
-    versions: HashMap<(CommuneCode, NaiveDate), u32>,
+    /// The current reports it published, by (commune, day).
+    reports: HashMap<(CommuneCode, NaiveDate), Report>,
+}
+
+impl LastRun {
+    fn new(today: NaiveDate, reports: Vec<Report>) -> Self {
+        let mut run = Self {
+            today,
+            watermark: None,
+            reports: HashMap::with_capacity(reports.len()),
+        };
+        run.apply(reports);
+        run
+    }
+
+    /// Takes in newer reports; returns whether any of them was not known yet.
+    fn apply(&mut self, reports: Vec<Report>) -> bool {
+        let mut changed = false;
+        for report in reports {
+            self.watermark = self.watermark.max(Some(report.recorded_at));
+            let key = (report.commune.clone(), report.date);
+            if self
+                .reports
+                .get(&key)
+                .is_none_or(|known| known.version < report.version)
+            {
+                self.reports.insert(key, report);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    fn sorted(&self) -> Vec<Report> {
+        let mut reports: Vec<Report> = self.reports.values().cloned().collect();
+        reports.sort_by(|a, b| (a.date, &a.commune).cmp(&(b.date, &b.commune)));
+        reports
+    }
 }
 
 /// How far before the last watermark the timer looks for changes: a write takes
-/// its `recorded_at` before it commits, so a slow one can land with an instant
-/// older than a report already published.
-const WATERMARK_MARGIN_MINUTES: i64 = 5;
+/// its `recorded_at` before it commits, and a request lasts at most a few store
+/// timeouts, so a slow write can land with an instant a little older than a
+/// report already published.
+const WATERMARK_MARGIN_MINUTES: i64 = 2;
 
 /// Runs publications: one at a time, recorded in the store.
 pub struct Publisher {
     store: Arc<dyn Store>,
     sink: Arc<dyn Sink>,
     config: Arc<SiteConfig>,
-    /// Held while a publication runs; remembers what the last one saw.
+    /// Held while a publication runs; remembers what the last one published.
     running: tokio::sync::Mutex<Option<LastRun>>,
 }
 
@@ -203,57 +241,60 @@ impl Publisher {
         &self.config
     }
 
-    /// Reads the store, renders and writes what changed. Never runs twice at once.
+    /// Reads every current report, renders and writes what changed. Never runs
+    /// twice at once. This is the prefecture's "republish": it always reads the
+    /// whole store.
     pub async fn publish(&self, now: DateTime<Utc>) -> Result<Outcome, PublishError> {
         let mut last = self.running.lock().await;
-        self.run(&mut last, now).await
+        let reports = self.store.current_reports(&ReportQuery::default()).await?;
+        let run = LastRun::new(paris_today(now), reports);
+        let outcome = self.render_and_write(&run, now).await?;
+        *last = Some(run);
+        Ok(outcome)
     }
 
-    /// Like [`Publisher::publish`], but does nothing when no report changed since
-    /// the last publication and the day is the same: the timer's call. It reads
-    /// only the reports recorded since the last watermark (less a margin).
+    /// The timer's call: after a first full publication, reads only the reports
+    /// recorded since the last watermark (less a margin), and renders only if
+    /// one of them is new or the day changed. Reports are never deleted, so the
+    /// last published set plus these changes is the current set.
     pub async fn publish_if_changed(
         &self,
         now: DateTime<Utc>,
     ) -> Result<Option<Outcome>, PublishError> {
         let mut last = self.running.lock().await;
-        if let Some(previous) = last.as_ref().filter(|l| l.today == paris_today(now)) {
-            let since = previous.watermark.map_or(DateTime::<Utc>::MIN_UTC, |w| {
-                w - chrono::Duration::minutes(WATERMARK_MARGIN_MINUTES)
-            });
-            let changed = self.store.changed_since(since).await?;
-            let unchanged = changed
-                .iter()
-                .all(|r| previous.versions.get(&(r.commune.clone(), r.date)) == Some(&r.version));
-            if unchanged {
-                return Ok(None);
-            }
+        let Some(run) = last.as_mut() else {
+            drop(last);
+            return self.publish(now).await.map(Some);
+        };
+        let since = run.watermark.map_or(DateTime::<Utc>::MIN_UTC, |w| {
+            w - chrono::Duration::minutes(WATERMARK_MARGIN_MINUTES)
+        });
+        let changed = run.apply(self.store.changed_since(since).await?);
+        let today = paris_today(now);
+        if !changed && run.today == today {
+            return Ok(None);
         }
-        self.run(&mut last, now).await.map(Some)
+        run.today = today;
+        let outcome = self.render_and_write(run, now).await;
+        if outcome.is_err() {
+            // What was taken in is not published: start again from the store next time.
+            *last = None;
+        }
+        outcome.map(Some)
     }
 
-    async fn run(
+    async fn render_and_write(
         &self,
-        last: &mut Option<LastRun>,
+        run: &LastRun,
         now: DateTime<Utc>,
     ) -> Result<Outcome, PublishError> {
-        let reports = self.store.current_reports(&ReportQuery::default()).await?;
-        let seen = LastRun {
-            today: paris_today(now),
-            watermark: reports.iter().map(|r| r.recorded_at).max(),
-            versions: reports
-                .iter()
-                .map(|r| ((r.commune.clone(), r.date), r.version))
-                .collect(),
-        };
+        let reports = run.sorted();
         let config = Arc::clone(&self.config);
-        let today = seen.today;
+        let today = run.today;
         let site = tokio::task::spawn_blocking(move || render::render(&reports, &config, today))
             .await
             .map_err(|e| PublishError::Task(e.to_string()))??;
-        let outcome = write_site(&site, self.sink.as_ref(), now).await?;
-        *last = Some(seen);
-        Ok(outcome)
+        write_site(&site, self.sink.as_ref(), now).await
     }
 
     /// Records a queued publication and returns it; run it with [`Publisher::run_recorded`].

@@ -26,9 +26,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnConsumedCapacity,
+    ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -89,13 +89,21 @@ impl DynamoConfig {
     }
 }
 
-/// The DynamoDB store. Cheap to clone.
+/// Capacity units consumed, as DynamoDB reports them (`ReturnConsumedCapacity`).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Capacity {
+    pub read_units: f64,
+    pub write_units: f64,
+}
+
+/// The DynamoDB store. Cheap to clone; clones share their capacity meter.
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
     /// Départements whose reports this deployment reads across communes.
     departements: Vec<String>,
+    meter: std::sync::Arc<std::sync::Mutex<Capacity>>,
 }
 
 const CHANGES_INDEX: &str = "changes";
@@ -399,6 +407,29 @@ impl DynamoStore {
             client: Client::new(&shared),
             table: config.table.clone(),
             departements,
+            meter: std::sync::Arc::default(),
+        }
+    }
+
+    /// Capacity consumed by this store (and its clones) so far.
+    pub fn consumed(&self) -> Capacity {
+        self.meter.lock().map(|m| *m).unwrap_or_default()
+    }
+
+    fn meter_read(&self, capacity: Option<&ConsumedCapacity>) {
+        let units = capacity.and_then(ConsumedCapacity::capacity_units);
+        if let (Some(units), Ok(mut meter)) = (units, self.meter.lock()) {
+            meter.read_units += units;
+        }
+    }
+
+    fn meter_write<'a>(&self, capacities: impl IntoIterator<Item = &'a ConsumedCapacity>) {
+        let units: f64 = capacities
+            .into_iter()
+            .filter_map(ConsumedCapacity::capacity_units)
+            .sum();
+        if let Ok(mut meter) = self.meter.lock() {
+            meter.write_units += units;
         }
     }
 
@@ -531,9 +562,11 @@ impl DynamoStore {
             .key("PK", s(pk))
             .key("SK", s(sk))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(unavailable)?;
+        self.meter_read(output.consumed_capacity());
         Ok(output.item)
     }
 
@@ -569,7 +602,12 @@ impl DynamoStore {
             for (name, value) in &values {
                 request = request.expression_attribute_values(*name, value.clone());
             }
-            let output = request.send().await.map_err(unavailable)?;
+            let output = request
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            self.meter_read(output.consumed_capacity());
             items.extend(output.items.unwrap_or_default());
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() && limit.is_none_or(|l| items.len() < l) => {
@@ -614,10 +652,14 @@ impl DynamoStore {
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
             let error = match result {
-                Ok(_) => return Ok(()),
+                Ok(output) => {
+                    self.meter_write(output.consumed_capacity());
+                    return Ok(());
+                }
                 Err(error) => error,
             };
             let codes = cancellation_codes(&error, |e| {

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Report};
 
-pub use dynamo::{DynamoConfig, DynamoStore};
+pub use dynamo::{Capacity, DynamoConfig, DynamoStore};
 pub use model::{
     Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session,
 };

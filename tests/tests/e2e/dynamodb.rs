@@ -105,3 +105,135 @@ mod races {
         );
     }
 }
+
+mod fault {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use decompte_core::{CommuneCode, Role};
+    use decompte_store::{ReportQuery, Store};
+    use decompte_tests::dynamodb_local::DynamoLocal;
+    use decompte_tests::{report_body, TestApp};
+    use reqwest::StatusCode;
+
+    /// Declares request `i` of the run: its own commune, its own idempotency key.
+    async fn send(app: &TestApp, code: &str, commune: &str, i: usize) -> decompte_tests::Answer {
+        let body = report_body(commune, "2020-04-01", [1, 0, 0, 0, 0]);
+        let key = format!("fault-{i}");
+        app.post_json(
+            "/api/v1/reports",
+            Some(code),
+            &body,
+            &[("Idempotency-Key", &key)],
+        )
+        .await
+    }
+
+    /// DynamoDB Local, on disk, is stopped in the middle of a run of writes and
+    /// started again: every write answered 2xx is there, every other one got 503,
+    /// and retrying those with their idempotency key creates no duplicate.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_outage_loses_nothing_and_duplicates_nothing() {
+        let disk = tempfile::tempdir().expect("database folder");
+        let local = DynamoLocal::start(Some(disk.path()), None);
+        let port = local.port;
+        let store = local.store("decompte-fault", &["56"]).await;
+        let app = Arc::new(TestApp::start_on(Arc::new(store.clone())).await);
+        let code = app.issue(Role::Prefecture, None).await;
+        let communes: Vec<String> = app
+            .app
+            .state
+            .config
+            .scope
+            .communes()
+            .take(60)
+            .map(|c| c.code.to_string())
+            .collect();
+
+        // Twenty writes, then the store goes away while ten more are in flight.
+        let mut answers: BTreeMap<usize, StatusCode> = BTreeMap::new();
+        for i in 0..20 {
+            answers.insert(i, send(&app, &code, &communes[i], i).await.status);
+        }
+        let in_flight: Vec<_> = (20..30)
+            .map(|i| {
+                let app = Arc::clone(&app);
+                let code = code.clone();
+                let commune = communes[i].clone();
+                tokio::spawn(async move { (i, send(&app, &code, &commune, i).await) })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        local.stop();
+        for task in in_flight {
+            let (i, answer) = task.await.expect("request task");
+            answers.insert(i, answer.status);
+        }
+        // While it is down, every request is refused with a French 503.
+        for i in 30..33 {
+            let answer = send(&app, &code, &communes[i], i).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{}",
+                answer.text
+            );
+            assert_eq!(answer.json()["error"], "unavailable");
+            assert!(answer.json()["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("rien n'a été enregistré"));
+            answers.insert(i, answer.status);
+        }
+        for (i, status) in &answers {
+            assert!(
+                status.is_success() || *status == StatusCode::SERVICE_UNAVAILABLE,
+                "request {i}: {status}"
+            );
+        }
+
+        // Back up on the same files: nothing answered 2xx was lost.
+        let local = DynamoLocal::start(Some(disk.path()), Some(port));
+        let current = store
+            .current_reports(&ReportQuery::default())
+            .await
+            .expect("read after restart");
+        for (i, status) in &answers {
+            if status.is_success() {
+                let commune = CommuneCode::parse(&communes[*i]).expect("code");
+                assert!(
+                    current.iter().any(|r| r.commune == commune),
+                    "request {i} answered {status} but is missing"
+                );
+            }
+        }
+        // Retrying every request with its key leaves exactly one version of each.
+        for i in 0..33 {
+            let answer = send(&app, &code, &communes[i], i).await;
+            assert!(
+                matches!(answer.status, StatusCode::OK | StatusCode::CREATED),
+                "retry {i}: {}",
+                answer.text
+            );
+            if answers[&i].is_success() {
+                assert_eq!(
+                    answer.status,
+                    StatusCode::OK,
+                    "request {i} was accepted before: its retry is a replay"
+                );
+            }
+        }
+        let versions = store
+            .versions(&ReportQuery::default())
+            .await
+            .expect("versions");
+        assert_eq!(versions.len(), 33, "one version per request, no duplicate");
+        assert!(versions.iter().all(|r| r.version == 1));
+        let refused = answers
+            .values()
+            .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+            .count();
+        assert!(refused >= 3, "the outage was seen");
+        local.stop();
+    }
+}

@@ -1,0 +1,185 @@
+//! Capacity and time on DynamoDB Local, as DynamoDB reports them
+//! (`ReturnConsumedCapacity`): a new report, a correction, an API request, a
+//! full publication of Morbihan × 365 days and an incremental one after one
+//! correction. Run with `cargo bench -p decompte-tests --bench dynamodb_capacity`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{Duration, NaiveDate, Utc};
+use decompte_core::{Report, Role, Source};
+use decompte_publish::{MemorySink, Publisher};
+use decompte_store::{Capacity, DynamoStore, Store};
+use decompte_tests::dynamodb_local::DynamoLocal;
+use decompte_tests::{report_body, TestApp};
+
+fn delta(before: Capacity, after: Capacity) -> (f64, f64) {
+    (
+        after.read_units - before.read_units,
+        after.write_units - before.write_units,
+    )
+}
+
+fn report(
+    commune: &decompte_core::CommuneCode,
+    date: NaiveDate,
+    version: u32,
+    hopital: u32,
+) -> Report {
+    Report {
+        commune: commune.clone(),
+        date,
+        counts: [
+            ("hopital", hopital),
+            ("ehpad", 0),
+            ("esms", 0),
+            ("domicile", 1),
+            ("autre", 0),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+        version,
+        recorded_at: Utc::now(),
+        recorded_by: "bench".into(),
+        source: Source::Api,
+        reason: (version > 1).then(|| "correction".to_owned()),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let local = DynamoLocal::start(None, None);
+    let store: DynamoStore = local.store("capacity", &["56"]).await;
+    let settings = decompte::Settings::for_data_dir(std::env::temp_dir());
+    let app_config = settings.app_config().expect("config");
+    let communes: Vec<_> = app_config
+        .scope
+        .communes()
+        .map(|c| c.code.clone())
+        .collect();
+    let start = NaiveDate::from_ymd_opt(2020, 3, 1).expect("date");
+
+    // One write, store level.
+    let before = store.consumed();
+    store
+        .write_report(&report(&communes[0], start, 1, 1), None)
+        .await
+        .expect("write");
+    let (_, new_report) = delta(before, store.consumed());
+    let before = store.consumed();
+    store
+        .write_report(&report(&communes[0], start, 2, 2), None)
+        .await
+        .expect("write");
+    let (_, correction) = delta(before, store.consumed());
+    println!("write units, new report: {new_report:.1}; correction: {correction:.1}");
+
+    // One API request, everything included (authentication, idempotency, the write).
+    let app = TestApp::start_on(Arc::new(store.clone())).await;
+    let code = app.issue(Role::Commune, Some(communes[1].as_str())).await;
+    let before = store.consumed();
+    let answer = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&code),
+            &report_body(communes[1].as_str(), "2020-03-01", [1, 0, 0, 0, 0]),
+            &[("Idempotency-Key", "k")],
+        )
+        .await;
+    assert_eq!(answer.status.as_u16(), 201, "{}", answer.text);
+    let (reads, writes) = delta(before, store.consumed());
+    println!(
+        "one API report with an Idempotency-Key: {reads:.1} read units, {writes:.1} write units"
+    );
+
+    // A year of reports from every commune.
+    let loading = Instant::now();
+    let store_arc: Arc<dyn Store> = Arc::new(store.clone());
+    let mut tasks = Vec::new();
+    for worker in 0..16usize {
+        let store = Arc::clone(&store_arc);
+        let communes = communes.clone();
+        tasks.push(tokio::spawn(async move {
+            for (index, commune) in communes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 16 == worker)
+            {
+                for day in 0..365 {
+                    let date = start + Duration::days(day);
+                    if (index < 2) && day == 0 {
+                        continue;
+                    }
+                    let hopital =
+                        u32::try_from((index + usize::try_from(day).unwrap_or(0)) % 3).unwrap_or(0);
+                    store
+                        .write_report(&report(commune, date, 1, hopital), None)
+                        .await
+                        .expect("load");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("loader");
+    }
+    println!(
+        "loaded {} reports in {:.1} s",
+        communes.len() * 365,
+        loading.elapsed().as_secs_f64()
+    );
+
+    let publisher = Publisher::new(
+        Arc::clone(&store_arc),
+        Arc::new(MemorySink::default()),
+        settings.site_config(&app_config),
+    );
+    let now = Utc::now();
+    let before = store.consumed();
+    let timer = Instant::now();
+    let outcome = publisher.publish(now).await.expect("full publication");
+    let (reads, _) = delta(before, store.consumed());
+    println!(
+        "full publication: {reads:.0} read units, {:.2} s, {} files written",
+        timer.elapsed().as_secs_f64(),
+        outcome.written.len()
+    );
+
+    let before = store.consumed();
+    let timer = Instant::now();
+    let unchanged = publisher.publish_if_changed(now).await.expect("check");
+    let (reads, _) = delta(before, store.consumed());
+    println!(
+        "timer check with nothing new: {reads:.1} read units, {:.3} s, published: {}",
+        timer.elapsed().as_secs_f64(),
+        unchanged.is_some()
+    );
+
+    let current = store
+        .current_report(&communes[5], start + Duration::days(100))
+        .await
+        .expect("read")
+        .expect("exists");
+    store
+        .write_report(
+            &report(&communes[5], current.date, current.version + 1, 9),
+            None,
+        )
+        .await
+        .expect("correction");
+    let before = store.consumed();
+    let timer = Instant::now();
+    let outcome = publisher
+        .publish_if_changed(now)
+        .await
+        .expect("incremental")
+        .expect("published");
+    let (reads, _) = delta(before, store.consumed());
+    println!(
+        "incremental publication after one correction: {reads:.0} read units, {:.2} s, {} files written",
+        timer.elapsed().as_secs_f64(),
+        outcome.written.len()
+    );
+    local.stop();
+}
