@@ -117,8 +117,13 @@ mod fault {
     use reqwest::StatusCode;
 
     /// Declares request `i` of the run: its own commune, its own idempotency key.
-    async fn send(app: &TestApp, code: &str, commune: &str, i: usize) -> decompte_tests::Answer {
-        let body = report_body(commune, "2020-04-01", [1, 0, 0, 0, 0]);
+    async fn send(
+        app: &TestApp,
+        code: &str,
+        communes: &[String],
+        i: usize,
+    ) -> decompte_tests::Answer {
+        let body = report_body(&communes[i], "2020-04-01", [1, 0, 0, 0, 0]);
         let key = format!("fault-{i}");
         app.post_json(
             "/api/v1/reports",
@@ -153,14 +158,14 @@ mod fault {
         // Twenty writes, then the store goes away while ten more are in flight.
         let mut answers: BTreeMap<usize, StatusCode> = BTreeMap::new();
         for i in 0..20 {
-            answers.insert(i, send(&app, &code, &communes[i], i).await.status);
+            answers.insert(i, send(&app, &code, &communes, i).await.status);
         }
         let in_flight: Vec<_> = (20..30)
             .map(|i| {
                 let app = Arc::clone(&app);
                 let code = code.clone();
-                let commune = communes[i].clone();
-                tokio::spawn(async move { (i, send(&app, &code, &commune, i).await) })
+                let communes = communes.clone();
+                tokio::spawn(async move { (i, send(&app, &code, &communes, i).await) })
             })
             .collect();
         tokio::time::sleep(std::time::Duration::from_millis(30)).await;
@@ -171,7 +176,7 @@ mod fault {
         }
         // While it is down, every request is refused with a French 503.
         for i in 30..33 {
-            let answer = send(&app, &code, &communes[i], i).await;
+            let answer = send(&app, &code, &communes, i).await;
             assert_eq!(
                 answer.status,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -209,7 +214,7 @@ mod fault {
         }
         // Retrying every request with its key leaves exactly one version of each.
         for i in 0..33 {
-            let answer = send(&app, &code, &communes[i], i).await;
+            let answer = send(&app, &code, &communes, i).await;
             assert!(
                 matches!(answer.status, StatusCode::OK | StatusCode::CREATED),
                 "retry {i}: {}",
