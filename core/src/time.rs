@@ -8,6 +8,13 @@ pub fn paris_today(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&Paris).date_naive()
 }
 
+/// An instant as the stores keep it: to the microsecond, so that what an answer
+/// says was recorded is exactly what a later read returns.
+pub fn to_stored_precision(instant: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    instant.trunc_subsecs(6)
+}
+
 /// `01/04/2020`, the way dates are written for French readers.
 pub fn fr_date(date: NaiveDate) -> String {
     date.format("%d/%m/%Y").to_string()

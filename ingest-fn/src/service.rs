@@ -121,6 +121,7 @@ pub async fn submit(
             ))));
         }
     }
+    let now = decompte_core::time::to_stored_precision(now);
     let config = &state.config;
     let valid = config
         .rules

@@ -129,6 +129,11 @@ async fn whole_flow(app: TestApp) {
         [Some(6), Some(7)]
     );
     assert_eq!(versions[0]["source"], "form");
+    assert_eq!(
+        versions[1],
+        corrected.json(),
+        "the answer is exactly what is stored"
+    );
 
     // The prefecture sees who has not reported.
     let completeness = app
