@@ -104,6 +104,8 @@ pub struct DynamoStore {
     /// Départements whose reports this deployment reads across communes.
     departements: Vec<String>,
     meter: std::sync::Arc<std::sync::Mutex<Capacity>>,
+    /// Items per query page; DynamoDB's own 1 MB pages if absent.
+    page_size: Option<i32>,
 }
 
 const CHANGES_INDEX: &str = "changes";
@@ -408,7 +410,15 @@ impl DynamoStore {
             table: config.table.clone(),
             departements,
             meter: std::sync::Arc::default(),
+            page_size: None,
         }
+    }
+
+    /// Asks for pages of at most `items` items, so that tests cross many pages
+    /// with few reports.
+    pub fn with_page_size(mut self, items: i32) -> Self {
+        self.page_size = Some(items.max(1));
+        self
     }
 
     /// Capacity consumed by this store (and its clones) so far.
@@ -594,10 +604,13 @@ impl DynamoStore {
             } else {
                 request = request.consistent_read(true);
             }
-            if let Some(limit) = limit {
-                request = request.limit(
-                    i32::try_from(limit.saturating_sub(items.len()).max(1)).unwrap_or(i32::MAX),
-                );
+            let wanted = limit
+                .map(|l| i32::try_from(l.saturating_sub(items.len()).max(1)).unwrap_or(i32::MAX));
+            if let Some(page) = match (wanted, self.page_size) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            } {
+                request = request.limit(page);
             }
             for (name, value) in &values {
                 request = request.expression_attribute_values(*name, value.clone());

@@ -113,7 +113,8 @@ impl DynamoLocal {
             std::process::id(),
             TABLES.fetch_add(1, Ordering::SeqCst)
         );
-        self.store(&table, departements).await
+        // Pages of 100 items: every query of a test crosses page boundaries.
+        self.store(&table, departements).await.with_page_size(100)
     }
 
     /// A store on `table`, created if needed.
