@@ -5,9 +5,8 @@ use decompte_tests::{report_body, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_correction_keeps_all_versions() {
-    let app = TestApp::start().await;
+on_both_stores!(every_correction_keeps_all_versions);
+async fn every_correction_keeps_all_versions(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56121")).await;
     let first = app
         .post_json(
@@ -61,9 +60,9 @@ async fn every_correction_keeps_all_versions() {
     assert_eq!(current["reports"][0]["version"], 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn of_twenty_concurrent_writers_exactly_one_wins() {
-    let app = std::sync::Arc::new(TestApp::start().await);
+on_both_stores!(of_twenty_concurrent_writers_exactly_one_wins);
+async fn of_twenty_concurrent_writers_exactly_one_wins(app: TestApp) {
+    let app = std::sync::Arc::new(app);
     let mayor = app.issue(Role::Commune, Some("56121")).await;
     let first = app
         .post_json(

@@ -40,9 +40,8 @@ fn field_of(answer: &Answer) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_reports_are_refused_with_french_messages() {
-    let app = TestApp::start().await;
+on_both_stores!(invalid_reports_are_refused_with_french_messages);
+async fn invalid_reports_are_refused_with_french_messages(app: TestApp) {
     let prefecture = app.issue(Role::Prefecture, None).await;
     let first = app
         .post_json(
@@ -168,9 +167,8 @@ async fn invalid_reports_are_refused_with_french_messages() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_or_missing_versions_conflict_with_the_current_report() {
-    let app = TestApp::start().await;
+on_both_stores!(stale_or_missing_versions_conflict_with_the_current_report);
+async fn stale_or_missing_versions_conflict_with_the_current_report(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56001")).await;
     app.post_json(
         "/api/v1/reports",
@@ -240,9 +238,8 @@ async fn stale_or_missing_versions_conflict_with_the_current_report() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transport_errors_size_type_and_credentials() {
-    let app = TestApp::start().await;
+on_both_stores!(transport_errors_size_type_and_credentials);
+async fn transport_errors_size_type_and_credentials(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56001")).await;
     let revoked = app.issue(Role::Commune, Some("56002")).await;
     let revoked_id = app
@@ -377,9 +374,8 @@ async fn transport_errors_size_type_and_credentials() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_failed_logins_are_throttled_per_client() {
-    let app = TestApp::start().await;
+on_both_stores!(repeated_failed_logins_are_throttled_per_client);
+async fn repeated_failed_logins_are_throttled_per_client(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56001")).await;
     let mut browser = Browser::new(&app);
     for attempt in 1..=10 {
@@ -405,9 +401,8 @@ async fn repeated_failed_logins_are_throttled_per_client() {
     assert_eq!(api.json()["error"], "too_many_requests");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idempotency_keys_replay_and_refuse_reuse() {
-    let app = TestApp::start().await;
+on_both_stores!(idempotency_keys_replay_and_refuse_reuse);
+async fn idempotency_keys_replay_and_refuse_reuse(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56001")).await;
     let body = report_body("56001", "2020-04-01", [1, 0, 0, 0, 0]);
     let first = app
@@ -471,9 +466,8 @@ async fn idempotency_keys_replay_and_refuse_reuse() {
     assert_eq!(retried.status, StatusCode::CREATED);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_form_keeps_what_was_typed_and_explains_in_french() {
-    let app = TestApp::start().await;
+on_both_stores!(the_form_keeps_what_was_typed_and_explains_in_french);
+async fn the_form_keeps_what_was_typed_and_explains_in_french(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56001")).await;
     let mut browser = Browser::new(&app);
     browser.login(&mayor).await;
