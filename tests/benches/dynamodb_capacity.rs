@@ -156,6 +156,16 @@ async fn main() {
         unchanged.is_some()
     );
 
+    // What the timer's query returns, to compare with what DynamoDB Local charges for it.
+    let since = Utc::now() - Duration::minutes(2);
+    let before = store.consumed();
+    let recent = store.changed_since(since).await.expect("changes");
+    let (reads, _) = delta(before, store.consumed());
+    println!(
+        "changes since two minutes ago: {} reports returned, {reads:.1} read units charged",
+        recent.len()
+    );
+
     let current = store
         .current_report(&communes[5], start + Duration::days(100))
         .await
