@@ -113,10 +113,10 @@ async fn main() {
                     }
                     let hopital =
                         u32::try_from((index + usize::try_from(day).unwrap_or(0)) % 3).unwrap_or(0);
-                    store
-                        .write_report(&report(commune, date, 1, hopital), None)
-                        .await
-                        .expect("load");
+                    // Recorded on the day itself, as during a real crisis.
+                    let mut report = report(commune, date, 1, hopital);
+                    report.recorded_at = date.and_hms_opt(18, 0, 0).unwrap_or_default().and_utc();
+                    store.write_report(&report, None).await.expect("load");
                 }
             }
         }));
