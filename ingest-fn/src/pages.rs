@@ -196,11 +196,28 @@ impl FromRequest<AppState> for SignedForm {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
-        let (mut parts, body) = request.into_parts();
-        let LoggedIn(session) = LoggedIn::from_request_parts(&mut parts, state).await?;
+        let (parts, body) = request.into_parts();
+        let session = auth::browser_session(state, &parts.headers, Utc::now())
+            .await
+            .map_err(|error| error_page(state, None, &error.into()))?;
+        let keeps_draft = parts.uri.path() == "/saisie";
         let Form(fields) = Form::<Fields>::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;
+        let Some(session) = session else {
+            if keeps_draft {
+                // The session expired while the form was being filled in: ask
+                // for the code again and carry what was typed through the login.
+                return Err(login_form(
+                    state,
+                    StatusCode::UNAUTHORIZED,
+                    None,
+                    Some("Votre session a expiré. Saisissez à nouveau votre code d'accès : les chiffres que vous avez saisis sont conservés."),
+                    &draft_of(&fields, ""),
+                ));
+            }
+            return Err(Redirect::to("/connexion").into_response());
+        };
         check_csrf(state, &session, &fields)?;
         Ok(Self { session, fields })
     }
@@ -247,7 +264,22 @@ async fn login_page(
         StatusCode::OK,
         None,
         query.deconnecte.map(|_| "Vous êtes déconnecté."),
+        &Fields::new(),
     )
+}
+
+/// The fields of a declaration kept across a login, under their form names.
+fn draft_of(fields: &Fields, prefix: &str) -> Fields {
+    fields
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.strip_prefix(prefix)?;
+            let kept = matches!(name, "commune" | "date" | "reason" | "replaces_version")
+                || name.starts_with("n_");
+            (kept && value.len() <= 1000).then(|| (name.to_owned(), value.clone()))
+        })
+        .take(64)
+        .collect()
 }
 
 fn login_form(
@@ -255,11 +287,19 @@ fn login_form(
     status: StatusCode,
     error: Option<&str>,
     notice: Option<&str>,
+    draft: &Fields,
 ) -> Response {
     // Double-submit token: the same random value in a cookie and in the form.
     let token = hex::encode(auth::random_bytes::<16>());
     let mut context = base_context(state, None, &token);
-    merge(&mut context, json!({"error": error, "notice": notice}));
+    let draft: Vec<Value> = draft
+        .iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+    merge(
+        &mut context,
+        json!({"error": error, "notice": notice, "draft": draft}),
+    );
     let mut response = render(state, status, "app/login.html", context);
     let secure = state.config.secure_cookies;
     let cookie = auth::set_cookie(
@@ -281,6 +321,7 @@ async fn login(
     Form(fields): Form<Fields>,
 ) -> Response {
     let secure = state.config.secure_cookies;
+    let draft = draft_of(&fields, "draft_");
     let expected = auth::cookie(&headers, auth::login_cookie_name(secure));
     let given = field(&fields, "csrf").unwrap_or("");
     if !expected.is_some_and(|e| auth::tokens_match(e, given)) {
@@ -289,6 +330,7 @@ async fn login(
             StatusCode::FORBIDDEN,
             Some("Le formulaire de connexion a expiré : saisissez à nouveau votre code."),
             None,
+            &draft,
         );
     }
     let client = auth::client_key(
@@ -307,7 +349,7 @@ async fn login(
     {
         Ok(credential) => credential,
         Err(error) if error.status == StatusCode::UNAUTHORIZED => {
-            return login_form(&state, StatusCode::UNAUTHORIZED, Some("Code d'accès inconnu ou révoqué. Vérifiez la saisie : le code INSEE de la commune puis 28 caractères ; si le problème continue, demandez un nouveau code à la préfecture."), None);
+            return login_form(&state, StatusCode::UNAUTHORIZED, Some("Code d'accès inconnu ou révoqué. Vérifiez la saisie : le code INSEE de la commune puis 28 caractères ; si le problème continue, demandez un nouveau code à la préfecture."), None, &draft);
         }
         Err(error) if error.status == StatusCode::TOO_MANY_REQUESTS => {
             let mut response = login_form(
@@ -315,6 +357,7 @@ async fn login(
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(&error.body.message),
                 None,
+                &draft,
             );
             for (name, value) in &error.headers {
                 if let Ok(value) = value.parse() {
@@ -334,7 +377,12 @@ async fn login(
     } else {
         "/saisie"
     };
-    let mut response = Redirect::to(target).into_response();
+    let mut response = match draft.is_empty() {
+        true => Redirect::to(target).into_response(),
+        false => resume_draft(&state, &credential, &session_id, &draft)
+            .await
+            .unwrap_or_else(|| Redirect::to(target).into_response()),
+    };
     let cookies = [
         auth::set_cookie(
             auth::session_cookie_name(secure),
@@ -350,6 +398,51 @@ async fn login(
         }
     }
     response
+}
+
+/// After a login that carried a declaration typed before the session expired:
+/// the form again, filled with what was typed, to check and save.
+async fn resume_draft(
+    state: &AppState,
+    credential: &decompte_store::Credential,
+    session_id: &str,
+    draft: &Fields,
+) -> Option<Response> {
+    let session = BrowserSession {
+        caller: auth::Caller {
+            credential: credential.clone(),
+        },
+        session_id: session_id.to_owned(),
+        csrf: auth::csrf_token(session_id),
+    };
+    let commune = page_commune(state, &session, field(draft, "commune")).ok()?;
+    let date_text = field(draft, "date").unwrap_or("").to_owned();
+    let date = parse_date(&date_text);
+    let current = match date {
+        Some(d) => state.store.current_report(&commune.code, d).await.ok()?,
+        None => None,
+    };
+    let view = FormView {
+        commune: &commune,
+        date_text: date.map(|d| d.to_string()).unwrap_or(date_text),
+        date,
+        values: state
+            .config
+            .rules
+            .settings
+            .keys()
+            .map(|k| (k.to_owned(), field(draft, &format!("n_{k}")).unwrap_or("").to_owned()))
+            .collect(),
+        reason: field(draft, "reason").unwrap_or("").to_owned(),
+        replaces_version: field(draft, "replaces_version").and_then(|v| v.parse().ok()),
+        show_current_beside: current.is_some(),
+        current,
+        errors: Vec::new(),
+        conflict: None,
+        saved: None,
+        notice: Some("Vous êtes de nouveau connecté : les chiffres que vous aviez saisis sont conservés ci-dessous. Vérifiez-les, puis enregistrez.".into()),
+    };
+    Some(render_form(state, &session, StatusCode::OK, view).await)
 }
 
 async fn logout(State(state): State<AppState>, SignedForm { session, .. }: SignedForm) -> Response {
@@ -419,6 +512,7 @@ struct FormView<'a> {
     errors: Vec<FieldError>,
     conflict: Option<String>,
     saved: Option<Report>,
+    notice: Option<String>,
 }
 
 async fn render_form(
@@ -529,6 +623,7 @@ async fn render_form(
             "history": history,
             "recent": recent,
             "saved": saved,
+            "notice": view.notice,
             "settings": settings.iter().map(|s| json!({"key": s.key, "label": s.label})).collect::<Vec<_>>(),
         }),
     );
@@ -587,6 +682,7 @@ async fn form_page(
         errors: Vec::new(),
         conflict: None,
         saved,
+        notice: None,
     };
     render_form(&state, &session, StatusCode::OK, view).await
 }
@@ -649,6 +745,7 @@ async fn form_submit(
         errors,
         conflict,
         saved: None,
+        notice: None,
     };
     match submit(&state, &session.caller, &draft, source, None, Utc::now()).await {
         Ok(report) => {

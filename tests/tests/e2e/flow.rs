@@ -275,3 +275,80 @@ async fn the_openapi_document_describes_the_api() {
     assert!(doc["components"]["schemas"]["ReportBody"].is_object());
     assert_eq!(app.get("/healthz", None).await.text, "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_typed_survives_an_expired_session() {
+    let app = TestApp::start().await;
+    let code = app.issue(Role::Commune, Some("56260")).await;
+    let mut browser = Browser::new(&app);
+    browser.login(&code).await;
+    let csrf = csrf_of(&browser.get("/saisie?date=2020-04-01").await.text);
+    // The session ends on the server while the mayor is typing.
+    let id = app.store().credentials().await.expect("list")[0].id.clone();
+    app.store().delete_sessions_of(&id).await.expect("expire");
+
+    let typed = [
+        ("commune", "56260"),
+        ("date", "2020-04-01"),
+        ("n_hopital", "4"),
+        ("n_ehpad", "1"),
+        ("n_esms", "0"),
+        ("n_domicile", "2"),
+        ("n_autre", "0"),
+        ("reason", ""),
+    ];
+    let mut fields = vec![("csrf", csrf.as_str())];
+    fields.extend(typed);
+    let expired = browser.post_form("/saisie", &fields).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        expired.text.contains("Votre session a expiré"),
+        "{}",
+        expired.text
+    );
+    assert!(
+        expired
+            .text
+            .contains("name=\"draft_n_hopital\" value=\"4\""),
+        "{}",
+        expired.text
+    );
+    assert!(
+        app.snapshot().await.current.is_empty(),
+        "nothing is written without a session"
+    );
+
+    // Logging in again brings the form back with the typed figures, unsaved.
+    let login_csrf = csrf_of(&expired.text);
+    let mut login = vec![
+        ("csrf".to_owned(), login_csrf),
+        ("code".to_owned(), code.clone()),
+    ];
+    login.extend(
+        typed
+            .iter()
+            .map(|(k, v)| (format!("draft_{k}"), (*v).to_owned())),
+    );
+    let login: Vec<(&str, &str)> = login
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let resumed = browser.post_form("/connexion", &login).await;
+    assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.text);
+    assert!(
+        resumed
+            .text
+            .contains("les chiffres que vous aviez saisis sont conservés"),
+        "{}",
+        resumed.text
+    );
+    assert!(resumed.text.contains("name=\"n_hopital\" type=\"number\" inputmode=\"numeric\" min=\"0\" max=\"1000\" step=\"1\" value=\"4\""), "{}", resumed.text);
+    assert!(app.snapshot().await.current.is_empty());
+
+    let csrf = csrf_of(&resumed.text);
+    let mut fields = vec![("csrf", csrf.as_str())];
+    fields.extend(typed);
+    let saved = browser.post_form("/saisie", &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    assert_eq!(app.snapshot().await.current[0].total(), 7);
+}
