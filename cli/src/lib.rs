@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use decompte_core::Referential;
 use decompte_ingest::{auth::random_id, AppState, PublishTrigger};
-use decompte_publish::{FolderSink, Publisher};
+use decompte_publish::{FolderSink, Publisher, S3Config, S3Sink, Sink};
 use decompte_store::{DynamoConfig, DynamoStore, Publication, SqliteStore, Store, StoreError};
 use tower_http::services::ServeDir;
 
@@ -100,15 +100,35 @@ impl LocalApp {
             )
         })?;
         let store = open_store(settings).await?;
-        Self::with_store(settings, store)
+        let sink: Arc<dyn Sink> = match settings.site.as_deref() {
+            None | Some("folder") => Arc::new(FolderSink::new(settings.data_dir.join("site"))),
+            Some(url) if url.starts_with("s3://") => {
+                let config = S3Config::parse(url).map_err(|e| anyhow::anyhow!(e))?;
+                Arc::new(S3Sink::connect(&config).await)
+            }
+            Some(other) => anyhow::bail!(
+                "unknown site `{other}`: use folder or s3://BUCKET/PREFIX?endpoint=URL&region=REGION (--site or DECOMPTE_SITE)"
+            ),
+        };
+        Self::assemble(settings, store, sink)
     }
 
+    /// The app on a given store, publishing to the site folder of the data directory.
     pub fn with_store(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        let sink = Arc::new(FolderSink::new(settings.data_dir.join("site")));
+        Self::assemble(settings, store, sink)
+    }
+
+    fn assemble(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        sink: Arc<dyn Sink>,
+    ) -> anyhow::Result<Self> {
         let site_dir = settings.data_dir.join("site");
         let app_config = settings.app_config()?;
         let publisher = Arc::new(Publisher::new(
             Arc::clone(&store),
-            Arc::new(FolderSink::new(&site_dir)),
+            sink,
             settings.site_config(&app_config),
         ));
         let trigger = Arc::new(InProcessTrigger::new(Arc::clone(&publisher)));

@@ -107,7 +107,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { listen, demo } => serve(&mut settings, listen, demo).await,
         Command::Publish => {
             let app = LocalApp::open(&settings).await?;
-            eprintln!("Publication du site dans {} …", app.site_dir.display());
+            let target = settings
+                .site
+                .clone()
+                .unwrap_or_else(|| app.site_dir.display().to_string());
+            eprintln!("Publication du site dans {target} …");
             let outcome = app.publisher.publish(Utc::now()).await?;
             eprintln!(
                 "{} fichier(s) écrit(s), {} supprimé(s), {} inchangé(s).",

@@ -12,6 +12,7 @@
 pub mod charts;
 pub mod opendata;
 pub mod render;
+pub mod s3;
 pub mod sink;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use render::{RenderError, RenderedSite, SiteConfig, DEMO_AUTHOR};
+pub use s3::{S3Config, S3Sink};
 pub use sink::{FolderSink, MemorySink, Sink, SinkError};
 
 pub const MANIFEST: &str = "manifest.json";

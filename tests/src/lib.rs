@@ -5,6 +5,7 @@
 //! free loopback port, in a temporary data directory. Every helper fails loudly.
 
 pub mod dynamodb_local;
+pub mod s3_local;
 pub mod webdriver;
 
 use std::collections::BTreeMap;

@@ -31,4 +31,5 @@ mod prefecture;
 mod properties;
 mod publication;
 mod rejections;
+mod s3;
 mod site_checks;

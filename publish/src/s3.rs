@@ -1,0 +1,283 @@
+//! The S3 sink: the published site in a bucket (AWS S3 or any S3-compatible
+//! storage), each object with its `Content-Type` and `Cache-Control`.
+//! `s3://BUCKET/PREFIX?endpoint=URL&region=REGION`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+
+use crate::sink::{Sink, SinkError};
+
+/// Where the site goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Config {
+    pub bucket: String,
+    /// Key prefix, without leading or trailing slash ("" for the bucket's root).
+    pub prefix: String,
+    /// An S3-compatible endpoint (path-style addressing); AWS's if absent.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Explicit keys (tests against a local server); the standard AWS chain if absent.
+    pub static_credentials: Option<(String, String)>,
+}
+
+impl S3Config {
+    /// Parses `s3://BUCKET/PREFIX?endpoint=URL&region=REGION`.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let rest = url.strip_prefix("s3://").ok_or_else(|| {
+            format!("`{url}` is not an s3://BUCKET/PREFIX?endpoint=URL&region=REGION address")
+        })?;
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !valid_bucket {
+            return Err(format!("`{bucket}` is not a valid bucket name (3 to 63 lowercase letters, digits, - and .)"));
+        }
+        let mut config = Self {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+            endpoint: None,
+            region: None,
+            static_credentials: None,
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("endpoint", value)) => config.endpoint = Some(value.to_owned()),
+                Some(("region", value)) => config.region = Some(value.to_owned()),
+                _ => {
+                    return Err(format!(
+                        "unknown parameter `{pair}` in `{url}`: use endpoint= and region="
+                    ))
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// The `Content-Type` of a published file.
+pub fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The `Cache-Control` of a published file: fingerprinted assets for a year,
+/// the manifest never without revalidation, pages and data for a minute.
+pub fn cache_control(path: &str) -> &'static str {
+    if path.starts_with("assets/") {
+        "public, max-age=31536000, immutable"
+    } else if path == crate::MANIFEST {
+        "no-cache"
+    } else {
+        "public, max-age=60"
+    }
+}
+
+/// A bucket (and prefix) holding the site. Counts the objects it uploads.
+pub struct S3Sink {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    puts: AtomicUsize,
+}
+
+fn failed<E: ProvideErrorMetadata + std::fmt::Debug>(
+    operation: &'static str,
+    path: &str,
+    error: aws_sdk_s3::error::SdkError<E>,
+) -> SinkError {
+    let message = match error.as_service_error() {
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or("")
+        ),
+        None => format!("{error:?}"),
+    };
+    SinkError {
+        operation,
+        path: path.to_owned(),
+        message,
+    }
+}
+
+impl S3Sink {
+    pub async fn connect(config: &S3Config) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &config.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        } else if config.endpoint.is_some() {
+            loader = loader.region(aws_config::Region::new("eu-west-3"));
+        }
+        if let Some(endpoint) = &config.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some((key, secret)) = &config.static_credentials {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                key, secret, None, None, "decompte",
+            ));
+        }
+        let shared = loader.load().await;
+        // S3-compatible servers are addressed by path, not by virtual host.
+        let s3 = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.endpoint.is_some())
+            .build();
+        Self {
+            client: Client::from_conf(s3),
+            bucket: config.bucket.clone(),
+            prefix: config.prefix.clone(),
+            puts: AtomicUsize::new(0),
+        }
+    }
+
+    fn key(&self, path: &str) -> String {
+        if self.prefix.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{}/{path}", self.prefix)
+        }
+    }
+
+    /// Objects uploaded by this sink so far.
+    pub fn puts(&self) -> usize {
+        self.puts.load(Ordering::SeqCst)
+    }
+
+    /// Creates the bucket if it does not exist (first setup of a self-hosted storage, tests).
+    pub async fn create_bucket_if_missing(&self) -> Result<(), SinkError> {
+        if self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        self.client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failed("create bucket", &self.bucket, e))
+    }
+
+    /// `Content-Type` and `Cache-Control` of a published object, if it exists.
+    pub async fn metadata(&self, path: &str) -> Result<Option<(String, String)>, SinkError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some((
+                head.content_type().unwrap_or_default().to_owned(),
+                head.cache_control().unwrap_or_default().to_owned(),
+            ))),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(error) => Err(failed("head", path, error)),
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for S3Sink {
+    async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        let object = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None)
+            }
+            Err(error) => return Err(failed("read", path, error)),
+        };
+        let bytes = object.body.collect().await.map_err(|e| SinkError {
+            operation: "read",
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        Ok(Some(bytes.into_bytes().to_vec()))
+    }
+
+    async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .body(ByteStream::from(bytes.to_vec()))
+            .content_type(content_type(path))
+            .cache_control(cache_control(path))
+            .send()
+            .await
+            .map_err(|e| failed("write", path, e))?;
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), SinkError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.key(path))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failed("delete", path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_addresses_and_headers() {
+        let config = S3Config::parse(
+            "s3://decompte-site/public/?endpoint=http://127.0.0.1:9000&region=eu-west-3",
+        )
+        .expect("parse");
+        assert_eq!(config.bucket, "decompte-site");
+        assert_eq!(config.prefix, "public");
+        assert_eq!(config.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(
+            S3Config::parse("s3://site").map(|c| c.prefix),
+            Ok(String::new())
+        );
+        assert!(S3Config::parse("s3://Site_Bad").is_err());
+        assert!(S3Config::parse("file:///tmp").is_err());
+        assert_eq!(
+            content_type("communes/56260.html"),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(content_type("donnees/deces.csv"), "text/csv; charset=utf-8");
+        assert_eq!(
+            cache_control("assets/style.0123.css"),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(cache_control("manifest.json"), "no-cache");
+        assert_eq!(cache_control("index.html"), "public, max-age=60");
+    }
+}
