@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
+use decompte_store::aws::Endpoint;
 
 use crate::sink::{Sink, SinkError};
 
@@ -17,11 +18,8 @@ pub struct S3Config {
     pub bucket: String,
     /// Key prefix, without leading or trailing slash ("" for the bucket's root).
     pub prefix: String,
-    /// An S3-compatible endpoint (path-style addressing); AWS's if absent.
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    /// Explicit keys (tests against a local server); the standard AWS chain if absent.
-    pub static_credentials: Option<(String, String)>,
+    /// An S3-compatible endpoint is addressed by path, not by virtual host.
+    pub endpoint: Endpoint,
 }
 
 impl S3Config {
@@ -39,25 +37,11 @@ impl S3Config {
         if !valid_bucket {
             return Err(format!("`{bucket}` is not a valid bucket name (3 to 63 lowercase letters, digits, - and .)"));
         }
-        let mut config = Self {
+        Ok(Self {
             bucket: bucket.to_owned(),
             prefix: prefix.trim_matches('/').to_owned(),
-            endpoint: None,
-            region: None,
-            static_credentials: None,
-        };
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("endpoint", value)) => config.endpoint = Some(value.to_owned()),
-                Some(("region", value)) => config.region = Some(value.to_owned()),
-                _ => {
-                    return Err(format!(
-                        "unknown parameter `{pair}` in `{url}`: use endpoint= and region="
-                    ))
-                }
-            }
-        }
-        Ok(config)
+            endpoint: Endpoint::from_query(url, query)?,
+        })
     }
 }
 
@@ -116,24 +100,11 @@ fn failed<E: ProvideErrorMetadata + std::fmt::Debug>(
 
 impl S3Sink {
     pub async fn connect(config: &S3Config) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &config.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        } else if config.endpoint.is_some() {
-            loader = loader.region(aws_config::Region::new("eu-west-3"));
-        }
-        if let Some(endpoint) = &config.endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Some((key, secret)) = &config.static_credentials {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                key, secret, None, None, "decompte",
-            ));
-        }
-        let shared = loader.load().await;
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let shared = config.endpoint.load(loader).await;
         // S3-compatible servers are addressed by path, not by virtual host.
         let s3 = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(config.endpoint.is_some())
+            .force_path_style(config.endpoint.url.is_some())
             .build();
         Self {
             client: Client::from_conf(s3),
@@ -261,7 +232,10 @@ mod tests {
         .expect("parse");
         assert_eq!(config.bucket, "decompte-site");
         assert_eq!(config.prefix, "public");
-        assert_eq!(config.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(
+            config.endpoint.url.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
         assert_eq!(
             S3Config::parse("s3://site").map(|c| c.prefix),
             Ok(String::new())

@@ -34,6 +34,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use decompte_core::{CommuneCode, Counts, Report, Role};
 
+use crate::aws::Endpoint;
 use crate::model::{
     Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session,
 };
@@ -45,11 +46,7 @@ type Item = HashMap<String, AttributeValue>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DynamoConfig {
     pub table: String,
-    /// A DynamoDB-compatible endpoint (DynamoDB Local, a sovereign service); AWS's if absent.
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-    /// Explicit keys (tests against DynamoDB Local); the standard AWS chain if absent.
-    pub static_credentials: Option<(String, String)>,
+    pub endpoint: Endpoint,
 }
 
 impl DynamoConfig {
@@ -68,24 +65,10 @@ impl DynamoConfig {
                 "`{table}` is not a valid DynamoDB table name (3 to 255 letters, digits, _ - .)"
             ));
         }
-        let mut config = Self {
+        Ok(Self {
             table: table.to_owned(),
-            endpoint: None,
-            region: None,
-            static_credentials: None,
-        };
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("endpoint", value)) => config.endpoint = Some(value.to_owned()),
-                Some(("region", value)) => config.region = Some(value.to_owned()),
-                _ => {
-                    return Err(format!(
-                        "unknown parameter `{pair}` in `{url}`: use endpoint= and region="
-                    ))
-                }
-            }
-        }
-        Ok(config)
+            endpoint: Endpoint::from_query(url, query)?,
+        })
     }
 }
 
@@ -380,7 +363,7 @@ impl DynamoStore {
     pub async fn connect(config: &DynamoConfig, departements: Vec<String>) -> Self {
         use aws_config::retry::RetryConfig;
         use aws_config::timeout::TimeoutConfig;
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(2))
@@ -390,21 +373,7 @@ impl DynamoStore {
                     .build(),
             )
             .retry_config(RetryConfig::standard().with_max_attempts(4));
-        if let Some(region) = &config.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        } else if config.endpoint.is_some() {
-            // A local or compatible endpoint still needs a region to sign requests.
-            loader = loader.region(aws_config::Region::new("eu-west-3"));
-        }
-        if let Some(endpoint) = &config.endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Some((key, secret)) = &config.static_credentials {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                key, secret, None, None, "decompte",
-            ));
-        }
-        let shared = loader.load().await;
+        let shared = config.endpoint.load(loader).await;
         Self {
             client: Client::new(&shared),
             table: config.table.clone(),
@@ -1202,11 +1171,14 @@ mod tests {
         )
         .expect("parse");
         assert_eq!(config.table, "decompte");
-        assert_eq!(config.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
-        assert_eq!(config.region.as_deref(), Some("eu-west-3"));
+        assert_eq!(
+            config.endpoint.url.as_deref(),
+            Some("http://127.0.0.1:8000")
+        );
+        assert_eq!(config.endpoint.region.as_deref(), Some("eu-west-3"));
         assert_eq!(
             DynamoConfig::parse("dynamodb://decompte").map(|c| c.endpoint),
-            Ok(None)
+            Ok(Endpoint::default())
         );
         assert!(DynamoConfig::parse("sqlite://x").is_err());
         assert!(DynamoConfig::parse("dynamodb://a").is_err());

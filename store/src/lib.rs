@@ -6,6 +6,7 @@
 //! record in one atomic step, on the condition that the version it replaces is
 //! still current. Every backend passes the suite in [`conformance`].
 
+pub mod aws;
 pub mod conformance;
 mod dynamo;
 mod model;

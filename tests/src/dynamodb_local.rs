@@ -99,9 +99,11 @@ impl DynamoLocal {
     pub fn config(&self, table: &str) -> DynamoConfig {
         DynamoConfig {
             table: table.to_owned(),
-            endpoint: Some(self.endpoint.clone()),
-            region: Some("eu-west-3".into()),
-            static_credentials: Some(("local".into(), "local".into())),
+            endpoint: decompte_store::aws::Endpoint {
+                url: Some(self.endpoint.clone()),
+                region: Some("eu-west-3".into()),
+                static_credentials: Some(("local".into(), "local".into())),
+            },
         }
     }
 

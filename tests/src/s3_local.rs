@@ -59,10 +59,12 @@ impl MotoServer {
         S3Config {
             bucket: bucket.to_owned(),
             prefix: prefix.to_owned(),
-            endpoint: Some(self.endpoint.clone()),
-            // moto reads the region from the host name, us-east-1 on loopback.
-            region: Some("us-east-1".into()),
-            static_credentials: Some(("local".into(), "local".into())),
+            endpoint: decompte_store::aws::Endpoint {
+                url: Some(self.endpoint.clone()),
+                // moto reads the region from the host name, us-east-1 on loopback.
+                region: Some("us-east-1".into()),
+                static_credentials: Some(("local".into(), "local".into())),
+            },
         }
     }
 
