@@ -829,7 +829,7 @@ async fn prefecture_page(
     let day_settings: Vec<Value> = settings
         .iter()
         .enumerate()
-        .map(|(i, s)| json!({"label": s.label, "total": in_scope.iter().map(|r| u64::from(r.count(&s.key))).sum::<u64>(), "color": color(i)}))
+        .map(|(i, s)| json!({"label": s.label, "total": in_scope.iter().map(|r| u64::from(r.count(&s.key))).sum::<u64>(), "color": decompte_templates::setting_color(i)}))
         .collect();
     let reported_rows: Vec<Value> = in_scope
         .iter()
@@ -867,11 +867,6 @@ async fn prefecture_page(
         }),
     );
     render(&state, StatusCode::OK, "app/prefecture.html", context)
-}
-
-fn color(index: usize) -> &'static str {
-    const PALETTE: [&str; 5] = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#7A7A7A"];
-    PALETTE[index % PALETTE.len()]
 }
 
 async fn prefecture_publish(

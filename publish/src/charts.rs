@@ -6,14 +6,7 @@ use chrono::NaiveDate;
 use plotters::prelude::*;
 use plotters::style::RGBColor;
 
-/// Colour-blind-safe palette (Okabe and Ito), one colour per setting in order.
-pub const PALETTE: [&str; 8] = [
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#7A7A7A", "#E69F00", "#56B4E9", "#F0E442",
-];
-
-pub fn color(index: usize) -> &'static str {
-    PALETTE[index % PALETTE.len()]
-}
+pub use decompte_templates::{setting_color as color, PALETTE};
 
 fn rgb(hex: &str) -> RGBColor {
     let channel = |i: usize| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0);

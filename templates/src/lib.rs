@@ -6,6 +6,17 @@
 
 use minijinja::{Environment, Value};
 
+/// Colour-blind-safe palette (Okabe and Ito), one colour per setting in order,
+/// shared by the charts, the site's cards and the app's.
+pub const PALETTE: [&str; 8] = [
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#7A7A7A", "#E69F00", "#56B4E9", "#F0E442",
+];
+
+/// The colour of the setting at `index`.
+pub fn setting_color(index: usize) -> &'static str {
+    PALETTE[index % PALETTE.len()]
+}
+
 /// The stylesheet shared by the published site and the app.
 pub const STYLESHEET: &str = include_str!("../static/style.css");
 
