@@ -549,6 +549,39 @@ impl DynamoStore {
         Ok(output.item)
     }
 
+    /// Sets an instant attribute of a credential if `condition` holds; returns whether it did.
+    async fn stamp_credential(
+        &self,
+        id: &str,
+        attribute: &str,
+        at: DateTime<Utc>,
+        condition: &str,
+    ) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s("CREDENTIAL"))
+            .key("SK", s(id))
+            .update_expression("SET #attribute = :at")
+            .condition_expression(condition)
+            .expression_attribute_names("#attribute", attribute)
+            .expression_attribute_values(":at", s(ts(at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
     /// Runs a query to its end, page after page.
     async fn query_all(
         &self,
@@ -958,55 +991,24 @@ impl Store for DynamoStore {
     }
 
     async fn revoke_credential(&self, id: &str, at: DateTime<Utc>) -> Result<bool> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("PK", s("CREDENTIAL"))
-            .key("SK", s(id))
-            .update_expression("SET revoked_at = :at")
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(revoked_at)")
-            .expression_attribute_values(":at", s(ts(at)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => {
-                self.delete_sessions_of(id).await?;
-                Ok(true)
-            }
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(unavailable(error)),
+        let revoked = self
+            .stamp_credential(
+                id,
+                "revoked_at",
+                at,
+                "attribute_exists(PK) AND attribute_not_exists(revoked_at)",
+            )
+            .await?;
+        if revoked {
+            self.delete_sessions_of(id).await?;
         }
+        Ok(revoked)
     }
 
     async fn touch_credential(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("PK", s("CREDENTIAL"))
-            .key("SK", s(id))
-            .update_expression("SET last_used_at = :at")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":at", s(ts(at)))
-            .send()
-            .await;
-        match result {
-            Err(error)
-                if !error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(unavailable(error))
-            }
-            _ => Ok(()),
-        }
+        self.stamp_credential(id, "last_used_at", at, "attribute_exists(PK)")
+            .await
+            .map(drop)
     }
 
     async fn insert_session(&self, session: &Session) -> Result<()> {

@@ -158,12 +158,17 @@ impl TestApp {
         }
     }
 
+    /// Sends a request, with `Authorization: Bearer` if a code is given.
+    async fn send(request: reqwest::RequestBuilder, code: Option<&str>) -> Answer {
+        let request = match code {
+            Some(code) => request.bearer_auth(code),
+            None => request,
+        };
+        Self::answer(request.send().await.expect("HTTP request")).await
+    }
+
     pub async fn get(&self, path: &str, code: Option<&str>) -> Answer {
-        let mut request = self.client.get(self.url(path));
-        if let Some(code) = code {
-            request = request.bearer_auth(code);
-        }
-        Self::answer(request.send().await.expect("GET")).await
+        Self::send(self.client.get(self.url(path)), code).await
     }
 
     /// POSTs JSON with a bearer code and optional extra headers.
@@ -179,13 +184,10 @@ impl TestApp {
             .post(self.url(path))
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_string());
-        if let Some(code) = code {
-            request = request.bearer_auth(code);
-        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        Self::answer(request.send().await.expect("POST")).await
+        Self::send(request, code).await
     }
 
     /// POSTs raw bytes with a content type.
@@ -196,15 +198,12 @@ impl TestApp {
         content_type: &str,
         body: Vec<u8>,
     ) -> Answer {
-        let mut request = self
+        let request = self
             .client
             .post(self.url(path))
             .header(CONTENT_TYPE, content_type)
             .body(body);
-        if let Some(code) = code {
-            request = request.bearer_auth(code);
-        }
-        Self::answer(request.send().await.expect("POST")).await
+        Self::send(request, code).await
     }
 
     /// Current reports and every version of every (commune, day) that has one.
