@@ -6,7 +6,6 @@
 //! Architecture invariant: this crate wires the others together and owns the
 //! process (files, sockets, timers); it holds no domain rule of its own.
 
-pub mod config;
 pub mod demo;
 pub mod transfer;
 
@@ -17,41 +16,22 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::Utc;
-use decompte_core::Referential;
-use decompte_ingest::{auth::random_id, AppState, PublishTrigger};
-use decompte_publish::{FolderSink, Publisher, S3Config, S3Sink, Sink};
-use decompte_store::{DynamoConfig, DynamoStore, Publication, SqliteStore, Store, StoreError};
+use decompte_ingest::{auth::random_id, AppConfig, AppState, PublishTrigger};
+use decompte_publish::{FolderSink, Publisher, Sink, SiteConfig};
+use decompte_store::{Publication, Store, StoreError};
 use tower_http::services::ServeDir;
 
-pub use config::Settings;
+pub use decompte_config::{referential, Settings};
 
-/// The commune referential shipped in `data/` (see `data/README.md`).
-pub fn referential() -> anyhow::Result<Referential> {
-    Referential::parse(
-        include_str!("../../data/communes.csv"),
-        include_str!("../../data/departements.csv"),
-    )
-    .context("the shipped commune referential does not parse")
-}
-
-/// Opens the store named by `--store`: `sqlite` (the default, in the data
-/// directory) or `dynamodb://TABLE?endpoint=URL&region=REGION`.
+/// Opens the store named by `--store` (see [`decompte_store::open`]).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    match settings.store.as_deref().unwrap_or("sqlite") {
-        "sqlite" => {
-            let database = settings.data_dir.join("decompte.sqlite");
-            let store = SqliteStore::open(&database)
-                .with_context(|| format!("cannot open the database {}", database.display()))?;
-            Ok(Arc::new(store))
-        }
-        url if url.starts_with("dynamodb://") => {
-            let config = DynamoConfig::parse(url).map_err(|e| anyhow::anyhow!(e))?;
-            Ok(Arc::new(DynamoStore::connect(&config, settings.departements.clone()).await))
-        }
-        other => anyhow::bail!(
-            "unknown store `{other}`: use sqlite or dynamodb://TABLE?endpoint=URL&region=REGION (--store or DECOMPTE_STORE)"
-        ),
-    }
+    decompte_store::open(
+        settings.store.as_deref(),
+        &settings.data_dir,
+        settings.departements.clone(),
+    )
+    .await
+    .map_err(anyhow::Error::msg)
 }
 
 /// Starts publications in this process.
@@ -100,16 +80,10 @@ impl LocalApp {
             )
         })?;
         let store = open_store(settings).await?;
-        let sink: Arc<dyn Sink> = match settings.site.as_deref() {
-            None | Some("folder") => Arc::new(FolderSink::new(settings.data_dir.join("site"))),
-            Some(url) if url.starts_with("s3://") => {
-                let config = S3Config::parse(url).map_err(|e| anyhow::anyhow!(e))?;
-                Arc::new(S3Sink::connect(&config).await)
-            }
-            Some(other) => anyhow::bail!(
-                "unknown site `{other}`: use folder or s3://BUCKET/PREFIX?endpoint=URL&region=REGION (--site or DECOMPTE_SITE)"
-            ),
-        };
+        let sink =
+            decompte_publish::open_sink(settings.site.as_deref(), settings.data_dir.join("site"))
+                .await
+                .map_err(anyhow::Error::msg)?;
         Self::assemble(settings, store, sink)
     }
 
@@ -125,11 +99,11 @@ impl LocalApp {
         sink: Arc<dyn Sink>,
     ) -> anyhow::Result<Self> {
         let site_dir = settings.data_dir.join("site");
-        let app_config = settings.app_config()?;
+        let app_config = AppConfig::from_settings(settings)?;
         let publisher = Arc::new(Publisher::new(
             Arc::clone(&store),
             sink,
-            settings.site_config(&app_config),
+            SiteConfig::from_settings(settings)?,
         ));
         let trigger = Arc::new(InProcessTrigger::new(Arc::clone(&publisher)));
         let state = AppState::new(Arc::clone(&store), app_config, trigger);

@@ -48,6 +48,18 @@ impl Default for ThrottlePolicy {
 }
 
 impl AppConfig {
+    /// The app's configuration from the process options.
+    pub fn from_settings(settings: &decompte_config::Settings) -> anyhow::Result<Self> {
+        let mut config = Self::new(settings.scope()?);
+        config.rules = settings.rules()?;
+        config.publisher = settings.publisher.clone();
+        config.crisis = settings.crisis.clone();
+        config.secure_cookies = settings.secure_cookies();
+        config.trust_forwarded_for = settings.trust_forwarded_for;
+        config.publish_every = Duration::from_secs(settings.publish_every.max(1));
+        Ok(config)
+    }
+
     /// A configuration for a scope with every other setting at its default.
     pub fn new(scope: Scope) -> Self {
         Self {

@@ -31,6 +31,25 @@ pub use sink::{FolderSink, MemorySink, Sink, SinkError};
 
 pub const MANIFEST: &str = "manifest.json";
 
+/// Opens the sink named by `spec` (`--site`, `DECOMPTE_SITE`): `folder` (the
+/// default, `folder`) or `s3://BUCKET/PREFIX?endpoint=URL&region=REGION`. The
+/// error says what to fix.
+pub async fn open_sink(
+    spec: Option<&str>,
+    folder: std::path::PathBuf,
+) -> Result<Arc<dyn Sink>, String> {
+    match spec {
+        None | Some("folder") => Ok(Arc::new(FolderSink::new(folder))),
+        Some(url) if url.starts_with("s3://") => {
+            let config = S3Config::parse(url)?;
+            Ok(Arc::new(S3Sink::connect(&config).await))
+        }
+        Some(other) => Err(format!(
+            "unknown site `{other}`: use folder or s3://BUCKET/PREFIX?endpoint=URL&region=REGION (--site or DECOMPTE_SITE)"
+        )),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
     pub path: String,

@@ -25,6 +25,18 @@ pub struct SiteConfig {
     pub settings: Settings,
 }
 
+impl SiteConfig {
+    /// The site's configuration from the process options.
+    pub fn from_settings(settings: &decompte_config::Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            publisher: settings.publisher.clone(),
+            crisis: settings.crisis.clone(),
+            scope: settings.scope()?,
+            settings: settings.rules()?.settings,
+        })
+    }
+}
+
 /// A rendered site: every file by path, and the data watermark.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderedSite {

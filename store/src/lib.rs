@@ -26,6 +26,34 @@ pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Opens the store named by `spec` (`--store`, `DECOMPTE_STORE`): `sqlite`
+/// (the default, `decompte.sqlite` in `data_dir`) or
+/// `dynamodb://TABLE?endpoint=URL&region=REGION`. The error says what to fix.
+pub async fn open(
+    spec: Option<&str>,
+    data_dir: &std::path::Path,
+    departements: Vec<String>,
+) -> std::result::Result<std::sync::Arc<dyn Store>, String> {
+    match spec.unwrap_or("sqlite") {
+        "sqlite" => {
+            let database = data_dir.join("decompte.sqlite");
+            let store = SqliteStore::open(&database).map_err(|e| {
+                format!("cannot open the database {}: {e}", database.display())
+            })?;
+            Ok(std::sync::Arc::new(store))
+        }
+        url if url.starts_with("dynamodb://") => {
+            let config = DynamoConfig::parse(url)?;
+            Ok(std::sync::Arc::new(
+                DynamoStore::connect(&config, departements).await,
+            ))
+        }
+        other => Err(format!(
+            "unknown store `{other}`: use sqlite or dynamodb://TABLE?endpoint=URL&region=REGION (--store or DECOMPTE_STORE)"
+        )),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The version condition failed: another write got there first.

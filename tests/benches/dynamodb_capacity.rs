@@ -52,8 +52,8 @@ async fn main() {
     let local = DynamoLocal::start(None, None);
     let store: DynamoStore = local.store("capacity", &["56"]).await;
     let settings = decompte::Settings::for_data_dir(std::env::temp_dir());
-    let app_config = settings.app_config().expect("config");
-    let communes: Vec<_> = app_config
+    let site_config = decompte_publish::SiteConfig::from_settings(&settings).expect("config");
+    let communes: Vec<_> = site_config
         .scope
         .communes()
         .map(|c| c.code.clone())
@@ -133,7 +133,7 @@ async fn main() {
     let publisher = Publisher::new(
         Arc::clone(&store_arc),
         Arc::new(MemorySink::default()),
-        settings.site_config(&app_config),
+        site_config,
     );
     let now = Utc::now();
     let before = store.consumed();

@@ -20,8 +20,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         runtime.block_on(async {
             let settings = decompte::Settings::for_data_dir(std::env::temp_dir());
-            let app_config = settings.app_config().expect("config");
-            let config = settings.site_config(&app_config);
+            let config = decompte_publish::SiteConfig::from_settings(&settings).expect("config");
             let communes: Vec<CommuneCode> = config.scope.communes().map(|c| c.code.clone()).collect();
             let store = SqliteStore::in_memory().expect("store");
             let start = NaiveDate::from_ymd_opt(2020, 3, 1).expect("date");

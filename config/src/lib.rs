@@ -1,15 +1,26 @@
-//! Options shared by every subcommand, each also read from a `DECOMPTE_*`
-//! environment variable (see `.env.sample`), validated once at start.
+//! The options of every decompte process: the `decompte` command's flags,
+//! each also read from a `DECOMPTE_*` environment variable (see
+//! `.env.sample`), which is how the Lambda functions are configured. Validated
+//! once at start. Also the commune referential shipped in `data/`.
+//!
+//! Architecture invariant: one definition of each option for every binary, so
+//! a variable means the same to `decompte serve` and to both functions.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use chrono::NaiveDate;
 use clap::Args;
-use decompte_core::{Rules, Scope, Settings as SettingList};
-use decompte_ingest::AppConfig;
-use decompte_publish::SiteConfig;
+use decompte_core::{Referential, Rules, Scope, Settings as SettingList};
+
+/// The commune referential shipped in `data/` (see `data/README.md`).
+pub fn referential() -> anyhow::Result<Referential> {
+    Referential::parse(
+        include_str!("../../data/communes.csv"),
+        include_str!("../../data/departements.csv"),
+    )
+    .context("the shipped commune referential does not parse")
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -129,7 +140,7 @@ impl Settings {
         if departements.is_empty() {
             bail!("no département in scope: set --departements or DECOMPTE_DEPARTEMENTS, for example 56");
         }
-        crate::referential()?
+        referential()?
             .scope(&departements)
             .map_err(|e| anyhow::anyhow!("{e}: check --departements or DECOMPTE_DEPARTEMENTS"))
     }
@@ -159,25 +170,5 @@ impl Settings {
             .public_url
             .as_deref()
             .is_some_and(|url| url.starts_with("http://"))
-    }
-
-    pub fn app_config(&self) -> anyhow::Result<AppConfig> {
-        let mut config = AppConfig::new(self.scope()?);
-        config.rules = self.rules()?;
-        config.publisher = self.publisher.clone();
-        config.crisis = self.crisis.clone();
-        config.secure_cookies = self.secure_cookies();
-        config.trust_forwarded_for = self.trust_forwarded_for;
-        config.publish_every = Duration::from_secs(self.publish_every.max(1));
-        Ok(config)
-    }
-
-    pub fn site_config(&self, app: &AppConfig) -> SiteConfig {
-        SiteConfig {
-            publisher: app.publisher.clone(),
-            crisis: app.crisis.clone(),
-            scope: app.scope.clone(),
-            settings: app.rules.settings.clone(),
-        }
     }
 }
