@@ -12,6 +12,24 @@ pub struct Endpoint {
     pub static_credentials: Option<(String, String)>,
 }
 
+/// Splits `scheme://LOCATION?endpoint=URL&region=REGION` into the location and
+/// the endpoint; `shape` is what the error shows as the expected address.
+pub fn parse_address<'a>(
+    address: &'a str,
+    scheme: &str,
+    shape: &str,
+) -> Result<(&'a str, Endpoint), String> {
+    let rest = address
+        .strip_prefix(scheme)
+        .and_then(|rest| rest.strip_prefix("://"))
+        .ok_or_else(|| format!("`{address}` is not a {shape} address"))?;
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if location.is_empty() {
+        return Err(format!("`{address}` names nothing: expected {shape}"));
+    }
+    Ok((location, Endpoint::from_query(address, query)?))
+}
+
 impl Endpoint {
     /// Reads the query string of `address` (`endpoint=URL&region=REGION`).
     pub fn from_query(address: &str, query: &str) -> Result<Self, String> {

@@ -34,7 +34,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use decompte_core::{CommuneCode, Counts, Report, Role};
 
-use crate::aws::Endpoint;
+use crate::aws::{parse_address, Endpoint};
 use crate::model::{
     Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session,
 };
@@ -52,10 +52,11 @@ pub struct DynamoConfig {
 impl DynamoConfig {
     /// Parses `dynamodb://TABLE?endpoint=URL&region=REGION`.
     pub fn parse(url: &str) -> std::result::Result<Self, String> {
-        let rest = url.strip_prefix("dynamodb://").ok_or_else(|| {
-            format!("`{url}` is not a dynamodb://TABLE?endpoint=URL&region=REGION address")
-        })?;
-        let (table, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (table, endpoint) = parse_address(
+            url,
+            "dynamodb",
+            "dynamodb://TABLE?endpoint=URL&region=REGION",
+        )?;
         let valid_table = (3..=255).contains(&table.len())
             && table
                 .bytes()
@@ -67,7 +68,7 @@ impl DynamoConfig {
         }
         Ok(Self {
             table: table.to_owned(),
-            endpoint: Endpoint::from_query(url, query)?,
+            endpoint,
         })
     }
 }

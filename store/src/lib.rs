@@ -20,11 +20,26 @@ use decompte_core::{CommuneCode, Report};
 
 pub use dynamo::{Capacity, DynamoConfig, DynamoStore};
 pub use model::{
-    Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session,
+    Credential, IdempotencyRecord, Publication, PublicationRequest, PublicationStatus, ReportQuery,
+    Session,
 };
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Opens the table of a Lambda function: only `dynamodb://TABLE?…`, since a
+/// function has no lasting disk for SQLite.
+pub async fn open_table(
+    spec: Option<&str>,
+    departements: Vec<String>,
+) -> std::result::Result<std::sync::Arc<dyn Store>, String> {
+    match spec {
+        Some(address) if address.starts_with("dynamodb://") => {
+            open(Some(address), std::path::Path::new("."), departements).await
+        }
+        _ => Err("DECOMPTE_STORE must name a dynamodb:// table: a function has no lasting disk for SQLite".into()),
+    }
+}
 
 /// Opens the store named by `spec` (`--store`, `DECOMPTE_STORE`): `sqlite`
 /// (the default, `decompte.sqlite` in `data_dir`) or

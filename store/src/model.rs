@@ -107,3 +107,38 @@ pub struct Publication {
     pub files_changed: Option<u32>,
     pub error: Option<String>,
 }
+
+impl Publication {
+    /// A new publication id: `pub-` and 64 random bits in hex.
+    pub fn new_id() -> String {
+        format!("pub-{:016x}", rand::random::<u64>())
+    }
+
+    /// A publication just asked for, not started yet.
+    pub fn queued(request: &PublicationRequest, id: String, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            status: PublicationStatus::Queued,
+            requested_by: request.requested_by.clone(),
+            reason: request.reason.clone(),
+            requested_at: now,
+            started_at: None,
+            finished_at: None,
+            files_changed: None,
+            error: None,
+        }
+    }
+}
+
+/// A request for a publication, as the app sends it to the publish function
+/// (`{"reason", "requested_by"}`), with the queued record it already wrote, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicationRequest {
+    pub reason: String,
+    pub requested_by: String,
+    /// The id of the queued record the requester wrote; absent, the publisher writes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publication_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<DateTime<Utc>>,
+}
