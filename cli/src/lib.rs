@@ -16,10 +16,10 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::Utc;
-use decompte_ingest::{auth::random_id, AppConfig, AppState, PublishTrigger};
-use decompte_publish::{FolderSink, Publisher, Sink, SiteConfig};
+use decompte_ingest::{AppConfig, AppState, PublishTrigger};
+use decompte_publish::{Cdn, FolderSink, Publisher, Sink, SiteConfig};
 use decompte_store::{Publication, Store, StoreError};
-use tower_http::services::ServeDir;
+use tower_http::services::{ServeDir, ServeFile};
 
 pub use decompte_config::{referential, Settings};
 
@@ -50,7 +50,7 @@ impl PublishTrigger for InProcessTrigger {
     async fn trigger(&self, requested_by: &str, reason: &str) -> Result<Publication, StoreError> {
         let publication = self
             .publisher
-            .request(requested_by, reason, random_id("pub"), Utc::now())
+            .request(requested_by, reason, Publication::new_id(), Utc::now())
             .await?;
         let publisher = Arc::clone(&self.publisher);
         let queued = publication.clone();
@@ -84,27 +84,34 @@ impl LocalApp {
             decompte_publish::open_sink(settings.site.as_deref(), settings.data_dir.join("site"))
                 .await
                 .map_err(anyhow::Error::msg)?;
-        Self::assemble(settings, store, sink)
+        let cdn = decompte_publish::open_cdn(settings.cdn.as_deref())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        Self::assemble(settings, store, sink, cdn)
     }
 
     /// The app on a given store, publishing to the site folder of the data directory.
     pub fn with_store(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let sink = Arc::new(FolderSink::new(settings.data_dir.join("site")));
-        Self::assemble(settings, store, sink)
+        Self::assemble(settings, store, sink, None)
     }
 
     fn assemble(
         settings: &Settings,
         store: Arc<dyn Store>,
         sink: Arc<dyn Sink>,
+        cdn: Option<Arc<dyn Cdn>>,
     ) -> anyhow::Result<Self> {
         let site_dir = settings.data_dir.join("site");
         let app_config = AppConfig::from_settings(settings)?;
-        let publisher = Arc::new(Publisher::new(
-            Arc::clone(&store),
-            sink,
-            SiteConfig::from_settings(settings)?,
-        ));
+        let publisher = Arc::new(
+            Publisher::new(
+                Arc::clone(&store),
+                sink,
+                SiteConfig::from_settings(settings)?,
+            )
+            .with_cdn(cdn),
+        );
         let trigger = Arc::new(InProcessTrigger::new(Arc::clone(&publisher)));
         let state = AppState::new(Arc::clone(&store), app_config, trigger);
         Ok(Self {
@@ -118,7 +125,11 @@ impl LocalApp {
     /// The router of `decompte serve`: the app, and the published site at `/`.
     pub fn router(&self) -> axum::Router {
         let site = axum::Router::new()
-            .fallback_service(ServeDir::new(&self.site_dir).append_index_html_on_directories(true))
+            .fallback_service(
+                ServeDir::new(&self.site_dir)
+                    .append_index_html_on_directories(true)
+                    .not_found_service(ServeFile::new(self.site_dir.join("404.html"))),
+            )
             .layer(axum::middleware::from_fn(site_headers));
         decompte_ingest::router(self.state.clone()).merge(site)
     }

@@ -13,6 +13,28 @@ use chrono::NaiveDate;
 use clap::Args;
 use decompte_core::{Referential, Rules, Scope, Settings as SettingList};
 
+/// Starts a Lambda function's process: its logs, then its options, read from
+/// the environment only (a function has no arguments).
+pub fn function_environment<T: clap::Parser>(name: &str) -> anyhow::Result<T> {
+    init_function_logs();
+    T::try_parse_from([name]).context("invalid DECOMPTE_* environment")
+}
+
+/// Logs of a Lambda function: one JSON object per line for CloudWatch (which
+/// stamps the time), filtered by `RUST_LOG`, `info` by default.
+pub fn init_function_logs() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
 /// The commune referential shipped in `data/` (see `data/README.md`).
 pub fn referential() -> anyhow::Result<Referential> {
     Referential::parse(
@@ -42,6 +64,11 @@ pub struct Settings {
     /// `s3://BUCKET/PREFIX?endpoint=URL&region=REGION` (credentials from the standard AWS chain).
     #[arg(long, env = "DECOMPTE_SITE", global = true)]
     pub site: Option<String>,
+
+    /// CDN to tell what each publication changed:
+    /// `cloudfront://DISTRIBUTION_ID?endpoint=URL&region=REGION`; none if absent.
+    #[arg(long, env = "DECOMPTE_CDN", global = true)]
+    pub cdn: Option<String>,
 
     /// Départements served, comma-separated INSEE codes.
     #[arg(
@@ -97,6 +124,10 @@ pub struct Settings {
     #[arg(long, env = "DECOMPTE_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// Address of the public site, for the app's links to it; `/` (served with the app) if absent.
+    #[arg(long, env = "DECOMPTE_SITE_URL", global = true)]
+    pub site_url: Option<String>,
+
     /// Take the client address from X-Forwarded-For (only behind a reverse proxy you run).
     #[arg(long, env = "DECOMPTE_TRUST_FORWARDED_FOR", global = true)]
     pub trust_forwarded_for: bool,
@@ -118,6 +149,7 @@ impl Settings {
             data_dir,
             store: None,
             site: None,
+            cdn: None,
             departements: vec!["56".into()],
             settings: None,
             crisis_start: NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),
@@ -125,6 +157,7 @@ impl Settings {
             publisher: "Préfecture du Morbihan".into(),
             crisis: "Covid-19".into(),
             public_url: None,
+            site_url: None,
             trust_forwarded_for: false,
             publish_every: 60,
         }

@@ -10,6 +10,8 @@
 //! every page it names still exists.
 
 pub mod charts;
+pub mod cloudfront;
+pub mod event;
 pub mod opendata;
 pub mod render;
 pub mod s3;
@@ -21,15 +23,30 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::time::paris_today;
 use decompte_core::{CommuneCode, Report};
-use decompte_store::{Publication, PublicationStatus, ReportQuery, Store, StoreError};
+use decompte_store::{
+    Publication, PublicationRequest, PublicationStatus, ReportQuery, Store, StoreError,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use cloudfront::{Cdn, CloudFront, CloudFrontConfig};
 pub use render::{RenderError, RenderedSite, SiteConfig, DEMO_AUTHOR};
 pub use s3::{S3Config, S3Sink};
 pub use sink::{FolderSink, MemorySink, Sink, SinkError};
 
 pub const MANIFEST: &str = "manifest.json";
+
+/// Opens the CDN named by `spec` (`--cdn`, `DECOMPTE_CDN`):
+/// `cloudfront://DISTRIBUTION_ID?endpoint=URL&region=REGION`, or none.
+pub async fn open_cdn(spec: Option<&str>) -> Result<Option<Arc<dyn Cdn>>, String> {
+    match spec {
+        None | Some("") | Some("none") => Ok(None),
+        Some(address) => {
+            let config = CloudFrontConfig::parse(address)?;
+            Ok(Some(Arc::new(CloudFront::connect(&config).await)))
+        }
+    }
+}
 
 /// Opens the sink named by `spec` (`--site`, `DECOMPTE_SITE`): `folder` (the
 /// default, `folder`) or `s3://BUCKET/PREFIX?endpoint=URL&region=REGION`. The
@@ -83,6 +100,8 @@ pub struct Outcome {
     pub written: Vec<String>,
     pub deleted: Vec<String>,
     pub unchanged: usize,
+    /// Paths the CDN was told to drop (empty without a CDN, or if it failed).
+    pub invalidated: Vec<String>,
 }
 
 impl Outcome {
@@ -243,6 +262,7 @@ const WATERMARK_MARGIN_MINUTES: i64 = 2;
 pub struct Publisher {
     store: Arc<dyn Store>,
     sink: Arc<dyn Sink>,
+    cdn: Option<Arc<dyn Cdn>>,
     config: Arc<SiteConfig>,
     /// Held while a publication runs; remembers what the last one published.
     running: tokio::sync::Mutex<Option<LastRun>>,
@@ -253,9 +273,16 @@ impl Publisher {
         Self {
             store,
             sink,
+            cdn: None,
             config: Arc::new(config),
             running: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Invalidates what each publication changed in `cdn`, after writing it.
+    pub fn with_cdn(mut self, cdn: Option<Arc<dyn Cdn>>) -> Self {
+        self.cdn = cdn;
+        self
     }
 
     pub fn config(&self) -> &SiteConfig {
@@ -315,7 +342,22 @@ impl Publisher {
         let site = tokio::task::spawn_blocking(move || render::render(&reports, &config, today))
             .await
             .map_err(|e| PublishError::Task(e.to_string()))??;
-        write_site(&site, self.sink.as_ref(), now).await
+        let mut outcome = write_site(&site, self.sink.as_ref(), now).await?;
+        if let Some(cdn) = &self.cdn {
+            let paths = cloudfront::invalidation_paths(&outcome);
+            if !paths.is_empty() {
+                let reference = format!("decompte-{}", now.timestamp_nanos_opt().unwrap_or(0));
+                match cdn.invalidate(&paths, &reference).await {
+                    Ok(id) => {
+                        tracing::info!(%id, paths = paths.len(), "CDN invalidation sent");
+                        outcome.invalidated = paths;
+                    }
+                    // The site is whole and pages expire within a minute: not a failed publication.
+                    Err(error) => tracing::warn!(%error, "CDN invalidation failed"),
+                }
+            }
+        }
+        Ok(outcome)
     }
 
     /// Records a queued publication and returns it; run it with [`Publisher::run_recorded`].
@@ -326,17 +368,13 @@ impl Publisher {
         id: String,
         now: DateTime<Utc>,
     ) -> Result<Publication, StoreError> {
-        let publication = Publication {
-            id,
-            status: PublicationStatus::Queued,
-            requested_by: requested_by.into(),
+        let request = PublicationRequest {
             reason: reason.into(),
-            requested_at: now,
-            started_at: None,
-            finished_at: None,
-            files_changed: None,
-            error: None,
+            requested_by: requested_by.into(),
+            publication_id: None,
+            requested_at: None,
         };
+        let publication = Publication::queued(&request, id, now);
         self.store.insert_publication(&publication).await?;
         Ok(publication)
     }

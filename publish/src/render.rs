@@ -281,6 +281,8 @@ pub fn render(
         "methodologie.html".into(),
         page("site/methodologie.html", base(""))?,
     );
+    // Served for any missing address, at any depth: its links start at the site's root.
+    files.insert("404.html".into(), page("site/404.html", base("/"))?);
 
     // Open data.
     let rows = opendata::rows(reports, scope, settings);

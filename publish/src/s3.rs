@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use decompte_store::aws::Endpoint;
+use decompte_store::aws::{parse_address, Endpoint};
 
 use crate::sink::{Sink, SinkError};
 
@@ -25,10 +25,8 @@ pub struct S3Config {
 impl S3Config {
     /// Parses `s3://BUCKET/PREFIX?endpoint=URL&region=REGION`.
     pub fn parse(url: &str) -> Result<Self, String> {
-        let rest = url.strip_prefix("s3://").ok_or_else(|| {
-            format!("`{url}` is not an s3://BUCKET/PREFIX?endpoint=URL&region=REGION address")
-        })?;
-        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (location, endpoint) =
+            parse_address(url, "s3", "s3://BUCKET/PREFIX?endpoint=URL&region=REGION")?;
         let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
         let valid_bucket = (3..=63).contains(&bucket.len())
             && bucket
@@ -40,7 +38,7 @@ impl S3Config {
         Ok(Self {
             bucket: bucket.to_owned(),
             prefix: prefix.trim_matches('/').to_owned(),
-            endpoint: Endpoint::from_query(url, query)?,
+            endpoint,
         })
     }
 }
@@ -125,6 +123,39 @@ impl S3Sink {
     /// Objects uploaded by this sink so far.
     pub fn puts(&self) -> usize {
         self.puts.load(Ordering::SeqCst)
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Every object under the prefix, with its ETag and last-modified instant.
+    pub async fn listing(&self) -> Result<std::collections::BTreeMap<String, String>, SinkError> {
+        let mut objects = std::collections::BTreeMap::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.key(""))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| failed("list", &self.bucket, e))?;
+            for object in page.contents() {
+                objects.insert(
+                    object.key().unwrap_or_default().to_owned(),
+                    format!(
+                        "{} {}",
+                        object.e_tag().unwrap_or_default(),
+                        object
+                            .last_modified()
+                            .map(|t| t.to_string())
+                            .unwrap_or_default()
+                    ),
+                );
+            }
+        }
+        Ok(objects)
     }
 
     /// Creates the bucket if it does not exist (first setup of a self-hosted storage, tests).

@@ -21,6 +21,7 @@ pub fn setting_color(index: usize) -> &'static str {
 pub const STYLESHEET: &str = include_str!("../static/style.css");
 
 const TEMPLATES: &[(&str, &str)] = &[
+    ("site/404.html", include_str!("../site/404.html")),
     ("site/base.html", include_str!("../site/base.html")),
     ("site/index.html", include_str!("../site/index.html")),
     ("site/commune.html", include_str!("../site/commune.html")),
@@ -93,7 +94,7 @@ pub fn format_int(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 * 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('\u{202f}');
         }
         out.push(c);
