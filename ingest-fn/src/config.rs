@@ -12,6 +12,8 @@ pub struct AppConfig {
     pub publisher: String,
     /// "Covid-19".
     pub crisis: String,
+    /// Where the public site is: `/` when served with the app, the CDN's address otherwise.
+    pub site_url: String,
     /// Secure cookies with the `__Host-` prefix. Off only for plain-http loopback.
     pub secure_cookies: bool,
     pub session_ttl: Duration,
@@ -54,6 +56,7 @@ impl AppConfig {
         config.rules = settings.rules()?;
         config.publisher = settings.publisher.clone();
         config.crisis = settings.crisis.clone();
+        config.site_url = settings.site_url.clone().unwrap_or_else(|| "/".into());
         config.secure_cookies = settings.secure_cookies();
         config.trust_forwarded_for = settings.trust_forwarded_for;
         config.publish_every = Duration::from_secs(settings.publish_every.max(1));
@@ -67,6 +70,7 @@ impl AppConfig {
             rules: Rules::default(),
             publisher: "Préfecture du Morbihan".into(),
             crisis: "Covid-19".into(),
+            site_url: "/".into(),
             secure_cookies: true,
             session_ttl: Duration::from_secs(8 * 3600),
             trust_forwarded_for: false,

@@ -82,6 +82,7 @@ fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) 
         "crisis": state.config.crisis,
         "territory": state.config.scope.label(),
         "publisher": state.config.publisher,
+        "site_url": state.config.site_url,
         "user": user,
         "csrf": csrf,
     })
