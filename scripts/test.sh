@@ -2,8 +2,12 @@
 # Runs every test of decompte: unit tests, the store conformance suite, the
 # command-line tests, and the end-to-end tests against a real HTTP server on
 # loopback, driven by headless Chromium and checked by lychee, frictionless and
-# axe-core. scripts/tools.sh installs those first if they are missing.
+# axe-core; both Lambda functions, built for AWS by scripts/lambda-build.sh,
+# under the Lambda emulator with DynamoDB Local and moto; the SAM template
+# checked by cfn-lint and checkov. scripts/tools.sh installs those first if they
+# are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/tools.sh
+./scripts/lambda-build.sh
 cargo test --workspace --locked "$@"

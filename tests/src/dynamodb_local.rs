@@ -3,12 +3,12 @@
 //! free loopback port. One in-memory instance serves the whole test binary; each
 //! test gets its own table. A test that cannot start it fails and says why.
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::process::{free_port, Guarded};
 
 use decompte_store::{DynamoConfig, DynamoStore};
 
@@ -16,7 +16,7 @@ use decompte_store::{DynamoConfig, DynamoStore};
 pub struct DynamoLocal {
     pub endpoint: String,
     pub port: u16,
-    child: Child,
+    process: Guarded,
 }
 
 fn installation() -> PathBuf {
@@ -33,50 +33,41 @@ fn installation() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port for DynamoDB Local")
-}
-
 impl DynamoLocal {
     /// Starts DynamoDB Local in memory, or on disk in `db_path` (which survives a restart).
     pub fn start(db_path: Option<&Path>, port: Option<u16>) -> Self {
         let dir = installation();
         let port = port.unwrap_or_else(free_port);
-        let storage = match db_path {
-            Some(path) => format!("-dbPath '{}'", path.display()),
-            None => "-inMemory".to_owned(),
-        };
-        // A small shell watchdog stops Java when this test process ends, even if
-        // it ends without running destructors.
-        let script = format!(
-            "java -Djava.library.path='{lib}' -jar '{jar}' {storage} -port {port} -disableTelemetry & java=$!; \
-             while kill -0 {parent} 2>/dev/null && kill -0 $java 2>/dev/null; do sleep 0.5; done; kill $java 2>/dev/null; wait $java",
-            lib = dir.join("DynamoDBLocal_lib").display(),
-            jar = dir.join("DynamoDBLocal.jar").display(),
-            parent = std::process::id(),
+        let library = format!(
+            "-Djava.library.path={}",
+            dir.join("DynamoDBLocal_lib").display()
         );
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start DynamoDB Local ({e}): is Java 17 installed?"));
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "DynamoDB Local did not listen on port {port} within 60 s (is `java` on the PATH?)"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let jar = dir.join("DynamoDBLocal.jar").display().to_string();
+        let port_text = port.to_string();
+        let mut args = vec![library.as_str(), "-jar", jar.as_str()];
+        let db_path = db_path.map(|p| p.display().to_string());
+        match &db_path {
+            Some(path) => args.extend(["-dbPath", path.as_str()]),
+            None => args.push("-inMemory"),
         }
+        args.extend(["-port", port_text.as_str(), "-disableTelemetry"]);
+        let hint = "is Java 17 installed (java on the PATH)? run ./scripts/test.sh";
+        let process = Guarded::start(
+            "DynamoDB Local",
+            "java",
+            &args,
+            &[],
+            &std::env::temp_dir().join(format!(
+                "decompte-dynamodb-{}-{port}.log",
+                std::process::id()
+            )),
+            hint,
+        );
+        process.wait_for_port(port, Duration::from_secs(60), hint);
         Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,
-            child,
+            process,
         }
     }
 
@@ -87,13 +78,8 @@ impl DynamoLocal {
     }
 
     /// Stops it (Java and its watchdog).
-    pub fn stop(mut self) {
-        let _ = Command::new("pkill")
-            .arg("-P")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn stop(self) {
+        self.process.stop();
     }
 
     pub fn config(&self, table: &str) -> DynamoConfig {

@@ -5,6 +5,8 @@
 //! free loopback port, in a temporary data directory. Every helper fails loudly.
 
 pub mod dynamodb_local;
+pub mod lambda_local;
+pub mod process;
 pub mod s3_local;
 pub mod webdriver;
 
@@ -139,12 +141,7 @@ impl TestApp {
 
     /// Issues an access code and returns it as a person would type it.
     pub async fn issue(&self, role: Role, commune: Option<&str>) -> String {
-        let commune = commune.map(|c| CommuneCode::parse(c).expect("commune code"));
-        let (_, code) =
-            issue_credential(self.app.store.as_ref(), role, commune, "test", Utc::now())
-                .await
-                .expect("issue a credential");
-        code.display_grouped()
+        issue_code(self.app.store.as_ref(), role, commune).await
     }
 
     async fn answer(response: reqwest::Response) -> Answer {
@@ -249,15 +246,23 @@ impl Drop for TestApp {
 }
 
 /// A browser: keeps cookies, reads CSRF tokens out of forms, never follows redirects.
-pub struct Browser<'a> {
-    pub app: &'a TestApp,
+pub struct Browser {
+    client: reqwest::Client,
+    /// What paths are relative to: the app's address.
+    base: String,
     pub cookies: BTreeMap<String, String>,
 }
 
-impl<'a> Browser<'a> {
-    pub fn new(app: &'a TestApp) -> Self {
+impl Browser {
+    pub fn new(app: &TestApp) -> Self {
+        Self::at(app.client.clone(), app.url(""))
+    }
+
+    /// A browser of the app at `base` (a function URL, say).
+    pub fn at(client: reqwest::Client, base: String) -> Self {
         Self {
-            app,
+            client,
+            base,
             cookies: BTreeMap::new(),
         }
     }
@@ -285,9 +290,8 @@ impl<'a> Browser<'a> {
 
     pub async fn get(&mut self, path: &str) -> Answer {
         let response = self
-            .app
             .client
-            .get(self.app.url(path))
+            .get(format!("{}{path}", self.base))
             .header(COOKIE, self.cookie_header())
             .send()
             .await
@@ -304,9 +308,8 @@ impl<'a> Browser<'a> {
             .collect::<Vec<_>>()
             .join("&");
         let response = self
-            .app
             .client
-            .post(self.app.url(path))
+            .post(format!("{}{path}", self.base))
             .header(COOKIE, self.cookie_header())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(body)
@@ -318,6 +321,33 @@ impl<'a> Browser<'a> {
         answer
     }
 
+    /// Submits the form of `/saisie` with its CSRF token `csrf`: the counts in
+    /// the order hopital, ehpad, esms, domicile, autre, no reason.
+    pub async fn declare(
+        &mut self,
+        csrf: &str,
+        commune: &str,
+        date: &str,
+        counts: [u32; 5],
+    ) -> Answer {
+        let counts = counts.map(|n| n.to_string());
+        self.post_form(
+            "/saisie",
+            &[
+                ("csrf", csrf),
+                ("commune", commune),
+                ("date", date),
+                ("n_hopital", &counts[0]),
+                ("n_ehpad", &counts[1]),
+                ("n_esms", &counts[2]),
+                ("n_domicile", &counts[3]),
+                ("n_autre", &counts[4]),
+                ("reason", ""),
+            ],
+        )
+        .await
+    }
+
     /// Logs in through the login page; returns the answer to the POST.
     pub async fn login(&mut self, code: &str) -> Answer {
         let page = self.get("/connexion").await;
@@ -326,6 +356,43 @@ impl<'a> Browser<'a> {
         self.post_form("/connexion", &[("csrf", &csrf), ("code", code)])
             .await
     }
+}
+
+/// A report for benchmarks and load: `hopital` deaths at hospital, one at home.
+pub fn sample_report(
+    commune: &CommuneCode,
+    date: chrono::NaiveDate,
+    version: u32,
+    hopital: u32,
+) -> Report {
+    Report {
+        commune: commune.clone(),
+        date,
+        counts: [
+            ("hopital", hopital),
+            ("ehpad", 0),
+            ("esms", 0),
+            ("domicile", 1),
+            ("autre", 0),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+        version,
+        recorded_at: Utc::now(),
+        recorded_by: "bench".into(),
+        source: decompte_core::Source::Api,
+        reason: (version > 1).then(|| "correction".to_owned()),
+    }
+}
+
+/// Issues an access code for `role` (and `commune`) in `store`; returns the code.
+pub async fn issue_code(store: &dyn Store, role: Role, commune: Option<&str>) -> String {
+    let commune = commune.map(|c| CommuneCode::parse(c).expect("commune code"));
+    let (_, code) = issue_credential(store, role, commune, "test", Utc::now())
+        .await
+        .expect("issue a credential");
+    code.display_grouped()
 }
 
 /// The CSRF token in the first form of a page.

@@ -2,50 +2,35 @@
 //! by `scripts/tools.sh`), one per test binary, a bucket per test. A test that
 //! cannot start it fails and says why.
 
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::process::{free_port, Guarded};
 
 use decompte_publish::{S3Config, S3Sink};
 
 pub struct MotoServer {
     pub endpoint: String,
-    /// The watchdog shell; it stops the server when this process ends.
-    _watchdog: std::process::Child,
+    _process: Guarded,
 }
 
 impl MotoServer {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port for moto");
-        // A shell watchdog stops the server when this test process ends.
-        let script = format!(
-            "moto_server -H 127.0.0.1 -p {port} & moto=$!; \
-             while kill -0 {parent} 2>/dev/null && kill -0 $moto 2>/dev/null; do sleep 0.5; done; kill $moto 2>/dev/null; wait $moto",
-            parent = std::process::id(),
+        let port = free_port();
+        let hint = "run ./scripts/test.sh, which installs moto[server]";
+        let process = Guarded::start(
+            "moto_server",
+            "moto_server",
+            &["-H", "127.0.0.1", "-p", &port.to_string()],
+            &[],
+            &std::env::temp_dir().join(format!("decompte-moto-{}-{port}.log", std::process::id())),
+            hint,
         );
-        let watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start moto_server ({e}): run ./scripts/test.sh, which installs moto[server]"));
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "moto_server did not listen on port {port} within 30 s: run ./scripts/test.sh, which installs moto[server]"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        process.wait_for_port(port, Duration::from_secs(30), hint);
         Self {
             endpoint: format!("http://127.0.0.1:{port}"),
-            _watchdog: watchdog,
+            _process: process,
         }
     }
 
@@ -81,5 +66,46 @@ impl MotoServer {
             .await
             .unwrap_or_else(|e| panic!("cannot create bucket {bucket} on moto: {e}"));
         sink
+    }
+}
+
+impl MotoServer {
+    /// A new CloudFront distribution on this server; returns its id.
+    pub fn create_distribution(&self) -> String {
+        self.cloudfront(&["create"]).trim().to_owned()
+    }
+
+    /// The paths of each invalidation of `distribution`, oldest first.
+    pub fn invalidations(&self, distribution: &str) -> Vec<Vec<String>> {
+        let text = self.cloudfront(&["invalidations", distribution]);
+        let batches: Vec<serde_json::Value> = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("unreadable invalidations ({e}): {text}"));
+        batches
+            .iter()
+            .map(|b| {
+                b["paths"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn cloudfront(&self, args: &[&str]) -> String {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("moto/cloudfront.py");
+        let output = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&self.endpoint)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run python3 ({e})"));
+        assert!(
+            output.status.success(),
+            "CloudFront on moto failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 }

@@ -44,20 +44,7 @@ async fn whole_flow(app: TestApp) {
     );
     let csrf = csrf_of(&form.text);
     let saved = browser
-        .post_form(
-            "/saisie",
-            &[
-                ("csrf", &csrf),
-                ("commune", "56260"),
-                ("date", "2020-04-01"),
-                ("n_hopital", "3"),
-                ("n_ehpad", "2"),
-                ("n_esms", "0"),
-                ("n_domicile", "1"),
-                ("n_autre", "0"),
-                ("reason", ""),
-            ],
-        )
+        .declare(&csrf, "56260", "2020-04-01", [3, 2, 0, 1, 0])
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
     let confirmation = browser.get(&saved.location()).await;

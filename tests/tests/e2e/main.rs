@@ -27,6 +27,8 @@ mod browser;
 mod corrections;
 mod dynamodb;
 mod flow;
+mod infra;
+mod lambda;
 mod prefecture;
 mod properties;
 mod publication;

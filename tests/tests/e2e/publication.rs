@@ -209,3 +209,24 @@ async fn the_timer_renders_only_after_a_write() {
         .expect("publish")
         .is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_page_gets_the_french_404_page_at_any_depth() {
+    let app = TestApp::start().await;
+    app.publish().await;
+    for path in ["/nimporte-quoi.html", "/communes/99999.html", "/a/b/c"] {
+        let answer = app.get(path, None).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            answer.text.contains("Page introuvable"),
+            "{path}: {}",
+            answer.text
+        );
+        // Its links start at the root, so they work wherever it is served.
+        assert!(
+            answer.text.contains("href=\"/index.html\""),
+            "{}",
+            answer.text
+        );
+    }
+}

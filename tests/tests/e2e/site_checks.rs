@@ -75,6 +75,8 @@ async fn every_link_of_the_site_resolves() {
             "--offline",
             "--no-progress",
             "--include-fragments",
+            "--root-dir",
+            &site.display().to_string(),
             "--format",
             "compact",
             "**/*.html",

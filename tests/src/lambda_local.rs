@@ -1,0 +1,128 @@
+//! The Lambda functions as AWS runs them, on loopback: `cargo lambda watch
+//! --only-lambda-apis` (PyPI `cargo-lambda`, installed by `scripts/tools.sh`)
+//! emulates the Lambda runtime API, the Invoke API and function URLs, and the
+//! release binaries built by `cargo lambda build` (`scripts/lambda-build.sh`)
+//! run against it, each in its own process, exactly as the `bootstrap` that
+//! AWS starts.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::process::{free_port, Guarded};
+
+/// Where `cargo lambda build` puts a function (`target/lambda/<name>/`).
+pub fn artifact_dir(function: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/lambda")
+        .join(function)
+}
+
+/// The built `bootstrap` of a function; fails, saying how to build it, if absent.
+pub fn bootstrap(function: &str) -> PathBuf {
+    let path = artifact_dir(function).join("bootstrap");
+    assert!(
+        path.is_file(),
+        "{} is missing: build the functions with ./scripts/lambda-build.sh (./scripts/test.sh does it first)",
+        path.display()
+    );
+    path
+}
+
+/// The emulator.
+pub struct LambdaEmulator {
+    pub port: u16,
+    _process: Guarded,
+}
+
+impl LambdaEmulator {
+    pub fn start() -> Self {
+        let port = free_port();
+        let hint = "run ./scripts/test.sh, which installs cargo-lambda (PyPI)";
+        let process = Guarded::start(
+            "cargo lambda watch",
+            "cargo",
+            &[
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ],
+            &[],
+            &log_path(&format!("emulator-{port}")),
+            hint,
+        );
+        process.wait_for_port(port, Duration::from_secs(60), hint);
+        Self {
+            port,
+            _process: process,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The function URL of `function`, for `path`.
+    pub fn function_url(&self, function: &str, path: &str) -> String {
+        format!("{}/lambda-url/{function}{path}", self.url())
+    }
+
+    /// Starts the built `function` against the emulator with `envs`; returns
+    /// once it is ready to take events, with how long its start took.
+    pub fn start_function(&self, function: &str, envs: &[(&str, String)]) -> Function {
+        let binary = bootstrap(function);
+        let mut all: Vec<(&str, String)> = vec![
+            (
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("{}/.rt/{function}", self.url()),
+            ),
+            ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "1".to_owned()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024".to_owned()),
+            // Local servers take any key; never look for instance credentials.
+            ("AWS_ACCESS_KEY_ID", "local".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ];
+        all.extend(envs.iter().cloned());
+        let started = std::time::Instant::now();
+        let process = Guarded::start(
+            function,
+            &binary.display().to_string(),
+            &[],
+            &all,
+            &log_path(&format!("{function}-{}", self.port)),
+            "build it with ./scripts/lambda-build.sh",
+        );
+        process.wait_for_log("function ready", Duration::from_secs(30));
+        Function {
+            start: started.elapsed(),
+            process,
+        }
+    }
+}
+
+/// A running function.
+pub struct Function {
+    /// From starting the process to its "ready" log line.
+    pub start: Duration,
+    pub process: Guarded,
+}
+
+impl Function {
+    /// `init_ms` as the function logged it (from `main` to ready).
+    pub fn init_ms(&self) -> Option<u64> {
+        self.process.log_text().lines().find_map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).ok()?;
+            value.get("fields")?.get("init_ms")?.as_u64()
+        })
+    }
+}
+
+fn log_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("decompte-{}-{name}.log", std::process::id()))
+}

@@ -1,0 +1,138 @@
+//! Real components started for the tests: each through a small shell
+//! watchdog that stops it when this test process ends, even without running
+//! destructors, with its output in a log file that a failing test shows.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A started program.
+pub struct Guarded {
+    what: String,
+    watchdog: Child,
+    /// The program's own process id.
+    pub pid: u32,
+    pub log: PathBuf,
+}
+
+impl Guarded {
+    /// Starts `program args…` with `envs`, its output to `log`. `hint` tells
+    /// what to do if it cannot start.
+    pub fn start(
+        what: &str,
+        program: &str,
+        args: &[&str],
+        envs: &[(&str, String)],
+        log: &Path,
+        hint: &str,
+    ) -> Self {
+        let script = format!(
+            "\"$0\" \"$@\" >'{log}' 2>&1 & child=$!; echo $child; \
+             while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.2; done; \
+             kill $child 2>/dev/null; wait $child",
+            log = log.display(),
+            parent = std::process::id(),
+        );
+        let mut watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(program)
+            .args(args)
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what} ({e}): {hint}"));
+        let mut line = String::new();
+        if let Some(out) = watchdog.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        let pid = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("cannot start {what}: {hint}"));
+        Self {
+            what: what.to_owned(),
+            watchdog,
+            pid,
+            log: log.to_owned(),
+        }
+    }
+
+    /// Waits until the program listens on `port`; fails with its log otherwise.
+    pub fn wait_for_port(&self, port: u16, within: Duration, hint: &str) {
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < within && self.is_running(),
+                "{} did not listen on port {port} within {} s: {hint}\n{}",
+                self.what,
+                within.as_secs(),
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until its log contains `needle`; returns how long that took.
+    pub fn wait_for_log(&self, needle: &str, within: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            if self.log_text().contains(needle) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < within && self.is_running(),
+                "{} did not log `{needle}` within {} s:\n{}",
+                self.what,
+                within.as_secs(),
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The program's peak resident memory so far (`VmHWM`), in kibibytes.
+    pub fn peak_memory_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Stops the program and its watchdog.
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        let _ = self.watchdog.kill();
+        let _ = self.watchdog.wait();
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

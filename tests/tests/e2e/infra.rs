@@ -1,0 +1,85 @@
+//! The SAM template: clean for cfn-lint and checkov (any skipped check is
+//! written next to its resource with its reason), and its table is the one
+//! `decompte store init` makes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use decompte_tests::dynamodb_local::DynamoLocal;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn template() -> PathBuf {
+    root().join("infra/template.yaml")
+}
+
+/// A tool of `tests/infra/.venv`; fails, saying how to install it, if absent.
+fn tool(name: &str) -> Command {
+    let path = root().join("tests/infra/.venv/bin").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run ./scripts/tools.sh, which installs cfn-lint and checkov",
+        path.display()
+    );
+    Command::new(path)
+}
+
+fn run(mut command: Command, what: &str) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{what} failed:\n{text}");
+    text
+}
+
+#[test]
+fn cfn_lint_finds_nothing() {
+    let mut command = tool("cfn-lint");
+    command.arg(template());
+    run(command, "cfn-lint");
+}
+
+#[test]
+fn checkov_finds_nothing() {
+    let mut command = tool("checkov");
+    command
+        .arg("--file")
+        .arg(template())
+        .args([
+            "--framework",
+            "cloudformation",
+            "--compact",
+            "--skip-download",
+        ])
+        .env("BC_SKIP_MAPPING", "TRUE");
+    let report = run(command, "checkov");
+    let passed: u32 = report
+        .split("Passed checks: ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("checkov ran no check:\n{report}"));
+    assert!(passed >= 40, "checkov checked too little:\n{report}");
+    assert!(report.contains("Failed checks: 0,"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_template_declares_the_table_store_init_makes() {
+    let local = DynamoLocal::shared();
+    let table = format!("decompte-schema-{}", std::process::id());
+    local.store(&table, &["56"]).await;
+    let mut command = tool("python");
+    command
+        .arg(root().join("tests/infra/table_schema.py"))
+        .arg(template())
+        .arg(&local.endpoint)
+        .arg(&table);
+    run(command, "the table comparison");
+}

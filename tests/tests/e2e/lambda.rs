@@ -1,0 +1,338 @@
+//! Both functions as AWS runs them: the release `bootstrap` binaries built by
+//! `cargo lambda build`, under `cargo lambda watch` (the Lambda runtime API,
+//! the Invoke API and function URLs, emulated), with DynamoDB Local, and S3
+//! and CloudFront on moto's server. The commune and the prefecture go through
+//! the function URL; the app invokes the publish function through the Invoke
+//! API; the schedule's event goes to the publish function directly.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use decompte_core::Role;
+use decompte_publish::Sink;
+use decompte_tests::dynamodb_local::DynamoLocal;
+use decompte_tests::lambda_local::{artifact_dir, bootstrap, LambdaEmulator};
+use decompte_tests::s3_local::MotoServer;
+use decompte_tests::{csrf_of, issue_code, Browser};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// Amazon Linux 2023's glibc: `provided.al2023` runs nothing that needs newer.
+const AL2023_GLIBC: (u32, u32) = (2, 34);
+
+#[test]
+fn both_functions_are_built_for_amazon_linux_2023() {
+    for function in ["ingest-fn", "publish-fn"] {
+        let binary = bootstrap(function);
+        let output = std::process::Command::new("objdump")
+            .arg("-T")
+            .arg(&binary)
+            .output()
+            .expect("objdump (binutils) reads the binary's dynamic symbols");
+        assert!(
+            output.status.success(),
+            "objdump failed on {}",
+            binary.display()
+        );
+        let symbols = String::from_utf8_lossy(&output.stdout);
+        let mut needed: Vec<(u32, u32)> = symbols
+            .split("GLIBC_")
+            .skip(1)
+            .filter_map(|rest| {
+                let version: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.')
+                    .collect();
+                let mut parts = version.split('.').filter_map(|p| p.parse().ok());
+                Some((parts.next()?, parts.next().unwrap_or(0)))
+            })
+            .collect();
+        needed.sort_unstable();
+        let newest = needed.last().copied().expect("a dynamically linked binary");
+        assert!(
+            newest <= AL2023_GLIBC,
+            "{function} needs GLIBC_{}.{}, newer than Amazon Linux 2023's 2.34",
+            newest.0,
+            newest.1
+        );
+        let zip = artifact_dir(function).join("bootstrap.zip");
+        let size = std::fs::metadata(&zip)
+            .unwrap_or_else(|e| panic!("{} ({e}): run ./scripts/lambda-build.sh", zip.display()))
+            .len();
+        println!(
+            "{function}: needs glibc ≤ {}.{}, zip {:.1} MiB",
+            newest.0,
+            newest.1,
+            size as f64 / 1_048_576.0
+        );
+    }
+}
+
+struct Http {
+    client: reqwest::Client,
+    emulator: String,
+}
+
+impl Http {
+    fn url(&self, path: &str) -> String {
+        format!("{}/lambda-url/ingest-fn{path}", self.emulator)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.expect("the emulator answers");
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn post(&self, path: &str, code: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(code)
+                .json(body),
+        )
+        .await
+    }
+
+    async fn get(&self, path: &str, code: &str) -> (StatusCode, Value) {
+        self.send(self.client.get(self.url(path)).bearer_auth(code))
+            .await
+    }
+
+    /// Waits for a publication to end; returns its record.
+    async fn finished_publication(&self, id: &str, code: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, body) = self.get(&format!("/api/v1/publications/{id}"), code).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if matches!(body["status"].as_str(), Some("succeeded" | "failed")) {
+                return body;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "publication {id} did not end: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn republish(&self, code: &str, reason: &str) -> Value {
+        let (status, queued) = self
+            .post("/api/v1/publications", code, &json!({ "reason": reason }))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+        let id = queued["id"].as_str().expect("a publication id").to_owned();
+        self.finished_publication(&id, code).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions() {
+    let dynamo = DynamoLocal::shared();
+    let table = format!("decompte-lambda-{}", std::process::id());
+    let store = Arc::new(dynamo.store(&table, &["56"]).await);
+    let moto = MotoServer::shared();
+    let site = moto.fresh_sink("").await;
+    let distribution = moto.create_distribution();
+    let emulator = LambdaEmulator::start();
+
+    let store_address = format!(
+        "dynamodb://{table}?endpoint={}&region=eu-west-3",
+        dynamo.endpoint
+    );
+    let publish = emulator.start_function(
+        "publish-fn",
+        &[
+            ("DECOMPTE_STORE", store_address.clone()),
+            (
+                "DECOMPTE_SITE",
+                format!(
+                    "s3://{}?endpoint={}&region=us-east-1",
+                    site.bucket(),
+                    moto.endpoint
+                ),
+            ),
+            (
+                "DECOMPTE_CDN",
+                format!("cloudfront://{distribution}?endpoint={}", moto.endpoint),
+            ),
+        ],
+    );
+    let ingest = emulator.start_function(
+        "ingest-fn",
+        &[
+            ("DECOMPTE_STORE", store_address),
+            (
+                "DECOMPTE_PUBLISH_FUNCTION",
+                format!(
+                    "lambda://publish-fn?endpoint={}&region=us-east-1",
+                    emulator.url()
+                ),
+            ),
+            // The emulator speaks plain http: cookies without Secure, as on loopback.
+            ("DECOMPTE_PUBLIC_URL", emulator.url()),
+        ],
+    );
+
+    let mairie = issue_code(store.as_ref(), Role::Commune, Some("56260")).await;
+    let prefecture = issue_code(store.as_ref(), Role::Prefecture, None).await;
+    let http = Http {
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        emulator: emulator.url(),
+    };
+
+    // The mairie of Vannes declares a day with the form, through the function
+    // URL: login page, code, session cookie, form, CSRF token, confirmation.
+    let mut browser = Browser::at(http.client.clone(), http.url(""));
+    let login = browser.login(&mairie).await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.text);
+    assert_eq!(login.location(), "/saisie");
+    let form = browser.get("/saisie?date=2020-04-01").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+    let csrf = csrf_of(&form.text);
+    let saved = browser
+        .declare(&csrf, "56260", "2020-04-01", [3, 1, 0, 2, 0])
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    let confirmation = browser.get(&saved.location()).await;
+    assert!(
+        confirmation.text.contains("Déclaration enregistrée"),
+        "{}",
+        confirmation.text
+    );
+
+    // The prefecture republishes: the app invokes the publish function.
+    let first = http.republish(&prefecture, "Première publication").await;
+    assert_eq!(
+        first["status"],
+        "succeeded",
+        "{first}\n{}",
+        publish.process.log_text()
+    );
+    let index = text(&site, "index.html").await;
+    assert!(
+        index.contains("<span class=\"n\">6</span>décès au total"),
+        "{index}"
+    );
+    let commune = text(&site, "communes/56260.html").await;
+    assert!(commune.contains("Vannes"), "{commune}");
+    let csv = text(&site, "donnees/deces.csv").await;
+    assert!(csv.contains("2020-04-01,56260,Vannes,hopital,3\n"), "{csv}");
+    for (path, content_type) in [
+        ("index.html", "text/html; charset=utf-8"),
+        ("communes/56260.html", "text/html; charset=utf-8"),
+        ("donnees/deces.csv", "text/csv; charset=utf-8"),
+        ("donnees/deces.json", "application/json"),
+        ("manifest.json", "application/json"),
+    ] {
+        let (found, _) = site
+            .metadata(path)
+            .await
+            .expect("head")
+            .unwrap_or_else(|| panic!("{path} is on S3"));
+        assert_eq!(found, content_type, "{path}");
+    }
+    let invalidations = moto.invalidations(&distribution);
+    assert_eq!(
+        invalidations,
+        [["/*"]],
+        "a first publication invalidates everything at once"
+    );
+
+    // The same again: nothing changed, nothing uploaded, nothing invalidated.
+    let before = site.listing().await.expect("listing");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = http.republish(&prefecture, "Sans changement").await;
+    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_eq!(second["files_changed"], 0, "{second}");
+    assert_eq!(
+        site.listing().await.expect("listing"),
+        before,
+        "no object rewritten"
+    );
+    assert_eq!(moto.invalidations(&distribution).len(), 1);
+
+    // A correction, then the schedule's event: the changed pages only.
+    let (status, corrected) = http
+        .post(
+            "/api/v1/reports",
+            &mairie,
+            &json!({"commune": "56260", "date": "2020-04-01", "counts": {"hopital": 4, "ehpad": 1, "esms": 0, "domicile": 2, "autre": 0}, "replaces_version": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{corrected}");
+    let scheduled = invoke(&http, "publish-fn", &json!({"schedule": "decompte"})).await;
+    assert_eq!(scheduled["published"], true, "{scheduled}");
+    assert!(text(&site, "index.html")
+        .await
+        .contains("<span class=\"n\">7</span>décès au total"));
+    let invalidated: Vec<String> =
+        serde_json::from_value(scheduled["invalidated"].clone()).expect("paths");
+    assert_eq!(
+        moto.invalidations(&distribution).last(),
+        Some(&invalidated),
+        "CloudFront got exactly the changed paths"
+    );
+    assert!(
+        invalidated.contains(&"/communes/56260.html".to_owned()),
+        "{invalidated:?}"
+    );
+    assert!(invalidated.contains(&"/".to_owned()), "{invalidated:?}");
+    assert!(
+        invalidated
+            .iter()
+            .all(|p| p != "/*" && !p.starts_with("/assets/")),
+        "{invalidated:?}"
+    );
+    let again = invoke(&http, "publish-fn", &json!({"schedule": "decompte"})).await;
+    assert_eq!(again["published"], false, "{again}");
+
+    // What the functions cost, for the closing note (`--nocapture` shows it).
+    for (name, function) in [("ingest-fn", &ingest), ("publish-fn", &publish)] {
+        println!(
+            "{name}: start {} ms (process start to ready), init {} ms (logged), peak memory {:.1} MiB",
+            function.start.as_millis(),
+            function.init_ms().map_or("?".to_owned(), |ms| ms.to_string()),
+            function.process.peak_memory_kib().unwrap_or(0) as f64 / 1024.0
+        );
+    }
+    println!(
+        "S3 objects: {}; files changed after one correction: {}; CloudFront paths invalidated: {}",
+        before.len(),
+        scheduled["files_changed"],
+        invalidated.len()
+    );
+}
+
+async fn text(site: &decompte_publish::S3Sink, path: &str) -> String {
+    let bytes = site
+        .read(path)
+        .await
+        .expect("read from S3")
+        .unwrap_or_else(|| panic!("{path} is on S3"));
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+/// A direct invocation through the Lambda Invoke API (what EventBridge
+/// Scheduler does); returns the function's answer.
+async fn invoke(http: &Http, function: &str, payload: &Value) -> Value {
+    let (status, answer) = http
+        .send(
+            http.client
+                .post(format!(
+                    "{}/2015-03-31/functions/{function}/invocations",
+                    http.emulator
+                ))
+                .json(payload),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
