@@ -11,7 +11,7 @@ use decompte_core::Role;
 use decompte_publish::{MemorySink, Publisher};
 use decompte_store::{Capacity, DynamoStore, Store};
 use decompte_tests::dynamodb_local::DynamoLocal;
-use decompte_tests::{report_body, sample_report, TestApp};
+use decompte_tests::{load_year, morbihan, report_body, sample_report, TestApp};
 
 fn delta(before: Capacity, after: Capacity) -> (f64, f64) {
     (
@@ -24,13 +24,7 @@ fn delta(before: Capacity, after: Capacity) -> (f64, f64) {
 async fn main() {
     let local = DynamoLocal::start(None, None);
     let store: DynamoStore = local.store("capacity", &["56"]).await;
-    let settings = decompte::Settings::for_data_dir(std::env::temp_dir());
-    let site_config = decompte_publish::SiteConfig::from_settings(&settings).expect("config");
-    let communes: Vec<_> = site_config
-        .scope
-        .communes()
-        .map(|c| c.code.clone())
-        .collect();
+    let (communes, site_config) = morbihan();
     let start = NaiveDate::from_ymd_opt(2020, 3, 1).expect("date");
 
     // One write, store level.
@@ -69,34 +63,15 @@ async fn main() {
     // A year of reports from every commune.
     let loading = Instant::now();
     let store_arc: Arc<dyn Store> = Arc::new(store.clone());
-    let mut tasks = Vec::new();
-    for worker in 0..16usize {
-        let store = Arc::clone(&store_arc);
-        let communes = communes.clone();
-        tasks.push(tokio::spawn(async move {
-            for (index, commune) in communes
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| i % 16 == worker)
-            {
-                for day in 0..365 {
-                    let date = start + Duration::days(day);
-                    if (index < 2) && day == 0 {
-                        continue;
-                    }
-                    let hopital =
-                        u32::try_from((index + usize::try_from(day).unwrap_or(0)) % 3).unwrap_or(0);
-                    // Recorded on the day itself, as during a real crisis.
-                    let mut report = sample_report(commune, date, 1, hopital);
-                    report.recorded_at = date.and_hms_opt(18, 0, 0).unwrap_or_default().and_utc();
-                    store.write_report(&report, None).await.expect("load");
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("loader");
-    }
+    load_year(
+        Arc::clone(&store_arc),
+        &communes,
+        start,
+        16,
+        // The first two communes' first day were written above.
+        |index, day| index < 2 && day == 0,
+    )
+    .await;
     println!(
         "loaded {} reports in {:.1} s",
         communes.len() * 365,

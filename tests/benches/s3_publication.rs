@@ -7,30 +7,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate, Utc};
-use decompte_publish::{CloudFront, CloudFrontConfig, Publisher, SiteConfig};
+use decompte_publish::{CloudFront, CloudFrontConfig, Publisher};
 use decompte_store::{SqliteStore, Store};
 use decompte_tests::s3_local::MotoServer;
-use decompte_tests::sample_report;
+use decompte_tests::{load_year, morbihan, sample_report};
 
 #[tokio::main]
 async fn main() {
-    let settings = decompte::Settings::for_data_dir(std::env::temp_dir());
-    let config = SiteConfig::from_settings(&settings).expect("config");
-    let communes: Vec<_> = config.scope.communes().map(|c| c.code.clone()).collect();
+    let (communes, config) = morbihan();
     let start = NaiveDate::from_ymd_opt(2020, 3, 1).expect("date");
     let store = Arc::new(SqliteStore::in_memory().expect("store"));
-    for (index, commune) in communes.iter().enumerate() {
-        for day in 0..365_i64 {
-            let hopital =
-                u32::try_from((index + usize::try_from(day).unwrap_or(0)) % 3).unwrap_or(0);
-            let mut report = sample_report(commune, start + Duration::days(day), 1, hopital);
-            report.recorded_at = (start + Duration::days(day))
-                .and_hms_opt(18, 0, 0)
-                .unwrap_or_default()
-                .and_utc();
-            store.write_report(&report, None).await.expect("load");
-        }
-    }
+    load_year(store.clone(), &communes, start, 1, |_, _| false).await;
     let moto = MotoServer::shared();
     let sink = Arc::new(moto.fresh_sink("").await);
     let distribution = moto.create_distribution();

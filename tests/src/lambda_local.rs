@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::process::{free_port, Guarded};
+use crate::s3_local::MotoServer;
 
 /// Where `cargo lambda build` puts a function (`target/lambda/<name>/`).
 pub fn artifact_dir(function: &str) -> PathBuf {
@@ -103,6 +104,52 @@ impl LambdaEmulator {
             start: started.elapsed(),
             process,
         }
+    }
+}
+
+impl LambdaEmulator {
+    /// Starts `publish-fn` on the table at `store_address`, publishing to
+    /// `bucket` on `moto` and invalidating `distribution` there.
+    pub fn start_publish(
+        &self,
+        store_address: &str,
+        moto: &MotoServer,
+        bucket: &str,
+        distribution: &str,
+    ) -> Function {
+        self.start_function(
+            "publish-fn",
+            &[
+                ("DECOMPTE_STORE", store_address.to_owned()),
+                (
+                    "DECOMPTE_SITE",
+                    format!("s3://{bucket}?endpoint={}&region=us-east-1", moto.endpoint),
+                ),
+                (
+                    "DECOMPTE_CDN",
+                    format!("cloudfront://{distribution}?endpoint={}", moto.endpoint),
+                ),
+            ],
+        )
+    }
+
+    /// Invokes `function` through the Invoke API, as EventBridge Scheduler or
+    /// the AWS CLI would; returns its answer.
+    pub async fn invoke(&self, function: &str, payload: &serde_json::Value) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/2015-03-31/functions/{function}/invocations",
+                self.url()
+            ))
+            .json(payload)
+            .send()
+            .await
+            .expect("the emulator answers");
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        assert!(status.is_success(), "{function} answered {status}: {text}");
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{function} answered no JSON ({e}): {text}"))
     }
 }
 

@@ -386,6 +386,59 @@ pub fn sample_report(
     }
 }
 
+/// The communes of the default scope (Morbihan, 249), and its site configuration.
+pub fn morbihan() -> (Vec<CommuneCode>, decompte_publish::SiteConfig) {
+    let settings = Settings::for_data_dir(std::env::temp_dir());
+    let config = decompte_publish::SiteConfig::from_settings(&settings).expect("config");
+    let communes = config.scope.communes().map(|c| c.code.clone()).collect();
+    (communes, config)
+}
+
+/// Loads a year of reports from every commune of `communes`, from `start`,
+/// with `writers` concurrent writers, each recorded on its own day at 18:00
+/// UTC as during a real crisis; `skip` says which (commune index, day) to leave
+/// out. Returns how many reports were written.
+pub async fn load_year(
+    store: Arc<dyn Store>,
+    communes: &[CommuneCode],
+    start: chrono::NaiveDate,
+    writers: usize,
+    skip: fn(usize, i64) -> bool,
+) -> usize {
+    let mut tasks = Vec::new();
+    for worker in 0..writers {
+        let store = Arc::clone(&store);
+        let communes = communes.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut written = 0;
+            for (index, commune) in communes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % writers == worker)
+            {
+                for day in (0..365).filter(|day| !skip(index, *day)) {
+                    let date = start + chrono::Duration::days(day);
+                    let hopital =
+                        u32::try_from((index + usize::try_from(day).unwrap_or(0)) % 3).unwrap_or(0);
+                    let mut report = sample_report(commune, date, 1, hopital);
+                    report.recorded_at = date.and_hms_opt(18, 0, 0).unwrap_or_default().and_utc();
+                    store
+                        .write_report(&report, None)
+                        .await
+                        .expect("load a report");
+                    written += 1;
+                }
+            }
+            written
+        }));
+    }
+    let mut written = 0;
+    for task in tasks {
+        written += task.await.expect("a loader");
+    }
+    written
+}
+
 /// Issues an access code for `role` (and `commune`) in `store`; returns the code.
 pub async fn issue_code(store: &dyn Store, role: Role, commune: Option<&str>) -> String {
     let commune = commune.map(|c| CommuneCode::parse(c).expect("commune code"));

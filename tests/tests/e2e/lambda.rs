@@ -144,24 +144,7 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
         "dynamodb://{table}?endpoint={}&region=eu-west-3",
         dynamo.endpoint
     );
-    let publish = emulator.start_function(
-        "publish-fn",
-        &[
-            ("DECOMPTE_STORE", store_address.clone()),
-            (
-                "DECOMPTE_SITE",
-                format!(
-                    "s3://{}?endpoint={}&region=us-east-1",
-                    site.bucket(),
-                    moto.endpoint
-                ),
-            ),
-            (
-                "DECOMPTE_CDN",
-                format!("cloudfront://{distribution}?endpoint={}", moto.endpoint),
-            ),
-        ],
-    );
+    let publish = emulator.start_publish(&store_address, moto, site.bucket(), &distribution);
     let ingest = emulator.start_function(
         "ingest-fn",
         &[
@@ -268,7 +251,9 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{corrected}");
-    let scheduled = invoke(&http, "publish-fn", &json!({"schedule": "decompte"})).await;
+    let scheduled = emulator
+        .invoke("publish-fn", &json!({"schedule": "decompte"}))
+        .await;
     assert_eq!(scheduled["published"], true, "{scheduled}");
     assert!(text(&site, "index.html")
         .await
@@ -291,7 +276,9 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
             .all(|p| p != "/*" && !p.starts_with("/assets/")),
         "{invalidated:?}"
     );
-    let again = invoke(&http, "publish-fn", &json!({"schedule": "decompte"})).await;
+    let again = emulator
+        .invoke("publish-fn", &json!({"schedule": "decompte"}))
+        .await;
     assert_eq!(again["published"], false, "{again}");
 
     // What the functions cost, for the closing note (`--nocapture` shows it).
@@ -318,21 +305,4 @@ async fn text(site: &decompte_publish::S3Sink, path: &str) -> String {
         .expect("read from S3")
         .unwrap_or_else(|| panic!("{path} is on S3"));
     String::from_utf8(bytes).expect("utf-8")
-}
-
-/// A direct invocation through the Lambda Invoke API (what EventBridge
-/// Scheduler does); returns the function's answer.
-async fn invoke(http: &Http, function: &str, payload: &Value) -> Value {
-    let (status, answer) = http
-        .send(
-            http.client
-                .post(format!(
-                    "{}/2015-03-31/functions/{function}/invocations",
-                    http.emulator
-                ))
-                .json(payload),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    answer
 }
