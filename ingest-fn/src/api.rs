@@ -25,7 +25,14 @@ use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/reports", post(post_report).get(list_reports))
+        // Every current report is megabytes of JSON: gzip it (a Lambda answer
+        // holds 6 MB at most). No secret is in it, so no BREACH.
+        .route(
+            "/api/v1/reports",
+            post(post_report)
+                .get(list_reports)
+                .layer(tower_http::compression::CompressionLayer::new()),
+        )
         .route("/api/v1/reports/{commune}/{date}/history", get(history))
         .route("/api/v1/completeness", get(completeness))
         .route("/api/v1/publications", post(post_publication))

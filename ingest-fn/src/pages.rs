@@ -42,7 +42,12 @@ pub fn routes() -> Router<AppState> {
             "/prefecture/codes/{id}/revocation",
             post(codes::revoke_code),
         )
-        .route("/prefecture/export.csv", get(codes::export_versions))
+        // A year of a département's versions is megabytes of CSV: gzip it (a
+        // Lambda answer holds 6 MB at most). No secret is in it, so no BREACH.
+        .route(
+            "/prefecture/export.csv",
+            get(codes::export_versions).layer(tower_http::compression::CompressionLayer::new()),
+        )
         .route("/connexion", get(login_page).post(login))
         .route("/deconnexion", post(logout))
         .route("/saisie", get(form_page).post(form_submit))

@@ -16,7 +16,7 @@ use decompte_store::Store;
 use decompte_tests::dynamodb_local::DynamoLocal;
 use decompte_tests::lambda_local::LambdaEmulator;
 use decompte_tests::s3_local::MotoServer;
-use decompte_tests::{load_year, morbihan, sample_report};
+use decompte_tests::{issue_code, load_year, morbihan, sample_report};
 use serde_json::json;
 
 #[tokio::main]
@@ -60,6 +60,39 @@ async fn main() {
         full["status"],
         full["files_changed"],
         mib(publish.process.peak_memory_kib())
+    );
+
+    // The biggest answer of the app: every current report, through the function URL.
+    let ingest = emulator.start_function(
+        "ingest-fn",
+        &[
+            ("DECOMPTE_STORE", address.clone()),
+            (
+                "DECOMPTE_PUBLISH_FUNCTION",
+                format!("lambda://publish-fn?endpoint={}", emulator.url()),
+            ),
+        ],
+    );
+    let code = issue_code(store.as_ref(), decompte_core::Role::Prefecture, None).await;
+    let timer = Instant::now();
+    let listing = reqwest::Client::new()
+        .get(emulator.function_url("ingest-fn", "/api/v1/reports"))
+        .bearer_auth(&code)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("the emulator answers");
+    let status = listing.status();
+    let gzipped = listing.bytes().await.expect("a body");
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzipped[..]), &mut json)
+        .expect("gzip");
+    println!(
+        "GET /api/v1/reports (every current report): {status}, {:.1} s, {:.1} MB of JSON sent as {:.1} MB gzipped (a Lambda answer holds 6 MB), ingest-fn peak memory {:.1} MiB",
+        timer.elapsed().as_secs_f64(),
+        json.len() as f64 / 1e6,
+        gzipped.len() as f64 / 1e6,
+        mib(ingest.process.peak_memory_kib())
     );
 
     let mut corrected = sample_report(&communes[0], start + Duration::days(100), 2, 5);

@@ -229,6 +229,33 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
         "a first publication invalidates everything at once"
     );
 
+    // Big answers come gzipped through API Gateway's format (a Lambda answer
+    // holds 6 MB at most; a year of a département's reports is more).
+    let listing = http
+        .client
+        .get(http.url("/api/v1/reports"))
+        .bearer_auth(&prefecture)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("the emulator answers");
+    assert_eq!(listing.status(), StatusCode::OK);
+    assert_eq!(
+        listing
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip")
+    );
+    let gzipped = listing.bytes().await.expect("a body");
+    let mut reports = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&gzipped[..]),
+        &mut reports,
+    )
+    .expect("gzip");
+    assert!(reports.contains("\"total\":6"), "{reports}");
+
     // The same again: nothing changed, nothing uploaded, nothing invalidated.
     let before = site.listing().await.expect("listing");
     tokio::time::sleep(Duration::from_millis(1100)).await;
