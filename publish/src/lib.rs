@@ -125,6 +125,20 @@ pub enum PublishError {
     Task(String),
 }
 
+impl PublishError {
+    /// What failed, in French for the prefecture page, with the technical
+    /// detail after it for whoever investigates.
+    pub fn for_people(&self) -> String {
+        let what = match self {
+            PublishError::Store(_) => "Les déclarations n’ont pas pu être lues",
+            PublishError::Render(_) | PublishError::Task(_) => "Les pages n’ont pas pu être fabriquées",
+            PublishError::Sink(_) => "Le site n’a pas pu être écrit ; la version précédente reste en ligne",
+            PublishError::Manifest(_) => "L’index des fichiers publiés n’a pas pu être écrit ; la version précédente reste en ligne",
+        };
+        format!("{what} (détail : {self})")
+    }
+}
+
 /// Rank of a path in the write order: assets, open data, commune and setting
 /// pages, other pages, the overview last.
 fn write_rank(path: &str) -> u8 {
@@ -395,7 +409,7 @@ impl Publisher {
             }
             Err(error) => {
                 publication.status = PublicationStatus::Failed;
-                publication.error = Some(error.to_string());
+                publication.error = Some(error.for_people());
                 tracing::error!(id = %publication.id, %error, "publication failed");
             }
         }

@@ -132,6 +132,31 @@ async fn a_publication_that_fails_half_way_leaves_the_previous_site_whole() {
     }
     // The overview, written last among pages, still shows the old figures.
     assert_eq!(after.get("index.html"), published.get("index.html"));
+
+    // Recorded for the prefecture page, in French, with the detail.
+    let failing = std::sync::Arc::new(MemorySink::default());
+    failing.fail_after(2);
+    let publisher = decompte_publish::Publisher::new(store.clone(), failing, config);
+    let queued = publisher
+        .request(
+            "PREF",
+            "essai",
+            decompte_store::Publication::new_id(),
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("queued");
+    let failed = publisher.run_recorded(queued).await;
+    assert_eq!(failed.status, decompte_store::PublicationStatus::Failed);
+    let error = failed.error.unwrap_or_default();
+    assert!(
+        error.starts_with(
+            "Le site n’a pas pu être écrit ; la version précédente reste en ligne (détail : "
+        ),
+        "{error}"
+    );
+    let recorded = store.publications(1).await.expect("publications");
+    assert_eq!(recorded[0].error.as_deref(), Some(error.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
