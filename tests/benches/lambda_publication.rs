@@ -11,12 +11,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 use decompte_store::Store;
 use decompte_tests::dynamodb_local::DynamoLocal;
 use decompte_tests::lambda_local::LambdaEmulator;
 use decompte_tests::s3_local::MotoServer;
-use decompte_tests::{issue_code, load_year, morbihan, sample_report};
+use decompte_tests::{correct, issue_code, load_year, morbihan};
 use serde_json::json;
 
 #[tokio::main]
@@ -63,16 +63,7 @@ async fn main() {
     );
 
     // The biggest answer of the app: every current report, through the function URL.
-    let ingest = emulator.start_function(
-        "ingest-fn",
-        &[
-            ("DECOMPTE_STORE", address.clone()),
-            (
-                "DECOMPTE_PUBLISH_FUNCTION",
-                format!("lambda://publish-fn?endpoint={}", emulator.url()),
-            ),
-        ],
-    );
+    let ingest = emulator.start_ingest(&address);
     let code = issue_code(store.as_ref(), decompte_core::Role::Prefecture, None).await;
     let timer = Instant::now();
     let listing = reqwest::Client::new()
@@ -95,12 +86,7 @@ async fn main() {
         mib(ingest.process.peak_memory_kib())
     );
 
-    let mut corrected = sample_report(&communes[0], start + Duration::days(100), 2, 5);
-    corrected.recorded_at = Utc::now();
-    store
-        .write_report(&corrected, None)
-        .await
-        .expect("correction");
+    correct(store.as_ref(), &communes[0], start + Duration::days(100), 5).await;
     let timer = Instant::now();
     let scheduled = emulator
         .invoke("publish-fn", &json!({"schedule": "bench"}))

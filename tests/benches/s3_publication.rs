@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use chrono::{Duration, NaiveDate, Utc};
 use decompte_publish::{CloudFront, CloudFrontConfig, Publisher};
-use decompte_store::{SqliteStore, Store};
+use decompte_store::SqliteStore;
 use decompte_tests::s3_local::MotoServer;
-use decompte_tests::{load_year, morbihan, sample_report};
+use decompte_tests::{correct, load_year, morbihan};
 
 #[tokio::main]
 async fn main() {
@@ -44,12 +44,7 @@ async fn main() {
         first.invalidated
     );
 
-    let mut corrected = sample_report(&communes[0], start + Duration::days(100), 2, 5);
-    corrected.recorded_at = Utc::now();
-    store
-        .write_report(&corrected, None)
-        .await
-        .expect("correction");
+    correct(store.as_ref(), &communes[0], start + Duration::days(100), 5).await;
     let before = sink.puts();
     let timer = Instant::now();
     let after = publisher

@@ -133,6 +133,26 @@ impl LambdaEmulator {
         )
     }
 
+    /// Starts `ingest-fn` on the table at `store_address`, republishing through
+    /// this emulator's `publish-fn`.
+    pub fn start_ingest(&self, store_address: &str) -> Function {
+        self.start_function(
+            "ingest-fn",
+            &[
+                ("DECOMPTE_STORE", store_address.to_owned()),
+                (
+                    "DECOMPTE_PUBLISH_FUNCTION",
+                    format!(
+                        "lambda://publish-fn?endpoint={}&region=us-east-1",
+                        self.url()
+                    ),
+                ),
+                // The emulator speaks plain http: cookies without Secure, as on loopback.
+                ("DECOMPTE_PUBLIC_URL", self.url()),
+            ],
+        )
+    }
+
     /// Invokes `function` through the Invoke API, as EventBridge Scheduler or
     /// the AWS CLI would; returns its answer.
     pub async fn invoke(&self, function: &str, payload: &serde_json::Value) -> serde_json::Value {

@@ -77,13 +77,7 @@ impl TestApp {
 
     /// Starts the app after letting the test adjust its settings.
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        let dir = tempfile::tempdir().expect("temporary data directory");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let address: SocketAddr = listener.local_addr().expect("local address");
-        let mut settings = Settings::for_data_dir(dir.path().to_path_buf());
-        settings.public_url = Some(format!("http://{address}"));
+        let (dir, listener, mut settings) = Self::prepare().await;
         adjust(&mut settings);
         let app = LocalApp::open(&settings).await.expect("open the app");
         Self::serve(app, listener, dir).await
@@ -91,6 +85,13 @@ impl TestApp {
 
     /// Starts the app on a given store (DynamoDB Local, say) with default settings.
     pub async fn start_on(store: Arc<dyn Store>) -> Self {
+        let (dir, listener, settings) = Self::prepare().await;
+        let app = LocalApp::with_store(&settings, store).expect("open the app");
+        Self::serve(app, listener, dir).await
+    }
+
+    /// A temporary data folder, a loopback port, and default settings for them.
+    async fn prepare() -> (tempfile::TempDir, tokio::net::TcpListener, Settings) {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -98,8 +99,7 @@ impl TestApp {
         let address: SocketAddr = listener.local_addr().expect("local address");
         let mut settings = Settings::for_data_dir(dir.path().to_path_buf());
         settings.public_url = Some(format!("http://{address}"));
-        let app = LocalApp::with_store(&settings, store).expect("open the app");
-        Self::serve(app, listener, dir).await
+        (dir, listener, settings)
     }
 
     async fn serve(
@@ -437,6 +437,21 @@ pub async fn load_year(
         written += task.await.expect("a loader");
     }
     written
+}
+
+/// Writes version 2 of `commune`'s `date`, now, with `hopital` deaths at hospital.
+pub async fn correct(
+    store: &dyn Store,
+    commune: &CommuneCode,
+    date: chrono::NaiveDate,
+    hopital: u32,
+) {
+    let mut corrected = sample_report(commune, date, 2, hopital);
+    corrected.recorded_at = Utc::now();
+    store
+        .write_report(&corrected, None)
+        .await
+        .expect("correction");
 }
 
 /// Issues an access code for `role` (and `commune`) in `store`; returns the code.

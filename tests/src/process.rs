@@ -71,35 +71,39 @@ impl Guarded {
 
     /// Waits until the program listens on `port`; fails with its log otherwise.
     pub fn wait_for_port(&self, port: u16, within: Duration, hint: &str) {
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < within && self.is_running(),
-                "{} did not listen on port {port} within {} s: {hint}\n{}",
-                self.what,
-                within.as_secs(),
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_until(&format!("listen on port {port}"), within, hint, || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
     }
 
     /// Waits until its log contains `needle`; returns how long that took.
     pub fn wait_for_log(&self, needle: &str, within: Duration) -> Duration {
+        self.wait_until(&format!("log `{needle}`"), within, "see its log", || {
+            self.log_text().contains(needle)
+        })
+    }
+
+    /// Waits until `done`; fails with the program's log if it takes longer than
+    /// `within` or the program ends. Returns how long it took.
+    fn wait_until(
+        &self,
+        what: &str,
+        within: Duration,
+        hint: &str,
+        done: impl Fn() -> bool,
+    ) -> Duration {
         let started = Instant::now();
-        loop {
-            if self.log_text().contains(needle) {
-                return started.elapsed();
-            }
+        while !done() {
             assert!(
                 started.elapsed() < within && self.is_running(),
-                "{} did not log `{needle}` within {} s:\n{}",
+                "{} did not {what} within {} s: {hint}\n{}",
                 self.what,
                 within.as_secs(),
                 self.log_text()
             );
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(10));
         }
+        started.elapsed()
     }
 
     pub fn is_running(&self) -> bool {

@@ -145,21 +145,7 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
         dynamo.endpoint
     );
     let publish = emulator.start_publish(&store_address, moto, site.bucket(), &distribution);
-    let ingest = emulator.start_function(
-        "ingest-fn",
-        &[
-            ("DECOMPTE_STORE", store_address),
-            (
-                "DECOMPTE_PUBLISH_FUNCTION",
-                format!(
-                    "lambda://publish-fn?endpoint={}&region=us-east-1",
-                    emulator.url()
-                ),
-            ),
-            // The emulator speaks plain http: cookies without Secure, as on loopback.
-            ("DECOMPTE_PUBLIC_URL", emulator.url()),
-        ],
-    );
+    let ingest = emulator.start_ingest(&store_address);
 
     let mairie = issue_code(store.as_ref(), Role::Commune, Some("56260")).await;
     let prefecture = issue_code(store.as_ref(), Role::Prefecture, None).await;
