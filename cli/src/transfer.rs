@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use decompte_core::correction::{check_correction, CorrectionError};
+use decompte_core::spreadsheet::read_cell;
 use decompte_core::time::paris_today;
 use decompte_core::{CountValue, Draft, Report, Rules, Scope, Source};
 use decompte_publish::opendata;
@@ -72,6 +73,8 @@ pub async fn import(
             problems.push(format!("line {line}: 5 fields expected"));
             continue;
         };
+        // Text cells were made safe for spreadsheets on export: read them back as typed.
+        let setting = read_cell(setting);
         let group = groups
             .entry((commune.to_owned(), date.to_owned()))
             .or_insert_with(|| (line, BTreeMap::new()));

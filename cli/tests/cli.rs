@@ -147,6 +147,43 @@ fn import_export_and_publish_round_trip() {
     assert_stderr(&second, "0 fichier(s) écrit(s)");
 }
 
+/// A setting key may begin with a dash (`-x`), which a spreadsheet would run as
+/// a formula: every CSV writes it as `'-x`, and the import reads it back.
+#[test]
+fn csv_cells_never_run_as_formulas_and_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let with_settings = |args: &[&str]| {
+        let mut all = vec!["--settings=-moins=Lieu piégé,hopital=Hôpital"];
+        all.extend_from_slice(args);
+        decompte(dir.path(), &all)
+    };
+    let csv = dir.path().join("in.csv");
+    std::fs::write(
+        &csv,
+        "date,code_commune,nom_commune,lieu,deces\n2020-04-01,56260,Vannes,'-moins,3\n2020-04-01,56260,Vannes,hopital,1\n",
+    )
+    .expect("write csv");
+    let import = with_settings(&["import", csv.to_str().expect("path")]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    let export = with_settings(&["export"]);
+    let text = stdout(&export);
+    assert!(
+        text.contains("2020-04-01,56260,Vannes,'-moins,3\n"),
+        "{text}"
+    );
+    assert!(
+        !text.lines().any(|line| line
+            .split(',')
+            .any(|cell| cell.starts_with(['=', '+', '-', '@']))),
+        "{text}"
+    );
+    // What was exported imports back as it is: nothing changes.
+    std::fs::write(&csv, &text).expect("write csv");
+    let again = with_settings(&["import", csv.to_str().expect("path")]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_stderr(&again, "0 créée(s), 0 corrigée(s), 1 inchangée(s)");
+}
+
 #[test]
 fn help_is_there_everywhere() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -162,3 +199,4 @@ fn help_is_there_everywhere() {
     }
     assert!(stdout(&decompte(dir.path(), &["serve", "--help"])).contains("DECOMPTE_LISTEN"));
 }
+

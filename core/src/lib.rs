@@ -12,6 +12,7 @@ pub mod completeness;
 pub mod correction;
 pub mod report;
 pub mod setting;
+pub mod spreadsheet;
 pub mod time;
 pub mod validation;
 

