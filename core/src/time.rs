@@ -1,6 +1,6 @@
 //! Days are counted in Europe/Paris; instants are stored in UTC.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Europe::Paris;
 
 /// The calendar day in Paris at the instant `now`.
@@ -30,11 +30,23 @@ pub fn fr_datetime(instant: DateTime<Utc>) -> String {
 
 /// Parses `2020-04-01` (ISO, what `<input type="date">` sends) or `01/04/2020`
 /// (what people type where the browser has no date picker).
+///
+/// Only years of four digits are read: chrono alone would accept a sign and
+/// six digits (`-262143-01-01`), a day so far from any other that the first
+/// subtraction overflows. Callers still bound the day to the crisis window.
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
     let text = text.trim();
+    let plain = text.len() <= 10
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '-' || c == '/');
+    if !plain {
+        return None;
+    }
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(text, "%d/%m/%Y"))
         .ok()
+        .filter(|date| (1000..=9999).contains(&date.year()))
 }
 
 #[cfg(test)]
@@ -58,5 +70,23 @@ mod tests {
             NaiveDate::from_ymd_opt(2020, 4, 1)
         );
         assert_eq!(parse_date("2020-02-30"), None);
+    }
+
+    #[test]
+    fn far_away_years_are_not_dates() {
+        for text in [
+            "-262143-01-01",
+            "+262142-12-31",
+            "262142-12-31",
+            "0999-01-01",
+            "01/01/-2020",
+            "2020-04-01T00:00",
+        ] {
+            assert_eq!(parse_date(text), None, "{text}");
+        }
+        assert_eq!(
+            parse_date(" 2020-04-01 "),
+            NaiveDate::from_ymd_opt(2020, 4, 1)
+        );
     }
 }

@@ -159,36 +159,35 @@ impl Rules {
             ));
             return None;
         };
+        self.check_day(text, today)
+            .map_err(|message| errors.push(FieldError::new("date", message)))
+            .ok()
+    }
+
+    /// Reads a day typed in a form or a query, and keeps it only inside the
+    /// crisis window (from its first day to `today`): every day computed from
+    /// it afterwards stays a plain calendar day. The error says what to type.
+    pub fn check_day(&self, text: &str, today: NaiveDate) -> Result<NaiveDate, String> {
+        let text = text.trim();
         let Some(date) = parse_date(text) else {
-            errors.push(FieldError::new(
-                "date",
-                format!("« {text} » n'est pas une date valide : écrivez-la AAAA-MM-JJ (2020-04-01) ou JJ/MM/AAAA (01/04/2020)."),
-            ));
-            return None;
+            let shown: String = text.chars().take(40).collect();
+            return Err(format!("« {shown} » n'est pas une date valide : écrivez-la AAAA-MM-JJ (2020-04-01) ou JJ/MM/AAAA (01/04/2020)."));
         };
         if date > today {
-            errors.push(FieldError::new(
-                "date",
-                format!(
-                    "Le {} est dans le futur (aujourd'hui, heure de Paris, nous sommes le {}) : on ne déclare que des décès déjà survenus.",
-                    fr_date(date),
-                    fr_date(today)
-                ),
+            return Err(format!(
+                "Le {} est dans le futur (aujourd'hui, heure de Paris, nous sommes le {}) : on ne déclare que des décès déjà survenus.",
+                fr_date(date),
+                fr_date(today)
             ));
-            return None;
         }
         if date < self.crisis_start {
-            errors.push(FieldError::new(
-                "date",
-                format!(
-                    "Le {} est antérieur au début de la période suivie ({}) : vérifiez l'année.",
-                    fr_date(date),
-                    fr_date(self.crisis_start)
-                ),
+            return Err(format!(
+                "Le {} est antérieur au début de la période suivie ({}) : vérifiez l'année.",
+                fr_date(date),
+                fr_date(self.crisis_start)
             ));
-            return None;
         }
-        Some(date)
+        Ok(date)
     }
 
     fn check_counts(

@@ -447,9 +447,20 @@ async fn completeness(
     let Query(param) = Query::<DateParam>::try_from_uri(request.uri()).map_err(|_| {
         ApiError::invalid(vec![FieldError::new("date", "Paramètre possible : date.")])
     })?;
-    let date = parse_day("date", param.date.as_deref())
-        .map_err(|e| ApiError::invalid(vec![e]))?
-        .unwrap_or_else(|| paris_today(Utc::now()));
+    let today = paris_today(Utc::now());
+    let date = match param
+        .date
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        None => today,
+        Some(text) => state
+            .config
+            .rules
+            .check_day(text, today)
+            .map_err(|message| ApiError::invalid(vec![FieldError::new("date", message)]))?,
+    };
     let reported = state.store.reported_communes(date).await?;
     let c = Completeness::compute(date, &state.config.scope, &reported);
     Ok(Json(CompletenessBody {

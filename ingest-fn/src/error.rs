@@ -84,6 +84,11 @@ impl ApiError {
         error
     }
 
+    /// A query or form value that cannot be read (a day outside the crisis window, say).
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }

@@ -65,6 +65,24 @@ fn lenient_query<T: serde::de::DeserializeOwned + Default>(raw: Option<String>) 
         .unwrap_or_default()
 }
 
+/// The day a page's query asks for: today when absent, and otherwise a day of
+/// the crisis window, or a French `400` (never a day to compute with that lies
+/// outside the calendar of the crisis).
+fn asked_day(
+    state: &AppState,
+    asked: Option<&str>,
+    today: NaiveDate,
+) -> Result<NaiveDate, ApiError> {
+    match asked.map(str::trim).filter(|text| !text.is_empty()) {
+        None => Ok(today),
+        Some(text) => state
+            .config
+            .rules
+            .check_day(text, today)
+            .map_err(ApiError::bad_request),
+    }
+}
+
 fn field<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
     fields
         .iter()
@@ -114,7 +132,14 @@ fn render(state: &AppState, status: StatusCode, template: &str, context: Value) 
 }
 
 fn error_page(state: &AppState, session: Option<&BrowserSession>, error: &ApiError) -> Response {
+    let home = session.map_or("/saisie", home_for);
     let (heading, back_href, back_label) = match error.status {
+        StatusCode::BAD_REQUEST if home == "/prefecture" => (
+            "Demande incorrecte",
+            home,
+            "Revenir à la page de la préfecture",
+        ),
+        StatusCode::BAD_REQUEST => ("Demande incorrecte", home, "Revenir au formulaire"),
         StatusCode::FORBIDDEN => ("Accès refusé", "/saisie", "Revenir au formulaire"),
         StatusCode::NOT_FOUND => ("Introuvable", "/saisie", "Revenir au formulaire"),
         StatusCode::TOO_MANY_REQUESTS => {
@@ -206,7 +231,11 @@ impl FromRequest<AppState> for SignedForm {
         let session = auth::browser_session(state, &parts.headers, Utc::now())
             .await
             .map_err(|error| error_page(state, None, &error.into()))?;
-        let keeps_draft = parts.uri.path() == "/saisie";
+        // A declaration typed before the session expired is carried through
+        // the login, but only from a page of this app: a page of another site
+        // could otherwise post figures of its choosing into the mayor's form.
+        let keeps_draft =
+            parts.uri.path() == "/saisie" && auth::same_origin(&state.config, &parts.headers);
         let Form(fields) = Form::<Fields>::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;
@@ -327,7 +356,12 @@ async fn login(
     Form(fields): Form<Fields>,
 ) -> Response {
     let secure = state.config.secure_cookies;
-    let draft = draft_of(&fields, "draft_");
+    // A draft is only ever carried from this app's own pages (see `SignedForm`).
+    let draft = if auth::same_origin(&state.config, &headers) {
+        draft_of(&fields, "draft_")
+    } else {
+        Fields::new()
+    };
     let expected = auth::cookie(&headers, auth::login_cookie_name(secure));
     let given = field(&fields, "csrf").unwrap_or("");
     if !expected.is_some_and(|e| auth::tokens_match(e, given)) {
@@ -446,7 +480,7 @@ async fn resume_draft(
         errors: Vec::new(),
         conflict: None,
         saved: None,
-        notice: Some("Vous êtes de nouveau connecté : les chiffres que vous aviez saisis sont conservés ci-dessous. Vérifiez-les, puis enregistrez.".into()),
+        notice: Some("Vous êtes de nouveau connecté : les chiffres que vous aviez saisis sont conservés ci-dessous, mais ils ne sont pas encore enregistrés. Vérifiez-les un par un, puis enregistrez.".into()),
     };
     Some(render_form(state, &session, StatusCode::OK, view).await)
 }
@@ -647,12 +681,10 @@ async fn form_page(
         Err(error) => return error_page(&state, Some(&session), &error),
     };
     let today = paris_today(Utc::now());
-    let date = query
-        .date
-        .as_deref()
-        .and_then(parse_date)
-        .filter(|d| *d <= today && *d >= state.config.rules.crisis_start)
-        .unwrap_or(today);
+    let date = match asked_day(&state, query.date.as_deref(), today) {
+        Ok(date) => date,
+        Err(error) => return error_page(&state, Some(&session), &error),
+    };
     let current = match state.store.current_report(&commune.code, date).await {
         Ok(current) => current,
         Err(error) => return error_page(&state, Some(&session), &error.into()),
@@ -801,12 +833,10 @@ async fn prefecture_page(
 ) -> Response {
     let query: PrefectureQuery = lenient_query(query);
     let today = paris_today(Utc::now());
-    let date = query
-        .date
-        .as_deref()
-        .and_then(parse_date)
-        .filter(|d| *d <= today)
-        .unwrap_or(today);
+    let date = match asked_day(&state, query.date.as_deref(), today) {
+        Ok(date) => date,
+        Err(error) => return error_page(&state, Some(&session), &error),
+    };
     let loaded = async {
         let reported = state.store.reported_communes(date).await?;
         let reports = state

@@ -301,21 +301,40 @@ impl Browser {
         answer
     }
 
+    /// Posts a form from one of the app's own pages, as a browser does: with
+    /// `Sec-Fetch-Site: same-origin` and the app's `Origin`.
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let origin = origin_of(&self.base);
+        self.post_form_with(
+            path,
+            fields,
+            &[("sec-fetch-site", "same-origin"), ("origin", &origin)],
+        )
+        .await
+    }
+
+    /// Posts a form with the given request headers instead (a page of another
+    /// site posting into the app, say: `Sec-Fetch-Site: cross-site`).
+    pub async fn post_form_with(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let body = fields
             .iter()
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .collect::<Vec<_>>()
             .join("&");
-        let response = self
+        let mut request = self
             .client
             .post(format!("{}{path}", self.base))
             .header(COOKIE, self.cookie_header())
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .expect("POST");
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.body(body).send().await.expect("POST");
         let answer = TestApp::answer(response).await;
         self.keep_cookies(&answer);
         answer
@@ -475,6 +494,16 @@ pub fn csrf_of(html: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// `scheme://host[:port]` of an address.
+fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            format!("{scheme}://{}", rest.split('/').next().unwrap_or_default())
+        }
+        None => url.to_owned(),
+    }
 }
 
 fn encode(text: &str) -> String {

@@ -27,6 +27,7 @@ mod browser;
 mod corrections;
 mod dynamodb;
 mod flow;
+mod hardening;
 mod infra;
 mod lambda;
 mod prefecture;
