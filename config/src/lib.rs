@@ -128,8 +128,20 @@ pub struct Settings {
     #[arg(long, env = "DECOMPTE_SITE_URL", global = true)]
     pub site_url: Option<String>,
 
-    /// Take the client address from X-Forwarded-For (only behind a reverse proxy you run).
-    #[arg(long, env = "DECOMPTE_TRUST_FORWARDED_FOR", global = true)]
+    /// Reverse proxies whose X-Forwarded-For is believed, comma-separated
+    /// addresses or networks (`127.0.0.1,10.0.0.0/8`): the client address of a
+    /// request that came through them is read from that header, for login
+    /// throttling. None by default: the header is then ignored.
+    #[arg(
+        long,
+        env = "DECOMPTE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<String>,
+
+    /// Replaced by --trusted-proxies, which says which proxies to believe.
+    #[arg(long, env = "DECOMPTE_TRUST_FORWARDED_FOR", global = true, hide = true)]
     pub trust_forwarded_for: bool,
 
     /// Seconds between two automatic publications of the site.
@@ -158,6 +170,7 @@ impl Settings {
             crisis: "Covid-19".into(),
             public_url: None,
             site_url: None,
+            trusted_proxies: Vec::new(),
             trust_forwarded_for: false,
             publish_every: 60,
         }
@@ -194,6 +207,38 @@ impl Settings {
             settings,
             crisis_start: self.crisis_start,
             max_per_cell: self.max_per_cell,
+        })
+    }
+
+    /// The networks of `--trusted-proxies`. The old `--trust-forwarded-for`
+    /// believed any `X-Forwarded-For`: it is refused with the way to replace it.
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        if self.trust_forwarded_for {
+            bail!("--trust-forwarded-for (DECOMPTE_TRUST_FORWARDED_FOR) is replaced by --trusted-proxies (DECOMPTE_TRUSTED_PROXIES): give the addresses of your reverse proxies, for example 127.0.0.1 or 10.0.0.0/8");
+        }
+        self.trusted_proxies
+            .iter()
+            .map(|text| text.trim())
+            .filter(|text| !text.is_empty())
+            .map(|text| {
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| anyhow::anyhow!("--trusted-proxies: `{text}` is not an address or a network (for example 127.0.0.1 or 10.0.0.0/8)"))
+            })
+            .collect()
+    }
+
+    /// The origin (`scheme://host[:port]`) of `--public-url`, if it is set.
+    pub fn public_origin(&self) -> Option<String> {
+        let url = self.public_url.as_deref()?.trim();
+        let (scheme, rest) = url.split_once("://")?;
+        let host = rest.split(['/', '?', '#']).next()?;
+        (!host.is_empty()).then(|| {
+            format!(
+                "{}://{}",
+                scheme.to_ascii_lowercase(),
+                host.to_ascii_lowercase()
+            )
         })
     }
 

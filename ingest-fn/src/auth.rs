@@ -4,6 +4,7 @@
 //! in the request being served: the store keeps their SHA-256, and nothing here
 //! logs them.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
@@ -78,22 +79,68 @@ impl Caller {
     }
 }
 
-/// The key that identifies a client for throttling.
-pub fn client_key(state: &AppState, headers: &HeaderMap, peer: Option<std::net::IpAddr>) -> String {
-    if state.config.trust_forwarded_for {
-        if let Some(last) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
-            return format!("client:{last}");
+/// The address of the client of a request. The peer address, unless the peer
+/// is one of the reverse proxies the deployment names (`--trusted-proxies`):
+/// then `X-Forwarded-For` is read from the right, each hop a proxy of ours
+/// added, until the first address that is not one of our proxies. A hop that
+/// is not an IP address stops the walk: the last address vouched for by one of
+/// our proxies is the client. Without trusted proxies the header is ignored,
+/// so nobody can choose the address they are counted under.
+pub fn client_address(
+    config: &crate::AppConfig,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Option<IpAddr> {
+    let peer = peer?;
+    if !config.is_trusted_proxy(peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Some(address) = parse_hop(hop) else {
+            break;
+        };
+        client = address;
+        if !config.is_trusted_proxy(address) {
+            break;
         }
     }
-    match peer {
-        Some(ip) => format!("client:{ip}"),
+    Some(client)
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`[v6]:p`, `v4:p`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// The key a client's failed logins are counted under: its IPv4 address, or
+/// the /64 network of an IPv6 address (a host chooses freely inside its /64).
+pub fn client_key(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> String {
+    match client_address(&state.config, headers, peer) {
+        Some(address) => throttle_key(address),
         None => "client:unknown".into(),
+    }
+}
+
+fn throttle_key(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => format!("client:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("client:{v4}"),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("client:{}/64", std::net::Ipv6Addr::from(network))
+            }
+        },
     }
 }
 
@@ -103,57 +150,66 @@ fn window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
     Utc.timestamp_opt(start, 0).single().unwrap_or(now)
 }
 
-/// Checks a typed access code, counting failures per client and per commune.
+/// Checks a typed access code. A right code always passes, at once, whatever
+/// happened before from the same address or for the same commune: nobody can
+/// lock a mairie out, nor a communauté de communes behind one address.
 ///
-/// Per client, too many failures give `429` before the code is even looked at,
-/// so a blocked client learns nothing. Per commune (the public tag of the code),
-/// too many failures only slow down further *failed* attempts for that commune:
-/// a right code always goes through at once, so nobody can lock a commune out.
+/// Only failures are throttled. Each one is counted atomically, per client and
+/// per commune (the public tag of the code), and compared after counting, so
+/// a parallel burst cannot slip past the limit: past it, a wrong code is
+/// answered `429` with `Retry-After` instead of `401`, at once (nothing here
+/// sleeps, which would hold a Lambda function or a connection).
 pub async fn check_code(
     state: &AppState,
     typed: &str,
     client: &str,
     now: DateTime<Utc>,
 ) -> Result<Credential, ApiError> {
-    let policy = state.config.throttle;
-    let window = window_start(now, policy.window);
-    let window_end = window + chrono::Duration::from_std(policy.window).unwrap_or_default();
-    if state.store.failures(client, window, now).await? >= policy.max_failures {
-        let retry = (window_end - now).num_seconds().max(1);
-        return Err(ApiError::too_many_requests(
-            u64::try_from(retry).unwrap_or(1),
-        ));
-    }
     let code = AccessCode::parse(typed);
     let found = match &code {
         Some(code) => state.store.credential_by_hash(&code.hash()).await?,
         None => None,
     };
-    match found {
-        Some(credential) if credential.is_active() => {
-            // "Last used" is for humans: a minute's precision spares a write per request.
-            let stale = credential
-                .last_used_at
-                .is_none_or(|last| now - last > chrono::Duration::seconds(60));
-            if stale {
-                state.store.touch_credential(&credential.id, now).await?;
-            }
-            Ok(credential)
+    if let Some(credential) = found.filter(Credential::is_active) {
+        // "Last used" is for humans: a minute's precision spares a write per request.
+        let stale = credential
+            .last_used_at
+            .is_none_or(|last| now - last > chrono::Duration::seconds(60));
+        if stale {
+            state.store.touch_credential(&credential.id, now).await?;
         }
-        _ => {
-            let count = state.store.add_failure(client, window, window_end).await?;
-            tracing::warn!(client, failures = count, "failed authentication");
-            if let Some(commune) = code.as_ref().and_then(AccessCode::commune) {
-                let key = format!("commune:{commune}");
-                let for_commune = state.store.add_failure(&key, window, window_end).await?;
-                if for_commune > policy.commune_failures_before_delay {
-                    tracing::warn!(%commune, failures = for_commune, "repeated failed authentications for one commune");
-                    tokio::time::sleep(policy.commune_delay).await;
-                }
-            }
-            Err(ApiError::unauthorized())
-        }
+        return Ok(credential);
     }
+    let policy = state.config.throttle;
+    let window = window_start(now, policy.window);
+    let window_end = window + chrono::Duration::from_std(policy.window).unwrap_or_default();
+    let retry = u64::try_from((window_end - now).num_seconds().max(1)).unwrap_or(1);
+    let for_client = state.store.add_failure(client, window, window_end).await?;
+    let commune = code.as_ref().and_then(AccessCode::commune);
+    let for_commune = match &commune {
+        Some(commune) => {
+            let key = format!("commune:{commune}");
+            Some(state.store.add_failure(&key, window, window_end).await?)
+        }
+        None => None,
+    };
+    tracing::warn!(
+        event = "login_failed",
+        client,
+        commune = commune.as_ref().map(CommuneCode::as_str),
+        failures = for_client,
+        commune_failures = for_commune,
+        "failed authentication"
+    );
+    if for_client > policy.max_failures {
+        return Err(ApiError::too_many_requests(retry));
+    }
+    if for_commune.is_some_and(|n| n > policy.commune_failures_before_throttle) {
+        return Err(ApiError::too_many_requests(
+            policy.commune_retry_after.as_secs().max(1),
+        ));
+    }
+    Err(ApiError::unauthorized())
 }
 
 /// The caller of an API request, from its `Authorization: Bearer` header.
@@ -225,14 +281,48 @@ pub fn csrf_token(session_id: &str) -> String {
     hash_secret("csrf", session_id)[..32].to_owned()
 }
 
-/// Compares two tokens in constant time.
+/// Compares two tokens in constant time (`subtle`): how long it takes says
+/// nothing of how much of a guess was right.
 pub fn tokens_match(expected: &str, given: &str) -> bool {
-    expected.len() == given.len()
-        && expected
-            .bytes()
-            .zip(given.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    use subtle::ConstantTimeEq;
+    bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+}
+
+/// Whether a browser's request comes from a page of this app rather than from
+/// another site. Browsers say so in `Sec-Fetch-Site`; older ones send at least
+/// `Origin` (or `Referer`) with a POST, which must then be the app's own
+/// origin: `--public-url`'s, or else the address the request was sent to.
+/// A request that says nothing is not taken as same-origin.
+pub fn same_origin(config: &crate::AppConfig, headers: &HeaderMap) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site.eq_ignore_ascii_case("same-origin");
+    }
+    let claimed = match text(header::ORIGIN) {
+        Some(origin) => Some(origin.to_owned()),
+        None => text(header::REFERER).and_then(origin_of),
+    };
+    let Some(claimed) = claimed.map(|o| o.to_ascii_lowercase()) else {
+        return false;
+    };
+    match &config.public_origin {
+        Some(own) => claimed == *own,
+        None => text(header::HOST).is_some_and(|host| {
+            let scheme = if config.secure_cookies {
+                "https"
+            } else {
+                "http"
+            };
+            claimed == format!("{scheme}://{}", host.to_ascii_lowercase())
+        }),
+    }
+}
+
+/// `scheme://host[:port]` of an absolute URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then(|| format!("{scheme}://{host}"))
 }
 
 /// Opens a session for a credential; returns the session id for the cookie.
@@ -256,11 +346,22 @@ pub async fn open_session(
 }
 
 /// A logged-in browser: its caller, its session id and its CSRF token.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BrowserSession {
     pub caller: Caller,
     pub session_id: String,
     pub csrf: String,
+}
+
+impl std::fmt::Debug for BrowserSession {
+    /// The session id and the CSRF token are secrets: never in a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserSession")
+            .field("caller", &self.caller)
+            .field("session_id", &"…")
+            .field("csrf", &"…")
+            .finish()
+    }
 }
 
 /// The session of a browser request, if it has a live one whose credential is
@@ -336,5 +437,111 @@ mod tests {
         assert!(!tokens_match("abcd", "abce"));
         assert!(!tokens_match("abcd", "abc"));
         assert_ne!(csrf_token("s1"), csrf_token("s2"));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_network() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff:eeee:dddd:cccc".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(throttle_key(a), "client:2001:db8:1:2::/64");
+        assert_eq!(throttle_key(a), throttle_key(b));
+        assert_ne!(throttle_key(a), throttle_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(throttle_key(mapped), "client:192.0.2.7");
+    }
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", value.parse().expect("header"));
+        headers
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        let mut config = crate::AppConfig::new(decompte_core::Scope::default());
+        let proxy: IpAddr = "10.0.0.5".parse().expect("ip");
+        let stranger: IpAddr = "203.0.113.9".parse().expect("ip");
+        let headers = forwarded("198.51.100.1, 192.0.2.44");
+        // No trusted proxy: the header is ignored.
+        assert_eq!(client_address(&config, &headers, Some(proxy)), Some(proxy));
+        config.trusted_proxies = vec!["10.0.0.0/8".parse().expect("net")];
+        // From a stranger, never believed.
+        assert_eq!(
+            client_address(&config, &headers, Some(stranger)),
+            Some(stranger)
+        );
+        // From our proxy: the hop it added, not what the client wrote before it.
+        assert_eq!(
+            client_address(&config, &headers, Some(proxy)),
+            "192.0.2.44".parse().ok()
+        );
+        // Proxies of ours are skipped from the right.
+        assert_eq!(
+            client_address(&config, &forwarded("192.0.2.44, 10.1.1.1"), Some(proxy)),
+            "192.0.2.44".parse().ok()
+        );
+        // A hop that is not an address stops the walk at the last one vouched for.
+        assert_eq!(
+            client_address(
+                &config,
+                &forwarded("192.0.2.44, evil, 10.1.1.1"),
+                Some(proxy)
+            ),
+            "10.1.1.1".parse().ok()
+        );
+        assert_eq!(
+            client_address(&config, &forwarded("[2001:db8::1]:4711"), Some(proxy)),
+            "2001:db8::1".parse().ok()
+        );
+    }
+
+    #[test]
+    fn drafts_are_kept_only_for_same_origin_requests() {
+        let mut config = crate::AppConfig::new(decompte_core::Scope::default());
+        config.public_origin = Some("https://declarer.example.fr".into());
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, value.parse().expect("header"));
+            }
+            same_origin(&config, &headers)
+        };
+        assert!(with(&[("sec-fetch-site", "same-origin")]));
+        assert!(!with(&[("sec-fetch-site", "cross-site")]));
+        assert!(!with(&[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "https://declarer.example.fr")
+        ]));
+        assert!(with(&[("origin", "https://declarer.example.fr")]));
+        assert!(!with(&[("origin", "https://attaquant.example")]));
+        assert!(!with(&[("origin", "null")]));
+        assert!(with(&[(
+            "referer",
+            "https://declarer.example.fr/saisie?date=2020-04-01"
+        )]));
+        assert!(!with(&[(
+            "referer",
+            "https://declarer.example.fr.attaquant.example/"
+        )]));
+        assert!(!with(&[]));
+        let session = BrowserSession {
+            caller: Caller {
+                credential: Credential {
+                    id: "commune-1".into(),
+                    role: Role::Commune,
+                    commune: None,
+                    label: "Mairie".into(),
+                    code_hash: String::new(),
+                    created_at: Utc::now(),
+                    last_used_at: None,
+                    revoked_at: None,
+                },
+            },
+            session_id: "secret-session".into(),
+            csrf: "secret-token".into(),
+        };
+        let printed = format!("{session:?}");
+        assert!(!printed.contains("secret"), "{printed}");
     }
 }

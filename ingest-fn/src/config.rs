@@ -17,8 +17,11 @@ pub struct AppConfig {
     /// Secure cookies with the `__Host-` prefix. Off only for plain-http loopback.
     pub secure_cookies: bool,
     pub session_ttl: Duration,
-    /// Take the client address from the last `X-Forwarded-For` hop (behind a proxy you trust).
-    pub trust_forwarded_for: bool,
+    /// The app's own origin (`https://declarer.example.gouv.fr`), when known:
+    /// a browser's `Origin` must equal it for a typed draft to be kept.
+    pub public_origin: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see [`crate::auth::client_address`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub throttle: ThrottlePolicy,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
@@ -26,16 +29,18 @@ pub struct AppConfig {
     pub publish_every: Duration,
 }
 
-/// How failed logins are throttled, in fixed windows.
+/// How failed logins are throttled, in fixed windows. Only failures count,
+/// and a right code always passes.
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
-    /// Failures allowed per client address before `429`.
+    /// Failures allowed per client address (an IPv6 /64) in a window; past
+    /// them, a wrong code is answered `429` until the window ends.
     pub max_failures: u32,
     pub window: Duration,
-    /// Failures for one commune (from any client) after which each further
-    /// failed attempt for it is answered only after `commune_delay`.
-    pub commune_failures_before_delay: u32,
-    pub commune_delay: Duration,
+    /// Failures for one commune (from any client) in a window; past them, a
+    /// wrong code for it is answered `429` with this `Retry-After`.
+    pub commune_failures_before_throttle: u32,
+    pub commune_retry_after: Duration,
 }
 
 impl Default for ThrottlePolicy {
@@ -43,8 +48,8 @@ impl Default for ThrottlePolicy {
         Self {
             max_failures: 10,
             window: Duration::from_secs(15 * 60),
-            commune_failures_before_delay: 20,
-            commune_delay: Duration::from_secs(1),
+            commune_failures_before_throttle: 20,
+            commune_retry_after: Duration::from_secs(60),
         }
     }
 }
@@ -58,7 +63,8 @@ impl AppConfig {
         config.crisis = settings.crisis.clone();
         config.site_url = settings.site_url.clone().unwrap_or_else(|| "/".into());
         config.secure_cookies = settings.secure_cookies();
-        config.trust_forwarded_for = settings.trust_forwarded_for;
+        config.public_origin = settings.public_origin();
+        config.trusted_proxies = settings.trusted_proxies()?;
         config.publish_every = Duration::from_secs(settings.publish_every.max(1));
         Ok(config)
     }
@@ -73,10 +79,22 @@ impl AppConfig {
             site_url: "/".into(),
             secure_cookies: true,
             session_ttl: Duration::from_secs(8 * 3600),
-            trust_forwarded_for: false,
+            public_origin: None,
+            trusted_proxies: Vec::new(),
             throttle: ThrottlePolicy::default(),
             max_body_bytes: 16 * 1024,
             publish_every: Duration::from_secs(300),
         }
+    }
+
+    /// Whether `address` is one of the reverse proxies the deployment trusts.
+    pub fn is_trusted_proxy(&self, address: std::net::IpAddr) -> bool {
+        let address = match address {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.trusted_proxies
+            .iter()
+            .any(|net| net.contains(&address))
     }
 }

@@ -59,6 +59,14 @@ impl AppState {
 
 /// The whole app: pages, API, health check and the app's stylesheet.
 pub fn router(state: AppState) -> Router {
+    // Whenever cookies are Secure the app is reached over HTTPS only: say so
+    // to browsers for a year, so that no later visit starts in plain http.
+    let hsts = state.config.secure_cookies.then(|| {
+        SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        )
+    });
     Router::new()
         .merge(api::routes())
         .merge(pages::routes())
@@ -73,6 +81,7 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(tower::util::option_layer(hsts))
 }
 
 async fn stylesheet() -> impl IntoResponse {
