@@ -66,6 +66,14 @@ pub fn hospital_series() -> anyhow::Result<Vec<(NaiveDate, u32)>> {
         .collect()
 }
 
+/// Whether the store holds any report not written by the demonstration: then
+/// `--demo` must not run there (it would publish invented figures beside
+/// real ones, and print access codes).
+pub async fn holds_real_reports(store: &dyn Store) -> anyhow::Result<bool> {
+    let reports = store.current_reports(&ReportQuery::default()).await?;
+    Ok(reports.iter().any(|r| r.recorded_by != DEMO_AUTHOR))
+}
+
 /// Seeds demonstration reports if the store has none for the period. Returns how many were written.
 pub async fn seed(
     store: &dyn Store,

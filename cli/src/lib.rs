@@ -34,6 +34,16 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     .map_err(anyhow::Error::msg)
 }
 
+/// Creates the data folder, owner-only (0700) when it is new: it holds the
+/// database of credentials and sessions, hashed as they are.
+fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
 /// Starts publications in this process.
 pub struct InProcessTrigger {
     publisher: Arc<Publisher>,
@@ -73,7 +83,7 @@ impl LocalApp {
     /// Opens the store (SQLite under the data directory unless `--store` names
     /// a DynamoDB table) and the site folder under the data directory.
     pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        create_private_dir(&settings.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
                 settings.data_dir.display()

@@ -202,6 +202,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
+    if demo && !listen.ip().is_loopback() {
+        bail!("--demo serves invented figures and prints access codes: it listens on loopback only (127.0.0.1 or ::1), not on {listen}");
+    }
     if settings.public_url.is_none() && listen.ip().is_loopback() {
         // Plain http on loopback: the only case where cookies may go without Secure.
         settings.public_url = Some(format!("http://{listen}"));
@@ -214,6 +217,9 @@ async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyho
         .unwrap_or_else(|| format!("http://{listen}"));
     let mut codes = Vec::new();
     if demo {
+        if demo::holds_real_reports(app.store.as_ref()).await? {
+            bail!("--demo refuses a store that holds reports other than demonstration ones: it would mix invented figures with real ones. Use another --data-dir (or --store) for the demonstration");
+        }
         eprintln!("Données de démonstration : préparation …");
         let written = demo::seed(
             app.store.as_ref(),

@@ -200,3 +200,48 @@ fn help_is_there_everywhere() {
     assert!(stdout(&decompte(dir.path(), &["serve", "--help"])).contains("DECOMPTE_LISTEN"));
 }
 
+/// The demonstration never reaches production: it listens on loopback only,
+/// and refuses a store that holds real reports.
+#[test]
+fn the_demonstration_stays_away_from_production() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exposed = decompte(dir.path(), &["serve", "--demo", "--listen", "0.0.0.0:0"]);
+    assert!(!exposed.status.success());
+    assert_stderr(&exposed, "loopback only");
+
+    let csv = dir.path().join("in.csv");
+    let mut text = String::from("date,code_commune,nom_commune,lieu,deces\n");
+    for lieu in ["hopital", "ehpad", "esms", "domicile", "autre"] {
+        text.push_str(&format!("2020-04-01,56260,Vannes,{lieu},1\n"));
+    }
+    std::fs::write(&csv, &text).expect("write csv");
+    let import = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    let demo = decompte(dir.path(), &["serve", "--demo", "--listen", "127.0.0.1:0"]);
+    assert!(!demo.status.success());
+    assert_stderr(
+        &demo,
+        "refuses a store that holds reports other than demonstration ones",
+    );
+    assert_eq!(stdout(&decompte(dir.path(), &["export"])), text);
+}
+
+/// The data folder and the database are the owner's only.
+#[cfg(unix)]
+#[test]
+fn the_data_folder_and_the_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("donnees");
+    let issued = decompte(&dir, &["credentials", "issue", "--role", "prefecture"]);
+    assert!(issued.status.success(), "{}", stderr(&issued));
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("decompte.sqlite")), 0o600);
+}

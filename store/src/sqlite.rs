@@ -88,8 +88,10 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (and creates if needed) the database file.
+    /// Opens (and creates if needed) the database file. A new file is
+    /// readable by its owner only (0600; SQLite gives its journal the same).
     pub fn open(path: &Path) -> Result<Self> {
+        create_private(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let connection = Connection::open(path).map_err(unavailable)?;
         Self::init(connection)
     }
@@ -102,7 +104,9 @@ impl SqliteStore {
     fn init(connection: Connection) -> Result<Self> {
         connection
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                // FULL: a write is on disk before it is acknowledged, even in
+                // WAL mode, so a power cut never loses an answered 201.
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
             )
             .map_err(unavailable)?;
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
@@ -126,6 +130,19 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist yet.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
