@@ -7,9 +7,9 @@
 
 use anyhow::Context;
 use chrono::{NaiveDate, Utc};
-use decompte_core::{Counts, Report, Scope, Settings, Source};
+use decompte_core::{CountValue, Draft, Rules, Scope, Source};
 use decompte_publish::DEMO_AUTHOR;
-use decompte_store::{ReportQuery, Store};
+use decompte_store::{Actor, Ledger, ReportQuery, Store};
 
 const SPF_SERIES: &str = include_str!("../../data/demo/spf-hospital-daily-dep56.csv");
 
@@ -78,9 +78,12 @@ pub async fn holds_real_reports(store: &dyn Store) -> anyhow::Result<bool> {
 pub async fn seed(
     store: &dyn Store,
     scope: &Scope,
-    settings: &Settings,
+    rules: &Rules,
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<usize> {
+    let settings = &rules.settings;
+    let ledger = Ledger::new(store, rules, scope);
+    let actor = Actor::tool(DEMO_AUTHOR, Source::Import);
     let (first, last) = period();
     let existing = store
         .current_reports(&ReportQuery {
@@ -110,7 +113,7 @@ pub async fn seed(
             .filter(|_| !late || random.unit() > 0.15)
             .collect();
         let total_population: u64 = reporting.iter().map(|c| c.population.max(1)).sum();
-        let mut counts: Vec<Counts> = reporting
+        let mut counts: Vec<std::collections::BTreeMap<String, u32>> = reporting
             .iter()
             .map(|_| settings.keys().map(|k| (k.to_owned(), 0)).collect())
             .collect();
@@ -141,17 +144,17 @@ pub async fn seed(
             }
         }
         for (commune, counts) in reporting.into_iter().zip(counts) {
-            let report = Report {
-                commune: commune.code.clone(),
-                date,
-                counts,
-                version: 1,
-                recorded_at: now,
-                recorded_by: DEMO_AUTHOR.into(),
-                source: Source::Import,
+            let draft = Draft {
+                commune: Some(commune.code.to_string()),
+                date: Some(date.to_string()),
+                counts: counts
+                    .into_iter()
+                    .map(|(key, n)| (key, CountValue::Json(n.into())))
+                    .collect(),
+                replaces_version: None,
                 reason: Some("Données de démonstration".into()),
             };
-            store.write_report(&report, None).await?;
+            ledger.record(&actor, &draft, None, now).await?;
             written += 1;
         }
     }

@@ -14,24 +14,61 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_trait::async_trait;
 use chrono::Utc;
-use decompte_ingest::{AppConfig, AppState, PublishTrigger};
-use decompte_publish::{Cdn, FolderSink, Publisher, Sink, SiteConfig};
-use decompte_store::{Publication, Store, StoreError};
+use decompte_app::{AppConfig, AppState};
+use decompte_config::{CdnAddress, SiteAddress, StoreAddress};
+use decompte_publish::{Cdn, FolderSink, InProcessTrigger, Publisher, Sink, SiteConfig};
+use decompte_store::{SqliteStore, Store};
 use tower_http::services::{ServeDir, ServeFile};
 
 pub use decompte_config::{referential, Settings};
 
-/// Opens the store named by `--store` (see [`decompte_store::open`]).
+/// What the local binary says when an address needs AWS and it was built without.
+#[cfg(not(feature = "aws"))]
+const NO_AWS: &str = "this decompte was built without AWS support: build it with `cargo build --release -p decompte --features aws` to use dynamodb://, s3:// or cloudfront:// addresses";
+
+/// Opens the store of `--store`: SQLite in the data folder, or a DynamoDB
+/// table (with the `aws` feature).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    decompte_store::open(
-        settings.store.as_deref(),
-        &settings.data_dir,
-        settings.departements.clone(),
-    )
-    .await
-    .map_err(anyhow::Error::msg)
+    match &settings.store {
+        StoreAddress::Sqlite => {
+            let database = settings.data_dir.join("decompte.sqlite");
+            let store = SqliteStore::open(&database)
+                .with_context(|| format!("cannot open the database {}", database.display()))?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(feature = "aws")]
+        StoreAddress::DynamoDb(table) => Ok(Arc::new(
+            decompte_aws::DynamoStore::connect(table, settings.departements.clone()).await,
+        )),
+        #[cfg(not(feature = "aws"))]
+        StoreAddress::DynamoDb(_) => anyhow::bail!(NO_AWS),
+    }
+}
+
+/// Opens the sink of `--site`: the site folder of the data folder, or an S3
+/// bucket (with the `aws` feature).
+pub async fn open_sink(settings: &Settings) -> anyhow::Result<Arc<dyn Sink>> {
+    match &settings.site {
+        SiteAddress::Folder => Ok(Arc::new(FolderSink::new(settings.data_dir.join("site")))),
+        #[cfg(feature = "aws")]
+        SiteAddress::S3(bucket) => Ok(Arc::new(decompte_aws::S3Sink::connect(bucket).await)),
+        #[cfg(not(feature = "aws"))]
+        SiteAddress::S3(_) => anyhow::bail!(NO_AWS),
+    }
+}
+
+/// Opens the CDN of `--cdn`, if any (CloudFront with the `aws` feature).
+pub async fn open_cdn(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Cdn>>> {
+    match &settings.cdn {
+        CdnAddress::None => Ok(None),
+        #[cfg(feature = "aws")]
+        CdnAddress::CloudFront(distribution) => Ok(Some(Arc::new(
+            decompte_aws::CloudFront::connect(distribution).await,
+        ))),
+        #[cfg(not(feature = "aws"))]
+        CdnAddress::CloudFront(_) => anyhow::bail!(NO_AWS),
+    }
 }
 
 /// Creates the data folder, owner-only (0700) when it is new: it holds the
@@ -42,33 +79,6 @@ fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(path)
-}
-
-/// Starts publications in this process.
-pub struct InProcessTrigger {
-    publisher: Arc<Publisher>,
-}
-
-impl InProcessTrigger {
-    pub fn new(publisher: Arc<Publisher>) -> Self {
-        Self { publisher }
-    }
-}
-
-#[async_trait]
-impl PublishTrigger for InProcessTrigger {
-    async fn trigger(&self, requested_by: &str, reason: &str) -> Result<Publication, StoreError> {
-        let publication = self
-            .publisher
-            .request(requested_by, reason, Publication::new_id(), Utc::now())
-            .await?;
-        let publisher = Arc::clone(&self.publisher);
-        let queued = publication.clone();
-        tokio::spawn(async move {
-            publisher.run_recorded(queued).await;
-        });
-        Ok(publication)
-    }
 }
 
 /// The local app: the store, the publisher writing to the site folder, and the router state.
@@ -90,13 +100,8 @@ impl LocalApp {
             )
         })?;
         let store = open_store(settings).await?;
-        let sink =
-            decompte_publish::open_sink(settings.site.as_deref(), settings.data_dir.join("site"))
-                .await
-                .map_err(anyhow::Error::msg)?;
-        let cdn = decompte_publish::open_cdn(settings.cdn.as_deref())
-            .await
-            .map_err(anyhow::Error::msg)?;
+        let sink = open_sink(settings).await?;
+        let cdn = open_cdn(settings).await?;
         Self::assemble(settings, store, sink, cdn)
     }
 
@@ -141,7 +146,7 @@ impl LocalApp {
                     .not_found_service(ServeFile::new(self.site_dir.join("404.html"))),
             )
             .layer(axum::middleware::from_fn(site_headers));
-        decompte_ingest::router(self.state.clone()).merge(site)
+        decompte_app::router(self.state.clone()).merge(site)
     }
 
     /// Publishes on a timer until the process ends.
@@ -169,34 +174,27 @@ impl LocalApp {
     }
 }
 
-/// Headers of the published site: fingerprinted assets are cached for a year,
-/// pages and data for a minute (they change with every publication).
+/// Headers of the published site, as `decompte_publish::headers` defines
+/// them for every place the site is served from.
 async fn site_headers(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::http::{header, HeaderValue};
-    let immutable = request.uri().path().starts_with("/assets/");
+    use axum::http::{HeaderName, HeaderValue};
+    use decompte_publish::headers;
+    let path = request.uri().path().trim_start_matches('/').to_owned();
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    let cache = if immutable {
-        "public, max-age=31536000, immutable"
-    } else {
-        "public, max-age=60"
-    };
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
+    let response_headers = response.headers_mut();
+    response_headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static(headers::cache_control(&path)),
     );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"),
-    );
+    for (name, value) in headers::SECURITY {
+        response_headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
     response
 }
 

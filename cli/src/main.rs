@@ -11,8 +11,8 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
 use decompte::{demo, transfer, LocalApp, Settings};
+use decompte_app::auth::issue_credential;
 use decompte_core::{CommuneCode, Role};
-use decompte_ingest::auth::issue_credential;
 
 #[derive(Parser)]
 #[command(name = "decompte", version, about = "Décompte des décès par commune et par lieu, publié en ligne", long_about = None)]
@@ -107,10 +107,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { listen, demo } => serve(&mut settings, listen, demo).await,
         Command::Publish => {
             let app = LocalApp::open(&settings).await?;
-            let target = settings
-                .site
-                .clone()
-                .unwrap_or_else(|| app.site_dir.display().to_string());
+            let target = match &settings.site {
+                decompte_config::SiteAddress::Folder => app.site_dir.display().to_string(),
+                other => other.to_string(),
+            };
             eprintln!("Publication du site dans {target} …");
             let outcome = app.publisher.publish(Utc::now()).await?;
             eprintln!(
@@ -122,25 +122,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Credentials(command) => credentials(&settings, command).await,
-        Command::Store(StoreCommand::Init) => {
-            let Some(url) = settings
-                .store
-                .as_deref()
-                .filter(|s| s.starts_with("dynamodb://"))
-            else {
-                bail!("`store init` creates a DynamoDB table: set --store dynamodb://TABLE?endpoint=URL&region=REGION (SQLite needs no initialisation)");
-            };
-            let config =
-                decompte_store::DynamoConfig::parse(url).map_err(|e| anyhow::anyhow!(e))?;
-            let store =
-                decompte_store::DynamoStore::connect(&config, settings.departements.clone()).await;
-            if store.init().await? {
-                eprintln!("Table {} créée, avec ses index et son TTL.", config.table);
-            } else {
-                eprintln!("La table {} existe déjà : rien à faire.", config.table);
-            }
-            Ok(())
-        }
+        Command::Store(StoreCommand::Init) => store_init(&settings).await,
         Command::Import { file } => {
             let app = LocalApp::open(&settings).await?;
             let config = &app.state.config;
@@ -201,6 +183,26 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Creates the DynamoDB table of `--store`, with its indexes and its TTL.
+#[cfg(feature = "aws")]
+async fn store_init(settings: &Settings) -> anyhow::Result<()> {
+    let decompte_config::StoreAddress::DynamoDb(table) = &settings.store else {
+        bail!("`store init` creates a DynamoDB table: set --store dynamodb://TABLE?endpoint=URL&region=REGION (SQLite needs no initialisation)");
+    };
+    let store = decompte_aws::DynamoStore::connect(table, settings.departements.clone()).await;
+    if store.init().await? {
+        eprintln!("Table {} créée, avec ses index et son TTL.", table.table);
+    } else {
+        eprintln!("La table {} existe déjà : rien à faire.", table.table);
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "aws"))]
+async fn store_init(_: &Settings) -> anyhow::Result<()> {
+    bail!("`store init` creates a DynamoDB table, and this decompte was built without AWS support: build it with `cargo build --release -p decompte --features aws`")
+}
+
 async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
     if demo && !listen.ip().is_loopback() {
         bail!("--demo serves invented figures and prints access codes: it listens on loopback only (127.0.0.1 or ::1), not on {listen}");
@@ -224,7 +226,7 @@ async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyho
         let written = demo::seed(
             app.store.as_ref(),
             &config.scope,
-            &config.rules.settings,
+            &config.rules,
             |day, days| {
                 eprint!(
                     "

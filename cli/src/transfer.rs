@@ -5,12 +5,11 @@ use std::io::{Read, Write};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
-use decompte_core::correction::{check_correction, CorrectionError};
 use decompte_core::spreadsheet::read_cell;
 use decompte_core::time::paris_today;
-use decompte_core::{CountValue, Draft, Report, Rules, Scope, Source};
+use decompte_core::{CountValue, Draft, Rules, Scope, Source};
 use decompte_publish::opendata;
-use decompte_store::{ReportQuery, Store};
+use decompte_store::{Actor, Ledger, RecordError, ReportQuery, Store};
 
 /// Writes every current report in scope as `deces.csv`.
 pub async fn export(
@@ -99,7 +98,7 @@ pub async fn import(
             reason: None,
         };
         match rules.validate(&draft, scope, today) {
-            Ok(v) => valid.push(v),
+            Ok(v) => valid.push((line, draft, v)),
             Err(errors) => {
                 for error in errors {
                     problems.push(format!(
@@ -121,39 +120,29 @@ pub async fn import(
     }
     let mut summary = ImportSummary::default();
     let total = valid.len();
-    for (done, mut draft) in valid.into_iter().enumerate() {
-        let current = store.current_report(&draft.commune, draft.date).await?;
-        if current.as_ref().is_some_and(|c| c.counts == draft.counts) {
+    let ledger = Ledger::new(store, rules, scope);
+    let actor = Actor::tool(author, Source::Import);
+    for (done, (line, mut draft, checked)) in valid.into_iter().enumerate() {
+        let current = store.current_report(&checked.commune, checked.date).await?;
+        if current.as_ref().is_some_and(|c| c.counts == checked.counts) {
             summary.unchanged += 1;
         } else {
+            // A correction names the version it replaces and says why.
             draft.replaces_version = current.as_ref().map(|c| c.version);
             draft.reason = current.as_ref().map(|_| format!("Import CSV par {author}"));
-            let version = match check_correction(current.as_ref(), &draft, &rules.settings) {
-                Ok(version) => version,
-                Err(CorrectionError::Conflict { .. }) => bail!(
+            match ledger.record(&actor, &draft, None, now).await {
+                Ok(report) if report.version == 1 => summary.created += 1,
+                Ok(_) => summary.corrected += 1,
+                Err(RecordError::Conflict { .. }) => bail!(
                     "{} {} changed during the import; run it again",
-                    draft.commune,
-                    draft.date
+                    checked.commune,
+                    checked.date
                 ),
-                Err(CorrectionError::LowerWithoutReason(_)) => {
-                    bail!("internal error: import corrections always carry a reason")
-                }
-            };
-            let report = Report {
-                commune: draft.commune,
-                date: draft.date,
-                counts: draft.counts,
-                version,
-                recorded_at: now,
-                recorded_by: author.to_owned(),
-                source: Source::Import,
-                reason: draft.reason,
-            };
-            store.write_report(&report, None).await?;
-            if version == 1 {
-                summary.created += 1;
-            } else {
-                summary.corrected += 1;
+                Err(error) => bail!(
+                    "line {line} ({}, {}): {error}",
+                    checked.commune,
+                    checked.date
+                ),
             }
         }
         progress(done + 1, total);

@@ -1,23 +1,68 @@
 //! The options of every decompte process: the `decompte` command's flags,
 //! each also read from a `DECOMPTE_*` environment variable (see
 //! `.env.sample`), which is how the Lambda functions are configured. Validated
-//! once at start. Also the commune referential shipped in `data/`.
+//! once at start: addresses are parsed into types by clap ([`address`]), and
+//! every default is written once ([`defaults`]). Also the commune referential
+//! shipped in `data/`.
 //!
 //! Architecture invariant: one definition of each option for every binary, so
 //! a variable means the same to `decompte serve` and to both functions.
 
+pub mod address;
+
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
 use chrono::NaiveDate;
 use clap::Args;
 use decompte_core::{Referential, Rules, Scope, Settings as SettingList};
 
+pub use address::{
+    AddressError, BucketAddress, CdnAddress, DistributionAddress, Endpoint, FunctionAddress,
+    SiteAddress, StoreAddress, TableAddress,
+};
+
+/// Every default, once: the flags, the tests' settings and the app's
+/// configuration all read them from here.
+pub mod defaults {
+    pub const DATA_DIR: &str = "./decompte-data";
+    pub const DEPARTEMENTS: &str = "56";
+    pub const CRISIS_START: &str = "2020-01-01";
+    pub const MAX_PER_CELL: u32 = 1000;
+    pub const PUBLISHER: &str = "Préfecture du Morbihan";
+    pub const CRISIS: &str = "Covid-19";
+    /// Seconds between two automatic publications.
+    pub const PUBLISH_EVERY: u64 = 60;
+    pub const LISTEN: &str = "127.0.0.1:8080";
+}
+
+/// What is wrong with the options; each message says what to set.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid DECOMPTE_* environment: {0}")]
+    Environment(#[from] clap::Error),
+    #[error("the shipped commune referential does not parse: {0}")]
+    Referential(#[from] decompte_core::commune::ReferentialError),
+    #[error(
+        "no département in scope: set --departements or DECOMPTE_DEPARTEMENTS, for example 56"
+    )]
+    NoDepartement,
+    #[error("{0}: check --departements or DECOMPTE_DEPARTEMENTS")]
+    Departement(String),
+    #[error("invalid --settings or DECOMPTE_SETTINGS (expected key=Label,key=Label): {0}")]
+    Settings(String),
+    #[error("--max-per-cell must be at least 1")]
+    MaxPerCell,
+    #[error("--trust-forwarded-for (DECOMPTE_TRUST_FORWARDED_FOR) is replaced by --trusted-proxies (DECOMPTE_TRUSTED_PROXIES): give the addresses of your reverse proxies, for example 127.0.0.1 or 10.0.0.0/8")]
+    TrustForwardedFor,
+    #[error("--trusted-proxies: `{0}` is not an address or a network (for example 127.0.0.1 or 10.0.0.0/8)")]
+    TrustedProxy(String),
+}
+
 /// Starts a Lambda function's process: its logs, then its options, read from
 /// the environment only (a function has no arguments).
-pub fn function_environment<T: clap::Parser>(name: &str) -> anyhow::Result<T> {
+pub fn function_environment<T: clap::Parser>(name: &str) -> Result<T, ConfigError> {
     init_function_logs();
-    T::try_parse_from([name]).context("invalid DECOMPTE_* environment")
+    Ok(T::try_parse_from([name])?)
 }
 
 /// Logs of a Lambda function: one JSON object per line for CloudWatch (which
@@ -36,45 +81,39 @@ pub fn init_function_logs() {
 }
 
 /// The commune referential shipped in `data/` (see `data/README.md`).
-pub fn referential() -> anyhow::Result<Referential> {
-    Referential::parse(
+pub fn referential() -> Result<Referential, ConfigError> {
+    Ok(Referential::parse(
         include_str!("../../data/communes.csv"),
         include_str!("../../data/departements.csv"),
-    )
-    .context("the shipped commune referential does not parse")
+    )?)
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Folder holding the SQLite database (decompte.sqlite) and the published site (site/).
-    #[arg(
-        long,
-        env = "DECOMPTE_DATA_DIR",
-        default_value = "./decompte-data",
-        global = true
-    )]
+    #[arg(long, env = "DECOMPTE_DATA_DIR", default_value = defaults::DATA_DIR, global = true)]
     pub data_dir: PathBuf,
 
     /// Where reports are kept: `sqlite` (<data-dir>/decompte.sqlite) or
     /// `dynamodb://TABLE?endpoint=URL&region=REGION` (credentials from the standard AWS chain).
-    #[arg(long, env = "DECOMPTE_STORE", global = true)]
-    pub store: Option<String>,
+    #[arg(long, env = "DECOMPTE_STORE", default_value = "sqlite", global = true)]
+    pub store: StoreAddress,
 
     /// Where the site is published: `folder` (<data-dir>/site, served by `serve`) or
     /// `s3://BUCKET/PREFIX?endpoint=URL&region=REGION` (credentials from the standard AWS chain).
-    #[arg(long, env = "DECOMPTE_SITE", global = true)]
-    pub site: Option<String>,
+    #[arg(long, env = "DECOMPTE_SITE", default_value = "folder", global = true)]
+    pub site: SiteAddress,
 
     /// CDN to tell what each publication changed:
-    /// `cloudfront://DISTRIBUTION_ID?endpoint=URL&region=REGION`; none if absent.
-    #[arg(long, env = "DECOMPTE_CDN", global = true)]
-    pub cdn: Option<String>,
+    /// `cloudfront://DISTRIBUTION_ID?endpoint=URL&region=REGION`, or `none`.
+    #[arg(long, env = "DECOMPTE_CDN", default_value = "none", global = true)]
+    pub cdn: CdnAddress,
 
     /// Départements served, comma-separated INSEE codes.
     #[arg(
         long,
         env = "DECOMPTE_DEPARTEMENTS",
-        default_value = "56",
+        default_value = defaults::DEPARTEMENTS,
         value_delimiter = ',',
         global = true
     )]
@@ -85,39 +124,19 @@ pub struct Settings {
     pub settings: Option<String>,
 
     /// First day that can be declared (AAAA-MM-JJ).
-    #[arg(
-        long,
-        env = "DECOMPTE_CRISIS_START",
-        default_value = "2020-01-01",
-        global = true
-    )]
+    #[arg(long, env = "DECOMPTE_CRISIS_START", default_value = defaults::CRISIS_START, global = true)]
     pub crisis_start: NaiveDate,
 
     /// Largest count accepted for one commune, day and setting.
-    #[arg(
-        long,
-        env = "DECOMPTE_MAX_PER_CELL",
-        default_value_t = 1000,
-        global = true
-    )]
+    #[arg(long, env = "DECOMPTE_MAX_PER_CELL", default_value_t = defaults::MAX_PER_CELL, global = true)]
     pub max_per_cell: u32,
 
     /// Who publishes, as shown on every page.
-    #[arg(
-        long,
-        env = "DECOMPTE_PUBLISHER",
-        default_value = "Préfecture du Morbihan",
-        global = true
-    )]
+    #[arg(long, env = "DECOMPTE_PUBLISHER", default_value = defaults::PUBLISHER, global = true)]
     pub publisher: String,
 
     /// Name of the crisis, as shown on every page.
-    #[arg(
-        long,
-        env = "DECOMPTE_CRISIS",
-        default_value = "Covid-19",
-        global = true
-    )]
+    #[arg(long, env = "DECOMPTE_CRISIS", default_value = defaults::CRISIS, global = true)]
     pub crisis: String,
 
     /// Address users reach the app at. An https:// address makes cookies Secure with the __Host- prefix.
@@ -145,12 +164,7 @@ pub struct Settings {
     pub trust_forwarded_for: bool,
 
     /// Seconds between two automatic publications of the site.
-    #[arg(
-        long,
-        env = "DECOMPTE_PUBLISH_EVERY",
-        default_value_t = 60,
-        global = true
-    )]
+    #[arg(long, env = "DECOMPTE_PUBLISH_EVERY", default_value_t = defaults::PUBLISH_EVERY, global = true)]
     pub publish_every: u64,
 }
 
@@ -159,24 +173,24 @@ impl Settings {
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
         Self {
             data_dir,
-            store: None,
-            site: None,
-            cdn: None,
-            departements: vec!["56".into()],
+            store: StoreAddress::Sqlite,
+            site: SiteAddress::Folder,
+            cdn: CdnAddress::None,
+            departements: vec![defaults::DEPARTEMENTS.into()],
             settings: None,
-            crisis_start: NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),
-            max_per_cell: 1000,
-            publisher: "Préfecture du Morbihan".into(),
-            crisis: "Covid-19".into(),
+            crisis_start: defaults::CRISIS_START.parse().unwrap_or_default(),
+            max_per_cell: defaults::MAX_PER_CELL,
+            publisher: defaults::PUBLISHER.into(),
+            crisis: defaults::CRISIS.into(),
             public_url: None,
             site_url: None,
             trusted_proxies: Vec::new(),
             trust_forwarded_for: false,
-            publish_every: 60,
+            publish_every: defaults::PUBLISH_EVERY,
         }
     }
 
-    pub fn scope(&self) -> anyhow::Result<Scope> {
+    pub fn scope(&self) -> Result<Scope, ConfigError> {
         let departements: Vec<String> = self
             .departements
             .iter()
@@ -184,24 +198,20 @@ impl Settings {
             .filter(|d| !d.is_empty())
             .collect();
         if departements.is_empty() {
-            bail!("no département in scope: set --departements or DECOMPTE_DEPARTEMENTS, for example 56");
+            return Err(ConfigError::NoDepartement);
         }
         referential()?
             .scope(&departements)
-            .map_err(|e| anyhow::anyhow!("{e}: check --departements or DECOMPTE_DEPARTEMENTS"))
+            .map_err(ConfigError::Departement)
     }
 
-    pub fn rules(&self) -> anyhow::Result<Rules> {
+    pub fn rules(&self) -> Result<Rules, ConfigError> {
         let settings = match &self.settings {
-            Some(text) => SettingList::parse(text)
-                .map_err(|e| anyhow::anyhow!(e))
-                .context(
-                    "invalid --settings or DECOMPTE_SETTINGS (expected key=Label,key=Label)",
-                )?,
+            Some(text) => SettingList::parse(text).map_err(ConfigError::Settings)?,
             None => SettingList::default(),
         };
         if self.max_per_cell == 0 {
-            bail!("--max-per-cell must be at least 1");
+            return Err(ConfigError::MaxPerCell);
         }
         Ok(Rules {
             settings,
@@ -212,9 +222,9 @@ impl Settings {
 
     /// The networks of `--trusted-proxies`. The old `--trust-forwarded-for`
     /// believed any `X-Forwarded-For`: it is refused with the way to replace it.
-    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
         if self.trust_forwarded_for {
-            bail!("--trust-forwarded-for (DECOMPTE_TRUST_FORWARDED_FOR) is replaced by --trusted-proxies (DECOMPTE_TRUSTED_PROXIES): give the addresses of your reverse proxies, for example 127.0.0.1 or 10.0.0.0/8");
+            return Err(ConfigError::TrustForwardedFor);
         }
         self.trusted_proxies
             .iter()
@@ -223,7 +233,7 @@ impl Settings {
             .map(|text| {
                 text.parse::<ipnet::IpNet>()
                     .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| anyhow::anyhow!("--trusted-proxies: `{text}` is not an address or a network (for example 127.0.0.1 or 10.0.0.0/8)"))
+                    .map_err(|_| ConfigError::TrustedProxy(text.to_owned()))
             })
             .collect()
     }
@@ -248,5 +258,39 @@ impl Settings {
             .public_url
             .as_deref()
             .is_some_and(|url| url.starts_with("http://"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    /// The defaults of the flags are those of `for_data_dir`: one source.
+    #[test]
+    fn flags_and_tests_share_their_defaults() {
+        let parsed = Command::try_parse_from(["decompte"])
+            .expect("defaults")
+            .settings;
+        let for_tests = Settings::for_data_dir(PathBuf::from(defaults::DATA_DIR));
+        assert_eq!(format!("{parsed:?}"), format!("{for_tests:?}"));
+    }
+
+    #[test]
+    fn a_bad_address_is_refused_at_the_edge_with_the_fix() {
+        let error = Command::try_parse_from(["decompte", "--store", "mysql://x"])
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            error.contains("dynamodb://TABLE?endpoint=URL&region=REGION"),
+            "{error}"
+        );
     }
 }

@@ -1,23 +1,13 @@
 //! The app as an AWS Lambda function: the same [`Router`] behind API Gateway
-//! (HTTP API, payload 2.0) or a function URL, and republication by an
-//! asynchronous invocation of the publish function.
+//! (HTTP API, payload 2.0) or a function URL.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use async_trait::async_trait;
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
-use chrono::Utc;
-use decompte_store::aws::{parse_address, Endpoint};
-use decompte_store::{Publication, PublicationRequest, PublicationStatus, Store, StoreError};
 use lambda_http::request::RequestContext;
-
-use crate::PublishTrigger;
 
 /// Runs `router` on the Lambda runtime until the function is shut down.
 pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
@@ -55,92 +45,16 @@ async fn source_ip(mut request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Which function publishes, and how to reach the Lambda API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishFunction {
-    pub name: String,
-    pub endpoint: Endpoint,
-}
-
-impl PublishFunction {
-    /// Parses `lambda://FUNCTION?endpoint=URL&region=REGION` (a name or an ARN).
-    pub fn parse(address: &str) -> Result<Self, String> {
-        let (name, endpoint) = parse_address(
-            address,
-            "lambda",
-            "lambda://FUNCTION?endpoint=URL&region=REGION",
-        )?;
-        Ok(Self {
-            name: name.to_owned(),
-            endpoint,
-        })
-    }
-}
-
-/// Starts publications by invoking the publish function asynchronously
-/// (invocation type `Event`): the prefecture gets its answer at once, and the
-/// function records how the publication ends.
-pub struct LambdaTrigger {
-    store: Arc<dyn Store>,
-    client: aws_sdk_lambda::Client,
-    function: String,
-}
-
-impl LambdaTrigger {
-    pub async fn connect(store: Arc<dyn Store>, function: &PublishFunction) -> Self {
-        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        let shared = function.endpoint.load(loader).await;
-        Self {
-            store,
-            client: aws_sdk_lambda::Client::new(&shared),
-            function: function.name.clone(),
-        }
-    }
-}
-
-#[async_trait]
-impl PublishTrigger for LambdaTrigger {
-    async fn trigger(&self, requested_by: &str, reason: &str) -> Result<Publication, StoreError> {
-        let now = Utc::now();
-        let id = Publication::new_id();
-        let request = PublicationRequest {
-            reason: reason.into(),
-            requested_by: requested_by.into(),
-            publication_id: Some(id.clone()),
-            requested_at: Some(now),
-        };
-        let mut publication = Publication::queued(&request, id, now);
-        self.store.insert_publication(&publication).await?;
-        let payload =
-            serde_json::to_vec(&request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let invoked = self
-            .client
-            .invoke()
-            .function_name(&self.function)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(payload))
-            .send()
-            .await;
-        if let Err(error) = invoked {
-            let error = aws_sdk_lambda::error::DisplayErrorContext(error).to_string();
-            tracing::error!(%error, function = %self.function, "could not invoke the publish function");
-            publication.status = PublicationStatus::Failed;
-            publication.finished_at = Some(Utc::now());
-            publication.error = Some(format!(
-                "la fonction de publication n’a pas pu être lancée : {error}"
-            ));
-            self.store.update_publication(&publication).await?;
-        }
-        Ok(publication)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AppConfig, AppState};
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
     use axum::http::{header, StatusCode};
-    use decompte_store::SqliteStore;
+    use decompte_app::{AppConfig, AppState};
+    use decompte_publish::PublishTrigger;
+    use decompte_store::{Publication, SqliteStore, StoreError};
     use tower::ServiceExt;
 
     struct NoPublication;
@@ -157,7 +71,7 @@ mod tests {
         let scope = referential.scope(&["56".to_owned()]).expect("scope");
         let store = Arc::new(SqliteStore::in_memory().expect("store"));
         let state = AppState::new(store, AppConfig::new(scope), Arc::new(NoPublication));
-        function_router(crate::router(state))
+        function_router(decompte_app::router(state))
     }
 
     /// An HTTP API (payload 2.0) event, as API Gateway sends it.
@@ -254,22 +168,5 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some("/connexion")
         );
-    }
-
-    #[test]
-    fn function_addresses_parse() {
-        let local = PublishFunction::parse("lambda://publish-fn?endpoint=http://127.0.0.1:9000")
-            .expect("parse");
-        assert_eq!(local.name, "publish-fn");
-        assert_eq!(local.endpoint.url.as_deref(), Some("http://127.0.0.1:9000"));
-        let arn = "arn:aws:lambda:eu-west-3:123456789012:function:decompte-publish";
-        assert_eq!(
-            PublishFunction::parse(&format!("lambda://{arn}"))
-                .expect("arn")
-                .name,
-            arn
-        );
-        assert!(PublishFunction::parse("publish-fn").is_err());
-        assert!(PublishFunction::parse("lambda://?region=eu-west-3").is_err());
     }
 }

@@ -1,14 +1,17 @@
 //! `ingest-fn`: the app as an AWS Lambda function, behind API Gateway (HTTP
 //! API) or a function URL. Configured by the same `DECOMPTE_*` variables as
-//! `decompte serve`, plus `DECOMPTE_PUBLISH_FUNCTION`.
+//! `decompte serve`, plus `DECOMPTE_PUBLISH_FUNCTION`. The store is DynamoDB:
+//! a function has no lasting disk for SQLite, which it is built without.
+
+mod lambda;
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Parser;
-use decompte_config::Settings;
-use decompte_ingest::lambda::{LambdaTrigger, PublishFunction};
-use decompte_ingest::{AppConfig, AppState};
+use decompte_app::{AppConfig, AppState};
+use decompte_aws::{DynamoStore, LambdaTrigger};
+use decompte_config::{FunctionAddress, Settings, StoreAddress};
+use decompte_store::Store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,7 +25,7 @@ struct Environment {
     /// The publish function, invoked asynchronously on republication:
     /// `lambda://NAME_OR_ARN?endpoint=URL&region=REGION`.
     #[arg(long, env = "DECOMPTE_PUBLISH_FUNCTION")]
-    publish_function: String,
+    publish_function: FunctionAddress,
 }
 
 #[tokio::main]
@@ -30,19 +33,18 @@ async fn main() -> Result<(), lambda_http::Error> {
     let started = std::time::Instant::now();
     let environment: Environment = decompte_config::function_environment("ingest-fn")?;
     let settings = &environment.settings;
-    let store =
-        decompte_store::open_table(settings.store.as_deref(), settings.departements.clone())
-            .await
-            .map_err(anyhow::Error::msg)?;
-    let function = PublishFunction::parse(&environment.publish_function)
-        .map_err(anyhow::Error::msg)
-        .context("DECOMPTE_PUBLISH_FUNCTION")?;
-    let trigger = Arc::new(LambdaTrigger::connect(Arc::clone(&store), &function).await);
+    let StoreAddress::DynamoDb(table) = &settings.store else {
+        return Err("DECOMPTE_STORE must name a dynamodb:// table: a function has no lasting disk for SQLite".into());
+    };
+    let store: Arc<dyn Store> =
+        Arc::new(DynamoStore::connect(table, settings.departements.clone()).await);
+    let function = &environment.publish_function;
+    let trigger = Arc::new(LambdaTrigger::connect(Arc::clone(&store), function).await);
     let state = AppState::new(store, AppConfig::from_settings(settings)?, trigger);
     tracing::info!(
         init_ms = started.elapsed().as_millis() as u64,
         publish_function = %function.name,
         "ingest function ready"
     );
-    decompte_ingest::lambda::run(decompte_ingest::router(state)).await
+    lambda::run(decompte_app::router(state)).await
 }

@@ -9,13 +9,13 @@
 //! publication that fails half-way leaves the previous manifest in place, and
 //! every page it names still exists.
 
+pub mod cdn;
 pub mod charts;
-pub mod cloudfront;
-pub mod event;
+pub mod headers;
 pub mod opendata;
 pub mod render;
-pub mod s3;
 pub mod sink;
+pub mod trigger;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -29,43 +29,14 @@ use decompte_store::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use cloudfront::{Cdn, CloudFront, CloudFrontConfig};
+pub use cdn::Cdn;
 pub use render::{RenderError, RenderedSite, SiteConfig, DEMO_AUTHOR};
-pub use s3::{S3Config, S3Sink};
-pub use sink::{FolderSink, MemorySink, Sink, SinkError};
+#[cfg(any(test, feature = "testing"))]
+pub use sink::MemorySink;
+pub use sink::{FolderSink, Sink, SinkError};
+pub use trigger::{InProcessTrigger, PublishTrigger};
 
 pub const MANIFEST: &str = "manifest.json";
-
-/// Opens the CDN named by `spec` (`--cdn`, `DECOMPTE_CDN`):
-/// `cloudfront://DISTRIBUTION_ID?endpoint=URL&region=REGION`, or none.
-pub async fn open_cdn(spec: Option<&str>) -> Result<Option<Arc<dyn Cdn>>, String> {
-    match spec {
-        None | Some("") | Some("none") => Ok(None),
-        Some(address) => {
-            let config = CloudFrontConfig::parse(address)?;
-            Ok(Some(Arc::new(CloudFront::connect(&config).await)))
-        }
-    }
-}
-
-/// Opens the sink named by `spec` (`--site`, `DECOMPTE_SITE`): `folder` (the
-/// default, `folder`) or `s3://BUCKET/PREFIX?endpoint=URL&region=REGION`. The
-/// error says what to fix.
-pub async fn open_sink(
-    spec: Option<&str>,
-    folder: std::path::PathBuf,
-) -> Result<Arc<dyn Sink>, String> {
-    match spec {
-        None | Some("folder") => Ok(Arc::new(FolderSink::new(folder))),
-        Some(url) if url.starts_with("s3://") => {
-            let config = S3Config::parse(url)?;
-            Ok(Arc::new(S3Sink::connect(&config).await))
-        }
-        Some(other) => Err(format!(
-            "unknown site `{other}`: use folder or s3://BUCKET/PREFIX?endpoint=URL&region=REGION (--site or DECOMPTE_SITE)"
-        )),
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
@@ -358,7 +329,7 @@ impl Publisher {
             .map_err(|e| PublishError::Task(e.to_string()))??;
         let mut outcome = write_site(&site, self.sink.as_ref(), now).await?;
         if let Some(cdn) = &self.cdn {
-            let paths = cloudfront::invalidation_paths(&outcome);
+            let paths = cdn::invalidation_paths(&outcome);
             if !paths.is_empty() {
                 let reference = format!("decompte-{}", now.timestamp_nanos_opt().unwrap_or(0));
                 match cdn.invalidate(&paths, &reference).await {

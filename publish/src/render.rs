@@ -27,7 +27,9 @@ pub struct SiteConfig {
 
 impl SiteConfig {
     /// The site's configuration from the process options.
-    pub fn from_settings(settings: &decompte_config::Settings) -> anyhow::Result<Self> {
+    pub fn from_settings(
+        settings: &decompte_config::Settings,
+    ) -> Result<Self, decompte_config::ConfigError> {
         Ok(Self {
             publisher: settings.publisher.clone(),
             crisis: settings.crisis.clone(),

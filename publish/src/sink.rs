@@ -1,11 +1,11 @@
-//! Where a publication is written: a local folder, or memory for tests (an S3
-//! sink comes with the serverless deployment). A sink only stores bytes at
+//! Where a publication is written: a local folder, or memory for tests (the
+//! S3 sink is in `decompte-aws`). A sink only stores bytes at
 //! paths; the order of writes, which makes a publication consistent, is the
 //! publisher's business.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+#[cfg(any(test, feature = "testing"))]
+use std::{collections::BTreeMap, sync::Mutex};
 
 use async_trait::async_trait;
 
@@ -104,6 +104,7 @@ impl Sink for FolderSink {
 }
 
 /// An in-memory sink for tests, which can be told to fail after a number of writes.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Default)]
 pub struct MemorySink {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
@@ -111,6 +112,7 @@ pub struct MemorySink {
     log: Mutex<Vec<String>>,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl MemorySink {
     pub fn files(&self) -> BTreeMap<String, Vec<u8>> {
         self.files.lock().map(|f| f.clone()).unwrap_or_default()
@@ -140,6 +142,7 @@ impl MemorySink {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 #[async_trait]
 impl Sink for MemorySink {
     async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SinkError> {

@@ -1,15 +1,17 @@
-//! The storage contract of decompte and its backends.
+//! The storage contract of decompte and its embedded backend.
 //!
-//! Architecture invariant: only this crate knows SQL and DynamoDB. The
-//! [`Store`] trait is shaped for a conditional-write key-value store: a report
-//! version is written together with the current pointer and the idempotency
-//! record in one atomic step, on the condition that the version it replaces is
-//! still current. Every backend passes the suite in [`conformance`].
+//! Architecture invariant: only this crate knows SQL (the DynamoDB backend is
+//! in `decompte-aws`). The [`Store`] trait is shaped for a conditional-write
+//! key-value store: a report version is written together with the current
+//! pointer and the idempotency record in one atomic step, on the condition
+//! that the version it replaces is still current. Every backend passes the
+//! suite in `conformance` (feature `testing`).
 
-pub mod aws;
+#[cfg(feature = "testing")]
 pub mod conformance;
-mod dynamo;
+pub mod ledger;
 mod model;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::collections::BTreeSet;
@@ -18,56 +20,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Report};
 
-pub use dynamo::{Capacity, DynamoConfig, DynamoStore};
+pub use ledger::{Actor, Authority, Ledger, RecordError, Replay};
 pub use model::{
     Credential, IdempotencyRecord, Publication, PublicationRequest, PublicationStatus, ReportQuery,
     Session,
 };
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// Opens the table of a Lambda function: only `dynamodb://TABLE?…`, since a
-/// function has no lasting disk for SQLite.
-pub async fn open_table(
-    spec: Option<&str>,
-    departements: Vec<String>,
-) -> std::result::Result<std::sync::Arc<dyn Store>, String> {
-    match spec {
-        Some(address) if address.starts_with("dynamodb://") => {
-            open(Some(address), std::path::Path::new("."), departements).await
-        }
-        _ => Err("DECOMPTE_STORE must name a dynamodb:// table: a function has no lasting disk for SQLite".into()),
-    }
-}
-
-/// Opens the store named by `spec` (`--store`, `DECOMPTE_STORE`): `sqlite`
-/// (the default, `decompte.sqlite` in `data_dir`) or
-/// `dynamodb://TABLE?endpoint=URL&region=REGION`. The error says what to fix.
-pub async fn open(
-    spec: Option<&str>,
-    data_dir: &std::path::Path,
-    departements: Vec<String>,
-) -> std::result::Result<std::sync::Arc<dyn Store>, String> {
-    match spec.unwrap_or("sqlite") {
-        "sqlite" => {
-            let database = data_dir.join("decompte.sqlite");
-            let store = SqliteStore::open(&database).map_err(|e| {
-                format!("cannot open the database {}: {e}", database.display())
-            })?;
-            Ok(std::sync::Arc::new(store))
-        }
-        url if url.starts_with("dynamodb://") => {
-            let config = DynamoConfig::parse(url)?;
-            Ok(std::sync::Arc::new(
-                DynamoStore::connect(&config, departements).await,
-            ))
-        }
-        other => Err(format!(
-            "unknown store `{other}`: use sqlite or dynamodb://TABLE?endpoint=URL&region=REGION (--store or DECOMPTE_STORE)"
-        )),
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate, Utc};
-use decompte_publish::{CloudFront, CloudFrontConfig, Publisher};
+use decompte_aws::CloudFront;
+use decompte_config::CdnAddress;
+use decompte_publish::Publisher;
 use decompte_store::SqliteStore;
 use decompte_tests::s3_local::MotoServer;
 use decompte_tests::{correct, load_year, morbihan};
@@ -21,11 +23,13 @@ async fn main() {
     let moto = MotoServer::shared();
     let sink = Arc::new(moto.fresh_sink("").await);
     let distribution = moto.create_distribution();
-    let mut cdn = CloudFrontConfig::parse(&format!(
-        "cloudfront://{distribution}?endpoint={}",
-        moto.endpoint
-    ))
-    .expect("address");
+    let CdnAddress::CloudFront(mut cdn) =
+        format!("cloudfront://{distribution}?endpoint={}", moto.endpoint)
+            .parse()
+            .expect("address")
+    else {
+        panic!("a CloudFront address");
+    };
     cdn.endpoint.static_credentials = Some(("local".into(), "local".into()));
     let publisher = Publisher::new(store.clone(), sink.clone(), config)
         .with_cdn(Some(Arc::new(CloudFront::connect(&cdn).await)));

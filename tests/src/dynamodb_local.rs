@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use crate::process::{free_port, Guarded};
 
-use decompte_store::{DynamoConfig, DynamoStore};
+use decompte_aws::DynamoStore;
+use decompte_config::{Endpoint, TableAddress};
 
 /// A running DynamoDB Local.
 pub struct DynamoLocal {
@@ -82,10 +83,10 @@ impl DynamoLocal {
         self.process.stop();
     }
 
-    pub fn config(&self, table: &str) -> DynamoConfig {
-        DynamoConfig {
+    pub fn config(&self, table: &str) -> TableAddress {
+        TableAddress {
             table: table.to_owned(),
-            endpoint: decompte_store::aws::Endpoint {
+            endpoint: Endpoint {
                 url: Some(self.endpoint.clone()),
                 region: Some("eu-west-3".into()),
                 static_credentials: Some(("local".into(), "local".into())),

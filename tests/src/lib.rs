@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use decompte::{LocalApp, Settings};
+use decompte_app::auth::issue_credential;
 use decompte_core::{CommuneCode, Report, Role};
-use decompte_ingest::auth::issue_credential;
 use decompte_store::{ReportQuery, Store};
 use reqwest::header::{HeaderMap, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;

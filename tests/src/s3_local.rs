@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::process::{free_port, Guarded};
 
-use decompte_publish::{S3Config, S3Sink};
+use decompte_aws::S3Sink;
+use decompte_config::{BucketAddress, Endpoint};
 
 pub struct MotoServer {
     pub endpoint: String,
@@ -40,11 +41,11 @@ impl MotoServer {
         SHARED.get_or_init(MotoServer::start)
     }
 
-    pub fn config(&self, bucket: &str, prefix: &str) -> S3Config {
-        S3Config {
+    pub fn config(&self, bucket: &str, prefix: &str) -> BucketAddress {
+        BucketAddress {
             bucket: bucket.to_owned(),
             prefix: prefix.to_owned(),
-            endpoint: decompte_store::aws::Endpoint {
+            endpoint: Endpoint {
                 url: Some(self.endpoint.clone()),
                 // moto reads the region from the host name, us-east-1 on loopback.
                 region: Some("us-east-1".into()),

@@ -311,7 +311,7 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
     );
 }
 
-async fn text(site: &decompte_publish::S3Sink, path: &str) -> String {
+async fn text(site: &decompte_aws::S3Sink, path: &str) -> String {
     let bytes = site
         .read(path)
         .await

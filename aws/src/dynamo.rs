@@ -34,44 +34,13 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use decompte_core::{CommuneCode, Counts, Report, Role};
 
-use crate::aws::{parse_address, Endpoint};
-use crate::model::{
-    Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session,
+use decompte_config::TableAddress;
+use decompte_store::{
+    Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Result, Session,
+    Store, StoreError,
 };
-use crate::{Result, Store, StoreError};
 
 type Item = HashMap<String, AttributeValue>;
-
-/// Where the table is and how to reach it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DynamoConfig {
-    pub table: String,
-    pub endpoint: Endpoint,
-}
-
-impl DynamoConfig {
-    /// Parses `dynamodb://TABLE?endpoint=URL&region=REGION`.
-    pub fn parse(url: &str) -> std::result::Result<Self, String> {
-        let (table, endpoint) = parse_address(
-            url,
-            "dynamodb",
-            "dynamodb://TABLE?endpoint=URL&region=REGION",
-        )?;
-        let valid_table = (3..=255).contains(&table.len())
-            && table
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-        if !valid_table {
-            return Err(format!(
-                "`{table}` is not a valid DynamoDB table name (3 to 255 letters, digits, _ - .)"
-            ));
-        }
-        Ok(Self {
-            table: table.to_owned(),
-            endpoint,
-        })
-    }
-}
 
 /// Capacity units consumed, as DynamoDB reports them (`ReturnConsumedCapacity`).
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -361,7 +330,7 @@ fn cancellation_codes<E: ProvideErrorMetadata + std::fmt::Debug>(
 impl DynamoStore {
     /// Connects with explicit timeouts and retries (throttling is retried with
     /// backoff by the SDK's standard retry policy).
-    pub async fn connect(config: &DynamoConfig, departements: Vec<String>) -> Self {
+    pub async fn connect(config: &TableAddress, departements: Vec<String>) -> Self {
         use aws_config::retry::RetryConfig;
         use aws_config::timeout::TimeoutConfig;
         let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -374,7 +343,7 @@ impl DynamoStore {
                     .build(),
             )
             .retry_config(RetryConfig::standard().with_max_attempts(4));
-        let shared = config.endpoint.load(loader).await;
+        let shared = crate::sdk::load(loader, &config.endpoint).await;
         Self {
             client: Client::new(&shared),
             table: config.table.clone(),
@@ -1166,27 +1135,6 @@ impl Store for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn store_addresses() {
-        let config = DynamoConfig::parse(
-            "dynamodb://decompte?endpoint=http://127.0.0.1:8000&region=eu-west-3",
-        )
-        .expect("parse");
-        assert_eq!(config.table, "decompte");
-        assert_eq!(
-            config.endpoint.url.as_deref(),
-            Some("http://127.0.0.1:8000")
-        );
-        assert_eq!(config.endpoint.region.as_deref(), Some("eu-west-3"));
-        assert_eq!(
-            DynamoConfig::parse("dynamodb://decompte").map(|c| c.endpoint),
-            Ok(Endpoint::default())
-        );
-        assert!(DynamoConfig::parse("sqlite://x").is_err());
-        assert!(DynamoConfig::parse("dynamodb://a").is_err());
-        assert!(DynamoConfig::parse("dynamodb://decompte?foo=bar").is_err());
-    }
 
     #[test]
     fn report_items_round_trip() {

@@ -56,7 +56,9 @@ impl Default for ThrottlePolicy {
 
 impl AppConfig {
     /// The app's configuration from the process options.
-    pub fn from_settings(settings: &decompte_config::Settings) -> anyhow::Result<Self> {
+    pub fn from_settings(
+        settings: &decompte_config::Settings,
+    ) -> Result<Self, decompte_config::ConfigError> {
         let mut config = Self::new(settings.scope()?);
         config.rules = settings.rules()?;
         config.publisher = settings.publisher.clone();
@@ -83,7 +85,7 @@ impl AppConfig {
             trusted_proxies: Vec::new(),
             throttle: ThrottlePolicy::default(),
             max_body_bytes: 16 * 1024,
-            publish_every: Duration::from_secs(300),
+            publish_every: Duration::from_secs(decompte_config::defaults::PUBLISH_EVERY),
         }
     }
 

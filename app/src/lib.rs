@@ -2,36 +2,29 @@
 //!
 //! Architecture invariant: only this crate knows HTTP. It builds one axum
 //! [`Router`] from an [`AppState`]; the local server (`decompte serve`) and the
-//! Lambda binary both serve that same router, so no route exists twice. Every
+//! Lambda function (`ingest-fn`) both serve that same router, so no route
+//! exists twice. It knows nothing of AWS: publications start through the
+//! [`PublishTrigger`] it is given. Every
 //! write goes through [`service::submit`], whatever the channel.
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
-pub mod lambda;
 mod pages;
 pub mod service;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use decompte_store::{Publication, Store, StoreError};
+use decompte_store::Store;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use config::{AppConfig, ThrottlePolicy};
-
-/// Starts a publication of the public site. Locally it runs in-process; in the
-/// cloud it invokes the publish function asynchronously.
-#[async_trait]
-pub trait PublishTrigger: Send + Sync {
-    /// Records a queued publication, starts it, and returns the record at once.
-    async fn trigger(&self, requested_by: &str, reason: &str) -> Result<Publication, StoreError>;
-}
+pub use decompte_publish::PublishTrigger;
 
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]

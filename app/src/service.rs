@@ -1,18 +1,14 @@
-//! Submitting a report: the one path every channel (API, form) goes through.
+//! Submitting a report from the app (the form, the API): the caller's
+//! credential becomes the [`Actor`] of the one write path, [`Ledger::record`].
 
 use chrono::{DateTime, Utc};
-use decompte_core::correction::{check_correction, CorrectionError};
-use decompte_core::time::paris_today;
 use decompte_core::{CommuneCode, Draft, FieldError, Report, Source};
-use decompte_store::{IdempotencyRecord, StoreError};
+use decompte_store::{Actor, Ledger, RecordError, Replay, StoreError};
 use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::AppState;
-
-/// How long a replayable answer is kept for an `Idempotency-Key`.
-pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
 
 /// Why a submission was refused. Nothing was written in any case.
 #[derive(Debug)]
@@ -44,16 +40,23 @@ impl From<SubmitError> for ApiError {
     }
 }
 
-impl From<StoreError> for SubmitError {
-    fn from(error: StoreError) -> Self {
+impl From<RecordError> for SubmitError {
+    fn from(error: RecordError) -> Self {
         match error {
-            StoreError::Conflict { current } => {
-                let message = CorrectionError::conflict_message(current.as_deref(), Some(0));
+            RecordError::Forbidden(message) => SubmitError::Other(ApiError::forbidden(message)),
+            RecordError::Invalid(fields) => SubmitError::Invalid(fields),
+            RecordError::Conflict { current, message } => {
                 SubmitError::Conflict { current, message }
             }
-            StoreError::IdempotencyKeyTaken => SubmitError::IdempotencyKeyTaken,
-            other => SubmitError::Other(other.into()),
+            RecordError::IdempotencyKeyTaken => SubmitError::IdempotencyKeyTaken,
+            RecordError::Store(error) => SubmitError::Other(error.into()),
         }
+    }
+}
+
+impl From<StoreError> for SubmitError {
+    fn from(error: StoreError) -> Self {
+        RecordError::from(error).into()
     }
 }
 
@@ -99,8 +102,9 @@ pub fn report_json(report: &Report) -> Value {
     serde_json::to_value(ReportBody::from(report)).unwrap_or(Value::Null)
 }
 
-/// Validates and writes one report. `idempotency` is the caller-scoped key and
-/// the hash of the request body; its record is written atomically with the report.
+/// Validates and writes one report through the ledger. `idempotency` is the
+/// caller-scoped key and the hash of the request body; its record is written
+/// atomically with the report, with the API's answer for a replay.
 pub async fn submit(
     state: &AppState,
     caller: &Caller,
@@ -109,62 +113,22 @@ pub async fn submit(
     idempotency: Option<(String, String)>,
     now: DateTime<Utc>,
 ) -> Result<Report, SubmitError> {
-    if let Some(code) = draft
-        .commune
-        .as_deref()
-        .and_then(|c| CommuneCode::parse(c).ok())
-    {
-        if !caller.may_access(&code) {
-            return Err(SubmitError::Other(ApiError::forbidden(format!(
-                "Votre code d'accès ne permet de déclarer que pour la commune {} : vous ne pouvez pas déclarer pour la commune {code}.",
-                caller.credential.commune.as_ref().map_or("?", |c| c.as_str())
-            ))));
-        }
-    }
-    let now = decompte_core::time::to_stored_precision(now);
-    let config = &state.config;
-    let valid = config
-        .rules
-        .validate(draft, &config.scope, paris_today(now))
-        .map_err(SubmitError::Invalid)?;
-    let current = state
-        .store
-        .current_report(&valid.commune, valid.date)
-        .await
-        .map_err(SubmitError::from)?;
-    let version = match check_correction(current.as_ref(), &valid, &config.rules.settings) {
-        Ok(version) => version,
-        Err(CorrectionError::Conflict { current }) => {
-            let message =
-                CorrectionError::conflict_message(current.as_deref(), valid.replaces_version);
-            return Err(SubmitError::Conflict { current, message });
-        }
-        Err(CorrectionError::LowerWithoutReason(fields)) => {
-            return Err(SubmitError::Invalid(fields))
-        }
-    };
-    let report = Report {
-        commune: valid.commune,
-        date: valid.date,
-        counts: valid.counts,
-        version,
-        recorded_at: now,
-        recorded_by: caller.id().to_owned(),
+    let credential = &caller.credential;
+    let actor = Actor::credential(
+        &credential.id,
+        credential.role,
+        credential.commune.as_ref(),
         source,
-        reason: valid.reason,
-    };
-    let record = idempotency.map(|(key, request_hash)| IdempotencyRecord {
+    );
+    let config = &state.config;
+    let answer = |report: &Report| report_json(report).to_string();
+    let replay = idempotency.map(|(key, request_hash)| Replay {
         key,
         request_hash,
-        status: 201,
-        body: report_json(&report).to_string(),
-        created_at: now,
-        expires_at: now + chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS),
+        answer: &answer,
     });
-    state.store.write_report(&report, record.as_ref()).await?;
-    tracing::info!(
-        commune = %report.commune, date = %report.date, version = report.version,
-        source = %report.source, recorded_by = %report.recorded_by, "report recorded"
-    );
-    Ok(report)
+    Ledger::new(state.store.as_ref(), &config.rules, &config.scope)
+        .record(&actor, draft, replay, now)
+        .await
+        .map_err(SubmitError::from)
 }

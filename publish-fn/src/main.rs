@@ -7,11 +7,15 @@
 //! records how it went. Configured by the same `DECOMPTE_*` variables as
 //! `decompte serve`; reserved concurrency 1 keeps two publications apart.
 
-use anyhow::Context;
+mod event;
+
+use std::sync::Arc;
+
 use chrono::Utc;
 use clap::Parser;
-use decompte_config::Settings;
-use decompte_publish::{event, Publisher, SiteConfig};
+use decompte_aws::{CloudFront, DynamoStore, S3Sink};
+use decompte_config::{CdnAddress, Settings, SiteAddress, StoreAddress};
+use decompte_publish::{Cdn, Publisher, SiteConfig};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
@@ -30,23 +34,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let started = std::time::Instant::now();
     let environment: Environment = decompte_config::function_environment("publish-fn")?;
     let settings = &environment.settings;
-    let Some(site_address) = settings.site.as_deref().filter(|s| s.starts_with("s3://")) else {
+    let SiteAddress::S3(bucket) = &settings.site else {
         return Err(
             "DECOMPTE_SITE must name an s3:// bucket: a function has no lasting disk for the site"
                 .into(),
         );
     };
-    let store =
-        decompte_store::open_table(settings.store.as_deref(), settings.departements.clone())
-            .await
-            .map_err(anyhow::Error::msg)?;
-    let sink = decompte_publish::open_sink(Some(site_address), settings.data_dir.join("site"))
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let cdn = decompte_publish::open_cdn(settings.cdn.as_deref())
-        .await
-        .map_err(anyhow::Error::msg)
-        .context("DECOMPTE_CDN")?;
+    let StoreAddress::DynamoDb(table) = &settings.store else {
+        return Err("DECOMPTE_STORE must name a dynamodb:// table: a function has no lasting disk for SQLite".into());
+    };
+    let store = Arc::new(DynamoStore::connect(table, settings.departements.clone()).await);
+    let sink = Arc::new(S3Sink::connect(bucket).await);
+    let cdn: Option<Arc<dyn Cdn>> = match &settings.cdn {
+        CdnAddress::None => None,
+        CdnAddress::CloudFront(distribution) => {
+            Some(Arc::new(CloudFront::connect(distribution).await))
+        }
+    };
     let publisher = Publisher::new(store, sink, SiteConfig::from_settings(settings)?).with_cdn(cdn);
     tracing::info!(
         init_ms = started.elapsed().as_millis() as u64,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use decompte_store::{PublicationRequest, PublicationStatus};
 use serde_json::{json, Value};
 
-use crate::Publisher;
+use decompte_publish::Publisher;
 
 /// What an event asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,65 +8,9 @@ use async_trait::async_trait;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use decompte_store::aws::{parse_address, Endpoint};
-
-use crate::sink::{Sink, SinkError};
-
-/// Where the site goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Config {
-    pub bucket: String,
-    /// Key prefix, without leading or trailing slash ("" for the bucket's root).
-    pub prefix: String,
-    /// An S3-compatible endpoint is addressed by path, not by virtual host.
-    pub endpoint: Endpoint,
-}
-
-impl S3Config {
-    /// Parses `s3://BUCKET/PREFIX?endpoint=URL&region=REGION`.
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let (location, endpoint) =
-            parse_address(url, "s3", "s3://BUCKET/PREFIX?endpoint=URL&region=REGION")?;
-        let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
-        let valid_bucket = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-        if !valid_bucket {
-            return Err(format!("`{bucket}` is not a valid bucket name (3 to 63 lowercase letters, digits, - and .)"));
-        }
-        Ok(Self {
-            bucket: bucket.to_owned(),
-            prefix: prefix.trim_matches('/').to_owned(),
-            endpoint,
-        })
-    }
-}
-
-/// The `Content-Type` of a published file.
-pub fn content_type(path: &str) -> &'static str {
-    match path.rsplit('.').next().unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "csv" => "text/csv; charset=utf-8",
-        "json" => "application/json",
-        "svg" => "image/svg+xml",
-        "txt" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
-}
-
-/// The `Cache-Control` of a published file: fingerprinted assets for a year,
-/// the manifest never without revalidation, pages and data for a minute.
-pub fn cache_control(path: &str) -> &'static str {
-    if path.starts_with("assets/") {
-        "public, max-age=31536000, immutable"
-    } else if path == crate::MANIFEST {
-        "no-cache"
-    } else {
-        "public, max-age=60"
-    }
-}
+use decompte_config::BucketAddress;
+use decompte_publish::headers::{cache_control, content_type};
+use decompte_publish::{Sink, SinkError};
 
 /// A bucket (and prefix) holding the site. Counts the objects it uploads.
 pub struct S3Sink {
@@ -97,9 +41,8 @@ fn failed<E: ProvideErrorMetadata + std::fmt::Debug>(
 }
 
 impl S3Sink {
-    pub async fn connect(config: &S3Config) -> Self {
-        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        let shared = config.endpoint.load(loader).await;
+    pub async fn connect(config: &BucketAddress) -> Self {
+        let shared = crate::sdk::config(&config.endpoint).await;
         // S3-compatible servers are addressed by path, not by virtual host.
         let s3 = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(config.endpoint.url.is_some())
@@ -248,41 +191,5 @@ impl Sink for S3Sink {
             .await
             .map(drop)
             .map_err(|e| failed("delete", path, e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn site_addresses_and_headers() {
-        let config = S3Config::parse(
-            "s3://decompte-site/public/?endpoint=http://127.0.0.1:9000&region=eu-west-3",
-        )
-        .expect("parse");
-        assert_eq!(config.bucket, "decompte-site");
-        assert_eq!(config.prefix, "public");
-        assert_eq!(
-            config.endpoint.url.as_deref(),
-            Some("http://127.0.0.1:9000")
-        );
-        assert_eq!(
-            S3Config::parse("s3://site").map(|c| c.prefix),
-            Ok(String::new())
-        );
-        assert!(S3Config::parse("s3://Site_Bad").is_err());
-        assert!(S3Config::parse("file:///tmp").is_err());
-        assert_eq!(
-            content_type("communes/56260.html"),
-            "text/html; charset=utf-8"
-        );
-        assert_eq!(content_type("donnees/deces.csv"), "text/csv; charset=utf-8");
-        assert_eq!(
-            cache_control("assets/style.0123.css"),
-            "public, max-age=31536000, immutable"
-        );
-        assert_eq!(cache_control("manifest.json"), "no-cache");
-        assert_eq!(cache_control("index.html"), "public, max-age=60");
     }
 }

@@ -1,0 +1,199 @@
+//! The one way a report is written, whatever the channel (the form, the API,
+//! the prefecture, an import, the demonstration): [`Ledger::record`] checks
+//! who may write it, validates it, applies the correction rule, brings its
+//! instant to the stores' precision and writes it under the version
+//! condition, with the idempotency record of the request if there is one.
+//! Transport-free: the app, the command line and the tests call it alike.
+
+use chrono::{DateTime, Utc};
+use decompte_core::correction::{check_correction, CorrectionError};
+use decompte_core::time::{paris_today, to_stored_precision};
+use decompte_core::{CommuneCode, Draft, FieldError, Report, Role, Rules, Scope, Source};
+
+use crate::{IdempotencyRecord, Store, StoreError};
+
+/// How long a replayable answer is kept for an `Idempotency-Key`.
+pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
+
+/// Who writes: the credential (or the tool) recorded with the version, what
+/// it may write, and through which channel.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Recorded as `recorded_by`: a credential id, or a tool's name. Never a secret.
+    pub id: String,
+    pub authority: Authority,
+    pub source: Source,
+}
+
+/// What an actor may write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authority {
+    /// One commune's reports.
+    Commune(CommuneCode),
+    /// Every commune of the deployment's scope: the prefecture, and the
+    /// operator's tools (import, demonstration).
+    Scope,
+}
+
+impl Actor {
+    /// The actor of a credential: its commune, or the whole scope for the prefecture.
+    pub fn credential(id: &str, role: Role, commune: Option<&CommuneCode>, source: Source) -> Self {
+        let authority = match (role, commune) {
+            (Role::Commune, Some(code)) => Authority::Commune(code.clone()),
+            _ => Authority::Scope,
+        };
+        Self {
+            id: id.to_owned(),
+            authority,
+            source,
+        }
+    }
+
+    /// An operator's tool (`decompte import`, the demonstration): the whole scope.
+    pub fn tool(id: &str, source: Source) -> Self {
+        Self {
+            id: id.to_owned(),
+            authority: Authority::Scope,
+            source,
+        }
+    }
+
+    pub fn may_write(&self, commune: &CommuneCode) -> bool {
+        match &self.authority {
+            Authority::Commune(own) => own == commune,
+            Authority::Scope => true,
+        }
+    }
+}
+
+/// An `Idempotency-Key` request: its record is written in the same atomic
+/// step as the report, with the answer that a replay will get.
+pub struct Replay<'a> {
+    /// The caller's id and the client's key, so that two clients never share a key.
+    pub key: String,
+    /// SHA-256 of the request body, to refuse the same key with another body.
+    pub request_hash: String,
+    /// The answer's body for the stored report.
+    pub answer: &'a (dyn Fn(&Report) -> String + Sync),
+}
+
+/// Why a report was not written. Nothing was written in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The actor may not write this commune; the French message says why.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{}", .0.iter().map(|e| format!("{} : {}", e.field, e.message)).collect::<Vec<_>>().join(" ; "))]
+    Invalid(Vec<FieldError>),
+    /// The version named is not the current one.
+    #[error("{message}")]
+    Conflict {
+        current: Option<Box<Report>>,
+        message: String,
+    },
+    /// A concurrent request took the same idempotency key first.
+    #[error("idempotency key already used by a concurrent request")]
+    IdempotencyKeyTaken,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RecordError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict { current } => {
+                let message = CorrectionError::conflict_message(current.as_deref(), Some(0));
+                RecordError::Conflict { current, message }
+            }
+            StoreError::IdempotencyKeyTaken => RecordError::IdempotencyKeyTaken,
+            other => RecordError::Store(other),
+        }
+    }
+}
+
+/// The reports of a deployment: its store, its rules and its scope.
+#[derive(Clone, Copy)]
+pub struct Ledger<'a> {
+    pub store: &'a dyn Store,
+    pub rules: &'a Rules,
+    pub scope: &'a Scope,
+}
+
+impl<'a> Ledger<'a> {
+    pub fn new(store: &'a dyn Store, rules: &'a Rules, scope: &'a Scope) -> Self {
+        Self {
+            store,
+            rules,
+            scope,
+        }
+    }
+
+    /// Writes `draft` as the next version of its (commune, day), at `now`.
+    pub async fn record(
+        &self,
+        actor: &Actor,
+        draft: &Draft,
+        replay: Option<Replay<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Report, RecordError> {
+        if let Some(code) = draft
+            .commune
+            .as_deref()
+            .and_then(|c| CommuneCode::parse(c).ok())
+        {
+            if !actor.may_write(&code) {
+                let own = match &actor.authority {
+                    Authority::Commune(own) => own.as_str(),
+                    Authority::Scope => "?",
+                };
+                return Err(RecordError::Forbidden(format!(
+                    "Votre code d'accès ne permet de déclarer que pour la commune {own} : vous ne pouvez pas déclarer pour la commune {code}."
+                )));
+            }
+        }
+        let now = to_stored_precision(now);
+        let valid = self
+            .rules
+            .validate(draft, self.scope, paris_today(now))
+            .map_err(RecordError::Invalid)?;
+        let current = self
+            .store
+            .current_report(&valid.commune, valid.date)
+            .await?;
+        let version = match check_correction(current.as_ref(), &valid, &self.rules.settings) {
+            Ok(version) => version,
+            Err(CorrectionError::Conflict { current }) => {
+                let message =
+                    CorrectionError::conflict_message(current.as_deref(), valid.replaces_version);
+                return Err(RecordError::Conflict { current, message });
+            }
+            Err(CorrectionError::LowerWithoutReason(fields)) => {
+                return Err(RecordError::Invalid(fields))
+            }
+        };
+        let report = Report {
+            commune: valid.commune,
+            date: valid.date,
+            counts: valid.counts,
+            version,
+            recorded_at: now,
+            recorded_by: actor.id.clone(),
+            source: actor.source,
+            reason: valid.reason,
+        };
+        let record = replay.map(|replay| IdempotencyRecord {
+            key: replay.key,
+            request_hash: replay.request_hash,
+            status: 201,
+            body: (replay.answer)(&report),
+            created_at: now,
+            expires_at: now + chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS),
+        });
+        self.store.write_report(&report, record.as_ref()).await?;
+        tracing::info!(
+            commune = %report.commune, date = %report.date, version = report.version,
+            source = %report.source, recorded_by = %report.recorded_by, "report recorded"
+        );
+        Ok(report)
+    }
+}
