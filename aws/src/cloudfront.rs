@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use aws_sdk_cloudfront::Client;
 use decompte_config::DistributionAddress;
-use decompte_publish::Cdn;
+use decompte_publish::cdn::{Cdn, CdnError};
 
 /// Invalidations of one CloudFront distribution.
 pub struct CloudFront {
@@ -34,8 +34,8 @@ impl CloudFront {
 
 #[async_trait]
 impl Cdn for CloudFront {
-    async fn invalidate(&self, paths: &[String], reference: &str) -> Result<String, String> {
-        let quantity = i32::try_from(paths.len()).map_err(|e| e.to_string())?;
+    async fn invalidate(&self, paths: &[String], reference: &str) -> Result<String, CdnError> {
+        let quantity = i32::try_from(paths.len()).map_err(|e| CdnError(e.to_string()))?;
         let batch = InvalidationBatch::builder()
             .caller_reference(reference)
             .paths(
@@ -43,10 +43,10 @@ impl Cdn for CloudFront {
                     .quantity(quantity)
                     .set_items(Some(paths.to_vec()))
                     .build()
-                    .map_err(|e| e.to_string())?,
+                    .map_err(|e| CdnError(e.to_string()))?,
             )
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CdnError(e.to_string()))?;
         let answer = self
             .client
             .create_invalidation()
@@ -54,7 +54,7 @@ impl Cdn for CloudFront {
             .invalidation_batch(batch)
             .send()
             .await
-            .map_err(|e| format!("{}", aws_sdk_cloudfront::error::DisplayErrorContext(e)))?;
+            .map_err(|e| CdnError(aws_sdk_cloudfront::error::DisplayErrorContext(e).to_string()))?;
         self.sent.fetch_add(1, Ordering::SeqCst);
         Ok(answer
             .invalidation()

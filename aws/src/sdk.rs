@@ -20,6 +20,13 @@ pub async fn load(
     mut loader: aws_config::ConfigLoader,
     endpoint: &Endpoint,
 ) -> aws_config::SdkConfig {
+    // The one HTTPS client of every AWS call: hyper 1 and rustls on ring.
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    loader = loader.http_client(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https(),
+    );
     if let Some(region) = &endpoint.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     } else if endpoint.url.is_some() {

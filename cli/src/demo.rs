@@ -105,7 +105,6 @@ pub async fn seed(
         .collect();
     let days = series.len();
     for (day_index, (date, hospital)) in series.into_iter().enumerate() {
-        progress(day_index, days);
         // In the last three days some communes have not reported yet, as in real life.
         let late = (last - date).num_days() < 3;
         let reporting: Vec<_> = communes
@@ -157,6 +156,7 @@ pub async fn seed(
             ledger.record(&actor, &draft, None, now).await?;
             written += 1;
         }
+        progress(day_index + 1, days);
     }
     Ok(written)
 }

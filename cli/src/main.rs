@@ -132,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
                 "import:{}",
                 file.file_name().and_then(|n| n.to_str()).unwrap_or("csv")
             );
+            let mut progress: Option<decompte::progress::Progress> = None;
             let summary = transfer::import(
                 app.store.as_ref(),
                 &config.scope,
@@ -140,14 +141,19 @@ async fn main() -> anyhow::Result<()> {
                 &author,
                 Utc::now(),
                 |done, total| {
-                    if done % 1000 == 0 || done == total {
-                        eprint!("\r{done}/{total} déclarations");
-                    }
+                    progress
+                        .get_or_insert_with(|| {
+                            decompte::progress::Progress::new("déclarations", total as u64)
+                        })
+                        .set(done as u64);
                 },
             )
             .await?;
+            if let Some(progress) = progress {
+                progress.finish();
+            }
             eprintln!(
-                "\n{} créée(s), {} corrigée(s), {} inchangée(s).",
+                "{} créée(s), {} corrigée(s), {} inchangée(s).",
                 summary.created, summary.corrected, summary.unchanged
             );
             Ok(())
@@ -223,20 +229,22 @@ async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyho
             bail!("--demo refuses a store that holds reports other than demonstration ones: it would mix invented figures with real ones. Use another --data-dir (or --store) for the demonstration");
         }
         eprintln!("Données de démonstration : préparation …");
+        let mut progress: Option<decompte::progress::Progress> = None;
         let written = demo::seed(
             app.store.as_ref(),
             &config.scope,
             &config.rules,
             |day, days| {
-                eprint!(
-                    "
-  jour {}/{days}",
-                    day + 1
-                );
+                progress
+                    .get_or_insert_with(|| decompte::progress::Progress::new("jours", days as u64))
+                    .set(day as u64);
             },
         )
         .await?;
-        eprintln!("\n{written} déclarations de démonstration ajoutées.");
+        if let Some(progress) = progress {
+            progress.finish();
+        }
+        eprintln!("{written} déclarations de démonstration ajoutées.");
         let mayor_commune = ["56260", "56121"]
             .into_iter()
             .filter_map(|c| CommuneCode::parse(c).ok())

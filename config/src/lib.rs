@@ -47,9 +47,9 @@ pub enum ConfigError {
     )]
     NoDepartement,
     #[error("{0}: check --departements or DECOMPTE_DEPARTEMENTS")]
-    Departement(String),
+    Departement(decompte_core::commune::ReferentialError),
     #[error("invalid --settings or DECOMPTE_SETTINGS (expected key=Label,key=Label): {0}")]
-    Settings(String),
+    Settings(#[from] decompte_core::setting::SettingsError),
     #[error("--max-per-cell must be at least 1")]
     MaxPerCell,
     #[error("--trust-forwarded-for (DECOMPTE_TRUST_FORWARDED_FOR) is replaced by --trusted-proxies (DECOMPTE_TRUSTED_PROXIES): give the addresses of your reverse proxies, for example 127.0.0.1 or 10.0.0.0/8")]
@@ -207,7 +207,7 @@ impl Settings {
 
     pub fn rules(&self) -> Result<Rules, ConfigError> {
         let settings = match &self.settings {
-            Some(text) => SettingList::parse(text).map_err(ConfigError::Settings)?,
+            Some(text) => SettingList::parse(text)?,
             None => SettingList::default(),
         };
         if self.max_per_cell == 0 {

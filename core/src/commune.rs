@@ -78,6 +78,8 @@ pub enum ReferentialError {
     Line { line: usize, message: String },
     #[error("referential header must be `code,nom,departement,population`")]
     Header,
+    #[error("unknown département `{0}`")]
+    UnknownDepartement(String),
 }
 
 /// All current French communes, keyed by code, with the names of the départements.
@@ -151,11 +153,11 @@ impl Referential {
     }
 
     /// The communes of the given départements. Unknown départements are an error.
-    pub fn scope(&self, departements: &[String]) -> Result<Scope, String> {
+    pub fn scope(&self, departements: &[String]) -> Result<Scope, ReferentialError> {
         let wanted: BTreeSet<&str> = departements.iter().map(String::as_str).collect();
         for code in &wanted {
             if !self.departements.contains_key(*code) {
-                return Err(format!("unknown département `{code}`"));
+                return Err(ReferentialError::UnknownDepartement((*code).to_owned()));
             }
         }
         let communes = self

@@ -2,6 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Why `DECOMPTE_SETTINGS` cannot be read; the message says what to write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Setting {
     pub key: String,
@@ -38,24 +43,24 @@ impl Settings {
     }
 
     /// Parses `key=Label,key=Label`, the form of `DECOMPTE_SETTINGS`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, SettingsError> {
         let mut settings = Vec::new();
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (key, label) = item
-                .split_once('=')
-                .ok_or_else(|| format!("setting `{item}` must be written key=Label"))?;
+            let (key, label) = item.split_once('=').ok_or_else(|| {
+                SettingsError(format!("setting `{item}` must be written key=Label"))
+            })?;
             let key = key.trim();
             if key.is_empty()
                 || !key
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             {
-                return Err(format!(
+                return Err(SettingsError(format!(
                     "setting key `{key}` must be lowercase letters, digits or dashes"
-                ));
+                )));
             }
             if settings.iter().any(|s: &Setting| s.key == key) {
-                return Err(format!("setting key `{key}` appears twice"));
+                return Err(SettingsError(format!("setting key `{key}` appears twice")));
             }
             settings.push(Setting {
                 key: key.to_owned(),
@@ -63,7 +68,7 @@ impl Settings {
             });
         }
         if settings.is_empty() {
-            return Err("at least one setting is needed".into());
+            return Err(SettingsError("at least one setting is needed".into()));
         }
         Ok(Self(settings))
     }

@@ -43,8 +43,13 @@ pub fn invalidation_paths(outcome: &Outcome) -> Vec<String> {
 #[async_trait]
 pub trait Cdn: Send + Sync {
     /// Invalidates `paths` in one request; returns the invalidation's id.
-    async fn invalidate(&self, paths: &[String], reference: &str) -> Result<String, String>;
+    async fn invalidate(&self, paths: &[String], reference: &str) -> Result<String, CdnError>;
 }
+
+/// An invalidation the CDN refused or never received.
+#[derive(Debug, thiserror::Error)]
+#[error("CDN invalidation failed: {0}")]
+pub struct CdnError(pub String);
 
 #[cfg(test)]
 mod tests {

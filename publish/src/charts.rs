@@ -31,13 +31,24 @@ fn day_label(first: NaiveDate, x: f64) -> String {
         .to_string()
 }
 
+/// A chart that plotters could not draw.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ChartError(String);
+
+impl ChartError {
+    fn new(error: impl std::fmt::Display) -> Self {
+        Self(error.to_string())
+    }
+}
+
 /// Daily bars stacked by series (one vector of per-day values per series).
 pub fn stacked_bars(
     first_day: NaiveDate,
     series: &[Vec<u64>],
     colors: &[&str],
     caption: &Caption<'_>,
-) -> Result<String, String> {
+) -> Result<String, ChartError> {
     let days = series.first().map_or(0, Vec::len);
     let totals: Vec<u64> = (0..days)
         .map(|d| series.iter().map(|s| s[d]).sum())
@@ -60,7 +71,7 @@ pub fn stacked_bars(
             for (d, &n) in values.iter().enumerate() {
                 bottoms[d] += n;
             }
-            chart.draw_series(bars).map_err(|e| e.to_string())?;
+            chart.draw_series(bars).map_err(ChartError::new)?;
         }
         Ok(())
     })
@@ -72,7 +83,7 @@ pub fn line(
     values: &[u64],
     hex: &str,
     caption: &Caption<'_>,
-) -> Result<String, String> {
+) -> Result<String, ChartError> {
     let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
     draw(caption, values.len(), max, first_day, |chart| {
         let points = values
@@ -82,7 +93,7 @@ pub fn line(
         chart
             .draw_series(LineSeries::new(points, rgb(hex).stroke_width(3)))
             .map(drop)
-            .map_err(|e| e.to_string())
+            .map_err(ChartError::new)
     })
 }
 
@@ -97,18 +108,18 @@ fn draw(
     days: usize,
     max: f64,
     first_day: NaiveDate,
-    plot: impl FnOnce(&mut Chart<'_, '_>) -> Result<(), String>,
-) -> Result<String, String> {
+    plot: impl FnOnce(&mut Chart<'_, '_>) -> Result<(), ChartError>,
+) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(ChartError::new)?;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(44)
             .build_cartesian_2d(0f64..days.max(1) as f64, 0f64..(max * 1.08).ceil())
-            .map_err(|e| e.to_string())?;
+            .map_err(ChartError::new)?;
         let x_label = |x: &f64| day_label(first_day, *x);
         // Counts are whole numbers: fractional ticks get no label.
         let y_label = |y: &f64| {
@@ -128,9 +139,9 @@ fn draw(
             .label_style(("sans-serif", 13).into_font().color(&RGBColor(60, 60, 60)))
             .light_line_style(TRANSPARENT)
             .draw()
-            .map_err(|e| e.to_string())?;
+            .map_err(ChartError::new)?;
         plot(&mut chart)?;
-        root.present().map_err(|e| e.to_string())?;
+        root.present().map_err(ChartError::new)?;
     }
     Ok(accessible(&svg, caption))
 }

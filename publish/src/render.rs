@@ -52,7 +52,7 @@ pub enum RenderError {
     #[error("template {0}: {1}")]
     Template(String, minijinja::Error),
     #[error("chart: {0}")]
-    Chart(String),
+    Chart(#[from] crate::charts::ChartError),
     #[error("open data: {0}")]
     Data(String),
 }

@@ -1,7 +1,6 @@
 //! The whole product, as a mayor's browser, an API client and a reader of the site see it.
 
 use decompte_core::Role;
-use decompte_tests::dynamodb_local::DynamoLocal;
 use decompte_tests::{csrf_of, report_body, Browser, TestApp};
 use reqwest::StatusCode;
 
@@ -10,9 +9,12 @@ async fn a_mayor_declares_the_api_corrects_and_the_site_shows_it() {
     whole_flow(TestApp::start().await).await;
 }
 
+#[cfg(feature = "components")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_on_dynamodb_local() {
-    let store = DynamoLocal::shared().fresh_store(&["56"]).await;
+    let store = decompte_tests::dynamodb_local::DynamoLocal::shared()
+        .fresh_store(&["56"])
+        .await;
     whole_flow(TestApp::start_on(std::sync::Arc::new(store)).await).await;
 }
 

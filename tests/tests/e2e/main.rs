@@ -1,8 +1,14 @@
 //! End-to-end tests: the real HTTP server on loopback, the SQLite store, the
 //! publisher writing the site to a folder. One test binary, one module per area.
+//!
+//! Two tiers. `cargo test` alone needs nothing but Rust: the app in process on
+//! SQLite. The `components` feature, which `./scripts/test.sh` turns on after
+//! installing them, adds the tests against the real components: DynamoDB
+//! Local, moto (S3, CloudFront), the Lambda emulator, Chromium with axe-core,
+//! lychee, frictionless, cfn-lint and checkov.
 
-/// Runs `$test(app: TestApp)` twice: on SQLite (`$test::sqlite`) and on
-/// DynamoDB Local (`$test::dynamodb`).
+/// Runs `$test(app: TestApp)` twice: on SQLite (`$test::sqlite`) and, with
+/// the real components, on DynamoDB Local (`$test::dynamodb`).
 macro_rules! on_both_stores {
     ($test:ident) => {
         mod $test {
@@ -11,6 +17,7 @@ macro_rules! on_both_stores {
                 super::$test(decompte_tests::TestApp::start().await).await;
             }
 
+            #[cfg(feature = "components")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn dynamodb() {
                 let store = decompte_tests::dynamodb_local::DynamoLocal::shared()
@@ -23,16 +30,24 @@ macro_rules! on_both_stores {
     };
 }
 
-mod browser;
 mod corrections;
-mod dynamodb;
 mod flow;
 mod hardening;
-mod infra;
-mod lambda;
 mod prefecture;
 mod properties;
 mod publication;
 mod rejections;
+
+// The tier of the real components.
+#[cfg(feature = "components")]
+mod browser;
+#[cfg(feature = "components")]
+mod dynamodb;
+#[cfg(feature = "components")]
+mod infra;
+#[cfg(feature = "components")]
+mod lambda;
+#[cfg(feature = "components")]
 mod s3;
+#[cfg(feature = "components")]
 mod site_checks;
