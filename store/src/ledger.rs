@@ -190,10 +190,19 @@ impl<'a> Ledger<'a> {
             expires_at: now + chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS),
         });
         self.store.write_report(&report, record.as_ref()).await?;
-        tracing::info!(
-            commune = %report.commune, date = %report.date, version = report.version,
-            source = %report.source, recorded_by = %report.recorded_by, "report recorded"
-        );
+        // One line per declaration a person made; bulk imports and the
+        // demonstration, thousands at a time, only at debug level.
+        if report.source == Source::Import {
+            tracing::debug!(
+                commune = %report.commune, date = %report.date, version = report.version,
+                recorded_by = %report.recorded_by, "report imported"
+            );
+        } else {
+            tracing::info!(
+                commune = %report.commune, date = %report.date, version = report.version,
+                source = %report.source, recorded_by = %report.recorded_by, "report recorded"
+            );
+        }
         Ok(report)
     }
 }
