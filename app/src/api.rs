@@ -45,7 +45,7 @@ pub fn routes() -> Router<AppState> {
 #[openapi(
     info(title = "decompte API", version = "1", description = "Déclaration et suivi des décès par commune et par lieu de décès. Authentification : « Authorization: Bearer <code d'accès> »."),
     paths(post_report, list_reports, history, completeness, post_publication, get_publication, me),
-    components(schemas(ReportInput, ReportBody, ErrorBody, FieldError, Source, Role, ReportList, HistoryBody, CompletenessBody, MissingCommune, PublicationRequest, PublicationBody, MeBody)),
+    components(schemas(ReportInput, ReportBody, ErrorBody, FieldError, Source, Role, ReportList, HistoryBody, CompletenessBody, MissingCommune, RepublishBody, PublicationBody, MeBody)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -479,7 +479,7 @@ async fn completeness(
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-pub struct PublicationRequest {
+pub struct RepublishBody {
     /// Why the site is republished now.
     #[serde(default)]
     reason: Option<String>,
@@ -516,7 +516,7 @@ impl From<&Publication> for PublicationBody {
 }
 
 /// Ask for a republication of the public site now (prefecture only).
-#[utoipa::path(post, path = "/api/v1/publications", request_body = PublicationRequest,
+#[utoipa::path(post, path = "/api/v1/publications", request_body = RepublishBody,
     responses((status = 202, body = PublicationBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 415, body = ErrorBody)))]
 async fn post_publication(
     State(state): State<AppState>,
@@ -525,8 +525,8 @@ async fn post_publication(
     let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
     require_prefecture(&caller)?;
     let (_, _, bytes) = json_body(&state, request).await?;
-    let input: PublicationRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
-        PublicationRequest::default()
+    let input: RepublishBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        RepublishBody::default()
     } else {
         serde_json::from_slice(&bytes).map_err(|_| {
             ApiError::invalid(vec![FieldError::new(

@@ -57,7 +57,7 @@ impl Default for ThrottlePolicy {
 impl AppConfig {
     /// The app's configuration from the process options.
     pub fn from_settings(
-        settings: &decompte_config::Settings,
+        settings: &decompte_config::Options,
     ) -> Result<Self, decompte_config::ConfigError> {
         let mut config = Self::new(settings.scope()?);
         config.rules = settings.rules()?;

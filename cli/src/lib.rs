@@ -22,7 +22,7 @@ use decompte_publish::{Cdn, FolderSink, InProcessTrigger, Publisher, Sink, SiteC
 use decompte_store::{SqliteStore, Store};
 use tower_http::services::{ServeDir, ServeFile};
 
-pub use decompte_config::{referential, Settings};
+pub use decompte_config::{referential, Options};
 
 /// What the local binary says when an address needs AWS and it was built without.
 #[cfg(not(feature = "aws"))]
@@ -30,7 +30,7 @@ const NO_AWS: &str = "this decompte was built without AWS support: build it with
 
 /// Opens the store of `--store`: SQLite in the data folder, or a DynamoDB
 /// table (with the `aws` feature).
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(settings: &Options) -> anyhow::Result<Arc<dyn Store>> {
     match &settings.store {
         StoreAddress::Sqlite => {
             let database = settings.data_dir.join("decompte.sqlite");
@@ -49,7 +49,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Opens the sink of `--site`: the site folder of the data folder, or an S3
 /// bucket (with the `aws` feature).
-pub async fn open_sink(settings: &Settings) -> anyhow::Result<Arc<dyn Sink>> {
+pub async fn open_sink(settings: &Options) -> anyhow::Result<Arc<dyn Sink>> {
     match &settings.site {
         SiteAddress::Folder => Ok(Arc::new(FolderSink::new(settings.data_dir.join("site")))),
         #[cfg(feature = "aws")]
@@ -60,7 +60,7 @@ pub async fn open_sink(settings: &Settings) -> anyhow::Result<Arc<dyn Sink>> {
 }
 
 /// Opens the CDN of `--cdn`, if any (CloudFront with the `aws` feature).
-pub async fn open_cdn(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Cdn>>> {
+pub async fn open_cdn(settings: &Options) -> anyhow::Result<Option<Arc<dyn Cdn>>> {
     match &settings.cdn {
         CdnAddress::None => Ok(None),
         #[cfg(feature = "aws")]
@@ -93,7 +93,7 @@ pub struct LocalApp {
 impl LocalApp {
     /// Opens the store (SQLite under the data directory unless `--store` names
     /// a DynamoDB table) and the site folder under the data directory.
-    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+    pub async fn open(settings: &Options) -> anyhow::Result<Self> {
         create_private_dir(&settings.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -107,13 +107,13 @@ impl LocalApp {
     }
 
     /// The app on a given store, publishing to the site folder of the data directory.
-    pub fn with_store(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    pub fn with_store(settings: &Options, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let sink = Arc::new(FolderSink::new(settings.data_dir.join("site")));
         Self::assemble(settings, store, sink, None)
     }
 
     fn assemble(
-        settings: &Settings,
+        settings: &Options,
         store: Arc<dyn Store>,
         sink: Arc<dyn Sink>,
         cdn: Option<Arc<dyn Cdn>>,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
-use decompte::{demo, transfer, LocalApp, Settings};
+use decompte::{demo, transfer, LocalApp, Options};
 use decompte_app::auth::issue_credential;
 use decompte_core::{CommuneCode, Role};
 
@@ -18,7 +18,7 @@ use decompte_core::{CommuneCode, Role};
 #[command(name = "decompte", version, about = "Décompte des décès par commune et par lieu, publié en ligne", long_about = None)]
 struct Cli {
     #[command(flatten)]
-    settings: Settings,
+    settings: Options,
     #[command(subcommand)]
     command: Command,
 }
@@ -191,7 +191,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Creates the DynamoDB table of `--store`, with its indexes and its TTL.
 #[cfg(feature = "aws")]
-async fn store_init(settings: &Settings) -> anyhow::Result<()> {
+async fn store_init(settings: &Options) -> anyhow::Result<()> {
     let decompte_config::StoreAddress::DynamoDb(table) = &settings.store else {
         bail!("`store init` creates a DynamoDB table: set --store dynamodb://TABLE?endpoint=URL&region=REGION (SQLite needs no initialisation)");
     };
@@ -205,11 +205,11 @@ async fn store_init(settings: &Settings) -> anyhow::Result<()> {
 }
 
 #[cfg(not(feature = "aws"))]
-async fn store_init(_: &Settings) -> anyhow::Result<()> {
+async fn store_init(_: &Options) -> anyhow::Result<()> {
     bail!("`store init` creates a DynamoDB table, and this decompte was built without AWS support: build it with `cargo build --release -p decompte --features aws`")
 }
 
-async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
+async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
     if demo && !listen.ip().is_loopback() {
         bail!("--demo serves invented figures and prints access codes: it listens on loopback only (127.0.0.1 or ::1), not on {listen}");
     }
@@ -310,7 +310,7 @@ async fn serve(settings: &mut Settings, listen: SocketAddr, demo: bool) -> anyho
     decompte::serve(app.router(), listen).await
 }
 
-async fn credentials(settings: &Settings, command: CredentialsCommand) -> anyhow::Result<()> {
+async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow::Result<()> {
     let app = LocalApp::open(settings).await?;
     let store = app.store.as_ref();
     match command {

@@ -89,7 +89,7 @@ pub fn referential() -> Result<Referential, ConfigError> {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct Settings {
+pub struct Options {
     /// Folder holding the SQLite database (decompte.sqlite) and the published site (site/).
     #[arg(long, env = "DECOMPTE_DATA_DIR", default_value = defaults::DATA_DIR, global = true)]
     pub data_dir: PathBuf,
@@ -168,8 +168,8 @@ pub struct Settings {
     pub publish_every: u64,
 }
 
-impl Settings {
-    /// Settings for tests and tools: every option at its default, data in `data_dir`.
+impl Options {
+    /// Options for tests and tools: every option at its default, data in `data_dir`.
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
         Self {
             data_dir,
@@ -269,7 +269,7 @@ mod tests {
     #[derive(Parser)]
     struct Command {
         #[command(flatten)]
-        settings: Settings,
+        options: Options,
     }
 
     /// The defaults of the flags are those of `for_data_dir`: one source.
@@ -277,8 +277,8 @@ mod tests {
     fn flags_and_tests_share_their_defaults() {
         let parsed = Command::try_parse_from(["decompte"])
             .expect("defaults")
-            .settings;
-        let for_tests = Settings::for_data_dir(PathBuf::from(defaults::DATA_DIR));
+            .options;
+        let for_tests = Options::for_data_dir(PathBuf::from(defaults::DATA_DIR));
         assert_eq!(format!("{parsed:?}"), format!("{for_tests:?}"));
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::Parser;
 use decompte_app::{AppConfig, AppState};
 use decompte_aws::{DynamoStore, LambdaTrigger};
-use decompte_config::{FunctionAddress, Settings, StoreAddress};
+use decompte_config::{FunctionAddress, Options, StoreAddress};
 use decompte_store::Store;
 
 #[derive(Debug, Parser)]
@@ -20,7 +20,7 @@ use decompte_store::Store;
 )]
 struct Environment {
     #[command(flatten)]
-    settings: Settings,
+    settings: Options,
 
     /// The publish function, invoked asynchronously on republication:
     /// `lambda://NAME_OR_ARN?endpoint=URL&region=REGION`.

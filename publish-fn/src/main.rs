@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use clap::Parser;
 use decompte_aws::{CloudFront, DynamoStore, S3Sink};
-use decompte_config::{CdnAddress, Settings, SiteAddress, StoreAddress};
+use decompte_config::{CdnAddress, Options, SiteAddress, StoreAddress};
 use decompte_publish::{Cdn, Publisher, SiteConfig};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -26,7 +26,7 @@ use serde_json::Value;
 )]
 struct Environment {
     #[command(flatten)]
-    settings: Settings,
+    settings: Options,
 }
 
 #[tokio::main]

@@ -28,7 +28,7 @@ pub struct SiteConfig {
 impl SiteConfig {
     /// The site's configuration from the process options.
     pub fn from_settings(
-        settings: &decompte_config::Settings,
+        settings: &decompte_config::Options,
     ) -> Result<Self, decompte_config::ConfigError> {
         Ok(Self {
             publisher: settings.publisher.clone(),
@@ -61,232 +61,316 @@ pub enum RenderError {
 /// puts the demonstration banner on every page.
 pub const DEMO_AUTHOR: &str = "demonstration";
 
+/// Renders the whole site: every page, chart, open data file and asset.
 pub fn render(
     reports: &[Report],
     config: &SiteConfig,
     today: NaiveDate,
 ) -> Result<RenderedSite, RenderError> {
-    let env = decompte_templates::environment();
-    let settings = &config.settings;
-    let scope = &config.scope;
-    let in_scope: Vec<&Report> = reports
-        .iter()
-        .filter(|r| scope.contains(&r.commune))
-        .collect();
-    let aggregates = Aggregates::compute(reports, scope, settings);
-    let watermark = in_scope.iter().map(|r| r.recorded_at).max();
-    let demo = in_scope.iter().any(|r| r.recorded_by == DEMO_AUTHOR);
-    let colors: Vec<&str> = (0..settings.len()).map(charts::color).collect();
-    let settings_list: Vec<Value> = settings
-        .iter()
-        .map(|s| json!({"key": s.key, "label": s.label}))
-        .collect();
-
+    let pages = Pages::new(reports, config, today);
     let mut files = BTreeMap::new();
-    let stylesheet_path = format!(
-        "assets/style.{}.css",
-        &hex::encode(Sha256::digest(decompte_templates::STYLESHEET))[..12]
-    );
     files.insert(
-        stylesheet_path.clone(),
+        pages.stylesheet_path.clone(),
         decompte_templates::STYLESHEET.as_bytes().to_vec(),
     );
+    files.insert("index.html".into(), pages.overview()?);
+    pages.communes(&mut files)?;
+    pages.settings(&mut files)?;
+    files.insert(
+        "methodologie.html".into(),
+        pages.page("site/methodologie.html", pages.base(""))?,
+    );
+    // Served for any missing address, at any depth: its links start at the site's root.
+    files.insert(
+        "404.html".into(),
+        pages.page("site/404.html", pages.base("/"))?,
+    );
+    open_data(reports, config, &mut files)?;
+    Ok(RenderedSite {
+        files,
+        watermark: pages.watermark,
+    })
+}
 
-    let base = |root: &str| {
+/// What every page is rendered from: the templates, the configuration, the
+/// reports in scope and their aggregates.
+struct Pages<'a> {
+    env: minijinja::Environment<'static>,
+    config: &'a SiteConfig,
+    in_scope: Vec<&'a Report>,
+    aggregates: Aggregates,
+    today: NaiveDate,
+    watermark: Option<DateTime<Utc>>,
+    demo: bool,
+    colors: Vec<&'static str>,
+    settings_list: Vec<Value>,
+    stylesheet_path: String,
+}
+
+impl<'a> Pages<'a> {
+    fn new(reports: &'a [Report], config: &'a SiteConfig, today: NaiveDate) -> Self {
+        let settings = &config.settings;
+        let scope = &config.scope;
+        let in_scope: Vec<&Report> = reports
+            .iter()
+            .filter(|r| scope.contains(&r.commune))
+            .collect();
+        let aggregates = Aggregates::compute(reports, scope, settings);
+        let watermark = in_scope.iter().map(|r| r.recorded_at).max();
+        let demo = in_scope.iter().any(|r| r.recorded_by == DEMO_AUTHOR);
+        Self {
+            env: decompte_templates::environment(),
+            config,
+            in_scope,
+            aggregates,
+            today,
+            watermark,
+            demo,
+            colors: (0..settings.len()).map(charts::color).collect(),
+            settings_list: settings
+                .iter()
+                .map(|s| json!({"key": s.key, "label": s.label}))
+                .collect(),
+            stylesheet_path: format!(
+                "assets/style.{}.css",
+                &hex::encode(Sha256::digest(decompte_templates::STYLESHEET))[..12]
+            ),
+        }
+    }
+
+    /// The context every page shares; `root` leads from the page to the site's root.
+    fn base(&self, root: &str) -> Value {
+        let scope = &self.config.scope;
         json!({
             "root": root,
-            "stylesheet": stylesheet_path,
-            "crisis": config.crisis,
+            "stylesheet": self.stylesheet_path,
+            "crisis": self.config.crisis,
             "territory": scope.label(),
-            "publisher": config.publisher,
-            "demo": demo,
-            "settings": settings_list,
-            "colors": colors,
+            "publisher": self.config.publisher,
+            "demo": self.demo,
+            "settings": self.settings_list,
+            "colors": self.colors,
             "expected": scope.len(),
         })
-    };
-    let page = |name: &str, context: Value| -> Result<Vec<u8>, RenderError> {
-        env.get_template(name)
+    }
+
+    fn page(&self, name: &str, context: Value) -> Result<Vec<u8>, RenderError> {
+        self.env
+            .get_template(name)
             .and_then(|t| t.render(context))
             .map(String::into_bytes)
             .map_err(|e| RenderError::Template(name.into(), e))
-    };
-
-    // Overview.
-    let mut context = base("");
-    let totals: Vec<Value> = settings
-        .iter()
-        .zip(&aggregates.by_setting)
-        .enumerate()
-        .map(|(i, (s, total))| json!({"key": s.key, "label": s.label, "total": total, "color": colors[i]}))
-        .collect();
-    // The seven days up to today; when reporting stopped more than a week ago
-    // (a crisis that ended, demonstration data), the seven days up to the last report.
-    let last_reported = in_scope.iter().map(|r| r.date).max();
-    let window_end = match last_reported {
-        Some(last) if last < today - Duration::days(7) => last,
-        _ => today,
-    };
-    let completeness: Vec<Value> = (0..7)
-        .map(|back| window_end - Duration::days(back))
-        .map(|date| {
-            let reported = in_scope.iter().filter(|r| r.date == date).map(|r| r.commune.clone()).collect();
-            let c = Completeness::compute(date, scope, &reported);
-            json!({"date_fr": fr_date(date), "reported": c.reported.len(), "expected": c.expected, "percent": c.percent()})
-        })
-        .collect();
-    let communes: Vec<Value> = aggregates
-        .communes
-        .iter()
-        .map(|c| {
-            json!({"code": c.commune.code, "name": c.commune.name, "population": c.commune.population,
-                   "total": c.total, "per_100k": c.per_100k, "days_reported": c.days_reported})
-        })
-        .collect();
-    merge(
-        &mut context,
-        json!({
-            "updated_fr": watermark.map(fr_datetime),
-            "first_fr": aggregates.days.first().map(|d| fr_date(d.date)),
-            "last_fr": aggregates.days.last().map(|d| fr_date(d.date)),
-            "total": aggregates.total,
-            "per_100k": aggregates.per_100k,
-            "settings_totals": totals,
-            "days": day_rows(&aggregates.days),
-            "chart_daily": stacked_chart(&aggregates.days, &colors, "overview-daily", &format!("Décès par jour et par lieu, {}", scope.label()))?,
-            "chart_cumulative": cumulative_chart(&aggregates.days, "overview-cumulative", &format!("Décès cumulés, {}", scope.label()))?,
-            "completeness": completeness,
-            "communes": communes,
-        }),
-    );
-    files.insert("index.html".into(), page("site/index.html", context)?);
-
-    // One page per commune in scope.
-    let mut last_recorded: BTreeMap<&CommuneCode, DateTime<Utc>> = BTreeMap::new();
-    for report in &in_scope {
-        let latest = last_recorded
-            .entry(&report.commune)
-            .or_insert(report.recorded_at);
-        *latest = (*latest).max(report.recorded_at);
     }
-    for row in &aggregates.communes {
-        let code = &row.commune.code;
-        let days = aggregates
-            .commune_days
-            .get(code)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let updated = last_recorded.get(code).copied();
-        let mut context = base("../");
+
+    /// `index.html`: totals, charts, completeness of the last days, every commune.
+    fn overview(&self) -> Result<Vec<u8>, RenderError> {
+        let (settings, scope, aggregates, colors, in_scope, today, watermark) = (
+            &self.config.settings,
+            &self.config.scope,
+            &self.aggregates,
+            &self.colors,
+            &self.in_scope,
+            self.today,
+            self.watermark,
+        );
+        let base = |root: &str| self.base(root);
+        let mut context = base("");
         let totals: Vec<Value> = settings
             .iter()
-            .zip(&row.by_setting)
+            .zip(&aggregates.by_setting)
             .enumerate()
-            .map(|(i, (s, total))| json!({"label": s.label, "total": total, "color": colors[i]}))
+            .map(|(i, (s, total))| json!({"key": s.key, "label": s.label, "total": total, "color": colors[i]}))
             .collect();
-        let chart = if days.is_empty() {
-            Value::Null
-        } else {
-            // Communes report sparsely: the chart covers their own first to last day.
-            let filled = fill_days(days, settings.len());
-            json!(stacked_chart(
-                &filled,
-                &colors,
-                &format!("commune-{code}"),
-                &format!("Décès par jour et par lieu, {}", row.commune.name)
-            )?)
+        // The seven days up to today; when reporting stopped more than a week ago
+        // (a crisis that ended, demonstration data), the seven days up to the last report.
+        let last_reported = in_scope.iter().map(|r| r.date).max();
+        let window_end = match last_reported {
+            Some(last) if last < today - Duration::days(7) => last,
+            _ => today,
         };
-        merge(
-            &mut context,
-            json!({
-                "commune": {"code": code, "name": row.commune.name, "population": row.commune.population},
-                "updated_fr": updated.map(fr_datetime),
-                "total": row.total,
-                "per_100k": row.per_100k,
-                "settings_totals": totals,
-                "days": day_rows(days),
-                "chart_daily": chart,
-            }),
-        );
-        files.insert(
-            format!("communes/{code}.html"),
-            page("site/commune.html", context)?,
-        );
-    }
-
-    // One page per setting.
-    for (index, setting) in settings.iter().enumerate() {
-        let days: Vec<Value> = {
-            let mut cumulative = 0;
-            aggregates
-                .days
-                .iter()
-                .map(|d| {
-                    cumulative += d.by_setting[index];
-                    json!({"date_fr": fr_date(d.date), "count": d.by_setting[index], "cumulative": cumulative})
-                })
-                .collect()
-        };
-        let mut communes: Vec<(&decompte_core::Commune, u64)> = aggregates
+        let completeness: Vec<Value> = (0..7)
+            .map(|back| window_end - Duration::days(back))
+            .map(|date| {
+                let reported = in_scope.iter().filter(|r| r.date == date).map(|r| r.commune.clone()).collect();
+                let c = Completeness::compute(date, scope, &reported);
+                json!({"date_fr": fr_date(date), "reported": c.reported.len(), "expected": c.expected, "percent": c.percent()})
+            })
+            .collect();
+        let communes: Vec<Value> = aggregates
             .communes
             .iter()
-            .map(|c| (&c.commune, c.by_setting[index]))
-            .filter(|(_, n)| *n > 0)
+            .map(|c| {
+                json!({"code": c.commune.code, "name": c.commune.name, "population": c.commune.population,
+                       "total": c.total, "per_100k": c.per_100k, "days_reported": c.days_reported})
+            })
             .collect();
-        communes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.code.cmp(&b.0.code)));
-        let communes: Vec<Value> = communes
-            .into_iter()
-            .map(|(c, n)| json!({"code": c.code, "name": c.name, "count": n, "per_100k": per_100k(n, c.population)}))
-            .collect();
-        let total = aggregates.by_setting[index];
-        let chart = match aggregates.days.first() {
-            None => Value::Null,
-            Some(first) => {
-                let series = vec![aggregates
-                    .days
-                    .iter()
-                    .map(|d| d.by_setting[index])
-                    .collect()];
-                let title = format!("Décès par jour · {}", setting.label);
-                json!(charts::stacked_bars(
-                    first.date,
-                    &series,
-                    &[colors[index]],
-                    &Caption {
-                        id: &format!("lieu-{}", setting.key),
-                        title: &title,
-                        description: &describe_days(&aggregates.days, |d| d.by_setting[index]),
-                    }
-                )
-                .map_err(RenderError::Chart)?)
-            }
-        };
-        let mut context = base("../");
         merge(
             &mut context,
             json!({
-                "setting": {"key": setting.key, "label": setting.label},
-                "color": colors[index],
-                "total": total,
-                    "days": if aggregates.days.is_empty() { Value::Null } else { json!(days) },
-                "chart_daily": chart,
+                "updated_fr": watermark.map(fr_datetime),
+                "first_fr": aggregates.days.first().map(|d| fr_date(d.date)),
+                "last_fr": aggregates.days.last().map(|d| fr_date(d.date)),
+                "total": aggregates.total,
+                "per_100k": aggregates.per_100k,
+                "settings_totals": totals,
+                "days": day_rows(&aggregates.days),
+                "chart_daily": stacked_chart(&aggregates.days, colors, "overview-daily", &format!("Décès par jour et par lieu, {}", scope.label()))?,
+                "chart_cumulative": cumulative_chart(&aggregates.days, "overview-cumulative", &format!("Décès cumulés, {}", scope.label()))?,
+                "completeness": completeness,
                 "communes": communes,
             }),
         );
-        files.insert(
-            format!("lieux/{}.html", setting.key),
-            page("site/lieu.html", context)?,
-        );
+        self.page("site/index.html", context)
     }
 
-    files.insert(
-        "methodologie.html".into(),
-        page("site/methodologie.html", base(""))?,
-    );
-    // Served for any missing address, at any depth: its links start at the site's root.
-    files.insert("404.html".into(), page("site/404.html", base("/"))?);
+    /// `communes/{code}.html`: one page per commune in scope.
+    fn communes(&self, files: &mut BTreeMap<String, Vec<u8>>) -> Result<(), RenderError> {
+        let (settings, aggregates, colors, in_scope) = (
+            &self.config.settings,
+            &self.aggregates,
+            &self.colors,
+            &self.in_scope,
+        );
+        let base = |root: &str| self.base(root);
+        let page = |name: &str, context: Value| self.page(name, context);
+        let mut last_recorded: BTreeMap<&CommuneCode, DateTime<Utc>> = BTreeMap::new();
+        for report in in_scope.iter() {
+            let latest = last_recorded
+                .entry(&report.commune)
+                .or_insert(report.recorded_at);
+            *latest = (*latest).max(report.recorded_at);
+        }
+        for row in &aggregates.communes {
+            let code = &row.commune.code;
+            let days = aggregates
+                .commune_days
+                .get(code)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let updated = last_recorded.get(code).copied();
+            let mut context = base("../");
+            let totals: Vec<Value> = settings
+                .iter()
+                .zip(&row.by_setting)
+                .enumerate()
+                .map(
+                    |(i, (s, total))| json!({"label": s.label, "total": total, "color": colors[i]}),
+                )
+                .collect();
+            let chart = if days.is_empty() {
+                Value::Null
+            } else {
+                // Communes report sparsely: the chart covers their own first to last day.
+                let filled = fill_days(days, settings.len());
+                json!(stacked_chart(
+                    &filled,
+                    colors,
+                    &format!("commune-{code}"),
+                    &format!("Décès par jour et par lieu, {}", row.commune.name)
+                )?)
+            };
+            merge(
+                &mut context,
+                json!({
+                    "commune": {"code": code, "name": row.commune.name, "population": row.commune.population},
+                    "updated_fr": updated.map(fr_datetime),
+                    "total": row.total,
+                    "per_100k": row.per_100k,
+                    "settings_totals": totals,
+                    "days": day_rows(days),
+                    "chart_daily": chart,
+                }),
+            );
+            files.insert(
+                format!("communes/{code}.html"),
+                page("site/commune.html", context)?,
+            );
+        }
 
-    // Open data.
+        Ok(())
+    }
+
+    /// `lieux/{key}.html`: one page per setting.
+    fn settings(&self, files: &mut BTreeMap<String, Vec<u8>>) -> Result<(), RenderError> {
+        let (settings, aggregates, colors) =
+            (&self.config.settings, &self.aggregates, &self.colors);
+        let base = |root: &str| self.base(root);
+        let page = |name: &str, context: Value| self.page(name, context);
+        for (index, setting) in settings.iter().enumerate() {
+            let days: Vec<Value> = {
+                let mut cumulative = 0;
+                aggregates
+                    .days
+                    .iter()
+                    .map(|d| {
+                        cumulative += d.by_setting[index];
+                        json!({"date_fr": fr_date(d.date), "count": d.by_setting[index], "cumulative": cumulative})
+                    })
+                    .collect()
+            };
+            let mut communes: Vec<(&decompte_core::Commune, u64)> = aggregates
+                .communes
+                .iter()
+                .map(|c| (&c.commune, c.by_setting[index]))
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            communes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.code.cmp(&b.0.code)));
+            let communes: Vec<Value> = communes
+                .into_iter()
+                .map(|(c, n)| json!({"code": c.code, "name": c.name, "count": n, "per_100k": per_100k(n, c.population)}))
+                .collect();
+            let total = aggregates.by_setting[index];
+            let chart = match aggregates.days.first() {
+                None => Value::Null,
+                Some(first) => {
+                    let series = vec![aggregates
+                        .days
+                        .iter()
+                        .map(|d| d.by_setting[index])
+                        .collect()];
+                    let title = format!("Décès par jour · {}", setting.label);
+                    json!(charts::stacked_bars(
+                        first.date,
+                        &series,
+                        &[colors[index]],
+                        &Caption {
+                            id: &format!("lieu-{}", setting.key),
+                            title: &title,
+                            description: &describe_days(&aggregates.days, |d| d.by_setting[index]),
+                        }
+                    )
+                    .map_err(RenderError::Chart)?)
+                }
+            };
+            let mut context = base("../");
+            merge(
+                &mut context,
+                json!({
+                    "setting": {"key": setting.key, "label": setting.label},
+                    "color": colors[index],
+                    "total": total,
+                        "days": if aggregates.days.is_empty() { Value::Null } else { json!(days) },
+                    "chart_daily": chart,
+                    "communes": communes,
+                }),
+            );
+            files.insert(
+                format!("lieux/{}.html", setting.key),
+                page("site/lieu.html", context)?,
+            );
+        }
+
+        Ok(())
+    }
+}
+
+/// `donnees/`: the CSV, the JSON, the Table Schema and the Data Package.
+fn open_data(
+    reports: &[Report],
+    config: &SiteConfig,
+    files: &mut BTreeMap<String, Vec<u8>>,
+) -> Result<(), RenderError> {
+    let (settings, scope) = (&config.settings, &config.scope);
     let rows = opendata::rows(reports, scope, settings);
     files.insert(
         "donnees/deces.csv".into(),
@@ -310,7 +394,7 @@ pub fn render(
         pretty(&opendata::datapackage(&title))?,
     );
 
-    Ok(RenderedSite { files, watermark })
+    Ok(())
 }
 
 fn pretty(value: &Value) -> Result<Vec<u8>, RenderError> {

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
-use decompte::{LocalApp, Settings};
+use decompte::{LocalApp, Options};
 use decompte_app::auth::issue_credential;
 use decompte_core::{CommuneCode, Report, Role};
 use decompte_store::{ReportQuery, Store};
@@ -76,7 +76,7 @@ impl TestApp {
     }
 
     /// Starts the app after letting the test adjust its settings.
-    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+    pub async fn start_with(adjust: impl FnOnce(&mut Options)) -> Self {
         let (dir, listener, mut settings) = Self::prepare().await;
         adjust(&mut settings);
         let app = LocalApp::open(&settings).await.expect("open the app");
@@ -91,13 +91,13 @@ impl TestApp {
     }
 
     /// A temporary data folder, a loopback port, and default settings for them.
-    async fn prepare() -> (tempfile::TempDir, tokio::net::TcpListener, Settings) {
+    async fn prepare() -> (tempfile::TempDir, tokio::net::TcpListener, Options) {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
         let address: SocketAddr = listener.local_addr().expect("local address");
-        let mut settings = Settings::for_data_dir(dir.path().to_path_buf());
+        let mut settings = Options::for_data_dir(dir.path().to_path_buf());
         settings.public_url = Some(format!("http://{address}"));
         (dir, listener, settings)
     }
@@ -407,7 +407,7 @@ pub fn sample_report(
 
 /// The communes of the default scope (Morbihan, 249), and its site configuration.
 pub fn morbihan() -> (Vec<CommuneCode>, decompte_publish::SiteConfig) {
-    let settings = Settings::for_data_dir(std::env::temp_dir());
+    let settings = Options::for_data_dir(std::env::temp_dir());
     let config = decompte_publish::SiteConfig::from_settings(&settings).expect("config");
     let communes = config.scope.communes().map(|c| c.code.clone()).collect();
     (communes, config)

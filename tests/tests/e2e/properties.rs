@@ -19,7 +19,7 @@ proptest! {
     fn published_totals_equal_store_totals(drawn in reports()) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         runtime.block_on(async {
-            let settings = decompte::Settings::for_data_dir(std::env::temp_dir());
+            let settings = decompte::Options::for_data_dir(std::env::temp_dir());
             let config = decompte_publish::SiteConfig::from_settings(&settings).expect("config");
             let communes: Vec<CommuneCode> = config.scope.communes().map(|c| c.code.clone()).collect();
             let store = SqliteStore::in_memory().expect("store");

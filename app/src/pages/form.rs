@@ -1,0 +1,321 @@
+//! The commune form: declare or correct a day, see its history.
+
+use super::*;
+
+#[derive(Deserialize, Default)]
+pub(super) struct FormQuery {
+    commune: Option<String>,
+    date: Option<String>,
+    enregistre: Option<u32>,
+}
+
+/// The commune a page is about: the caller's own, or for the prefecture the one asked for.
+pub(super) fn page_commune(
+    state: &AppState,
+    session: &BrowserSession,
+    asked: Option<&str>,
+) -> Result<Commune, ApiError> {
+    let scope = &state.config.scope;
+    let asked = asked.map(str::trim).filter(|a| !a.is_empty());
+    let code = match (session.caller.credential.commune.clone(), asked) {
+        (Some(own), None) => own,
+        (own, Some(text)) => {
+            let code =
+                CommuneCode::parse(text).map_err(|e| ApiError::not_found(format!("{e}.")))?;
+            if own.is_some() && !session.caller.may_access(&code) {
+                return Err(ApiError::forbidden(format!("Votre code d'accès ne permet de déclarer que pour votre commune, pas pour la commune {code}.")));
+            }
+            code
+        }
+        (None, None) => scope
+            .communes()
+            .next()
+            .map(|c| c.code.clone())
+            .ok_or_else(|| ApiError::not_found("Aucune commune dans le périmètre."))?,
+    };
+    scope.get(&code).cloned().ok_or_else(|| {
+        ApiError::not_found(format!(
+            "La commune {code} n'est pas dans le périmètre ({}).",
+            scope.label()
+        ))
+    })
+}
+
+/// What the form shows besides the user's own input.
+pub(super) struct FormView<'a> {
+    pub(super) commune: &'a Commune,
+    pub(super) date_text: String,
+    pub(super) date: Option<NaiveDate>,
+    pub(super) values: BTreeMap<String, String>,
+    pub(super) reason: String,
+    pub(super) replaces_version: Option<u32>,
+    pub(super) current: Option<Report>,
+    pub(super) show_current_beside: bool,
+    pub(super) errors: Vec<FieldError>,
+    pub(super) conflict: Option<String>,
+    pub(super) saved: Option<Report>,
+    pub(super) notice: Option<String>,
+}
+
+pub(super) async fn render_form(
+    state: &AppState,
+    session: &BrowserSession,
+    status: StatusCode,
+    view: FormView<'_>,
+) -> Response {
+    let settings = &state.config.rules.settings;
+    let now = Utc::now();
+    let today = paris_today(now);
+    let code = &view.commune.code;
+    let (history, recent) = match view.date {
+        Some(date) => {
+            let history = state.store.history(code, date).await;
+            let recent = state
+                .store
+                .current_reports(&ReportQuery {
+                    commune: Some(code.clone()),
+                    from: None,
+                    to: None,
+                })
+                .await;
+            match (history, recent) {
+                (Ok(h), Ok(r)) => (h, r),
+                (Err(e), _) | (_, Err(e)) => return error_page(state, Some(session), &e.into()),
+            }
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let field_errors: BTreeMap<String, String> =
+        view.errors.iter().fold(BTreeMap::new(), |mut map, e| {
+            map.entry(e.field.clone())
+                .and_modify(|m: &mut String| {
+                    m.push(' ');
+                    m.push_str(&e.message)
+                })
+                .or_insert_with(|| e.message.clone());
+            map
+        });
+    let fields: Vec<Value> = settings
+        .iter()
+        .map(|s| {
+            json!({
+                "key": s.key, "label": s.label,
+                "value": view.values.get(&s.key).cloned().unwrap_or_default(),
+                "current": if view.show_current_beside { view.current.as_ref().map(|c| c.count(&s.key)) } else { None },
+                "error": field_errors.get(&format!("counts.{}", s.key)),
+            })
+        })
+        .collect();
+    let anchor = |field: &str| match field.strip_prefix("counts.") {
+        Some(key) => format!("n-{key}"),
+        None => field.to_owned(),
+    };
+    let errors: Vec<Value> = view
+        .errors
+        .iter()
+        .map(|e| json!({"anchor": anchor(&e.field), "message": e.message}))
+        .collect();
+    let history: Vec<Value> = history
+        .iter()
+        .map(|h| {
+            json!({"version": h.version, "recorded_at_fr": fr_datetime(h.recorded_at), "total": h.total(),
+                   "counts": settings.keys().map(|k| h.count(k)).collect::<Vec<_>>(),
+                   "source": h.source.label(), "reason": h.reason})
+        })
+        .collect();
+    let recent: Vec<Value> = recent
+        .iter()
+        .rev()
+        .take(14)
+        .map(|r| json!({"date": r.date.to_string(), "date_fr": fr_date(r.date), "total": r.total(), "version": r.version, "recorded_at_fr": fr_datetime(r.recorded_at)}))
+        .collect();
+    let saved = view.saved.as_ref().map(|r| {
+        json!({"date_fr": fr_date(r.date), "version": r.version, "total": r.total(),
+               "items": settings.iter().map(|s| json!({"label": s.label, "count": r.count(&s.key)})).collect::<Vec<_>>()})
+    });
+    let all_communes: Vec<Value> = if session.caller.is_prefecture() {
+        state
+            .config
+            .scope
+            .communes()
+            .map(|c| json!({"code": c.code, "name": c.name}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut context = base_context(state, Some(session), &session.csrf);
+    merge(
+        &mut context,
+        json!({
+            "commune": {"code": code, "name": view.commune.name},
+            "prefecture": session.caller.is_prefecture(),
+            "all_communes": all_communes,
+            "date": view.date_text,
+            "date_fr": view.date.map(fr_date).unwrap_or_else(|| view.date_text.clone()),
+            "min_date": state.config.rules.crisis_start.to_string(),
+            "max_date": today.to_string(),
+            "max_per_cell": state.config.rules.max_per_cell,
+            "fields": fields,
+            "field_errors": field_errors,
+            "errors": errors,
+            "conflict": view.conflict,
+            "reason": view.reason,
+            "replaces_version": view.replaces_version,
+            "current": view.current.as_ref().map(|c| json!({"version": c.version, "recorded_at_fr": fr_datetime(c.recorded_at)})),
+            "history": history,
+            "recent": recent,
+            "saved": saved,
+            "notice": view.notice,
+            "settings": settings.iter().map(|s| json!({"key": s.key, "label": s.label})).collect::<Vec<_>>(),
+        }),
+    );
+    render(state, status, "app/saisie.html", context)
+}
+
+pub(super) async fn form_page(
+    State(state): State<AppState>,
+    LoggedIn(session): LoggedIn,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query: FormQuery = lenient_query(query);
+    let commune = match page_commune(&state, &session, query.commune.as_deref()) {
+        Ok(commune) => commune,
+        Err(error) => return error_page(&state, Some(&session), &error),
+    };
+    let today = paris_today(Utc::now());
+    let date = match asked_day(&state, query.date.as_deref(), today) {
+        Ok(date) => date,
+        Err(error) => return error_page(&state, Some(&session), &error),
+    };
+    let current = match state.store.current_report(&commune.code, date).await {
+        Ok(current) => current,
+        Err(error) => return error_page(&state, Some(&session), &error.into()),
+    };
+    let saved = match query.enregistre {
+        Some(version) => match state.store.history(&commune.code, date).await {
+            Ok(history) => history.into_iter().find(|r| r.version == version),
+            Err(error) => return error_page(&state, Some(&session), &error.into()),
+        },
+        None => None,
+    };
+    let values = current
+        .as_ref()
+        .map(|c| {
+            state
+                .config
+                .rules
+                .settings
+                .keys()
+                .map(|k| (k.to_owned(), c.count(k).to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let view = FormView {
+        commune: &commune,
+        date_text: date.to_string(),
+        date: Some(date),
+        values,
+        reason: String::new(),
+        replaces_version: current.as_ref().map(|c| c.version),
+        current,
+        show_current_beside: false,
+        errors: Vec::new(),
+        conflict: None,
+        saved,
+        notice: None,
+    };
+    render_form(&state, &session, StatusCode::OK, view).await
+}
+
+pub(super) async fn form_submit(
+    State(state): State<AppState>,
+    SignedForm { session, fields }: SignedForm,
+) -> Response {
+    let commune = match page_commune(&state, &session, field(&fields, "commune")) {
+        Ok(commune) => commune,
+        Err(error) => return error_page(&state, Some(&session), &error),
+    };
+    let settings = &state.config.rules.settings;
+    let values: BTreeMap<String, String> = settings
+        .keys()
+        .map(|k| {
+            (
+                k.to_owned(),
+                field(&fields, &format!("n_{k}"))
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let date_text = field(&fields, "date").unwrap_or("").trim().to_owned();
+    let replaces_version =
+        field(&fields, "replaces_version").and_then(|v| v.trim().parse::<u32>().ok());
+    let reason = field(&fields, "reason").unwrap_or("").to_owned();
+    let draft = Draft {
+        commune: Some(commune.code.to_string()),
+        date: Some(date_text.clone()),
+        counts: values
+            .iter()
+            .map(|(k, v)| (k.clone(), CountValue::Text(v.clone())))
+            .collect(),
+        replaces_version,
+        reason: Some(reason.clone()),
+    };
+    let source = if session.caller.is_prefecture() {
+        Source::Prefecture
+    } else {
+        Source::Form
+    };
+    let date = parse_date(&date_text);
+    let view = |errors: Vec<FieldError>,
+                conflict: Option<String>,
+                current: Option<Report>,
+                replaces_version: Option<u32>| FormView {
+        commune: &commune,
+        date_text: date
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| date_text.clone()),
+        date,
+        values: values.clone(),
+        reason: reason.clone(),
+        replaces_version,
+        show_current_beside: conflict.is_some(),
+        current,
+        errors,
+        conflict,
+        saved: None,
+        notice: None,
+    };
+    match submit(&state, &session.caller, &draft, source, None, Utc::now()).await {
+        Ok(report) => {
+            let mut target = format!("/saisie?date={}&enregistre={}", report.date, report.version);
+            if session.caller.is_prefecture() {
+                target.push_str(&format!("&commune={}", report.commune));
+            }
+            Redirect::to(&target).into_response()
+        }
+        Err(SubmitError::Invalid(errors)) => {
+            let current = match date {
+                Some(d) => state
+                    .store
+                    .current_report(&commune.code, d)
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            let view = view(errors, None, current, replaces_version);
+            render_form(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, view).await
+        }
+        Err(SubmitError::Conflict { current, message }) => {
+            // Keep the user's numbers, show the current ones beside them, and
+            // let the next save knowingly replace the current version.
+            let current = current.map(|c| *c);
+            let next = current.as_ref().map(|c| c.version);
+            let view = view(Vec::new(), Some(message), current, next);
+            render_form(&state, &session, StatusCode::CONFLICT, view).await
+        }
+        Err(error) => error_page(&state, Some(&session), &ApiError::from(error)),
+    }
+}

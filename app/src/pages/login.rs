@@ -1,0 +1,224 @@
+//! Login and logout, and a declaration typed before the session expired,
+//! carried through the login.
+
+use super::*;
+
+#[derive(Deserialize)]
+pub(super) struct LoginQuery {
+    deconnecte: Option<String>,
+}
+
+pub(super) async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    if let Ok(Some(session)) = auth::browser_session(&state, &headers, Utc::now()).await {
+        return Redirect::to(home_for(&session)).into_response();
+    }
+    login_form(
+        &state,
+        StatusCode::OK,
+        None,
+        query.deconnecte.map(|_| "Vous êtes déconnecté."),
+        &Fields::new(),
+    )
+}
+
+/// The fields of a declaration kept across a login, under their form names.
+pub(super) fn draft_of(fields: &Fields, prefix: &str) -> Fields {
+    fields
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.strip_prefix(prefix)?;
+            let kept = matches!(name, "commune" | "date" | "reason" | "replaces_version")
+                || name.starts_with("n_");
+            (kept && value.len() <= 1000).then(|| (name.to_owned(), value.clone()))
+        })
+        .take(64)
+        .collect()
+}
+
+pub(super) fn login_form(
+    state: &AppState,
+    status: StatusCode,
+    error: Option<&str>,
+    notice: Option<&str>,
+    draft: &Fields,
+) -> Response {
+    // Double-submit token: the same random value in a cookie and in the form.
+    let token = hex::encode(auth::random_bytes::<16>());
+    let mut context = base_context(state, None, &token);
+    let draft: Vec<Value> = draft
+        .iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+    merge(
+        &mut context,
+        json!({"error": error, "notice": notice, "draft": draft}),
+    );
+    let mut response = render(state, status, "app/login.html", context);
+    let secure = state.config.secure_cookies;
+    let cookie = auth::set_cookie(
+        auth::login_cookie_name(secure),
+        &token,
+        Some(std::time::Duration::from_secs(3600)),
+        secure,
+    );
+    if let Ok(value) = cookie.parse() {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+pub(super) async fn login(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Form(fields): Form<Fields>,
+) -> Response {
+    let secure = state.config.secure_cookies;
+    // A draft is only ever carried from this app's own pages (see `SignedForm`).
+    let draft = if auth::same_origin(&state.config, &headers) {
+        draft_of(&fields, "draft_")
+    } else {
+        Fields::new()
+    };
+    let expected = auth::cookie(&headers, auth::login_cookie_name(secure));
+    let given = field(&fields, "csrf").unwrap_or("");
+    if !expected.is_some_and(|e| auth::tokens_match(&e, given)) {
+        return login_form(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("Le formulaire de connexion a expiré : saisissez à nouveau votre code."),
+            None,
+            &draft,
+        );
+    }
+    let client = auth::client_key(
+        &state,
+        &headers,
+        peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
+    );
+    let now = Utc::now();
+    let credential = match auth::check_code(
+        &state,
+        field(&fields, "code").unwrap_or(""),
+        &client,
+        now,
+    )
+    .await
+    {
+        Ok(credential) => credential,
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => {
+            return login_form(&state, StatusCode::UNAUTHORIZED, Some("Code d'accès inconnu ou révoqué. Vérifiez la saisie : le code INSEE de la commune puis 28 caractères ; si le problème continue, demandez un nouveau code à la préfecture."), None, &draft);
+        }
+        Err(error) if error.status == StatusCode::TOO_MANY_REQUESTS => {
+            let mut response = login_form(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&error.body.message),
+                None,
+                &draft,
+            );
+            for (name, value) in &error.headers {
+                if let Ok(value) = value.parse() {
+                    response.headers_mut().insert(*name, value);
+                }
+            }
+            return response;
+        }
+        Err(error) => return error_page(&state, None, &error),
+    };
+    let session_id = match auth::open_session(&state, &credential, now).await {
+        Ok(id) => id,
+        Err(error) => return error_page(&state, None, &error.into()),
+    };
+    let target = if credential.role == decompte_core::Role::Prefecture {
+        "/prefecture"
+    } else {
+        "/saisie"
+    };
+    let mut response = match draft.is_empty() {
+        true => Redirect::to(target).into_response(),
+        false => resume_draft(&state, &credential, &session_id, &draft)
+            .await
+            .unwrap_or_else(|| Redirect::to(target).into_response()),
+    };
+    let cookies = [
+        auth::set_cookie(
+            auth::session_cookie_name(secure),
+            &session_id,
+            Some(state.config.session_ttl),
+            secure,
+        ),
+        auth::set_cookie(auth::login_cookie_name(secure), "", None, secure),
+    ];
+    for cookie in cookies {
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// After a login that carried a declaration typed before the session expired:
+/// the form again, filled with what was typed, to check and save.
+pub(super) async fn resume_draft(
+    state: &AppState,
+    credential: &decompte_store::Credential,
+    session_id: &str,
+    draft: &Fields,
+) -> Option<Response> {
+    let session = BrowserSession {
+        caller: auth::Caller {
+            credential: credential.clone(),
+        },
+        session_id: session_id.to_owned(),
+        csrf: auth::csrf_token(session_id),
+    };
+    let commune = page_commune(state, &session, field(draft, "commune")).ok()?;
+    let date_text = field(draft, "date").unwrap_or("").to_owned();
+    let date = parse_date(&date_text);
+    let current = match date {
+        Some(d) => state.store.current_report(&commune.code, d).await.ok()?,
+        None => None,
+    };
+    let view = FormView {
+        commune: &commune,
+        date_text: date.map(|d| d.to_string()).unwrap_or(date_text),
+        date,
+        values: state
+            .config
+            .rules
+            .settings
+            .keys()
+            .map(|k| (k.to_owned(), field(draft, &format!("n_{k}")).unwrap_or("").to_owned()))
+            .collect(),
+        reason: field(draft, "reason").unwrap_or("").to_owned(),
+        replaces_version: field(draft, "replaces_version").and_then(|v| v.parse().ok()),
+        show_current_beside: current.is_some(),
+        current,
+        errors: Vec::new(),
+        conflict: None,
+        saved: None,
+        notice: Some("Vous êtes de nouveau connecté : les chiffres que vous aviez saisis sont conservés ci-dessous, mais ils ne sont pas encore enregistrés. Vérifiez-les un par un, puis enregistrez.".into()),
+    };
+    Some(render_form(state, &session, StatusCode::OK, view).await)
+}
+
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    SignedForm { session, .. }: SignedForm,
+) -> Response {
+    if let Err(error) = auth::close_session(&state, &session.session_id).await {
+        return error_page(&state, Some(&session), &error.into());
+    }
+    let secure = state.config.secure_cookies;
+    let mut response = Redirect::to("/connexion?deconnecte=1").into_response();
+    if let Ok(value) = auth::set_cookie(auth::session_cookie_name(secure), "", None, secure).parse()
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}

@@ -1,0 +1,213 @@
+//! The HTML pages: login, the commune form, the prefecture page. They work
+//! without JavaScript; every form carries a CSRF token; a refused form is shown
+//! again with what the user typed and a French message next to each field.
+
+// Handlers here return early with a ready `Response`, axum's own type.
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Query, RawQuery, Request, State,
+};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use chrono::{Duration, NaiveDate, Utc};
+use decompte_core::time::{fr_date, fr_datetime, paris_today, parse_date};
+use decompte_core::{
+    Commune, CommuneCode, Completeness, CountValue, Draft, FieldError, Report, Source,
+};
+use decompte_store::ReportQuery;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{self, BrowserSession};
+use crate::error::ApiError;
+use crate::service::{submit, SubmitError};
+use crate::AppState;
+
+mod codes;
+mod extract;
+mod form;
+mod login;
+mod prefecture;
+
+use self::extract::*;
+use self::form::*;
+use self::login::*;
+use self::prefecture::*;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/prefecture/codes",
+            get(codes::codes_page).post(codes::issue_code),
+        )
+        .route(
+            "/prefecture/codes/{id}/revocation",
+            post(codes::revoke_code),
+        )
+        // A year of a département's versions is megabytes of CSV: gzip it (a
+        // Lambda answer holds 6 MB at most). No secret is in it, so no BREACH.
+        .route(
+            "/prefecture/export.csv",
+            get(codes::export_versions).layer(tower_http::compression::CompressionLayer::new()),
+        )
+        .route("/connexion", get(login_page).post(login))
+        .route("/deconnexion", post(logout))
+        .route("/saisie", get(form_page).post(form_submit))
+        .route("/prefecture", get(prefecture_page))
+        .route("/prefecture/publications", post(prefecture_publish))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+}
+
+type Fields = Vec<(String, String)>;
+
+/// Parses a query string, falling back to defaults on anything malformed: a
+/// hand-edited link shows the default page rather than an error.
+fn lenient_query<T: serde::de::DeserializeOwned + Default>(raw: Option<String>) -> T {
+    raw.and_then(|q| serde_urlencoded::from_str(&q).ok())
+        .unwrap_or_default()
+}
+
+/// The day a page's query asks for: today when absent, and otherwise a day of
+/// the crisis window, or a French `400` (never a day to compute with that lies
+/// outside the calendar of the crisis).
+fn asked_day(
+    state: &AppState,
+    asked: Option<&str>,
+    today: NaiveDate,
+) -> Result<NaiveDate, ApiError> {
+    match asked.map(str::trim).filter(|text| !text.is_empty()) {
+        None => Ok(today),
+        Some(text) => state
+            .config
+            .rules
+            .check_day(text, today)
+            .map_err(ApiError::bad_request),
+    }
+}
+
+fn field<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The context every app page shares.
+fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) -> Value {
+    let user = session.map(|s| {
+        let credential = &s.caller.credential;
+        json!({
+            "role": credential.role.as_str(),
+            "label": credential.label,
+            "commune": credential.commune,
+            "commune_name": credential.commune.as_ref().and_then(|c| state.config.scope.get(c)).map(|c| c.name.clone()),
+        })
+    });
+    json!({
+        "crisis": state.config.crisis,
+        "territory": state.config.scope.label(),
+        "publisher": state.config.publisher,
+        "site_url": state.config.site_url,
+        "user": user,
+        "csrf": csrf,
+    })
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Value::Object(into), Value::Object(from)) = (into, from) {
+        into.extend(from);
+    }
+}
+
+fn render(state: &AppState, status: StatusCode, template: &str, context: Value) -> Response {
+    match state
+        .templates
+        .get_template(template)
+        .and_then(|t| t.render(context))
+    {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, template, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, Html("<!doctype html><html lang=\"fr\"><title>Erreur</title><p>Erreur interne : réessayez dans un instant.</p></html>".to_owned())).into_response()
+        }
+    }
+}
+
+fn error_page(state: &AppState, session: Option<&BrowserSession>, error: &ApiError) -> Response {
+    let home = session.map_or("/saisie", home_for);
+    let (heading, back_href, back_label) = match error.status {
+        StatusCode::BAD_REQUEST if home == "/prefecture" => (
+            "Demande incorrecte",
+            home,
+            "Revenir à la page de la préfecture",
+        ),
+        StatusCode::BAD_REQUEST => ("Demande incorrecte", home, "Revenir au formulaire"),
+        StatusCode::FORBIDDEN => ("Accès refusé", "/saisie", "Revenir au formulaire"),
+        StatusCode::NOT_FOUND => ("Introuvable", "/saisie", "Revenir au formulaire"),
+        StatusCode::TOO_MANY_REQUESTS => {
+            ("Trop de tentatives", "/connexion", "Revenir à la connexion")
+        }
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "Service momentanément indisponible",
+            "/saisie",
+            "Revenir au formulaire",
+        ),
+        _ => ("Erreur", "/saisie", "Revenir au formulaire"),
+    };
+    let mut context = base_context(state, session, session.map_or("", |s| s.csrf.as_str()));
+    merge(
+        &mut context,
+        json!({"heading": heading, "message": error.body.message, "back_href": back_href, "back_label": back_label}),
+    );
+    let mut response = render(state, error.status, "app/error.html", context);
+    for (name, value) in &error.headers {
+        if let Ok(value) = value.parse() {
+            response.headers_mut().insert(*name, value);
+        }
+    }
+    response
+}
+
+/// The session of the request, or a redirection to the login page.
+async fn require_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<BrowserSession, Response> {
+    match auth::browser_session(state, headers, Utc::now()).await {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(Redirect::to("/connexion").into_response()),
+        Err(error) => Err(error_page(state, None, &error.into())),
+    }
+}
+
+fn check_csrf(state: &AppState, session: &BrowserSession, fields: &Fields) -> Result<(), Response> {
+    if field(fields, "csrf").is_some_and(|given| auth::tokens_match(&session.csrf, given)) {
+        Ok(())
+    } else {
+        Err(error_page(state, Some(session), &ApiError::forbidden("Le formulaire a expiré ou ne vient pas de ce site. Rechargez la page et recommencez : rien n'a été enregistré.")))
+    }
+}
+
+fn prefecture_only(state: &AppState, session: BrowserSession) -> Result<BrowserSession, Response> {
+    if session.caller.is_prefecture() {
+        Ok(session)
+    } else {
+        Err(error_page(state, Some(&session), &ApiError::forbidden("Cette page est réservée à la préfecture. Votre code d'accès permet de déclarer les décès de votre commune.")))
+    }
+}
+
+/// A logged-in browser; anyone else is sent to the login page.
+fn home_for(session: &BrowserSession) -> &'static str {
+    if session.caller.is_prefecture() {
+        "/prefecture"
+    } else {
+        "/saisie"
+    }
+}

@@ -1,0 +1,111 @@
+//! The prefecture page: completeness of a day, its figures, republication.
+
+use super::*;
+
+#[derive(Deserialize, Default)]
+pub(super) struct PrefectureQuery {
+    date: Option<String>,
+    publication: Option<String>,
+}
+
+pub(super) async fn prefecture_page(
+    State(state): State<AppState>,
+    PrefectureUser(session): PrefectureUser,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query: PrefectureQuery = lenient_query(query);
+    let today = paris_today(Utc::now());
+    let date = match asked_day(&state, query.date.as_deref(), today) {
+        Ok(date) => date,
+        Err(error) => return error_page(&state, Some(&session), &error),
+    };
+    let loaded = async {
+        let reported = state.store.reported_communes(date).await?;
+        let reports = state
+            .store
+            .current_reports(&ReportQuery {
+                commune: None,
+                from: Some(date),
+                to: Some(date),
+            })
+            .await?;
+        let publications = state.store.publications(10).await?;
+        Ok::<_, decompte_store::StoreError>((reported, reports, publications))
+    }
+    .await;
+    let (reported, reports, publications) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) => return error_page(&state, Some(&session), &error.into()),
+    };
+    let scope = &state.config.scope;
+    let settings = &state.config.rules.settings;
+    let completeness = Completeness::compute(date, scope, &reported);
+    let in_scope: Vec<&Report> = reports
+        .iter()
+        .filter(|r| scope.contains(&r.commune))
+        .collect();
+    let day_settings: Vec<Value> = settings
+        .iter()
+        .enumerate()
+        .map(|(i, s)| json!({"label": s.label, "total": in_scope.iter().map(|r| u64::from(r.count(&s.key))).sum::<u64>(), "color": decompte_templates::setting_color(i)}))
+        .collect();
+    let reported_rows: Vec<Value> = in_scope
+        .iter()
+        .map(|r| {
+            json!({"code": r.commune, "name": scope.get(&r.commune).map(|c| c.name.clone()).unwrap_or_default(),
+                   "counts": settings.keys().map(|k| r.count(k)).collect::<Vec<_>>(), "total": r.total(), "version": r.version})
+        })
+        .collect();
+    let publications: Vec<Value> = publications
+        .iter()
+        .map(|p| json!({"requested_at_fr": fr_datetime(p.requested_at), "status": p.status.label(), "requested_by": p.requested_by,
+                        "reason": p.reason, "files_changed": p.files_changed, "error": p.error}))
+        .collect();
+    let notice = query.publication.map(|id| {
+        format!("Publication {id} demandée : le site public sera à jour dans quelques instants.")
+    });
+    let minutes = state.config.publish_every.as_secs().div_ceil(60);
+    let mut context = base_context(&state, Some(&session), &session.csrf);
+    merge(
+        &mut context,
+        json!({
+            "date": date.to_string(),
+            "date_fr": fr_date(date),
+            "max_date": today.to_string(),
+            "completeness": completeness,
+            "percent": completeness.percent(),
+            "day_total": in_scope.iter().map(|r| r.total()).sum::<u64>(),
+            "day_settings": day_settings,
+            "reported_rows": reported_rows,
+            "settings": settings.iter().map(|s| json!({"key": s.key, "label": s.label})).collect::<Vec<_>>(),
+            "publications": publications,
+            "notice": notice,
+            "publish_every": if minutes <= 1 { "minutes".to_owned() } else { format!("{minutes} minutes") },
+            "yesterday": (date - Duration::days(1)).to_string(),
+        }),
+    );
+    render(&state, StatusCode::OK, "app/prefecture.html", context)
+}
+
+pub(super) async fn prefecture_publish(
+    State(state): State<AppState>,
+    PrefectureForm(SignedForm { session, fields }): PrefectureForm,
+) -> Response {
+    let reason = field(&fields, "reason")
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(200)
+        .collect::<String>();
+    let reason = if reason.is_empty() {
+        "Demande depuis la page préfecture".to_owned()
+    } else {
+        reason
+    };
+    match state.publisher.trigger(session.caller.id(), &reason).await {
+        Ok(publication) => {
+            Redirect::to(&format!("/prefecture?publication={}", publication.id)).into_response()
+        }
+        Err(error) => error_page(&state, Some(&session), &error.into()),
+    }
+}
