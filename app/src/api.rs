@@ -99,20 +99,44 @@ fn require_prefecture(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-/// A report as submitted (documentation of the body of `POST /api/v1/reports`).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[allow(dead_code)]
+/// A report as submitted: the body of `POST /api/v1/reports`. The OpenAPI
+/// document is generated from this very type, and the server parses bodies
+/// with it (unknown fields refused): there is no second description to drift.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReportInput {
-    #[schema(example = "56260")]
-    commune: String,
-    #[schema(format = Date, example = "2020-04-01")]
-    date: String,
+    /// INSEE code of the commune.
+    #[schema(required = true, example = "56260")]
+    commune: Option<String>,
+    /// Day of the deaths, AAAA-MM-JJ (or JJ/MM/AAAA).
+    #[schema(required = true, format = Date, example = "2020-04-01")]
+    date: Option<String>,
     /// One integer ≥ 0 for every setting (`hopital`, `ehpad`, `esms`, `domicile`, `autre` by default).
-    counts: BTreeMap<String, u32>,
+    /// Read as JSON values, so that a wrong one gets its own French message.
+    #[schema(required = true, value_type = BTreeMap<String, u32>)]
+    counts: Option<BTreeMap<String, Value>>,
     /// The version this report replaces; absent for a first report.
+    #[schema(minimum = 1)]
     replaces_version: Option<u32>,
     /// Why; required when a count goes down.
     reason: Option<String>,
+}
+
+impl ReportInput {
+    fn into_draft(self) -> Draft {
+        Draft {
+            commune: self.commune,
+            date: self.date,
+            counts: self
+                .counts
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(key, value)| (key, CountValue::Json(value)))
+                .collect(),
+            replaces_version: self.replaces_version,
+            reason: self.reason,
+        }
+    }
 }
 
 /// Reads a request body as JSON within the size limit.
@@ -153,46 +177,44 @@ async fn json_body(
     Ok((parts.headers, peer, bytes))
 }
 
-/// Turns the JSON body into a draft, refusing unknown fields and wrong types.
+/// Turns the JSON body into a draft with [`ReportInput`], refusing unknown
+/// fields and wrong types with a French message for the field at fault.
 fn draft_from_json(bytes: &[u8]) -> Result<Draft, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::invalid(vec![FieldError::new("body", format!("Le corps de la requête n'est pas un JSON valide ({e}) : envoyez un objet comme {{\"commune\": \"56260\", \"date\": \"2020-04-01\", \"counts\": {{…}}}}."))])
-    })?;
-    let Value::Object(object) = value else {
-        return Err(ApiError::invalid(vec![FieldError::new(
-            "body",
-            "Le corps de la requête doit être un objet JSON.",
-        )]));
-    };
-    let mut draft = Draft::default();
-    let mut errors = Vec::new();
-    for (key, value) in object {
-        match (key.as_str(), value) {
-            ("commune", Value::String(s)) => draft.commune = Some(s),
-            ("date", Value::String(s)) => draft.date = Some(s),
-            ("commune" | "date", Value::Null) => {}
-            ("commune", _) => errors.push(FieldError::new("commune", "Le code commune doit être une chaîne, par exemple \"56260\".")),
-            ("date", _) => errors.push(FieldError::new("date", "La date doit être une chaîne AAAA-MM-JJ, par exemple \"2020-04-01\".")),
-            ("counts", Value::Object(counts)) => {
-                draft.counts = counts.into_iter().map(|(k, v)| (k, CountValue::Json(v))).collect();
-            }
-            ("counts", Value::Null) => {}
-            ("counts", _) => errors.push(FieldError::new("counts", "« counts » doit être un objet : un nombre par lieu, par exemple {\"hopital\": 0, \"ehpad\": 2, …}.")),
-            ("replaces_version", Value::Null) => {}
-            ("replaces_version", Value::Number(n)) if n.as_u64().is_some_and(|v| v >= 1 && v <= u64::from(u32::MAX)) => {
-                draft.replaces_version = n.as_u64().and_then(|v| u32::try_from(v).ok());
-            }
-            ("replaces_version", _) => errors.push(FieldError::new("replaces_version", "« replaces_version » doit être le numéro (entier ≥ 1) de la version que vous corrigez.")),
-            ("reason", Value::String(s)) => draft.reason = Some(s),
-            ("reason", Value::Null) => {}
-            ("reason", _) => errors.push(FieldError::new("reason", "Le motif doit être un texte.")),
-            (other, _) => errors.push(FieldError::new(other, format!("Le champ « {other} » est inconnu. Champs possibles : commune, date, counts, replaces_version, reason."))),
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, ReportInput>(&mut deserializer) {
+        Ok(input) if input.replaces_version == Some(0) => Err(ApiError::invalid(vec![body_error(
+            "replaces_version",
+            &serde_json::Error::io(std::io::ErrorKind::InvalidData.into()),
+        )])),
+        Ok(input) => Ok(input.into_draft()),
+        Err(error) => {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            Err(ApiError::invalid(vec![body_error(&path, &inner)]))
         }
     }
-    if errors.is_empty() {
-        Ok(draft)
-    } else {
-        Err(ApiError::invalid(errors))
+}
+
+/// The French message for a body that `ReportInput` refused at `path`.
+fn body_error(path: &str, error: &serde_json::Error) -> FieldError {
+    let text = error.to_string();
+    if let Some(unknown) = text
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        return FieldError::new(unknown, format!("Le champ « {unknown} » est inconnu. Champs possibles : commune, date, counts, replaces_version, reason."));
+    }
+    if error.is_syntax() || error.is_eof() {
+        return FieldError::new("body", format!("Le corps de la requête n'est pas un JSON valide ({error}) : envoyez un objet comme {{\"commune\": \"56260\", \"date\": \"2020-04-01\", \"counts\": {{…}}}}."));
+    }
+    let field = path.split('.').next().unwrap_or(path);
+    match field {
+        "commune" => FieldError::new("commune", "Le code commune doit être une chaîne, par exemple \"56260\"."),
+        "date" => FieldError::new("date", "La date doit être une chaîne AAAA-MM-JJ, par exemple \"2020-04-01\"."),
+        "counts" => FieldError::new("counts", "« counts » doit être un objet : un nombre par lieu, par exemple {\"hopital\": 0, \"ehpad\": 2, …}."),
+        "replaces_version" => FieldError::new("replaces_version", "« replaces_version » doit être le numéro (entier ≥ 1) de la version que vous corrigez."),
+        "reason" => FieldError::new("reason", "Le motif doit être un texte."),
+        _ => FieldError::new("body", "Le corps de la requête doit être un objet JSON : {\"commune\", \"date\", \"counts\", \"replaces_version\", \"reason\"}."),
     }
 }
 
