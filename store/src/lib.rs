@@ -21,6 +21,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Report};
 
 pub use ledger::{Actor, Authority, Ledger, RecordError, Replay};
+
+/// The store's traits, to call any of its methods on a `dyn Store`.
+pub mod prelude {
+    pub use crate::{Access, Publications, Reports, Store};
+}
 pub use model::{
     Credential, IdempotencyRecord, Publication, PublicationRequest, PublicationStatus, ReportQuery,
     Session,
@@ -46,10 +51,11 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// The storage contract. Every method is atomic on its own.
+/// Reports: the current value and every version of each (commune, day), and
+/// the idempotency records written with them. What the ledger, the app's
+/// readers and the publisher need.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // Reports.
+pub trait Reports: Send + Sync {
     async fn current_report(
         &self,
         commune: &CommuneCode,
@@ -74,15 +80,18 @@ pub trait Store: Send + Sync + 'static {
     /// Current reports recorded strictly after `since`.
     async fn changed_since(&self, since: DateTime<Utc>) -> Result<Vec<Report>>;
 
-    // Idempotency.
     /// The record of `key`, unless it expired at `now`.
     async fn idempotency_record(
         &self,
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<IdempotencyRecord>>;
+}
 
-    // Credentials.
+/// Who may come in: credentials, sessions and the counters of failed logins.
+/// What the app's authentication needs.
+#[async_trait]
+pub trait Access: Send + Sync {
     async fn insert_credential(&self, credential: &Credential) -> Result<()>;
     async fn credential_by_hash(&self, code_hash: &str) -> Result<Option<Credential>>;
     async fn credential(&self, id: &str) -> Result<Option<Credential>>;
@@ -109,14 +118,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<u32>;
     /// Failures of `key` in `window`; zero once the counter expired at `now`.
     async fn failures(&self, key: &str, window: DateTime<Utc>, now: DateTime<Utc>) -> Result<u32>;
+}
 
-    // Publications.
+/// The record of each publication, for the prefecture page and the API.
+#[async_trait]
+pub trait Publications: Send + Sync {
     async fn insert_publication(&self, publication: &Publication) -> Result<()>;
     async fn update_publication(&self, publication: &Publication) -> Result<()>;
     async fn publication(&self, id: &str) -> Result<Option<Publication>>;
     /// The latest publications, newest first.
     async fn publications(&self, limit: usize) -> Result<Vec<Publication>>;
+}
 
+/// The storage contract: the three parts above, each method atomic on its
+/// own, and the upkeep of expired records. Backends implement each part in a
+/// module of its own.
+#[async_trait]
+pub trait Store: Reports + Access + Publications + 'static {
     /// Reclaims the space of expired sessions, idempotency records and throttling
     /// counters. Reads never return expired records anyway; a backend with its own
     /// expiry (DynamoDB's TTL) may do nothing here.

@@ -10,7 +10,7 @@ use chrono::{Duration, NaiveDate, Utc};
 use decompte_aws::{Capacity, DynamoStore};
 use decompte_core::Role;
 use decompte_publish::{MemorySink, Publisher};
-use decompte_store::Store;
+use decompte_store::prelude::*;
 use decompte_tests::dynamodb_local::DynamoLocal;
 use decompte_tests::{load_year, morbihan, report_body, sample_report, TestApp};
 

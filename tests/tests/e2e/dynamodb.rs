@@ -111,7 +111,8 @@ mod fault {
     use std::sync::Arc;
 
     use decompte_core::{CommuneCode, Role};
-    use decompte_store::{ReportQuery, Store};
+    use decompte_store::prelude::*;
+    use decompte_store::ReportQuery;
     use decompte_tests::dynamodb_local::DynamoLocal;
     use decompte_tests::{report_body, TestApp};
     use reqwest::StatusCode;

@@ -3,7 +3,8 @@
 use chrono::{Duration, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Report, Source};
 use decompte_publish::render;
-use decompte_store::{ReportQuery, SqliteStore, Store};
+use decompte_store::prelude::*;
+use decompte_store::{ReportQuery, SqliteStore};
 use proptest::prelude::*;
 
 fn reports() -> impl Strategy<Value = Vec<(usize, i64, [u32; 5])>> {

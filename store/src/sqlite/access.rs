@@ -1,0 +1,208 @@
+//! Credentials, sessions and login-failure counters on SQLite.
+use super::*;
+
+#[async_trait]
+impl Access for SqliteStore {
+    async fn insert_credential(&self, credential: &Credential) -> Result<()> {
+        let cr = credential.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO credentials (id, role, commune, label, code_hash, created_at, last_used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    cr.id,
+                    cr.role.as_str(),
+                    cr.commune.as_ref().map(ToString::to_string),
+                    cr.label,
+                    cr.code_hash,
+                    ts(cr.created_at),
+                    cr.last_used_at.map(ts),
+                    cr.revoked_at.map(ts)
+                ],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn credential_by_hash(&self, code_hash: &str) -> Result<Option<Credential>> {
+        let code_hash = code_hash.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE code_hash = ?1"),
+                [code_hash],
+                raw_credential,
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(to_credential)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn credential(&self, id: &str) -> Result<Option<Credential>> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = ?1"),
+                [id],
+                raw_credential,
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(to_credential)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn credentials(&self) -> Result<Vec<Credential>> {
+        self.with(move |c| {
+            let mut statement = c
+                .prepare(&format!(
+                    "SELECT {CREDENTIAL_COLUMNS} FROM credentials ORDER BY created_at, id"
+                ))
+                .map_err(unavailable)?;
+            let raws = statement
+                .query_map([], raw_credential)
+                .map_err(unavailable)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(unavailable)?;
+            raws.into_iter().map(to_credential).collect()
+        })
+        .await
+    }
+
+    async fn revoke_credential(&self, id: &str, at: DateTime<Utc>) -> Result<bool> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            let changed = tx
+                .execute(
+                    "UPDATE credentials SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    params![id, ts(at)],
+                )
+                .map_err(unavailable)?;
+            tx.execute("DELETE FROM sessions WHERE credential_id = ?1", [&id])
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn touch_credential(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE credentials SET last_used_at = ?2 WHERE id = ?1",
+                params![id, ts(at)],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn insert_session(&self, session: &Session) -> Result<()> {
+        let s = session.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO sessions (id_hash, credential_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![s.id_hash, s.credential_id, ts(s.created_at), ts(s.expires_at)],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
+        let id_hash = id_hash.to_owned();
+        self.with(move |c| {
+            let raw = c
+                .query_row(
+                    "SELECT id_hash, credential_id, created_at, expires_at FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
+                    params![id_hash, ts(now)],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(unavailable)?;
+            raw.map(|(id_hash, credential_id, created_at, expires_at)| {
+                Ok(Session {
+                    id_hash,
+                    credential_id,
+                    created_at: parse_ts(&created_at)?,
+                    expires_at: parse_ts(&expires_at)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        let id_hash = id_hash.to_owned();
+        self.with(move |c| {
+            c.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])
+                .map(drop)
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn delete_sessions_of(&self, credential_id: &str) -> Result<()> {
+        let credential_id = credential_id.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM sessions WHERE credential_id = ?1",
+                [credential_id],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn add_failure(
+        &self,
+        key: &str,
+        window: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<u32> {
+        let key = key.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "INSERT INTO login_failures (key, window, count, expires_at) VALUES (?1, ?2, 1, ?3) \
+                 ON CONFLICT (key, window) DO UPDATE SET count = count + 1 RETURNING count",
+                params![key, ts(window), ts(expires_at)],
+                |row| row.get(0),
+            )
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn failures(&self, key: &str, window: DateTime<Utc>, now: DateTime<Utc>) -> Result<u32> {
+        let key = key.to_owned();
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT count FROM login_failures WHERE key = ?1 AND window = ?2 AND expires_at > ?3",
+                params![key, ts(window), ts(now)],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(unavailable)?
+            .unwrap_or(0))
+        })
+        .await
+    }
+}

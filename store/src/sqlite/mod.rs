@@ -1,0 +1,355 @@
+//! The embedded default backend: one SQLite file (WAL mode), one connection behind
+//! a mutex, every call run on tokio's blocking pool.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use decompte_core::{CommuneCode, Counts, Report, Role};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use crate::model::{
+    Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session,
+};
+use crate::{Access, Publications, Reports, Result, Store, StoreError};
+
+mod access;
+mod publications;
+mod reports;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS report_versions (
+    commune     TEXT NOT NULL,
+    date        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    counts      TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    reason      TEXT,
+    PRIMARY KEY (commune, date, version)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS current_reports (
+    commune     TEXT NOT NULL,
+    date        TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (commune, date)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS current_by_date ON current_reports (date);
+CREATE INDEX IF NOT EXISTS current_by_recorded_at ON current_reports (recorded_at);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key          TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    body         TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS credentials (
+    id           TEXT PRIMARY KEY,
+    role         TEXT NOT NULL,
+    commune      TEXT,
+    label        TEXT NOT NULL,
+    code_hash    TEXT NOT NULL UNIQUE,
+    created_at   TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at   TEXT
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash       TEXT PRIMARY KEY,
+    credential_id TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    expires_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_credential ON sessions (credential_id);
+CREATE TABLE IF NOT EXISTS login_failures (
+    key        TEXT NOT NULL,
+    window     TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (key, window)
+);
+CREATE TABLE IF NOT EXISTS publications (
+    id            TEXT PRIMARY KEY,
+    status        TEXT NOT NULL,
+    requested_by  TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    requested_at  TEXT NOT NULL,
+    started_at    TEXT,
+    finished_at   TEXT,
+    files_changed INTEGER,
+    error         TEXT
+);
+"#;
+
+/// SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (and creates if needed) the database file. A new file is
+    /// readable by its owner only (0600; SQLite gives its journal the same).
+    pub fn open(path: &Path) -> Result<Self> {
+        create_private(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let connection = Connection::open(path).map_err(unavailable)?;
+        Self::init(connection)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn init(connection: Connection) -> Result<Self> {
+        connection
+            .execute_batch(
+                // FULL: a write is on disk before it is acknowledged, even in
+                // WAL mode, so a power cut never loses an answered 201.
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(unavailable)?;
+        connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs `work` on the blocking pool with the connection.
+    async fn with<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = connection
+                .lock()
+                .map_err(|_| StoreError::Unavailable("sqlite connection poisoned".into()))?;
+            work(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist yet.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn unavailable(error: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+/// Instants are stored as fixed-width RFC 3339 text so that text order is time order.
+fn ts(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("instant `{text}`: {e}")))
+}
+
+fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
+    text.as_deref().map(parse_ts).transpose()
+}
+
+const REPORT_COLUMNS: &str =
+    "v.commune, v.date, v.version, v.counts, v.recorded_at, v.recorded_by, v.source, v.reason";
+
+/// Raw columns of a report row, converted outside rusqlite's closure so that
+/// corrupt data becomes a [`StoreError::Corrupt`].
+type RawReport = (
+    String,
+    String,
+    u32,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+fn raw_report(row: &Row<'_>) -> rusqlite::Result<RawReport> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+    ))
+}
+
+fn to_report(raw: RawReport) -> Result<Report> {
+    let (commune, date, version, counts, recorded_at, recorded_by, source, reason) = raw;
+    let corrupt =
+        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
+    Ok(Report {
+        commune: CommuneCode::parse(&commune).map_err(|e| corrupt("commune", &e))?,
+        date: NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|e| corrupt("date", &e))?,
+        counts: serde_json::from_str::<Counts>(&counts).map_err(|e| corrupt("counts", &e))?,
+        version,
+        recorded_at: parse_ts(&recorded_at)?,
+        recorded_by,
+        source: source.parse().map_err(|e: String| corrupt("source", &e))?,
+        reason,
+    })
+}
+
+fn query_reports(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Report>> {
+    let mut statement = connection.prepare_cached(sql).map_err(unavailable)?;
+    let raws = statement
+        .query_map(params, raw_report)
+        .map_err(unavailable)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(unavailable)?;
+    raws.into_iter().map(to_report).collect()
+}
+
+fn current_in(connection: &Connection, commune: &str, date: &str) -> Result<Option<Report>> {
+    let sql = format!(
+        "SELECT {REPORT_COLUMNS} FROM current_reports c JOIN report_versions v \
+         ON v.commune = c.commune AND v.date = c.date AND v.version = c.version \
+         WHERE c.commune = ?1 AND c.date = ?2"
+    );
+    Ok(query_reports(connection, &sql, params![commune, date])?.pop())
+}
+
+type RawCredential = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+const CREDENTIAL_COLUMNS: &str =
+    "id, role, commune, label, code_hash, created_at, last_used_at, revoked_at";
+
+fn raw_credential(row: &Row<'_>) -> rusqlite::Result<RawCredential> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+    ))
+}
+
+fn to_credential(raw: RawCredential) -> Result<Credential> {
+    let (id, role, commune, label, code_hash, created_at, last_used_at, revoked_at) = raw;
+    Ok(Credential {
+        id,
+        role: role.parse::<Role>().map_err(StoreError::Corrupt)?,
+        commune: commune
+            .map(|c| CommuneCode::parse(&c))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        label,
+        code_hash,
+        created_at: parse_ts(&created_at)?,
+        last_used_at: parse_opt_ts(last_used_at)?,
+        revoked_at: parse_opt_ts(revoked_at)?,
+    })
+}
+
+type RawPublication = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<u32>,
+    Option<String>,
+);
+
+const PUBLICATION_COLUMNS: &str =
+    "id, status, requested_by, reason, requested_at, started_at, finished_at, files_changed, error";
+
+fn raw_publication(row: &Row<'_>) -> rusqlite::Result<RawPublication> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+    ))
+}
+
+fn to_publication(raw: RawPublication) -> Result<Publication> {
+    let (
+        id,
+        status,
+        requested_by,
+        reason,
+        requested_at,
+        started_at,
+        finished_at,
+        files_changed,
+        error,
+    ) = raw;
+    Ok(Publication {
+        id,
+        status: PublicationStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("publication status `{status}`")))?,
+        requested_by,
+        reason,
+        requested_at: parse_ts(&requested_at)?,
+        started_at: parse_opt_ts(started_at)?,
+        finished_at: parse_opt_ts(finished_at)?,
+        files_changed,
+        error,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<()> {
+        self.with(move |c| {
+            let now = ts(now);
+            for table in ["sessions", "idempotency", "login_failures"] {
+                c.execute(
+                    &format!("DELETE FROM {table} WHERE expires_at <= ?1"),
+                    [&now],
+                )
+                .map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}

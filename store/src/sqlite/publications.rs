@@ -1,0 +1,75 @@
+//! Publication records on SQLite.
+use super::*;
+
+#[async_trait]
+impl Publications for SqliteStore {
+    async fn insert_publication(&self, publication: &Publication) -> Result<()> {
+        let p = publication.clone();
+        self.with(move |c| {
+            c.execute(
+                &format!("INSERT INTO publications ({PUBLICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                params![
+                    p.id,
+                    p.status.as_str(),
+                    p.requested_by,
+                    p.reason,
+                    ts(p.requested_at),
+                    p.started_at.map(ts),
+                    p.finished_at.map(ts),
+                    p.files_changed,
+                    p.error
+                ],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn update_publication(&self, publication: &Publication) -> Result<()> {
+        let p = publication.clone();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE publications SET status = ?2, started_at = ?3, finished_at = ?4, files_changed = ?5, error = ?6 WHERE id = ?1",
+                params![p.id, p.status.as_str(), p.started_at.map(ts), p.finished_at.map(ts), p.files_changed, p.error],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn publication(&self, id: &str) -> Result<Option<Publication>> {
+        let id = id.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {PUBLICATION_COLUMNS} FROM publications WHERE id = ?1"),
+                [id],
+                raw_publication,
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(to_publication)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn publications(&self, limit: usize) -> Result<Vec<Publication>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |c| {
+            let mut statement = c
+                .prepare(&format!(
+                    "SELECT {PUBLICATION_COLUMNS} FROM publications ORDER BY requested_at DESC, id DESC LIMIT ?1"
+                ))
+                .map_err(unavailable)?;
+            let raws = statement
+                .query_map([limit], raw_publication)
+                .map_err(unavailable)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(unavailable)?;
+            raws.into_iter().map(to_publication).collect()
+        })
+        .await
+    }
+}
