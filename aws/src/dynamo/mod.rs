@@ -396,6 +396,14 @@ fn rand_jitter() -> u32 {
         .unwrap_or(0)
 }
 
+#[async_trait]
+impl Store for DynamoStore {
+    async fn purge_expired(&self, _now: DateTime<Utc>) -> Result<()> {
+        // DynamoDB's TTL deletes expired items by itself; reads already ignore them.
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,13 +438,5 @@ mod tests {
             get_s(&current_item(&report), "G1PK").expect("G1PK"),
             "CURRENT#2A"
         );
-    }
-}
-
-#[async_trait]
-impl Store for DynamoStore {
-    async fn purge_expired(&self, _now: DateTime<Utc>) -> Result<()> {
-        // DynamoDB's TTL deletes expired items by itself; reads already ignore them.
-        Ok(())
     }
 }
