@@ -15,6 +15,39 @@ pub mod sdk;
 mod trigger;
 
 pub use cloudfront::CloudFront;
+
+use decompte_config::{Options, StoreAddress};
+
+/// What a Lambda function cannot run with.
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    #[error(
+        "DECOMPTE_STORE must name a dynamodb:// table: a function has no lasting disk for SQLite"
+    )]
+    NotATable,
+    #[error(
+        "DECOMPTE_SITE must name an s3:// bucket: a function has no lasting disk for the site"
+    )]
+    NotABucket,
+}
+
+/// The store of a Lambda function: the DynamoDB table of `DECOMPTE_STORE`.
+pub async fn function_store(options: &Options) -> Result<DynamoStore, FunctionError> {
+    match &options.store {
+        StoreAddress::DynamoDb(table) => {
+            Ok(DynamoStore::connect(table, options.departements.clone()).await)
+        }
+        StoreAddress::Sqlite => Err(FunctionError::NotATable),
+    }
+}
+
+/// The site of a Lambda function: the S3 bucket of `DECOMPTE_SITE`.
+pub async fn function_sink(options: &Options) -> Result<S3Sink, FunctionError> {
+    match &options.site {
+        decompte_config::SiteAddress::S3(bucket) => Ok(S3Sink::connect(bucket).await),
+        decompte_config::SiteAddress::Folder => Err(FunctionError::NotABucket),
+    }
+}
 pub use dynamo::{Capacity, DynamoStore};
 pub use s3::S3Sink;
 pub use trigger::LambdaTrigger;

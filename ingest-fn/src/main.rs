@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 use decompte_app::{AppConfig, AppState};
-use decompte_aws::{DynamoStore, LambdaTrigger};
-use decompte_config::{FunctionAddress, Options, StoreAddress};
+use decompte_aws::LambdaTrigger;
+use decompte_config::{FunctionAddress, Options};
 use decompte_store::Store;
 
 #[derive(Debug, Parser)]
@@ -33,11 +33,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let started = std::time::Instant::now();
     let environment: Environment = decompte_config::function_environment("ingest-fn")?;
     let settings = &environment.settings;
-    let StoreAddress::DynamoDb(table) = &settings.store else {
-        return Err("DECOMPTE_STORE must name a dynamodb:// table: a function has no lasting disk for SQLite".into());
-    };
-    let store: Arc<dyn Store> =
-        Arc::new(DynamoStore::connect(table, settings.departements.clone()).await);
+    let store: Arc<dyn Store> = Arc::new(decompte_aws::function_store(settings).await?);
     let function = &environment.publish_function;
     let trigger = Arc::new(LambdaTrigger::connect(Arc::clone(&store), function).await);
     let state = AppState::new(store, AppConfig::from_settings(settings)?, trigger);

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use clap::Parser;
-use decompte_aws::{CloudFront, DynamoStore, S3Sink};
-use decompte_config::{CdnAddress, Options, SiteAddress, StoreAddress};
+use decompte_aws::CloudFront;
+use decompte_config::{CdnAddress, Options};
 use decompte_publish::{Cdn, Publisher, SiteConfig};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -34,17 +34,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let started = std::time::Instant::now();
     let environment: Environment = decompte_config::function_environment("publish-fn")?;
     let settings = &environment.settings;
-    let SiteAddress::S3(bucket) = &settings.site else {
-        return Err(
-            "DECOMPTE_SITE must name an s3:// bucket: a function has no lasting disk for the site"
-                .into(),
-        );
-    };
-    let StoreAddress::DynamoDb(table) = &settings.store else {
-        return Err("DECOMPTE_STORE must name a dynamodb:// table: a function has no lasting disk for SQLite".into());
-    };
-    let store = Arc::new(DynamoStore::connect(table, settings.departements.clone()).await);
-    let sink = Arc::new(S3Sink::connect(bucket).await);
+    let store = Arc::new(decompte_aws::function_store(settings).await?);
+    let sink = Arc::new(decompte_aws::function_sink(settings).await?);
     let cdn: Option<Arc<dyn Cdn>> = match &settings.cdn {
         CdnAddress::None => None,
         CdnAddress::CloudFront(distribution) => {
