@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{free_port, Guarded};
+use crate::process::{start_listening, Guarded};
 
 use decompte_aws::DynamoStore;
 use decompte_config::{Endpoint, TableAddress};
@@ -38,33 +38,42 @@ impl DynamoLocal {
     /// Starts DynamoDB Local in memory, or on disk in `db_path` (which survives a restart).
     pub fn start(db_path: Option<&Path>, port: Option<u16>) -> Self {
         let dir = installation();
-        let port = port.unwrap_or_else(free_port);
         let library = format!(
             "-Djava.library.path={}",
             dir.join("DynamoDBLocal_lib").display()
         );
         let jar = dir.join("DynamoDBLocal.jar").display().to_string();
-        let port_text = port.to_string();
-        let mut args = vec![library.as_str(), "-jar", jar.as_str()];
         let db_path = db_path.map(|p| p.display().to_string());
-        match &db_path {
-            Some(path) => args.extend(["-dbPath", path.as_str()]),
-            None => args.push("-inMemory"),
-        }
-        args.extend(["-port", port_text.as_str(), "-disableTelemetry"]);
         let hint = "is Java 17 installed (java on the PATH)? run ./scripts/test.sh";
-        let process = Guarded::start(
-            "DynamoDB Local",
-            "java",
-            &args,
-            &[],
-            &std::env::temp_dir().join(format!(
-                "decompte-dynamodb-{}-{port}.log",
-                std::process::id()
-            )),
-            hint,
-        );
-        process.wait_for_port(port, Duration::from_secs(60), hint);
+        let start = |port: u16| {
+            let port_text = port.to_string();
+            let mut args = vec![library.as_str(), "-jar", jar.as_str()];
+            match &db_path {
+                Some(path) => args.extend(["-dbPath", path.as_str()]),
+                None => args.push("-inMemory"),
+            }
+            args.extend(["-port", port_text.as_str(), "-disableTelemetry"]);
+            Guarded::start(
+                "DynamoDB Local",
+                "java",
+                &args,
+                &[],
+                &std::env::temp_dir().join(format!(
+                    "decompte-dynamodb-{}-{port}.log",
+                    std::process::id()
+                )),
+                hint,
+            )
+        };
+        let (port, process) = match port {
+            // A restart on the port it had: the tests' clients already point there.
+            Some(port) => {
+                let process = start(port);
+                process.wait_for_port(port, Duration::from_secs(60), hint);
+                (port, process)
+            }
+            None => start_listening(Duration::from_secs(60), hint, start),
+        };
         Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             port,

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::process::{free_port, Guarded};
+use crate::process::{start_listening, Guarded};
 use crate::s3_local::MotoServer;
 
 /// Where `cargo lambda build` puts a function (`target/lambda/<name>/`).
@@ -37,25 +37,25 @@ pub struct LambdaEmulator {
 
 impl LambdaEmulator {
     pub fn start() -> Self {
-        let port = free_port();
         let hint = "run ./scripts/test.sh, which installs cargo-lambda (PyPI)";
-        let process = Guarded::start(
-            "cargo lambda watch",
-            "cargo",
-            &[
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-                &port.to_string(),
-            ],
-            &[],
-            &log_path(&format!("emulator-{port}")),
-            hint,
-        );
-        process.wait_for_port(port, Duration::from_secs(60), hint);
+        let (port, process) = start_listening(Duration::from_secs(60), hint, |port| {
+            Guarded::start(
+                "cargo lambda watch",
+                "cargo",
+                &[
+                    "lambda",
+                    "watch",
+                    "--only-lambda-apis",
+                    "--invoke-address",
+                    "127.0.0.1",
+                    "--invoke-port",
+                    &port.to_string(),
+                ],
+                &[],
+                &log_path(&format!("emulator-{port}")),
+                hint,
+            )
+        });
         Self {
             port,
             _process: process,

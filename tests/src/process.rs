@@ -8,12 +8,52 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free loopback port.
+/// A loopback port free at this instant. Another process may take it before
+/// the child binds it: start children with [`start_listening`], which tries
+/// another port when that happens.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// Starts a program that listens on a port it is told (`start(port)`), and
+/// waits until it does. A port is only known free when it is chosen; if
+/// another process takes it first, the child dies on "address in use" (or
+/// the port answers for someone else while the child dies): then another
+/// port is tried, three times at most.
+pub fn start_listening(
+    within: Duration,
+    hint: &str,
+    start: impl Fn(u16) -> Guarded,
+) -> (u16, Guarded) {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = free_port();
+        let process = start(port);
+        let started = Instant::now();
+        while started.elapsed() < within && process.is_running() {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // Still ours a moment later: the port was not someone else's.
+                std::thread::sleep(Duration::from_millis(300));
+                if process.is_running() {
+                    return (port, process);
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        last = process.log_text();
+        if process.is_running() {
+            panic!(
+                "{} did not listen on port {port} within {} s: {hint}\n{last}",
+                process.what,
+                within.as_secs()
+            );
+        }
+    }
+    panic!("could not start a program on a free port three times: {hint}\n{last}")
 }
 
 /// A started program.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::process::{free_port, Guarded};
+use crate::process::{start_listening, Guarded};
 
 use decompte_aws::S3Sink;
 use decompte_config::{BucketAddress, Endpoint};
@@ -18,17 +18,18 @@ pub struct MotoServer {
 
 impl MotoServer {
     fn start() -> Self {
-        let port = free_port();
         let hint = "run ./scripts/test.sh, which installs moto[server]";
-        let process = Guarded::start(
-            "moto_server",
-            "moto_server",
-            &["-H", "127.0.0.1", "-p", &port.to_string()],
-            &[],
-            &std::env::temp_dir().join(format!("decompte-moto-{}-{port}.log", std::process::id())),
-            hint,
-        );
-        process.wait_for_port(port, Duration::from_secs(30), hint);
+        let (port, process) = start_listening(Duration::from_secs(30), hint, |port| {
+            Guarded::start(
+                "moto_server",
+                "moto_server",
+                &["-H", "127.0.0.1", "-p", &port.to_string()],
+                &[],
+                &std::env::temp_dir()
+                    .join(format!("decompte-moto-{}-{port}.log", std::process::id())),
+                hint,
+            )
+        });
         Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             _process: process,
