@@ -82,11 +82,11 @@ pub fn init_function_logs() {
 
 /// The commune referential shipped in `data/` (see `data/README.md`).
 pub fn referential() -> Result<Referential, ConfigError> {
-    Ok(Referential::parse(
-        include_str!("../../data/communes.csv"),
-        include_str!("../../data/departements.csv"),
-    )?)
+    Ok(Referential::parse(COMMUNES, DEPARTEMENTS)?)
 }
+
+const COMMUNES: &str = include_str!("../../data/communes.csv");
+const DEPARTEMENTS: &str = include_str!("../../data/departements.csv");
 
 #[derive(Debug, Clone, Args)]
 pub struct Options {
@@ -200,9 +200,12 @@ impl Options {
         if departements.is_empty() {
             return Err(ConfigError::NoDepartement);
         }
-        referential()?
-            .scope(&departements)
-            .map_err(ConfigError::Departement)
+        // Only the communes of the départements served are built.
+        Referential::parse_where(COMMUNES, DEPARTEMENTS, |code| {
+            departements.iter().any(|d| d == code)
+        })?
+        .scope(&departements)
+        .map_err(ConfigError::Departement)
     }
 
     pub fn rules(&self) -> Result<Rules, ConfigError> {

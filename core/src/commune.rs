@@ -92,6 +92,17 @@ pub struct Referential {
 impl Referential {
     /// Parses `data/communes.csv` and `data/departements.csv` (plain CSV, no quoted fields).
     pub fn parse(communes_csv: &str, departements_csv: &str) -> Result<Self, ReferentialError> {
+        Self::parse_where(communes_csv, departements_csv, |_| true)
+    }
+
+    /// The same, keeping only the communes of the départements `keep` accepts:
+    /// a process that serves one département does not build 34,969 communes
+    /// at start (a Lambda function's cold start).
+    pub fn parse_where(
+        communes_csv: &str,
+        departements_csv: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Self, ReferentialError> {
         let mut lines = communes_csv.lines().enumerate();
         match lines.next() {
             Some((_, header)) if header.trim() == "code,nom,departement,population" => {}
@@ -110,6 +121,9 @@ impl Referential {
             let [code, name, departement, population] = fields[..] else {
                 return Err(error(format!("expected 4 fields, found {}", fields.len())));
             };
+            if !keep(departement) {
+                continue;
+            }
             let code = CommuneCode::parse(code).map_err(|e| error(e.to_string()))?;
             let population = population
                 .parse()
