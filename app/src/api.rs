@@ -43,7 +43,8 @@ pub fn routes() -> Router<AppState> {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "decompte API", version = "1", description = "Déclaration et suivi des décès par commune et par lieu de décès. Authentification : « Authorization: Bearer <code d'accès> »."),
+    info(title = "decompte API", version = "1", description = "Déclaration et suivi des décès par \
+        commune et par lieu de décès. Authentification : « Authorization: Bearer <code d'accès> »."),
     paths(post_report, list_reports, history, completeness, post_publication, get_publication, me),
     components(schemas(ReportInput, ReportBody, ErrorBody, FieldError, Source, Role, ReportList, HistoryBody, CompletenessBody, MissingCommune, RepublishBody, PublicationBody, MeBody)),
     modifiers(&BearerAuth),
@@ -202,19 +203,52 @@ fn body_error(path: &str, error: &serde_json::Error) -> FieldError {
         .strip_prefix("unknown field `")
         .and_then(|rest| rest.split('`').next())
     {
-        return FieldError::new(unknown, format!("Le champ « {unknown} » est inconnu. Champs possibles : commune, date, counts, replaces_version, reason."));
+        return FieldError::new(
+            unknown,
+            format!(
+                "Le champ « {unknown} » est inconnu. Champs \
+            possibles : commune, date, counts, replaces_version, reason."
+            ),
+        );
     }
     if error.is_syntax() || error.is_eof() {
-        return FieldError::new("body", format!("Le corps de la requête n'est pas un JSON valide ({error}) : envoyez un objet comme {{\"commune\": \"56260\", \"date\": \"2020-04-01\", \"counts\": {{…}}}}."));
+        return FieldError::new(
+            "body",
+            format!(
+                "Le corps de la requête n'est pas un JSON valide \
+            ({error}) : envoyez un objet comme {{\"commune\": \"56260\", \"date\": \"2020-04-01\", \
+            \"counts\": {{…}}}}."
+            ),
+        );
     }
     let field = path.split('.').next().unwrap_or(path);
     match field {
-        "commune" => FieldError::new("commune", "Le code commune doit être une chaîne, par exemple \"56260\"."),
-        "date" => FieldError::new("date", "La date doit être une chaîne AAAA-MM-JJ, par exemple \"2020-04-01\"."),
-        "counts" => FieldError::new("counts", "« counts » doit être un objet : un nombre par lieu, par exemple {\"hopital\": 0, \"ehpad\": 2, …}."),
-        "replaces_version" => FieldError::new("replaces_version", "« replaces_version » doit être le numéro (entier ≥ 1) de la version que vous corrigez."),
+        "commune" => FieldError::new(
+            "commune",
+            "Le code commune doit être une chaîne, par exemple \
+            \"56260\".",
+        ),
+        "date" => FieldError::new(
+            "date",
+            "La date doit être une chaîne AAAA-MM-JJ, par exemple \
+            \"2020-04-01\".",
+        ),
+        "counts" => FieldError::new(
+            "counts",
+            "« counts » doit être un objet : un nombre par lieu, \
+            par exemple {\"hopital\": 0, \"ehpad\": 2, …}.",
+        ),
+        "replaces_version" => FieldError::new(
+            "replaces_version",
+            "« replaces_version » doit être \
+            le numéro (entier ≥ 1) de la version que vous corrigez.",
+        ),
         "reason" => FieldError::new("reason", "Le motif doit être un texte."),
-        _ => FieldError::new("body", "Le corps de la requête doit être un objet JSON : {\"commune\", \"date\", \"counts\", \"replaces_version\", \"reason\"}."),
+        _ => FieldError::new(
+            "body",
+            "Le corps de la requête doit être un objet JSON : \
+            {\"commune\", \"date\", \"counts\", \"replaces_version\", \"reason\"}.",
+        ),
     }
 }
 
@@ -239,7 +273,8 @@ fn replay(status: u16, body: String) -> Response {
 
 /// Declare or correct a report.
 #[utoipa::path(post, path = "/api/v1/reports", request_body = ReportInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Rejouer la même requête avec la même clé ne crée rien de plus")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Rejouer la même requête \
+        avec la même clé ne crée rien de plus")),
     responses(
         (status = 201, description = "Enregistrée", body = ReportBody),
         (status = 200, description = "Requête idempotente rejouée", body = ReportBody),
@@ -311,7 +346,8 @@ fn key_reused() -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "idempotency_key_reused",
-        "Cette clé d'idempotence a déjà servi pour une autre requête : utilisez une nouvelle clé pour une nouvelle déclaration.",
+        "Cette clé d'idempotence a déjà servi pour une autre requête : utilisez une nouvelle clé \
+            pour une nouvelle déclaration.",
     )
 }
 

@@ -417,7 +417,10 @@ mod tests {
         );
         assert_eq!(
             attributes(&secure),
-            attributes("__Host-decompte_session=abc; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=60")
+            attributes(
+                "__Host-decompte_session=abc; Path=/; HttpOnly; SameSite=Strict; Secure; \
+                Max-Age=60"
+            )
         );
         let loopback = set_cookie(session_cookie_name(false), "abc", None, false);
         assert_eq!(

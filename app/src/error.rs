@@ -76,7 +76,8 @@ impl ApiError {
         let mut error = Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "Code d'accès absent, inconnu ou révoqué. Envoyez l'en-tête « Authorization: Bearer <code d'accès> » avec le code remis par la préfecture.",
+            "Code d'accès absent, inconnu ou révoqué. Envoyez l'en-tête « Authorization: Bearer \
+                <code d'accès> » avec le code remis par la préfecture.",
         );
         error
             .headers
@@ -102,7 +103,8 @@ impl ApiError {
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_requests",
             format!(
-                "Trop de tentatives de connexion échouées depuis votre adresse. Réessayez dans {} minutes, ou demandez un nouveau code à la préfecture.",
+                "Trop de tentatives de connexion échouées depuis votre adresse. Réessayez dans {} \
+                    minutes, ou demandez un nouveau code à la préfecture.",
                 retry_after_seconds.div_ceil(60)
             ),
         );
@@ -116,7 +118,11 @@ impl ApiError {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("La requête dépasse la taille maximale de {} octets : une déclaration tient en quelques centaines d'octets.", limit),
+            format!(
+                "La requête dépasse la taille maximale de {} octets : une déclaration tient en \
+                quelques centaines d'octets.",
+                limit
+            ),
         )
     }
 
@@ -124,7 +130,8 @@ impl ApiError {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "Le corps de la requête doit être du JSON : envoyez l'en-tête « Content-Type: application/json ».",
+            "Le corps de la requête doit être du JSON : envoyez l'en-tête « Content-Type: \
+                application/json ».",
         )
     }
 
@@ -132,7 +139,8 @@ impl ApiError {
         let mut error = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            "Le service d'enregistrement est momentanément indisponible ; rien n'a été enregistré. Réessayez dans une minute.",
+            "Le service d'enregistrement est momentanément indisponible ; rien n'a été enregistré. \
+                Réessayez dans une minute.",
         );
         error.headers.push(("retry-after", "30".into()));
         error
@@ -142,7 +150,8 @@ impl ApiError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            "Erreur interne : rien n'a été enregistré. Réessayez ; si le problème continue, prévenez la préfecture.",
+            "Erreur interne : rien n'a été enregistré. Réessayez ; si le problème continue, \
+                prévenez la préfecture.",
         )
     }
 }

@@ -33,7 +33,8 @@ impl From<SubmitError> for ApiError {
             SubmitError::IdempotencyKeyTaken => ApiError::new(
                 axum::http::StatusCode::CONFLICT,
                 "idempotency_in_progress",
-                "Une requête avec la même clé d'idempotence est en cours : réessayez dans un instant.",
+                "Une requête avec la même clé d'idempotence est en cours : réessayez dans un \
+                    instant.",
             ),
             SubmitError::Other(error) => error,
         }

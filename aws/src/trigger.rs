@@ -56,7 +56,8 @@ impl PublishTrigger for LambdaTrigger {
             .await;
         if let Err(error) = invoked {
             let error = aws_sdk_lambda::error::DisplayErrorContext(error).to_string();
-            tracing::error!(%error, function = %self.function, "could not invoke the publish function");
+            tracing::error!(%error, function = %self.function, "could not invoke the publish \
+                function");
             publication.status = PublicationStatus::Failed;
             publication.finished_at = Some(Utc::now());
             publication.error = Some(format!(

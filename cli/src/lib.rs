@@ -26,7 +26,8 @@ pub use decompte_config::{referential, Options};
 
 /// What the local binary says when an address needs AWS and it was built without.
 #[cfg(not(feature = "aws"))]
-const NO_AWS: &str = "this decompte was built without AWS support: build it with `cargo build --release -p decompte --features aws` to use dynamodb://, s3:// or cloudfront:// addresses";
+const NO_AWS: &str = "this decompte was built without AWS support: build it with `cargo build \
+    --release -p decompte --features aws` to use dynamodb://, s3:// or cloudfront:// addresses";
 
 /// Opens the store of `--store`: SQLite in the data folder, or a DynamoDB
 /// table (with the `aws` feature).
@@ -201,9 +202,14 @@ async fn site_headers(
 
 /// Serves the router on `listen` until Ctrl-C.
 pub async fn serve(router: axum::Router, listen: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
-        format!("cannot listen on {listen}: is another program using this port? Choose another with --listen")
-    })?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {listen}: is another program using this port? Choose another \
+            with --listen"
+            )
+        })?;
     serve_on(listener, router, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -15,7 +15,8 @@ use decompte_app::auth::issue_credential;
 use decompte_core::{CommuneCode, Role};
 
 #[derive(Parser)]
-#[command(name = "decompte", version, about = "Décompte des décès par commune et par lieu, publié en ligne", long_about = None)]
+#[command(name = "decompte", version, about = "Décompte des décès par commune et par lieu, publié \
+    en ligne", long_about = None)]
 struct Cli {
     #[command(flatten)]
     settings: Options,
@@ -193,7 +194,10 @@ async fn main() -> anyhow::Result<()> {
 #[cfg(feature = "aws")]
 async fn store_init(settings: &Options) -> anyhow::Result<()> {
     let decompte_config::StoreAddress::DynamoDb(table) = &settings.store else {
-        bail!("`store init` creates a DynamoDB table: set --store dynamodb://TABLE?endpoint=URL&region=REGION (SQLite needs no initialisation)");
+        bail!(
+            "`store init` creates a DynamoDB table: set --store \
+            dynamodb://TABLE?endpoint=URL&region=REGION (SQLite needs no initialisation)"
+        );
     };
     let store = decompte_aws::DynamoStore::connect(table, settings.departements.clone()).await;
     if store.init().await? {
@@ -206,12 +210,18 @@ async fn store_init(settings: &Options) -> anyhow::Result<()> {
 
 #[cfg(not(feature = "aws"))]
 async fn store_init(_: &Options) -> anyhow::Result<()> {
-    bail!("`store init` creates a DynamoDB table, and this decompte was built without AWS support: build it with `cargo build --release -p decompte --features aws`")
+    bail!(
+        "`store init` creates a DynamoDB table, and this decompte was built without AWS support: \
+        build it with `cargo build --release -p decompte --features aws`"
+    )
 }
 
 async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
     if demo && !listen.ip().is_loopback() {
-        bail!("--demo serves invented figures and prints access codes: it listens on loopback only (127.0.0.1 or ::1), not on {listen}");
+        bail!(
+            "--demo serves invented figures and prints access codes: it listens on loopback only \
+            (127.0.0.1 or ::1), not on {listen}"
+        );
     }
     if settings.public_url.is_none() && listen.ip().is_loopback() {
         // Plain http on loopback: the only case where cookies may go without Secure.
@@ -226,7 +236,11 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
     let mut codes = Vec::new();
     if demo {
         if demo::holds_real_reports(app.store.as_ref()).await? {
-            bail!("--demo refuses a store that holds reports other than demonstration ones: it would mix invented figures with real ones. Use another --data-dir (or --store) for the demonstration");
+            bail!(
+                "--demo refuses a store that holds reports other than demonstration ones: it \
+                would mix invented figures with real ones. Use another --data-dir (or --store) for \
+                the demonstration"
+            );
         }
         eprintln!("Données de démonstration : préparation …");
         let mut progress: Option<decompte::progress::Progress> = None;
@@ -284,7 +298,10 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
         .iter()
         .all(|c| !c.is_active())
     {
-        eprintln!("Aucun code d'accès actif : créez-en un avec `decompte credentials issue --role prefecture`.");
+        eprintln!(
+            "Aucun code d'accès actif : créez-en un avec `decompte credentials issue --role \
+            prefecture`."
+        );
     }
     eprintln!("Première publication du site …");
     let outcome = app.publisher.publish(Utc::now()).await?;
@@ -303,7 +320,13 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
         writeln!(out, "  Code d'accès · {who} : {code}")?;
     }
     if demo {
-        writeln!(out, "  (Les données de démonstration couvrent le {} au {} : sur la page préfecture, choisissez par exemple le 2020-04-01.)", demo::period().0.format("%d/%m/%Y"), demo::period().1.format("%d/%m/%Y"))?;
+        writeln!(
+            out,
+            "  (Les données de démonstration couvrent le {} au {} : sur la page \
+            préfecture, choisissez par exemple le 2020-04-01.)",
+            demo::period().0.format("%d/%m/%Y"),
+            demo::period().1.format("%d/%m/%Y")
+        )?;
     }
     writeln!(out, "Ctrl-C pour arrêter.")?;
     drop(out);
@@ -328,7 +351,11 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
                 (RoleArg::Commune, Some(text)) => {
                     let code = CommuneCode::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
                     if !scope.contains(&code) {
-                        bail!("commune {code} is not in scope ({}): check --commune or --departements", scope.label());
+                        bail!(
+                            "commune {code} is not in scope ({}): check --commune or \
+                            --departements",
+                            scope.label()
+                        );
                     }
                     (Role::Commune, Some(code))
                 }
@@ -358,7 +385,10 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
                     credential.label,
                     code.display_grouped()
                 );
-                eprintln!("Ce code n'est affiché qu'une fois : transmettez-le maintenant. Il ne peut pas être retrouvé, seulement révoqué.");
+                eprintln!(
+                    "Ce code n'est affiché qu'une fois : transmettez-le maintenant. Il ne \
+                    peut pas être retrouvé, seulement révoqué."
+                );
             }
             Ok(())
         }

@@ -34,7 +34,10 @@ pub enum AddressError {
         address: String,
         shape: &'static str,
     },
-    #[error("unknown parameter `{parameter}` in `{address}`: only endpoint=URL and region=REGION are understood")]
+    #[error(
+        "unknown parameter `{parameter}` in `{address}`: only endpoint=URL and region=REGION \
+        are understood"
+    )]
     Parameter { address: String, parameter: String },
     #[error("`{0}` is not a valid DynamoDB table name: 3 to 255 letters, digits, _ - or .")]
     Table(String),

@@ -52,9 +52,16 @@ pub enum ConfigError {
     Settings(#[from] decompte_core::setting::SettingsError),
     #[error("--max-per-cell must be at least 1")]
     MaxPerCell,
-    #[error("--trust-forwarded-for (DECOMPTE_TRUST_FORWARDED_FOR) is replaced by --trusted-proxies (DECOMPTE_TRUSTED_PROXIES): give the addresses of your reverse proxies, for example 127.0.0.1 or 10.0.0.0/8")]
+    #[error(
+        "--trust-forwarded-for (DECOMPTE_TRUST_FORWARDED_FOR) is replaced by --trusted-proxies \
+        (DECOMPTE_TRUSTED_PROXIES): give the addresses of your reverse proxies, for example \
+        127.0.0.1 or 10.0.0.0/8"
+    )]
     TrustForwardedFor,
-    #[error("--trusted-proxies: `{0}` is not an address or a network (for example 127.0.0.1 or 10.0.0.0/8)")]
+    #[error(
+        "--trusted-proxies: `{0}` is not an address or a network (for example 127.0.0.1 or \
+        10.0.0.0/8)"
+    )]
     TrustedProxy(String),
 }
 

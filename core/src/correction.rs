@@ -18,13 +18,18 @@ impl CorrectionError {
     /// The French explanation of a conflict, for the API and the form.
     pub fn conflict_message(current: Option<&Report>, named: Option<u32>) -> String {
         match (current, named) {
-            (None, _) => "Aucune déclaration n'existe encore pour cette commune et ce jour : envoyez-la comme une première déclaration, sans « replaces_version ».".into(),
+            (None, _) => "Aucune déclaration n'existe encore pour cette commune et ce jour : \
+                envoyez-la comme une première déclaration, sans « replaces_version »."
+                .into(),
             (Some(current), None) => format!(
-                "Une déclaration existe déjà pour ce jour (version {}, enregistrée par {}). Vérifiez les chiffres actuels ; pour les corriger, indiquez la version que vous remplacez.",
+                "Une déclaration existe déjà pour ce jour (version {}, enregistrée par {}). \
+                    Vérifiez les chiffres actuels ; pour les corriger, indiquez la version que \
+                    vous remplacez.",
                 current.version, current.recorded_by
             ),
             (Some(current), Some(_)) => format!(
-                "La déclaration a été modifiée entre-temps : la version actuelle est la {}. Vérifiez les chiffres actuels avant de corriger à nouveau.",
+                "La déclaration a été modifiée entre-temps : la version actuelle est la {}. \
+                    Vérifiez les chiffres actuels avant de corriger à nouveau.",
                 current.version
             ),
         }
@@ -56,7 +61,8 @@ pub fn check_correction(
                 FieldError::new(
                     "reason",
                     format!(
-                        "Vous baissez le nombre pour « {} » ({} → {}) : indiquez le motif de la correction.",
+                        "Vous baissez le nombre pour « {} » ({} → {}) : indiquez le motif de la \
+                            correction.",
                         s.label,
                         current.count(&s.key),
                         draft.counts.get(&s.key).copied().unwrap_or(0)

@@ -136,7 +136,8 @@ impl Rules {
                 errors.push(FieldError::new(
                     "commune",
                     format!(
-                        "La commune {code} n'existe pas ou n'est pas dans le périmètre de cette préfecture ({}).",
+                        "La commune {code} n'existe pas ou n'est pas dans le périmètre de cette \
+                            préfecture ({}).",
                         scope.label()
                     ),
                 ));
@@ -171,11 +172,15 @@ impl Rules {
         let text = text.trim();
         let Some(date) = parse_date(text) else {
             let shown: String = text.chars().take(40).collect();
-            return Err(format!("« {shown} » n'est pas une date valide : écrivez-la AAAA-MM-JJ (2020-04-01) ou JJ/MM/AAAA (01/04/2020)."));
+            return Err(format!(
+                "« {shown} » n'est pas une date valide : écrivez-la AAAA-MM-JJ \
+                (2020-04-01) ou JJ/MM/AAAA (01/04/2020)."
+            ));
         };
         if date > today {
             return Err(format!(
-                "Le {} est dans le futur (aujourd'hui, heure de Paris, nous sommes le {}) : on ne déclare que des décès déjà survenus.",
+                "Le {} est dans le futur (aujourd'hui, heure de Paris, nous sommes le {}) : on ne \
+                    déclare que des décès déjà survenus.",
                 fr_date(date),
                 fr_date(today)
             ));
@@ -220,7 +225,9 @@ impl Rules {
                 Ok(n) if n > u64::from(self.max_per_cell) => errors.push(FieldError::new(
                     field,
                     format!(
-                        "{n} décès pour « {label} » dépasse le maximum de {} par jour et par lieu : vérifiez la saisie, et si ce chiffre est exact, contactez la préfecture.",
+                        "{n} décès pour « {label} » dépasse le maximum de {} par jour et par lieu \
+                            : vérifiez la saisie, et si ce chiffre est exact, contactez la \
+                            préfecture.",
                         self.max_per_cell
                     ),
                 )),
@@ -267,7 +274,8 @@ fn parse_count(value: &CountValue, label: &str) -> Result<u64, String> {
             "Indiquez un nombre pour « {label} » (0 s'il n'y a eu aucun décès)."
         )),
         CountValue::Json(_) => Err(format!(
-            "Le nombre pour « {label} » doit être un nombre entier écrit sans guillemets, par exemple 2."
+            "Le nombre pour « {label} » doit être un nombre entier écrit sans guillemets, par \
+                exemple 2."
         )),
     }
 }

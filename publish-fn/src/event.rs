@@ -24,7 +24,12 @@ impl Event {
         if payload.get("requested_by").is_some() {
             return serde_json::from_value(payload)
                 .map(Event::Requested)
-                .map_err(|e| format!("invalid publication request: {e} (expected {{\"reason\", \"requested_by\"}})"));
+                .map_err(|e| {
+                    format!(
+                        "invalid publication request: {e} (expected {{\"reason\", \
+                    \"requested_by\"}})"
+                    )
+                });
         }
         let scheduler = payload.get("schedule").is_some();
         let eventbridge =
@@ -32,7 +37,11 @@ impl Event {
         if scheduler || eventbridge {
             return Ok(Event::Scheduled);
         }
-        Err("unrecognised event: expected {\"reason\", \"requested_by\"}, {\"schedule\": …} or an EventBridge Scheduled Event".into())
+        Err(
+            "unrecognised event: expected {\"reason\", \"requested_by\"}, {\"schedule\": …} or an \
+            EventBridge Scheduled Event"
+                .into(),
+        )
     }
 }
 

@@ -163,7 +163,9 @@ fn accessible(svg: &str, caption: &Caption<'_>) -> String {
         .replacen(&format!("width=\"{WIDTH}\""), "width=\"100%\"", 1)
         .replacen(&format!("height=\"{HEIGHT}\""), "", 1);
     format!(
-        "{open} role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" preserveAspectRatio=\"xMidYMid meet\">\n<title id=\"{id}-title\">{}</title>\n<desc id=\"{id}-desc\">{}</desc>{}",
+        "{open} role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" \
+            preserveAspectRatio=\"xMidYMid meet\">\n<title id=\"{id}-title\">{}</title>\n<desc \
+            id=\"{id}-desc\">{}</desc>{}",
         escape(caption.title),
         escape(caption.description),
         &rest[1..]

@@ -38,7 +38,8 @@ pub const SECURITY: [(&str, &str); 4] = [
     ("referrer-policy", "same-origin"),
     (
         "content-security-policy",
-        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+            frame-ancestors 'none'; base-uri 'none'",
     ),
 ];
 

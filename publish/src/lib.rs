@@ -102,9 +102,18 @@ impl PublishError {
     pub fn for_people(&self) -> String {
         let what = match self {
             PublishError::Store(_) => "Les déclarations n’ont pas pu être lues",
-            PublishError::Render(_) | PublishError::Task(_) => "Les pages n’ont pas pu être fabriquées",
-            PublishError::Sink(_) => "Le site n’a pas pu être écrit ; la version précédente reste en ligne",
-            PublishError::Manifest(_) => "L’index des fichiers publiés n’a pas pu être écrit ; la version précédente reste en ligne",
+            PublishError::Render(_) | PublishError::Task(_) => {
+                "Les pages n’ont pas pu être \
+                fabriquées"
+            }
+            PublishError::Sink(_) => {
+                "Le site n’a pas pu être écrit ; la version précédente reste \
+                en ligne"
+            }
+            PublishError::Manifest(_) => {
+                "L’index des fichiers publiés n’a pas pu être écrit ; la \
+                version précédente reste en ligne"
+            }
         };
         format!("{what} (détail : {self})")
     }
@@ -386,7 +395,8 @@ impl Publisher {
         }
         publication.finished_at = Some(Utc::now());
         if let Err(error) = self.store.update_publication(&publication).await {
-            tracing::warn!(%error, id = %publication.id, "could not record the end of a publication");
+            tracing::warn!(%error, id = %publication.id, "could not record the end of a \
+                publication");
         }
         publication
     }

@@ -82,7 +82,8 @@ pub fn schema(settings: &Settings) -> serde_json::Value {
              "description": settings.iter().map(|s| format!("{} : {}", s.key, s.label)).collect::<Vec<_>>().join(" ; "),
              "constraints": {"required": true, "enum": settings.keys().collect::<Vec<_>>()}},
             {"name": "deces", "type": "integer", "title": "Nombre de décès",
-             "description": "Valeur actuelle (dernière version) de la déclaration ; 0 est une déclaration explicite.",
+             "description": "Valeur actuelle (dernière version) de la déclaration ; 0 est une \
+                 déclaration explicite.",
              "constraints": {"required": true, "minimum": 0}}
         ],
         "primaryKey": ["date", "code_commune", "lieu"],

@@ -214,7 +214,8 @@ impl<'a> Pages<'a> {
                 "per_100k": aggregates.per_100k,
                 "settings_totals": totals,
                 "days": day_rows(&aggregates.days),
-                "chart_daily": stacked_chart(&aggregates.days, colors, "overview-daily", &format!("Décès par jour et par lieu, {}", scope.label()))?,
+                "chart_daily": stacked_chart(&aggregates.days, colors, "overview-daily", &format!("Décès \
+                    par jour et par lieu, {}", scope.label()))?,
                 "chart_cumulative": cumulative_chart(&aggregates.days, "overview-cumulative", &format!("Décès cumulés, {}", scope.label()))?,
                 "completeness": completeness,
                 "communes": communes,

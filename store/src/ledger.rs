@@ -147,7 +147,8 @@ impl<'a> Ledger<'a> {
                     Authority::Scope => "?",
                 };
                 return Err(RecordError::Forbidden(format!(
-                    "Votre code d'accès ne permet de déclarer que pour la commune {own} : vous ne pouvez pas déclarer pour la commune {code}."
+                    "Votre code d'accès ne permet de déclarer que pour la commune {own} : vous ne \
+                        pouvez pas déclarer pour la commune {code}."
                 )));
             }
         }

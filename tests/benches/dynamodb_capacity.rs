@@ -136,7 +136,8 @@ async fn main() {
         .expect("published");
     let (reads, _) = delta(before, store.consumed());
     println!(
-        "incremental publication after one correction: {reads:.0} read units, {:.2} s, {} files written",
+        "incremental publication after one correction: {reads:.0} read units, {:.2} s, {} files \
+            written",
         timer.elapsed().as_secs_f64(),
         outcome.written.len()
     );

@@ -55,7 +55,8 @@ async fn main() {
         )
         .await;
     println!(
-        "requested full publication: {:.1} s, status {}, {} files written (one PUT each), peak memory {:.1} MiB",
+        "requested full publication: {:.1} s, status {}, {} files written (one PUT each), peak \
+            memory {:.1} MiB",
         timer.elapsed().as_secs_f64(),
         full["status"],
         full["files_changed"],
@@ -79,7 +80,8 @@ async fn main() {
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzipped[..]), &mut json)
         .expect("gzip");
     println!(
-        "GET /api/v1/reports (every current report): {status}, {:.1} s, {:.1} MB of JSON sent as {:.1} MB gzipped (a Lambda answer holds 6 MB), ingest-fn peak memory {:.1} MiB",
+        "GET /api/v1/reports (every current report): {status}, {:.1} s, {:.1} MB of JSON sent as \
+            {:.1} MB gzipped (a Lambda answer holds 6 MB), ingest-fn peak memory {:.1} MiB",
         timer.elapsed().as_secs_f64(),
         json.len() as f64 / 1e6,
         gzipped.len() as f64 / 1e6,
@@ -92,7 +94,8 @@ async fn main() {
         .invoke("publish-fn", &json!({"schedule": "bench"}))
         .await;
     println!(
-        "scheduled run after one correction: {:.2} s, {} files written, invalidated {}, peak memory {:.1} MiB",
+        "scheduled run after one correction: {:.2} s, {} files written, invalidated {}, peak \
+            memory {:.1} MiB",
         timer.elapsed().as_secs_f64(),
         scheduled["files_changed"],
         scheduled["invalidated"],

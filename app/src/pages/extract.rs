@@ -56,7 +56,10 @@ impl FromRequest<AppState> for SignedForm {
                     state,
                     StatusCode::UNAUTHORIZED,
                     None,
-                    Some("Votre session a expiré. Saisissez à nouveau votre code d'accès : les chiffres que vous avez saisis sont conservés."),
+                    Some(
+                        "Votre session a expiré. Saisissez à nouveau votre code d'accès : les \
+                        chiffres que vous avez saisis sont conservés.",
+                    ),
                     &draft_of(&fields, ""),
                 ));
             }

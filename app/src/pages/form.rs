@@ -23,7 +23,10 @@ pub(super) fn page_commune(
             let code =
                 CommuneCode::parse(text).map_err(|e| ApiError::not_found(format!("{e}.")))?;
             if own.is_some() && !session.caller.may_access(&code) {
-                return Err(ApiError::forbidden(format!("Votre code d'accès ne permet de déclarer que pour votre commune, pas pour la commune {code}.")));
+                return Err(ApiError::forbidden(format!(
+                    "Votre code d'accès ne permet de déclarer \
+                    que pour votre commune, pas pour la commune {code}."
+                )));
             }
             code
         }

@@ -101,35 +101,39 @@ pub(super) async fn login(
         peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
     );
     let now = Utc::now();
-    let credential = match auth::check_code(
-        &state,
-        field(&fields, "code").unwrap_or(""),
-        &client,
-        now,
-    )
-    .await
-    {
-        Ok(credential) => credential,
-        Err(error) if error.status == StatusCode::UNAUTHORIZED => {
-            return login_form(&state, StatusCode::UNAUTHORIZED, Some("Code d'accès inconnu ou révoqué. Vérifiez la saisie : le code INSEE de la commune puis 28 caractères ; si le problème continue, demandez un nouveau code à la préfecture."), None, &draft);
-        }
-        Err(error) if error.status == StatusCode::TOO_MANY_REQUESTS => {
-            let mut response = login_form(
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(&error.body.message),
-                None,
-                &draft,
-            );
-            for (name, value) in &error.headers {
-                if let Ok(value) = value.parse() {
-                    response.headers_mut().insert(*name, value);
-                }
+    let credential =
+        match auth::check_code(&state, field(&fields, "code").unwrap_or(""), &client, now).await {
+            Ok(credential) => credential,
+            Err(error) if error.status == StatusCode::UNAUTHORIZED => {
+                return login_form(
+                    &state,
+                    StatusCode::UNAUTHORIZED,
+                    Some(
+                        "Code d'accès inconnu ou \
+                révoqué. Vérifiez la saisie : le code INSEE de la commune puis 28 caractères ; si \
+                le problème continue, demandez un nouveau code à la préfecture.",
+                    ),
+                    None,
+                    &draft,
+                );
             }
-            return response;
-        }
-        Err(error) => return error_page(&state, None, &error),
-    };
+            Err(error) if error.status == StatusCode::TOO_MANY_REQUESTS => {
+                let mut response = login_form(
+                    &state,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Some(&error.body.message),
+                    None,
+                    &draft,
+                );
+                for (name, value) in &error.headers {
+                    if let Ok(value) = value.parse() {
+                        response.headers_mut().insert(*name, value);
+                    }
+                }
+                return response;
+            }
+            Err(error) => return error_page(&state, None, &error),
+        };
     let session_id = match auth::open_session(&state, &credential, now).await {
         Ok(id) => id,
         Err(error) => return error_page(&state, None, &error.into()),
@@ -193,7 +197,12 @@ pub(super) async fn resume_draft(
             .rules
             .settings
             .keys()
-            .map(|k| (k.to_owned(), field(draft, &format!("n_{k}")).unwrap_or("").to_owned()))
+            .map(|k| {
+                (
+                    k.to_owned(),
+                    field(draft, &format!("n_{k}")).unwrap_or("").to_owned(),
+                )
+            })
             .collect(),
         reason: field(draft, "reason").unwrap_or("").to_owned(),
         replaces_version: field(draft, "replaces_version").and_then(|v| v.parse().ok()),
@@ -202,7 +211,12 @@ pub(super) async fn resume_draft(
         errors: Vec::new(),
         conflict: None,
         saved: None,
-        notice: Some("Vous êtes de nouveau connecté : les chiffres que vous aviez saisis sont conservés ci-dessous, mais ils ne sont pas encore enregistrés. Vérifiez-les un par un, puis enregistrez.".into()),
+        notice: Some(
+            "Vous êtes de nouveau connecté : les chiffres que vous aviez saisis sont \
+            conservés ci-dessous, mais ils ne sont pas encore enregistrés. Vérifiez-les un par un, \
+            puis enregistrez."
+                .into(),
+        ),
     };
     Some(render_form(state, &session, StatusCode::OK, view).await)
 }

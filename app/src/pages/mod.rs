@@ -135,7 +135,16 @@ fn render(state: &AppState, status: StatusCode, template: &str, context: Value) 
         Ok(html) => (status, Html(html)).into_response(),
         Err(error) => {
             tracing::error!(%error, template, "template rendering failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, Html("<!doctype html><html lang=\"fr\"><title>Erreur</title><p>Erreur interne : réessayez dans un instant.</p></html>".to_owned())).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html(
+                    "<!doctype html><html \
+                lang=\"fr\"><title>Erreur</title><p>Erreur interne : réessayez dans un \
+                instant.</p></html>"
+                        .to_owned(),
+                ),
+            )
+                .into_response()
         }
     }
 }
@@ -191,7 +200,14 @@ fn check_csrf(state: &AppState, session: &BrowserSession, fields: &Fields) -> Re
     if field(fields, "csrf").is_some_and(|given| auth::tokens_match(&session.csrf, given)) {
         Ok(())
     } else {
-        Err(error_page(state, Some(session), &ApiError::forbidden("Le formulaire a expiré ou ne vient pas de ce site. Rechargez la page et recommencez : rien n'a été enregistré.")))
+        Err(error_page(
+            state,
+            Some(session),
+            &ApiError::forbidden(
+                "Le formulaire a expiré ou ne \
+            vient pas de ce site. Rechargez la page et recommencez : rien n'a été enregistré.",
+            ),
+        ))
     }
 }
 
@@ -199,7 +215,14 @@ fn prefecture_only(state: &AppState, session: BrowserSession) -> Result<BrowserS
     if session.caller.is_prefecture() {
         Ok(session)
     } else {
-        Err(error_page(state, Some(&session), &ApiError::forbidden("Cette page est réservée à la préfecture. Votre code d'accès permet de déclarer les décès de votre commune.")))
+        Err(error_page(
+            state,
+            Some(&session),
+            &ApiError::forbidden(
+                "Cette page est réservée à la \
+            préfecture. Votre code d'accès permet de déclarer les décès de votre commune.",
+            ),
+        ))
     }
 }
 

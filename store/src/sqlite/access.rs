@@ -7,7 +7,8 @@ impl Access for SqliteStore {
         let cr = credential.clone();
         self.with(move |c| {
             c.execute(
-                "INSERT INTO credentials (id, role, commune, label, code_hash, created_at, last_used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO credentials (id, role, commune, label, code_hash, created_at, \
+                    last_used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     cr.id,
                     cr.role.as_str(),
@@ -109,7 +110,8 @@ impl Access for SqliteStore {
         let s = session.clone();
         self.with(move |c| {
             c.execute(
-                "INSERT INTO sessions (id_hash, credential_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO sessions (id_hash, credential_id, created_at, expires_at) VALUES (?1, \
+                    ?2, ?3, ?4)",
                 params![s.id_hash, s.credential_id, ts(s.created_at), ts(s.expires_at)],
             )
             .map(drop)
@@ -123,7 +125,8 @@ impl Access for SqliteStore {
         self.with(move |c| {
             let raw = c
                 .query_row(
-                    "SELECT id_hash, credential_id, created_at, expires_at FROM sessions WHERE id_hash = ?1 AND expires_at > ?2",
+                    "SELECT id_hash, credential_id, created_at, expires_at FROM sessions WHERE \
+                        id_hash = ?1 AND expires_at > ?2",
                     params![id_hash, ts(now)],
                     |row| {
                         Ok((
@@ -195,7 +198,8 @@ impl Access for SqliteStore {
         let key = key.to_owned();
         self.with(move |c| {
             Ok(c.query_row(
-                "SELECT count FROM login_failures WHERE key = ?1 AND window = ?2 AND expires_at > ?3",
+                "SELECT count FROM login_failures WHERE key = ?1 AND window = ?2 AND expires_at > \
+                    ?3",
                 params![key, ts(window), ts(now)],
                 |row| row.get(0),
             )

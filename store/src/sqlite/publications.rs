@@ -7,7 +7,10 @@ impl Publications for SqliteStore {
         let p = publication.clone();
         self.with(move |c| {
             c.execute(
-                &format!("INSERT INTO publications ({PUBLICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                &format!(
+                    "INSERT INTO publications ({PUBLICATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, \
+                    ?5, ?6, ?7, ?8, ?9)"
+                ),
                 params![
                     p.id,
                     p.status.as_str(),
@@ -30,8 +33,16 @@ impl Publications for SqliteStore {
         let p = publication.clone();
         self.with(move |c| {
             c.execute(
-                "UPDATE publications SET status = ?2, started_at = ?3, finished_at = ?4, files_changed = ?5, error = ?6 WHERE id = ?1",
-                params![p.id, p.status.as_str(), p.started_at.map(ts), p.finished_at.map(ts), p.files_changed, p.error],
+                "UPDATE publications SET status = ?2, started_at = ?3, finished_at = ?4, \
+                    files_changed = ?5, error = ?6 WHERE id = ?1",
+                params![
+                    p.id,
+                    p.status.as_str(),
+                    p.started_at.map(ts),
+                    p.finished_at.map(ts),
+                    p.files_changed,
+                    p.error
+                ],
             )
             .map(drop)
             .map_err(unavailable)
@@ -60,7 +71,8 @@ impl Publications for SqliteStore {
         self.with(move |c| {
             let mut statement = c
                 .prepare(&format!(
-                    "SELECT {PUBLICATION_COLUMNS} FROM publications ORDER BY requested_at DESC, id DESC LIMIT ?1"
+                    "SELECT {PUBLICATION_COLUMNS} FROM publications ORDER BY requested_at DESC, id \
+                        DESC LIMIT ?1"
                 ))
                 .map_err(unavailable)?;
             let raws = statement

@@ -53,7 +53,8 @@ impl Reports for SqliteStore {
                     return Err(StoreError::IdempotencyKeyTaken);
                 }
                 tx.execute(
-                    "INSERT OR REPLACE INTO idempotency (key, request_hash, status, body, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT OR REPLACE INTO idempotency (key, request_hash, status, body, \
+                        created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![record.key, record.request_hash, record.status, record.body, ts(record.created_at), ts(record.expires_at)],
                 )
                 .map_err(unavailable)?;
@@ -61,7 +62,8 @@ impl Reports for SqliteStore {
             let counts = serde_json::to_string(&report.counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let recorded_at = ts(report.recorded_at);
             tx.execute(
-                "INSERT INTO report_versions (commune, date, version, counts, recorded_at, recorded_by, source, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO report_versions (commune, date, version, counts, recorded_at, \
+                    recorded_by, source, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![commune, date, report.version, counts, recorded_at, report.recorded_by, report.source.as_str(), report.reason],
             )
             .map_err(unavailable)?;
@@ -96,7 +98,8 @@ impl Reports for SqliteStore {
         let commune = commune.to_string();
         self.with(move |c| {
             let sql = format!(
-                "SELECT {REPORT_COLUMNS} FROM report_versions v WHERE v.commune = ?1 AND v.date = ?2 ORDER BY v.version"
+                "SELECT {REPORT_COLUMNS} FROM report_versions v WHERE v.commune = ?1 AND v.date = \
+                    ?2 ORDER BY v.version"
             );
             query_reports(c, &sql, params![commune, date.to_string()])
         })
@@ -159,7 +162,8 @@ impl Reports for SqliteStore {
         self.with(move |c| {
             let raw = c
                 .query_row(
-                    "SELECT key, request_hash, status, body, created_at, expires_at FROM idempotency WHERE key = ?1 AND expires_at > ?2",
+                    "SELECT key, request_hash, status, body, created_at, expires_at FROM \
+                        idempotency WHERE key = ?1 AND expires_at > ?2",
                     params![key, ts(now)],
                     |row| {
                         Ok((
@@ -174,16 +178,18 @@ impl Reports for SqliteStore {
                 )
                 .optional()
                 .map_err(unavailable)?;
-            raw.map(|(key, request_hash, status, body, created_at, expires_at)| {
-                Ok(IdempotencyRecord {
-                    key,
-                    request_hash,
-                    status,
-                    body,
-                    created_at: parse_ts(&created_at)?,
-                    expires_at: parse_ts(&expires_at)?,
-                })
-            })
+            raw.map(
+                |(key, request_hash, status, body, created_at, expires_at)| {
+                    Ok(IdempotencyRecord {
+                        key,
+                        request_hash,
+                        status,
+                        body,
+                        created_at: parse_ts(&created_at)?,
+                        expires_at: parse_ts(&expires_at)?,
+                    })
+                },
+            )
             .transpose()
         })
         .await

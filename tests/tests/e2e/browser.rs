@@ -153,7 +153,12 @@ async fn pages_have_no_accessibility_violations() {
         );
     }
     // The check can fail: a page with an image without text alternative is caught.
-    browser.goto("data:text/html,<!doctype html><html lang=fr><title>t</title><main><img src=x.png></main></html>").await;
+    browser
+        .goto(
+            "data:text/html,<!doctype html><html lang=fr><title>t</title><main><img \
+        src=x.png></main></html>",
+        )
+        .await;
     let caught = axe_violations(&browser).await;
     assert!(
         caught.iter().any(|v| v.starts_with("image-alt")),

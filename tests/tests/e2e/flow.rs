@@ -331,7 +331,14 @@ async fn what_was_typed_survives_an_expired_session() {
         "{}",
         resumed.text
     );
-    assert!(resumed.text.contains("name=\"n_hopital\" type=\"number\" inputmode=\"numeric\" min=\"0\" max=\"1000\" step=\"1\" value=\"4\""), "{}", resumed.text);
+    assert!(
+        resumed.text.contains(
+            "name=\"n_hopital\" type=\"number\" inputmode=\"numeric\" \
+        min=\"0\" max=\"1000\" step=\"1\" value=\"4\""
+        ),
+        "{}",
+        resumed.text
+    );
     assert!(app.snapshot().await.current.is_empty());
 
     let csrf = csrf_of(&resumed.text);

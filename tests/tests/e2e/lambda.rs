@@ -297,9 +297,12 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
     // What the functions cost, for the closing note (`--nocapture` shows it).
     for (name, function) in [("ingest-fn", &ingest), ("publish-fn", &publish)] {
         println!(
-            "{name}: start {} ms (process start to ready), init {} ms (logged), peak memory {:.1} MiB",
+            "{name}: start {} ms (process start to ready), init {} ms (logged), peak memory {:.1} \
+                MiB",
             function.start.as_millis(),
-            function.init_ms().map_or("?".to_owned(), |ms| ms.to_string()),
+            function
+                .init_ms()
+                .map_or("?".to_owned(), |ms| ms.to_string()),
             function.process.peak_memory_kib().unwrap_or(0) as f64 / 1024.0
         );
     }

@@ -598,7 +598,13 @@ async fn the_form_keeps_what_was_typed_and_explains_in_french(app: TestApp) {
         "{}",
         conflict.text
     );
-    assert!(conflict.text.contains("id=\"n-hopital\" name=\"n_hopital\" type=\"number\" inputmode=\"numeric\" min=\"0\" max=\"1000\" step=\"1\" value=\"2\""), "the user's value is kept");
+    assert!(
+        conflict.text.contains(
+            "id=\"n-hopital\" name=\"n_hopital\" type=\"number\" \
+        inputmode=\"numeric\" min=\"0\" max=\"1000\" step=\"1\" value=\"2\""
+        ),
+        "the user's value is kept"
+    );
     assert!(conflict
         .text
         .contains("name=\"replaces_version\" value=\"1\""));
