@@ -44,9 +44,24 @@ pub fn routes() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "decompte API", version = "1", description = "Déclaration et suivi des décès par \
-        commune et par lieu de décès. Authentification : « Authorization: Bearer <code d'accès> »."),
+        commune et par lieu de décès. Authentification : « Authorization: Bearer <code d'accès> \
+            »."),
     paths(post_report, list_reports, history, completeness, post_publication, get_publication, me),
-    components(schemas(ReportInput, ReportBody, ErrorBody, FieldError, Source, Role, ReportList, HistoryBody, CompletenessBody, MissingCommune, RepublishBody, PublicationBody, MeBody)),
+    components(schemas(
+        ReportInput,
+        ReportBody,
+        ErrorBody,
+        FieldError,
+        Source,
+        Role,
+        ReportList,
+        HistoryBody,
+        CompletenessBody,
+        MissingCommune,
+        RepublishBody,
+        PublicationBody,
+        MeBody,
+    )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -279,7 +294,11 @@ fn replay(status: u16, body: String) -> Response {
         (status = 201, description = "Enregistrée", body = ReportBody),
         (status = 200, description = "Requête idempotente rejouée", body = ReportBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, description = "Version périmée ; « current » donne la déclaration actuelle", body = ErrorBody),
+        (
+            status = 409,
+            description = "Version périmée ; « current » donne la déclaration actuelle",
+            body = ErrorBody,
+        ),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn post_report(
@@ -390,7 +409,12 @@ fn parse_commune(state: &AppState, text: &str) -> Result<CommuneCode, ApiError> 
 
 /// Current reports, filtered.
 #[utoipa::path(get, path = "/api/v1/reports", params(ReportFilter),
-    responses((status = 200, body = ReportList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses(
+        (status = 200, body = ReportList),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 async fn list_reports(
     State(state): State<AppState>,
     request: Request,
@@ -450,7 +474,12 @@ pub struct HistoryBody {
 /// Every version of a report, oldest first.
 #[utoipa::path(get, path = "/api/v1/reports/{commune}/{date}/history",
     params(("commune" = String, Path), ("date" = String, Path)),
-    responses((status = 200, body = HistoryBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = HistoryBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
 async fn history(
     State(state): State<AppState>,
     Path((commune, date)): Path<(String, String)>,
@@ -495,7 +524,12 @@ pub struct DateParam {
 
 /// Which communes have reported for a day (prefecture only).
 #[utoipa::path(get, path = "/api/v1/completeness", params(DateParam),
-    responses((status = 200, body = CompletenessBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses(
+        (status = 200, body = CompletenessBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
 async fn completeness(
     State(state): State<AppState>,
     request: Request,
@@ -575,7 +609,12 @@ impl From<&Publication> for PublicationBody {
 
 /// Ask for a republication of the public site now (prefecture only).
 #[utoipa::path(post, path = "/api/v1/publications", request_body = RepublishBody,
-    responses((status = 202, body = PublicationBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 415, body = ErrorBody)))]
+    responses(
+        (status = 202, body = PublicationBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+    ))]
 async fn post_publication(
     State(state): State<AppState>,
     request: Request,
@@ -604,7 +643,12 @@ async fn post_publication(
 
 /// The state of a publication (prefecture only).
 #[utoipa::path(get, path = "/api/v1/publications/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = PublicationBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = PublicationBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
 async fn get_publication(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -630,7 +674,11 @@ pub struct MeBody {
 }
 
 /// Who the access code belongs to.
-#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = MeBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    responses((status = 200, body = MeBody), (status = 401, body = ErrorBody)),
+)]
 async fn me(State(state): State<AppState>, request: Request) -> Result<Json<MeBody>, ApiError> {
     let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
     let credential = caller.credential;

@@ -376,7 +376,12 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"id": credential.id, "access_code": code.display_grouped(), "role": credential.role, "commune": credential.commune})
+                    serde_json::json!({
+                        "id": credential.id,
+                        "access_code": code.display_grouped(),
+                        "role": credential.role,
+                        "commune": credential.commune,
+                    })
                 );
             } else {
                 println!(

@@ -287,9 +287,10 @@ mod tests {
         assert_eq!("folder".parse(), Ok(SiteAddress::Folder));
         assert_eq!("none".parse(), Ok(CdnAddress::None));
         let cdn: CdnAddress = "cloudfront://E2QWRUHAPOMQZL".parse().expect("cdn");
-        assert!(
-            matches!(&cdn, CdnAddress::CloudFront(d) if d.endpoint.region.as_deref() == Some("us-east-1"))
-        );
+        assert!(matches!(
+            &cdn,
+            CdnAddress::CloudFront(d) if d.endpoint.region.as_deref() == Some("us-east-1"),
+        ));
         let function: FunctionAddress = "lambda://decompte-publish".parse().expect("function");
         assert_eq!(function.name, "decompte-publish");
     }

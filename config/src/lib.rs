@@ -131,11 +131,21 @@ pub struct Options {
     pub settings: Option<String>,
 
     /// First day that can be declared (AAAA-MM-JJ).
-    #[arg(long, env = "DECOMPTE_CRISIS_START", default_value = defaults::CRISIS_START, global = true)]
+    #[arg(
+        long,
+        env = "DECOMPTE_CRISIS_START",
+        default_value = defaults::CRISIS_START,
+        global = true,
+    )]
     pub crisis_start: NaiveDate,
 
     /// Largest count accepted for one commune, day and setting.
-    #[arg(long, env = "DECOMPTE_MAX_PER_CELL", default_value_t = defaults::MAX_PER_CELL, global = true)]
+    #[arg(
+        long,
+        env = "DECOMPTE_MAX_PER_CELL",
+        default_value_t = defaults::MAX_PER_CELL,
+        global = true,
+    )]
     pub max_per_cell: u32,
 
     /// Who publishes, as shown on every page.
@@ -171,7 +181,12 @@ pub struct Options {
     pub trust_forwarded_for: bool,
 
     /// Seconds between two automatic publications of the site.
-    #[arg(long, env = "DECOMPTE_PUBLISH_EVERY", default_value_t = defaults::PUBLISH_EVERY, global = true)]
+    #[arg(
+        long,
+        env = "DECOMPTE_PUBLISH_EVERY",
+        default_value_t = defaults::PUBLISH_EVERY,
+        global = true,
+    )]
     pub publish_every: u64,
 }
 

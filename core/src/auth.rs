@@ -183,7 +183,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn codes_round_trip(bytes in proptest::array::uniform18(any::<u8>()), prefecture in any::<bool>()) {
+        fn codes_round_trip(
+            bytes in proptest::array::uniform18(any::<u8>()),
+            prefecture in any::<bool>(),
+        ) {
             let tag = if prefecture { PREFECTURE_TAG } else { "2A004" };
             let code = AccessCode::from_entropy(tag, &bytes);
             prop_assert_eq!(code.secret.len(), CODE_CHARS);

@@ -115,9 +115,12 @@ mod tests {
             Ok(Event::Scheduled)
         );
         assert_eq!(
-            Event::parse(
-                json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}})
-            ),
+            Event::parse(json!({
+                "version": "0",
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "detail": {},
+            })),
             Ok(Event::Scheduled)
         );
         let Ok(Event::Requested(request)) =

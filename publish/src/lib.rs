@@ -385,7 +385,11 @@ impl Publisher {
                 publication.status = PublicationStatus::Succeeded;
                 publication.files_changed =
                     Some(u32::try_from(outcome.files_changed()).unwrap_or(u32::MAX));
-                tracing::info!(id = %publication.id, files_changed = outcome.files_changed(), "publication succeeded");
+                tracing::info!(
+                    id = %publication.id,
+                    files_changed = outcome.files_changed(),
+                    "publication succeeded",
+                );
             }
             Err(error) => {
                 publication.status = PublicationStatus::Failed;

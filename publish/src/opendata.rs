@@ -79,7 +79,8 @@ pub fn schema(settings: &Settings) -> serde_json::Value {
             {"name": "nom_commune", "type": "string", "title": "Nom de la commune",
              "constraints": {"required": true}},
             {"name": "lieu", "type": "string", "title": "Lieu du décès",
-             "description": settings.iter().map(|s| format!("{} : {}", s.key, s.label)).collect::<Vec<_>>().join(" ; "),
+             "description": settings.iter().map(|s| format!("{} : \
+                 {}", s.key, s.label)).collect::<Vec<_>>().join(" ; "),
              "constraints": {"required": true, "enum": settings.keys().collect::<Vec<_>>()}},
             {"name": "deces", "type": "integer", "title": "Nombre de décès",
              "description": "Valeur actuelle (dernière version) de la déclaration ; 0 est une \

@@ -179,7 +179,14 @@ impl<'a> Pages<'a> {
             .iter()
             .zip(&aggregates.by_setting)
             .enumerate()
-            .map(|(i, (s, total))| json!({"key": s.key, "label": s.label, "total": total, "color": colors[i]}))
+            .map(|(i, (s, total))| {
+                json!({
+                    "key": s.key,
+                    "label": s.label,
+                    "total": total,
+                    "color": colors[i],
+                })
+            })
             .collect();
         // The seven days up to today; when reporting stopped more than a week ago
         // (a crisis that ended, demonstration data), the seven days up to the last report.
@@ -191,9 +198,18 @@ impl<'a> Pages<'a> {
         let completeness: Vec<Value> = (0..7)
             .map(|back| window_end - Duration::days(back))
             .map(|date| {
-                let reported = in_scope.iter().filter(|r| r.date == date).map(|r| r.commune.clone()).collect();
+                let reported = in_scope
+                    .iter()
+                    .filter(|r| r.date == date)
+                    .map(|r| r.commune.clone())
+                    .collect();
                 let c = Completeness::compute(date, scope, &reported);
-                json!({"date_fr": fr_date(date), "reported": c.reported.len(), "expected": c.expected, "percent": c.percent()})
+                json!({
+                    "date_fr": fr_date(date),
+                    "reported": c.reported.len(),
+                    "expected": c.expected,
+                    "percent": c.percent(),
+                })
             })
             .collect();
         let communes: Vec<Value> = aggregates
@@ -216,7 +232,11 @@ impl<'a> Pages<'a> {
                 "days": day_rows(&aggregates.days),
                 "chart_daily": stacked_chart(&aggregates.days, colors, "overview-daily", &format!("Décès \
                     par jour et par lieu, {}", scope.label()))?,
-                "chart_cumulative": cumulative_chart(&aggregates.days, "overview-cumulative", &format!("Décès cumulés, {}", scope.label()))?,
+                "chart_cumulative": cumulative_chart(
+                    &aggregates.days,
+                    "overview-cumulative",
+                    &format!("Décès cumulés, {}", scope.label()),
+                )?,
                 "completeness": completeness,
                 "communes": communes,
             }),
@@ -273,7 +293,11 @@ impl<'a> Pages<'a> {
             merge(
                 &mut context,
                 json!({
-                    "commune": {"code": code, "name": row.commune.name, "population": row.commune.population},
+                    "commune": {
+                        "code": code,
+                        "name": row.commune.name,
+                        "population": row.commune.population,
+                    },
                     "updated_fr": updated.map(fr_datetime),
                     "total": row.total,
                     "per_100k": row.per_100k,
@@ -305,7 +329,11 @@ impl<'a> Pages<'a> {
                     .iter()
                     .map(|d| {
                         cumulative += d.by_setting[index];
-                        json!({"date_fr": fr_date(d.date), "count": d.by_setting[index], "cumulative": cumulative})
+                        json!({
+                            "date_fr": fr_date(d.date),
+                            "count": d.by_setting[index],
+                            "cumulative": cumulative,
+                        })
                     })
                     .collect()
             };
@@ -318,7 +346,14 @@ impl<'a> Pages<'a> {
             communes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.code.cmp(&b.0.code)));
             let communes: Vec<Value> = communes
                 .into_iter()
-                .map(|(c, n)| json!({"code": c.code, "name": c.name, "count": n, "per_100k": per_100k(n, c.population)}))
+                .map(|(c, n)| {
+                    json!({
+                        "code": c.code,
+                        "name": c.name,
+                        "count": n,
+                        "per_100k": per_100k(n, c.population),
+                    })
+                })
                 .collect();
             let total = aggregates.by_setting[index];
             let chart = match aggregates.days.first() {

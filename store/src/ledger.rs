@@ -83,7 +83,10 @@ pub enum RecordError {
     /// The actor may not write this commune; the French message says why.
     #[error("{0}")]
     Forbidden(String),
-    #[error("{}", .0.iter().map(|e| format!("{} : {}", e.field, e.message)).collect::<Vec<_>>().join(" ; "))]
+    #[error(
+        "{}",
+        .0.iter().map(|e| format!("{} : {}", e.field, e.message)).collect::<Vec<_>>().join(" ; "),
+    )]
     Invalid(Vec<FieldError>),
     /// The version named is not the current one.
     #[error("{message}")]

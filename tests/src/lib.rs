@@ -523,6 +523,12 @@ pub fn report_body(commune: &str, date: &str, counts: [u32; 5]) -> Value {
     serde_json::json!({
         "commune": commune,
         "date": date,
-        "counts": {"hopital": counts[0], "ehpad": counts[1], "esms": counts[2], "domicile": counts[3], "autre": counts[4]},
+        "counts": {
+            "hopital": counts[0],
+            "ehpad": counts[1],
+            "esms": counts[2],
+            "domicile": counts[3],
+            "autre": counts[4],
+        },
     })
 }

@@ -78,7 +78,10 @@ impl ChromeDriver {
         if !javascript {
             options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
         }
-        let body = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}});
+        let body = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": options,
+        }}});
         let answer: Value = self
             .client
             .post(format!("{}/session", self.base))

@@ -34,10 +34,12 @@ async fn codes_view(
         .rev()
         .map(|c| {
             json!({
-                "id": c.id, "role": if c.role == Role::Prefecture { "préfecture" } else { "commune" },
+                "id": c.id,
+                    "role": if c.role == Role::Prefecture { "préfecture" } else { "commune" },
                 "commune": c.commune, "commune_name": c.commune.as_ref().and_then(|code| scope.get(code)).map(|m| m.name.clone()),
                 "label": c.label, "created_fr": fr_datetime(c.created_at),
-                "last_used_fr": c.last_used_at.map(fr_datetime), "revoked_fr": c.revoked_at.map(fr_datetime),
+                "last_used_fr": c.last_used_at.map(fr_datetime),
+                    "revoked_fr": c.revoked_at.map(fr_datetime),
                 "is_self": c.id == session.caller.id(),
             })
         })
@@ -113,7 +115,17 @@ pub(super) async fn issue_code(
             tracing::info!(id = %credential.id, by = %session.caller.id(), "access code issued \
                 from the prefecture page");
             // The code is shown in this answer only: it is not stored and the page is not cached.
-            codes_view(&state, &session, StatusCode::CREATED, json!({"issued": {"id": credential.id, "label": credential.label, "code": code.display_grouped()}})).await
+            codes_view(
+                &state,
+                &session,
+                StatusCode::CREATED,
+                json!({"issued": {
+                    "id": credential.id,
+                    "label": credential.label,
+                    "code": code.display_grouped(),
+                }}),
+            )
+            .await
         }
         Err(error) => error_page(&state, Some(&session), &error.into()),
     }

@@ -130,11 +130,22 @@ pub(super) async fn render_form(
         .iter()
         .rev()
         .take(14)
-        .map(|r| json!({"date": r.date.to_string(), "date_fr": fr_date(r.date), "total": r.total(), "version": r.version, "recorded_at_fr": fr_datetime(r.recorded_at)}))
+        .map(|r| {
+            json!({
+                "date": r.date.to_string(),
+                "date_fr": fr_date(r.date),
+                "total": r.total(),
+                "version": r.version,
+                "recorded_at_fr": fr_datetime(r.recorded_at),
+            })
+        })
         .collect();
     let saved = view.saved.as_ref().map(|r| {
         json!({"date_fr": fr_date(r.date), "version": r.version, "total": r.total(),
-               "items": settings.iter().map(|s| json!({"label": s.label, "count": r.count(&s.key)})).collect::<Vec<_>>()})
+               "items": settings.iter().map(|s| json!({
+                   "label": s.label,
+                   "count": r.count(&s.key),
+               })).collect::<Vec<_>>()})
     });
     let all_communes: Vec<Value> = if session.caller.is_prefecture() {
         state
@@ -164,7 +175,10 @@ pub(super) async fn render_form(
             "conflict": view.conflict,
             "reason": view.reason,
             "replaces_version": view.replaces_version,
-            "current": view.current.as_ref().map(|c| json!({"version": c.version, "recorded_at_fr": fr_datetime(c.recorded_at)})),
+            "current": view.current.as_ref().map(|c| json!({
+                "version": c.version,
+                "recorded_at_fr": fr_datetime(c.recorded_at),
+            })),
             "history": history,
             "recent": recent,
             "saved": saved,

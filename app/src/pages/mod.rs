@@ -173,7 +173,12 @@ fn error_page(state: &AppState, session: Option<&BrowserSession>, error: &ApiErr
     let mut context = base_context(state, session, session.map_or("", |s| s.csrf.as_str()));
     merge(
         &mut context,
-        json!({"heading": heading, "message": error.body.message, "back_href": back_href, "back_label": back_label}),
+        json!({
+            "heading": heading,
+            "message": error.body.message,
+            "back_href": back_href,
+            "back_label": back_label,
+        }),
     );
     let mut response = render(state, error.status, "app/error.html", context);
     for (name, value) in &error.headers {

@@ -47,13 +47,21 @@ pub(super) async fn prefecture_page(
     let day_settings: Vec<Value> = settings
         .iter()
         .enumerate()
-        .map(|(i, s)| json!({"label": s.label, "total": in_scope.iter().map(|r| u64::from(r.count(&s.key))).sum::<u64>(), "color": decompte_templates::setting_color(i)}))
+        .map(|(i, s)| {
+            json!({
+                "label": s.label,
+                "total": in_scope.iter().map(|r| u64::from(r.count(&s.key))).sum::<u64>(),
+                "color": decompte_templates::setting_color(i),
+            })
+        })
         .collect();
     let reported_rows: Vec<Value> = in_scope
         .iter()
         .map(|r| {
             json!({"code": r.commune, "name": scope.get(&r.commune).map(|c| c.name.clone()).unwrap_or_default(),
-                   "counts": settings.keys().map(|k| r.count(k)).collect::<Vec<_>>(), "total": r.total(), "version": r.version})
+                   "counts": settings.keys().map(|k| r.count(k)).collect::<Vec<_>>(),
+                        "total": r.total(),
+                       "version": r.version})
         })
         .collect();
     let publications: Vec<Value> = publications
@@ -80,7 +88,8 @@ pub(super) async fn prefecture_page(
             "settings": settings.iter().map(|s| json!({"key": s.key, "label": s.label})).collect::<Vec<_>>(),
             "publications": publications,
             "notice": notice,
-            "publish_every": if minutes <= 1 { "minutes".to_owned() } else { format!("{minutes} minutes") },
+            "publish_every": if minutes <= 1 { "minutes".to_owned() } else { format!("{minutes} \
+                minutes") },
             "yesterday": (date - Duration::days(1)).to_string(),
         }),
     );

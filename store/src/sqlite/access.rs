@@ -184,7 +184,8 @@ impl Access for SqliteStore {
         let key = key.to_owned();
         self.with(move |c| {
             c.query_row(
-                "INSERT INTO login_failures (key, window, count, expires_at) VALUES (?1, ?2, 1, ?3) \
+                "INSERT INTO login_failures (key, window, count, expires_at) VALUES (?1, ?2, 1, \
+                    ?3) \
                  ON CONFLICT (key, window) DO UPDATE SET count = count + 1 RETURNING count",
                 params![key, ts(window), ts(expires_at)],
                 |row| row.get(0),

@@ -37,7 +37,9 @@ impl Reports for SqliteStore {
                 .map_err(unavailable)?;
             if current.unwrap_or(0) + 1 != report.version {
                 let current = current_in(&tx, &commune, &date)?;
-                return Err(StoreError::Conflict { current: current.map(Box::new) });
+                return Err(StoreError::Conflict {
+                    current: current.map(Box::new),
+                });
             }
             if let Some(record) = &idempotency {
                 let taken: bool = tx
@@ -55,21 +57,40 @@ impl Reports for SqliteStore {
                 tx.execute(
                     "INSERT OR REPLACE INTO idempotency (key, request_hash, status, body, \
                         created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![record.key, record.request_hash, record.status, record.body, ts(record.created_at), ts(record.expires_at)],
+                    params![
+                        record.key,
+                        record.request_hash,
+                        record.status,
+                        record.body,
+                        ts(record.created_at),
+                        ts(record.expires_at),
+                    ],
                 )
                 .map_err(unavailable)?;
             }
-            let counts = serde_json::to_string(&report.counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let counts = serde_json::to_string(&report.counts)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let recorded_at = ts(report.recorded_at);
             tx.execute(
                 "INSERT INTO report_versions (commune, date, version, counts, recorded_at, \
                     recorded_by, source, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![commune, date, report.version, counts, recorded_at, report.recorded_by, report.source.as_str(), report.reason],
+                params![
+                    commune,
+                    date,
+                    report.version,
+                    counts,
+                    recorded_at,
+                    report.recorded_by,
+                    report.source.as_str(),
+                    report.reason,
+                ],
             )
             .map_err(unavailable)?;
             tx.execute(
-                "INSERT INTO current_reports (commune, date, version, recorded_at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (commune, date) DO UPDATE SET version = excluded.version, recorded_at = excluded.recorded_at",
+                "INSERT INTO current_reports (commune, date, version, recorded_at) VALUES (?1, \
+                    ?2, ?3, ?4) \
+                 ON CONFLICT (commune, date) DO UPDATE SET version = excluded.version, \
+                     recorded_at = excluded.recorded_at",
                 params![commune, date, report.version, recorded_at],
             )
             .map_err(unavailable)?;
@@ -86,7 +107,8 @@ impl Reports for SqliteStore {
             let sql = format!(
                 "SELECT {REPORT_COLUMNS} FROM current_reports c JOIN report_versions v \
                  ON v.commune = c.commune AND v.date = c.date AND v.version = c.version \
-                 WHERE (?1 IS NULL OR c.commune = ?1) AND (?2 IS NULL OR c.date >= ?2) AND (?3 IS NULL OR c.date <= ?3) \
+                 WHERE (?1 IS NULL OR c.commune = ?1) AND (?2 IS NULL OR c.date >= ?2) AND (?3 \
+                     IS NULL OR c.date <= ?3) \
                  ORDER BY c.date, c.commune"
             );
             query_reports(c, &sql, params![commune, from, to])
@@ -113,7 +135,8 @@ impl Reports for SqliteStore {
         self.with(move |c| {
             let sql = format!(
                 "SELECT {REPORT_COLUMNS} FROM report_versions v \
-                 WHERE (?1 IS NULL OR v.commune = ?1) AND (?2 IS NULL OR v.date >= ?2) AND (?3 IS NULL OR v.date <= ?3) \
+                 WHERE (?1 IS NULL OR v.commune = ?1) AND (?2 IS NULL OR v.date >= ?2) AND (?3 \
+                     IS NULL OR v.date <= ?3) \
                  ORDER BY v.date, v.commune, v.version"
             );
             query_reports(c, &sql, params![commune, from, to])

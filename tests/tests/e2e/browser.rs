@@ -88,8 +88,11 @@ async fn axe_violations(browser: &Session) -> Vec<String> {
     });
     let script = format!(
         "{axe}\n;const done = arguments[arguments.length - 1];\
-         axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}}})\
-         .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + ', ' + v.nodes.length + ' fois) : ' + v.help + ' — ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))))\
+         axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', \
+             'wcag21aa']}}}})\
+         .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + ', ' + v.nodes.length + \
+             ' fois) : ' + v.help + ' — ' + v.nodes.slice(0, 3).map(n => n.target.join(' \
+                 ')).join(' | '))))\
          .catch(e => done(['axe failed: ' + e]));"
     );
     let result = browser.execute_async(&script).await;

@@ -260,7 +260,12 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
         .post(
             "/api/v1/reports",
             &mairie,
-            &json!({"commune": "56260", "date": "2020-04-01", "counts": {"hopital": 4, "ehpad": 1, "esms": 0, "domicile": 2, "autre": 0}, "replaces_version": 1}),
+            &json!({
+                "commune": "56260",
+                "date": "2020-04-01",
+                "counts": {"hopital": 4, "ehpad": 1, "esms": 0, "domicile": 2, "autre": 0},
+                "replaces_version": 1,
+            }),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{corrected}");

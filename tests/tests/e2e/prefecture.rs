@@ -125,7 +125,10 @@ async fn the_export_holds_every_version() {
     let export = browser.get("/prefecture/export.csv").await;
     assert_eq!(export.status, StatusCode::OK);
     let lines: Vec<&str> = export.text.lines().collect();
-    assert_eq!(lines[0], "date,code_commune,nom_commune,version,courante,enregistree_le,enregistree_par,source,motif,hopital,ehpad,esms,domicile,autre,total");
+    assert_eq!(
+        lines[0],
+        "date,code_commune,nom_commune,version,courante,enregistree_le,enregistree_par,source,motif,hopital,ehpad,esms,domicile,autre,total",
+    );
     assert_eq!(lines.len(), 3);
     assert!(
         lines[1].starts_with("2020-04-01,56260,Vannes,1,non,"),

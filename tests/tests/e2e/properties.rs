@@ -32,7 +32,13 @@ proptest! {
                 let report = Report {
                     commune,
                     date,
-                    counts: ["hopital", "ehpad", "esms", "domicile", "autre"].iter().zip(counts).map(|(k, n)| ((*k).to_owned(), n)).collect(),
+                    counts: [
+                        "hopital",
+                        "ehpad",
+                        "esms",
+                        "domicile",
+                        "autre",
+                    ].iter().zip(counts).map(|(k, n)| ((*k).to_owned(), n)).collect(),
                     version: current.map_or(1, |c| c.version + 1),
                     recorded_at: Utc::now(),
                     recorded_by: "prop".into(),
@@ -43,7 +49,11 @@ proptest! {
             }
             let stored = store.current_reports(&ReportQuery::default()).await.expect("read");
             let store_total: u64 = stored.iter().map(Report::total).sum();
-            let site = render::render(&stored, &config, start + Duration::days(90)).expect("render");
+            let site = render::render(
+                &stored,
+                &config,
+                start + Duration::days(90),
+            ).expect("render");
 
             let csv = String::from_utf8(site.files["donnees/deces.csv"].clone()).expect("utf-8");
             let mut lines = csv.lines();
@@ -58,7 +68,10 @@ proptest! {
             assert_eq!(json_total, store_total);
 
             let index = String::from_utf8(site.files["index.html"].clone()).expect("utf-8");
-            let shown = format!("<span class=\"n\">{}</span>décès au total", decompte_templates_int(store_total));
+            let shown = format!(
+                "<span class=\"n\">{}</span>décès au total",
+                decompte_templates_int(store_total),
+            );
             assert!(index.contains(&shown), "overview does not show {store_total}");
         });
     }
