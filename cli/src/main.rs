@@ -113,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
                 other => other.to_string(),
             };
             eprintln!("Publication du site dans {target} …");
-            let outcome = app.publisher.publish(Utc::now()).await?;
+            let outcome = decompte::progress::publish(&app.publisher, Utc::now()).await?;
             eprintln!(
                 "{} fichier(s) écrit(s), {} supprimé(s), {} inchangé(s).",
                 outcome.written.len(),
@@ -304,7 +304,7 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
         );
     }
     eprintln!("Première publication du site …");
-    let outcome = app.publisher.publish(Utc::now()).await?;
+    let outcome = decompte::progress::publish(&app.publisher, Utc::now()).await?;
     eprintln!(
         "Site publié : {} fichier(s) écrit(s).",
         outcome.written.len()

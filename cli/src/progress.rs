@@ -72,3 +72,23 @@ impl Progress {
         )
     }
 }
+
+/// A full publication, showing the files written as they are.
+pub async fn publish(
+    publisher: &decompte_publish::Publisher,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<decompte_publish::Outcome, decompte_publish::PublishError> {
+    let progress = std::sync::Mutex::new(None::<Progress>);
+    let report = |done: usize, total: usize| {
+        if let Ok(mut progress) = progress.lock() {
+            progress
+                .get_or_insert_with(|| Progress::new("fichiers écrits", total as u64))
+                .set(done as u64);
+        }
+    };
+    let outcome = publisher.publish_reporting(now, &report).await;
+    if let Some(progress) = progress.into_inner().ok().flatten() {
+        progress.finish();
+    }
+    outcome
+}

@@ -141,6 +141,19 @@ pub async fn write_site(
     sink: &dyn Sink,
     now: DateTime<Utc>,
 ) -> Result<Outcome, PublishError> {
+    write_site_reporting(site, sink, now, &|_, _| {}).await
+}
+
+/// Tells how many of the changed files are written so far, out of how many.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// [`write_site`], telling `progress` after each file written.
+pub async fn write_site_reporting(
+    site: &RenderedSite,
+    sink: &dyn Sink,
+    now: DateTime<Utc>,
+    progress: Progress<'_>,
+) -> Result<Outcome, PublishError> {
     let previous: Option<Manifest> = match sink.read(MANIFEST).await? {
         // An unreadable manifest means "publish everything", never a failure.
         Some(bytes) => serde_json::from_slice(&bytes).ok(),
@@ -180,6 +193,7 @@ pub async fn write_site(
             .unwrap_or_default();
         sink.write(&entry.path, bytes).await?;
         outcome.written.push(entry.path.clone());
+        progress(outcome.written.len(), changed.len());
     }
     for path in &stale {
         sink.delete(path).await?;
@@ -287,10 +301,20 @@ impl Publisher {
     /// twice at once. This is the prefecture's "republish": it always reads the
     /// whole store.
     pub async fn publish(&self, now: DateTime<Utc>) -> Result<Outcome, PublishError> {
+        self.publish_reporting(now, &|_, _| {}).await
+    }
+
+    /// [`Publisher::publish`], telling `progress` how many changed files are
+    /// written (for the command line's progress bar).
+    pub async fn publish_reporting(
+        &self,
+        now: DateTime<Utc>,
+        progress: Progress<'_>,
+    ) -> Result<Outcome, PublishError> {
         let mut last = self.running.lock().await;
         let reports = self.store.current_reports(&ReportQuery::default()).await?;
         let run = LastRun::new(paris_today(now), reports);
-        let outcome = self.render_and_write(&run, now).await?;
+        let outcome = self.render_and_write(&run, now, progress).await?;
         *last = Some(run);
         Ok(outcome)
     }
@@ -317,7 +341,7 @@ impl Publisher {
             return Ok(None);
         }
         run.today = today;
-        let outcome = self.render_and_write(run, now).await;
+        let outcome = self.render_and_write(run, now, &|_, _| {}).await;
         if outcome.is_err() {
             // What was taken in is not published: start again from the store next time.
             *last = None;
@@ -329,6 +353,7 @@ impl Publisher {
         &self,
         run: &LastRun,
         now: DateTime<Utc>,
+        progress: Progress<'_>,
     ) -> Result<Outcome, PublishError> {
         let reports = run.sorted();
         let config = Arc::clone(&self.config);
@@ -336,7 +361,7 @@ impl Publisher {
         let site = tokio::task::spawn_blocking(move || render::render(&reports, &config, today))
             .await
             .map_err(|e| PublishError::Task(e.to_string()))??;
-        let mut outcome = write_site(&site, self.sink.as_ref(), now).await?;
+        let mut outcome = write_site_reporting(&site, self.sink.as_ref(), now, progress).await?;
         if let Some(cdn) = &self.cdn {
             let paths = cdn::invalidation_paths(&outcome);
             if !paths.is_empty() {
