@@ -200,34 +200,113 @@ async fn site_headers(
     response
 }
 
+/// Limits of `decompte serve` against slow or greedy clients: a client that
+/// trickles its headers (slowloris) or its body is cut off, a request that
+/// takes too long is answered `408`, and connections beyond the cap wait in
+/// the kernel's queue instead of exhausting the process.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    /// Time for a client to send a request's headers, also while a kept-alive
+    /// connection waits for its next request.
+    pub header_timeout: Duration,
+    /// Time for a request's body to arrive.
+    pub body_timeout: Duration,
+    /// Time for a whole request, answer included.
+    pub request_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+        }
+    }
+}
+
 /// Serves the router on `listen` until Ctrl-C.
 pub async fn serve(router: axum::Router, listen: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {listen}: is another program using this port? Choose another \
-            with --listen"
-            )
-        })?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on {listen}: is another program using this port? Choose another with --listen")
+    })?;
     serve_on(listener, router, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
 }
 
-/// Serves the router on a bound listener until `shutdown` completes. The peer
-/// address reaches the handlers, for login throttling.
+/// Serves the router on a bound listener until `shutdown` completes, with
+/// the default [`ServeLimits`]. The peer address reaches the handlers, for
+/// login throttling.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("the server stopped")
+    serve_with(listener, router, ServeLimits::default(), shutdown).await
+}
+
+/// Serves the router on a bound listener within `limits` until `shutdown`
+/// completes; then lets the requests in flight end (10 s at most).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: ServeLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let router = router
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            limits.body_timeout,
+        ));
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => permit.context("connection limit closed")?,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of descriptors, say: wait a moment rather than spin.
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => {}
+    }
+    Ok(())
 }

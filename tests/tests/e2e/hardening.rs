@@ -135,3 +135,74 @@ async fn a_page_of_another_site_cannot_fill_the_form() {
     }
     assert!(app.snapshot().await.current.is_empty());
 }
+
+/// Slowloris: hundreds of connections that trickle their headers do not stop
+/// a mairie from declaring, and each is cut off once its headers are late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_do_not_stop_a_declaration() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::start().await;
+    let mayor = app.issue(Role::Commune, Some("56260")).await;
+    // The same app behind `serve_with`, with a header timeout short enough for a test.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let limits = decompte::ServeLimits {
+        header_timeout: std::time::Duration::from_secs(1),
+        ..decompte::ServeLimits::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(decompte::serve_with(
+        listener,
+        app.app.router(),
+        limits,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"POST /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Lent: ")
+            .await
+            .expect("write");
+        slow.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let answer = app
+        .client
+        .post(format!("http://{address}/api/v1/reports"))
+        .bearer_auth(&mayor)
+        .header("content-type", "application/json")
+        .body(report_body("56260", "2020-04-01", [1, 0, 0, 0, 0]).to_string())
+        .send()
+        .await
+        .expect("declare");
+    assert_eq!(answer.status(), StatusCode::CREATED);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Each slow connection is closed by the server once its headers are late.
+    for stream in &mut slow {
+        let mut buffer = [0u8; 256];
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buffer))
+                .await
+                .expect("the server cuts a slow client off");
+        assert!(
+            matches!(read, Ok(0) | Err(_))
+                || String::from_utf8_lossy(&buffer).starts_with("HTTP/1.1 408"),
+            "{:?}",
+            String::from_utf8_lossy(&buffer)
+        );
+    }
+    let _ = stop.send(());
+}
