@@ -337,6 +337,7 @@ pub async fn open_session(
             credential_id: credential.id.clone(),
             created_at: now,
             expires_at: expires,
+            last_seen_at: now,
         })
         .await?;
     Ok(session_id)
@@ -383,6 +384,22 @@ pub async fn browser_session(
     };
     if !credential.is_active() {
         return Ok(None);
+    }
+    // Idle too long: the session is over (30 minutes for the prefecture, two
+    // hours for a mairie, by default), whatever its absolute lifetime.
+    let idle = match credential.role {
+        Role::Prefecture => state.config.idle_prefecture,
+        Role::Commune => state.config.idle_commune,
+    };
+    let idle = chrono::Duration::from_std(idle).unwrap_or_default();
+    if now - session.last_seen_at > idle {
+        state.store.delete_session(&session.id_hash).await?;
+        tracing::info!(event = "session_idle", credential = %credential.id, "session ended after inactivity");
+        return Ok(None);
+    }
+    // Activity to the minute: one write a minute at most, not one per request.
+    if now - session.last_seen_at > chrono::Duration::seconds(60) {
+        state.store.touch_session(&session.id_hash, now).await?;
     }
     Ok(Some(BrowserSession {
         caller: Caller { credential },

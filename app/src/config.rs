@@ -16,7 +16,13 @@ pub struct AppConfig {
     pub site_url: String,
     /// Secure cookies with the `__Host-` prefix. Off only for plain-http loopback.
     pub secure_cookies: bool,
+    /// A session's absolute lifetime.
     pub session_ttl: Duration,
+    /// How long a prefecture session lives without a request (its holder can
+    /// issue codes and correct any commune).
+    pub idle_prefecture: Duration,
+    /// How long a mairie's session lives without a request.
+    pub idle_commune: Duration,
     /// The app's own origin (`https://declarer.example.gouv.fr`), when known:
     /// a browser's `Origin` must equal it for a typed draft to be kept.
     pub public_origin: Option<String>,
@@ -81,6 +87,8 @@ impl AppConfig {
             site_url: "/".into(),
             secure_cookies: true,
             session_ttl: Duration::from_secs(8 * 3600),
+            idle_prefecture: Duration::from_secs(30 * 60),
+            idle_commune: Duration::from_secs(2 * 3600),
             public_origin: None,
             trusted_proxies: Vec::new(),
             throttle: ThrottlePolicy::default(),

@@ -263,6 +263,7 @@ pub async fn credentials_issue_use_revoke(store: Arc<dyn Store>) {
             credential_id: "c1".into(),
             created_at: instant(0),
             expires_at: instant(3600),
+            last_seen_at: instant(0),
         })
         .await
         .expect("session");
@@ -303,11 +304,33 @@ pub async fn sessions_and_expiry(store: Arc<dyn Store>) {
         credential_id: "c2".into(),
         created_at: instant(0),
         expires_at: instant(3600),
+        last_seen_at: instant(0),
     };
     store.insert_session(&session).await.expect("insert");
     assert_eq!(
         store.session("s2", instant(1)).await.expect("read"),
         Some(session.clone())
+    );
+    // Activity is recorded; touching a session that is gone brings nothing back.
+    store
+        .touch_session("s2", instant(120))
+        .await
+        .expect("touch");
+    assert_eq!(
+        store
+            .session("s2", instant(121))
+            .await
+            .expect("read")
+            .map(|s| s.last_seen_at),
+        Some(instant(120))
+    );
+    store
+        .touch_session("gone", instant(120))
+        .await
+        .expect("touch a missing session");
+    assert_eq!(
+        store.session("gone", instant(121)).await.expect("read"),
+        None
     );
     store.purge_expired(instant(3599)).await.expect("purge");
     assert!(store

@@ -105,6 +105,8 @@ pub trait Access: Send + Sync {
     /// The session, unless it expired at `now`.
     async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
+    /// Records activity on a session (its idle timeout starts again).
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<()>;
     /// Ends every session of a credential (on revocation).
     async fn delete_sessions_of(&self, credential_id: &str) -> Result<()>;
 

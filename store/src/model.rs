@@ -38,7 +38,11 @@ pub struct Session {
     pub id_hash: String,
     pub credential_id: String,
     pub created_at: DateTime<Utc>,
+    /// The absolute end of the session, whatever its activity.
     pub expires_at: DateTime<Utc>,
+    /// The last request seen (to a minute): past the role's idle timeout,
+    /// the session is over.
+    pub last_seen_at: DateTime<Utc>,
 }
 
 /// The first answer given to a request that carried an `Idempotency-Key`.

@@ -84,6 +84,7 @@ impl Access for DynamoStore {
             ("credential_id".into(), s(&session.credential_id)),
             ("created_at".into(), s(ts(session.created_at))),
             ("expires_at".into(), s(ts(session.expires_at))),
+            ("last_seen_at".into(), s(ts(session.last_seen_at))),
             ("ttl".into(), epoch(session.expires_at)),
         ]);
         let index = Item::from([
@@ -110,6 +111,10 @@ impl Access for DynamoStore {
             credential_id: get_s(&item, "credential_id")?.to_owned(),
             created_at: get_ts(&item, "created_at")?,
             expires_at: get_ts(&item, "expires_at")?,
+            last_seen_at: match get_opt_ts(&item, "last_seen_at")? {
+                Some(at) => at,
+                None => get_ts(&item, "created_at")?,
+            },
         };
         Ok((session.expires_at > now).then_some(session))
     }
@@ -124,6 +129,26 @@ impl Access for DynamoStore {
             .await
             .map(drop)
             .map_err(unavailable)
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<()> {
+        // Only an existing session: a late touch never brings a deleted one back.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(format!("SESSION#{id_hash}")))
+            .key("SK", s("SESSION"))
+            .update_expression("SET last_seen_at = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":at", s(ts(at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
     }
 
     async fn delete_sessions_of(&self, credential_id: &str) -> Result<()> {

@@ -110,9 +110,15 @@ impl Access for SqliteStore {
         let s = session.clone();
         self.with(move |c| {
             c.execute(
-                "INSERT INTO sessions (id_hash, credential_id, created_at, expires_at) VALUES (?1, \
-                    ?2, ?3, ?4)",
-                params![s.id_hash, s.credential_id, ts(s.created_at), ts(s.expires_at)],
+                "INSERT INTO sessions (id_hash, credential_id, created_at, expires_at, \
+                    last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    s.id_hash,
+                    s.credential_id,
+                    ts(s.created_at),
+                    ts(s.expires_at),
+                    ts(s.last_seen_at)
+                ],
             )
             .map(drop)
             .map_err(unavailable)
@@ -125,8 +131,9 @@ impl Access for SqliteStore {
         self.with(move |c| {
             let raw = c
                 .query_row(
-                    "SELECT id_hash, credential_id, created_at, expires_at FROM sessions WHERE \
-                        id_hash = ?1 AND expires_at > ?2",
+                    "SELECT id_hash, credential_id, created_at, expires_at, \
+                        COALESCE(last_seen_at, created_at) FROM sessions WHERE id_hash = ?1 AND \
+                        expires_at > ?2",
                     params![id_hash, ts(now)],
                     |row| {
                         Ok((
@@ -134,19 +141,23 @@ impl Access for SqliteStore {
                             row.get::<_, String>(1)?,
                             row.get::<_, String>(2)?,
                             row.get::<_, String>(3)?,
+                            row.get::<_, String>(4)?,
                         ))
                     },
                 )
                 .optional()
                 .map_err(unavailable)?;
-            raw.map(|(id_hash, credential_id, created_at, expires_at)| {
-                Ok(Session {
-                    id_hash,
-                    credential_id,
-                    created_at: parse_ts(&created_at)?,
-                    expires_at: parse_ts(&expires_at)?,
-                })
-            })
+            raw.map(
+                |(id_hash, credential_id, created_at, expires_at, last_seen_at)| {
+                    Ok(Session {
+                        id_hash,
+                        credential_id,
+                        created_at: parse_ts(&created_at)?,
+                        expires_at: parse_ts(&expires_at)?,
+                        last_seen_at: parse_ts(&last_seen_at)?,
+                    })
+                },
+            )
             .transpose()
         })
         .await
@@ -158,6 +169,19 @@ impl Access for SqliteStore {
             c.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])
                 .map(drop)
                 .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<()> {
+        let id_hash = id_hash.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
+                params![id_hash, ts(at)],
+            )
+            .map(drop)
+            .map_err(unavailable)
         })
         .await
     }

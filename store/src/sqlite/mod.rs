@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     id_hash       TEXT PRIMARY KEY,
     credential_id TEXT NOT NULL,
     created_at    TEXT NOT NULL,
-    expires_at    TEXT NOT NULL
+    expires_at    TEXT NOT NULL,
+    last_seen_at  TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_by_credential ON sessions (credential_id);
 CREATE TABLE IF NOT EXISTS login_failures (
@@ -115,6 +116,7 @@ impl SqliteStore {
             )
             .map_err(unavailable)?;
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        migrate(&connection)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
         })
@@ -149,6 +151,24 @@ fn create_private(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Brings a database made by an earlier version up to this schema.
+fn migrate(connection: &Connection) -> Result<()> {
+    let has_last_seen: bool = connection
+        .prepare("SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'last_seen_at'")
+        .and_then(|mut statement| statement.exists([]))
+        .map_err(unavailable)?;
+    if !has_last_seen {
+        // Sessions of an earlier version count as active when they began.
+        connection
+            .execute_batch(
+                "ALTER TABLE sessions ADD COLUMN last_seen_at TEXT; \
+                 UPDATE sessions SET last_seen_at = created_at WHERE last_seen_at IS NULL;",
+            )
+            .map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 fn unavailable(error: rusqlite::Error) -> StoreError {
@@ -352,5 +372,37 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database made before sessions had `last_seen_at` opens, and its
+    /// sessions count as active when they began.
+    #[test]
+    fn an_older_database_is_migrated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.sqlite");
+        let old = Connection::open(&path).expect("open");
+        old.execute_batch(
+            "CREATE TABLE sessions (id_hash TEXT PRIMARY KEY, credential_id TEXT NOT NULL, \
+             created_at TEXT NOT NULL, expires_at TEXT NOT NULL); \
+             INSERT INTO sessions VALUES ('h', 'c', '2020-04-01T10:00:00.000000Z', \
+             '2020-04-01T18:00:00.000000Z');",
+        )
+        .expect("old schema");
+        drop(old);
+        let store = SqliteStore::open(&path).expect("migrated");
+        let connection = store.connection.lock().expect("lock");
+        let last_seen: String = connection
+            .query_row(
+                "SELECT last_seen_at FROM sessions WHERE id_hash = 'h'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("read");
+        assert_eq!(last_seen, "2020-04-01T10:00:00.000000Z");
     }
 }

@@ -2,6 +2,7 @@
 //! (issue « Hardening »): crafted dates, cross-site drafts, login throttling.
 
 use decompte_core::Role;
+use decompte_store::prelude::*;
 use decompte_tests::{csrf_of, report_body, Browser, TestApp};
 use reqwest::StatusCode;
 
@@ -205,4 +206,48 @@ async fn slow_clients_are_cut_off_and_do_not_stop_a_declaration() {
         );
     }
     let _ = stop.send(());
+}
+
+/// A session ends after inactivity: 30 minutes for the prefecture, two hours
+/// for a mairie, besides its absolute eight hours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_end_sooner_for_the_prefecture() {
+    let app = TestApp::start().await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    let mayor = app.issue(Role::Commune, Some("56260")).await;
+    let idle_for = |browser: &Browser, minutes: i64| {
+        let id = browser
+            .cookies
+            .get("decompte_session")
+            .expect("a session cookie")
+            .clone();
+        let store = app.store();
+        async move {
+            let hash = decompte_core::auth::hash_secret("session", &id);
+            store
+                .touch_session(
+                    &hash,
+                    chrono::Utc::now() - chrono::Duration::minutes(minutes),
+                )
+                .await
+                .expect("touch");
+        }
+    };
+    let mut cell = Browser::new(&app);
+    cell.login(&prefecture).await;
+    idle_for(&cell, 29).await;
+    assert_eq!(cell.get("/prefecture").await.status, StatusCode::OK);
+    idle_for(&cell, 31).await;
+    let after = cell.get("/prefecture").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.location(), "/connexion");
+
+    let mut mairie = Browser::new(&app);
+    mairie.login(&mayor).await;
+    idle_for(&mairie, 31).await;
+    assert_eq!(mairie.get("/saisie").await.status, StatusCode::OK);
+    idle_for(&mairie, 121).await;
+    let after = mairie.get("/saisie").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.location(), "/connexion");
 }
