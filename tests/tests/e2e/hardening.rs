@@ -2,7 +2,6 @@
 //! (issue « Hardening »): crafted dates, cross-site drafts, login throttling.
 
 use decompte_core::Role;
-use decompte_store::prelude::*;
 use decompte_tests::{csrf_of, report_body, Browser, TestApp};
 use reqwest::StatusCode;
 
