@@ -9,7 +9,7 @@ use decompte_core::spreadsheet::read_cell;
 use decompte_core::time::paris_today;
 use decompte_core::{CountValue, Draft, Rules, Scope, Source};
 use decompte_publish::opendata;
-use decompte_store::{Actor, Ledger, RecordError, ReportQuery, Store};
+use decompte_store::{Actor, Ledger, RecordError, ReportQuery, Store, StoreError};
 
 /// Writes every current report in scope as `deces.csv`.
 pub async fn export(
@@ -120,32 +120,63 @@ pub async fn import(
     }
     let mut summary = ImportSummary::default();
     let total = valid.len();
+    progress(0, total);
+    // What is there already, read once for the whole file.
+    let (Some(from), Some(to)) = (
+        valid.iter().map(|(_, _, v)| v.date).min(),
+        valid.iter().map(|(_, _, v)| v.date).max(),
+    ) else {
+        return Ok(summary);
+    };
+    let current: std::collections::HashMap<_, _> = store
+        .current_reports(&ReportQuery {
+            commune: None,
+            from: Some(from),
+            to: Some(to),
+        })
+        .await?
+        .into_iter()
+        .map(|r| ((r.commune.clone(), r.date), r))
+        .collect();
+    let mut drafts = Vec::with_capacity(valid.len());
+    let mut lines = Vec::with_capacity(valid.len());
+    for (line, mut draft, checked) in valid {
+        let existing = current.get(&(checked.commune.clone(), checked.date));
+        if existing.is_some_and(|c| c.counts == checked.counts) {
+            summary.unchanged += 1;
+            continue;
+        }
+        // A correction names the version it replaces and says why.
+        draft.replaces_version = existing.map(|c| c.version);
+        draft.reason = existing.map(|_| format!("Import CSV par {author}"));
+        drafts.push(draft);
+        lines.push(line);
+    }
     let ledger = Ledger::new(store, rules, scope);
     let actor = Actor::tool(author, Source::Import);
-    for (done, (line, mut draft, checked)) in valid.into_iter().enumerate() {
-        let current = store.current_report(&checked.commune, checked.date).await?;
-        if current.as_ref().is_some_and(|c| c.counts == checked.counts) {
-            summary.unchanged += 1;
-        } else {
-            // A correction names the version it replaces and says why.
-            draft.replaces_version = current.as_ref().map(|c| c.version);
-            draft.reason = current.as_ref().map(|_| format!("Import CSV par {author}"));
-            match ledger.record(&actor, &draft, None, now).await {
-                Ok(report) if report.version == 1 => summary.created += 1,
-                Ok(_) => summary.corrected += 1,
-                Err(RecordError::Conflict { .. }) => bail!(
-                    "{} {} changed during the import; run it again",
-                    checked.commune,
-                    checked.date
-                ),
-                Err(error) => bail!(
-                    "line {line} ({}, {}): {error}",
-                    checked.commune,
-                    checked.date
-                ),
+    match ledger.record_batch(&actor, &drafts, now).await {
+        Ok(reports) => {
+            for report in reports {
+                if report.version == 1 {
+                    summary.created += 1;
+                } else {
+                    summary.corrected += 1;
+                }
             }
         }
-        progress(done + 1, total);
+        Err((written, RecordError::Store(StoreError::Partial { error, .. }))) => bail!(
+            "{written} of {} declaration(s) written (the first ones of the file, in order), then: {error}. Run the same import again: what is already written is recognised as unchanged",
+            drafts.len()
+        ),
+        Err((index, RecordError::Conflict { .. })) => bail!(
+            "line {}: the declaration changed during the import; nothing was imported, run it again",
+            lines.get(index).copied().unwrap_or(0)
+        ),
+        Err((index, error)) => bail!(
+            "line {}: {error}; nothing was imported",
+            lines.get(index).copied().unwrap_or(0)
+        ),
     }
+    progress(total, total);
     Ok(summary)
 }

@@ -21,7 +21,8 @@ macro_rules! conformance_tests {
             first_report_and_correction, stale_version_is_refused, history_keeps_every_version,
             idempotency_record_is_atomic, credentials_issue_use_revoke, sessions_and_expiry,
             completeness_of_a_day, changes_since_a_watermark, many_reports_are_all_read,
-            concurrent_writers_one_winner, throttling_counters, publications);
+            concurrent_writers_one_winner, throttling_counters, publications,
+            a_batch_is_written_whole_or_not_at_all);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -107,6 +108,37 @@ pub async fn first_report_and_correction(store: Arc<dyn Store>) {
             .expect("read"),
         Some(second)
     );
+}
+
+pub async fn a_batch_is_written_whole_or_not_at_all(store: Arc<dyn Store>) {
+    let batch: Vec<Report> = (1..=3)
+        .map(|d| report("56010", day(d), 1, d))
+        .chain([report("56011", day(1), 1, 7)])
+        .collect();
+    store.write_reports(&batch).await.expect("a batch");
+    let all = store
+        .current_reports(&ReportQuery::default())
+        .await
+        .expect("read");
+    assert_eq!(all.len(), 4);
+    // A batch with one stale version: it is refused and none of it is written.
+    let mut stale = vec![report("56010", day(1), 2, 9), report("56012", day(1), 1, 1)];
+    stale.push(report("56011", day(1), 1, 8));
+    match store.write_reports(&stale).await {
+        Err(StoreError::Conflict { current }) => {
+            assert_eq!(current.map(|c| c.version), Some(1));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        store
+            .current_reports(&ReportQuery::default())
+            .await
+            .expect("read"),
+        all,
+        "nothing of a refused batch is written"
+    );
+    store.write_reports(&[]).await.expect("an empty batch");
 }
 
 pub async fn stale_version_is_refused(store: Arc<dyn Store>) {

@@ -10,7 +10,7 @@ use decompte_core::correction::{check_correction, CorrectionError};
 use decompte_core::time::{paris_today, to_stored_precision};
 use decompte_core::{CommuneCode, Draft, FieldError, Report, Role, Rules, Scope, Source};
 
-use crate::{IdempotencyRecord, Store, StoreError};
+use crate::{IdempotencyRecord, ReportQuery, Store, StoreError};
 
 /// How long a replayable answer is kept for an `Idempotency-Key`.
 pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
@@ -208,5 +208,115 @@ impl<'a> Ledger<'a> {
             );
         }
         Ok(report)
+    }
+
+    /// Writes many drafts at once (an import): each checked as [`record`]
+    /// checks one, then all written together with [`Store::write_reports`]
+    /// (on SQLite in one transaction: one refusal, and nothing is written).
+    /// The current reports are read once for the whole batch, not one by one.
+    ///
+    /// [`record`]: Ledger::record
+    pub async fn record_batch(
+        &self,
+        actor: &Actor,
+        drafts: &[Draft],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Report>, (usize, RecordError)> {
+        let now = to_stored_precision(now);
+        let today = paris_today(now);
+        let mut valid = Vec::with_capacity(drafts.len());
+        for (index, draft) in drafts.iter().enumerate() {
+            if let Some(code) = draft
+                .commune
+                .as_deref()
+                .and_then(|c| CommuneCode::parse(c).ok())
+            {
+                if !actor.may_write(&code) {
+                    return Err((
+                        index,
+                        RecordError::Forbidden(format!(
+                            "La commune {code} n'est pas de celles que vous pouvez déclarer."
+                        )),
+                    ));
+                }
+            }
+            let checked = self
+                .rules
+                .validate(draft, self.scope, today)
+                .map_err(|fields| (index, RecordError::Invalid(fields)))?;
+            valid.push(checked);
+        }
+        let (Some(from), Some(to)) = (
+            valid.iter().map(|v| v.date).min(),
+            valid.iter().map(|v| v.date).max(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let current: std::collections::HashMap<(CommuneCode, chrono::NaiveDate), Report> = self
+            .store
+            .current_reports(&ReportQuery {
+                commune: None,
+                from: Some(from),
+                to: Some(to),
+            })
+            .await
+            .map_err(|e| (0, e.into()))?
+            .into_iter()
+            .map(|r| ((r.commune.clone(), r.date), r))
+            .collect();
+        let mut reports = Vec::with_capacity(valid.len());
+        for (index, checked) in valid.into_iter().enumerate() {
+            let existing = current.get(&(checked.commune.clone(), checked.date));
+            let version = match check_correction(existing, &checked, &self.rules.settings) {
+                Ok(version) => version,
+                Err(CorrectionError::Conflict { current }) => {
+                    let message = CorrectionError::conflict_message(
+                        current.as_deref(),
+                        checked.replaces_version,
+                    );
+                    return Err((index, RecordError::Conflict { current, message }));
+                }
+                Err(CorrectionError::LowerWithoutReason(fields)) => {
+                    return Err((index, RecordError::Invalid(fields)))
+                }
+            };
+            reports.push(Report {
+                commune: checked.commune,
+                date: checked.date,
+                counts: checked.counts,
+                version,
+                recorded_at: now,
+                recorded_by: actor.id.clone(),
+                source: actor.source,
+                reason: checked.reason,
+            });
+        }
+        self.store
+            .write_reports(&reports)
+            .await
+            .map_err(|e| match e {
+                StoreError::Partial { written, error } => (
+                    written,
+                    RecordError::Store(StoreError::Partial { written, error }),
+                ),
+                // Which draft met a newer version: the one of the same day.
+                StoreError::Conflict { current } => {
+                    let index = current
+                        .as_deref()
+                        .and_then(|c| {
+                            reports
+                                .iter()
+                                .position(|r| r.commune == c.commune && r.date == c.date)
+                        })
+                        .unwrap_or(0);
+                    (index, StoreError::Conflict { current }.into())
+                }
+                other => (0, other.into()),
+            })?;
+        tracing::info!(
+            reports = reports.len(), recorded_by = %actor.id, source = %actor.source,
+            "reports recorded in one batch"
+        );
+        Ok(reports)
     }
 }

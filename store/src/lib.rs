@@ -49,6 +49,13 @@ pub enum StoreError {
     /// Stored data could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A batch written in several atomic steps stopped after `written` reports
+    /// (the first ones, in the order given); the rest was not written.
+    #[error("{written} report(s) written, then: {error}")]
+    Partial {
+        written: usize,
+        error: Box<StoreError>,
+    },
 }
 
 /// Reports: the current value and every version of each (commune, day), and
@@ -61,6 +68,12 @@ pub trait Reports: Send + Sync {
         commune: &CommuneCode,
         date: NaiveDate,
     ) -> Result<Option<Report>>;
+    /// Writes many new versions (an import), each under its version condition,
+    /// without idempotency records. A backend with transactions of any size
+    /// (SQLite) writes them in one: a stale version, and nothing is written.
+    /// Others write them in order, in atomic batches, and say in
+    /// [`StoreError::Partial`] how many were written before a failure.
+    async fn write_reports(&self, reports: &[Report]) -> Result<()>;
     /// Writes `report` as a new version. Succeeds only if the current version of
     /// its (commune, day) is `report.version - 1` (none for version 1); otherwise
     /// [`StoreError::Conflict`] with the current report and nothing written. The

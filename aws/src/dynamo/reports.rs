@@ -95,6 +95,65 @@ impl Reports for DynamoStore {
         }
     }
 
+    async fn write_reports(&self, reports: &[Report]) -> Result<()> {
+        // A transaction holds 100 items: 50 reports (current and history).
+        let mut written = 0;
+        for batch in reports.chunks(50) {
+            let mut items = Vec::with_capacity(batch.len() * 2);
+            for report in batch {
+                items.push(if report.version == 1 {
+                    put(
+                        &self.table,
+                        current_item(report),
+                        Some("attribute_not_exists(PK)"),
+                        vec![],
+                    )?
+                } else {
+                    put(
+                        &self.table,
+                        current_item(report),
+                        Some("version = :previous"),
+                        vec![(":previous", n(report.version - 1))],
+                    )?
+                });
+                items.push(put(
+                    &self.table,
+                    history_item(report),
+                    Some("attribute_not_exists(PK)"),
+                    vec![],
+                )?);
+            }
+            let error = match self.write_transaction(items).await {
+                Ok(()) => {
+                    written += batch.len();
+                    continue;
+                }
+                Err((Some(codes), error)) => {
+                    match codes.iter().position(|c| c == "ConditionalCheckFailed") {
+                        Some(index) => {
+                            let report = &batch[index / 2];
+                            let current = self.current_report(&report.commune, report.date).await?;
+                            StoreError::Conflict {
+                                current: current.map(Box::new),
+                            }
+                        }
+                        None => error,
+                    }
+                }
+                Err((None, error)) => error,
+            };
+            return Err(if written == 0 {
+                error
+            } else {
+                StoreError::Partial {
+                    written,
+                    error: Box::new(error),
+                }
+            });
+        }
+        Ok(())
+    }
+
     async fn current_reports(&self, query: &ReportQuery) -> Result<Vec<Report>> {
         let mut reports = match &query.commune {
             Some(commune) => {

@@ -99,6 +99,72 @@ impl Reports for SqliteStore {
         .await
     }
 
+    async fn write_reports(&self, reports: &[Report]) -> Result<()> {
+        let reports = reports.to_vec();
+        self.with(move |connection| {
+            // One transaction for the whole batch: all or nothing, and fast
+            // (one sync to disk for a whole import).
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            {
+                let mut current = tx
+                    .prepare_cached(
+                        "SELECT version FROM current_reports WHERE commune = ?1 AND date = ?2",
+                    )
+                    .map_err(unavailable)?;
+                let mut version = tx
+                    .prepare_cached(
+                        "INSERT INTO report_versions (commune, date, version, counts, \
+                            recorded_at, recorded_by, source, reason) VALUES (?1, ?2, ?3, ?4, \
+                            ?5, ?6, ?7, ?8)",
+                    )
+                    .map_err(unavailable)?;
+                let mut pointer = tx
+                    .prepare_cached(
+                        "INSERT INTO current_reports (commune, date, version, recorded_at) \
+                            VALUES (?1, ?2, ?3, ?4) ON CONFLICT (commune, date) DO UPDATE SET \
+                            version = excluded.version, recorded_at = excluded.recorded_at",
+                    )
+                    .map_err(unavailable)?;
+                for report in &reports {
+                    let commune = report.commune.as_str();
+                    let date = report.date.to_string();
+                    let now: Option<u32> = current
+                        .query_row(params![commune, date], |row| row.get(0))
+                        .optional()
+                        .map_err(unavailable)?;
+                    if now.unwrap_or(0) + 1 != report.version {
+                        let current = current_in(&tx, commune, &date)?;
+                        return Err(StoreError::Conflict {
+                            current: current.map(Box::new),
+                        });
+                    }
+                    let counts = serde_json::to_string(&report.counts)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let recorded_at = ts(report.recorded_at);
+                    version
+                        .execute(params![
+                            commune,
+                            date,
+                            report.version,
+                            counts,
+                            recorded_at,
+                            report.recorded_by,
+                            report.source.as_str(),
+                            report.reason
+                        ])
+                        .map_err(unavailable)?;
+                    pointer
+                        .execute(params![commune, date, report.version, recorded_at])
+                        .map_err(unavailable)?;
+                }
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
     async fn current_reports(&self, query: &ReportQuery) -> Result<Vec<Report>> {
         let commune = query.commune.as_ref().map(ToString::to_string);
         let from = query.from.map(|d| d.to_string());
