@@ -59,13 +59,23 @@ pub async fn import(
             headers.iter().collect::<Vec<_>>().join(",")
         );
     }
-    // Group the rows by (commune, day).
-    let mut groups: BTreeMap<(String, String), (usize, BTreeMap<String, CountValue>)> =
-        BTreeMap::new();
+    // Group the rows by (commune, day). A file in the order of deces.csv has
+    // the rows of a (commune, day) together: the last group is checked first,
+    // and the index only when the file jumps.
+    let mut groups: Vec<((String, String), usize, BTreeMap<String, CountValue>)> = Vec::new();
+    let mut index: std::collections::HashMap<(String, String), usize> =
+        std::collections::HashMap::new();
     let mut problems = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let line = index + 2;
-        let record = record.with_context(|| format!("line {line}: unreadable CSV"))?;
+    let mut record = csv::StringRecord::new();
+    let mut line = 1;
+    loop {
+        line += 1;
+        let more = reader
+            .read_record(&mut record)
+            .with_context(|| format!("line {line}: unreadable CSV"))?;
+        if !more {
+            break;
+        }
         let (Some(date), Some(commune), Some(setting), Some(count)) =
             (record.get(0), record.get(1), record.get(3), record.get(4))
         else {
@@ -74,11 +84,20 @@ pub async fn import(
         };
         // Text cells were made safe for spreadsheets on export: read them back as typed.
         let setting = read_cell(setting);
-        let group = groups
-            .entry((commune.to_owned(), date.to_owned()))
-            .or_insert_with(|| (line, BTreeMap::new()));
-        if group
-            .1
+        let same_as_last = groups
+            .last()
+            .is_some_and(|((c, d), _, _)| c == commune && d == date);
+        let position = if same_as_last {
+            groups.len() - 1
+        } else {
+            let key = (commune.to_owned(), date.to_owned());
+            *index.entry(key.clone()).or_insert_with(|| {
+                groups.push((key, line, BTreeMap::new()));
+                groups.len() - 1
+            })
+        };
+        if groups[position]
+            .2
             .insert(setting.to_owned(), CountValue::Text(count.to_owned()))
             .is_some()
         {
@@ -89,7 +108,7 @@ pub async fn import(
     }
     let today = paris_today(now);
     let mut valid = Vec::with_capacity(groups.len());
-    for ((commune, date), (line, counts)) in groups {
+    for ((commune, date), line, counts) in groups {
         let draft = Draft {
             commune: Some(commune.clone()),
             date: Some(date.clone()),

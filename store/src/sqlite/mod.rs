@@ -112,7 +112,7 @@ impl SqliteStore {
                 // FULL: a write is on disk before it is acknowledged, even in
                 // WAL mode, so a power cut never loses an answered 201.
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-                    PRAGMA busy_timeout = 5000;",
+                    PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536;",
             )
             .map_err(unavailable)?;
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
