@@ -26,6 +26,10 @@ pub async fn export(
     Ok(rows.len())
 }
 
+/// The rows of one (commune, day) of an imported file: its key, its first
+/// line, and its count by setting as written.
+type Group = ((String, String), usize, BTreeMap<String, CountValue>);
+
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ImportSummary {
     pub created: usize,
@@ -62,7 +66,7 @@ pub async fn import(
     // Group the rows by (commune, day). A file in the order of deces.csv has
     // the rows of a (commune, day) together: the last group is checked first,
     // and the index only when the file jumps.
-    let mut groups: Vec<((String, String), usize, BTreeMap<String, CountValue>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     let mut index: std::collections::HashMap<(String, String), usize> =
         std::collections::HashMap::new();
     let mut problems = Vec::new();
