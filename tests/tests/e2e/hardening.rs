@@ -250,3 +250,46 @@ async fn idle_sessions_end_sooner_for_the_prefecture() {
     assert_eq!(after.status, StatusCode::SEE_OTHER);
     assert_eq!(after.location(), "/connexion");
 }
+
+/// The site is served with the headers defined once in
+/// `decompte_publish::headers`; the app adds HSTS whenever its cookies are
+/// Secure (an https public address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_site_and_the_app_send_their_security_headers() {
+    let app = TestApp::start().await;
+    app.publish().await;
+    let site = app.get("/index.html", None).await;
+    assert_eq!(site.status, StatusCode::OK);
+    for (name, value) in decompte_publish::headers::SECURITY {
+        assert_eq!(
+            site.headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{name}"
+        );
+    }
+    let login = app.get("/connexion", None).await;
+    for name in [
+        "content-security-policy",
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+    ] {
+        assert!(login.headers.contains_key(name), "{name}");
+    }
+    assert!(
+        !login.headers.contains_key("strict-transport-security"),
+        "no HSTS over plain-http loopback"
+    );
+    let behind_https = TestApp::start_with(|options| {
+        options.public_url = Some("https://declarer.example.fr".into());
+    })
+    .await;
+    let login = behind_https.get("/connexion", None).await;
+    assert_eq!(
+        login
+            .headers
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok()),
+        Some("max-age=31536000; includeSubDomains")
+    );
+}
