@@ -128,8 +128,10 @@ pub async fn submit(
         request_hash,
         answer: &answer,
     });
-    Ledger::new(state.store.as_ref(), &config.rules, &config.scope)
+    let report = Ledger::new(state.store.as_ref(), &config.rules, &config.scope)
         .record(&actor, draft, replay, now)
         .await
-        .map_err(SubmitError::from)
+        .map_err(SubmitError::from)?;
+    state.publisher.report_written();
+    Ok(report)
 }

@@ -89,6 +89,8 @@ pub struct LocalApp {
     pub publisher: Arc<Publisher>,
     pub state: AppState,
     pub site_dir: std::path::PathBuf,
+    /// Notified at each report written, for the publication loop.
+    written: Arc<tokio::sync::Notify>,
 }
 
 impl LocalApp {
@@ -129,13 +131,18 @@ impl LocalApp {
             )
             .with_cdn(cdn),
         );
-        let trigger = Arc::new(InProcessTrigger::new(Arc::clone(&publisher)));
+        let written = Arc::new(tokio::sync::Notify::new());
+        let trigger = Arc::new(InProcessTrigger::new(
+            Arc::clone(&publisher),
+            Arc::clone(&written),
+        ));
         let state = AppState::new(Arc::clone(&store), app_config, trigger);
         Ok(Self {
             store,
             publisher,
             state,
             site_dir,
+            written,
         })
     }
 
@@ -152,14 +159,27 @@ impl LocalApp {
     }
 
     /// Publishes on a timer until the process ends.
+    /// Publishes what changed: soon after a report is written (a burst of
+    /// writes waits for its end, at most `WRITES_DEBOUNCE` twice over), and
+    /// on a timer, for the day that changes at midnight.
     pub fn spawn_publish_timer(&self, every: Duration) {
         let publisher = Arc::clone(&self.publisher);
         let store = Arc::clone(&self.store);
+        let written = Arc::clone(&self.written);
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(every);
             ticker.tick().await;
             loop {
-                ticker.tick().await;
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    () = written.notified() => {
+                        // Let a burst of declarations end, up to a point.
+                        let deadline = tokio::time::Instant::now() + WRITES_DEBOUNCE * 2;
+                        while tokio::time::timeout(WRITES_DEBOUNCE, written.notified()).await.is_ok()
+                            && tokio::time::Instant::now() < deadline
+                        {}
+                    }
+                }
                 match publisher.publish_if_changed(Utc::now()).await {
                     Ok(Some(outcome)) => tracing::info!(
                         files_changed = outcome.files_changed(),
@@ -175,6 +195,9 @@ impl LocalApp {
         });
     }
 }
+
+/// How long the publication loop waits for more writes after one.
+const WRITES_DEBOUNCE: Duration = Duration::from_millis(500);
 
 /// Headers of the published site, as `decompte_publish::headers` defines
 /// them for every place the site is served from.

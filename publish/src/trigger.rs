@@ -15,16 +15,24 @@ use crate::Publisher;
 pub trait PublishTrigger: Send + Sync {
     /// Records a queued publication, starts it, and returns the record at once.
     async fn trigger(&self, requested_by: &str, reason: &str) -> Result<Publication, StoreError>;
+
+    /// A report was just written: publish it soon. Locally this wakes the
+    /// publication loop, which waits a moment for more and publishes what
+    /// changed; on AWS the schedule does it.
+    fn report_written(&self) {}
 }
 
-/// Starts publications in this process, on a task of their own.
+/// Starts publications in this process, on a task of their own, and wakes
+/// the publication loop when a report is written.
 pub struct InProcessTrigger {
     publisher: Arc<Publisher>,
+    written: Arc<tokio::sync::Notify>,
 }
 
 impl InProcessTrigger {
-    pub fn new(publisher: Arc<Publisher>) -> Self {
-        Self { publisher }
+    /// `written` is notified at each report written (see [`PublishTrigger::report_written`]).
+    pub fn new(publisher: Arc<Publisher>, written: Arc<tokio::sync::Notify>) -> Self {
+        Self { publisher, written }
     }
 }
 
@@ -41,5 +49,9 @@ impl PublishTrigger for InProcessTrigger {
             publisher.run_recorded(queued).await;
         });
         Ok(publication)
+    }
+
+    fn report_written(&self) {
+        self.written.notify_one();
     }
 }

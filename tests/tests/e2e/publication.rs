@@ -255,3 +255,41 @@ async fn a_missing_page_gets_the_french_404_page_at_any_depth() {
         );
     }
 }
+
+/// A declaration wakes the publication loop: it is on its commune's page
+/// without waiting for the timer (here an hour). How soon is measured by a
+/// bench, not here: this waits up to 30 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declaration_is_published_without_waiting_for_the_timer() {
+    let app = TestApp::start().await;
+    app.publish().await;
+    app.app
+        .spawn_publish_timer(std::time::Duration::from_secs(3600));
+    let mayor = app.issue(Role::Commune, Some("56260")).await;
+    let answer = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&mayor),
+            &report_body("56260", "2020-04-01", [4, 3, 0, 2, 1]),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        reqwest::StatusCode::CREATED,
+        "{}",
+        answer.text
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let page = app.get("/communes/56260.html", None).await;
+        if page.text.contains("01/04/2020") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the declaration is still not on the commune page"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
