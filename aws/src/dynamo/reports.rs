@@ -24,27 +24,7 @@ impl Reports for DynamoStore {
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<()> {
         let mut items = Vec::with_capacity(3);
-        items.push(if report.version == 1 {
-            put(
-                &self.table,
-                current_item(report),
-                Some("attribute_not_exists(PK)"),
-                vec![],
-            )?
-        } else {
-            put(
-                &self.table,
-                current_item(report),
-                Some("version = :previous"),
-                vec![(":previous", n(report.version - 1))],
-            )?
-        });
-        items.push(put(
-            &self.table,
-            history_item(report),
-            Some("attribute_not_exists(PK)"),
-            vec![],
-        )?);
+        items.extend(self.version_items(report)?);
         if let Some(record) = idempotency {
             let item = Item::from([
                 ("PK".into(), s(format!("IDEMPOTENCY#{}", record.key))),
@@ -101,27 +81,7 @@ impl Reports for DynamoStore {
         for batch in reports.chunks(50) {
             let mut items = Vec::with_capacity(batch.len() * 2);
             for report in batch {
-                items.push(if report.version == 1 {
-                    put(
-                        &self.table,
-                        current_item(report),
-                        Some("attribute_not_exists(PK)"),
-                        vec![],
-                    )?
-                } else {
-                    put(
-                        &self.table,
-                        current_item(report),
-                        Some("version = :previous"),
-                        vec![(":previous", n(report.version - 1))],
-                    )?
-                });
-                items.push(put(
-                    &self.table,
-                    history_item(report),
-                    Some("attribute_not_exists(PK)"),
-                    vec![],
-                )?);
+                items.extend(self.version_items(report)?);
             }
             let error = match self.write_transaction(items).await {
                 Ok(()) => {
@@ -290,5 +250,34 @@ impl Reports for DynamoStore {
             expires_at: get_ts(&item, "expires_at")?,
         };
         Ok((record.expires_at > now).then_some(record))
+    }
+}
+
+impl DynamoStore {
+    /// The two puts of a new version: the current item, on the condition that
+    /// the version it replaces is still current, and the history item.
+    fn version_items(&self, report: &Report) -> Result<[TransactWriteItem; 2]> {
+        let current = if report.version == 1 {
+            put(
+                &self.table,
+                current_item(report),
+                Some("attribute_not_exists(PK)"),
+                vec![],
+            )?
+        } else {
+            put(
+                &self.table,
+                current_item(report),
+                Some("version = :previous"),
+                vec![(":previous", n(report.version - 1))],
+            )?
+        };
+        let history = put(
+            &self.table,
+            history_item(report),
+            Some("attribute_not_exists(PK)"),
+            vec![],
+        )?;
+        Ok([current, history])
     }
 }

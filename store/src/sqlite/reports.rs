@@ -22,25 +22,10 @@ impl Reports for SqliteStore {
         let report = report.clone();
         let idempotency = idempotency.cloned();
         self.with(move |connection| {
-            let commune = report.commune.to_string();
-            let date = report.date.to_string();
             let tx = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
-            let current: Option<u32> = tx
-                .query_row(
-                    "SELECT version FROM current_reports WHERE commune = ?1 AND date = ?2",
-                    params![commune, date],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            if current.unwrap_or(0) + 1 != report.version {
-                let current = current_in(&tx, &commune, &date)?;
-                return Err(StoreError::Conflict {
-                    current: current.map(Box::new),
-                });
-            }
+            check_version(&tx, &report)?;
             if let Some(record) = &idempotency {
                 let taken: bool = tx
                     .query_row(
@@ -68,32 +53,7 @@ impl Reports for SqliteStore {
                 )
                 .map_err(unavailable)?;
             }
-            let counts = serde_json::to_string(&report.counts)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let recorded_at = ts(report.recorded_at);
-            tx.execute(
-                "INSERT INTO report_versions (commune, date, version, counts, recorded_at, \
-                    recorded_by, source, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    commune,
-                    date,
-                    report.version,
-                    counts,
-                    recorded_at,
-                    report.recorded_by,
-                    report.source.as_str(),
-                    report.reason,
-                ],
-            )
-            .map_err(unavailable)?;
-            tx.execute(
-                "INSERT INTO current_reports (commune, date, version, recorded_at) VALUES (?1, \
-                    ?2, ?3, ?4) \
-                 ON CONFLICT (commune, date) DO UPDATE SET version = excluded.version, \
-                     recorded_at = excluded.recorded_at",
-                params![commune, date, report.version, recorded_at],
-            )
-            .map_err(unavailable)?;
+            insert_version(&tx, &report)?;
             tx.commit().map_err(unavailable)
         })
         .await
@@ -107,58 +67,9 @@ impl Reports for SqliteStore {
             let tx = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
-            {
-                let mut current = tx
-                    .prepare_cached(
-                        "SELECT version FROM current_reports WHERE commune = ?1 AND date = ?2",
-                    )
-                    .map_err(unavailable)?;
-                let mut version = tx
-                    .prepare_cached(
-                        "INSERT INTO report_versions (commune, date, version, counts, \
-                            recorded_at, recorded_by, source, reason) VALUES (?1, ?2, ?3, ?4, \
-                            ?5, ?6, ?7, ?8)",
-                    )
-                    .map_err(unavailable)?;
-                let mut pointer = tx
-                    .prepare_cached(
-                        "INSERT INTO current_reports (commune, date, version, recorded_at) \
-                            VALUES (?1, ?2, ?3, ?4) ON CONFLICT (commune, date) DO UPDATE SET \
-                            version = excluded.version, recorded_at = excluded.recorded_at",
-                    )
-                    .map_err(unavailable)?;
-                for report in &reports {
-                    let commune = report.commune.as_str();
-                    let date = report.date.to_string();
-                    let now: Option<u32> = current
-                        .query_row(params![commune, date], |row| row.get(0))
-                        .optional()
-                        .map_err(unavailable)?;
-                    if now.unwrap_or(0) + 1 != report.version {
-                        let current = current_in(&tx, commune, &date)?;
-                        return Err(StoreError::Conflict {
-                            current: current.map(Box::new),
-                        });
-                    }
-                    let counts = serde_json::to_string(&report.counts)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    let recorded_at = ts(report.recorded_at);
-                    version
-                        .execute(params![
-                            commune,
-                            date,
-                            report.version,
-                            counts,
-                            recorded_at,
-                            report.recorded_by,
-                            report.source.as_str(),
-                            report.reason
-                        ])
-                        .map_err(unavailable)?;
-                    pointer
-                        .execute(params![commune, date, report.version, recorded_at])
-                        .map_err(unavailable)?;
-                }
+            for report in &reports {
+                check_version(&tx, report)?;
+                insert_version(&tx, report)?;
             }
             tx.commit().map_err(unavailable)
         })
@@ -283,4 +194,62 @@ impl Reports for SqliteStore {
         })
         .await
     }
+}
+
+/// Refuses `report` unless it is the next version of its (commune, day), with
+/// the current report in the conflict.
+fn check_version(tx: &rusqlite::Transaction<'_>, report: &Report) -> Result<()> {
+    let commune = report.commune.as_str();
+    let date = report.date.to_string();
+    let current: Option<u32> = tx
+        .prepare_cached("SELECT version FROM current_reports WHERE commune = ?1 AND date = ?2")
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![commune, date], |row| row.get(0))
+                .optional()
+        })
+        .map_err(unavailable)?;
+    if current.unwrap_or(0) + 1 == report.version {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict {
+            current: current_in(tx, commune, &date)?.map(Box::new),
+        })
+    }
+}
+
+/// Writes `report` as a version and makes it the current one.
+fn insert_version(tx: &rusqlite::Transaction<'_>, report: &Report) -> Result<()> {
+    let commune = report.commune.as_str();
+    let date = report.date.to_string();
+    let counts =
+        serde_json::to_string(&report.counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let recorded_at = ts(report.recorded_at);
+    tx.prepare_cached(
+        "INSERT INTO report_versions (commune, date, version, counts, recorded_at, recorded_by, \
+            source, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            commune,
+            date,
+            report.version,
+            counts,
+            recorded_at,
+            report.recorded_by,
+            report.source.as_str(),
+            report.reason
+        ])
+    })
+    .map_err(unavailable)?;
+    tx.prepare_cached(
+        "INSERT INTO current_reports (commune, date, version, recorded_at) VALUES (?1, ?2, ?3, \
+            ?4) ON CONFLICT (commune, date) DO UPDATE SET version = excluded.version, \
+            recorded_at = excluded.recorded_at",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![commune, date, report.version, recorded_at])
+    })
+    .map_err(unavailable)?;
+    Ok(())
 }
