@@ -127,7 +127,8 @@ pub struct ReportInput {
     /// Day of the deaths, AAAA-MM-JJ (or JJ/MM/AAAA).
     #[schema(required = true, format = Date, example = "2020-04-01")]
     date: Option<String>,
-    /// One integer ≥ 0 for every setting (`hopital`, `ehpad`, `esms`, `domicile`, `autre` by default).
+    /// One integer ≥ 0 for every setting (`hopital`, `ehpad`, `esms`, `domicile`,
+    /// `autre` by default).
     /// Read as JSON values, so that a wrong one gets its own French message.
     #[schema(required = true, value_type = BTreeMap<String, u32>)]
     counts: Option<BTreeMap<String, Value>>,
@@ -300,7 +301,8 @@ fn replay(status: u16, body: String) -> Response {
             body = ErrorBody,
         ),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 async fn post_report(
     State(state): State<AppState>,
     request: Request,

@@ -394,7 +394,8 @@ pub async fn browser_session(
     let idle = chrono::Duration::from_std(idle).unwrap_or_default();
     if now - session.last_seen_at > idle {
         state.store.delete_session(&session.id_hash).await?;
-        tracing::info!(event = "session_idle", credential = %credential.id, "session ended after inactivity");
+        tracing::info!(event = "session_idle", credential = %credential.id, "session ended after \
+            inactivity");
         return Ok(None);
     }
     // Activity to the minute: one write a minute at most, not one per request.

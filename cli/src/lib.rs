@@ -175,9 +175,8 @@ impl LocalApp {
                     () = written.notified() => {
                         // Let a burst of declarations end, up to a point.
                         let deadline = tokio::time::Instant::now() + WRITES_DEBOUNCE * 2;
-                        while tokio::time::timeout(WRITES_DEBOUNCE, written.notified()).await.is_ok()
-                            && tokio::time::Instant::now() < deadline
-                        {}
+                        let more = || tokio::time::timeout(WRITES_DEBOUNCE, written.notified());
+                        while more().await.is_ok() && tokio::time::Instant::now() < deadline {}
                     }
                 }
                 match publisher.publish_if_changed(Utc::now()).await {
@@ -253,9 +252,14 @@ impl Default for ServeLimits {
 
 /// Serves the router on `listen` until Ctrl-C.
 pub async fn serve(router: axum::Router, listen: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
-        format!("cannot listen on {listen}: is another program using this port? Choose another with --listen")
-    })?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {listen}: is another program using this port? Choose another \
+            with --listen"
+            )
+        })?;
     serve_on(listener, router, async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -297,7 +301,8 @@ pub async fn serve_with(
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => permit.context("connection limit closed")?,
+            permit = Arc::clone(&connections).acquire_owned() => permit.context("connection \
+                limit closed")?,
             () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {

@@ -188,11 +188,14 @@ pub async fn import(
             }
         }
         Err((written, RecordError::Store(StoreError::Partial { error, .. }))) => bail!(
-            "{written} of {} declaration(s) written (the first ones of the file, in order), then: {error}. Run the same import again: what is already written is recognised as unchanged",
+            "{written} of {} declaration(s) written (the first ones of the file, in order), then: \
+                {error}. Run the same import again: what is already written is recognised as \
+                unchanged",
             drafts.len()
         ),
         Err((index, RecordError::Conflict { .. })) => bail!(
-            "line {}: the declaration changed during the import; nothing was imported, run it again",
+            "line {}: the declaration changed during the import; nothing was imported, run it \
+                again",
             lines.get(index).copied().unwrap_or(0)
         ),
         Err((index, error)) => bail!(

@@ -160,7 +160,9 @@ fn csv_cells_never_run_as_formulas_and_round_trip() {
     let csv = dir.path().join("in.csv");
     std::fs::write(
         &csv,
-        "date,code_commune,nom_commune,lieu,deces\n2020-04-01,56260,Vannes,'-moins,3\n2020-04-01,56260,Vannes,hopital,1\n",
+        "date,code_commune,nom_commune,lieu,deces\n\
+         2020-04-01,56260,Vannes,'-moins,3\n\
+         2020-04-01,56260,Vannes,hopital,1\n",
     )
     .expect("write csv");
     let import = with_settings(&["import", csv.to_str().expect("path")]);

@@ -156,7 +156,8 @@ pub struct Options {
     #[arg(long, env = "DECOMPTE_CRISIS", default_value = defaults::CRISIS, global = true)]
     pub crisis: String,
 
-    /// Address users reach the app at. An https:// address makes cookies Secure with the __Host- prefix.
+    /// Address users reach the app at. An https:// address makes cookies Secure
+    /// with the __Host- prefix.
     #[arg(long, env = "DECOMPTE_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 

@@ -35,15 +35,18 @@ impl fmt::Display for Role {
     }
 }
 
+/// A role that is neither `commune` nor `prefecture`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role `{0}`: use `commune` or `prefecture`")]
+pub struct UnknownRole(pub String);
+
 impl FromStr for Role {
-    type Err = String;
+    type Err = UnknownRole;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "commune" => Ok(Role::Commune),
             "prefecture" => Ok(Role::Prefecture),
-            other => Err(format!(
-                "unknown role `{other}`: use `commune` or `prefecture`"
-            )),
+            other => Err(UnknownRole(other.to_owned())),
         }
     }
 }

@@ -49,15 +49,20 @@ impl fmt::Display for Source {
     }
 }
 
+/// A source that is none of `form`, `api`, `import`, `prefecture`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown source `{0}`: form, api, import or prefecture")]
+pub struct UnknownSource(pub String);
+
 impl FromStr for Source {
-    type Err = String;
+    type Err = UnknownSource;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "form" => Ok(Source::Form),
             "api" => Ok(Source::Api),
             "import" => Ok(Source::Import),
             "prefecture" => Ok(Source::Prefecture),
-            other => Err(format!("unknown source `{other}`")),
+            other => Err(UnknownSource(other.to_owned())),
         }
     }
 }

@@ -216,8 +216,14 @@ impl<'a> Pages<'a> {
             .communes
             .iter()
             .map(|c| {
-                json!({"code": c.commune.code, "name": c.commune.name, "population": c.commune.population,
-                       "total": c.total, "per_100k": c.per_100k, "days_reported": c.days_reported})
+                json!({
+                    "code": c.commune.code,
+                    "name": c.commune.name,
+                    "population": c.commune.population,
+                    "total": c.total,
+                    "per_100k": c.per_100k,
+                    "days_reported": c.days_reported,
+                })
             })
             .collect();
         merge(
@@ -230,8 +236,12 @@ impl<'a> Pages<'a> {
                 "per_100k": aggregates.per_100k,
                 "settings_totals": totals,
                 "days": day_rows(&aggregates.days),
-                "chart_daily": stacked_chart(&aggregates.days, colors, "overview-daily", &format!("Décès \
-                    par jour et par lieu, {}", scope.label()))?,
+                "chart_daily": stacked_chart(
+                    &aggregates.days,
+                    colors,
+                    "overview-daily",
+                    &format!("Décès par jour et par lieu, {}", scope.label()),
+                )?,
                 "chart_cumulative": cumulative_chart(
                     &aggregates.days,
                     "overview-cumulative",

@@ -118,10 +118,7 @@ impl TestApp {
                 panic!("test server failed: {error}");
             }
         });
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("HTTP client");
+        let client = http_client();
         Self {
             base: format!("http://{address}"),
             app,
@@ -243,6 +240,15 @@ impl Drop for TestApp {
             let _ = shutdown.send(());
         }
     }
+}
+
+/// The tests' one HTTP client: it never follows redirects, so that a test
+/// sees each answer as the server gave it.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
 }
 
 /// A browser: keeps cookies, reads CSRF tokens out of forms, never follows redirects.

@@ -71,9 +71,19 @@ impl ChromeDriver {
             .keep();
         let mut options = json!({
             "binary": chromium,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--disable-dev-shm-usage", "--window-size=412,900", format!("--user-data-dir={}", profile.display())],
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--window-size=412,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
         });
         if !javascript {
             options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});

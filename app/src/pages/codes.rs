@@ -36,7 +36,9 @@ async fn codes_view(
             json!({
                 "id": c.id,
                     "role": if c.role == Role::Prefecture { "préfecture" } else { "commune" },
-                "commune": c.commune, "commune_name": c.commune.as_ref().and_then(|code| scope.get(code)).map(|m| m.name.clone()),
+                "commune": c.commune, "commune_name": c.commune.as_ref()
+                    .and_then(|code| scope.get(code))
+                    .map(|m| m.name.clone()),
                 "label": c.label, "created_fr": fr_datetime(c.created_at),
                 "last_used_fr": c.last_used_at.map(fr_datetime),
                     "revoked_fr": c.revoked_at.map(fr_datetime),
@@ -49,7 +51,8 @@ async fn codes_view(
         &mut context,
         json!({
             "credentials": rows,
-            "all_communes": scope.communes().map(|c| json!({"code": c.code, "name": c.name})).collect::<Vec<_>>(),
+            "all_communes": scope.communes()
+                .map(|c| json!({"code": c.code, "name": c.name})).collect::<Vec<_>>(),
         }),
     );
     merge(&mut context, extra);

@@ -104,7 +104,8 @@ pub(super) async fn render_form(
             json!({
                 "key": s.key, "label": s.label,
                 "value": view.values.get(&s.key).cloned().unwrap_or_default(),
-                "current": if view.show_current_beside { view.current.as_ref().map(|c| c.count(&s.key)) } else { None },
+                "current": if view.show_current_beside { view.current.as_ref()
+                        .map(|c| c.count(&s.key)) } else { None },
                 "error": field_errors.get(&format!("counts.{}", s.key)),
             })
         })
@@ -121,9 +122,14 @@ pub(super) async fn render_form(
     let history: Vec<Value> = history
         .iter()
         .map(|h| {
-            json!({"version": h.version, "recorded_at_fr": fr_datetime(h.recorded_at), "total": h.total(),
-                   "counts": settings.keys().map(|k| h.count(k)).collect::<Vec<_>>(),
-                   "source": h.source.label(), "reason": h.reason})
+            json!({
+                "version": h.version,
+                "recorded_at_fr": fr_datetime(h.recorded_at),
+                "total": h.total(),
+                "counts": settings.keys().map(|k| h.count(k)).collect::<Vec<_>>(),
+                "source": h.source.label(),
+                "reason": h.reason,
+            })
         })
         .collect();
     let recent: Vec<Value> = recent
@@ -183,7 +189,8 @@ pub(super) async fn render_form(
             "recent": recent,
             "saved": saved,
             "notice": view.notice,
-            "settings": settings.iter().map(|s| json!({"key": s.key, "label": s.label})).collect::<Vec<_>>(),
+            "settings": settings.iter()
+                .map(|s| json!({"key": s.key, "label": s.label})).collect::<Vec<_>>(),
         }),
     );
     render(state, status, "app/saisie.html", context)

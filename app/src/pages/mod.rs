@@ -107,7 +107,9 @@ fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) 
             "role": credential.role.as_str(),
             "label": credential.label,
             "commune": credential.commune,
-            "commune_name": credential.commune.as_ref().and_then(|c| state.config.scope.get(c)).map(|c| c.name.clone()),
+            "commune_name": credential.commune.as_ref()
+                .and_then(|c| state.config.scope.get(c))
+                .map(|c| c.name.clone()),
         })
     });
     json!({

@@ -58,7 +58,9 @@ pub(super) async fn prefecture_page(
     let reported_rows: Vec<Value> = in_scope
         .iter()
         .map(|r| {
-            json!({"code": r.commune, "name": scope.get(&r.commune).map(|c| c.name.clone()).unwrap_or_default(),
+            json!({"code": r.commune, "name": scope.get(&r.commune)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
                    "counts": settings.keys().map(|k| r.count(k)).collect::<Vec<_>>(),
                         "total": r.total(),
                        "version": r.version})
@@ -66,8 +68,16 @@ pub(super) async fn prefecture_page(
         .collect();
     let publications: Vec<Value> = publications
         .iter()
-        .map(|p| json!({"requested_at_fr": fr_datetime(p.requested_at), "status": p.status.label(), "requested_by": p.requested_by,
-                        "reason": p.reason, "files_changed": p.files_changed, "error": p.error}))
+        .map(|p| {
+            json!({
+                "requested_at_fr": fr_datetime(p.requested_at),
+                "status": p.status.label(),
+                "requested_by": p.requested_by,
+                "reason": p.reason,
+                "files_changed": p.files_changed,
+                "error": p.error,
+            })
+        })
         .collect();
     let notice = query.publication.map(|id| {
         format!("Publication {id} demandée : le site public sera à jour dans quelques instants.")
@@ -85,7 +95,8 @@ pub(super) async fn prefecture_page(
             "day_total": in_scope.iter().map(|r| r.total()).sum::<u64>(),
             "day_settings": day_settings,
             "reported_rows": reported_rows,
-            "settings": settings.iter().map(|s| json!({"key": s.key, "label": s.label})).collect::<Vec<_>>(),
+            "settings": settings.iter()
+                .map(|s| json!({"key": s.key, "label": s.label})).collect::<Vec<_>>(),
             "publications": publications,
             "notice": notice,
             "publish_every": if minutes <= 1 { "minutes".to_owned() } else { format!("{minutes} \

@@ -365,13 +365,15 @@ impl DynamoStore {
                 }
                 Err(error) => error,
             };
-            let codes = cancellation_codes(&error, |e| {
-                match e {
-                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(
-                    c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect(),
+            use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+            let codes = cancellation_codes(&error, |e| match e {
+                TransactWriteItemsError::TransactionCanceledException(c) => Some(
+                    c.cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None").to_owned())
+                        .collect(),
                 ),
                 _ => None,
-            }
             });
             let conflict_only = codes.as_ref().is_some_and(|codes| {
                 codes.iter().any(|c| c == "TransactionConflict")

@@ -230,7 +230,9 @@ fn to_report(raw: RawReport) -> Result<Report> {
         version,
         recorded_at: parse_ts(&recorded_at)?,
         recorded_by,
-        source: source.parse().map_err(|e: String| corrupt("source", &e))?,
+        source: source
+            .parse()
+            .map_err(|e: decompte_core::report::UnknownSource| corrupt("source", &e))?,
         reason,
     })
 }
@@ -289,7 +291,9 @@ fn to_credential(raw: RawCredential) -> Result<Credential> {
     let (id, role, commune, label, code_hash, created_at, last_used_at, revoked_at) = raw;
     Ok(Credential {
         id,
-        role: role.parse::<Role>().map_err(StoreError::Corrupt)?,
+        role: role
+            .parse::<Role>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         commune: commune
             .map(|c| CommuneCode::parse(&c))
             .transpose()

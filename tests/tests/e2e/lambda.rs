@@ -150,10 +150,7 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
     let mairie = issue_code(store.as_ref(), Role::Commune, Some("56260")).await;
     let prefecture = issue_code(store.as_ref(), Role::Prefecture, None).await;
     let http = Http {
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
+        client: decompte_tests::http_client(),
         emulator: emulator.url(),
     };
 

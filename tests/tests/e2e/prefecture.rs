@@ -127,7 +127,8 @@ async fn the_export_holds_every_version() {
     let lines: Vec<&str> = export.text.lines().collect();
     assert_eq!(
         lines[0],
-        "date,code_commune,nom_commune,version,courante,enregistree_le,enregistree_par,source,motif,hopital,ehpad,esms,domicile,autre,total",
+        "date,code_commune,nom_commune,version,courante,enregistree_le,enregistree_par,source,\
+         motif,hopital,ehpad,esms,domicile,autre,total",
     );
     assert_eq!(lines.len(), 3);
     assert!(

@@ -18,11 +18,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
     #[test]
     fn published_totals_equal_store_totals(drawn in reports()) {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all()
+            .build()
+            .expect("runtime");
         runtime.block_on(async {
             let settings = decompte::Options::for_data_dir(std::env::temp_dir());
             let config = decompte_publish::SiteConfig::from_settings(&settings).expect("config");
-            let communes: Vec<CommuneCode> = config.scope.communes().map(|c| c.code.clone()).collect();
+            let communes: Vec<CommuneCode> = config.scope.communes()
+                .map(|c| c.code.clone())
+                .collect();
             let store = SqliteStore::in_memory().expect("store");
             let start = NaiveDate::from_ymd_opt(2020, 3, 1).expect("date");
             for (commune, day, counts) in drawn {
@@ -60,11 +64,18 @@ proptest! {
             assert_eq!(lines.next(), Some("date,code_commune,nom_commune,lieu,deces"));
             let rows: Vec<&str> = lines.collect();
             assert_eq!(rows.len(), stored.len() * 5);
-            let csv_total: u64 = rows.iter().map(|l| l.rsplit(',').next().and_then(|n| n.parse::<u64>().ok()).expect("count")).sum();
+            let csv_total: u64 = rows.iter()
+                .map(|l| l.rsplit(',').next().and_then(|n| n.parse::<u64>().ok()).expect("count"))
+                .sum();
             assert_eq!(csv_total, store_total);
 
-            let json: serde_json::Value = serde_json::from_slice(&site.files["donnees/deces.json"]).expect("json");
-            let json_total: u64 = json.as_array().into_iter().flatten().map(|r| r["deces"].as_u64().unwrap_or(0)).sum();
+            let json: serde_json::Value =
+                serde_json::from_slice(&site.files["donnees/deces.json"]).expect("json");
+            let json_total: u64 = json.as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| r["deces"].as_u64().unwrap_or(0))
+                .sum();
             assert_eq!(json_total, store_total);
 
             let index = String::from_utf8(site.files["index.html"].clone()).expect("utf-8");
