@@ -247,3 +247,102 @@ fn the_data_folder_and_the_database_are_private() {
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&dir.join("decompte.sqlite")), 0o600);
 }
+
+/// One HTTP/1.1 request on its own connection; the whole answer as text.
+fn http(port: u16, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+}
+
+fn between<'a>(text: &'a str, before: &str, after: &str) -> &'a str {
+    let start = text
+        .find(before)
+        .map(|i| i + before.len())
+        .unwrap_or_else(|| panic!("no « {before} » in {text}"));
+    let end = text[start..].find(after).map_or(text.len(), |i| start + i);
+    &text[start..end]
+}
+
+/// With every log on (`RUST_LOG=trace`), `decompte serve` never writes an
+/// access code, a session id or a CSRF token, and says who logged in.
+#[test]
+fn secrets_never_reach_the_logs_even_at_trace_level() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let issued = decompte(
+        dir.path(),
+        &[
+            "credentials",
+            "issue",
+            "--role",
+            "commune",
+            "--commune",
+            "56260",
+            "--json",
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&issued)).expect("json");
+    let code = json["access_code"].as_str().expect("code").to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let log = dir.path().join("serve.log");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_decompte"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("serve");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed().as_secs() < 30, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let page = http(
+        port,
+        "GET /connexion HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    let login_cookie = between(&page, "decompte_login=", ";").to_owned();
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let body = format!("csrf={csrf}&code={code}");
+    let answer = http(
+        port,
+        &format!(
+            "POST /connexion HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Cookie: decompte_login={login_cookie}\r\nSec-Fetch-Site: same-origin\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let session = between(&answer, "decompte_session=", ";").to_owned();
+    let me = http(
+        port,
+        &format!(
+            "GET /api/v1/me HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Authorization: Bearer {code}\r\nCookie: decompte_session={session}\r\n\r\n"
+        ),
+    );
+    assert!(me.starts_with("HTTP/1.1 200"), "{me}");
+    let _ = server.kill();
+    let _ = server.wait();
+    let logs = std::fs::read_to_string(&log).expect("logs");
+    assert!(logs.contains("logged in"), "the login is an event: {logs}");
+    let secret = code.replace('-', "")[5..].to_owned();
+    for (what, needle) in [
+        ("the access code", code.as_str()),
+        ("the code's secret", secret.as_str()),
+        ("the session id", session.as_str()),
+        ("the CSRF token", csrf.as_str()),
+        ("the login token", login_cookie.as_str()),
+    ] {
+        assert!(!logs.contains(needle), "{what} is in the logs");
+    }
+}

@@ -115,8 +115,12 @@ pub(super) async fn issue_code(
     };
     match issue_credential(state.store.as_ref(), role, commune, &label, Utc::now()).await {
         Ok((credential, code)) => {
-            tracing::info!(id = %credential.id, by = %session.caller.id(), "access code issued \
-                from the prefecture page");
+            tracing::info!(
+                event = "code_issued",
+                id = %credential.id,
+                by = %session.caller.id(),
+                "access code issued from the prefecture page"
+            );
             // The code is shown in this answer only: it is not stored and the page is not cached.
             codes_view(
                 &state,
@@ -141,8 +145,12 @@ pub(super) async fn revoke_code(
 ) -> Response {
     match state.store.revoke_credential(&id, Utc::now()).await {
         Ok(true) => {
-            tracing::info!(%id, by = %session.caller.id(), "access code revoked from the \
-                prefecture page");
+            tracing::info!(
+                event = "code_revoked",
+                %id,
+                by = %session.caller.id(),
+                "access code revoked from the prefecture page"
+            );
             Redirect::to("/prefecture/codes").into_response()
         }
         Ok(false) => error_page(

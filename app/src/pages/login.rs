@@ -138,6 +138,14 @@ pub(super) async fn login(
         Ok(id) => id,
         Err(error) => return error_page(&state, None, &error.into()),
     };
+    tracing::info!(
+        event = "login",
+        credential = %credential.id,
+        role = %credential.role,
+        commune = credential.commune.as_ref().map(|c| c.as_str()),
+        client = %client,
+        "logged in"
+    );
     let target = if credential.role == decompte_core::Role::Prefecture {
         "/prefecture"
     } else {
@@ -228,6 +236,7 @@ pub(super) async fn logout(
     if let Err(error) = auth::close_session(&state, &session.session_id).await {
         return error_page(&state, Some(&session), &error.into());
     }
+    tracing::info!(event = "logout", credential = %session.caller.id(), "logged out");
     let secure = state.config.secure_cookies;
     let mut response = Redirect::to("/connexion?deconnecte=1").into_response();
     if let Ok(value) = auth::set_cookie(auth::session_cookie_name(secure), "", None, secure).parse()
