@@ -297,7 +297,7 @@ pub fn same_origin(config: &crate::AppConfig, headers: &HeaderMap) -> bool {
     }
     let claimed = match text(header::ORIGIN) {
         Some(origin) => Some(origin.to_owned()),
-        None => text(header::REFERER).and_then(origin_of),
+        None => text(header::REFERER).and_then(decompte_config::origin_of),
     };
     let Some(claimed) = claimed.map(|o| o.to_ascii_lowercase()) else {
         return false;
@@ -313,13 +313,6 @@ pub fn same_origin(config: &crate::AppConfig, headers: &HeaderMap) -> bool {
             claimed == format!("{scheme}://{}", host.to_ascii_lowercase())
         }),
     }
-}
-
-/// `scheme://host[:port]` of an absolute URL.
-fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next()?;
-    (!host.is_empty()).then(|| format!("{scheme}://{host}"))
 }
 
 /// Opens a session for a credential; returns the session id for the cookie.

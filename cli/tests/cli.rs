@@ -21,6 +21,24 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Issues a commune's code with `--json`; returns the answer.
+fn issue_commune_code(data_dir: &Path, commune: &str) -> serde_json::Value {
+    let issued = decompte(
+        data_dir,
+        &[
+            "credentials",
+            "issue",
+            "--role",
+            "commune",
+            "--commune",
+            commune,
+            "--json",
+        ],
+    );
+    assert!(issued.status.success(), "{}", stderr(&issued));
+    serde_json::from_str(&stdout(&issued)).expect("json")
+}
+
 fn assert_stderr(output: &Output, expected: &str) {
     let text = stderr(output);
     assert!(text.contains(expected), "no « {expected} » in: {text}");
@@ -29,20 +47,7 @@ fn assert_stderr(output: &Output, expected: &str) {
 #[test]
 fn credentials_are_issued_listed_and_revoked_without_storing_the_code() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let issued = decompte(
-        dir.path(),
-        &[
-            "credentials",
-            "issue",
-            "--role",
-            "commune",
-            "--commune",
-            "56260",
-            "--json",
-        ],
-    );
-    assert!(issued.status.success(), "{}", stderr(&issued));
-    let json: serde_json::Value = serde_json::from_str(&stdout(&issued)).expect("json");
+    let json = issue_commune_code(dir.path(), "56260");
     let code = json["access_code"].as_str().expect("code").to_owned();
     assert!(code.starts_with("56260-"), "{code}");
     assert_eq!(
@@ -272,19 +277,7 @@ fn between<'a>(text: &'a str, before: &str, after: &str) -> &'a str {
 #[test]
 fn secrets_never_reach_the_logs_even_at_trace_level() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let issued = decompte(
-        dir.path(),
-        &[
-            "credentials",
-            "issue",
-            "--role",
-            "commune",
-            "--commune",
-            "56260",
-            "--json",
-        ],
-    );
-    let json: serde_json::Value = serde_json::from_str(&stdout(&issued)).expect("json");
+    let json = issue_commune_code(dir.path(), "56260");
     let code = json["access_code"].as_str().expect("code").to_owned();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

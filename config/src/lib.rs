@@ -87,6 +87,14 @@ pub fn init_function_logs() {
         .init();
 }
 
+/// The origin of an absolute address, `scheme://host[:port]` in lower case:
+/// what browsers send in `Origin`.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then(|| format!("{scheme}://{host}").to_ascii_lowercase())
+}
+
 /// The commune referential shipped in `data/` (see `data/README.md`).
 pub fn referential() -> Result<Referential, ConfigError> {
     Ok(Referential::parse(COMMUNES, DEPARTEMENTS)?)
@@ -266,16 +274,7 @@ impl Options {
 
     /// The origin (`scheme://host[:port]`) of `--public-url`, if it is set.
     pub fn public_origin(&self) -> Option<String> {
-        let url = self.public_url.as_deref()?.trim();
-        let (scheme, rest) = url.split_once("://")?;
-        let host = rest.split(['/', '?', '#']).next()?;
-        (!host.is_empty()).then(|| {
-            format!(
-                "{}://{}",
-                scheme.to_ascii_lowercase(),
-                host.to_ascii_lowercase()
-            )
-        })
+        origin_of(self.public_url.as_deref()?)
     }
 
     /// Cookies are Secure unless the public address is plain http.

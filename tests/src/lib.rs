@@ -310,7 +310,7 @@ impl Browser {
     /// Posts a form from one of the app's own pages, as a browser does: with
     /// `Sec-Fetch-Site: same-origin` and the app's `Origin`.
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let origin = origin_of(&self.base);
+        let origin = decompte_config::origin_of(&self.base).unwrap_or_default();
         self.post_form_with(
             path,
             fields,
@@ -500,16 +500,6 @@ pub fn csrf_of(html: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
-}
-
-/// `scheme://host[:port]` of an address.
-fn origin_of(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            format!("{scheme}://{}", rest.split('/').next().unwrap_or_default())
-        }
-        None => url.to_owned(),
-    }
 }
 
 fn encode(text: &str) -> String {
