@@ -11,8 +11,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{NaiveDate, Utc};
 use decompte_core::auth::hash_secret;
-use decompte_core::time::{paris_today, parse_date};
-use decompte_core::{CommuneCode, Completeness, CountValue, Draft, FieldError, Role, Source};
+use decompte_core::time::parse_date;
+use decompte_core::{
+    CommuneCode, Completeness, CountValue, Draft, FieldError, Reach, Role, Source,
+};
 use decompte_store::{Publication, ReportQuery};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -57,10 +59,12 @@ pub fn routes() -> Router<AppState> {
         ReportList,
         HistoryBody,
         CompletenessBody,
+        DepartementCompleteness,
         MissingCommune,
         RepublishBody,
         PublicationBody,
         MeBody,
+        MeDepartement,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -105,14 +109,36 @@ async fn caller(
     bearer_caller(state, headers, &client, Utc::now()).await
 }
 
-fn require_prefecture(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_prefecture() {
+fn require_supervisor(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_supervisor() {
         Ok(())
     } else {
         Err(ApiError::forbidden(
             "Cette opération est réservée à la préfecture.",
         ))
     }
+}
+
+/// `403` for a commune the caller does not reach, saying what it reaches.
+pub(crate) fn out_of_reach(caller: &Caller, code: &CommuneCode) -> ApiError {
+    ApiError::forbidden(match caller.reach() {
+        Reach::Commune(own) => format!(
+            "Votre code d'accès ne donne accès qu'aux déclarations de votre commune ({own}), \
+            pas à celles de la commune {code}."
+        ),
+        Reach::Departements(set) => format!(
+            "Votre code d'accès ne couvre que {} {} : la commune {code} est dans le \
+            département {}.",
+            if set.len() == 1 {
+                "le département"
+            } else {
+                "les départements"
+            },
+            set.iter().cloned().collect::<Vec<_>>().join(", "),
+            code.departement()
+        ),
+        Reach::All => format!("La commune {code} est hors de votre périmètre."),
+    })
 }
 
 /// A report as submitted: the body of `POST /api/v1/reports`. The OpenAPI
@@ -449,18 +475,20 @@ async fn list_reports(
         Some(text) => Some(parse_commune(&state, text)?),
         None => None,
     };
-    let commune = match (caller.role(), commune) {
-        (Role::Prefecture, commune) => commune,
-        (Role::Commune, Some(code)) if !caller.may_access(&code) => {
-            return Err(ApiError::forbidden(
-                "Votre code d'accès ne donne accès qu'aux déclarations de votre commune.",
-            ))
-        }
-        (Role::Commune, _) => caller.credential.commune.clone(),
+    let commune = match commune {
+        Some(code) if !caller.may_access(&code) => return Err(out_of_reach(&caller, &code)),
+        Some(code) => Some(code),
+        None if caller.role() == Role::Commune => caller.credential.commune.clone(),
+        None => None,
     };
     let reports = state
         .store
-        .current_reports(&ReportQuery { commune, from, to })
+        .current_reports(&ReportQuery {
+            commune,
+            departements: caller.query_departements(&state.config.scope),
+            from,
+            to,
+        })
         .await?;
     Ok(Json(ReportList {
         reports: reports.iter().map(ReportBody::from).collect(),
@@ -490,9 +518,7 @@ async fn history(
     let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
     let code = parse_commune(&state, &commune)?;
     if !caller.may_access(&code) {
-        return Err(ApiError::forbidden(
-            "Votre code d'accès ne donne accès qu'aux déclarations de votre commune.",
-        ));
+        return Err(out_of_reach(&caller, &code));
     }
     let date = parse_day("date", Some(&date))
         .map_err(|e| ApiError::invalid(vec![e]))?
@@ -515,17 +541,30 @@ pub struct CompletenessBody {
     date: String,
     expected: usize,
     reported: usize,
+    /// Each département of the caller's scope, in code order.
+    departements: Vec<DepartementCompleteness>,
     missing: Vec<MissingCommune>,
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct DateParam {
-    /// The day (AAAA-MM-JJ); today in Paris by default.
-    date: Option<String>,
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DepartementCompleteness {
+    code: String,
+    name: String,
+    expected: usize,
+    reported: usize,
 }
 
-/// Which communes have reported for a day (prefecture only).
-#[utoipa::path(get, path = "/api/v1/completeness", params(DateParam),
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CompletenessParams {
+    /// The day (AAAA-MM-JJ); today in the caller's time zone by default.
+    date: Option<String>,
+    /// One département of the caller's scope; all of them by default.
+    departement: Option<String>,
+}
+
+/// Which communes have reported for a day (prefecture and national only),
+/// in the caller's départements.
+#[utoipa::path(get, path = "/api/v1/completeness", params(CompletenessParams),
     responses(
         (status = 200, body = CompletenessBody),
         (status = 401, body = ErrorBody),
@@ -537,30 +576,58 @@ async fn completeness(
     request: Request,
 ) -> Result<Json<CompletenessBody>, ApiError> {
     let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
-    require_prefecture(&caller)?;
-    let Query(param) = Query::<DateParam>::try_from_uri(request.uri()).map_err(|_| {
-        ApiError::invalid(vec![FieldError::new("date", "Paramètre possible : date.")])
+    require_supervisor(&caller)?;
+    let Query(param) = Query::<CompletenessParams>::try_from_uri(request.uri()).map_err(|_| {
+        ApiError::invalid(vec![FieldError::new(
+            "date",
+            "Paramètres possibles : date, departement.",
+        )])
     })?;
-    let today = paris_today(Utc::now());
+    let mut scope = caller.scope(&state.config.scope);
+    if let Some(asked) = param
+        .departement
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        if !scope.has_departement(asked) {
+            return Err(ApiError::forbidden(format!(
+                "Le département « {asked} » n'est pas dans votre périmètre ({}).",
+                scope.label()
+            )));
+        }
+        scope = scope.restrict([asked]);
+    }
+    let now = Utc::now();
     let date = match param
         .date
         .as_deref()
         .map(str::trim)
         .filter(|d| !d.is_empty())
     {
-        None => today,
+        None => scope.today(now),
         Some(text) => state
             .config
             .rules
-            .check_day(text, today)
+            .check_day(text, scope.latest_today(now))
             .map_err(|message| ApiError::invalid(vec![FieldError::new("date", message)]))?,
     };
     let reported = state.store.reported_communes(date).await?;
-    let c = Completeness::compute(date, &state.config.scope, &reported);
+    let c = Completeness::compute(date, &scope, &reported);
+    let departements = scope
+        .departements()
+        .map(|(code, name)| DepartementCompleteness {
+            code: code.to_owned(),
+            name: name.to_owned(),
+            expected: scope.communes().filter(|m| m.departement == code).count(),
+            reported: c.reported.iter().filter(|m| m.departement == code).count(),
+        })
+        .collect();
     Ok(Json(CompletenessBody {
         date: date.to_string(),
         expected: c.expected,
         reported: c.reported.len(),
+        departements,
         missing: c
             .missing
             .into_iter()
@@ -622,7 +689,7 @@ async fn post_publication(
     request: Request,
 ) -> Result<Response, ApiError> {
     let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
-    require_prefecture(&caller)?;
+    require_supervisor(&caller)?;
     let (_, _, bytes) = json_body(&state, request).await?;
     let input: RepublishBody = if bytes.iter().all(u8::is_ascii_whitespace) {
         RepublishBody::default()
@@ -657,7 +724,7 @@ async fn get_publication(
     request: Request,
 ) -> Result<Json<PublicationBody>, ApiError> {
     let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
-    require_prefecture(&caller)?;
+    require_supervisor(&caller)?;
     let publication = state
         .store
         .publication(&id)
@@ -671,11 +738,19 @@ pub struct MeBody {
     role: Role,
     commune: Option<String>,
     commune_name: Option<String>,
+    /// The départements the credential reaches (a mairie: its commune's).
+    departements: Vec<MeDepartement>,
     credential_id: String,
     label: String,
 }
 
-/// Who the access code belongs to.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeDepartement {
+    code: String,
+    name: String,
+}
+
+/// Who the access code belongs to, and what it reaches.
 #[utoipa::path(
     get,
     path = "/api/v1/me",
@@ -683,15 +758,29 @@ pub struct MeBody {
 )]
 async fn me(State(state): State<AppState>, request: Request) -> Result<Json<MeBody>, ApiError> {
     let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
+    let deployment = &state.config.scope;
+    let departements = caller
+        .reach()
+        .departements(deployment)
+        .into_iter()
+        .map(|code| MeDepartement {
+            code: code.to_owned(),
+            name: deployment
+                .departement_name(code)
+                .unwrap_or_default()
+                .to_owned(),
+        })
+        .collect();
     let credential = caller.credential;
     Ok(Json(MeBody {
         role: credential.role,
         commune_name: credential
             .commune
             .as_ref()
-            .and_then(|c| state.config.scope.get(c))
+            .and_then(|c| deployment.get(c))
             .map(|c| c.name.clone()),
         commune: credential.commune.map(String::from),
+        departements,
         credential_id: credential.id,
         label: credential.label,
     }))

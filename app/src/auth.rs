@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use chrono::{DateTime, TimeZone, Utc};
 use decompte_core::auth::{hash_secret, CODE_ENTROPY_BYTES};
-use decompte_core::{AccessCode, CommuneCode, Role};
+use decompte_core::{AccessCode, CommuneCode, Reach, Role, Scope};
 use decompte_store::{Credential, Session, Store, StoreError};
 use rand::RngCore;
 
@@ -36,6 +36,7 @@ pub async fn issue_credential(
     store: &dyn Store,
     role: Role,
     commune: Option<CommuneCode>,
+    departements: Vec<String>,
     label: &str,
     now: DateTime<Utc>,
 ) -> Result<(Credential, AccessCode), StoreError> {
@@ -45,6 +46,7 @@ pub async fn issue_credential(
         id: random_id(role.as_str()),
         role,
         commune,
+        departements,
         label: label.to_owned(),
         code_hash: code.hash(),
         created_at: now,
@@ -55,24 +57,59 @@ pub async fn issue_credential(
     Ok((credential, code))
 }
 
-/// Who is calling: an active credential.
+/// Who is calling: an active credential, and what it reaches.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub credential: Credential,
+    reach: Reach,
 }
 
 impl Caller {
+    pub fn new(credential: Credential) -> Self {
+        let reach = credential.reach();
+        Self { credential, reach }
+    }
+
     pub fn role(&self) -> Role {
         self.credential.role
     }
 
+    /// The crisis cell's pages and calls: a prefecture or the ministry.
+    pub fn is_supervisor(&self) -> bool {
+        self.credential.role.is_supervisor()
+    }
+
+    /// Declares and corrects for the communes it reaches, not its own one.
     pub fn is_prefecture(&self) -> bool {
         self.credential.role == Role::Prefecture
     }
 
-    /// A commune credential may only touch its own commune; the prefecture, any.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
+    }
+
+    /// Whether the caller may see this commune's reports: a mairie its own,
+    /// a prefecture those of its départements, the ministry any.
     pub fn may_access(&self, commune: &CommuneCode) -> bool {
-        self.is_prefecture() || self.credential.commune.as_ref() == Some(commune)
+        self.reach.contains(commune)
+    }
+
+    /// The part of the deployment's scope the caller sees.
+    pub fn scope(&self, deployment: &Scope) -> Scope {
+        self.reach.scope(deployment)
+    }
+
+    /// The départements to ask the store for: none (meaning all) when the
+    /// caller reaches the whole deployment.
+    pub fn query_departements(&self, deployment: &Scope) -> Vec<String> {
+        match &self.reach {
+            Reach::All => Vec::new(),
+            reach => reach
+                .departements(deployment)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        }
     }
 
     pub fn id(&self) -> &str {
@@ -229,7 +266,7 @@ pub async fn bearer_caller(
         })
         .ok_or_else(ApiError::unauthorized)?;
     let credential = check_code(state, typed, client, now).await?;
-    Ok(Caller { credential })
+    Ok(Caller::new(credential))
 }
 
 // Sessions.
@@ -381,7 +418,7 @@ pub async fn browser_session(
     // Idle too long: the session is over (30 minutes for the prefecture, two
     // hours for a mairie, by default), whatever its absolute lifetime.
     let idle = match credential.role {
-        Role::Prefecture => state.config.idle_prefecture,
+        Role::Prefecture | Role::National => state.config.idle_prefecture,
         Role::Commune => state.config.idle_commune,
     };
     let idle = chrono::Duration::from_std(idle).unwrap_or_default();
@@ -396,7 +433,7 @@ pub async fn browser_session(
         state.store.touch_session(&session.id_hash, now).await?;
     }
     Ok(Some(BrowserSession {
-        caller: Caller { credential },
+        caller: Caller::new(credential),
         csrf: csrf_token(&session_id),
         session_id,
     }))
@@ -542,18 +579,17 @@ mod tests {
         )]));
         assert!(!with(&[]));
         let session = BrowserSession {
-            caller: Caller {
-                credential: Credential {
-                    id: "commune-1".into(),
-                    role: Role::Commune,
-                    commune: None,
-                    label: "Mairie".into(),
-                    code_hash: String::new(),
-                    created_at: Utc::now(),
-                    last_used_at: None,
-                    revoked_at: None,
-                },
-            },
+            caller: Caller::new(Credential {
+                id: "commune-1".into(),
+                role: Role::Commune,
+                commune: None,
+                departements: Vec::new(),
+                label: "Mairie".into(),
+                code_hash: String::new(),
+                created_at: Utc::now(),
+                last_used_at: None,
+                revoked_at: None,
+            }),
             session_id: "secret-session".into(),
             csrf: "secret-token".into(),
         };

@@ -115,12 +115,7 @@ pub async fn submit(
     now: DateTime<Utc>,
 ) -> Result<Report, SubmitError> {
     let credential = &caller.credential;
-    let actor = Actor::credential(
-        &credential.id,
-        credential.role,
-        credential.commune.as_ref(),
-        source,
-    );
+    let actor = Actor::credential(credential, source);
     let config = &state.config;
     let answer = |report: &Report| report_json(report).to_string();
     let replay = idempotency.map(|(key, request_hash)| Replay {

@@ -90,6 +90,7 @@ pub async fn seed(
             commune: None,
             from: Some(first),
             to: Some(first),
+            ..ReportQuery::default()
         })
         .await?;
     if !existing.is_empty() {

@@ -66,6 +66,7 @@ enum StoreCommand {
 enum RoleArg {
     Commune,
     Prefecture,
+    National,
 }
 
 #[derive(Subcommand)]
@@ -77,6 +78,10 @@ enum CredentialsCommand {
         /// INSEE code of the commune (required for --role commune).
         #[arg(long)]
         commune: Option<String>,
+        /// For --role prefecture: the départements the code covers (`56,29`),
+        /// inside the deployment's --departements; every one of them if omitted.
+        #[arg(long, value_delimiter = ',')]
+        scope: Vec<String>,
         /// Who holds the code, for the list ("Mairie de Vannes", "Cellule de crise").
         #[arg(long)]
         label: Option<String>,
@@ -274,6 +279,7 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
             app.store.as_ref(),
             Role::Commune,
             Some(mayor_commune.clone()),
+            Vec::new(),
             &format!("Démonstration · mairie de {name}"),
             Utc::now(),
         )
@@ -282,6 +288,7 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
             app.store.as_ref(),
             Role::Prefecture,
             None,
+            Vec::new(),
             "Démonstration · préfecture",
             Utc::now(),
         )
@@ -340,10 +347,28 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
         CredentialsCommand::Issue {
             role,
             commune,
+            scope: departements,
             label,
             json,
         } => {
             let scope = &app.state.config.scope;
+            let mut departements: Vec<String> = departements
+                .iter()
+                .map(|d| d.trim().to_ascii_uppercase())
+                .filter(|d| !d.is_empty())
+                .collect();
+            departements.sort();
+            departements.dedup();
+            if let Some(unknown) = departements.iter().find(|d| !scope.has_departement(d)) {
+                bail!(
+                    "département {unknown} is not one of this deployment's ({}): check --scope \
+                    or --departements",
+                    scope.departement_codes().collect::<Vec<_>>().join(",")
+                );
+            }
+            if !departements.is_empty() && !matches!(role, RoleArg::Prefecture) {
+                bail!("--scope is for --role prefecture only");
+            }
             let (role, commune) = match (role, commune) {
                 (RoleArg::Commune, None) => {
                     bail!("--role commune needs --commune CODE (the INSEE code, for example 56260)")
@@ -363,16 +388,22 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
                     bail!("--role prefecture takes no --commune: it covers every commune in scope")
                 }
                 (RoleArg::Prefecture, None) => (Role::Prefecture, None),
+                (RoleArg::National, Some(_)) => {
+                    bail!("--role national takes no --commune: it reads every département")
+                }
+                (RoleArg::National, None) => (Role::National, None),
             };
-            let label = label.unwrap_or_else(|| match &commune {
-                Some(code) => format!(
+            let label = label.unwrap_or_else(|| match (&commune, role) {
+                (Some(code), _) => format!(
                     "Mairie de {}",
                     scope.get(code).map(|c| c.name.as_str()).unwrap_or("?")
                 ),
-                None => "Préfecture".into(),
+                (None, Role::National) => "Niveau national".into(),
+                (None, _) if departements.is_empty() => "Préfecture".into(),
+                (None, _) => format!("Préfecture ({})", departements.join(", ")),
             });
             let (credential, code) =
-                issue_credential(store, role, commune, &label, Utc::now()).await?;
+                issue_credential(store, role, commune, departements, &label, Utc::now()).await?;
             if json {
                 println!(
                     "{}",
@@ -381,6 +412,7 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
                         "access_code": code.display_grouped(),
                         "role": credential.role,
                         "commune": credential.commune,
+                        "departements": credential.departements,
                     })
                 );
             } else {
@@ -411,15 +443,21 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 println!(
-                    "{:<24} {:<10} {:<7} {:<17} {:<17} {:<10} libellé",
-                    "id", "rôle", "commune", "créé", "dernier usage", "état"
+                    "{:<24} {:<10} {:<7} {:<12} {:<17} {:<17} {:<10} libellé",
+                    "id", "rôle", "commune", "départements", "créé", "dernier usage", "état"
                 );
                 for c in list {
+                    let departements = if c.departements.is_empty() {
+                        "—".to_owned()
+                    } else {
+                        c.departements_text()
+                    };
                     println!(
-                        "{:<24} {:<10} {:<7} {:<17} {:<17} {:<10} {}",
+                        "{:<24} {:<10} {:<7} {:<12} {:<17} {:<17} {:<10} {}",
                         c.id,
                         c.role,
                         c.commune.as_ref().map_or("—", |c| c.as_str()),
+                        departements,
                         c.created_at.format("%Y-%m-%d %H:%M"),
                         c.last_used_at
                             .map_or("—".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),

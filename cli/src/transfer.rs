@@ -6,7 +6,6 @@ use std::io::{Read, Write};
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use decompte_core::spreadsheet::read_cell;
-use decompte_core::time::paris_today;
 use decompte_core::{CountValue, Draft, Rules, Scope, Source};
 use decompte_publish::opendata;
 use decompte_store::{Actor, Ledger, RecordError, ReportQuery, Store, StoreError};
@@ -110,7 +109,6 @@ pub async fn import(
             ));
         }
     }
-    let today = paris_today(now);
     let mut valid = Vec::with_capacity(groups.len());
     for ((commune, date), line, counts) in groups {
         let draft = Draft {
@@ -120,7 +118,7 @@ pub async fn import(
             replaces_version: None,
             reason: None,
         };
-        match rules.validate(&draft, scope, today) {
+        match rules.validate(&draft, scope, now) {
             Ok(v) => valid.push((line, draft, v)),
             Err(errors) => {
                 for error in errors {
@@ -156,6 +154,7 @@ pub async fn import(
             commune: None,
             from: Some(from),
             to: Some(to),
+            ..ReportQuery::default()
         })
         .await?
         .into_iter()

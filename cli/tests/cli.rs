@@ -100,6 +100,44 @@ fn credentials_are_issued_listed_and_revoked_without_storing_the_code() {
 }
 
 #[test]
+fn prefecture_codes_are_scoped_to_departements_and_the_ministry_has_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let issue = |args: &[&str]| {
+        let mut all = vec!["--departements", "56,29,974", "credentials", "issue"];
+        all.extend_from_slice(args);
+        decompte(dir.path(), &all)
+    };
+    let brittany = issue(&["--role", "prefecture", "--scope", "56,29", "--json"]);
+    assert!(brittany.status.success(), "{}", stderr(&brittany));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&brittany)).expect("json");
+    assert_eq!(json["role"], "prefecture");
+    assert_eq!(json["departements"], serde_json::json!(["29", "56"]));
+    assert!(json["access_code"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("PREF-")));
+
+    let national = issue(&["--role", "national", "--json"]);
+    assert!(national.status.success(), "{}", stderr(&national));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&national)).expect("json");
+    assert_eq!(json["role"], "national");
+    assert!(json["access_code"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("NATL-")));
+
+    let outside = issue(&["--role", "prefecture", "--scope", "35"]);
+    assert!(!outside.status.success());
+    assert_stderr(&outside, "département 35 is not one of this deployment's");
+    let misplaced = issue(&["--role", "commune", "--commune", "56260", "--scope", "56"]);
+    assert!(!misplaced.status.success());
+    assert_stderr(&misplaced, "--scope is for --role prefecture only");
+    let listed = stdout(&decompte(
+        dir.path(),
+        &["--departements", "56,29,974", "credentials", "list"],
+    ));
+    assert!(listed.contains("29,56"), "{listed}");
+}
+
+#[test]
 fn import_export_and_publish_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
     let csv = dir.path().join("in.csv");

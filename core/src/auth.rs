@@ -16,8 +16,13 @@ use crate::commune::CommuneCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// A mairie: declares and corrects its own commune.
     Commune,
+    /// A prefecture's crisis cell: the communes of its départements.
     Prefecture,
+    /// The ministry: reads every département and manages prefecture codes;
+    /// writes no report.
+    National,
 }
 
 impl Role {
@@ -25,7 +30,22 @@ impl Role {
         match self {
             Role::Commune => "commune",
             Role::Prefecture => "prefecture",
+            Role::National => "national",
         }
+    }
+
+    /// In French, for pages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Commune => "commune",
+            Role::Prefecture => "préfecture",
+            Role::National => "national",
+        }
+    }
+
+    /// The crisis cell's pages (completeness, codes, export): a prefecture or the ministry.
+    pub fn is_supervisor(self) -> bool {
+        matches!(self, Role::Prefecture | Role::National)
     }
 }
 
@@ -35,9 +55,9 @@ impl fmt::Display for Role {
     }
 }
 
-/// A role that is neither `commune` nor `prefecture`.
+/// A role that is none of `commune`, `prefecture`, `national`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role `{0}`: use `commune` or `prefecture`")]
+#[error("unknown role `{0}`: use `commune`, `prefecture` or `national`")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -46,6 +66,7 @@ impl FromStr for Role {
         match s {
             "commune" => Ok(Role::Commune),
             "prefecture" => Ok(Role::Prefecture),
+            "national" => Ok(Role::National),
             other => Err(UnknownRole(other.to_owned())),
         }
     }
@@ -58,6 +79,8 @@ pub const CODE_CHARS: usize = 28;
 pub const CODE_ENTROPY_BYTES: usize = 18;
 /// The public tag of a prefecture code.
 pub const PREFECTURE_TAG: &str = "PREF";
+/// The public tag of a national code.
+pub const NATIONAL_TAG: &str = "NATL";
 
 /// An access code: a public tag (the commune's INSEE code, or `PREF` for the
 /// prefecture) and a 140-bit secret. The tag is not a secret: it lets a person
@@ -90,10 +113,11 @@ impl AccessCode {
         }
     }
 
-    /// The tag for a role: the commune's code, or [`PREFECTURE_TAG`].
+    /// The tag for a role: the commune's code, [`PREFECTURE_TAG`] or [`NATIONAL_TAG`].
     pub fn tag_for(role: Role, commune: Option<&CommuneCode>) -> String {
         match (role, commune) {
             (Role::Commune, Some(code)) => code.as_str().to_owned(),
+            (Role::National, _) => NATIONAL_TAG.to_owned(),
             _ => PREFECTURE_TAG.to_owned(),
         }
     }
@@ -107,13 +131,13 @@ impl AccessCode {
             .filter(|c| !matches!(c, ' ' | '-' | '\t'))
             .map(|c| c.to_ascii_uppercase())
             .collect();
-        let tag_len = if compact.starts_with(PREFECTURE_TAG) {
+        let tag_len = if compact.starts_with(PREFECTURE_TAG) || compact.starts_with(NATIONAL_TAG) {
             PREFECTURE_TAG.len()
         } else {
             5
         };
         let tag = compact.get(..tag_len)?;
-        if tag != PREFECTURE_TAG && CommuneCode::parse(tag).is_err() {
+        if tag != PREFECTURE_TAG && tag != NATIONAL_TAG && CommuneCode::parse(tag).is_err() {
             return None;
         }
         let mut secret = String::with_capacity(CODE_CHARS);
@@ -134,7 +158,7 @@ impl AccessCode {
         })
     }
 
-    /// The public tag: a commune code or `PREF`.
+    /// The public tag: a commune code, `PREF` or `NATL`.
     pub fn tag(&self) -> &str {
         &self.tag
     }
@@ -220,6 +244,11 @@ mod tests {
         assert_eq!(
             AccessCode::parse("ABCDE-0000-0000-0000-0000-0000-0000-0000"),
             None
+        );
+        let national = AccessCode::from_entropy(NATIONAL_TAG, &[2; 18]);
+        assert_eq!(
+            AccessCode::parse(&national.display_grouped()),
+            Some(national.clone())
         );
         let prefecture = AccessCode::from_entropy(PREFECTURE_TAG, &[1; 18]);
         assert_eq!(prefecture.commune(), None);

@@ -35,9 +35,10 @@ impl CommuneCode {
         &self.0
     }
 
-    /// The département code this commune belongs to (`56`, `2A`, `971` …).
+    /// The département code this commune belongs to (`56`, `2A`, `971`,
+    /// `988` …): three characters overseas (`97x`, `98x`), two elsewhere.
     pub fn departement(&self) -> &str {
-        if self.0.starts_with("97") {
+        if self.0.starts_with("97") || self.0.starts_with("98") {
             &self.0[..3]
         } else {
             &self.0[..2]
@@ -244,8 +245,78 @@ impl Scope {
         self.departements.keys().map(String::as_str)
     }
 
-    /// A human label: "Morbihan (56)" or "Morbihan (56), Finistère (29)".
+    /// Départements in scope, code and name, in code order.
+    pub fn departements(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.departements
+            .iter()
+            .map(|(code, name)| (code.as_str(), name.as_str()))
+    }
+
+    pub fn has_departement(&self, code: &str) -> bool {
+        self.departements.contains_key(code)
+    }
+
+    pub fn departement_name(&self, code: &str) -> Option<&str> {
+        self.departements.get(code).map(String::as_str)
+    }
+
+    /// The part of this scope in the given départements (those out of it are ignored).
+    pub fn restrict<'a>(&self, departements: impl IntoIterator<Item = &'a str>) -> Scope {
+        let wanted: BTreeSet<&str> = departements
+            .into_iter()
+            .filter(|d| self.departements.contains_key(*d))
+            .collect();
+        if wanted.len() == self.departements.len() {
+            return self.clone();
+        }
+        Scope {
+            communes: self
+                .communes
+                .iter()
+                .filter(|(_, c)| wanted.contains(c.departement.as_str()))
+                .map(|(code, c)| (code.clone(), c.clone()))
+                .collect(),
+            departements: self
+                .departements
+                .iter()
+                .filter(|(code, _)| wanted.contains(code.as_str()))
+                .map(|(code, name)| (code.clone(), name.clone()))
+                .collect(),
+        }
+    }
+
+    /// The time zone of the scope's days: its départements' if they share
+    /// one, Paris time otherwise (a national or multi-zone scope).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        let mut zones = self.departement_codes().map(crate::time::zone);
+        match zones.next() {
+            Some(first) if zones.all(|z| z == first) => first,
+            _ => chrono_tz::Europe::Paris,
+        }
+    }
+
+    /// Today in the scope's time zone ([`Scope::zone`]): the day a page
+    /// shows when none is asked for.
+    pub fn today(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+        now.with_timezone(&self.zone()).date_naive()
+    }
+
+    /// The latest day any of the scope's communes has reached: the bound of
+    /// a day asked for (New Caledonia is a day ahead of Guadeloupe for 13 hours).
+    pub fn latest_today(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+        self.departement_codes()
+            .map(|d| crate::time::local_today(d, now))
+            .max()
+            .unwrap_or_else(|| crate::time::paris_today(now))
+    }
+
+    /// A human label: "Morbihan (56)", "Morbihan (56), Finistère (29)", and
+    /// past three départements their number ("101 départements"): a label
+    /// is written in pages and messages, never a list of a hundred names.
     pub fn label(&self) -> String {
+        if self.departements.len() > 3 {
+            return format!("{} départements", self.departements.len());
+        }
         self.departements
             .iter()
             .map(|(code, name)| format!("{name} ({code})"))
@@ -265,6 +336,10 @@ mod tests {
         assert_eq!(
             CommuneCode::parse("97411").map(|c| c.departement().to_owned()),
             Ok("974".into())
+        );
+        assert_eq!(
+            CommuneCode::parse("98818").map(|c| c.departement().to_owned()),
+            Ok("988".into())
         );
         for bad in ["5626", "562600", "2C004", "ab123", "", "56 26"] {
             assert!(CommuneCode::parse(bad).is_err(), "{bad}");

@@ -1,11 +1,42 @@
-//! Days are counted in Europe/Paris; instants are stored in UTC.
+//! Days are counted in each département's own time zone (Paris time in
+//! mainland France and Corsica); instants are stored in UTC.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Europe::Paris;
+use chrono_tz::Tz;
 
 /// The calendar day in Paris at the instant `now`.
 pub fn paris_today(now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&Paris).date_naive()
+}
+
+/// The time zone in which a département counts its days: the overseas
+/// départements and collectivités are not on Paris time. French Polynesia
+/// spans three zones; its days are those of Tahiti, where nearly all of
+/// its people live.
+pub fn zone(departement: &str) -> Tz {
+    use chrono_tz::{America, Indian, Pacific};
+    match departement {
+        "971" => America::Guadeloupe,
+        "972" => America::Martinique,
+        "973" => America::Cayenne,
+        "974" => Indian::Reunion,
+        "975" => America::Miquelon,
+        "976" => Indian::Mayotte,
+        "977" => America::St_Barthelemy,
+        "978" => America::Marigot,
+        "984" => Indian::Kerguelen,
+        "986" => Pacific::Wallis,
+        "987" => Pacific::Tahiti,
+        "988" => Pacific::Noumea,
+        "989" => Pacific::Pitcairn, // Clipperton: UTC-8 all year, as Pitcairn.
+        _ => Paris,
+    }
+}
+
+/// The calendar day in a département at the instant `now`.
+pub fn local_today(departement: &str, now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&zone(departement)).date_naive()
 }
 
 /// An instant as the stores keep it: to the microsecond, so that what an answer
@@ -70,6 +101,28 @@ mod tests {
             NaiveDate::from_ymd_opt(2020, 4, 1)
         );
         assert_eq!(parse_date("2020-02-30"), None);
+    }
+
+    #[test]
+    fn overseas_days_are_their_own() {
+        // 01:00 in Paris on 15 January 2026 (UTC+1): already 04:00 in
+        // Réunion, still the evening before in Guadeloupe.
+        let now = Utc
+            .with_ymd_and_hms(2026, 1, 15, 0, 0, 0)
+            .single()
+            .expect("instant");
+        let day = |d| NaiveDate::from_ymd_opt(2026, 1, d).expect("date");
+        assert_eq!(local_today("56", now), day(15));
+        assert_eq!(local_today("974", now), day(15));
+        assert_eq!(local_today("971", now), day(14));
+        assert_eq!(local_today("988", now), day(15));
+        // 02:30 in Réunion on the 15th is still 23:30 on the 14th in Paris.
+        let night = Utc
+            .with_ymd_and_hms(2026, 1, 14, 22, 30, 0)
+            .single()
+            .expect("instant");
+        assert_eq!(local_today("974", night), day(15));
+        assert_eq!(paris_today(night), day(14));
     }
 
     #[test]

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::commune::{CommuneCode, Scope};
 use crate::report::Counts;
 use crate::setting::Settings;
-use crate::time::{fr_date, parse_date};
+use crate::time::{fr_date, local_today, parse_date};
 
 /// One field's problem, as the API's `fields` and the form's inline messages show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -75,16 +75,21 @@ pub struct ValidDraft {
 }
 
 impl Rules {
-    /// Checks a draft against the scope and today's date (Paris time).
-    /// Returns every problem at once so that a form can show them all.
+    /// Checks a draft against the scope and the instant `now`: its day may
+    /// not be after today in its commune's time zone. Returns every problem
+    /// at once so that a form can show them all.
     pub fn validate(
         &self,
         draft: &Draft,
         scope: &Scope,
-        today: NaiveDate,
+        now: DateTime<Utc>,
     ) -> Result<ValidDraft, Vec<FieldError>> {
         let mut errors = Vec::new();
         let commune = self.check_commune(draft.commune.as_deref(), scope, &mut errors);
+        let today = match &commune {
+            Some(code) => local_today(code.departement(), now),
+            None => scope.latest_today(now),
+        };
         let date = self.check_date(draft.date.as_deref(), today, &mut errors);
         let counts = self.check_counts(&draft.counts, &mut errors);
         let reason = draft
@@ -179,8 +184,8 @@ impl Rules {
         };
         if date > today {
             return Err(format!(
-                "Le {} est dans le futur (aujourd'hui, heure de Paris, nous sommes le {}) : on ne \
-                    déclare que des décès déjà survenus.",
+                "Le {} est dans le futur (aujourd'hui, nous sommes le {}) : on ne déclare que \
+                    des décès déjà survenus.",
                 fr_date(date),
                 fr_date(today)
             ));
@@ -322,8 +327,12 @@ mod tests {
             .collect()
     }
 
-    fn today() -> NaiveDate {
-        NaiveDate::from_ymd_opt(2020, 5, 1).expect("date")
+    /// 1 May 2020 at 14:00 in Paris.
+    fn today() -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2020, 5, 1, 12, 0, 0)
+            .single()
+            .expect("instant")
     }
 
     fn fields(result: Result<ValidDraft, Vec<FieldError>>) -> Vec<String> {
@@ -405,5 +414,35 @@ mod tests {
                 "{commune} {date}"
             );
         }
+    }
+
+    #[test]
+    fn a_day_is_in_the_future_in_its_communes_time_zone() {
+        use chrono::TimeZone;
+        let scope = crate::Referential::parse(
+            "code,nom,departement,population\n97411,Saint-Denis,974,150000\n\
+             97105,Basse-Terre,971,10000\n",
+            "code,nom\n971,Guadeloupe\n974,La Réunion\n",
+        )
+        .and_then(|r| r.scope(&["971".into(), "974".into()]))
+        .expect("scope");
+        let rules = Rules::default();
+        // 02:30 on 15 January 2026 in Réunion; 23:30 on the 14th in Paris;
+        // 18:30 on the 14th in Guadeloupe.
+        let now = Utc
+            .with_ymd_and_hms(2026, 1, 14, 22, 30, 0)
+            .single()
+            .expect("instant");
+        let mut d = draft(&all(CountValue::Text("0".into())));
+        d.date = Some("2026-01-15".into());
+        d.commune = Some("97411".into());
+        assert!(rules.validate(&d, &scope, now).is_ok(), "Réunion's today");
+        d.commune = Some("97105".into());
+        assert_eq!(fields(rules.validate(&d, &scope, now)), ["date"]);
+        d.date = Some("2026-01-14".into());
+        assert!(
+            rules.validate(&d, &scope, now).is_ok(),
+            "Guadeloupe's today"
+        );
     }
 }

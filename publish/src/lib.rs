@@ -21,7 +21,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use decompte_core::time::paris_today;
 use decompte_core::{CommuneCode, Report};
 use decompte_store::{
     Publication, PublicationRequest, PublicationStatus, ReportQuery, Store, StoreError,
@@ -313,7 +312,7 @@ impl Publisher {
     ) -> Result<Outcome, PublishError> {
         let mut last = self.running.lock().await;
         let reports = self.store.current_reports(&ReportQuery::default()).await?;
-        let run = LastRun::new(paris_today(now), reports);
+        let run = LastRun::new(self.config.scope.today(now), reports);
         let outcome = self.render_and_write(&run, now, progress).await?;
         *last = Some(run);
         Ok(outcome)
@@ -336,7 +335,7 @@ impl Publisher {
             w - chrono::Duration::minutes(WATERMARK_MARGIN_MINUTES)
         });
         let changed = run.apply(self.store.changed_since(since).await?);
-        let today = paris_today(now);
+        let today = self.config.scope.today(now);
         if !changed && run.today == today {
             return Ok(None);
         }

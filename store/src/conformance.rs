@@ -259,6 +259,7 @@ fn credential(id: &str, role: Role, commune: Option<&str>) -> Credential {
         id: id.into(),
         role,
         commune: commune.map(code),
+        departements: Vec::new(),
         label: format!("label {id}"),
         code_hash: format!("hash-{id}"),
         created_at: instant(0),
@@ -270,8 +271,22 @@ fn credential(id: &str, role: Role, commune: Option<&str>) -> Credential {
 pub async fn credentials_issue_use_revoke(store: Arc<dyn Store>) {
     let mayor = credential("c1", Role::Commune, Some("56001"));
     let prefecture = credential("p1", Role::Prefecture, None);
+    let brittany = Credential {
+        departements: vec!["29".into(), "56".into()],
+        ..credential("p2", Role::Prefecture, None)
+    };
+    let ministry = credential("n1", Role::National, None);
     store.insert_credential(&mayor).await.expect("insert");
     store.insert_credential(&prefecture).await.expect("insert");
+    store.insert_credential(&brittany).await.expect("insert");
+    store.insert_credential(&ministry).await.expect("insert");
+    for expected in [&prefecture, &brittany, &ministry] {
+        assert_eq!(
+            store.credential(&expected.id).await.expect("read").as_ref(),
+            Some(expected),
+            "a credential reads back with its role and départements"
+        );
+    }
     assert_eq!(
         store.credential_by_hash("hash-c1").await.expect("read"),
         Some(mayor.clone())
@@ -327,7 +342,7 @@ pub async fn credentials_issue_use_revoke(store: Arc<dyn Store>) {
         .into_iter()
         .map(|c| c.id)
         .collect();
-    assert_eq!(listed, ["c1", "p1"]);
+    assert_eq!(listed, ["c1", "n1", "p1", "p2"]);
 }
 
 pub async fn sessions_and_expiry(store: Arc<dyn Store>) {
@@ -453,6 +468,7 @@ pub async fn many_reports_are_all_read(store: Arc<dyn Store>) {
             commune: Some(code("56007")),
             from: Some(day(10)),
             to: Some(day(19)),
+            ..ReportQuery::default()
         })
         .await
         .expect("read");

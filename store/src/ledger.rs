@@ -7,10 +7,10 @@
 
 use chrono::{DateTime, Utc};
 use decompte_core::correction::{check_correction, CorrectionError};
-use decompte_core::time::{paris_today, to_stored_precision};
-use decompte_core::{CommuneCode, Draft, FieldError, Report, Role, Rules, Scope, Source};
+use decompte_core::time::to_stored_precision;
+use decompte_core::{CommuneCode, Draft, FieldError, Reach, Report, Role, Rules, Scope, Source};
 
-use crate::{IdempotencyRecord, ReportQuery, Store, StoreError};
+use crate::{Credential, IdempotencyRecord, ReportQuery, Store, StoreError};
 
 /// How long a replayable answer is kept for an `Idempotency-Key`.
 pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
@@ -28,22 +28,23 @@ pub struct Actor {
 /// What an actor may write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authority {
-    /// One commune's reports.
-    Commune(CommuneCode),
-    /// Every commune of the deployment's scope: the prefecture, and the
-    /// operator's tools (import, demonstration).
-    Scope,
+    /// The communes a credential reaches: a mairie its own, a prefecture
+    /// those of its départements.
+    Reach(Reach),
+    /// Nothing: the ministry reads and manages codes, but the figures are
+    /// the mairies' and the prefectures'.
+    ReadOnly,
 }
 
 impl Actor {
-    /// The actor of a credential: its commune, or the whole scope for the prefecture.
-    pub fn credential(id: &str, role: Role, commune: Option<&CommuneCode>, source: Source) -> Self {
-        let authority = match (role, commune) {
-            (Role::Commune, Some(code)) => Authority::Commune(code.clone()),
-            _ => Authority::Scope,
+    /// The actor of a credential: what it reaches, or nothing for the ministry.
+    pub fn credential(credential: &Credential, source: Source) -> Self {
+        let authority = match credential.role {
+            Role::National => Authority::ReadOnly,
+            Role::Commune | Role::Prefecture => Authority::Reach(credential.reach()),
         };
         Self {
-            id: id.to_owned(),
+            id: credential.id.clone(),
             authority,
             source,
         }
@@ -53,15 +54,40 @@ impl Actor {
     pub fn tool(id: &str, source: Source) -> Self {
         Self {
             id: id.to_owned(),
-            authority: Authority::Scope,
+            authority: Authority::Reach(Reach::All),
             source,
         }
     }
 
     pub fn may_write(&self, commune: &CommuneCode) -> bool {
         match &self.authority {
-            Authority::Commune(own) => own == commune,
-            Authority::Scope => true,
+            Authority::Reach(reach) => reach.contains(commune),
+            Authority::ReadOnly => false,
+        }
+    }
+
+    /// Why this actor may not write `commune`, in French.
+    fn refusal(&self, commune: &CommuneCode) -> String {
+        match &self.authority {
+            Authority::Reach(Reach::Commune(own)) => format!(
+                "Votre code d'accès ne permet de déclarer que pour la commune {own} : vous ne \
+                pouvez pas déclarer pour la commune {commune}."
+            ),
+            Authority::Reach(Reach::Departements(set)) => format!(
+                "Votre code d'accès ne couvre que {} {} : la commune {commune} est dans le \
+                département {}.",
+                if set.len() == 1 {
+                    "le département"
+                } else {
+                    "les départements"
+                },
+                set.iter().cloned().collect::<Vec<_>>().join(", "),
+                commune.departement()
+            ),
+            Authority::Reach(Reach::All) => format!("La commune {commune} est hors périmètre."),
+            Authority::ReadOnly => "Le code national permet de consulter, pas de déclarer : \
+                les déclarations et corrections sont faites par les mairies et les préfectures."
+                .to_owned(),
         }
     }
 }
@@ -145,20 +171,13 @@ impl<'a> Ledger<'a> {
             .and_then(|c| CommuneCode::parse(c).ok())
         {
             if !actor.may_write(&code) {
-                let own = match &actor.authority {
-                    Authority::Commune(own) => own.as_str(),
-                    Authority::Scope => "?",
-                };
-                return Err(RecordError::Forbidden(format!(
-                    "Votre code d'accès ne permet de déclarer que pour la commune {own} : vous ne \
-                        pouvez pas déclarer pour la commune {code}."
-                )));
+                return Err(RecordError::Forbidden(actor.refusal(&code)));
             }
         }
         let now = to_stored_precision(now);
         let valid = self
             .rules
-            .validate(draft, self.scope, paris_today(now))
+            .validate(draft, self.scope, now)
             .map_err(RecordError::Invalid)?;
         let current = self
             .store
@@ -223,7 +242,6 @@ impl<'a> Ledger<'a> {
         now: DateTime<Utc>,
     ) -> Result<Vec<Report>, (usize, RecordError)> {
         let now = to_stored_precision(now);
-        let today = paris_today(now);
         let mut valid = Vec::with_capacity(drafts.len());
         for (index, draft) in drafts.iter().enumerate() {
             if let Some(code) = draft
@@ -232,17 +250,12 @@ impl<'a> Ledger<'a> {
                 .and_then(|c| CommuneCode::parse(c).ok())
             {
                 if !actor.may_write(&code) {
-                    return Err((
-                        index,
-                        RecordError::Forbidden(format!(
-                            "La commune {code} n'est pas de celles que vous pouvez déclarer."
-                        )),
-                    ));
+                    return Err((index, RecordError::Forbidden(actor.refusal(&code))));
                 }
             }
             let checked = self
                 .rules
-                .validate(draft, self.scope, today)
+                .validate(draft, self.scope, now)
                 .map_err(|fields| (index, RecordError::Invalid(fields)))?;
             valid.push(checked);
         }
@@ -258,6 +271,7 @@ impl<'a> Ledger<'a> {
                 commune: None,
                 from: Some(from),
                 to: Some(to),
+                ..ReportQuery::default()
             })
             .await
             .map_err(|e| (0, e.into()))?

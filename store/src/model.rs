@@ -1,15 +1,31 @@
 //! Records the store keeps besides reports.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use decompte_core::{CommuneCode, Role};
+use decompte_core::{CommuneCode, Reach, Report, Role};
 use serde::{Deserialize, Serialize};
 
 /// Which current reports to read. Every bound is inclusive; `None` means no bound.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportQuery {
     pub commune: Option<CommuneCode>,
+    /// Only the communes of these départements; empty, every département.
+    pub departements: Vec<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
+}
+
+impl ReportQuery {
+    /// Whether `report` is one this query asks for.
+    pub fn matches(&self, report: &Report) -> bool {
+        self.commune.as_ref().is_none_or(|c| *c == report.commune)
+            && (self.departements.is_empty()
+                || self
+                    .departements
+                    .iter()
+                    .any(|d| d == report.commune.departement()))
+            && self.from.is_none_or(|f| report.date >= f)
+            && self.to.is_none_or(|t| report.date <= t)
+    }
 }
 
 /// An access credential. The code itself is never stored, only its hash.
@@ -18,6 +34,9 @@ pub struct Credential {
     pub id: String,
     pub role: Role,
     pub commune: Option<CommuneCode>,
+    /// A prefecture credential's départements; empty, every département of
+    /// the deployment (what a single-département deployment issues).
+    pub departements: Vec<String>,
     pub label: String,
     #[serde(skip)]
     pub code_hash: String,
@@ -29,6 +48,25 @@ pub struct Credential {
 impl Credential {
     pub fn is_active(&self) -> bool {
         self.revoked_at.is_none()
+    }
+
+    /// What this credential may see inside the deployment.
+    pub fn reach(&self) -> Reach {
+        Reach::of(self.role, self.commune.as_ref(), &self.departements)
+    }
+
+    /// The départements as the stores keep them: `29,56`, or empty.
+    pub fn departements_text(&self) -> String {
+        self.departements.join(",")
+    }
+
+    /// Reads [`Credential::departements_text`] back.
+    pub fn parse_departements(text: &str) -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 }
 

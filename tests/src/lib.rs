@@ -85,9 +85,26 @@ impl TestApp {
 
     /// Starts the app on a given store (DynamoDB Local, say) with default settings.
     pub async fn start_on(store: Arc<dyn Store>) -> Self {
-        let (dir, listener, settings) = Self::prepare().await;
+        Self::start_on_with(store, |_| {}).await
+    }
+
+    /// Starts the app on a given store after letting the test adjust its settings.
+    pub async fn start_on_with(store: Arc<dyn Store>, adjust: impl FnOnce(&mut Options)) -> Self {
+        let (dir, listener, mut settings) = Self::prepare().await;
+        adjust(&mut settings);
         let app = LocalApp::with_store(&settings, store).expect("open the app");
         Self::serve(app, listener, dir).await
+    }
+
+    /// Issues a prefecture's access code scoped to `departements`.
+    pub async fn issue_prefecture_of(&self, departements: &[&str]) -> String {
+        issue_scoped_code(
+            self.app.store.as_ref(),
+            Role::Prefecture,
+            None,
+            departements,
+        )
+        .await
     }
 
     /// A temporary data folder, a loopback port, and default settings for them.
@@ -481,8 +498,20 @@ pub async fn correct(
 
 /// Issues an access code for `role` (and `commune`) in `store`; returns the code.
 pub async fn issue_code(store: &dyn Store, role: Role, commune: Option<&str>) -> String {
+    issue_scoped_code(store, role, commune, &[]).await
+}
+
+/// Issues an access code for `role`, `commune` and `departements` (a
+/// prefecture's scope) in `store`; returns the code.
+pub async fn issue_scoped_code(
+    store: &dyn Store,
+    role: Role,
+    commune: Option<&str>,
+    departements: &[&str],
+) -> String {
     let commune = commune.map(|c| CommuneCode::parse(c).expect("commune code"));
-    let (_, code) = issue_credential(store, role, commune, "test", Utc::now())
+    let departements = departements.iter().map(|d| (*d).to_owned()).collect();
+    let (_, code) = issue_credential(store, role, commune, departements, "test", Utc::now())
         .await
         .expect("issue a credential");
     code.display_grouped()

@@ -7,14 +7,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use decompte_core::spreadsheet::write_cell;
 use decompte_core::time::fr_datetime;
-use decompte_core::{CommuneCode, Role};
+use decompte_core::{CommuneCode, Reach, Role, Scope};
 use decompte_store::ReportQuery;
 use serde_json::{json, Value};
 
 use super::{
     base_context, error_page, field, merge, render, PrefectureForm, PrefectureUser, SignedForm,
 };
-use crate::auth::{issue_credential, BrowserSession};
+use crate::auth::{issue_credential, BrowserSession, Caller};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -28,21 +28,27 @@ async fn codes_view(
         Ok(list) => list,
         Err(error) => return error_page(state, Some(session), &error.into()),
     };
-    let scope = &state.config.scope;
+    let deployment = &state.config.scope;
+    let caller = &session.caller;
+    let scope = caller.scope(deployment);
+    // A prefecture sees the codes of its own communes and of the
+    // prefecture codes inside its départements; the ministry, every code.
     let rows: Vec<Value> = credentials
         .iter()
         .rev()
+        .filter(|c| caller.reach().includes(&c.reach()))
         .map(|c| {
             json!({
                 "id": c.id,
-                    "role": if c.role == Role::Prefecture { "préfecture" } else { "commune" },
+                "role": c.role.label(),
                 "commune": c.commune, "commune_name": c.commune.as_ref()
-                    .and_then(|code| scope.get(code))
+                    .and_then(|code| deployment.get(code))
                     .map(|m| m.name.clone()),
+                "departements": reach_label(&c.reach(), deployment),
                 "label": c.label, "created_fr": fr_datetime(c.created_at),
                 "last_used_fr": c.last_used_at.map(fr_datetime),
-                    "revoked_fr": c.revoked_at.map(fr_datetime),
-                "is_self": c.id == session.caller.id(),
+                "revoked_fr": c.revoked_at.map(fr_datetime),
+                "is_self": c.id == caller.id(),
             })
         })
         .collect();
@@ -51,12 +57,32 @@ async fn codes_view(
         &mut context,
         json!({
             "credentials": rows,
-            "all_communes": scope.communes()
-                .map(|c| json!({"code": c.code, "name": c.name})).collect::<Vec<_>>(),
+            // The ministry issues prefecture codes; a prefecture, its mairies' and its own.
+            "issues_communes": caller.is_prefecture(),
+            "issues_national": caller.role() == Role::National,
+            "several_departements": deployment.departement_codes().nth(1).is_some(),
+            "departements": scope.departements()
+                .map(|(code, name)| json!({"code": code, "name": name})).collect::<Vec<_>>(),
+            "all_communes": if caller.is_prefecture() {
+                scope.communes()
+                    .map(|c| json!({"code": c.code, "name": c.name})).collect::<Vec<_>>()
+            } else {
+                Vec::new()
+            },
         }),
     );
     merge(&mut context, extra);
     render(state, status, "app/codes.html", context)
+}
+
+/// What a credential reaches, for the list: "—" for a mairie, the
+/// départements of a prefecture, "tous" for the whole deployment.
+fn reach_label(reach: &Reach, deployment: &Scope) -> String {
+    match reach {
+        Reach::Commune(_) => "—".to_owned(),
+        Reach::All => "tous".to_owned(),
+        Reach::Departements(_) => reach.departements(deployment).join(", "),
+    }
 }
 
 pub(super) async fn codes_page(
@@ -66,59 +92,139 @@ pub(super) async fn codes_page(
     codes_view(&state, &session, StatusCode::OK, json!({})).await
 }
 
+/// Reads the départements typed for a prefecture code (`56, 29` or `56 29`):
+/// every one must be in the issuer's scope. None typed: the issuer's own
+/// (for a prefecture that reaches the whole deployment, the whole deployment).
+fn typed_departements(
+    caller: &Caller,
+    deployment: &Scope,
+    text: &str,
+) -> Result<Vec<String>, String> {
+    let typed: Vec<String> = text
+        .split([',', ' ', ';'])
+        .map(|d| d.trim().to_ascii_uppercase())
+        .filter(|d| !d.is_empty())
+        .collect();
+    if typed.is_empty() {
+        return Ok(match caller.reach() {
+            Reach::All => Vec::new(),
+            reach => reach
+                .departements(deployment)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        });
+    }
+    let mut departements = Vec::new();
+    for code in typed {
+        if !deployment.has_departement(&code) || !caller.reach().covers_departement(&code) {
+            return Err(format!(
+                "« {code} » n'est pas un département de votre périmètre ({}) : écrivez les \
+                codes séparés par des virgules, par exemple {}.",
+                caller.scope(deployment).label(),
+                caller
+                    .reach()
+                    .departements(deployment)
+                    .into_iter()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !departements.contains(&code) {
+            departements.push(code);
+        }
+    }
+    departements.sort();
+    Ok(departements)
+}
+
 pub(super) async fn issue_code(
     State(state): State<AppState>,
     PrefectureForm(SignedForm { session, fields }): PrefectureForm,
 ) -> Response {
     let role = field(&fields, "role").unwrap_or("commune");
     let commune_text = field(&fields, "commune").unwrap_or("").trim().to_owned();
+    let departements_text = field(&fields, "departements")
+        .unwrap_or("")
+        .trim()
+        .to_owned();
     let label = field(&fields, "label")
         .unwrap_or("")
         .trim()
         .chars()
         .take(100)
         .collect::<String>();
-    let scope = &state.config.scope;
-    let (role, commune) = match role {
-        "prefecture" => (Role::Prefecture, None),
-        _ => match CommuneCode::parse(&commune_text)
+    let deployment = &state.config.scope;
+    let caller = &session.caller;
+    let refuse = |error: String| {
+        codes_view(
+            &state,
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": error, "form_commune": commune_text, "form_label": label,
+                   "form_departements": departements_text}),
+        )
+    };
+    let (role, commune, departements) = match (role, caller.role()) {
+        ("prefecture", _) => match typed_departements(caller, deployment, &departements_text) {
+            Ok(departements) => (Role::Prefecture, None, departements),
+            Err(error) => return refuse(error).await,
+        },
+        ("national", Role::National) => (Role::National, None, Vec::new()),
+        (_, Role::Prefecture) => match CommuneCode::parse(&commune_text)
             .ok()
-            .filter(|c| scope.contains(c))
+            .filter(|c| deployment.contains(c) && caller.may_access(c))
         {
-            Some(code) => (Role::Commune, Some(code)),
+            Some(code) => (Role::Commune, Some(code), Vec::new()),
             None => {
                 let error = format!(
-                    "« {commune_text} » n'est pas le code INSEE d'une commune du \
+                    "« {commune_text} » n'est pas le code INSEE d'une commune de votre \
                     périmètre ({}) : choisissez-la dans la liste.",
-                    scope.label()
+                    caller.scope(deployment).label()
                 );
-                return codes_view(
-                    &state,
-                    &session,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    json!({"error": error, "form_commune": commune_text, "form_label": label}),
-                )
-                .await;
+                return refuse(error).await;
             }
         },
+        _ => {
+            return refuse(
+                "Le niveau national crée les codes des préfectures ; les codes des mairies \
+                sont créés par leur préfecture."
+                    .to_owned(),
+            )
+            .await
+        }
     };
     let label = if label.is_empty() {
-        match &commune {
-            Some(code) => format!(
+        match (&commune, role) {
+            (Some(code), _) => format!(
                 "Mairie de {}",
-                scope.get(code).map(|c| c.name.as_str()).unwrap_or("?")
+                deployment.get(code).map(|c| c.name.as_str()).unwrap_or("?")
             ),
-            None => "Préfecture".to_owned(),
+            (None, Role::National) => "Niveau national".to_owned(),
+            (None, _) if departements.is_empty() => "Préfecture".to_owned(),
+            (None, _) => format!("Préfecture ({})", departements.join(", ")),
         }
     } else {
         label
     };
-    match issue_credential(state.store.as_ref(), role, commune, &label, Utc::now()).await {
+    match issue_credential(
+        state.store.as_ref(),
+        role,
+        commune,
+        departements,
+        &label,
+        Utc::now(),
+    )
+    .await
+    {
         Ok((credential, code)) => {
             tracing::info!(
                 event = "code_issued",
                 id = %credential.id,
-                by = %session.caller.id(),
+                role = %credential.role,
+                departements = %credential.departements_text(),
+                by = %caller.id(),
                 "access code issued from the prefecture page"
             );
             // The code is shown in this answer only: it is not stored and the page is not cached.
@@ -143,6 +249,22 @@ pub(super) async fn revoke_code(
     Path(id): Path<String>,
     PrefectureForm(SignedForm { session, .. }): PrefectureForm,
 ) -> Response {
+    // Only a code the caller could have issued: the same 404 for a code out
+    // of its reach as for no code, so that ids of other prefectures stay unknown.
+    let target = match state.store.credential(&id).await {
+        Ok(target) => target.filter(|c| session.caller.reach().includes(&c.reach())),
+        Err(error) => return error_page(&state, Some(&session), &error.into()),
+    };
+    if target.is_none() {
+        return error_page(
+            &state,
+            Some(&session),
+            &ApiError::not_found(format!(
+                "Aucun code actif « {id} » dans votre périmètre : il a peut-être déjà été \
+                révoqué."
+            )),
+        );
+    }
     match state.store.revoke_credential(&id, Utc::now()).await {
         Ok(true) => {
             tracing::info!(
@@ -169,7 +291,11 @@ pub(super) async fn export_versions(
     State(state): State<AppState>,
     PrefectureUser(session): PrefectureUser,
 ) -> Response {
-    let versions = match state.store.versions(&ReportQuery::default()).await {
+    let query = ReportQuery {
+        departements: session.caller.query_departements(&state.config.scope),
+        ..ReportQuery::default()
+    };
+    let versions = match state.store.versions(&query).await {
         Ok(versions) => versions,
         Err(error) => return error_page(&state, Some(&session), &error.into()),
     };

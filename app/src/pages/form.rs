@@ -19,20 +19,17 @@ pub(super) fn page_commune(
     let asked = asked.map(str::trim).filter(|a| !a.is_empty());
     let code = match (session.caller.credential.commune.clone(), asked) {
         (Some(own), None) => own,
-        (own, Some(text)) => {
+        (_, Some(text)) => {
             let code =
                 CommuneCode::parse(text).map_err(|e| ApiError::not_found(format!("{e}.")))?;
-            if own.is_some() && !session.caller.may_access(&code) {
-                return Err(ApiError::forbidden(format!(
-                    "Votre code d'accès ne permet de déclarer \
-                    que pour votre commune, pas pour la commune {code}."
-                )));
+            if scope.contains(&code) && !session.caller.may_access(&code) {
+                return Err(crate::api::out_of_reach(&session.caller, &code));
             }
             code
         }
         (None, None) => scope
             .communes()
-            .next()
+            .find(|c| session.caller.may_access(&c.code))
             .map(|c| c.code.clone())
             .ok_or_else(|| ApiError::not_found("Aucune commune dans le périmètre."))?,
     };
@@ -68,7 +65,7 @@ pub(super) async fn render_form(
 ) -> Response {
     let settings = &state.config.rules.settings;
     let now = Utc::now();
-    let today = paris_today(now);
+    let today = local_today(&view.commune.departement, now);
     let code = &view.commune.code;
     let (history, recent) = match view.date {
         Some(date) => {
@@ -79,6 +76,7 @@ pub(super) async fn render_form(
                     commune: Some(code.clone()),
                     from: None,
                     to: None,
+                    ..ReportQuery::default()
                 })
                 .await;
             match (history, recent) {
@@ -154,9 +152,9 @@ pub(super) async fn render_form(
                })).collect::<Vec<_>>()})
     });
     let all_communes: Vec<Value> = if session.caller.is_prefecture() {
-        state
-            .config
-            .scope
+        session
+            .caller
+            .scope(&state.config.scope)
             .communes()
             .map(|c| json!({"code": c.code, "name": c.name}))
             .collect()
@@ -168,7 +166,8 @@ pub(super) async fn render_form(
         &mut context,
         json!({
             "commune": {"code": code, "name": view.commune.name},
-            "prefecture": session.caller.is_prefecture(),
+            "prefecture": session.caller.is_supervisor(),
+            "read_only": session.caller.role() == decompte_core::Role::National,
             "all_communes": all_communes,
             "date": view.date_text,
             "date_fr": view.date.map(fr_date).unwrap_or_else(|| view.date_text.clone()),
@@ -206,8 +205,9 @@ pub(super) async fn form_page(
         Ok(commune) => commune,
         Err(error) => return error_page(&state, Some(&session), &error),
     };
-    let today = paris_today(Utc::now());
-    let date = match asked_day(&state, query.date.as_deref(), today) {
+    // The commune's own day: Réunion and Guadeloupe are not on Paris time.
+    let today = local_today(&commune.departement, Utc::now());
+    let date = match asked_day(&state, query.date.as_deref(), today, today) {
         Ok(date) => date,
         Err(error) => return error_page(&state, Some(&session), &error),
     };

@@ -146,7 +146,7 @@ pub(super) async fn login(
         client = %client,
         "logged in"
     );
-    let target = if credential.role == decompte_core::Role::Prefecture {
+    let target = if credential.role.is_supervisor() {
         "/prefecture"
     } else {
         "/saisie"
@@ -183,9 +183,7 @@ pub(super) async fn resume_draft(
     draft: &Fields,
 ) -> Option<Response> {
     let session = BrowserSession {
-        caller: auth::Caller {
-            credential: credential.clone(),
-        },
+        caller: auth::Caller::new(credential.clone()),
         session_id: session_id.to_owned(),
         csrf: auth::csrf_token(session_id),
     };

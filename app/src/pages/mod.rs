@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use chrono::{Duration, NaiveDate, Utc};
-use decompte_core::time::{fr_date, fr_datetime, paris_today, parse_date};
+use decompte_core::time::{fr_date, fr_datetime, local_today, parse_date};
 use decompte_core::{
     Commune, CommuneCode, Completeness, CountValue, Draft, FieldError, Report, Source,
 };
@@ -77,17 +77,20 @@ fn lenient_query<T: serde::de::DeserializeOwned + Default>(raw: Option<String>) 
 /// The day a page's query asks for: today when absent, and otherwise a day of
 /// the crisis window, or a French `400` (never a day to compute with that lies
 /// outside the calendar of the crisis).
+/// The day a page is about: `default` when none is asked, else the day
+/// asked, inside the crisis window up to `latest`.
 fn asked_day(
     state: &AppState,
     asked: Option<&str>,
-    today: NaiveDate,
+    default: NaiveDate,
+    latest: NaiveDate,
 ) -> Result<NaiveDate, ApiError> {
     match asked.map(str::trim).filter(|text| !text.is_empty()) {
-        None => Ok(today),
+        None => Ok(default),
         Some(text) => state
             .config
             .rules
-            .check_day(text, today)
+            .check_day(text, latest)
             .map_err(ApiError::bad_request),
     }
 }
@@ -105,6 +108,8 @@ fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) 
         let credential = &s.caller.credential;
         json!({
             "role": credential.role.as_str(),
+            "supervisor": credential.role.is_supervisor(),
+            "territory": s.caller.scope(&state.config.scope).label(),
             "label": credential.label,
             "commune": credential.commune,
             "commune_name": credential.commune.as_ref()
@@ -219,7 +224,7 @@ fn check_csrf(state: &AppState, session: &BrowserSession, fields: &Fields) -> Re
 }
 
 fn prefecture_only(state: &AppState, session: BrowserSession) -> Result<BrowserSession, Response> {
-    if session.caller.is_prefecture() {
+    if session.caller.is_supervisor() {
         Ok(session)
     } else {
         Err(error_page(
@@ -235,7 +240,7 @@ fn prefecture_only(state: &AppState, session: BrowserSession) -> Result<BrowserS
 
 /// A logged-in browser; anyone else is sent to the login page.
 fn home_for(session: &BrowserSession) -> &'static str {
-    if session.caller.is_prefecture() {
+    if session.caller.is_supervisor() {
         "/prefecture"
     } else {
         "/saisie"

@@ -14,8 +14,11 @@ pub(super) async fn prefecture_page(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query: PrefectureQuery = lenient_query(query);
-    let today = paris_today(Utc::now());
-    let date = match asked_day(&state, query.date.as_deref(), today) {
+    // Only the caller's départements, in their time zone.
+    let scope = session.caller.scope(&state.config.scope);
+    let now = Utc::now();
+    let today = scope.latest_today(now);
+    let date = match asked_day(&state, query.date.as_deref(), scope.today(now), today) {
         Ok(date) => date,
         Err(error) => return error_page(&state, Some(&session), &error),
     };
@@ -25,6 +28,7 @@ pub(super) async fn prefecture_page(
             .store
             .current_reports(&ReportQuery {
                 commune: None,
+                departements: session.caller.query_departements(&state.config.scope),
                 from: Some(date),
                 to: Some(date),
             })
@@ -37,9 +41,26 @@ pub(super) async fn prefecture_page(
         Ok(loaded) => loaded,
         Err(error) => return error_page(&state, Some(&session), &error.into()),
     };
-    let scope = &state.config.scope;
     let settings = &state.config.rules.settings;
-    let completeness = Completeness::compute(date, scope, &reported);
+    let completeness = Completeness::compute(date, &scope, &reported);
+    // Several départements: how far each has reported.
+    let by_departement: Vec<Value> = if scope.departement_codes().nth(1).is_some() {
+        scope
+            .departements()
+            .map(|(code, name)| {
+                let expected = scope.communes().filter(|c| c.departement == code).count();
+                let reported = completeness
+                    .reported
+                    .iter()
+                    .filter(|c| c.departement == code)
+                    .count();
+                json!({"code": code, "name": name, "expected": expected, "reported": reported,
+                       "percent": (reported * 100).checked_div(expected).unwrap_or(0)})
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let in_scope: Vec<&Report> = reports
         .iter()
         .filter(|r| scope.contains(&r.commune))
@@ -91,6 +112,9 @@ pub(super) async fn prefecture_page(
             "date_fr": fr_date(date),
             "max_date": today.to_string(),
             "completeness": completeness,
+            "by_departement": by_departement,
+            "scope_label": scope.label(),
+            "may_correct": session.caller.is_prefecture(),
             "percent": completeness.percent(),
             "day_total": in_scope.iter().map(|r| r.total()).sum::<u64>(),
             "day_settings": day_settings,

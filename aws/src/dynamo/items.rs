@@ -104,6 +104,9 @@ pub(super) fn credential_item(credential: &Credential) -> Item {
     if let Some(commune) = &credential.commune {
         item.insert("commune".into(), s(commune.as_str()));
     }
+    if !credential.departements.is_empty() {
+        item.insert("departements".into(), s(credential.departements_text()));
+    }
     if let Some(at) = credential.last_used_at {
         item.insert("last_used_at".into(), s(ts(at)));
     }
@@ -123,6 +126,9 @@ pub(super) fn to_credential(item: &Item) -> Result<Credential> {
             .map(|c| CommuneCode::parse(&c))
             .transpose()
             .map_err(|_| corrupt("commune"))?,
+        departements: get_opt_s(item, "departements")
+            .map(|d| Credential::parse_departements(&d))
+            .unwrap_or_default(),
         label: get_s(item, "label")?.to_owned(),
         code_hash: get_s(item, "code_hash")?.to_owned(),
         created_at: get_ts(item, "created_at")?,

@@ -322,9 +322,21 @@ impl DynamoStore {
     }
 
     /// Every current report of the deployment's départements.
-    async fn all_current(&self, since: Option<DateTime<Utc>>) -> Result<Vec<Report>> {
+    /// The current reports of `departements` (all of the deployment's if
+    /// empty), recorded after `since` if given: one query of the `changes`
+    /// index per département.
+    async fn all_current(
+        &self,
+        departements: &[String],
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Report>> {
         let mut reports = Vec::new();
-        for departement in &self.departements {
+        let departements = if departements.is_empty() {
+            &self.departements
+        } else {
+            departements
+        };
+        for departement in departements {
             let mut values = vec![(":p", s(format!("CURRENT#{departement}")))];
             let condition = match since {
                 Some(since) => {

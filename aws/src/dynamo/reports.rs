@@ -139,12 +139,10 @@ impl Reports for DynamoStore {
                 items.iter().map(to_report).collect::<Result<Vec<_>>>()?
             }
             None => self
-                .all_current(None)
+                .all_current(&query.departements, None)
                 .await?
                 .into_iter()
-                .filter(|r| {
-                    query.from.is_none_or(|f| r.date >= f) && query.to.is_none_or(|t| r.date <= t)
-                })
+                .filter(|r| query.matches(r))
                 .collect(),
         };
         reports.sort_by(|a, b| (a.date, &a.commune).cmp(&(b.date, &b.commune)));
@@ -171,7 +169,7 @@ impl Reports for DynamoStore {
         let communes: BTreeSet<CommuneCode> = match &query.commune {
             Some(commune) => BTreeSet::from([commune.clone()]),
             None => self
-                .all_current(None)
+                .all_current(&query.departements, None)
                 .await?
                 .into_iter()
                 .map(|r| r.commune)
@@ -224,7 +222,7 @@ impl Reports for DynamoStore {
     }
 
     async fn changed_since(&self, since: DateTime<Utc>) -> Result<Vec<Report>> {
-        let mut reports = self.all_current(Some(since)).await?;
+        let mut reports = self.all_current(&[], Some(since)).await?;
         reports.retain(|r| r.recorded_at > since);
         reports.sort_by_key(|r| r.recorded_at);
         Ok(reports)

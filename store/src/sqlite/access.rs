@@ -7,12 +7,14 @@ impl Access for SqliteStore {
         let cr = credential.clone();
         self.with(move |c| {
             c.execute(
-                "INSERT INTO credentials (id, role, commune, label, code_hash, created_at, \
-                    last_used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO credentials (id, role, commune, departements, label, code_hash, \
+                    created_at, last_used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+                    ?9)",
                 params![
                     cr.id,
                     cr.role.as_str(),
                     cr.commune.as_ref().map(ToString::to_string),
+                    cr.departements_text(),
                     cr.label,
                     cr.code_hash,
                     ts(cr.created_at),

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS credentials (
     id           TEXT PRIMARY KEY,
     role         TEXT NOT NULL,
     commune      TEXT,
+    departements TEXT NOT NULL DEFAULT '',
     label        TEXT NOT NULL,
     code_hash    TEXT NOT NULL UNIQUE,
     created_at   TEXT NOT NULL,
@@ -168,6 +169,18 @@ fn migrate(connection: &Connection) -> Result<()> {
             )
             .map_err(unavailable)?;
     }
+    let has_departements: bool = connection
+        .prepare("SELECT 1 FROM pragma_table_info('credentials') WHERE name = 'departements'")
+        .and_then(|mut statement| statement.exists([]))
+        .map_err(unavailable)?;
+    if !has_departements {
+        // Credentials of an earlier version reach the whole deployment.
+        connection
+            .execute_batch(
+                "ALTER TABLE credentials ADD COLUMN departements TEXT NOT NULL DEFAULT '';",
+            )
+            .map_err(unavailable)?;
+    }
     Ok(())
 }
 
@@ -267,12 +280,13 @@ type RawCredential = (
     String,
     String,
     String,
+    String,
     Option<String>,
     Option<String>,
 );
 
 const CREDENTIAL_COLUMNS: &str =
-    "id, role, commune, label, code_hash, created_at, last_used_at, revoked_at";
+    "id, role, commune, departements, label, code_hash, created_at, last_used_at, revoked_at";
 
 fn raw_credential(row: &Row<'_>) -> rusqlite::Result<RawCredential> {
     Ok((
@@ -284,11 +298,13 @@ fn raw_credential(row: &Row<'_>) -> rusqlite::Result<RawCredential> {
         row.get(5)?,
         row.get(6)?,
         row.get(7)?,
+        row.get(8)?,
     ))
 }
 
 fn to_credential(raw: RawCredential) -> Result<Credential> {
-    let (id, role, commune, label, code_hash, created_at, last_used_at, revoked_at) = raw;
+    let (id, role, commune, departements, label, code_hash, created_at, last_used_at, revoked_at) =
+        raw;
     Ok(Credential {
         id,
         role: role
@@ -298,6 +314,7 @@ fn to_credential(raw: RawCredential) -> Result<Credential> {
             .map(|c| CommuneCode::parse(&c))
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        departements: Credential::parse_departements(&departements),
         label,
         code_hash,
         created_at: parse_ts(&created_at)?,
@@ -383,8 +400,9 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    /// A database made before sessions had `last_seen_at` opens, and its
-    /// sessions count as active when they began.
+    /// A database made before sessions had `last_seen_at` and credentials
+    /// their départements opens; its sessions count as active when they
+    /// began, its prefecture codes reach the whole deployment.
     #[test]
     fn an_older_database_is_migrated() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -394,7 +412,12 @@ mod tests {
             "CREATE TABLE sessions (id_hash TEXT PRIMARY KEY, credential_id TEXT NOT NULL, \
              created_at TEXT NOT NULL, expires_at TEXT NOT NULL); \
              INSERT INTO sessions VALUES ('h', 'c', '2020-04-01T10:00:00.000000Z', \
-             '2020-04-01T18:00:00.000000Z');",
+             '2020-04-01T18:00:00.000000Z'); \
+             CREATE TABLE credentials (id TEXT PRIMARY KEY, role TEXT NOT NULL, commune TEXT, \
+             label TEXT NOT NULL, code_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, \
+             last_used_at TEXT, revoked_at TEXT); \
+             INSERT INTO credentials VALUES ('prefecture-1', 'prefecture', NULL, 'Préfecture', \
+             'x', '2020-04-01T10:00:00.000000Z', NULL, NULL);",
         )
         .expect("old schema");
         drop(old);
@@ -408,5 +431,13 @@ mod tests {
             )
             .expect("read");
         assert_eq!(last_seen, "2020-04-01T10:00:00.000000Z");
+        drop(connection);
+        let credential = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(store.credential("prefecture-1"))
+            .expect("read")
+            .expect("kept");
+        assert_eq!(credential.reach(), decompte_core::Reach::All);
     }
 }

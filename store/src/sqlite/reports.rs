@@ -77,18 +77,16 @@ impl Reports for SqliteStore {
     }
 
     async fn current_reports(&self, query: &ReportQuery) -> Result<Vec<Report>> {
-        let commune = query.commune.as_ref().map(ToString::to_string);
-        let from = query.from.map(|d| d.to_string());
-        let to = query.to.map(|d| d.to_string());
-        self.with(move |c| {
-            let sql = format!(
-                "SELECT {REPORT_COLUMNS} FROM current_reports c JOIN report_versions v \
-                 ON v.commune = c.commune AND v.date = c.date AND v.version = c.version \
-                 WHERE (?1 IS NULL OR c.commune = ?1) AND (?2 IS NULL OR c.date >= ?2) AND (?3 \
-                     IS NULL OR c.date <= ?3) \
-                 ORDER BY c.date, c.commune"
-            );
-            query_reports(c, &sql, params![commune, from, to])
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} FROM current_reports c JOIN report_versions v \
+             ON v.commune = c.commune AND v.date = c.date AND v.version = c.version \
+             WHERE (?1 IS NULL OR c.commune = ?1) AND (?2 IS NULL OR c.date >= ?2) AND (?3 \
+                 IS NULL OR c.date <= ?3) AND (?4 IS NULL OR (c.commune > ?4 AND c.commune < \
+                 ?4 || '~')) \
+             ORDER BY c.date, c.commune"
+        );
+        self.by_departement(query, sql, |a, b| {
+            (a.date, &a.commune).cmp(&(b.date, &b.commune))
         })
         .await
     }
@@ -106,17 +104,15 @@ impl Reports for SqliteStore {
     }
 
     async fn versions(&self, query: &ReportQuery) -> Result<Vec<Report>> {
-        let commune = query.commune.as_ref().map(ToString::to_string);
-        let from = query.from.map(|d| d.to_string());
-        let to = query.to.map(|d| d.to_string());
-        self.with(move |c| {
-            let sql = format!(
-                "SELECT {REPORT_COLUMNS} FROM report_versions v \
-                 WHERE (?1 IS NULL OR v.commune = ?1) AND (?2 IS NULL OR v.date >= ?2) AND (?3 \
-                     IS NULL OR v.date <= ?3) \
-                 ORDER BY v.date, v.commune, v.version"
-            );
-            query_reports(c, &sql, params![commune, from, to])
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} FROM report_versions v \
+             WHERE (?1 IS NULL OR v.commune = ?1) AND (?2 IS NULL OR v.date >= ?2) AND (?3 \
+                 IS NULL OR v.date <= ?3) AND (?4 IS NULL OR (v.commune > ?4 AND v.commune < \
+                 ?4 || '~')) \
+             ORDER BY v.date, v.commune, v.version"
+        );
+        self.by_departement(query, sql, |a, b| {
+            (a.date, &a.commune, a.version).cmp(&(b.date, &b.commune, b.version))
         })
         .await
     }
@@ -252,4 +248,41 @@ fn insert_version(tx: &rusqlite::Transaction<'_>, report: &Report) -> Result<()>
     })
     .map_err(unavailable)?;
     Ok(())
+}
+
+impl SqliteStore {
+    /// Runs a report query whose `?4` is one département (a commune code
+    /// starts with its département's), once per département asked for, and
+    /// merges the answers in `order`: each run reads one range of the
+    /// primary key, not the whole table.
+    async fn by_departement(
+        &self,
+        query: &ReportQuery,
+        sql: String,
+        order: fn(&Report, &Report) -> std::cmp::Ordering,
+    ) -> Result<Vec<Report>> {
+        let commune = query.commune.as_ref().map(ToString::to_string);
+        let from = query.from.map(|d| d.to_string());
+        let to = query.to.map(|d| d.to_string());
+        let departements: Vec<Option<String>> = if query.departements.is_empty() {
+            vec![None]
+        } else {
+            query.departements.iter().cloned().map(Some).collect()
+        };
+        self.with(move |c| {
+            let mut reports = Vec::new();
+            for departement in &departements {
+                reports.extend(query_reports(
+                    c,
+                    &sql,
+                    params![commune, from, to, departement],
+                )?);
+            }
+            if departements.len() > 1 {
+                reports.sort_by(order);
+            }
+            Ok(reports)
+        })
+        .await
+    }
 }

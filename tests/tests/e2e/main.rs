@@ -9,22 +9,41 @@
 
 /// Runs `$test(app: TestApp)` twice: on SQLite (`$test::sqlite`) and, with
 /// the real components, on DynamoDB Local (`$test::dynamodb`).
+/// `on_both_stores!(test, ["56", "29"])` runs it on a deployment of those départements.
 macro_rules! on_both_stores {
     ($test:ident) => {
+        on_both_stores!($test, ["56"]);
+    };
+    ($test:ident, [$($departement:literal),+]) => {
         mod $test {
+            fn departements() -> Vec<&'static str> {
+                vec![$($departement),+]
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$test(decompte_tests::TestApp::start().await).await;
+                let app = decompte_tests::TestApp::start_with(|options| {
+                    options.departements = departements().iter().map(|d| d.to_string()).collect();
+                })
+                .await;
+                super::$test(app).await;
             }
 
             #[cfg(feature = "components")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn dynamodb() {
                 let store = decompte_tests::dynamodb_local::DynamoLocal::shared()
-                    .fresh_store(&["56"])
+                    .fresh_store(&departements())
                     .await;
-                super::$test(decompte_tests::TestApp::start_on(std::sync::Arc::new(store)).await)
-                    .await;
+                let app = decompte_tests::TestApp::start_on_with(
+                    std::sync::Arc::new(store),
+                    |options| {
+                        options.departements =
+                            departements().iter().map(|d| d.to_string()).collect();
+                    },
+                )
+                .await;
+                super::$test(app).await;
             }
         }
     };
@@ -37,6 +56,7 @@ mod prefecture;
 mod properties;
 mod publication;
 mod rejections;
+mod tenancy;
 
 // The tier of the real components.
 #[cfg(feature = "components")]

@@ -30,7 +30,7 @@ async fn the_prefecture_issues_and_revokes_codes_from_its_page() {
     assert!(
         refused
             .text
-            .contains("pas le code INSEE d&#39;une commune du périmètre"),
+            .contains("pas le code INSEE d&#39;une commune de votre périmètre"),
         "{}",
         refused.text
     );
