@@ -7,22 +7,71 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use decompte_core::spreadsheet::read_cell;
 use decompte_core::{CountValue, Draft, Rules, Scope, Source};
+use decompte_publish::model::DepartementReports;
 use decompte_publish::opendata;
 use decompte_store::{Actor, Ledger, RecordError, ReportQuery, Store, StoreError};
 
-/// Writes every current report in scope as `deces.csv`.
+/// Writes every current report in scope as `deces.csv`: the header, then
+/// each département's rows. Returns how many rows were written.
 pub async fn export(
     store: &dyn Store,
     scope: &Scope,
     rules: &Rules,
     out: impl Write,
 ) -> anyhow::Result<usize> {
-    let reports = store.current_reports(&ReportQuery::default()).await?;
-    let rows = opendata::rows(&reports, scope, &rules.settings);
-    let bytes = opendata::csv(&rows)?;
     let mut out = out;
-    out.write_all(&bytes)?;
-    Ok(rows.len())
+    out.write_all(opendata::header(&rules.settings).as_bytes())?;
+    let mut rows = 0;
+    for code in scope.departement_codes() {
+        let reports = store
+            .current_reports(&ReportQuery {
+                departements: vec![code.to_owned()],
+                ..ReportQuery::default()
+            })
+            .await?;
+        let departement = DepartementReports::build(code, scope, &rules.settings, &reports);
+        rows += departement.report_count();
+        out.write_all(&opendata::csv_body(&departement))?;
+    }
+    Ok(rows)
+}
+
+/// The two shapes of `deces.csv` an import reads: a column per setting (what
+/// decompte publishes), or a row per setting (`lieu,deces`, what it
+/// published before).
+enum Shape {
+    /// The setting of each column from the fourth; `total` is not read.
+    Wide(Vec<Option<String>>),
+    Long,
+}
+
+fn shape(headers: &csv::StringRecord, rules: &Rules) -> anyhow::Result<Shape> {
+    let names: Vec<String> = headers.iter().map(|h| read_cell(h).to_owned()).collect();
+    let wide = opendata::header(&rules.settings);
+    let expected_wide = wide.trim_end();
+    if names.len() < 4 || names[..3] != ["date", "code_commune", "nom_commune"] {
+        bail!(
+            "the header must be `{expected_wide}` (found `{}`)",
+            names.join(",")
+        );
+    }
+    if names[3..] == ["lieu", "deces"] {
+        return Ok(Shape::Long);
+    }
+    let mut columns = Vec::new();
+    for name in &names[3..] {
+        if name == "total" {
+            columns.push(None);
+        } else if rules.settings.get(name).is_some() {
+            columns.push(Some(name.to_owned()));
+        } else {
+            bail!(
+                "unknown column `{name}`: the header must be `{expected_wide}` (settings: {})",
+                rules.settings.keys().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    Ok(Shape::Wide(columns))
 }
 
 /// The rows of one (commune, day) of an imported file: its key, its first
@@ -54,14 +103,7 @@ pub async fn import(
         .headers()
         .context("cannot read the CSV header")?
         .clone();
-    let expected = opendata::CSV_HEADER.split(',').collect::<Vec<_>>();
-    if headers.iter().collect::<Vec<_>>() != expected {
-        bail!(
-            "the header must be `{}` (found `{}`)",
-            opendata::CSV_HEADER,
-            headers.iter().collect::<Vec<_>>().join(",")
-        );
-    }
+    let shape = shape(&headers, rules)?;
     // Group the rows by (commune, day). A file in the order of deces.csv has
     // the rows of a (commune, day) together: the last group is checked first,
     // and the index only when the file jumps.
@@ -79,14 +121,35 @@ pub async fn import(
         if !more {
             break;
         }
-        let (Some(date), Some(commune), Some(setting), Some(count)) =
-            (record.get(0), record.get(1), record.get(3), record.get(4))
-        else {
-            problems.push(format!("line {line}: 5 fields expected"));
+        let (Some(date), Some(commune)) = (record.get(0), record.get(1)) else {
+            problems.push(format!("line {line}: {} fields expected", headers.len()));
             continue;
         };
         // Text cells were made safe for spreadsheets on export: read them back as typed.
-        let setting = read_cell(setting);
+        let cells: Vec<(String, &str)> = match &shape {
+            Shape::Long => match (record.get(3), record.get(4)) {
+                (Some(setting), Some(count)) => vec![(read_cell(setting).to_owned(), count)],
+                _ => {
+                    problems.push(format!("line {line}: 5 fields expected"));
+                    continue;
+                }
+            },
+            Shape::Wide(columns) => {
+                if record.len() != headers.len() {
+                    problems.push(format!(
+                        "line {line}: {} fields expected, {} found",
+                        headers.len(),
+                        record.len()
+                    ));
+                    continue;
+                }
+                columns
+                    .iter()
+                    .zip(record.iter().skip(3))
+                    .filter_map(|(setting, count)| setting.clone().map(|s| (s, count)))
+                    .collect()
+            }
+        };
         let same_as_last = groups
             .last()
             .is_some_and(|((c, d), _, _)| c == commune && d == date);
@@ -99,14 +162,16 @@ pub async fn import(
                 groups.len() - 1
             })
         };
-        if groups[position]
-            .2
-            .insert(setting.to_owned(), CountValue::Text(count.to_owned()))
-            .is_some()
-        {
-            problems.push(format!(
-                "line {line}: setting `{setting}` appears twice for {commune} on {date}"
-            ));
+        for (setting, count) in cells {
+            if groups[position]
+                .2
+                .insert(setting.clone(), CountValue::Text(count.to_owned()))
+                .is_some()
+            {
+                problems.push(format!(
+                    "line {line}: setting `{setting}` appears twice for {commune} on {date}"
+                ));
+            }
         }
     }
     let mut valid = Vec::with_capacity(groups.len());

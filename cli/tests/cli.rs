@@ -141,7 +141,8 @@ fn prefecture_codes_are_scoped_to_departements_and_the_ministry_has_its_own() {
 fn import_export_and_publish_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
     let csv = dir.path().join("in.csv");
-    let mut text = String::from("date,code_commune,nom_commune,lieu,deces\n");
+    // The format decompte published before (a row per setting) still imports.
+    let mut long = String::from("date,code_commune,nom_commune,lieu,deces\n");
     for (lieu, n) in [
         ("hopital", 2),
         ("ehpad", 1),
@@ -149,43 +150,54 @@ fn import_export_and_publish_round_trip() {
         ("domicile", 0),
         ("autre", 0),
     ] {
-        text.push_str(&format!("2020-04-01,56260,Vannes,{lieu},{n}\n"));
+        long.push_str(&format!("2020-04-01,56260,Vannes,{lieu},{n}\n"));
     }
-    std::fs::write(&csv, &text).expect("write csv");
+    std::fs::write(&csv, &long).expect("write csv");
     let import = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
     assert!(import.status.success(), "{}", stderr(&import));
     assert_stderr(&import, "1 créée(s), 0 corrigée(s), 0 inchangée(s)");
 
+    // The published format, a column per setting, is what export writes.
+    let header = "date,code_commune,nom_commune,hopital,ehpad,esms,domicile,autre,total\n";
+    let text = format!("{header}2020-04-01,56260,Vannes,2,1,0,0,0,3\n");
+    assert_eq!(stdout(&decompte(dir.path(), &["export"])), text);
     // The same file again changes nothing; a lower figure becomes a correction with a reason.
+    std::fs::write(&csv, &text).expect("write csv");
     let again = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
     assert_stderr(&again, "0 créée(s), 0 corrigée(s), 1 inchangée(s)");
-    std::fs::write(&csv, text.replace("hopital,2", "hopital,1")).expect("write csv");
+    let lower = format!("{header}2020-04-01,56260,Vannes,1,1,0,0,0,2\n");
+    std::fs::write(&csv, &lower).expect("write csv");
     let corrected = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
     assert_stderr(&corrected, "0 créée(s), 1 corrigée(s)");
-
-    let export = decompte(dir.path(), &["export"]);
-    assert_eq!(stdout(&export), text.replace("hopital,2", "hopital,1"));
+    assert_eq!(stdout(&decompte(dir.path(), &["export"])), lower);
 
     // A file with one bad line imports nothing.
     std::fs::write(
         &csv,
-        format!("{text}2020-04-02,56260,Vannes,hopital,-1\n2020-04-02,56260,Vannes,ehpad,0\n"),
+        format!("{lower}2020-04-02,56260,Vannes,-1,0,0,0,0,-1\n"),
     )
     .expect("write csv");
     let refused = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
     assert!(!refused.status.success());
     assert_stderr(&refused, "nothing imported");
-    assert_eq!(
-        stdout(&decompte(dir.path(), &["export"])),
-        text.replace("hopital,2", "hopital,1")
-    );
+    assert_eq!(stdout(&decompte(dir.path(), &["export"])), lower);
+    // A column that is no setting is refused, saying which.
+    std::fs::write(
+        &csv,
+        "date,code_commune,nom_commune,hopital,cimetiere\n2020-04-03,56260,Vannes,1,1\n",
+    )
+    .expect("write csv");
+    let unknown = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
+    assert!(!unknown.status.success());
+    assert_stderr(&unknown, "unknown column `cimetiere`");
 
     let publish = decompte(dir.path(), &["publish"]);
     assert!(publish.status.success(), "{}", stderr(&publish));
     let site_csv =
         std::fs::read_to_string(dir.path().join("site/donnees/deces.csv")).expect("site csv");
-    assert_eq!(site_csv, text.replace("hopital,2", "hopital,1"));
+    assert_eq!(site_csv, lower);
     assert!(dir.path().join("site/communes/56260.html").exists());
+    assert!(dir.path().join("site/donnees/deces.csv.gz").exists());
     let second = decompte(dir.path(), &["publish"]);
     assert_stderr(&second, "0 fichier(s) écrit(s)");
 }
@@ -203,9 +215,7 @@ fn csv_cells_never_run_as_formulas_and_round_trip() {
     let csv = dir.path().join("in.csv");
     std::fs::write(
         &csv,
-        "date,code_commune,nom_commune,lieu,deces\n\
-         2020-04-01,56260,Vannes,'-moins,3\n\
-         2020-04-01,56260,Vannes,hopital,1\n",
+        "date,code_commune,nom_commune,'-moins,hopital\n2020-04-01,56260,Vannes,3,1\n",
     )
     .expect("write csv");
     let import = with_settings(&["import", csv.to_str().expect("path")]);
@@ -213,7 +223,7 @@ fn csv_cells_never_run_as_formulas_and_round_trip() {
     let export = with_settings(&["export"]);
     let text = stdout(&export);
     assert!(
-        text.contains("2020-04-01,56260,Vannes,'-moins,3\n"),
+        text.starts_with("date,code_commune,nom_commune,'-moins,hopital,total\n"),
         "{text}"
     );
     assert!(
@@ -255,11 +265,9 @@ fn the_demonstration_stays_away_from_production() {
     assert_stderr(&exposed, "loopback only");
 
     let csv = dir.path().join("in.csv");
-    let mut text = String::from("date,code_commune,nom_commune,lieu,deces\n");
-    for lieu in ["hopital", "ehpad", "esms", "domicile", "autre"] {
-        text.push_str(&format!("2020-04-01,56260,Vannes,{lieu},1\n"));
-    }
-    std::fs::write(&csv, &text).expect("write csv");
+    let text = "date,code_commune,nom_commune,hopital,ehpad,esms,domicile,autre,total\n\
+                2020-04-01,56260,Vannes,1,1,1,1,1,5\n";
+    std::fs::write(&csv, text).expect("write csv");
     let import = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
     assert!(import.status.success(), "{}", stderr(&import));
     let demo = decompte(dir.path(), &["serve", "--demo", "--listen", "127.0.0.1:0"]);

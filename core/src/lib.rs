@@ -2,7 +2,7 @@
 //!
 //! Architecture invariant: this crate does no IO and no async. It knows what a
 //! commune, a setting (lieu de décès), a report and a correction are, how input
-//! is validated, how completeness and aggregates are computed, and how access
+//! is validated, how completeness is computed, and how access
 //! codes are formatted and hashed. Clocks and randomness are passed in.
 
 pub mod aggregate;
@@ -17,7 +17,6 @@ pub mod spreadsheet;
 pub mod time;
 pub mod validation;
 
-pub use aggregate::Aggregates;
 pub use auth::{AccessCode, Role};
 pub use commune::{Commune, CommuneCode, Referential, Scope};
 pub use completeness::Completeness;

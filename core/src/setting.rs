@@ -16,6 +16,10 @@ pub struct Setting {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings(Vec<Setting>);
 
+/// Keys a setting may not take: each setting is a column of the published
+/// CSV, beside these.
+pub const RESERVED_KEYS: [&str; 2] = ["date", "total"];
+
 impl Default for Settings {
     /// The five settings of the product contract.
     fn default() -> Self {
@@ -57,6 +61,11 @@ impl Settings {
             {
                 return Err(SettingsError(format!(
                     "setting key `{key}` must be lowercase letters, digits or dashes"
+                )));
+            }
+            if RESERVED_KEYS.contains(&key) {
+                return Err(SettingsError(format!(
+                    "setting key `{key}` is a column of the published data: choose another"
                 )));
             }
             if settings.iter().any(|s: &Setting| s.key == key) {
@@ -108,6 +117,7 @@ mod tests {
         assert_eq!(settings.keys().collect::<Vec<_>>(), ["hopital", "domicile"]);
         assert!(Settings::parse("Hopital=X").is_err());
         assert!(Settings::parse("a=X,a=Y").is_err());
+        assert!(Settings::parse("total=Total").is_err());
         assert!(Settings::parse("").is_err());
         assert_eq!(Settings::default().len(), 5);
     }

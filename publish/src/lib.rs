@@ -12,6 +12,7 @@
 pub mod cdn;
 pub mod charts;
 pub mod headers;
+pub mod model;
 pub mod opendata;
 pub mod render;
 pub mod sink;

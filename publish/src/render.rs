@@ -1,17 +1,25 @@
-//! Rendering the whole site in memory: pages, charts, open data and assets.
-//! Nothing here depends on the clock except through `today`, so the same
+//! Rendering: pages, charts and open data, by level. A commune page is made
+//! of the commune's reports; a département's page, data files and commune
+//! pages of the département's reports ([`DepartementReports`]); the
+//! overview and the setting pages of the départements' [`Summary`]s only.
+//! Nothing depends on the clock except through `today`, so the same
 //! reports always give the same bytes (which makes publication incremental).
+//!
+//! With one département the site is its overview (`index.html`, listing its
+//! communes); with several, `index.html` is the scope's level, listing its
+//! départements, and each has `departements/{code}.html` listing its communes.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use decompte_core::aggregate::{per_100k, DayRow};
+use decompte_core::aggregate::per_100k;
 use decompte_core::time::{fr_date, fr_datetime};
-use decompte_core::{Aggregates, CommuneCode, Completeness, Report, Scope, Settings};
+use decompte_core::{Commune, Report, Scope, Settings};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::charts::{self, Caption};
+use crate::model::{add_days, DayCounts, DaySummary, DepartementReports, Summary};
 use crate::opendata;
 
 /// What a deployment publishes about itself.
@@ -37,6 +45,11 @@ impl SiteConfig {
             settings: settings.rules()?.settings,
         })
     }
+
+    /// Several départements: the site has a level per département.
+    pub fn by_departement(&self) -> bool {
+        self.scope.departement_codes().nth(1).is_some()
+    }
 }
 
 /// A rendered site: every file by path, and the data watermark.
@@ -61,70 +74,72 @@ pub enum RenderError {
 /// puts the demonstration banner on every page.
 pub const DEMO_AUTHOR: &str = "demonstration";
 
-/// Renders the whole site: every page, chart, open data file and asset.
+/// Files by path.
+pub type Files = Vec<(String, Vec<u8>)>;
+
+/// Renders the whole site in memory: every page, chart, open data file and
+/// asset. The publisher renders the same files département by département.
 pub fn render(
     reports: &[Report],
     config: &SiteConfig,
     today: NaiveDate,
 ) -> Result<RenderedSite, RenderError> {
-    let pages = Pages::new(reports, config, today);
+    let departements = DepartementReports::all(&config.scope, &config.settings, reports);
+    let width = config.settings.len();
+    let summaries: Vec<Summary> = departements.iter().map(|d| d.summary(width)).collect();
+    let renderer = Renderer::new(config, today, summaries.iter().any(|s| s.demo));
     let mut files = BTreeMap::new();
-    files.insert(
-        pages.stylesheet_path.clone(),
-        decompte_templates::STYLESHEET.as_bytes().to_vec(),
-    );
-    files.insert("index.html".into(), pages.overview()?);
-    pages.communes(&mut files)?;
-    pages.settings(&mut files)?;
-    files.insert(
-        "methodologie.html".into(),
-        pages.page("site/methodologie.html", pages.base(""))?,
-    );
-    // Served for any missing address, at any depth: its links start at the site's root.
-    files.insert(
-        "404.html".into(),
-        pages.page("site/404.html", pages.base("/"))?,
-    );
-    open_data(reports, config, &mut files)?;
+    let mut parts = Vec::new();
+    for (departement, summary) in departements.iter().zip(&summaries) {
+        let rendered = renderer.departement(departement, summary, None)?;
+        files.extend(rendered.files);
+        parts.push(rendered.data);
+    }
+    files.extend(renderer.scope_data(&parts));
+    files.extend(renderer.scope_pages(&summaries)?);
     Ok(RenderedSite {
         files,
-        watermark: pages.watermark,
+        watermark: summaries.iter().filter_map(|s| s.watermark).max(),
     })
 }
 
-/// What every page is rendered from: the templates, the configuration, the
-/// reports in scope and their aggregates.
-struct Pages<'a> {
+/// What rendering a département gives: its files, and its part of the
+/// whole-scope CSV (the rows without header, plain and gzipped).
+pub struct RenderedDepartement {
+    pub files: Files,
+    pub data: DataPart,
+}
+
+/// A département's rows in the whole-scope CSV.
+#[derive(Debug, Clone, Default)]
+pub struct DataPart {
+    pub code: String,
+    pub csv: Vec<u8>,
+    pub gz: Vec<u8>,
+}
+
+/// Everything pages share: the templates, the configuration, today and the
+/// demonstration flag.
+pub struct Renderer<'a> {
     env: minijinja::Environment<'static>,
     config: &'a SiteConfig,
-    in_scope: Vec<&'a Report>,
-    aggregates: Aggregates,
     today: NaiveDate,
-    watermark: Option<DateTime<Utc>>,
     demo: bool,
     colors: Vec<&'static str>,
     settings_list: Vec<Value>,
     stylesheet_path: String,
+    header: String,
+    header_gz: Vec<u8>,
 }
 
-impl<'a> Pages<'a> {
-    fn new(reports: &'a [Report], config: &'a SiteConfig, today: NaiveDate) -> Self {
+impl<'a> Renderer<'a> {
+    pub fn new(config: &'a SiteConfig, today: NaiveDate, demo: bool) -> Self {
         let settings = &config.settings;
-        let scope = &config.scope;
-        let in_scope: Vec<&Report> = reports
-            .iter()
-            .filter(|r| scope.contains(&r.commune))
-            .collect();
-        let aggregates = Aggregates::compute(reports, scope, settings);
-        let watermark = in_scope.iter().map(|r| r.recorded_at).max();
-        let demo = in_scope.iter().any(|r| r.recorded_by == DEMO_AUTHOR);
+        let header = opendata::header(settings);
         Self {
             env: decompte_templates::environment(),
             config,
-            in_scope,
-            aggregates,
             today,
-            watermark,
             demo,
             colors: (0..settings.len()).map(charts::color).collect(),
             settings_list: settings
@@ -135,7 +150,13 @@ impl<'a> Pages<'a> {
                 "assets/style.{}.css",
                 &hex::encode(Sha256::digest(decompte_templates::STYLESHEET))[..12]
             ),
+            header_gz: opendata::gzip(header.as_bytes()),
+            header,
         }
+    }
+
+    fn multi(&self) -> bool {
+        self.config.by_departement()
     }
 
     /// The context every page shares; `root` leads from the page to the site's root.
@@ -151,6 +172,7 @@ impl<'a> Pages<'a> {
             "settings": self.settings_list,
             "colors": self.colors,
             "expected": scope.len(),
+            "by_departement": self.multi(),
         })
     }
 
@@ -162,285 +184,483 @@ impl<'a> Pages<'a> {
             .map_err(|e| RenderError::Template(name.into(), e))
     }
 
-    /// `index.html`: totals, charts, completeness of the last days, every commune.
-    fn overview(&self) -> Result<Vec<u8>, RenderError> {
-        let (settings, scope, aggregates, colors, in_scope, today, watermark) = (
-            &self.config.settings,
-            &self.config.scope,
-            &self.aggregates,
-            &self.colors,
-            &self.in_scope,
-            self.today,
-            self.watermark,
+    /// A département's files: its communes' pages (all of them, or only
+    /// `communes` if given), its own page and data files with several
+    /// départements, and its part of the whole-scope CSV.
+    pub fn departement(
+        &self,
+        departement: &DepartementReports<'_>,
+        summary: &Summary,
+        communes: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<RenderedDepartement, RenderError> {
+        let mut files = Vec::new();
+        for (commune, days) in &departement.communes {
+            if communes.is_some_and(|only| !only.contains(commune.code.as_str())) {
+                continue;
+            }
+            files.push((
+                format!("communes/{}.html", commune.code),
+                self.commune_page(commune, days)?,
+            ));
+        }
+        let csv = opendata::csv_body(departement);
+        let gz = opendata::gzip(&csv);
+        if self.multi() {
+            files.push((
+                format!("departements/{}.html", departement.code),
+                self.departement_page(summary)?,
+            ));
+            let folder = format!("donnees/departements/{}", departement.code);
+            let mut whole = Vec::with_capacity(self.header.len() + csv.len());
+            whole.extend_from_slice(self.header.as_bytes());
+            whole.extend_from_slice(&csv);
+            let mut whole_gz = Vec::with_capacity(self.header_gz.len() + gz.len());
+            whole_gz.extend_from_slice(&self.header_gz);
+            whole_gz.extend_from_slice(&gz);
+            files.push((format!("{folder}/deces.csv"), whole));
+            files.push((format!("{folder}/deces.csv.gz"), whole_gz));
+            files.push((
+                format!("{folder}/deces.json"),
+                opendata::columnar_json(departement, &self.config.settings),
+            ));
+        } else {
+            files.push((
+                "donnees/deces.json".into(),
+                opendata::columnar_json(departement, &self.config.settings),
+            ));
+        }
+        Ok(RenderedDepartement {
+            files,
+            data: DataPart {
+                code: departement.code.to_owned(),
+                csv,
+                gz,
+            },
+        })
+    }
+
+    /// The whole-scope CSV, plain and gzipped, from the départements' parts
+    /// in code order.
+    pub fn scope_data(&self, parts: &[DataPart]) -> Files {
+        let mut csv = Vec::with_capacity(
+            self.header.len() + parts.iter().map(|p| p.csv.len()).sum::<usize>(),
         );
-        let base = |root: &str| self.base(root);
-        let mut context = base("");
-        let totals: Vec<Value> = settings
-            .iter()
-            .zip(&aggregates.by_setting)
-            .enumerate()
-            .map(|(i, (s, total))| {
-                json!({
-                    "key": s.key,
-                    "label": s.label,
-                    "total": total,
-                    "color": colors[i],
-                })
-            })
-            .collect();
-        // The seven days up to today; when reporting stopped more than a week ago
-        // (a crisis that ended, demonstration data), the seven days up to the last report.
-        let last_reported = in_scope.iter().map(|r| r.date).max();
-        let window_end = match last_reported {
+        let mut gz = Vec::with_capacity(
+            self.header_gz.len() + parts.iter().map(|p| p.gz.len()).sum::<usize>(),
+        );
+        csv.extend_from_slice(self.header.as_bytes());
+        gz.extend_from_slice(&self.header_gz);
+        for part in parts {
+            csv.extend_from_slice(&part.csv);
+            gz.extend_from_slice(&part.gz);
+        }
+        vec![
+            ("donnees/deces.csv".into(), csv),
+            ("donnees/deces.csv.gz".into(), gz),
+        ]
+    }
+
+    /// The pages and files made of the summaries: the overview, the setting
+    /// pages, the methodology, the 404 page, the stylesheet, the schema and
+    /// the Data Package.
+    pub fn scope_pages(&self, summaries: &[Summary]) -> Result<Files, RenderError> {
+        let mut files = vec![
+            (
+                self.stylesheet_path.clone(),
+                decompte_templates::STYLESHEET.as_bytes().to_vec(),
+            ),
+            ("index.html".into(), self.overview(summaries)?),
+            (
+                "methodologie.html".into(),
+                self.page("site/methodologie.html", self.base(""))?,
+            ),
+            // Served for any missing address, at any depth: its links start at the site's root.
+            (
+                "404.html".into(),
+                self.page("site/404.html", self.base("/"))?,
+            ),
+        ];
+        files.extend(self.setting_pages(summaries)?);
+        let settings = &self.config.settings;
+        let scope = &self.config.scope;
+        files.push((
+            "donnees/schema.json".into(),
+            pretty(&opendata::schema(settings))?,
+        ));
+        let title = format!(
+            "Décès {} par commune et lieu de décès, {}",
+            self.config.crisis,
+            scope.label()
+        );
+        let mut resources = vec![opendata::CsvResource {
+            name: "deces".into(),
+            title: format!("Toutes les communes, {}", scope.label()),
+            path: "deces.csv".into(),
+        }];
+        if self.multi() {
+            resources.extend(
+                scope
+                    .departements()
+                    .map(|(code, name)| opendata::CsvResource {
+                        name: format!("deces-{}", code.to_ascii_lowercase()),
+                        title: format!("{name} ({code})"),
+                        path: format!("departements/{code}/deces.csv"),
+                    }),
+            );
+        }
+        files.push((
+            "donnees/datapackage.json".into(),
+            pretty(&opendata::datapackage(&title, &resources))?,
+        ));
+        Ok(files)
+    }
+
+    /// The seven days of the completeness table: up to today; when reporting
+    /// stopped more than a week ago (a crisis that ended, demonstration
+    /// data), the seven days up to the last report.
+    fn recent_days(&self, days: &[DaySummary]) -> Vec<NaiveDate> {
+        let today = self.today;
+        let window_end = match days.last().map(|d| d.date) {
             Some(last) if last < today - Duration::days(7) => last,
             _ => today,
         };
-        let completeness: Vec<Value> = (0..7)
+        (0..7)
             .map(|back| window_end - Duration::days(back))
+            .collect()
+    }
+
+    fn completeness(&self, days: &[DaySummary], expected: usize) -> Vec<Value> {
+        let reporting: BTreeMap<NaiveDate, u32> =
+            days.iter().map(|d| (d.date, d.reporting)).collect();
+        self.recent_days(days)
+            .into_iter()
             .map(|date| {
-                let reported = in_scope
-                    .iter()
-                    .filter(|r| r.date == date)
-                    .map(|r| r.commune.clone())
-                    .collect();
-                let c = Completeness::compute(date, scope, &reported);
+                let reported = reporting.get(&date).copied().unwrap_or(0) as usize;
                 json!({
                     "date_fr": fr_date(date),
-                    "reported": c.reported.len(),
-                    "expected": c.expected,
-                    "percent": c.percent(),
+                    "reported": reported,
+                    "expected": expected,
+                    "percent": (reported * 100).checked_div(expected).unwrap_or(0),
                 })
             })
-            .collect();
-        let communes: Vec<Value> = aggregates
-            .communes
+            .collect()
+    }
+
+    fn totals(&self, by_setting: &[u64], link: bool) -> Vec<Value> {
+        self.config
+            .settings
             .iter()
-            .map(|c| {
-                json!({
-                    "code": c.commune.code,
-                    "name": c.commune.name,
-                    "population": c.commune.population,
-                    "total": c.total,
-                    "per_100k": c.per_100k,
-                    "days_reported": c.days_reported,
-                })
+            .zip(by_setting)
+            .enumerate()
+            .map(|(i, (s, total))| {
+                json!({"key": s.key, "label": s.label, "total": total, "color": self.colors[i],
+                       "link": link})
             })
-            .collect();
+            .collect()
+    }
+
+    /// The context of a level made of summaries (the scope, or a département).
+    fn level(
+        &self,
+        root: &str,
+        summaries: &[&Summary],
+        label: &str,
+        population: u64,
+        expected: usize,
+        chart_id: &str,
+    ) -> Result<Value, RenderError> {
+        let width = self.config.settings.len();
+        let days = filled(&add_days(summaries.iter().copied(), width), width);
+        let by_setting = sum_settings(days.iter().map(|d| &d.by_setting), width);
+        let total: u64 = by_setting.iter().sum();
+        let mut context = self.base(root);
         merge(
             &mut context,
             json!({
-                "updated_fr": watermark.map(fr_datetime),
-                "first_fr": aggregates.days.first().map(|d| fr_date(d.date)),
-                "last_fr": aggregates.days.last().map(|d| fr_date(d.date)),
-                "total": aggregates.total,
-                "per_100k": aggregates.per_100k,
-                "settings_totals": totals,
-                "days": day_rows(&aggregates.days),
+                "updated_fr": summaries.iter().filter_map(|s| s.watermark).max().map(fr_datetime),
+                "first_fr": days.first().map(|d| fr_date(d.date)),
+                "last_fr": days.last().map(|d| fr_date(d.date)),
+                "total": total,
+                "per_100k": per_100k(total, population),
+                "settings_totals": self.totals(&by_setting, true),
+                "days": day_lines(&days, true),
                 "chart_daily": stacked_chart(
-                    &aggregates.days,
-                    colors,
-                    "overview-daily",
-                    &format!("Décès par jour et par lieu, {}", scope.label()),
+                    &days, &self.colors, &format!("{chart_id}-daily"),
+                    &format!("Décès par jour et par lieu, {label}"),
                 )?,
                 "chart_cumulative": cumulative_chart(
-                    &aggregates.days,
-                    "overview-cumulative",
-                    &format!("Décès cumulés, {}", scope.label()),
+                    &days, &format!("{chart_id}-cumulative"),
+                    &format!("Décès cumulés, {label}"),
                 )?,
-                "completeness": completeness,
-                "communes": communes,
+                "completeness": self.completeness(&add_days(summaries.iter().copied(), width),
+                    expected),
+                "level_label": label,
+                "level_expected": expected,
             }),
         );
-        self.page("site/index.html", context)
+        Ok(context)
     }
 
-    /// `communes/{code}.html`: one page per commune in scope.
-    fn communes(&self, files: &mut BTreeMap<String, Vec<u8>>) -> Result<(), RenderError> {
-        let (settings, aggregates, colors, in_scope) = (
-            &self.config.settings,
-            &self.aggregates,
-            &self.colors,
-            &self.in_scope,
-        );
-        let base = |root: &str| self.base(root);
-        let page = |name: &str, context: Value| self.page(name, context);
-        let mut last_recorded: BTreeMap<&CommuneCode, DateTime<Utc>> = BTreeMap::new();
-        for report in in_scope.iter() {
-            let latest = last_recorded
-                .entry(&report.commune)
-                .or_insert(report.recorded_at);
-            *latest = (*latest).max(report.recorded_at);
-        }
-        for row in &aggregates.communes {
-            let code = &row.commune.code;
-            let days = aggregates
-                .commune_days
-                .get(code)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let updated = last_recorded.get(code).copied();
-            let mut context = base("../");
-            let totals: Vec<Value> = settings
-                .iter()
-                .zip(&row.by_setting)
-                .enumerate()
-                .map(
-                    |(i, (s, total))| json!({"label": s.label, "total": total, "color": colors[i]}),
-                )
-                .collect();
-            let chart = if days.is_empty() {
-                Value::Null
-            } else {
-                // Communes report sparsely: the chart covers their own first to last day.
-                let filled = fill_days(days, settings.len());
-                json!(stacked_chart(
-                    &filled,
-                    colors,
-                    &format!("commune-{code}"),
-                    &format!("Décès par jour et par lieu, {}", row.commune.name)
-                )?)
-            };
-            merge(
-                &mut context,
+    /// The communes of a summary, for a table: name, total, rate, days reported.
+    fn commune_rows(&self, summary: &Summary) -> Vec<Value> {
+        let scope = &self.config.scope;
+        summary
+            .communes
+            .iter()
+            .filter_map(|c| scope.get(&c.code).map(|commune| (commune, c)))
+            .map(|(commune, c)| {
+                let total: u64 = c.by_setting.iter().sum();
                 json!({
-                    "commune": {
-                        "code": code,
-                        "name": row.commune.name,
-                        "population": row.commune.population,
-                    },
-                    "updated_fr": updated.map(fr_datetime),
-                    "total": row.total,
-                    "per_100k": row.per_100k,
-                    "settings_totals": totals,
-                    "days": day_rows(days),
-                    "chart_daily": chart,
-                }),
-            );
-            files.insert(
-                format!("communes/{code}.html"),
-                page("site/commune.html", context)?,
-            );
-        }
-
-        Ok(())
+                    "code": commune.code,
+                    "name": commune.name,
+                    "population": commune.population,
+                    "total": total,
+                    "per_100k": per_100k(total, commune.population),
+                    "days_reported": c.days_reported,
+                })
+            })
+            .collect()
     }
 
-    /// `lieux/{key}.html`: one page per setting.
-    fn settings(&self, files: &mut BTreeMap<String, Vec<u8>>) -> Result<(), RenderError> {
-        let (settings, aggregates, colors) =
-            (&self.config.settings, &self.aggregates, &self.colors);
-        let base = |root: &str| self.base(root);
-        let page = |name: &str, context: Value| self.page(name, context);
-        for (index, setting) in settings.iter().enumerate() {
-            let days: Vec<Value> = {
-                let mut cumulative = 0;
-                aggregates
-                    .days
-                    .iter()
-                    .map(|d| {
-                        cumulative += d.by_setting[index];
-                        json!({
-                            "date_fr": fr_date(d.date),
-                            "count": d.by_setting[index],
-                            "cumulative": cumulative,
-                        })
-                    })
-                    .collect()
-            };
-            let mut communes: Vec<(&decompte_core::Commune, u64)> = aggregates
-                .communes
+    /// `index.html`: the scope's totals, charts and completeness, and its
+    /// communes (one département) or its départements (several).
+    fn overview(&self, summaries: &[Summary]) -> Result<Vec<u8>, RenderError> {
+        let scope = &self.config.scope;
+        let all: Vec<&Summary> = summaries.iter().collect();
+        let mut context = self.level(
+            "",
+            &all,
+            &scope.label(),
+            scope.population(),
+            scope.len(),
+            "overview",
+        )?;
+        if self.multi() {
+            let last = add_days(summaries, self.config.settings.len())
+                .last()
+                .map(|d| d.date);
+            let departements: Vec<Value> = summaries
                 .iter()
-                .map(|c| (&c.commune, c.by_setting[index]))
-                .filter(|(_, n)| *n > 0)
-                .collect();
-            communes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.code.cmp(&b.0.code)));
-            let communes: Vec<Value> = communes
-                .into_iter()
-                .map(|(c, n)| {
+                .map(|s| {
+                    let communes = scope.communes().filter(|c| c.departement == s.code);
+                    let (count, population) =
+                        communes.fold((0usize, 0u64), |(n, p), c| (n + 1, p + c.population));
+                    let total = s.total();
+                    let reported_last = last
+                        .and_then(|date| s.days.iter().find(|d| d.date == date))
+                        .map_or(0, |d| d.reporting as usize);
                     json!({
-                        "code": c.code,
-                        "name": c.name,
-                        "count": n,
-                        "per_100k": per_100k(n, c.population),
+                        "code": s.code,
+                        "name": scope.departement_name(&s.code).unwrap_or(&s.code),
+                        "total": total,
+                        "per_100k": per_100k(total, population),
+                        "population": population,
+                        "communes": count,
+                        "percent_last": (reported_last * 100).checked_div(count).unwrap_or(0),
                     })
                 })
                 .collect();
-            let total = aggregates.by_setting[index];
-            let chart = match aggregates.days.first() {
+            merge(
+                &mut context,
+                json!({
+                    "departements": departements,
+                    "last_day_fr": last.map(fr_date),
+                }),
+            );
+        } else {
+            let communes: Vec<Value> = summaries
+                .iter()
+                .flat_map(|s| self.commune_rows(s))
+                .collect();
+            merge(&mut context, json!({"communes": communes}));
+        }
+        self.page("site/index.html", context)
+    }
+
+    /// `departements/{code}.html`: the département's totals, charts,
+    /// completeness and communes.
+    fn departement_page(&self, summary: &Summary) -> Result<Vec<u8>, RenderError> {
+        let scope = &self.config.scope;
+        let name = scope
+            .departement_name(&summary.code)
+            .unwrap_or(&summary.code);
+        let label = format!("{name} ({})", summary.code);
+        let (expected, population) = scope
+            .communes()
+            .filter(|c| c.departement == summary.code)
+            .fold((0usize, 0u64), |(n, p), c| (n + 1, p + c.population));
+        let mut context = self.level(
+            "../",
+            &[summary],
+            &label,
+            population,
+            expected,
+            &format!("departement-{}", summary.code),
+        )?;
+        merge(
+            &mut context,
+            json!({
+                "departement": {"code": summary.code, "name": name, "label": label},
+                "communes": self.commune_rows(summary),
+            }),
+        );
+        self.page("site/departement.html", context)
+    }
+
+    /// `communes/{code}.html`: one commune's days.
+    pub fn commune_page(
+        &self,
+        commune: &Commune,
+        days: &[DayCounts],
+    ) -> Result<Vec<u8>, RenderError> {
+        let width = self.config.settings.len();
+        let updated = days.iter().map(|d| d.recorded_at).max();
+        let lines: Vec<DaySummary> = days
+            .iter()
+            .map(|d| DaySummary {
+                date: d.date,
+                by_setting: d.counts.iter().map(|n| u64::from(*n)).collect(),
+                reporting: 1,
+            })
+            .collect();
+        let by_setting = sum_settings(lines.iter().map(|d| &d.by_setting), width);
+        let total: u64 = by_setting.iter().sum();
+        let chart = if lines.is_empty() {
+            Value::Null
+        } else {
+            // Communes report sparsely: the chart covers their own first to last day.
+            stacked_chart(
+                &filled(&lines, width),
+                &self.colors,
+                &format!("commune-{}", commune.code),
+                &format!("Décès par jour et par lieu, {}", commune.name),
+            )?
+        };
+        let up = if self.multi() {
+            let name = self
+                .config
+                .scope
+                .departement_name(&commune.departement)
+                .unwrap_or(&commune.departement);
+            json!({"href": format!("../departements/{}.html", commune.departement),
+                   "label": format!("{name} ({})", commune.departement)})
+        } else {
+            json!({"href": "../index.html", "label": "Vue d'ensemble"})
+        };
+        let mut context = self.base("../");
+        merge(
+            &mut context,
+            json!({
+                "commune": {
+                    "code": commune.code,
+                    "name": commune.name,
+                    "population": commune.population,
+                },
+                "up": up,
+                "updated_fr": updated.map(fr_datetime),
+                "total": total,
+                "per_100k": per_100k(total, commune.population),
+                "settings_totals": self.totals(&by_setting, false),
+                "days": day_lines(&lines, false),
+                "chart_daily": chart,
+            }),
+        );
+        self.page("site/commune.html", context)
+    }
+
+    /// `lieux/{key}.html`: one page per setting, by day, and by commune (one
+    /// département) or by département (several).
+    fn setting_pages(&self, summaries: &[Summary]) -> Result<Files, RenderError> {
+        let settings = &self.config.settings;
+        let scope = &self.config.scope;
+        let width = settings.len();
+        let days = filled(&add_days(summaries, width), width);
+        let mut files = Vec::new();
+        for (index, setting) in settings.iter().enumerate() {
+            let mut cumulative = 0;
+            let day_lines: Vec<Value> = days
+                .iter()
+                .map(|d| {
+                    cumulative += d.by_setting[index];
+                    json!({"date_fr": fr_date(d.date), "count": d.by_setting[index],
+                           "cumulative": cumulative})
+                })
+                .collect();
+            let total = cumulative;
+            let places: Vec<Value> = if self.multi() {
+                let mut rows: Vec<(&Summary, u64, u64)> = summaries
+                    .iter()
+                    .map(|s| {
+                        let population = scope
+                            .communes()
+                            .filter(|c| c.departement == s.code)
+                            .map(|c| c.population)
+                            .sum();
+                        (s, s.by_setting(width)[index], population)
+                    })
+                    .filter(|(_, n, _)| *n > 0)
+                    .collect();
+                rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.code.cmp(&b.0.code)));
+                rows.into_iter()
+                    .map(|(s, n, population)| {
+                        json!({"href": format!("../departements/{}.html", s.code),
+                               "code": s.code,
+                               "name": scope.departement_name(&s.code).unwrap_or(&s.code),
+                               "count": n, "per_100k": per_100k(n, population)})
+                    })
+                    .collect()
+            } else {
+                let mut rows: Vec<(&Commune, u64)> = summaries
+                    .iter()
+                    .flat_map(|s| &s.communes)
+                    .filter_map(|c| scope.get(&c.code).map(|m| (m, c.by_setting[index])))
+                    .filter(|(_, n)| *n > 0)
+                    .collect();
+                rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.code.cmp(&b.0.code)));
+                rows.into_iter()
+                    .map(|(c, n)| {
+                        json!({"href": format!("../communes/{}.html", c.code), "code": c.code,
+                               "name": c.name, "count": n,
+                               "per_100k": per_100k(n, c.population)})
+                    })
+                    .collect()
+            };
+            let chart = match days.first() {
                 None => Value::Null,
                 Some(first) => {
-                    let series = vec![aggregates
-                        .days
-                        .iter()
-                        .map(|d| d.by_setting[index])
-                        .collect()];
+                    let series = vec![days.iter().map(|d| d.by_setting[index]).collect()];
                     let title = format!("Décès par jour · {}", setting.label);
                     json!(charts::stacked_bars(
                         first.date,
                         &series,
-                        &[colors[index]],
+                        &[self.colors[index]],
                         &Caption {
                             id: &format!("lieu-{}", setting.key),
                             title: &title,
-                            description: &describe_days(&aggregates.days, |d| d.by_setting[index]),
+                            description: &describe_days(&days, |d| d.by_setting[index]),
                         }
-                    )
-                    .map_err(RenderError::Chart)?)
+                    )?)
                 }
             };
-            let mut context = base("../");
+            let mut context = self.base("../");
             merge(
                 &mut context,
                 json!({
                     "setting": {"key": setting.key, "label": setting.label},
-                    "color": colors[index],
+                    "color": self.colors[index],
                     "total": total,
-                        "days": if aggregates.days.is_empty() { Value::Null } else { json!(days) },
+                    "days": if days.is_empty() { Value::Null } else { json!(day_lines) },
                     "chart_daily": chart,
-                    "communes": communes,
+                    "places": places,
                 }),
             );
-            files.insert(
+            files.push((
                 format!("lieux/{}.html", setting.key),
-                page("site/lieu.html", context)?,
-            );
+                self.page("site/lieu.html", context)?,
+            ));
         }
-
-        Ok(())
+        Ok(files)
     }
-}
-
-/// `donnees/`: the CSV, the JSON, the Table Schema and the Data Package.
-fn open_data(
-    reports: &[Report],
-    config: &SiteConfig,
-    files: &mut BTreeMap<String, Vec<u8>>,
-) -> Result<(), RenderError> {
-    let (settings, scope) = (&config.settings, &config.scope);
-    let rows = opendata::rows(reports, scope, settings);
-    files.insert(
-        "donnees/deces.csv".into(),
-        opendata::csv(&rows).map_err(|e| RenderError::Data(e.to_string()))?,
-    );
-    files.insert(
-        "donnees/deces.json".into(),
-        opendata::json(&rows).map_err(|e| RenderError::Data(e.to_string()))?,
-    );
-    files.insert(
-        "donnees/schema.json".into(),
-        pretty(&opendata::schema(settings))?,
-    );
-    let title = format!(
-        "Décès {} par commune et lieu de décès, {}",
-        config.crisis,
-        scope.label()
-    );
-    files.insert(
-        "donnees/datapackage.json".into(),
-        pretty(&opendata::datapackage(&title))?,
-    );
-
-    Ok(())
 }
 
 fn pretty(value: &Value) -> Result<Vec<u8>, RenderError> {
@@ -456,28 +676,45 @@ fn merge(into: &mut Value, from: Value) {
     }
 }
 
-fn day_rows(days: &[DayRow]) -> Vec<Value> {
+fn sum_settings<'v>(rows: impl Iterator<Item = &'v Vec<u64>>, width: usize) -> Vec<u64> {
+    let mut sums = vec![0; width];
+    for row in rows {
+        for (sum, n) in sums.iter_mut().zip(row) {
+            *sum += n;
+        }
+    }
+    sums
+}
+
+/// Day lines for a table: the date, the counts, the total, the running
+/// total and (for a level) how many communes reported.
+fn day_lines(days: &[DaySummary], reporting: bool) -> Vec<Value> {
+    let mut cumulative = 0;
     days.iter()
         .map(|d| {
-            json!({"date_fr": fr_date(d.date), "by_setting": d.by_setting, "total": d.total,
-                   "cumulative": d.cumulative, "reporting": d.reporting})
+            let total: u64 = d.by_setting.iter().sum();
+            cumulative += total;
+            let mut line = json!({"date_fr": fr_date(d.date), "by_setting": d.by_setting,
+                                  "total": total, "cumulative": cumulative});
+            if reporting {
+                merge(&mut line, json!({"reporting": d.reporting}));
+            }
+            line
         })
         .collect()
 }
 
-/// Fills the gaps between a commune's reported days with zero days, for its chart.
-fn fill_days(days: &[DayRow], width: usize) -> Vec<DayRow> {
-    let mut out: Vec<DayRow> = Vec::with_capacity(days.len());
+/// The days from the first to the last, those without a report as zeros,
+/// so that charts keep a true time axis.
+fn filled(days: &[DaySummary], width: usize) -> Vec<DaySummary> {
+    let mut out: Vec<DaySummary> = Vec::with_capacity(days.len());
     for day in days {
         if let Some(last) = out.last() {
             let mut next = last.date + Duration::days(1);
-            let cumulative = last.cumulative;
             while next < day.date {
-                out.push(DayRow {
+                out.push(DaySummary {
                     date: next,
                     by_setting: vec![0; width],
-                    total: 0,
-                    cumulative,
                     reporting: 0,
                 });
                 next += Duration::days(1);
@@ -488,7 +725,7 @@ fn fill_days(days: &[DayRow], width: usize) -> Vec<DayRow> {
     out
 }
 
-fn describe_days(days: &[DayRow], value: impl Fn(&DayRow) -> u64) -> String {
+fn describe_days(days: &[DaySummary], value: impl Fn(&DaySummary) -> u64) -> String {
     let (Some(first), Some(last)) = (days.first(), days.last()) else {
         return "Aucune donnée.".into();
     };
@@ -510,7 +747,7 @@ fn describe_days(days: &[DayRow], value: impl Fn(&DayRow) -> u64) -> String {
 }
 
 fn stacked_chart(
-    days: &[DayRow],
+    days: &[DaySummary],
     colors: &[&str],
     id: &str,
     title: &str,
@@ -529,23 +766,30 @@ fn stacked_chart(
         &Caption {
             id,
             title,
-            description: &describe_days(days, |d| d.total),
+            description: &describe_days(days, |d| d.by_setting.iter().sum()),
         },
-    )
-    .map_err(RenderError::Chart)?;
+    )?;
     Ok(json!(svg))
 }
 
-fn cumulative_chart(days: &[DayRow], id: &str, title: &str) -> Result<Value, RenderError> {
+fn cumulative_chart(days: &[DaySummary], id: &str, title: &str) -> Result<Value, RenderError> {
     let Some(first) = days.first() else {
         return Ok(Value::Null);
     };
-    let values: Vec<u64> = days.iter().map(|d| d.cumulative).collect();
+    let mut running = 0;
+    let values: Vec<u64> = days
+        .iter()
+        .map(|d| {
+            running += d.by_setting.iter().sum::<u64>();
+            running
+        })
+        .collect();
+    let first_total: u64 = first.by_setting.iter().sum();
     let description = format!(
         "Du {} au {}, le cumul passe de {} à {} décès.",
         fr_date(first.date),
         days.last().map_or(String::new(), |d| fr_date(d.date)),
-        first.cumulative,
+        first_total,
         values.last().copied().unwrap_or(0)
     );
     let svg = charts::line(
@@ -557,7 +801,6 @@ fn cumulative_chart(days: &[DayRow], id: &str, title: &str) -> Result<Value, Ren
             title,
             description: &description,
         },
-    )
-    .map_err(RenderError::Chart)?;
+    )?;
     Ok(json!(svg))
 }

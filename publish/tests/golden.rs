@@ -10,10 +10,11 @@ use decompte_core::{Commune, CommuneCode, Report, Scope, Settings, Source};
 use decompte_publish::{render, SiteConfig};
 
 fn commune(code: &str, name: &str, population: u64) -> Commune {
+    let code = CommuneCode::parse(code).expect("code");
     Commune {
-        code: CommuneCode::parse(code).expect("code"),
+        departement: code.departement().to_owned(),
+        code,
         name: name.into(),
-        departement: "56".into(),
         population,
     }
 }
@@ -54,6 +55,34 @@ fn site() -> std::collections::BTreeMap<String, Vec<u8>> {
         report("56121", 1, [0, 0, 0, 0, 0], 1),
         report("56260", 2, [1, 3, 0, 1, 0], 2),
         report("56260", 3, [0, 0, 1, 0, 1], 1),
+    ];
+    let today = NaiveDate::from_ymd_opt(2020, 4, 3).expect("today");
+    render::render(&reports, &config, today)
+        .expect("render")
+        .files
+}
+
+/// Three communes in two départements: the site has a level per département.
+fn site_of_two_departements() -> std::collections::BTreeMap<String, Vec<u8>> {
+    let referential = decompte_core::Referential::parse(
+        "code,nom,departement,population\n56260,Vannes,56,53000\n56121,Lorient,56,57000\n\
+         29019,Brest,29,140000\n",
+        "code,nom\n29,Finistère\n56,Morbihan\n",
+    )
+    .expect("referential");
+    let config = SiteConfig {
+        publisher: "Préfecture de la région Bretagne".into(),
+        crisis: "Covid-19".into(),
+        scope: referential
+            .scope(&["29".into(), "56".into()])
+            .expect("scope"),
+        settings: Settings::default(),
+    };
+    let reports = vec![
+        report("56260", 1, [2, 1, 0, 0, 0], 1),
+        report("29019", 1, [4, 0, 0, 1, 0], 1),
+        report("56121", 2, [0, 0, 0, 0, 0], 1),
+        report("29019", 2, [1, 2, 0, 0, 0], 1),
     ];
     let today = NaiveDate::from_ymd_opt(2020, 4, 3).expect("today");
     render::render(&reports, &config, today)
@@ -103,4 +132,54 @@ fn the_files_of_the_site() {
     let files = site();
     let paths: Vec<&str> = files.keys().map(String::as_str).collect();
     insta::assert_debug_snapshot!(paths);
+}
+
+#[test]
+fn the_levels_of_a_site_of_several_departements() {
+    let files = site_of_two_departements();
+    let paths: Vec<&str> = files.keys().map(String::as_str).collect();
+    insta::assert_debug_snapshot!("levels__files", paths);
+    for path in [
+        "index.html",
+        "departements/29.html",
+        "communes/29019.html",
+        "lieux/hopital.html",
+        "donnees/departements/29/deces.csv",
+        "donnees/departements/29/deces.json",
+        "donnees/datapackage.json",
+    ] {
+        insta::assert_snapshot!(
+            format!("levels__{}", path.replace('/', "__")),
+            text(&files, path)
+        );
+    }
+}
+
+/// The whole-scope CSV is the départements' concatenated, and every `.gz`
+/// is its CSV: the whole-scope one made of the départements' members.
+#[test]
+fn the_compressed_files_are_their_csv() {
+    use std::io::Read;
+    let files = site_of_two_departements();
+    let gunzip = |path: &str| {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&files[path][..])
+            .read_to_string(&mut text)
+            .expect("gzip");
+        text
+    };
+    for csv in [
+        "donnees/deces.csv",
+        "donnees/departements/29/deces.csv",
+        "donnees/departements/56/deces.csv",
+    ] {
+        assert_eq!(gunzip(&format!("{csv}.gz")), text(&files, csv), "{csv}");
+    }
+    let whole = text(&files, "donnees/deces.csv");
+    let brest = text(&files, "donnees/departements/29/deces.csv");
+    let morbihan = text(&files, "donnees/departements/56/deces.csv");
+    let header_len = whole.find('\n').expect("header") + 1;
+    assert_eq!(whole, format!("{brest}{}", &morbihan[header_len..]));
+    // No page of the site above 300 KB (the national figure; a small site is far below).
+    assert!(files.values().all(|bytes| bytes.len() < 300_000));
 }

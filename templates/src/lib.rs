@@ -31,6 +31,16 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../site/methodologie.html"),
     ),
     ("site/macros.html", include_str!("../site/macros.html")),
+    ("site/level.html", include_str!("../site/level.html")),
+    (
+        "site/completeness.html",
+        include_str!("../site/completeness.html"),
+    ),
+    ("site/communes.html", include_str!("../site/communes.html")),
+    (
+        "site/departement.html",
+        include_str!("../site/departement.html"),
+    ),
     ("app/base.html", include_str!("../app/base.html")),
     ("app/login.html", include_str!("../app/login.html")),
     ("app/saisie.html", include_str!("../app/saisie.html")),

@@ -61,9 +61,12 @@ proptest! {
 
             let csv = String::from_utf8(site.files["donnees/deces.csv"].clone()).expect("utf-8");
             let mut lines = csv.lines();
-            assert_eq!(lines.next(), Some("date,code_commune,nom_commune,lieu,deces"));
+            assert_eq!(
+                lines.next(),
+                Some("date,code_commune,nom_commune,hopital,ehpad,esms,domicile,autre,total")
+            );
             let rows: Vec<&str> = lines.collect();
-            assert_eq!(rows.len(), stored.len() * 5);
+            assert_eq!(rows.len(), stored.len());
             let csv_total: u64 = rows.iter()
                 .map(|l| l.rsplit(',').next().and_then(|n| n.parse::<u64>().ok()).expect("count"))
                 .sum();
@@ -71,10 +74,11 @@ proptest! {
 
             let json: serde_json::Value =
                 serde_json::from_slice(&site.files["donnees/deces.json"]).expect("json");
-            let json_total: u64 = json.as_array()
+            assert_eq!(json["lignes"].as_u64(), Some(stored.len() as u64));
+            let json_total: u64 = json["donnees"]["total"].as_array()
                 .into_iter()
                 .flatten()
-                .map(|r| r["deces"].as_u64().unwrap_or(0))
+                .map(|n| n.as_u64().unwrap_or(0))
                 .sum();
             assert_eq!(json_total, store_total);
 

@@ -59,6 +59,7 @@ async fn republishing_writes_only_what_changed() {
         [
             "communes/56260.html",
             "donnees/deces.csv",
+            "donnees/deces.csv.gz",
             "donnees/deces.json",
             "index.html",
             "lieux/hopital.html",

@@ -57,7 +57,10 @@ async fn the_site_is_uploaded_to_s3_incrementally() {
             .expect("csv"),
     )
     .expect("utf-8");
-    assert!(csv.contains("2020-04-01,56260,Vannes,hopital,3\n"), "{csv}");
+    assert!(
+        csv.contains("\n2020-04-01,56260,Vannes,3,1,0,0,0,4\n"),
+        "{csv}"
+    );
     for (path, content_type, cache) in [
         (
             "index.html",
@@ -121,7 +124,7 @@ async fn the_site_is_uploaded_to_s3_incrementally() {
         .publish(Utc::now())
         .await
         .expect("third publication");
-    assert_eq!(sink.puts(), first.written.len() + 6, "{:?}", after.written);
+    assert_eq!(sink.puts(), first.written.len() + 7, "{:?}", after.written);
     let index = String::from_utf8(
         sink.read("index.html")
             .await

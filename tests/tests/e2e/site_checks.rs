@@ -7,17 +7,19 @@ use chrono::{Duration, NaiveDate, Utc};
 use decompte_core::{Report, Source};
 use decompte_tests::TestApp;
 
+/// A site of three départements (one overseas), with every level: the
+/// checkers follow the links between them and read every data file.
 async fn published_site() -> TestApp {
-    let app = TestApp::start().await;
+    let app = TestApp::start_with(|options| {
+        options.departements = vec!["29".into(), "56".into(), "974".into()];
+    })
+    .await;
     let store = app.store();
     let start = NaiveDate::from_ymd_opt(2020, 3, 20).expect("date");
-    let communes: Vec<_> = app
-        .app
-        .state
-        .config
-        .scope
-        .communes()
-        .take(25)
+    let scope = &app.app.state.config.scope;
+    let communes: Vec<_> = scope
+        .departement_codes()
+        .flat_map(|d| scope.communes().filter(move |c| c.departement == d).take(8))
         .map(|c| c.code.clone())
         .collect();
     for (i, commune) in communes.iter().enumerate() {
@@ -103,4 +105,10 @@ async fn open_data_match_their_table_schema() {
         report.contains("deces.csv") || report.contains("VALID"),
         "frictionless validated nothing:\n{report}"
     );
+    for folder in ["29", "56", "974"] {
+        assert!(
+            report.contains(&format!("departements/{folder}/deces.csv")),
+            "frictionless did not validate département {folder}:\n{report}"
+        );
+    }
 }

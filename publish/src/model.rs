@@ -1,0 +1,236 @@
+//! What a publication is made of, one département at a time: its current
+//! reports by commune ([`DepartementReports`], held only while the
+//! département is rendered) and their [`Summary`], the few numbers the
+//! overview, the setting pages and the next publication need (kept between
+//! publications, and next to the manifest for a cold start).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use decompte_core::{Commune, CommuneCode, Report, Scope, Settings};
+use serde::{Deserialize, Serialize};
+
+use crate::render::DEMO_AUTHOR;
+
+/// A commune's current report of one day, its counts in the order of the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCounts {
+    pub date: NaiveDate,
+    pub counts: Vec<u32>,
+    pub recorded_at: DateTime<Utc>,
+    /// Written by the demonstration: the site says so on every page.
+    pub demo: bool,
+}
+
+impl DayCounts {
+    pub fn of(report: &Report, settings: &Settings) -> Self {
+        Self {
+            date: report.date,
+            counts: settings.keys().map(|k| report.count(k)).collect(),
+            recorded_at: report.recorded_at,
+            demo: report.recorded_by == DEMO_AUTHOR,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().map(|n| u64::from(*n)).sum()
+    }
+}
+
+/// The current reports of one département: each of its communes, in code
+/// order, with its reported days in order.
+#[derive(Debug, Clone)]
+pub struct DepartementReports<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub communes: Vec<(&'a Commune, Vec<DayCounts>)>,
+}
+
+impl<'a> DepartementReports<'a> {
+    /// The département `code` of `scope`, from reports of any commune (those
+    /// of other départements, or out of scope, are left out).
+    pub fn build<'r>(
+        code: &'a str,
+        scope: &'a Scope,
+        settings: &Settings,
+        reports: impl IntoIterator<Item = &'r Report>,
+    ) -> Self {
+        let mut by_commune: BTreeMap<&CommuneCode, Vec<DayCounts>> = BTreeMap::new();
+        for report in reports {
+            if report.commune.departement() == code && scope.contains(&report.commune) {
+                by_commune
+                    .entry(&report.commune)
+                    .or_default()
+                    .push(DayCounts::of(report, settings));
+            }
+        }
+        let communes = scope
+            .communes()
+            .filter(|c| c.departement == code)
+            .map(|commune| {
+                let mut days = by_commune.remove(&commune.code).unwrap_or_default();
+                days.sort_by_key(|d| d.date);
+                (commune, days)
+            })
+            .collect();
+        Self {
+            code,
+            name: scope.departement_name(code).unwrap_or(code),
+            communes,
+        }
+    }
+
+    /// Every département of `scope`, in code order, from `reports`.
+    pub fn all(
+        scope: &'a Scope,
+        settings: &Settings,
+        reports: &[Report],
+    ) -> Vec<DepartementReports<'a>> {
+        let mut by_departement: BTreeMap<&str, Vec<&Report>> = BTreeMap::new();
+        for report in reports {
+            by_departement
+                .entry(report.commune.departement())
+                .or_default()
+                .push(report);
+        }
+        scope
+            .departement_codes()
+            .map(|code| {
+                let reports = by_departement.remove(code).unwrap_or_default();
+                Self::build(code, scope, settings, reports)
+            })
+            .collect()
+    }
+
+    pub fn report_count(&self) -> usize {
+        self.communes.iter().map(|(_, days)| days.len()).sum()
+    }
+
+    /// Every report, by day then commune: the order of the open data.
+    pub fn by_day(&self) -> impl Iterator<Item = (&'a Commune, &DayCounts)> + '_ {
+        let mut order: Vec<(NaiveDate, usize, usize)> = self
+            .communes
+            .iter()
+            .enumerate()
+            .flat_map(|(c, (_, days))| {
+                days.iter()
+                    .enumerate()
+                    .map(move |(d, day)| (day.date, c, d))
+            })
+            .collect();
+        order.sort_unstable();
+        order
+            .into_iter()
+            .map(|(_, c, d)| (self.communes[c].0, &self.communes[c].1[d]))
+    }
+
+    /// What the rest of the site needs to know of this département.
+    pub fn summary(&self, width: usize) -> Summary {
+        let mut days: BTreeMap<NaiveDate, DaySummary> = BTreeMap::new();
+        let mut communes = Vec::with_capacity(self.communes.len());
+        let mut watermark = None;
+        let mut demo = false;
+        for (commune, reported) in &self.communes {
+            let mut by_setting = vec![0u64; width];
+            let mut last_recorded = None;
+            for day in reported {
+                let total = days.entry(day.date).or_insert_with(|| DaySummary {
+                    date: day.date,
+                    by_setting: vec![0; width],
+                    reporting: 0,
+                });
+                total.reporting += 1;
+                for (index, count) in day.counts.iter().enumerate() {
+                    total.by_setting[index] += u64::from(*count);
+                    by_setting[index] += u64::from(*count);
+                }
+                last_recorded = last_recorded.max(Some(day.recorded_at));
+                demo |= day.demo;
+            }
+            watermark = watermark.max(last_recorded);
+            communes.push(CommuneSummary {
+                code: commune.code.clone(),
+                by_setting,
+                days_reported: u32::try_from(reported.len()).unwrap_or(u32::MAX),
+                last_date: reported.last().map(|d| d.date),
+                last_recorded,
+            });
+        }
+        Summary {
+            code: self.code.to_owned(),
+            days: days.into_values().collect(),
+            communes,
+            watermark,
+            demo,
+        }
+    }
+}
+
+/// The totals of one département: by day, by commune.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub code: String,
+    /// The days some commune reported, in order.
+    pub days: Vec<DaySummary>,
+    /// Every commune of the département in scope, in code order.
+    pub communes: Vec<CommuneSummary>,
+    /// The latest `recorded_at` of its reports.
+    pub watermark: Option<DateTime<Utc>>,
+    /// Some of its reports come from the demonstration.
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaySummary {
+    pub date: NaiveDate,
+    pub by_setting: Vec<u64>,
+    /// How many communes reported that day.
+    pub reporting: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommuneSummary {
+    pub code: CommuneCode,
+    pub by_setting: Vec<u64>,
+    pub days_reported: u32,
+    pub last_date: Option<NaiveDate>,
+    pub last_recorded: Option<DateTime<Utc>>,
+}
+
+impl Summary {
+    pub fn total(&self) -> u64 {
+        self.days.iter().flat_map(|d| &d.by_setting).sum()
+    }
+
+    pub fn by_setting(&self, width: usize) -> Vec<u64> {
+        let mut sums = vec![0; width];
+        for day in &self.days {
+            for (sum, n) in sums.iter_mut().zip(&day.by_setting) {
+                *sum += n;
+            }
+        }
+        sums
+    }
+}
+
+/// The days of several summaries added up, in order.
+pub fn add_days<'s>(
+    summaries: impl IntoIterator<Item = &'s Summary>,
+    width: usize,
+) -> Vec<DaySummary> {
+    let mut days: BTreeMap<NaiveDate, DaySummary> = BTreeMap::new();
+    for summary in summaries {
+        for day in &summary.days {
+            let total = days.entry(day.date).or_insert_with(|| DaySummary {
+                date: day.date,
+                by_setting: vec![0; width],
+                reporting: 0,
+            });
+            total.reporting += day.reporting;
+            for (sum, n) in total.by_setting.iter_mut().zip(&day.by_setting) {
+                *sum += n;
+            }
+        }
+    }
+    days.into_values().collect()
+}
