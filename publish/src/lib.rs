@@ -2,15 +2,18 @@
 //!
 //! Architecture invariant: `publish` reads the store and writes to a [`Sink`];
 //! it never writes to the store except publication records, and it knows
-//! nothing of HTTP. A publication is a pipeline: read current reports →
-//! [`render`](render::render) the whole site in memory → compare with the
-//! previous `manifest.json` → write only what changed (assets, then data, then
-//! pages, index last) → delete stale files → write the manifest last. A
-//! publication that fails half-way leaves the previous manifest in place, and
-//! every page it names still exists.
+//! nothing of HTTP. A publication goes one département at a time ([`engine`]):
+//! read its current reports → render its pages and data files
+//! ([`render`](render::Renderer)) → write those whose hash differs from the
+//! previous `manifest.json` (data, then pages) → then the whole-scope data,
+//! the setting pages and the overview last → delete stale files → write the
+//! manifest, then the state the next publication resumes from. A publication
+//! that fails half-way leaves the previous manifest in place, and every page
+//! it names still exists.
 
 pub mod cdn;
 pub mod charts;
+pub mod engine;
 pub mod headers;
 pub mod model;
 pub mod opendata;
@@ -18,18 +21,15 @@ pub mod render;
 pub mod sink;
 pub mod trigger;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use decompte_core::{CommuneCode, Report};
-use decompte_store::{
-    Publication, PublicationRequest, PublicationStatus, ReportQuery, Store, StoreError,
-};
+use chrono::{DateTime, Utc};
+use decompte_store::StoreError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use cdn::Cdn;
+pub use engine::{Publisher, STATE};
 pub use render::{RenderError, RenderedSite, SiteConfig, DEMO_AUTHOR};
 #[cfg(any(test, feature = "testing"))]
 pub use sink::MemorySink;
@@ -121,7 +121,7 @@ impl PublishError {
 
 /// Rank of a path in the write order: assets, open data, commune and setting
 /// pages, other pages, the overview last.
-fn write_rank(path: &str) -> u8 {
+pub(crate) fn write_rank(path: &str) -> u8 {
     match path {
         _ if path.starts_with("assets/") => 0,
         _ if path.starts_with("donnees/") => 1,
@@ -213,220 +213,4 @@ pub async fn write_site_reporting(
     sink.write(MANIFEST, &bytes).await?;
     outcome.written.push(MANIFEST.into());
     Ok(outcome)
-}
-
-/// What the last publication saw, so that the timer can tell whether anything
-/// changed since without reading every report.
-struct LastRun {
-    today: NaiveDate,
-    watermark: Option<DateTime<Utc>>,
-    /// The current reports it published, by (commune, day).
-    reports: HashMap<(CommuneCode, NaiveDate), Report>,
-}
-
-impl LastRun {
-    fn new(today: NaiveDate, reports: Vec<Report>) -> Self {
-        let mut run = Self {
-            today,
-            watermark: None,
-            reports: HashMap::with_capacity(reports.len()),
-        };
-        run.apply(reports);
-        run
-    }
-
-    /// Takes in newer reports; returns whether any of them was not known yet.
-    fn apply(&mut self, reports: Vec<Report>) -> bool {
-        let mut changed = false;
-        for report in reports {
-            self.watermark = self.watermark.max(Some(report.recorded_at));
-            let key = (report.commune.clone(), report.date);
-            if self
-                .reports
-                .get(&key)
-                .is_none_or(|known| known.version < report.version)
-            {
-                self.reports.insert(key, report);
-                changed = true;
-            }
-        }
-        changed
-    }
-
-    fn sorted(&self) -> Vec<Report> {
-        let mut reports: Vec<Report> = self.reports.values().cloned().collect();
-        reports.sort_by(|a, b| (a.date, &a.commune).cmp(&(b.date, &b.commune)));
-        reports
-    }
-}
-
-/// How far before the last watermark the timer looks for changes: a write takes
-/// its `recorded_at` before it commits, and a request lasts at most a few store
-/// timeouts, so a slow write can land with an instant a little older than a
-/// report already published.
-const WATERMARK_MARGIN_MINUTES: i64 = 2;
-
-/// Runs publications: one at a time, recorded in the store.
-pub struct Publisher {
-    store: Arc<dyn Store>,
-    sink: Arc<dyn Sink>,
-    cdn: Option<Arc<dyn Cdn>>,
-    config: Arc<SiteConfig>,
-    /// Held while a publication runs; remembers what the last one published.
-    running: tokio::sync::Mutex<Option<LastRun>>,
-}
-
-impl Publisher {
-    pub fn new(store: Arc<dyn Store>, sink: Arc<dyn Sink>, config: SiteConfig) -> Self {
-        Self {
-            store,
-            sink,
-            cdn: None,
-            config: Arc::new(config),
-            running: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    /// Invalidates what each publication changed in `cdn`, after writing it.
-    pub fn with_cdn(mut self, cdn: Option<Arc<dyn Cdn>>) -> Self {
-        self.cdn = cdn;
-        self
-    }
-
-    pub fn config(&self) -> &SiteConfig {
-        &self.config
-    }
-
-    /// Reads every current report, renders and writes what changed. Never runs
-    /// twice at once. This is the prefecture's "republish": it always reads the
-    /// whole store.
-    pub async fn publish(&self, now: DateTime<Utc>) -> Result<Outcome, PublishError> {
-        self.publish_reporting(now, &|_, _| {}).await
-    }
-
-    /// [`Publisher::publish`], telling `progress` how many changed files are
-    /// written (for the command line's progress bar).
-    pub async fn publish_reporting(
-        &self,
-        now: DateTime<Utc>,
-        progress: Progress<'_>,
-    ) -> Result<Outcome, PublishError> {
-        let mut last = self.running.lock().await;
-        let reports = self.store.current_reports(&ReportQuery::default()).await?;
-        let run = LastRun::new(self.config.scope.today(now), reports);
-        let outcome = self.render_and_write(&run, now, progress).await?;
-        *last = Some(run);
-        Ok(outcome)
-    }
-
-    /// The timer's call: after a first full publication, reads only the reports
-    /// recorded since the last watermark (less a margin), and renders only if
-    /// one of them is new or the day changed. Reports are never deleted, so the
-    /// last published set plus these changes is the current set.
-    pub async fn publish_if_changed(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Outcome>, PublishError> {
-        let mut last = self.running.lock().await;
-        let Some(run) = last.as_mut() else {
-            drop(last);
-            return self.publish(now).await.map(Some);
-        };
-        let since = run.watermark.map_or(DateTime::<Utc>::MIN_UTC, |w| {
-            w - chrono::Duration::minutes(WATERMARK_MARGIN_MINUTES)
-        });
-        let changed = run.apply(self.store.changed_since(since).await?);
-        let today = self.config.scope.today(now);
-        if !changed && run.today == today {
-            return Ok(None);
-        }
-        run.today = today;
-        let outcome = self.render_and_write(run, now, &|_, _| {}).await;
-        if outcome.is_err() {
-            // What was taken in is not published: start again from the store next time.
-            *last = None;
-        }
-        outcome.map(Some)
-    }
-
-    async fn render_and_write(
-        &self,
-        run: &LastRun,
-        now: DateTime<Utc>,
-        progress: Progress<'_>,
-    ) -> Result<Outcome, PublishError> {
-        let reports = run.sorted();
-        let config = Arc::clone(&self.config);
-        let today = run.today;
-        let site = tokio::task::spawn_blocking(move || render::render(&reports, &config, today))
-            .await
-            .map_err(|e| PublishError::Task(e.to_string()))??;
-        let mut outcome = write_site_reporting(&site, self.sink.as_ref(), now, progress).await?;
-        if let Some(cdn) = &self.cdn {
-            let paths = cdn::invalidation_paths(&outcome);
-            if !paths.is_empty() {
-                let reference = format!("decompte-{}", now.timestamp_nanos_opt().unwrap_or(0));
-                match cdn.invalidate(&paths, &reference).await {
-                    Ok(id) => {
-                        tracing::info!(%id, paths = paths.len(), "CDN invalidation sent");
-                        outcome.invalidated = paths;
-                    }
-                    // The site is whole and pages expire within a minute: not a failed publication.
-                    Err(error) => tracing::warn!(%error, "CDN invalidation failed"),
-                }
-            }
-        }
-        Ok(outcome)
-    }
-
-    /// Records a queued publication and returns it; run it with [`Publisher::run_recorded`].
-    pub async fn request(
-        &self,
-        requested_by: &str,
-        reason: &str,
-        id: String,
-        now: DateTime<Utc>,
-    ) -> Result<Publication, StoreError> {
-        let request = PublicationRequest {
-            reason: reason.into(),
-            requested_by: requested_by.into(),
-            publication_id: None,
-            requested_at: None,
-        };
-        let publication = Publication::queued(&request, id, now);
-        self.store.insert_publication(&publication).await?;
-        Ok(publication)
-    }
-
-    /// Runs a recorded publication and records how it ended.
-    pub async fn run_recorded(&self, mut publication: Publication) -> Publication {
-        publication.status = PublicationStatus::Running;
-        publication.started_at = Some(Utc::now());
-        if let Err(error) = self.store.update_publication(&publication).await {
-            tracing::warn!(%error, id = %publication.id, "could not mark publication as running");
-        }
-        match self.publish(Utc::now()).await {
-            Ok(outcome) => {
-                publication.status = PublicationStatus::Succeeded;
-                publication.files_changed =
-                    Some(u32::try_from(outcome.files_changed()).unwrap_or(u32::MAX));
-                tracing::info!(
-                    id = %publication.id,
-                    files_changed = outcome.files_changed(),
-                    "publication succeeded",
-                );
-            }
-            Err(error) => {
-                publication.status = PublicationStatus::Failed;
-                publication.error = Some(error.for_people());
-                tracing::error!(id = %publication.id, %error, "publication failed");
-            }
-        }
-        publication.finished_at = Some(Utc::now());
-        if let Err(error) = self.store.update_publication(&publication).await {
-            tracing::warn!(%error, id = %publication.id, "could not record the end of a \
-                publication");
-        }
-        publication
-    }
 }

@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use decompte_core::aggregate::per_100k;
 use decompte_core::time::{fr_date, fr_datetime};
 use decompte_core::{Commune, Report, Scope, Settings};
+use rayon::prelude::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -88,7 +89,7 @@ pub fn render(
     let width = config.settings.len();
     let summaries: Vec<Summary> = departements.iter().map(|d| d.summary(width)).collect();
     let renderer = Renderer::new(config, today, summaries.iter().any(|s| s.demo));
-    let mut files = BTreeMap::new();
+    let mut files = BTreeMap::from([renderer.stylesheet()]);
     let mut parts = Vec::new();
     for (departement, summary) in departements.iter().zip(&summaries) {
         let rendered = renderer.departement(departement, summary, None)?;
@@ -159,6 +160,20 @@ impl<'a> Renderer<'a> {
         self.config.by_departement()
     }
 
+    /// The fingerprinted stylesheet, written before any page links to it.
+    pub fn stylesheet(&self) -> (String, Vec<u8>) {
+        (
+            self.stylesheet_path.clone(),
+            decompte_templates::STYLESHEET.as_bytes().to_vec(),
+        )
+    }
+
+    /// The CSV header, plain and gzipped: what a composed whole-scope file
+    /// starts with, and what each département's file is read from after.
+    pub fn data_heads(&self) -> (&[u8], &[u8]) {
+        (self.header.as_bytes(), &self.header_gz)
+    }
+
     /// The context every page shares; `root` leads from the page to the site's root.
     fn base(&self, root: &str) -> Value {
         let scope = &self.config.scope;
@@ -193,16 +208,16 @@ impl<'a> Renderer<'a> {
         summary: &Summary,
         communes: Option<&std::collections::BTreeSet<String>>,
     ) -> Result<RenderedDepartement, RenderError> {
-        let mut files = Vec::new();
-        for (commune, days) in &departement.communes {
-            if communes.is_some_and(|only| !only.contains(commune.code.as_str())) {
-                continue;
-            }
-            files.push((
-                format!("communes/{}.html", commune.code),
-                self.commune_page(commune, days)?,
-            ));
-        }
+        // The commune pages on every core.
+        let mut files = departement
+            .communes
+            .par_iter()
+            .filter(|(commune, _)| communes.is_none_or(|only| only.contains(commune.code.as_str())))
+            .map(|(commune, days)| {
+                self.commune_page(commune, days)
+                    .map(|page| (format!("communes/{}.html", commune.code), page))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let csv = opendata::csv_body(departement);
         let gz = opendata::gzip(&csv);
         if self.multi() {
@@ -261,14 +276,10 @@ impl<'a> Renderer<'a> {
     }
 
     /// The pages and files made of the summaries: the overview, the setting
-    /// pages, the methodology, the 404 page, the stylesheet, the schema and
-    /// the Data Package.
+    /// pages, the methodology, the 404 page, the schema and the Data Package
+    /// (the stylesheet is [`Renderer::stylesheet`]).
     pub fn scope_pages(&self, summaries: &[Summary]) -> Result<Files, RenderError> {
         let mut files = vec![
-            (
-                self.stylesheet_path.clone(),
-                decompte_templates::STYLESHEET.as_bytes().to_vec(),
-            ),
             ("index.html".into(), self.overview(summaries)?),
             (
                 "methodologie.html".into(),
@@ -479,7 +490,7 @@ impl<'a> Renderer<'a> {
 
     /// `departements/{code}.html`: the département's totals, charts,
     /// completeness and communes.
-    fn departement_page(&self, summary: &Summary) -> Result<Vec<u8>, RenderError> {
+    pub fn departement_page(&self, summary: &Summary) -> Result<Vec<u8>, RenderError> {
         let scope = &self.config.scope;
         let name = scope
             .departement_name(&summary.code)

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::{collections::BTreeMap, sync::Mutex};
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{operation} {path}: {message}")]
@@ -22,6 +23,29 @@ pub trait Sink: Send + Sync {
     async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SinkError>;
     async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError>;
     async fn delete(&self, path: &str) -> Result<(), SinkError>;
+
+    /// Writes `target` as `head` followed by each part (a file already in
+    /// the sink) from its byte `skip` on, and returns the SHA-256 (hex) and
+    /// size of what it wrote: the whole-scope data made of the départements'
+    /// files. This default reads the parts into memory; a folder streams them.
+    async fn compose(
+        &self,
+        target: &str,
+        head: &[u8],
+        parts: &[(String, usize)],
+    ) -> Result<(String, u64), SinkError> {
+        let mut bytes = head.to_vec();
+        for (path, skip) in parts {
+            let part = self.read(path).await?.ok_or_else(|| SinkError {
+                operation: "compose",
+                path: path.clone(),
+                message: "missing part".into(),
+            })?;
+            bytes.extend_from_slice(part.get(*skip..).unwrap_or_default());
+        }
+        self.write(target, &bytes).await?;
+        Ok((hex::encode(Sha256::digest(&bytes)), bytes.len() as u64))
+    }
 }
 
 /// A folder on disk. Each file is written to a temporary name then renamed, so
@@ -90,6 +114,33 @@ impl Sink for FolderSink {
         tokio::fs::rename(&temporary, &target).await.map_err(error)
     }
 
+    async fn compose(
+        &self,
+        target: &str,
+        head: &[u8],
+        parts: &[(String, usize)],
+    ) -> Result<(String, u64), SinkError> {
+        let target_path = self.resolve(target)?;
+        let part_paths = parts
+            .iter()
+            .map(|(path, skip)| self.resolve(path).map(|p| (p, *skip as u64, path.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let head = head.to_vec();
+        let name = target.to_owned();
+        tokio::task::spawn_blocking(move || compose_files(&target_path, &head, &part_paths))
+            .await
+            .map_err(|e| SinkError {
+                operation: "compose",
+                path: name.clone(),
+                message: e.to_string(),
+            })?
+            .map_err(|(path, e)| SinkError {
+                operation: "compose",
+                path: path.unwrap_or(name),
+                message: e.to_string(),
+            })
+    }
+
     async fn delete(&self, path: &str) -> Result<(), SinkError> {
         match tokio::fs::remove_file(self.resolve(path)?).await {
             Ok(()) => Ok(()),
@@ -101,6 +152,47 @@ impl Sink for FolderSink {
             }),
         }
     }
+}
+
+/// Streams `head` and the parts into a temporary file, hashing as it goes,
+/// then renames it: memory stays one buffer whatever the size.
+fn compose_files(
+    target: &Path,
+    head: &[u8],
+    parts: &[(PathBuf, u64, String)],
+) -> Result<(String, u64), (Option<String>, std::io::Error)> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| (None, e))?;
+    }
+    let temporary = target.with_extension("compose.tmp");
+    let mut out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(&temporary).map_err(|e| (None, e))?,
+    );
+    let mut hasher = Sha256::new();
+    let mut size = head.len() as u64;
+    hasher.update(head);
+    out.write_all(head).map_err(|e| (None, e))?;
+    let mut buffer = vec![0u8; 1 << 20];
+    for (path, skip, name) in parts {
+        let failed = |e| (Some(name.clone()), e);
+        let mut file = std::fs::File::open(path).map_err(failed)?;
+        file.seek(SeekFrom::Start(*skip)).map_err(failed)?;
+        loop {
+            let n = file.read(&mut buffer).map_err(failed)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            out.write_all(&buffer[..n]).map_err(|e| (None, e))?;
+            size += n as u64;
+        }
+    }
+    out.flush().map_err(|e| (None, e))?;
+    drop(out);
+    std::fs::rename(&temporary, target).map_err(|e| (None, e))?;
+    Ok((hex::encode(hasher.finalize()), size))
 }
 
 /// An in-memory sink for tests, which can be told to fail after a number of writes.

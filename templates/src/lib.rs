@@ -52,6 +52,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("app/codes.html", include_str!("../app/codes.html")),
 ];
 
+/// Every template and the stylesheet, in order: what a publication's state
+/// records, so that a new version of the text re-renders every page.
+pub fn sources() -> impl Iterator<Item = &'static str> {
+    TEMPLATES
+        .iter()
+        .flat_map(|(name, source)| [*name, *source])
+        .chain([STYLESHEET])
+}
+
 /// An environment with every template and the French formatting filters.
 /// Templates are checked by the tests of this crate, so a broken one fails the build's tests.
 pub fn environment() -> Environment<'static> {

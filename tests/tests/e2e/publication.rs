@@ -294,3 +294,115 @@ async fn a_declaration_is_published_without_waiting_for_the_timer() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// With three départements, a correction rewrites its commune's page, its
+/// département's page and files, the whole-scope data and the scope's pages:
+/// nothing of the other départements. A new process resumes from the state
+/// the last publication left beside the manifest, without a full run; a
+/// state rendered by other templates or another configuration is not resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_rewrites_its_departement_only_and_a_new_process_resumes() {
+    use decompte_publish::{FolderSink, Publisher, SiteConfig, STATE};
+    let app = TestApp::start_with(|options| {
+        options.departements = vec!["29".into(), "56".into(), "974".into()];
+    })
+    .await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    for commune in ["29019", "56260", "97411"] {
+        let answer = app
+            .post_json(
+                "/api/v1/reports",
+                Some(&prefecture),
+                &report_body(commune, "2020-04-01", [1, 0, 0, 0, 0]),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED);
+    }
+    let config: SiteConfig = app.app.publisher.config().clone();
+    let site = tempfile::tempdir().expect("site folder");
+    let sink = std::sync::Arc::new(FolderSink::new(site.path()));
+    let publisher = Publisher::new(app.store(), sink.clone(), config.clone());
+    let now = chrono::Utc::now();
+    let first = publisher.publish(now).await.expect("first publication");
+    assert!(first.written.contains(&"departements/974.html".to_owned()));
+    assert!(
+        site.path().join(STATE).exists(),
+        "the state is kept beside the manifest"
+    );
+    assert!(publisher
+        .publish_if_changed(now)
+        .await
+        .expect("nothing new")
+        .is_none());
+
+    let mut correction = report_body("29019", "2020-04-01", [5, 0, 0, 0, 0]);
+    correction["replaces_version"] = json!(1);
+    let answer = app
+        .post_json("/api/v1/reports", Some(&prefecture), &correction, &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    // A new process: another publisher on the same folder.
+    let resumed = Publisher::new(app.store(), sink.clone(), config.clone());
+    let outcome = resumed
+        .publish_if_changed(now)
+        .await
+        .expect("publish")
+        .expect("the correction is new");
+    let mut written = outcome.written.clone();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "communes/29019.html",
+            "departements/29.html",
+            "donnees/deces.csv",
+            "donnees/deces.csv.gz",
+            "donnees/departements/29/deces.csv",
+            "donnees/departements/29/deces.csv.gz",
+            "donnees/departements/29/deces.json",
+            "index.html",
+            "lieux/hopital.html",
+            "manifest.json",
+        ]
+    );
+    assert!(outcome.unchanged > 550, "{}", outcome.unchanged);
+    let whole = std::fs::read_to_string(site.path().join("donnees/deces.csv")).expect("csv");
+    assert!(
+        whole.contains("2020-04-01,29019,Brest,5,0,0,0,0,5\n"),
+        "{whole}"
+    );
+    assert!(whole.contains("2020-04-01,97411,Saint-Denis,1,"), "{whole}");
+    // The result is what a full publication from scratch writes.
+    let fresh = tempfile::tempdir().expect("another folder");
+    Publisher::new(
+        app.store(),
+        std::sync::Arc::new(FolderSink::new(fresh.path())),
+        config.clone(),
+    )
+    .publish(now)
+    .await
+    .expect("from scratch");
+    for path in [
+        "index.html",
+        "departements/29.html",
+        "donnees/deces.csv",
+        "donnees/deces.csv.gz",
+    ] {
+        assert_eq!(
+            std::fs::read(site.path().join(path)).expect("incremental"),
+            std::fs::read(fresh.path().join(path)).expect("from scratch"),
+            "{path}"
+        );
+    }
+
+    // Another configuration (here another publisher name) does not resume: all is rendered.
+    let mut other = config.clone();
+    other.publisher = "Préfecture de région".into();
+    let full = Publisher::new(app.store(), sink, other)
+        .publish_if_changed(now)
+        .await
+        .expect("publish")
+        .expect("a full publication");
+    assert!(full.written.len() > 550, "{}", full.written.len());
+}

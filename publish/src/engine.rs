@@ -1,0 +1,777 @@
+//! The publisher: one publication at a time, recorded in the store, that
+//! redoes only what changed.
+//!
+//! A full publication reads the store one département at a time (the next
+//! one read while the current one renders on every core), writes each
+//! département's files as soon as they are rendered, then the whole-scope
+//! data (composed by the sink from the départements' files), the setting
+//! pages and the overview, made of the départements' [`Summary`]s, the
+//! manifest, and last the [`State`] that lets the next publication start
+//! from here. Memory holds one or two départements, never the country.
+//!
+//! After that, a publication reads only the reports recorded since the last
+//! watermark (less a margin, since a write takes its instant before it
+//! commits) and re-renders only the départements they fall in: the pages
+//! of their communes, their page and data files, and the scope's pages. A
+//! new day re-renders the pages that show recent completeness. A cold
+//! process (a new Lambda instance) reads the state the last publication left
+//! next to the manifest and goes on from its watermark.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use decompte_core::{CommuneCode, Report};
+use decompte_store::{
+    Publication, PublicationRequest, PublicationStatus, ReportQuery, Store, StoreError,
+};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::{DepartementReports, Summary};
+use crate::render::{DataPart, Renderer, SiteConfig};
+use crate::{
+    cdn, write_rank, Cdn, Manifest, ManifestEntry, Outcome, Progress, PublishError, Sink, MANIFEST,
+};
+
+/// Where the publisher keeps its [`State`], beside the manifest. It holds
+/// only published figures; it is not listed in the manifest.
+pub const STATE: &str = "publication-state.json.gz";
+
+/// How far before the last watermark a publication looks for changes: a
+/// write takes its `recorded_at` before it commits, and a request lasts at
+/// most a few store timeouts, so a slow write can land with an instant a
+/// little older than a report already published.
+const WATERMARK_MARGIN_MINUTES: i64 = 2;
+
+/// What the last publication published: enough to publish the next change
+/// without reading every report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// The text, the configuration and the version that rendered it: another
+    /// one means a full publication.
+    fingerprint: String,
+    today: NaiveDate,
+    /// The latest `recorded_at` published.
+    watermark: Option<DateTime<Utc>>,
+    /// The reports published that were recorded within the margin before
+    /// the watermark: a change read again is recognised, not re-rendered.
+    recent: BTreeSet<(CommuneCode, NaiveDate, u32)>,
+    demo: bool,
+    summaries: BTreeMap<String, Summary>,
+    /// The manifest the state goes with (in memory only).
+    #[serde(skip)]
+    manifest: BTreeMap<String, ManifestEntry>,
+}
+
+impl State {
+    /// Takes in reports now published: the watermark moves, and those
+    /// within the margin before it are remembered.
+    fn saw(&mut self, reports: &[(CommuneCode, NaiveDate, u32, DateTime<Utc>)]) {
+        for (_, _, _, at) in reports {
+            self.watermark = self.watermark.max(Some(*at));
+        }
+        let Some(watermark) = self.watermark else {
+            return;
+        };
+        let floor = watermark - chrono::Duration::minutes(WATERMARK_MARGIN_MINUTES);
+        self.recent.extend(
+            reports
+                .iter()
+                .filter(|(_, _, _, at)| *at >= floor)
+                .map(|(c, d, v, _)| (c.clone(), *d, *v)),
+        );
+        // Keep only what the next look back can return: bounded by the writes
+        // of the last minutes, not by the size of the store.
+        if self.recent.len() > reports.len() + 10_000 {
+            self.recent.clear();
+            self.recent.extend(
+                reports
+                    .iter()
+                    .filter(|(_, _, _, at)| *at >= floor)
+                    .map(|(c, d, v, _)| (c.clone(), *d, *v)),
+            );
+        }
+    }
+
+    fn since(&self) -> DateTime<Utc> {
+        self.watermark.map_or(DateTime::<Utc>::MIN_UTC, |w| {
+            w - chrono::Duration::minutes(WATERMARK_MARGIN_MINUTES)
+        })
+    }
+
+    fn to_bytes(&self) -> Result<Vec<u8>, PublishError> {
+        let json = serde_json::to_vec(self).map_err(|e| PublishError::Manifest(e.to_string()))?;
+        Ok(crate::opendata::gzip(&json))
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let mut json = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut json)
+            .ok()?;
+        serde_json::from_slice(&json).ok()
+    }
+}
+
+/// What a publication renders.
+struct Plan {
+    /// Départements to read and render; `Some(communes)`: only those pages
+    /// among its communes (its own page and data files always).
+    read: Vec<(String, Option<BTreeSet<String>>)>,
+    /// Départements whose page only is rendered again, from their summary
+    /// (a new day moves the completeness they show).
+    pages: Vec<String>,
+    full: bool,
+}
+
+/// Writes the files of one publication against the previous manifest:
+/// only what changed, each file once, the manifest last.
+struct Writer<'s> {
+    sink: &'s dyn Sink,
+    previous: BTreeMap<String, ManifestEntry>,
+    next: BTreeMap<String, ManifestEntry>,
+    outcome: Outcome,
+    had_manifest: bool,
+}
+
+impl<'s> Writer<'s> {
+    fn new(
+        sink: &'s dyn Sink,
+        previous: BTreeMap<String, ManifestEntry>,
+        had_manifest: bool,
+        full: bool,
+    ) -> Self {
+        // A partial publication keeps every file it does not render.
+        let next = if full {
+            BTreeMap::new()
+        } else {
+            previous.clone()
+        };
+        Self {
+            sink,
+            previous,
+            next,
+            outcome: Outcome::default(),
+            had_manifest,
+        }
+    }
+
+    /// Hashes every file (on all cores), then writes those that changed.
+    async fn put_all(&mut self, mut files: Vec<(String, Vec<u8>)>) -> Result<(), PublishError> {
+        files.sort_by(|a, b| (write_rank(&a.0), &a.0).cmp(&(write_rank(&b.0), &b.0)));
+        let hashed: Vec<(String, Vec<u8>, String)> = tokio::task::spawn_blocking(move || {
+            files
+                .into_par_iter()
+                .map(|(path, bytes)| {
+                    let hash = hex::encode(Sha256::digest(&bytes));
+                    (path, bytes, hash)
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| PublishError::Task(e.to_string()))?;
+        for (path, bytes, sha256) in hashed {
+            let changed = self.previous.get(&path).is_none_or(|e| e.sha256 != sha256);
+            if changed {
+                self.sink.write(&path, &bytes).await?;
+                self.outcome.written.push(path.clone());
+            }
+            self.next.insert(
+                path.clone(),
+                ManifestEntry {
+                    path,
+                    sha256,
+                    size: bytes.len() as u64,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The whole-scope `target`, composed by the sink from the départements' files.
+    async fn compose(
+        &mut self,
+        target: &str,
+        head: &[u8],
+        parts: &[(String, usize)],
+    ) -> Result<(), PublishError> {
+        let (sha256, size) = self.sink.compose(target, head, parts).await?;
+        if self.previous.get(target).is_none_or(|e| e.sha256 != sha256) {
+            self.outcome.written.push(target.to_owned());
+        }
+        self.next.insert(
+            target.to_owned(),
+            ManifestEntry {
+                path: target.to_owned(),
+                sha256,
+                size,
+            },
+        );
+        Ok(())
+    }
+
+    /// Deletes what the previous manifest named and this full publication
+    /// did not write, then writes the manifest if anything changed.
+    async fn finish(
+        mut self,
+        full: bool,
+        now: DateTime<Utc>,
+        watermark: Option<DateTime<Utc>>,
+    ) -> Result<(Outcome, BTreeMap<String, ManifestEntry>), PublishError> {
+        if full {
+            let stale: Vec<String> = self
+                .previous
+                .keys()
+                .filter(|p| {
+                    !self.next.contains_key(*p) && p.as_str() != MANIFEST && p.as_str() != STATE
+                })
+                .cloned()
+                .collect();
+            for path in stale {
+                self.sink.delete(&path).await?;
+                self.outcome.deleted.push(path);
+            }
+        }
+        self.outcome.unchanged = self.next.len().saturating_sub(self.outcome.written.len());
+        if self.had_manifest && self.outcome.written.is_empty() && self.outcome.deleted.is_empty() {
+            return Ok((self.outcome, self.next));
+        }
+        let manifest = Manifest {
+            generated_at: now,
+            watermark,
+            files: self.next.values().cloned().collect(),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| PublishError::Manifest(e.to_string()))?;
+        bytes.push(b'\n');
+        self.sink.write(MANIFEST, &bytes).await?;
+        self.outcome.written.push(MANIFEST.into());
+        Ok((self.outcome, self.next))
+    }
+}
+
+/// How a run ended: done, or to be done again in full because the
+/// demonstration banner appeared or went (every page shows it).
+enum Run {
+    Done(Outcome, State),
+    BannerChanged(State),
+}
+
+/// A département rendered: its files, its summary, its part of the
+/// whole-scope data, and what it published (for the watermark).
+struct Rendered {
+    code: String,
+    files: Vec<(String, Vec<u8>)>,
+    summary: Summary,
+    data: DataPart,
+    seen: Vec<(CommuneCode, NaiveDate, u32, DateTime<Utc>)>,
+}
+
+/// Runs publications: one at a time, recorded in the store.
+pub struct Publisher {
+    store: Arc<dyn Store>,
+    sink: Arc<dyn Sink>,
+    cdn: Option<Arc<dyn Cdn>>,
+    config: Arc<SiteConfig>,
+    fingerprint: String,
+    /// Held while a publication runs; what the last one published.
+    running: tokio::sync::Mutex<Option<State>>,
+}
+
+impl Publisher {
+    pub fn new(store: Arc<dyn Store>, sink: Arc<dyn Sink>, config: SiteConfig) -> Self {
+        let fingerprint = fingerprint(&config);
+        Self {
+            store,
+            sink,
+            cdn: None,
+            config: Arc::new(config),
+            fingerprint,
+            running: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Invalidates what each publication changed in `cdn`, after writing it.
+    pub fn with_cdn(mut self, cdn: Option<Arc<dyn Cdn>>) -> Self {
+        self.cdn = cdn;
+        self
+    }
+
+    pub fn config(&self) -> &SiteConfig {
+        &self.config
+    }
+
+    /// Reads every current report, renders and writes what changed. Never runs
+    /// twice at once. This is the prefecture's "republish": it always reads the
+    /// whole store.
+    pub async fn publish(&self, now: DateTime<Utc>) -> Result<Outcome, PublishError> {
+        self.publish_reporting(now, &|_, _| {}).await
+    }
+
+    /// [`Publisher::publish`], telling `progress` how many départements are
+    /// published, out of how many (for the command line's progress bar).
+    pub async fn publish_reporting(
+        &self,
+        now: DateTime<Utc>,
+        progress: Progress<'_>,
+    ) -> Result<Outcome, PublishError> {
+        let mut last = self.running.lock().await;
+        let previous = match last.take() {
+            Some(state) => Some(state),
+            None => self.stored_state().await,
+        };
+        let result = self.full(previous, now, progress).await;
+        self.settle(&mut last, result)
+    }
+
+    /// The timer's call: publishes only what changed since the last
+    /// publication (resuming from the state it left, in a new process), and
+    /// nothing if no report is new and the day is the same.
+    pub async fn publish_if_changed(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Outcome>, PublishError> {
+        let mut last = self.running.lock().await;
+        let state = match last.take() {
+            Some(state) => Some(state),
+            None => self
+                .stored_state()
+                .await
+                .filter(|s| s.fingerprint == self.fingerprint),
+        };
+        let Some(state) = state else {
+            let result = self.full(None, now, &|_, _| {}).await;
+            return self.settle(&mut last, result).map(Some);
+        };
+        let changed = match self.store.changed_since(state.since()).await {
+            Ok(changed) => changed,
+            Err(error) => {
+                *last = Some(state);
+                return Err(error.into());
+            }
+        };
+        let new: Vec<&Report> = changed
+            .iter()
+            .filter(|r| {
+                !state
+                    .recent
+                    .contains(&(r.commune.clone(), r.date, r.version))
+            })
+            .filter(|r| self.config.scope.contains(&r.commune))
+            .collect();
+        let today = self.config.scope.today(now);
+        if new.is_empty() && state.today == today {
+            *last = Some(state);
+            return Ok(None);
+        }
+        let mut dirty: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for report in &new {
+            dirty
+                .entry(report.commune.departement().to_owned())
+                .or_default()
+                .insert(report.commune.as_str().to_owned());
+        }
+        let pages = if state.today == today {
+            Vec::new()
+        } else {
+            self.config
+                .scope
+                .departement_codes()
+                .filter(|d| !dirty.contains_key(*d))
+                .map(str::to_owned)
+                .collect()
+        };
+        let plan = Plan {
+            read: dirty.into_iter().map(|(d, c)| (d, Some(c))).collect(),
+            pages,
+            full: false,
+        };
+        let result = match self.run(state, plan, today, now, &|_, _| {}).await {
+            Ok(Run::Done(outcome, state)) => Ok((outcome, state)),
+            Ok(Run::BannerChanged(state)) => self.full(Some(state), now, &|_, _| {}).await,
+            Err(error) => Err(error),
+        };
+        self.settle(&mut last, result).map(Some)
+    }
+
+    /// Keeps the state of a publication that succeeded; after a failure,
+    /// the next one starts again from the store.
+    fn settle(
+        &self,
+        last: &mut Option<State>,
+        result: Result<(Outcome, State), PublishError>,
+    ) -> Result<Outcome, PublishError> {
+        match result {
+            Ok((outcome, state)) => {
+                *last = Some(state);
+                Ok(outcome)
+            }
+            Err(error) => {
+                *last = None;
+                Err(error)
+            }
+        }
+    }
+
+    /// The state the last publication left in the sink, if it is readable.
+    async fn stored_state(&self) -> Option<State> {
+        let bytes = self.sink.read(STATE).await.ok().flatten()?;
+        let mut state = State::from_bytes(&bytes)?;
+        let manifest: Manifest =
+            serde_json::from_slice(&self.sink.read(MANIFEST).await.ok().flatten()?).ok()?;
+        state.manifest = manifest
+            .files
+            .into_iter()
+            .map(|f| (f.path.clone(), f))
+            .collect();
+        Some(state)
+    }
+
+    /// Every département read and rendered.
+    async fn full(
+        &self,
+        previous: Option<State>,
+        now: DateTime<Utc>,
+        progress: Progress<'_>,
+    ) -> Result<(Outcome, State), PublishError> {
+        let today = self.config.scope.today(now);
+        let plan = || Plan {
+            read: self
+                .config
+                .scope
+                .departement_codes()
+                .map(|d| (d.to_owned(), None))
+                .collect(),
+            pages: Vec::new(),
+            full: true,
+        };
+        let demo = previous.as_ref().is_some_and(|s| s.demo);
+        let manifest = match previous {
+            Some(state) => state.manifest,
+            None => self.stored_manifest().await,
+        };
+        let start = |demo: bool, manifest: BTreeMap<String, ManifestEntry>| State {
+            fingerprint: self.fingerprint.clone(),
+            today,
+            watermark: None,
+            recent: BTreeSet::new(),
+            demo,
+            summaries: BTreeMap::new(),
+            manifest,
+        };
+        match self
+            .run(start(demo, manifest), plan(), today, now, progress)
+            .await?
+        {
+            Run::Done(outcome, state) => Ok((outcome, state)),
+            // The banner appeared or went: render everything again with it.
+            Run::BannerChanged(state) => {
+                match self
+                    .run(
+                        start(state.demo, state.manifest),
+                        plan(),
+                        today,
+                        now,
+                        progress,
+                    )
+                    .await?
+                {
+                    Run::Done(outcome, state) => Ok((outcome, state)),
+                    Run::BannerChanged(_) => Err(PublishError::Task(
+                        "the demonstration flag changed twice during one publication".into(),
+                    )),
+                }
+            }
+        }
+    }
+
+    async fn stored_manifest(&self) -> BTreeMap<String, ManifestEntry> {
+        // An unreadable manifest means "publish everything", never a failure.
+        match self.sink.read(MANIFEST).await {
+            Ok(Some(bytes)) => serde_json::from_slice::<Manifest>(&bytes)
+                .map(|m| m.files.into_iter().map(|f| (f.path.clone(), f)).collect())
+                .unwrap_or_default(),
+            _ => BTreeMap::new(),
+        }
+    }
+
+    /// Renders and writes what `plan` says, on top of `state`.
+    async fn run(
+        &self,
+        mut state: State,
+        plan: Plan,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+        progress: Progress<'_>,
+    ) -> Result<Run, PublishError> {
+        let had_manifest = !state.manifest.is_empty();
+        let previous = std::mem::take(&mut state.manifest);
+        let mut writer = Writer::new(self.sink.as_ref(), previous, had_manifest, plan.full);
+        let config = Arc::clone(&self.config);
+        let demo = state.demo;
+        let multi = config.by_departement();
+        let renderer = Renderer::new(&config, today, demo);
+        // The stylesheet first: every page links to it.
+        writer.put_all(vec![renderer.stylesheet()]).await?;
+
+        // Read the next département while this one renders.
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+        let store = Arc::clone(&self.store);
+        let to_read = plan.read.clone();
+        let reader = tokio::spawn(async move {
+            for (code, communes) in to_read {
+                let reports = store
+                    .current_reports(&ReportQuery {
+                        departements: vec![code.clone()],
+                        ..ReportQuery::default()
+                    })
+                    .await;
+                if sender.send((code, communes, reports)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let total = plan.read.len();
+        let mut parts = Vec::new();
+        let mut done = 0;
+        while let Some((code, communes, reports)) = receiver.recv().await {
+            let reports = reports?;
+            let config = Arc::clone(&config);
+            let rendered = tokio::task::spawn_blocking(move || {
+                render_departement(&config, today, demo, &code, communes.as_ref(), &reports)
+            })
+            .await
+            .map_err(|e| PublishError::Task(e.to_string()))??;
+            writer.put_all(rendered.files).await?;
+            state.saw(&rendered.seen);
+            state.summaries.insert(rendered.code, rendered.summary);
+            parts.push(rendered.data);
+            done += 1;
+            progress(done, total);
+        }
+        reader
+            .await
+            .map_err(|e| PublishError::Task(e.to_string()))?;
+        let demo_now = state.summaries.values().any(|s| s.demo);
+        if demo_now != demo {
+            // Rendered with the wrong banner: the caller renders everything again.
+            state.demo = demo_now;
+            state.manifest = writer.next;
+            return Ok(Run::BannerChanged(state));
+        }
+
+        // A new day: the département pages that were not read show the new week.
+        if multi && !plan.pages.is_empty() {
+            let summaries: Vec<Summary> = plan
+                .pages
+                .iter()
+                .filter_map(|d| state.summaries.get(d).cloned())
+                .collect();
+            let config = Arc::clone(&config);
+            let files = tokio::task::spawn_blocking(move || {
+                let renderer = Renderer::new(&config, today, demo);
+                summaries
+                    .par_iter()
+                    .map(|s| {
+                        renderer
+                            .departement_page(s)
+                            .map(|bytes| (format!("departements/{}.html", s.code), bytes))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|e| PublishError::Task(e.to_string()))??;
+            writer.put_all(files).await?;
+        }
+
+        // The whole-scope data: one département's own rows, or the
+        // départements' files composed by the sink.
+        if !plan.read.is_empty() {
+            if multi {
+                let (head, head_gz) = renderer.data_heads();
+                let codes: Vec<&str> = config.scope.departement_codes().collect();
+                let csv: Vec<(String, usize)> = codes
+                    .iter()
+                    .map(|d| (format!("donnees/departements/{d}/deces.csv"), head.len()))
+                    .collect();
+                let gz: Vec<(String, usize)> = codes
+                    .iter()
+                    .map(|d| {
+                        (
+                            format!("donnees/departements/{d}/deces.csv.gz"),
+                            head_gz.len(),
+                        )
+                    })
+                    .collect();
+                writer.compose("donnees/deces.csv", head, &csv).await?;
+                writer.compose("donnees/deces.csv.gz", head_gz, &gz).await?;
+            } else {
+                writer.put_all(renderer.scope_data(&parts)).await?;
+            }
+        }
+
+        // The scope's pages, from the summaries; the overview last.
+        let summaries: Vec<Summary> = state.summaries.values().cloned().collect();
+        let config_for_pages = Arc::clone(&config);
+        let pages = tokio::task::spawn_blocking(move || {
+            Renderer::new(&config_for_pages, today, demo).scope_pages(&summaries)
+        })
+        .await
+        .map_err(|e| PublishError::Task(e.to_string()))??;
+        writer.put_all(pages).await?;
+
+        let (mut outcome, manifest) = writer.finish(plan.full, now, state.watermark).await?;
+        state.today = today;
+        state.manifest = manifest;
+        if outcome.written.iter().any(|p| p == MANIFEST) || !had_manifest {
+            self.sink.write(STATE, &state.to_bytes()?).await?;
+        }
+        self.invalidate(&mut outcome, now).await;
+        Ok(Run::Done(outcome, state))
+    }
+
+    async fn invalidate(&self, outcome: &mut Outcome, now: DateTime<Utc>) {
+        let Some(cdn) = &self.cdn else {
+            return;
+        };
+        let paths = cdn::invalidation_paths(outcome);
+        if paths.is_empty() {
+            return;
+        }
+        let reference = format!("decompte-{}", now.timestamp_nanos_opt().unwrap_or(0));
+        match cdn.invalidate(&paths, &reference).await {
+            Ok(id) => {
+                tracing::info!(%id, paths = paths.len(), "CDN invalidation sent");
+                outcome.invalidated = paths;
+            }
+            // The site is whole and pages expire within a minute: not a failed publication.
+            Err(error) => tracing::warn!(%error, "CDN invalidation failed"),
+        }
+    }
+
+    /// Records a queued publication and returns it; run it with [`Publisher::run_recorded`].
+    pub async fn request(
+        &self,
+        requested_by: &str,
+        reason: &str,
+        id: String,
+        now: DateTime<Utc>,
+    ) -> Result<Publication, StoreError> {
+        let request = PublicationRequest {
+            reason: reason.into(),
+            requested_by: requested_by.into(),
+            publication_id: None,
+            requested_at: None,
+        };
+        let publication = Publication::queued(&request, id, now);
+        self.store.insert_publication(&publication).await?;
+        Ok(publication)
+    }
+
+    /// Runs a recorded publication and records how it ended.
+    pub async fn run_recorded(&self, mut publication: Publication) -> Publication {
+        publication.status = PublicationStatus::Running;
+        publication.started_at = Some(Utc::now());
+        if let Err(error) = self.store.update_publication(&publication).await {
+            tracing::warn!(%error, id = %publication.id, "could not mark publication as running");
+        }
+        match self.publish(Utc::now()).await {
+            Ok(outcome) => {
+                publication.status = PublicationStatus::Succeeded;
+                publication.files_changed =
+                    Some(u32::try_from(outcome.files_changed()).unwrap_or(u32::MAX));
+                tracing::info!(
+                    id = %publication.id,
+                    files_changed = outcome.files_changed(),
+                    "publication succeeded",
+                );
+            }
+            Err(error) => {
+                publication.status = PublicationStatus::Failed;
+                publication.error = Some(error.for_people());
+                tracing::error!(id = %publication.id, %error, "publication failed");
+            }
+        }
+        publication.finished_at = Some(Utc::now());
+        if let Err(error) = self.store.update_publication(&publication).await {
+            tracing::warn!(%error, id = %publication.id, "could not record the end of a \
+                publication");
+        }
+        publication
+    }
+}
+
+/// Renders one département from its reports (on the blocking pool, its
+/// commune pages on every core).
+fn render_departement(
+    config: &SiteConfig,
+    today: NaiveDate,
+    demo: bool,
+    code: &str,
+    communes: Option<&BTreeSet<String>>,
+    reports: &[Report],
+) -> Result<Rendered, PublishError> {
+    let departement = DepartementReports::build(code, &config.scope, &config.settings, reports);
+    let summary = departement.summary(config.settings.len());
+    let renderer = Renderer::new(config, today, demo);
+    let rendered = renderer.departement(&departement, &summary, communes)?;
+    let seen = reports
+        .iter()
+        .filter(|r| config.scope.contains(&r.commune))
+        .map(|r| (r.commune.clone(), r.date, r.version, r.recorded_at))
+        .collect();
+    Ok(Rendered {
+        code: code.to_owned(),
+        files: rendered.files,
+        summary,
+        data: rendered.data,
+        seen,
+    })
+}
+
+/// What rendered the site: this version, the templates, the configuration
+/// and the communes in scope. A state of another fingerprint is not resumed.
+fn fingerprint(config: &SiteConfig) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION"));
+    for source in decompte_templates::sources() {
+        hasher.update(source);
+        hasher.update([0]);
+    }
+    hasher.update(&config.publisher);
+    hasher.update([0]);
+    hasher.update(&config.crisis);
+    for setting in config.settings.iter() {
+        hasher.update(&setting.key);
+        hasher.update([0]);
+        hasher.update(&setting.label);
+        hasher.update([0]);
+    }
+    for commune in config.scope.communes() {
+        let _ = write!(
+            HashWriter(&mut hasher),
+            "{},{},{},{};",
+            commune.code,
+            commune.name,
+            commune.departement,
+            commune.population
+        );
+    }
+    hex::encode(hasher.finalize())
+}
+
+struct HashWriter<'h>(&'h mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
