@@ -24,14 +24,14 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Report};
 use decompte_store::{
-    Publication, PublicationRequest, PublicationStatus, ReportQuery, Store, StoreError,
+    Publication, PublicationRequest, PublicationStatus, Store, StoreError, Tally,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::{DepartementReports, Summary};
-use crate::render::{DataPart, Renderer, SiteConfig};
+use crate::model::{DayCounts, DepartementReports, Summary};
+use crate::render::{DataPart, Renderer, SiteConfig, DEMO_AUTHOR};
 use crate::{
     cdn, write_rank, Cdn, Manifest, ManifestEntry, Outcome, Progress, PublishError, Sink, MANIFEST,
 };
@@ -58,41 +58,59 @@ pub struct State {
     watermark: Option<DateTime<Utc>>,
     /// The reports published that were recorded within the margin before
     /// the watermark: a change read again is recognised, not re-rendered.
-    recent: BTreeSet<(CommuneCode, NaiveDate, u32)>,
+    recent: BTreeMap<String, DateTime<Utc>>,
     demo: bool,
     summaries: BTreeMap<String, Summary>,
     /// The manifest the state goes with (in memory only).
     #[serde(skip)]
     manifest: BTreeMap<String, ManifestEntry>,
+    /// The days of the départements published last, as many as
+    /// [`KEPT_DAYS`] allows, least recently published first (in memory
+    /// only): a change there is applied to them, not read again.
+    #[serde(skip)]
+    kept: Vec<(String, Vec<Vec<DayCounts>>)>,
 }
+
+/// How many commune-days the publisher keeps in memory between
+/// publications (about 80 bytes each): a département or two of the
+/// largest, or a whole small deployment.
+pub const KEPT_DAYS: usize = 500_000;
 
 impl State {
     /// Takes in reports now published: the watermark moves, and those
-    /// within the margin before it are remembered.
+    /// within the margin before it are remembered (and only those: the set
+    /// is bounded by the writes of the last minutes, not by the store).
     fn saw(&mut self, reports: &[(CommuneCode, NaiveDate, u32, DateTime<Utc>)]) {
         for (_, _, _, at) in reports {
             self.watermark = self.watermark.max(Some(*at));
         }
-        let Some(watermark) = self.watermark else {
+        let floor = self.since();
+        for (commune, date, version, at) in reports {
+            if *at >= floor {
+                self.recent
+                    .insert(recent_key(commune, *date, *version), *at);
+            }
+        }
+        self.recent.retain(|_, at| *at >= floor);
+    }
+
+    fn take_kept(&mut self, code: &str) -> Option<Vec<Vec<DayCounts>>> {
+        let at = self.kept.iter().position(|(c, _)| c == code)?;
+        Some(self.kept.remove(at).1)
+    }
+
+    /// Keeps a département's days, forgetting the least recently published
+    /// ones beyond [`KEPT_DAYS`].
+    fn keep(&mut self, code: &str, days: Vec<Vec<DayCounts>>) {
+        let size = |days: &Vec<Vec<DayCounts>>| days.iter().map(Vec::len).sum::<usize>();
+        if size(&days) > KEPT_DAYS {
             return;
-        };
-        let floor = watermark - chrono::Duration::minutes(WATERMARK_MARGIN_MINUTES);
-        self.recent.extend(
-            reports
-                .iter()
-                .filter(|(_, _, _, at)| *at >= floor)
-                .map(|(c, d, v, _)| (c.clone(), *d, *v)),
-        );
-        // Keep only what the next look back can return: bounded by the writes
-        // of the last minutes, not by the size of the store.
-        if self.recent.len() > reports.len() + 10_000 {
-            self.recent.clear();
-            self.recent.extend(
-                reports
-                    .iter()
-                    .filter(|(_, _, _, at)| *at >= floor)
-                    .map(|(c, d, v, _)| (c.clone(), *d, *v)),
-            );
+        }
+        self.kept.push((code.to_owned(), days));
+        let mut total: usize = self.kept.iter().map(|(_, d)| size(d)).sum();
+        while total > KEPT_DAYS {
+            let (_, evicted) = self.kept.remove(0);
+            total -= size(&evicted);
         }
     }
 
@@ -116,6 +134,11 @@ impl State {
     }
 }
 
+/// How a published report is remembered in [`State::recent`].
+fn recent_key(commune: &CommuneCode, date: NaiveDate, version: u32) -> String {
+    format!("{commune}/{date}/{version}")
+}
+
 /// What a publication renders.
 struct Plan {
     /// Départements to read and render; `Some(communes)`: only those pages
@@ -124,22 +147,26 @@ struct Plan {
     /// Départements whose page only is rendered again, from their summary
     /// (a new day moves the completeness they show).
     pages: Vec<String>,
+    /// The reports recorded since the last publication, by département.
+    changes: BTreeMap<String, Vec<(CommuneCode, DayCounts)>>,
     full: bool,
 }
 
 /// Writes the files of one publication against the previous manifest:
 /// only what changed, each file once, the manifest last.
-struct Writer<'s> {
-    sink: &'s dyn Sink,
+struct Writer {
+    sink: Arc<dyn Sink>,
     previous: BTreeMap<String, ManifestEntry>,
     next: BTreeMap<String, ManifestEntry>,
     outcome: Outcome,
     had_manifest: bool,
+    /// The batch being written while the next département renders.
+    pending: Option<tokio::task::JoinHandle<Result<(), crate::SinkError>>>,
 }
 
-impl<'s> Writer<'s> {
+impl Writer {
     fn new(
-        sink: &'s dyn Sink,
+        sink: Arc<dyn Sink>,
         previous: BTreeMap<String, ManifestEntry>,
         had_manifest: bool,
         full: bool,
@@ -156,10 +183,13 @@ impl<'s> Writer<'s> {
             next,
             outcome: Outcome::default(),
             had_manifest,
+            pending: None,
         }
     }
 
-    /// Hashes every file (on all cores), then writes those that changed.
+    /// Hashes every file (on all cores), then starts writing those that
+    /// changed, after the batch before: writes stay in order, and a batch is
+    /// written while the next département renders.
     async fn put_all(&mut self, mut files: Vec<(String, Vec<u8>)>) -> Result<(), PublishError> {
         files.sort_by(|a, b| (write_rank(&a.0), &a.0).cmp(&(write_rank(&b.0), &b.0)));
         let hashed: Vec<(String, Vec<u8>, String)> = tokio::task::spawn_blocking(move || {
@@ -173,20 +203,35 @@ impl<'s> Writer<'s> {
         })
         .await
         .map_err(|e| PublishError::Task(e.to_string()))?;
+        let mut changed = Vec::new();
         for (path, bytes, sha256) in hashed {
-            let changed = self.previous.get(&path).is_none_or(|e| e.sha256 != sha256);
-            if changed {
-                self.sink.write(&path, &bytes).await?;
-                self.outcome.written.push(path.clone());
-            }
             self.next.insert(
                 path.clone(),
                 ManifestEntry {
-                    path,
-                    sha256,
+                    path: path.clone(),
+                    sha256: sha256.clone(),
                     size: bytes.len() as u64,
                 },
             );
+            if self.previous.get(&path).is_none_or(|e| e.sha256 != sha256) {
+                self.outcome.written.push(path.clone());
+                changed.push((path, bytes));
+            }
+        }
+        self.flush().await?;
+        if !changed.is_empty() {
+            let sink = Arc::clone(&self.sink);
+            self.pending = Some(tokio::spawn(async move { sink.write_files(changed).await }));
+        }
+        Ok(())
+    }
+
+    /// Waits for the batch being written.
+    async fn flush(&mut self) -> Result<(), PublishError> {
+        if let Some(pending) = self.pending.take() {
+            pending
+                .await
+                .map_err(|e| PublishError::Task(e.to_string()))??;
         }
         Ok(())
     }
@@ -198,6 +243,7 @@ impl<'s> Writer<'s> {
         head: &[u8],
         parts: &[(String, usize)],
     ) -> Result<(), PublishError> {
+        self.flush().await?;
         let (sha256, size) = self.sink.compose(target, head, parts).await?;
         if self.previous.get(target).is_none_or(|e| e.sha256 != sha256) {
             self.outcome.written.push(target.to_owned());
@@ -221,6 +267,7 @@ impl<'s> Writer<'s> {
         now: DateTime<Utc>,
         watermark: Option<DateTime<Utc>>,
     ) -> Result<(Outcome, BTreeMap<String, ManifestEntry>), PublishError> {
+        self.flush().await?;
         if full {
             let stale: Vec<String> = self
                 .previous
@@ -268,6 +315,7 @@ struct Rendered {
     summary: Summary,
     data: DataPart,
     seen: Vec<(CommuneCode, NaiveDate, u32, DateTime<Utc>)>,
+    days: Vec<Vec<DayCounts>>,
 }
 
 /// Runs publications: one at a time, recorded in the store.
@@ -358,7 +406,7 @@ impl Publisher {
             .filter(|r| {
                 !state
                     .recent
-                    .contains(&(r.commune.clone(), r.date, r.version))
+                    .contains_key(&recent_key(&r.commune, r.date, r.version))
             })
             .filter(|r| self.config.scope.contains(&r.commune))
             .collect();
@@ -384,9 +432,20 @@ impl Publisher {
                 .map(str::to_owned)
                 .collect()
         };
+        let mut changes: BTreeMap<String, Vec<(CommuneCode, DayCounts)>> = BTreeMap::new();
+        for report in &new {
+            changes
+                .entry(report.commune.departement().to_owned())
+                .or_default()
+                .push((
+                    report.commune.clone(),
+                    DayCounts::of(report, &self.config.settings),
+                ));
+        }
         let plan = Plan {
             read: dirty.into_iter().map(|(d, c)| (d, Some(c))).collect(),
             pages,
+            changes,
             full: false,
         };
         let result = match self.run(state, plan, today, now, &|_, _| {}).await {
@@ -446,6 +505,7 @@ impl Publisher {
                 .map(|d| (d.to_owned(), None))
                 .collect(),
             pages: Vec::new(),
+            changes: BTreeMap::new(),
             full: true,
         };
         let demo = previous.as_ref().is_some_and(|s| s.demo);
@@ -457,10 +517,11 @@ impl Publisher {
             fingerprint: self.fingerprint.clone(),
             today,
             watermark: None,
-            recent: BTreeSet::new(),
+            recent: BTreeMap::new(),
             demo,
             summaries: BTreeMap::new(),
             manifest,
+            kept: Vec::new(),
         };
         match self
             .run(start(demo, manifest), plan(), today, now, progress)
@@ -509,7 +570,7 @@ impl Publisher {
     ) -> Result<Run, PublishError> {
         let had_manifest = !state.manifest.is_empty();
         let previous = std::mem::take(&mut state.manifest);
-        let mut writer = Writer::new(self.sink.as_ref(), previous, had_manifest, plan.full);
+        let mut writer = Writer::new(Arc::clone(&self.sink), previous, had_manifest, plan.full);
         let config = Arc::clone(&self.config);
         let demo = state.demo;
         let multi = config.by_departement();
@@ -517,19 +578,27 @@ impl Publisher {
         // The stylesheet first: every page links to it.
         writer.put_all(vec![renderer.stylesheet()]).await?;
 
-        // Read the next département while this one renders.
+        // Départements kept from the last publication are not read again:
+        // the changes are applied to them. The others are read, the next
+        // one while this one renders.
+        let mut kept: BTreeMap<String, Vec<Vec<DayCounts>>> = plan
+            .read
+            .iter()
+            .filter_map(|(code, _)| state.take_kept(code).map(|days| (code.clone(), days)))
+            .collect();
         let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
         let store = Arc::clone(&self.store);
-        let to_read = plan.read.clone();
+        let to_read: Vec<String> = plan
+            .read
+            .iter()
+            .map(|(code, _)| code.clone())
+            .filter(|code| !kept.contains_key(code))
+            .collect();
+        let keys: Vec<String> = config.settings.keys().map(str::to_owned).collect();
         let reader = tokio::spawn(async move {
-            for (code, communes) in to_read {
-                let reports = store
-                    .current_reports(&ReportQuery {
-                        departements: vec![code.clone()],
-                        ..ReportQuery::default()
-                    })
-                    .await;
-                if sender.send((code, communes, reports)).await.is_err() {
+            for code in to_read {
+                let tallies = store.current_tallies(&code, &keys, DEMO_AUTHOR).await;
+                if sender.send(tallies).await.is_err() {
                     break;
                 }
             }
@@ -537,28 +606,54 @@ impl Publisher {
         let total = plan.read.len();
         let mut parts = Vec::new();
         let mut done = 0;
-        while let Some((code, communes, reports)) = receiver.recv().await {
-            let reports = reports?;
+        let (mut waiting, mut rendering, mut writing) = (
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+        );
+        let mut clock = std::time::Instant::now();
+        let mut changes = plan.changes;
+        let read_any = !plan.read.is_empty();
+        for (code, communes) in plan.read {
+            let source = match kept.remove(&code) {
+                Some(days) => Source::Kept(days, changes.remove(&code).unwrap_or_default()),
+                None => match receiver.recv().await {
+                    Some(tallies) => Source::Read(tallies?),
+                    None => return Err(PublishError::Task("the store reader stopped".into())),
+                },
+            };
+            waiting += clock.elapsed();
+            clock = std::time::Instant::now();
             let config = Arc::clone(&config);
             let rendered = tokio::task::spawn_blocking(move || {
-                render_departement(&config, today, demo, &code, communes.as_ref(), &reports)
+                render_departement(&config, today, demo, &code, communes.as_ref(), source)
             })
             .await
             .map_err(|e| PublishError::Task(e.to_string()))??;
+            rendering += clock.elapsed();
+            clock = std::time::Instant::now();
             writer.put_all(rendered.files).await?;
+            writing += clock.elapsed();
+            clock = std::time::Instant::now();
             state.saw(&rendered.seen);
+            state.keep(&rendered.code, rendered.days);
             state.summaries.insert(rendered.code, rendered.summary);
-            parts.push(rendered.data);
+            if !multi {
+                // One département: its rows are the whole-scope file.
+                parts.push(rendered.data);
+            }
             done += 1;
             progress(done, total);
         }
         reader
             .await
             .map_err(|e| PublishError::Task(e.to_string()))?;
+        let departements_done = std::time::Instant::now();
         let demo_now = state.summaries.values().any(|s| s.demo);
         if demo_now != demo {
             // Rendered with the wrong banner: the caller renders everything again.
             state.demo = demo_now;
+            writer.flush().await?;
             state.manifest = writer.next;
             return Ok(Run::BannerChanged(state));
         }
@@ -589,7 +684,7 @@ impl Publisher {
 
         // The whole-scope data: one département's own rows, or the
         // départements' files composed by the sink.
-        if !plan.read.is_empty() {
+        if read_any {
             if multi {
                 let (head, head_gz) = renderer.data_heads();
                 let codes: Vec<&str> = config.scope.departement_codes().collect();
@@ -624,6 +719,15 @@ impl Publisher {
         writer.put_all(pages).await?;
 
         let (mut outcome, manifest) = writer.finish(plan.full, now, state.watermark).await?;
+        tracing::info!(
+            departements = total,
+            written = outcome.written.len(),
+            waiting_for_the_store_ms = waiting.as_millis() as u64,
+            rendering_ms = rendering.as_millis() as u64,
+            writing_ms = writing.as_millis() as u64,
+            scope_ms = departements_done.elapsed().as_millis() as u64,
+            "publication written"
+        );
         state.today = today;
         state.manifest = manifest;
         if outcome.written.iter().any(|p| p == MANIFEST) || !had_manifest {
@@ -704,31 +808,57 @@ impl Publisher {
     }
 }
 
-/// Renders one département from its reports (on the blocking pool, its
-/// commune pages on every core).
+/// Where a département's reports come from: the store, or the days kept
+/// from the last publication and the reports recorded since.
+enum Source {
+    Read(Vec<Tally>),
+    Kept(Vec<Vec<DayCounts>>, Vec<(CommuneCode, DayCounts)>),
+}
+
+/// Renders one département (on the blocking pool, its commune pages on
+/// every core).
 fn render_departement(
     config: &SiteConfig,
     today: NaiveDate,
     demo: bool,
     code: &str,
     communes: Option<&BTreeSet<String>>,
-    reports: &[Report],
+    source: Source,
 ) -> Result<Rendered, PublishError> {
-    let departement = DepartementReports::build(code, &config.scope, &config.settings, reports);
+    let (departement, seen) = match source {
+        Source::Read(tallies) => {
+            let seen = tallies
+                .iter()
+                .filter(|t| config.scope.contains(&t.commune))
+                .map(|t| (t.commune.clone(), t.date, t.version, t.recorded_at))
+                .collect();
+            (
+                DepartementReports::from_tallies(code, &config.scope, tallies),
+                seen,
+            )
+        }
+        Source::Kept(days, changes) => {
+            let mut departement = DepartementReports::from_kept(code, &config.scope, days);
+            let seen = changes
+                .iter()
+                .map(|(c, d)| (c.clone(), d.date, d.version, d.recorded_at))
+                .collect();
+            for (commune, day) in changes {
+                departement.apply(&commune, day);
+            }
+            (departement, seen)
+        }
+    };
     let summary = departement.summary(config.settings.len());
     let renderer = Renderer::new(config, today, demo);
     let rendered = renderer.departement(&departement, &summary, communes)?;
-    let seen = reports
-        .iter()
-        .filter(|r| config.scope.contains(&r.commune))
-        .map(|r| (r.commune.clone(), r.date, r.version, r.recorded_at))
-        .collect();
     Ok(Rendered {
         code: code.to_owned(),
         files: rendered.files,
         summary,
         data: rendered.data,
         seen,
+        days: departement.into_days(),
     })
 }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{Commune, CommuneCode, Report, Scope, Settings};
+use decompte_store::Tally;
 use serde::{Deserialize, Serialize};
 
 use crate::render::DEMO_AUTHOR;
@@ -16,6 +17,7 @@ use crate::render::DEMO_AUTHOR;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayCounts {
     pub date: NaiveDate,
+    pub version: u32,
     pub counts: Vec<u32>,
     pub recorded_at: DateTime<Utc>,
     /// Written by the demonstration: the site says so on every page.
@@ -26,9 +28,20 @@ impl DayCounts {
     pub fn of(report: &Report, settings: &Settings) -> Self {
         Self {
             date: report.date,
+            version: report.version,
             counts: settings.keys().map(|k| report.count(k)).collect(),
             recorded_at: report.recorded_at,
             demo: report.recorded_by == DEMO_AUTHOR,
+        }
+    }
+
+    pub fn from_tally(tally: Tally) -> Self {
+        Self {
+            date: tally.date,
+            version: tally.version,
+            counts: tally.counts,
+            recorded_at: tally.recorded_at,
+            demo: tally.flagged,
         }
     }
 
@@ -47,21 +60,17 @@ pub struct DepartementReports<'a> {
 }
 
 impl<'a> DepartementReports<'a> {
-    /// The département `code` of `scope`, from reports of any commune (those
-    /// of other départements, or out of scope, are left out).
-    pub fn build<'r>(
+    /// The département `code` of `scope`, from its communes' days (of any
+    /// commune: those of other départements, or out of scope, are left out).
+    pub fn from_days(
         code: &'a str,
         scope: &'a Scope,
-        settings: &Settings,
-        reports: impl IntoIterator<Item = &'r Report>,
+        days: impl IntoIterator<Item = (CommuneCode, DayCounts)>,
     ) -> Self {
-        let mut by_commune: BTreeMap<&CommuneCode, Vec<DayCounts>> = BTreeMap::new();
-        for report in reports {
-            if report.commune.departement() == code && scope.contains(&report.commune) {
-                by_commune
-                    .entry(&report.commune)
-                    .or_default()
-                    .push(DayCounts::of(report, settings));
+        let mut by_commune: BTreeMap<CommuneCode, Vec<DayCounts>> = BTreeMap::new();
+        for (commune, day) in days {
+            if commune.departement() == code {
+                by_commune.entry(commune).or_default().push(day);
             }
         }
         let communes = scope
@@ -77,6 +86,64 @@ impl<'a> DepartementReports<'a> {
             code,
             name: scope.departement_name(code).unwrap_or(code),
             communes,
+        }
+    }
+
+    /// The département from the tallies the store read.
+    pub fn from_tallies(code: &'a str, scope: &'a Scope, tallies: Vec<Tally>) -> Self {
+        Self::from_days(
+            code,
+            scope,
+            tallies
+                .into_iter()
+                .map(|t| (t.commune.clone(), DayCounts::from_tally(t))),
+        )
+    }
+
+    /// The département from whole reports.
+    pub fn build<'r>(
+        code: &'a str,
+        scope: &'a Scope,
+        settings: &Settings,
+        reports: impl IntoIterator<Item = &'r Report>,
+    ) -> Self {
+        Self::from_days(
+            code,
+            scope,
+            reports
+                .into_iter()
+                .map(|r| (r.commune.clone(), DayCounts::of(r, settings))),
+        )
+    }
+
+    /// The département again from its communes' days, in the order of
+    /// [`DepartementReports::into_days`].
+    pub fn from_kept(code: &'a str, scope: &'a Scope, kept: Vec<Vec<DayCounts>>) -> Self {
+        Self {
+            code,
+            name: scope.departement_name(code).unwrap_or(code),
+            communes: scope
+                .communes()
+                .filter(|c| c.departement == code)
+                .zip(kept)
+                .collect(),
+        }
+    }
+
+    /// Its communes' days, to be kept for the next publication.
+    pub fn into_days(self) -> Vec<Vec<DayCounts>> {
+        self.communes.into_iter().map(|(_, days)| days).collect()
+    }
+
+    /// Takes in a newer report of one of its communes.
+    pub fn apply(&mut self, commune: &CommuneCode, day: DayCounts) {
+        let Some((_, days)) = self.communes.iter_mut().find(|(c, _)| c.code == *commune) else {
+            return;
+        };
+        match days.binary_search_by_key(&day.date, |d| d.date) {
+            Ok(at) if days[at].version < day.version => days[at] = day,
+            Ok(_) => {}
+            Err(at) => days.insert(at, day),
         }
     }
 
@@ -106,22 +173,19 @@ impl<'a> DepartementReports<'a> {
         self.communes.iter().map(|(_, days)| days.len()).sum()
     }
 
-    /// Every report, by day then commune: the order of the open data.
-    pub fn by_day(&self) -> impl Iterator<Item = (&'a Commune, &DayCounts)> + '_ {
-        let mut order: Vec<(NaiveDate, usize, usize)> = self
-            .communes
-            .iter()
-            .enumerate()
-            .flat_map(|(c, (_, days))| {
-                days.iter()
-                    .enumerate()
-                    .map(move |(d, day)| (day.date, c, d))
-            })
-            .collect();
+    /// Every report, by day then commune (the order of the open data), with
+    /// the index of its commune.
+    pub fn by_day_indexed(&self) -> impl Iterator<Item = (usize, &DayCounts)> + '_ {
+        let mut order: Vec<(NaiveDate, u32, u32)> = Vec::with_capacity(self.report_count());
+        for (c, (_, days)) in self.communes.iter().enumerate() {
+            for (d, day) in days.iter().enumerate() {
+                order.push((day.date, c as u32, d as u32));
+            }
+        }
         order.sort_unstable();
         order
             .into_iter()
-            .map(|(_, c, d)| (self.communes[c].0, &self.communes[c].1[d]))
+            .map(|(_, c, d)| (c as usize, &self.communes[c as usize].1[d as usize]))
     }
 
     /// What the rest of the site needs to know of this département.

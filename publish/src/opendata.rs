@@ -30,29 +30,79 @@ pub fn header(settings: &Settings) -> String {
     header
 }
 
-/// The rows of a département, without the header, by day then commune.
+/// The rows of a département, without the header, by day then commune,
+/// written by hand: a national year is 12.8 million rows.
 pub fn csv_body(departement: &DepartementReports<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(departement.report_count() * 48);
-    let mut writer = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(&mut out);
+    // Each commune's cells, once: its code and its name as CSV cells.
+    let cells: Vec<Vec<u8>> = departement
+        .communes
+        .iter()
+        .map(|(commune, _)| {
+            let mut cell = Vec::with_capacity(commune.name.len() + 8);
+            cell.extend_from_slice(commune.code.as_str().as_bytes());
+            cell.push(b',');
+            csv_cell(&mut cell, &write_cell(&commune.name));
+            cell
+        })
+        .collect();
     let mut number = itoa::Buffer::new();
-    for (commune, report) in departement.by_day() {
-        let date = report.date.to_string();
-        let name = write_cell(&commune.name);
-        // Writing to a Vec cannot fail.
-        let _ = writer.write_field(&date);
-        let _ = writer.write_field(commune.code.as_str());
-        let _ = writer.write_field(name.as_bytes());
-        for count in &report.counts {
-            let _ = writer.write_field(number.format(*count));
+    for (index, day) in departement.by_day_indexed() {
+        iso_date(&mut out, day.date);
+        out.push(b',');
+        out.extend_from_slice(&cells[index]);
+        let mut total = 0u64;
+        for count in &day.counts {
+            out.push(b',');
+            out.extend_from_slice(number.format(*count).as_bytes());
+            total += u64::from(*count);
         }
-        let _ = writer.write_field(number.format(report.total()));
-        let _ = writer.write_record(None::<&[u8]>);
+        out.push(b',');
+        out.extend_from_slice(number.format(total).as_bytes());
+        out.push(b'\n');
     }
-    let _ = writer.flush();
-    drop(writer);
     out
+}
+
+/// A CSV cell: quoted when it holds a comma, a quote or a line break.
+fn csv_cell(out: &mut Vec<u8>, text: &str) {
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        for byte in text.bytes() {
+            if byte == b'"' {
+                out.push(b'"');
+            }
+            out.push(byte);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+/// `2020-04-01`.
+fn iso_date(out: &mut Vec<u8>, date: chrono::NaiveDate) {
+    use chrono::Datelike;
+    let (year, month, day) = (date.year(), date.month(), date.day());
+    let digits = [
+        b'0' + ((year / 1000) % 10) as u8,
+        b'0' + ((year / 100) % 10) as u8,
+        b'0' + ((year / 10) % 10) as u8,
+        b'0' + (year % 10) as u8,
+        b'-',
+        b'0' + (month / 10) as u8,
+        b'0' + (month % 10) as u8,
+        b'-',
+        b'0' + (day / 10) as u8,
+        b'0' + (day % 10) as u8,
+    ];
+    out.extend_from_slice(&digits);
+}
+
+/// A JSON string.
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    // serde_json escapes exactly as JSON requires; a String never fails.
+    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 /// One gzip member of `bytes`, the same bytes for the same input (no name,
@@ -69,48 +119,100 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-/// The columnar JSON of a département: `{"colonnes": [...], "lignes": n,
-/// "donnees": {"date": [...], "code_commune": [...], ...}}`, rows in the
-/// order of the CSV.
-pub fn columnar_json(departement: &DepartementReports<'_>, settings: &Settings) -> Vec<u8> {
-    let rows: Vec<_> = departement.by_day().collect();
-    let mut columns = serde_json::Map::new();
-    columns.insert(
-        "date".into(),
-        rows.iter()
-            .map(|(_, r)| json!(r.date.to_string()))
-            .collect(),
-    );
-    columns.insert(
-        "code_commune".into(),
-        rows.iter().map(|(c, _)| json!(c.code.as_str())).collect(),
-    );
-    columns.insert(
-        "nom_commune".into(),
-        rows.iter().map(|(c, _)| json!(c.name)).collect(),
-    );
-    for (index, key) in settings.keys().enumerate() {
-        columns.insert(
-            key.to_owned(),
-            rows.iter().map(|(_, r)| json!(r.counts[index])).collect(),
-        );
+/// `bytes` as gzip members of about a mebibyte each (cut after a line),
+/// compressed on every core: the same bytes always give the same file.
+pub fn gzip_parallel(bytes: &[u8]) -> Vec<u8> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 20;
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = if start + CHUNK >= bytes.len() {
+            bytes.len()
+        } else {
+            bytes[start + CHUNK..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(bytes.len(), |at| start + CHUNK + at + 1)
+        };
+        chunks.push(&bytes[start..end]);
+        start = end;
     }
-    columns.insert(
-        "total".into(),
-        rows.iter().map(|(_, r)| json!(r.total())).collect(),
-    );
+    chunks
+        .par_iter()
+        .map(|chunk| gzip(chunk))
+        .collect::<Vec<_>>()
+        .concat()
+}
+
+/// The columnar JSON of a département: `{"departement", "colonnes": [...],
+/// "lignes": n, "donnees": {"date": [...], "code_commune": [...], ...}}`,
+/// rows in the order of the CSV, written by hand column by column.
+pub fn columnar_json(departement: &DepartementReports<'_>, settings: &Settings) -> Vec<u8> {
+    let rows: Vec<(usize, &crate::model::DayCounts)> = departement.by_day_indexed().collect();
+    let mut out = Vec::with_capacity(rows.len() * 48 + 256);
     let mut names = vec!["date", "code_commune", "nom_commune"];
     names.extend(settings.keys());
     names.push("total");
-    let document = json!({
-        "departement": departement.code,
-        "colonnes": names,
-        "lignes": rows.len(),
-        "donnees": Value::Object(columns),
-    });
-    let mut bytes = serde_json::to_vec(&document).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes
+    out.extend_from_slice(b"{\"departement\":");
+    json_string(&mut out, departement.code);
+    out.extend_from_slice(b",\"colonnes\":[");
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_string(&mut out, name);
+    }
+    out.extend_from_slice(b"],\"lignes\":");
+    out.extend_from_slice(itoa::Buffer::new().format(rows.len()).as_bytes());
+    out.extend_from_slice(b",\"donnees\":{");
+    let codes: Vec<Vec<u8>> = departement
+        .communes
+        .iter()
+        .map(|(c, _)| {
+            let mut v = Vec::new();
+            json_string(&mut v, c.code.as_str());
+            v
+        })
+        .collect();
+    let commune_names: Vec<Vec<u8>> = departement
+        .communes
+        .iter()
+        .map(|(c, _)| {
+            let mut v = Vec::new();
+            json_string(&mut v, &c.name);
+            v
+        })
+        .collect();
+    let mut number = itoa::Buffer::new();
+    for (column, name) in names.iter().enumerate() {
+        if column > 0 {
+            out.push(b',');
+        }
+        json_string(&mut out, name);
+        out.extend_from_slice(b":[");
+        for (i, (commune, day)) in rows.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match column {
+                0 => {
+                    out.push(b'"');
+                    iso_date(&mut out, day.date);
+                    out.push(b'"');
+                }
+                1 => out.extend_from_slice(&codes[*commune]),
+                2 => out.extend_from_slice(&commune_names[*commune]),
+                c if c == names.len() - 1 => {
+                    out.extend_from_slice(number.format(day.total()).as_bytes())
+                }
+                c => out.extend_from_slice(number.format(day.counts[c - 3]).as_bytes()),
+            }
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"}}\n");
+    out
 }
 
 /// The Table Schema of every `deces.csv`.

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::charts::{self, Caption};
 use crate::model::{add_days, DayCounts, DaySummary, DepartementReports, Summary};
 use crate::opendata;
+use decompte_templates::format_int;
 
 /// What a deployment publishes about itself.
 #[derive(Debug, Clone)]
@@ -208,18 +209,34 @@ impl<'a> Renderer<'a> {
         summary: &Summary,
         communes: Option<&std::collections::BTreeSet<String>>,
     ) -> Result<RenderedDepartement, RenderError> {
-        // The commune pages on every core.
-        let mut files = departement
-            .communes
-            .par_iter()
-            .filter(|(commune, _)| communes.is_none_or(|only| only.contains(commune.code.as_str())))
-            .map(|(commune, days)| {
-                self.commune_page(commune, days)
-                    .map(|page| (format!("communes/{}.html", commune.code), page))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let csv = opendata::csv_body(departement);
-        let gz = opendata::gzip(&csv);
+        // The commune pages, the CSV (and its compression) and the JSON,
+        // on every core.
+        let ((pages, json), (csv, gz)) = rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        departement
+                            .communes
+                            .par_iter()
+                            .filter(|(commune, _)| {
+                                communes.is_none_or(|only| only.contains(commune.code.as_str()))
+                            })
+                            .map(|(commune, days)| {
+                                self.commune_page(commune, days)
+                                    .map(|page| (format!("communes/{}.html", commune.code), page))
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    },
+                    || opendata::columnar_json(departement, &self.config.settings),
+                )
+            },
+            || {
+                let csv = opendata::csv_body(departement);
+                let gz = opendata::gzip_parallel(&csv);
+                (csv, gz)
+            },
+        );
+        let mut files = pages?;
         if self.multi() {
             files.push((
                 format!("departements/{}.html", departement.code),
@@ -234,15 +251,9 @@ impl<'a> Renderer<'a> {
             whole_gz.extend_from_slice(&gz);
             files.push((format!("{folder}/deces.csv"), whole));
             files.push((format!("{folder}/deces.csv.gz"), whole_gz));
-            files.push((
-                format!("{folder}/deces.json"),
-                opendata::columnar_json(departement, &self.config.settings),
-            ));
+            files.push((format!("{folder}/deces.json"), json));
         } else {
-            files.push((
-                "donnees/deces.json".into(),
-                opendata::columnar_json(departement, &self.config.settings),
-            ));
+            files.push(("donnees/deces.json".into(), json));
         }
         Ok(RenderedDepartement {
             files,
@@ -279,8 +290,13 @@ impl<'a> Renderer<'a> {
     /// pages, the methodology, the 404 page, the schema and the Data Package
     /// (the stylesheet is [`Renderer::stylesheet`]).
     pub fn scope_pages(&self, summaries: &[Summary]) -> Result<Files, RenderError> {
+        // The overview and the setting pages on every core.
+        let (overview, settings_pages) = rayon::join(
+            || self.overview(summaries),
+            || self.setting_pages(summaries),
+        );
         let mut files = vec![
-            ("index.html".into(), self.overview(summaries)?),
+            ("index.html".into(), overview?),
             (
                 "methodologie.html".into(),
                 self.page("site/methodologie.html", self.base(""))?,
@@ -291,7 +307,7 @@ impl<'a> Renderer<'a> {
                 self.page("site/404.html", self.base("/"))?,
             ),
         ];
-        files.extend(self.setting_pages(summaries)?);
+        files.extend(settings_pages?);
         let settings = &self.config.settings;
         let scope = &self.config.scope;
         files.push((
@@ -572,7 +588,10 @@ impl<'a> Renderer<'a> {
                 "total": total,
                 "per_100k": per_100k(total, commune.population),
                 "settings_totals": self.totals(&by_setting, false),
-                "days": day_lines(&lines, false),
+                "day_count": lines.len(),
+                // Written here, not by the template: a commune page of a
+                // year is 365 rows, and the country has 35,000 communes.
+                "day_rows": day_rows_html(&lines),
                 "chart_daily": chart,
             }),
         );
@@ -586,91 +605,95 @@ impl<'a> Renderer<'a> {
         let scope = &self.config.scope;
         let width = settings.len();
         let days = filled(&add_days(summaries, width), width);
-        let mut files = Vec::new();
-        for (index, setting) in settings.iter().enumerate() {
-            let mut cumulative = 0;
-            let day_lines: Vec<Value> = days
-                .iter()
-                .map(|d| {
-                    cumulative += d.by_setting[index];
-                    json!({"date_fr": fr_date(d.date), "count": d.by_setting[index],
-                           "cumulative": cumulative})
-                })
-                .collect();
-            let total = cumulative;
-            let places: Vec<Value> = if self.multi() {
-                let mut rows: Vec<(&Summary, u64, u64)> = summaries
+        let settings_list: Vec<(usize, &decompte_core::Setting)> =
+            settings.iter().enumerate().collect();
+        settings_list
+            .par_iter()
+            .map(|(index, setting)| {
+                let (index, setting) = (*index, *setting);
+                let mut cumulative = 0;
+                let day_lines: Vec<Value> = days
                     .iter()
-                    .map(|s| {
-                        let population = scope
-                            .communes()
-                            .filter(|c| c.departement == s.code)
-                            .map(|c| c.population)
-                            .sum();
-                        (s, s.by_setting(width)[index], population)
+                    .map(|d| {
+                        cumulative += d.by_setting[index];
+                        json!({"date_fr": fr_date(d.date), "count": d.by_setting[index],
+                           "cumulative": cumulative})
                     })
-                    .filter(|(_, n, _)| *n > 0)
                     .collect();
-                rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.code.cmp(&b.0.code)));
-                rows.into_iter()
-                    .map(|(s, n, population)| {
-                        json!({"href": format!("../departements/{}.html", s.code),
+                let total = cumulative;
+                let places: Vec<Value> = if self.multi() {
+                    let mut rows: Vec<(&Summary, u64, u64)> = summaries
+                        .iter()
+                        .map(|s| {
+                            let population = scope
+                                .communes()
+                                .filter(|c| c.departement == s.code)
+                                .map(|c| c.population)
+                                .sum();
+                            (s, s.by_setting(width)[index], population)
+                        })
+                        .filter(|(_, n, _)| *n > 0)
+                        .collect();
+                    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.code.cmp(&b.0.code)));
+                    rows.into_iter()
+                        .map(|(s, n, population)| {
+                            json!({"href": format!("../departements/{}.html", s.code),
                                "code": s.code,
                                "name": scope.departement_name(&s.code).unwrap_or(&s.code),
                                "count": n, "per_100k": per_100k(n, population)})
-                    })
-                    .collect()
-            } else {
-                let mut rows: Vec<(&Commune, u64)> = summaries
-                    .iter()
-                    .flat_map(|s| &s.communes)
-                    .filter_map(|c| scope.get(&c.code).map(|m| (m, c.by_setting[index])))
-                    .filter(|(_, n)| *n > 0)
-                    .collect();
-                rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.code.cmp(&b.0.code)));
-                rows.into_iter()
-                    .map(|(c, n)| {
-                        json!({"href": format!("../communes/{}.html", c.code), "code": c.code,
+                        })
+                        .collect()
+                } else {
+                    let mut rows: Vec<(&Commune, u64)> = summaries
+                        .iter()
+                        .flat_map(|s| &s.communes)
+                        .filter_map(|c| scope.get(&c.code).map(|m| (m, c.by_setting[index])))
+                        .filter(|(_, n)| *n > 0)
+                        .collect();
+                    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.code.cmp(&b.0.code)));
+                    rows.into_iter()
+                        .map(|(c, n)| {
+                            json!({"href": format!("../communes/{}.html", c.code), "code": c.code,
                                "name": c.name, "count": n,
                                "per_100k": per_100k(n, c.population)})
-                    })
-                    .collect()
-            };
-            let chart = match days.first() {
-                None => Value::Null,
-                Some(first) => {
-                    let series = vec![days.iter().map(|d| d.by_setting[index]).collect()];
-                    let title = format!("Décès par jour · {}", setting.label);
-                    json!(charts::stacked_bars(
-                        first.date,
-                        &series,
-                        &[self.colors[index]],
-                        &Caption {
-                            id: &format!("lieu-{}", setting.key),
-                            title: &title,
-                            description: &describe_days(&days, |d| d.by_setting[index]),
-                        }
-                    )?)
-                }
-            };
-            let mut context = self.base("../");
-            merge(
-                &mut context,
-                json!({
-                    "setting": {"key": setting.key, "label": setting.label},
-                    "color": self.colors[index],
-                    "total": total,
-                    "days": if days.is_empty() { Value::Null } else { json!(day_lines) },
-                    "chart_daily": chart,
-                    "places": places,
-                }),
-            );
-            files.push((
-                format!("lieux/{}.html", setting.key),
-                self.page("site/lieu.html", context)?,
-            ));
-        }
-        Ok(files)
+                        })
+                        .collect()
+                };
+                let chart = match days.first() {
+                    None => Value::Null,
+                    Some(first) => {
+                        let series = vec![days.iter().map(|d| d.by_setting[index]).collect()];
+                        let title = format!("Décès par jour · {}", setting.label);
+                        json!(charts::stacked_bars(
+                            first.date,
+                            &series,
+                            &[self.colors[index]],
+                            &Caption {
+                                id: &format!("lieu-{}", setting.key),
+                                title: &title,
+                                description: &describe_days(&days, |d| d.by_setting[index]),
+                            }
+                        )?)
+                    }
+                };
+                let mut context = self.base("../");
+                merge(
+                    &mut context,
+                    json!({
+                        "setting": {"key": setting.key, "label": setting.label},
+                        "color": self.colors[index],
+                        "total": total,
+                        "days": if days.is_empty() { Value::Null } else { json!(day_lines) },
+                        "chart_daily": chart,
+                        "places": places,
+                    }),
+                );
+                Ok((
+                    format!("lieux/{}.html", setting.key),
+                    self.page("site/lieu.html", context)?,
+                ))
+            })
+            .collect()
     }
 }
 
@@ -713,6 +736,31 @@ fn day_lines(days: &[DaySummary], reporting: bool) -> Vec<Value> {
             line
         })
         .collect()
+}
+
+/// The rows of a commune's table of days: the day, each setting, the
+/// total and the running total. Numbers and dates only: nothing to escape.
+fn day_rows_html(days: &[DaySummary]) -> String {
+    use std::fmt::Write as _;
+    let mut html = String::with_capacity(
+        days.len() * (120 + 24 * days.first().map_or(0, |d| d.by_setting.len())),
+    );
+    let mut cumulative = 0u64;
+    for day in days {
+        let total: u64 = day.by_setting.iter().sum();
+        cumulative += total;
+        let _ = write!(html, "<tr><th scope=\"row\">{}</th>", fr_date(day.date));
+        for n in &day.by_setting {
+            let _ = write!(html, "<td class=\"num\">{}</td>", format_int(*n));
+        }
+        let _ = writeln!(
+            html,
+            "<td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            format_int(total),
+            format_int(cumulative)
+        );
+    }
+    html
 }
 
 /// The days from the first to the last, those without a report as zeros,

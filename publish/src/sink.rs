@@ -24,6 +24,15 @@ pub trait Sink: Send + Sync {
     async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError>;
     async fn delete(&self, path: &str) -> Result<(), SinkError>;
 
+    /// Writes many files, in order. This default writes them one by one; a
+    /// folder writes them all in one blocking task.
+    async fn write_files(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), SinkError> {
+        for (path, bytes) in &files {
+            self.write(path, bytes).await?;
+        }
+        Ok(())
+    }
+
     /// Writes `target` as `head` followed by each part (a file already in
     /// the sink) from its byte `skip` on, and returns the SHA-256 (hex) and
     /// size of what it wrote: the whole-scope data made of the départements'
@@ -114,6 +123,41 @@ impl Sink for FolderSink {
         tokio::fs::rename(&temporary, &target).await.map_err(error)
     }
 
+    async fn write_files(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), SinkError> {
+        let resolved = files
+            .into_iter()
+            .map(|(path, bytes)| self.resolve(&path).map(|target| (path, target, bytes)))
+            .collect::<Result<Vec<_>, _>>()?;
+        tokio::task::spawn_blocking(move || {
+            let mut folders = std::collections::HashSet::new();
+            for (path, target, bytes) in resolved {
+                let error = |e: std::io::Error| SinkError {
+                    operation: "write",
+                    path: path.clone(),
+                    message: e.to_string(),
+                };
+                if let Some(parent) = target.parent() {
+                    if folders.insert(parent.to_path_buf()) {
+                        std::fs::create_dir_all(parent).map_err(error)?;
+                    }
+                }
+                let temporary = target.with_extension(format!(
+                    "{}.tmp",
+                    target.extension().and_then(|e| e.to_str()).unwrap_or("")
+                ));
+                std::fs::write(&temporary, &bytes).map_err(error)?;
+                std::fs::rename(&temporary, &target).map_err(error)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| SinkError {
+            operation: "write",
+            path: String::new(),
+            message: e.to_string(),
+        })?
+    }
+
     async fn compose(
         &self,
         target: &str,
@@ -154,8 +198,9 @@ impl Sink for FolderSink {
     }
 }
 
-/// Streams `head` and the parts into a temporary file, hashing as it goes,
-/// then renames it: memory stays one buffer whatever the size.
+/// Copies `head` and the parts into a temporary file (the kernel copies,
+/// `copy_file_range`), hashes them on another thread meanwhile, then
+/// renames it: memory stays one buffer whatever the size.
 fn compose_files(
     target: &Path,
     head: &[u8],
@@ -166,33 +211,63 @@ fn compose_files(
         std::fs::create_dir_all(parent).map_err(|e| (None, e))?;
     }
     let temporary = target.with_extension("compose.tmp");
-    let mut out = std::io::BufWriter::with_capacity(
-        1 << 20,
-        std::fs::File::create(&temporary).map_err(|e| (None, e))?,
-    );
-    let mut hasher = Sha256::new();
-    let mut size = head.len() as u64;
-    hasher.update(head);
-    out.write_all(head).map_err(|e| (None, e))?;
-    let mut buffer = vec![0u8; 1 << 20];
-    for (path, skip, name) in parts {
-        let failed = |e| (Some(name.clone()), e);
-        let mut file = std::fs::File::open(path).map_err(failed)?;
-        file.seek(SeekFrom::Start(*skip)).map_err(failed)?;
-        loop {
-            let n = file.read(&mut buffer).map_err(failed)?;
-            if n == 0 {
-                break;
+    let (copied, hashed) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| {
+            let mut hasher = Sha256::new();
+            hasher.update(head);
+            let mut buffer = vec![0u8; 4 << 20];
+            for (path, skip, name) in parts {
+                let failed = |e| (Some(name.clone()), e);
+                let mut file = std::fs::File::open(path).map_err(failed)?;
+                file.seek(SeekFrom::Start(*skip)).map_err(failed)?;
+                loop {
+                    let n = file.read(&mut buffer).map_err(failed)?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buffer[..n]);
+                }
             }
-            hasher.update(&buffer[..n]);
-            out.write_all(&buffer[..n]).map_err(|e| (None, e))?;
-            size += n as u64;
+            Ok::<_, (Option<String>, std::io::Error)>(hex::encode(hasher.finalize()))
+        });
+        let copying = || {
+            let mut out = std::fs::File::create(&temporary).map_err(|e| (None, e))?;
+            out.write_all(head).map_err(|e| (None, e))?;
+            let mut size = head.len() as u64;
+            for (path, skip, name) in parts {
+                let failed = |e| (Some(name.clone()), e);
+                let mut file = std::fs::File::open(path).map_err(failed)?;
+                file.seek(SeekFrom::Start(*skip)).map_err(failed)?;
+                size += std::io::copy(&mut file, &mut out).map_err(failed)?;
+            }
+            Ok::<_, (Option<String>, std::io::Error)>(size)
+        };
+        let copied = copying();
+        let hashed = hashing
+            .join()
+            .unwrap_or_else(|_| Err((None, std::io::Error::other("the hashing thread failed"))));
+        (copied, hashed)
+    });
+    let size = copied?;
+    let sha256 = hashed?;
+    replace(&temporary, target).map_err(|e| (None, e))?;
+    Ok((sha256, size))
+}
+
+/// Puts `new` in the place of `target` atomically. On Linux, a file that
+/// replaces an existing one is swapped with it (`RENAME_EXCHANGE`), then
+/// the old one is unlinked: ext4 flushes a file renamed over another to
+/// disk first (`auto_da_alloc`), which for the half-gigabyte whole-country
+/// CSV takes longer than writing it.
+fn replace(new: &Path, target: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        if target.exists() && renameat_with(CWD, new, CWD, target, RenameFlags::EXCHANGE).is_ok() {
+            return std::fs::remove_file(new);
         }
     }
-    out.flush().map_err(|e| (None, e))?;
-    drop(out);
-    std::fs::rename(&temporary, target).map_err(|e| (None, e))?;
-    Ok((hex::encode(hasher.finalize()), size))
+    std::fs::rename(new, target)
 }
 
 /// An in-memory sink for tests, which can be told to fail after a number of writes.

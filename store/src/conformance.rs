@@ -22,7 +22,7 @@ macro_rules! conformance_tests {
             idempotency_record_is_atomic, credentials_issue_use_revoke, sessions_and_expiry,
             completeness_of_a_day, changes_since_a_watermark, many_reports_are_all_read,
             concurrent_writers_one_winner, throttling_counters, publications,
-            a_batch_is_written_whole_or_not_at_all);
+            a_batch_is_written_whole_or_not_at_all, tallies_of_a_departement);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -441,6 +441,55 @@ pub async fn changes_since_a_watermark(store: Arc<dyn Store>) {
     assert_eq!(changed, [late, correction]);
     assert!(store
         .changed_since(instant(300))
+        .await
+        .expect("read")
+        .is_empty());
+}
+
+pub async fn tallies_of_a_departement(store: Arc<dyn Store>) {
+    let mut demo = report("56002", day(2), 1, 4);
+    demo.recorded_by = "demonstration".into();
+    for written in [
+        report("56001", day(1), 1, 1),
+        report("56001", day(1), 2, 7),
+        demo,
+        report("29001", day(1), 1, 9),
+    ] {
+        store.write_report(&written, None).await.expect("write");
+    }
+    let keys: Vec<String> = vec!["ehpad".into(), "hopital".into(), "cimetiere".into()];
+    let mut tallies = store
+        .current_tallies("56", &keys, "demonstration")
+        .await
+        .expect("read");
+    tallies.sort_by(|a, b| (&a.commune, a.date).cmp(&(&b.commune, b.date)));
+    let seen: Vec<(String, u32, Vec<u32>, bool)> = tallies
+        .iter()
+        .map(|t| {
+            (
+                t.commune.to_string(),
+                t.version,
+                t.counts.clone(),
+                t.flagged,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("56001".to_owned(), 2, vec![1, 7, 0], false),
+            ("56002".to_owned(), 1, vec![1, 4, 0], true),
+        ],
+        "the current version of each report of the département, counts in the order asked"
+    );
+    assert_eq!(tallies[0].recorded_at, instant(2));
+    let brittany = store
+        .current_tallies("29", &keys, "demonstration")
+        .await
+        .expect("read");
+    assert_eq!(brittany.len(), 1);
+    assert!(store
+        .current_tallies("35", &keys, "demonstration")
         .await
         .expect("read")
         .is_empty());

@@ -28,7 +28,7 @@ pub mod prelude {
 }
 pub use model::{
     Credential, IdempotencyRecord, Publication, PublicationRequest, PublicationStatus, ReportQuery,
-    Session,
+    Session, Tally,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -92,6 +92,23 @@ pub trait Reports: Send + Sync {
     async fn reported_communes(&self, date: NaiveDate) -> Result<BTreeSet<CommuneCode>>;
     /// Current reports recorded strictly after `since`.
     async fn changed_since(&self, since: DateTime<Utc>) -> Result<Vec<Report>>;
+    /// The current reports of a département as [`Tally`]s (the counts of
+    /// `keys`, `flagged` when recorded by `flag`): what a publication reads.
+    /// A backend may read them faster than whole reports.
+    async fn current_tallies(
+        &self,
+        departement: &str,
+        keys: &[String],
+        flag: &str,
+    ) -> Result<Vec<Tally>> {
+        let reports = self
+            .current_reports(&ReportQuery {
+                departements: vec![departement.to_owned()],
+                ..ReportQuery::default()
+            })
+            .await?;
+        Ok(reports.iter().map(|r| Tally::of(r, keys, flag)).collect())
+    }
 
     /// The record of `key`, unless it expired at `now`.
     async fn idempotency_record(

@@ -184,3 +184,30 @@ pub struct PublicationRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_at: Option<DateTime<Utc>>,
 }
+
+/// A current report as the publisher reads it, by the million: the counts
+/// of the settings asked for, in their order, and whether its author is the
+/// one the publisher flags (the demonstration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub commune: CommuneCode,
+    pub date: NaiveDate,
+    pub version: u32,
+    pub counts: Vec<u32>,
+    pub recorded_at: DateTime<Utc>,
+    pub flagged: bool,
+}
+
+impl Tally {
+    /// The tally of a report, for `keys` in order.
+    pub fn of(report: &Report, keys: &[String], flag: &str) -> Self {
+        Self {
+            commune: report.commune.clone(),
+            date: report.date,
+            version: report.version,
+            counts: keys.iter().map(|k| report.count(k)).collect(),
+            recorded_at: report.recorded_at,
+            flagged: report.recorded_by == flag,
+        }
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod dynamodb_local;
 pub mod lambda_local;
+pub mod national;
 pub mod process;
 pub mod s3_local;
 pub mod webdriver;

@@ -11,7 +11,7 @@ use decompte_core::{CommuneCode, Counts, Report, Role};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::model::{
-    Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session,
+    Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session, Tally,
 };
 use crate::{Access, Publications, Reports, Result, Store, StoreError};
 

@@ -60,7 +60,13 @@ impl Reports for SqliteStore {
     }
 
     async fn write_reports(&self, reports: &[Report]) -> Result<()> {
-        let reports = reports.to_vec();
+        let mut reports = reports.to_vec();
+        // In the order of the primary keys: each insert lands next to the
+        // previous one, not at a random page of a table of millions of rows.
+        // (All or nothing, so the order of the batch does not matter.)
+        reports.sort_unstable_by(|a, b| {
+            (&a.commune, a.date, a.version).cmp(&(&b.commune, b.date, b.version))
+        });
         self.with(move |connection| {
             // One transaction for the whole batch: all or nothing, and fast
             // (one sync to disk for a whole import).
@@ -77,16 +83,56 @@ impl Reports for SqliteStore {
     }
 
     async fn current_reports(&self, query: &ReportQuery) -> Result<Vec<Report>> {
-        let sql = format!(
+        let select = format!(
             "SELECT {REPORT_COLUMNS} FROM current_reports c JOIN report_versions v \
-             ON v.commune = c.commune AND v.date = c.date AND v.version = c.version \
-             WHERE (?1 IS NULL OR c.commune = ?1) AND (?2 IS NULL OR c.date >= ?2) AND (?3 \
-                 IS NULL OR c.date <= ?3) AND (?4 IS NULL OR (c.commune > ?4 AND c.commune < \
-                 ?4 || '~')) \
-             ORDER BY c.date, c.commune"
+             ON v.commune = c.commune AND v.date = c.date AND v.version = c.version"
         );
-        self.by_departement(query, sql, |a, b| {
+        self.by_departement(query, select, "c", |a, b| {
             (a.date, &a.commune).cmp(&(b.date, &b.commune))
+        })
+        .await
+    }
+
+    async fn current_tallies(
+        &self,
+        departement: &str,
+        keys: &[String],
+        flag: &str,
+    ) -> Result<Vec<Tally>> {
+        let range = (departement.to_owned(), format!("{departement}~"));
+        let keys = keys.to_vec();
+        let flag = flag.to_owned();
+        self.with(move |c| {
+            let mut statement = c
+                .prepare_cached(
+                    "SELECT c.commune, c.date, c.version, v.counts, c.recorded_at, v.recorded_by \
+                     FROM current_reports c JOIN report_versions v \
+                     ON v.commune = c.commune AND v.date = c.date AND v.version = c.version \
+                     WHERE c.commune > ?1 AND c.commune < ?2",
+                )
+                .map_err(unavailable)?;
+            let mut rows = statement
+                .query(params![range.0, range.1])
+                .map_err(unavailable)?;
+            let mut tallies = Vec::new();
+            while let Some(row) = rows.next().map_err(unavailable)? {
+                let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
+                let corrupt = |what: &str| StoreError::Corrupt(format!("current report: {what}"));
+                let commune = text(0).map_err(unavailable)?;
+                let date = text(1).map_err(unavailable)?;
+                let counts = text(3).map_err(unavailable)?;
+                let recorded_at = text(4).map_err(unavailable)?;
+                tallies.push(Tally {
+                    commune: CommuneCode::parse(commune).map_err(|_| corrupt("commune"))?,
+                    date: NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                        .map_err(|_| corrupt("date"))?,
+                    version: row.get(2).map_err(unavailable)?,
+                    counts: counts_in_order(counts, &keys).ok_or_else(|| corrupt("counts"))?,
+                    recorded_at: parse_ts(recorded_at)?,
+                    flagged: text(5).map_err(unavailable)? == flag,
+                });
+            }
+            Ok(tallies)
         })
         .await
     }
@@ -104,14 +150,8 @@ impl Reports for SqliteStore {
     }
 
     async fn versions(&self, query: &ReportQuery) -> Result<Vec<Report>> {
-        let sql = format!(
-            "SELECT {REPORT_COLUMNS} FROM report_versions v \
-             WHERE (?1 IS NULL OR v.commune = ?1) AND (?2 IS NULL OR v.date >= ?2) AND (?3 \
-                 IS NULL OR v.date <= ?3) AND (?4 IS NULL OR (v.commune > ?4 AND v.commune < \
-                 ?4 || '~')) \
-             ORDER BY v.date, v.commune, v.version"
-        );
-        self.by_departement(query, sql, |a, b| {
+        let select = format!("SELECT {REPORT_COLUMNS} FROM report_versions v");
+        self.by_departement(query, select, "v", |a, b| {
             (a.date, &a.commune, a.version).cmp(&(b.date, &b.commune, b.version))
         })
         .await
@@ -251,14 +291,17 @@ fn insert_version(tx: &rusqlite::Transaction<'_>, report: &Report) -> Result<()>
 }
 
 impl SqliteStore {
-    /// Runs a report query whose `?4` is one département (a commune code
-    /// starts with its département's), once per département asked for, and
-    /// merges the answers in `order`: each run reads one range of the
-    /// primary key, not the whole table.
+    /// Runs `select` (whose table is aliased `table`) with the conditions of
+    /// `query`, once per département asked for, and sorts the answer in
+    /// `order`. Each condition is written only when given, so that SQLite
+    /// reads one range of the primary key (a commune, or a département,
+    /// whose communes' codes start with its own) or of the date index,
+    /// never the whole table for a part of it.
     async fn by_departement(
         &self,
         query: &ReportQuery,
-        sql: String,
+        select: String,
+        table: &'static str,
         order: fn(&Report, &Report) -> std::cmp::Ordering,
     ) -> Result<Vec<Report>> {
         let commune = query.commune.as_ref().map(ToString::to_string);
@@ -272,17 +315,96 @@ impl SqliteStore {
         self.with(move |c| {
             let mut reports = Vec::new();
             for departement in &departements {
+                let mut conditions = Vec::new();
+                let mut values: Vec<String> = Vec::new();
+                if let Some(commune) = &commune {
+                    values.push(commune.clone());
+                    conditions.push(format!("{table}.commune = ?{}", values.len()));
+                }
+                if let Some(departement) = departement {
+                    values.push(departement.clone());
+                    conditions.push(format!("{table}.commune > ?{}", values.len()));
+                    values.push(format!("{departement}~"));
+                    conditions.push(format!("{table}.commune < ?{}", values.len()));
+                }
+                if let Some(from) = &from {
+                    values.push(from.clone());
+                    conditions.push(format!("{table}.date >= ?{}", values.len()));
+                }
+                if let Some(to) = &to {
+                    values.push(to.clone());
+                    conditions.push(format!("{table}.date <= ?{}", values.len()));
+                }
+                let sql = if conditions.is_empty() {
+                    select.clone()
+                } else {
+                    format!("{select} WHERE {}", conditions.join(" AND "))
+                };
                 reports.extend(query_reports(
                     c,
                     &sql,
-                    params![commune, from, to, departement],
+                    rusqlite::params_from_iter(values.iter()),
                 )?);
             }
-            if departements.len() > 1 {
-                reports.sort_by(order);
-            }
+            reports.sort_unstable_by(order);
             Ok(reports)
         })
         .await
+    }
+}
+
+/// The counts of `keys`, in order, from the stored JSON object (`{"autre":0,
+/// "ehpad":2,…}`), without building a map: a key the object lacks counts 0.
+/// Anything but an object of non-negative integers is refused.
+fn counts_in_order(json: &str, keys: &[String]) -> Option<Vec<u32>> {
+    let mut counts = vec![0u32; keys.len()];
+    let body = json.trim().strip_prefix('{')?.strip_suffix('}')?;
+    if body.trim().is_empty() {
+        return Some(counts);
+    }
+    for pair in body.split(',') {
+        let (key, value) = pair.split_once(':')?;
+        let key = key.trim().strip_prefix('"')?.strip_suffix('"')?;
+        if key.contains('\\') {
+            // An escaped key: let serde read the whole object.
+            let map: std::collections::BTreeMap<String, u32> = serde_json::from_str(json).ok()?;
+            return Some(
+                keys.iter()
+                    .map(|k| map.get(k).copied().unwrap_or(0))
+                    .collect(),
+            );
+        }
+        let value: u32 = value.trim().parse().ok()?;
+        if let Some(index) = keys.iter().position(|k| k == key) {
+            counts[index] = value;
+        }
+    }
+    Some(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counts_in_order;
+
+    #[test]
+    fn counts_are_read_in_the_order_of_the_settings() {
+        let keys: Vec<String> = ["hopital", "ehpad", "domicile"].map(String::from).to_vec();
+        assert_eq!(
+            counts_in_order(r#"{"domicile":3,"ehpad":0,"hopital":12,"autre":1}"#, &keys),
+            Some(vec![12, 0, 3])
+        );
+        assert_eq!(counts_in_order("{}", &keys), Some(vec![0, 0, 0]));
+        assert_eq!(
+            counts_in_order(r#"{"ho\u0070ital":2}"#, &keys),
+            Some(vec![2, 0, 0])
+        );
+        for bad in [
+            r#"{"hopital":-1}"#,
+            r#"{"hopital":"2"}"#,
+            "[1,2]",
+            r#"{"hopital"}"#,
+        ] {
+            assert_eq!(counts_in_order(bad, &keys), None, "{bad}");
+        }
     }
 }

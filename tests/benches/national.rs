@@ -1,0 +1,292 @@
+//! National scale on the embedded default (SQLite, a local folder): a
+//! year of reports from every commune of France (34,969 × 365, about 12.8
+//! million), generated once into a database kept under `target/`, then:
+//!
+//! - the bulk load, in reports per second (the generator's batches);
+//! - a full publication into an empty folder, in a process of its own: its
+//!   time and peak memory, and its time over that of `cp -r` of its own
+//!   output (the floor of writing those bytes), measured in the same run;
+//! - an incremental publication after one correction, in a new process
+//!   that resumes from the state the full one left: its time, peak memory
+//!   and files written.
+//!
+//! `cargo bench -p decompte-tests --bench national` (all départements, 365
+//! days); `-- --departements 56` for Morbihan alone, `-- --days 30` for a
+//! shorter run. The database is generated on the first run only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{NaiveDate, Utc};
+use decompte_config::Options;
+use decompte_publish::{FolderSink, Publisher, SiteConfig};
+use decompte_store::prelude::*;
+use decompte_store::SqliteStore;
+
+const ALL: &str = "all";
+
+struct Args {
+    departements: String,
+    days: i64,
+    /// A child's part: `full` or `incremental`, with the database and the site.
+    part: Option<(String, PathBuf, PathBuf)>,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        departements: ALL.into(),
+        days: 365,
+        part: None,
+    };
+    let mut given = std::env::args().skip(1);
+    while let Some(arg) = given.next() {
+        match arg.as_str() {
+            "--departements" => args.departements = given.next().unwrap_or_else(|| ALL.into()),
+            "--days" => args.days = given.next().and_then(|d| d.parse().ok()).unwrap_or(365),
+            "--part" => {
+                let (Some(part), Some(db), Some(site)) = (given.next(), given.next(), given.next())
+                else {
+                    panic!("--part PART DATABASE SITE");
+                };
+                args.part = Some((part, db.into(), site.into()));
+            }
+            // cargo bench passes --bench.
+            _ => {}
+        }
+    }
+    args
+}
+
+fn options(departements: &str) -> Options {
+    let mut options = Options::for_data_dir(std::env::temp_dir());
+    options.departements = if departements == ALL {
+        include_str!("../../data/departements.csv")
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next())
+            .filter(|code| !code.is_empty())
+            .map(str::to_owned)
+            .collect()
+    } else {
+        departements.split(',').map(str::to_owned).collect()
+    };
+    options
+}
+
+/// Peak resident memory of this process, from the kernel.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn folder_size(path: &Path) -> (u64, usize) {
+    let mut bytes = 0;
+    let mut files = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                files += 1;
+            }
+        }
+    }
+    (bytes, files)
+}
+
+/// One timed part, in this process: prints `seconds files_written peak_mib`.
+async fn child(part: &str, departements: &str, database: &Path, site: &Path) {
+    // Where the time goes, on stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter("decompte_publish=info")
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let options = options(departements);
+    let config = SiteConfig::from_settings(&options).expect("config");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(database).expect("database"));
+    let publisher = Publisher::new(store.clone(), Arc::new(FolderSink::new(site)), config);
+    let now = Utc::now();
+    let started = Instant::now();
+    let written = match part {
+        "full" => publisher
+            .publish(now)
+            .await
+            .expect("full publication")
+            .written
+            .len(),
+        "incremental" => {
+            // One correction: the first commune's first day, one more death at home.
+            let reports = store
+                .current_reports(&decompte_store::ReportQuery {
+                    departements: vec![options.departements[0].clone()],
+                    to: NaiveDate::from_ymd_opt(2020, 3, 1),
+                    ..Default::default()
+                })
+                .await
+                .expect("read");
+            let mut corrected = reports.into_iter().next().expect("a report");
+            corrected.version += 1;
+            *corrected.counts.entry("domicile".into()).or_default() += 1;
+            corrected.recorded_at = Utc::now();
+            corrected.reason = Some("bench".into());
+            store.write_report(&corrected, None).await.expect("correct");
+            let started = Instant::now();
+            let outcome = publisher
+                .publish_if_changed(Utc::now())
+                .await
+                .expect("incremental publication")
+                .expect("the correction is new");
+            let cold = started.elapsed().as_secs_f64();
+            // The same process again, as `decompte serve`'s loop: another
+            // correction, published by the publisher that published the first.
+            corrected.version += 1;
+            *corrected.counts.entry("domicile".into()).or_default() += 1;
+            corrected.recorded_at = Utc::now();
+            store.write_report(&corrected, None).await.expect("correct");
+            let started = Instant::now();
+            let warm = publisher
+                .publish_if_changed(Utc::now())
+                .await
+                .expect("incremental publication")
+                .expect("the correction is new");
+            println!(
+                "{cold:.3} {} {:.0} {:.3} {}",
+                outcome.written.len(),
+                peak_rss_mib(),
+                started.elapsed().as_secs_f64(),
+                warm.written.len()
+            );
+            return;
+        }
+        other => panic!("unknown part {other}"),
+    };
+    println!(
+        "{:.3} {} {:.0}",
+        started.elapsed().as_secs_f64(),
+        written,
+        peak_rss_mib()
+    );
+}
+
+fn run_child(part: &str, args: &Args, database: &Path, site: &Path) -> Vec<f64> {
+    let output = Command::new(std::env::current_exe().expect("this bench"))
+        .args(["--departements", &args.departements, "--part", part])
+        .arg(database)
+        .arg(site)
+        .output()
+        .expect("run a part");
+    assert!(
+        output.status.success(),
+        "{part}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|l| l.contains("publication written"))
+    {
+        println!("  {part}: {}", line.split("INFO ").nth(1).unwrap_or(line));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect()
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    if let Some((part, database, site)) = &args.part {
+        child(part, &args.departements, database, site).await;
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-national");
+    std::fs::create_dir_all(&root).expect("bench folder");
+    let name = format!("{}-{}", args.departements.replace(',', "_"), args.days);
+    let database = root.join(format!("{name}.sqlite"));
+    let options = options(&args.departements);
+    let config = SiteConfig::from_settings(&options).expect("config");
+    println!(
+        "scope: {} communes in {} départements, {} days",
+        config.scope.len(),
+        config.scope.departement_codes().count(),
+        args.days
+    );
+    if !database.exists() {
+        let partial = root.join(format!("{name}.partial.sqlite"));
+        let _ = std::fs::remove_file(&partial);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&partial).expect("database"));
+        let started = Instant::now();
+        let mut last_print = Instant::now();
+        let written = decompte_tests::national::generate(
+            store,
+            &config.scope,
+            &config.settings,
+            NaiveDate::from_ymd_opt(2020, 3, 1).expect("date"),
+            args.days,
+            |n| {
+                if last_print.elapsed().as_secs() >= 10 {
+                    eprintln!("  {n} reports written");
+                    last_print = Instant::now();
+                }
+            },
+        )
+        .await;
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "bulk load (SQLite, batches of {}): {written} reports in {seconds:.1} s, {:.0} reports/s",
+            decompte_tests::national::BATCH,
+            written as f64 / seconds
+        );
+        std::fs::rename(&partial, &database).expect("keep the database");
+    }
+    let site = root.join(format!("{name}.site"));
+    let copy = root.join(format!("{name}.copy"));
+    let _ = std::fs::remove_dir_all(&site);
+    let _ = std::fs::remove_dir_all(&copy);
+
+    let figures = run_child("full", &args, &database, &site);
+    let (full, written, full_rss) = (figures[0], figures[1], figures[2]);
+    let (bytes, files) = folder_size(&site);
+    let started = Instant::now();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(&site)
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let cp = started.elapsed().as_secs_f64();
+    println!(
+        "full publication: {full:.2} s, {written} files written ({files} files, {:.0} MB), peak \
+         RSS {full_rss:.0} MiB; cp -r of the same tree {cp:.2} s: ratio {:.1}",
+        bytes as f64 / 1e6,
+        full / cp
+    );
+    let _ = std::fs::remove_dir_all(&copy);
+
+    let figures = run_child("incremental", &args, &database, &site);
+    println!(
+        "incremental publication after one correction: in a new process (resumed from the \
+         state) {:.0} ms, {} files written, peak RSS {:.0} MiB; in the same process (the \
+         departement kept in memory) {:.0} ms, {} files written",
+        figures[0] * 1000.0,
+        figures[1],
+        figures[2],
+        figures[3] * 1000.0,
+        figures[4]
+    );
+}
