@@ -34,6 +34,24 @@ pub fn zone(departement: &str) -> Tz {
     }
 }
 
+/// `01/04/2020 à 14:05` in a département's time zone.
+pub fn fr_datetime_in(instant: DateTime<Utc>, departement: &str) -> String {
+    instant
+        .with_timezone(&zone(departement))
+        .format("%d/%m/%Y à %H:%M")
+        .to_string()
+}
+
+/// How a page says which clock its times are on: `heure de Paris`, or
+/// `heure locale` overseas.
+pub fn zone_label(departement: &str) -> &'static str {
+    if zone(departement) == Paris {
+        "heure de Paris"
+    } else {
+        "heure locale"
+    }
+}
+
 /// The calendar day in a département at the instant `now`.
 pub fn local_today(departement: &str, now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&zone(departement)).date_naive()

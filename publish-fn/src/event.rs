@@ -1,5 +1,6 @@
 //! The events the publish function answers, whatever runs it: the schedule's,
-//! and a direct request for a publication.
+//! the table's stream (declarations written), and a direct request for a
+//! publication.
 
 use chrono::{DateTime, Utc};
 use decompte_store::{PublicationRequest, PublicationStatus};
@@ -10,7 +11,8 @@ use decompte_publish::Publisher;
 /// What an event asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// The schedule: publish if a report changed or the day did.
+    /// The schedule, or the table's stream: publish if a report changed or
+    /// the day did.
     Scheduled,
     /// A person asked for a full republication.
     Requested(PublicationRequest),
@@ -18,8 +20,10 @@ pub enum Event {
 
 impl Event {
     /// Reads an invocation's payload. `{"reason", "requested_by"}` is a
-    /// request; `{"schedule": …}` (EventBridge Scheduler's input) or an
-    /// EventBridge "Scheduled Event" is the schedule.
+    /// request; `{"schedule": …}` (EventBridge Scheduler's input), an
+    /// EventBridge "Scheduled Event" or a batch of the table's stream
+    /// (`{"Records": [{"eventSource": "aws:dynamodb", …}]}`) is the schedule:
+    /// what changed is read from the table, not from the records.
     pub fn parse(payload: Value) -> Result<Self, String> {
         if payload.get("requested_by").is_some() {
             return serde_json::from_value(payload)
@@ -34,12 +38,19 @@ impl Event {
         let scheduler = payload.get("schedule").is_some();
         let eventbridge =
             payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
-        if scheduler || eventbridge {
+        let stream = payload
+            .get("Records")
+            .and_then(Value::as_array)
+            .and_then(|records| records.first())
+            .and_then(|record| record.get("eventSource"))
+            .and_then(Value::as_str)
+            == Some("aws:dynamodb");
+        if scheduler || eventbridge || stream {
             return Ok(Event::Scheduled);
         }
         Err(
-            "unrecognised event: expected {\"reason\", \"requested_by\"}, {\"schedule\": …} or an \
-            EventBridge Scheduled Event"
+            "unrecognised event: expected {\"reason\", \"requested_by\"}, {\"schedule\": …}, an \
+            EventBridge Scheduled Event or DynamoDB stream records"
                 .into(),
         )
     }
@@ -130,6 +141,16 @@ mod tests {
         };
         assert_eq!(request.requested_by, "PREF");
         assert_eq!(request.publication_id, None);
+        assert_eq!(
+            Event::parse(json!({"Records": [{
+                "eventID": "1",
+                "eventName": "MODIFY",
+                "eventSource": "aws:dynamodb",
+                "dynamodb": {"Keys": {"PK": {"S": "COMMUNE#56260"}, "SK": {"S": "REPORT#2020-04-01"}}},
+            }]})),
+            Ok(Event::Scheduled)
+        );
+        assert!(Event::parse(json!({"Records": [{"eventSource": "aws:s3"}]})).is_err());
         assert!(Event::parse(json!({"requested_by": 3})).is_err());
         assert!(Event::parse(json!({})).is_err());
         assert!(Event::parse(json!("republier")).is_err());

@@ -40,6 +40,9 @@ use crate::{
 /// only published figures; it is not listed in the manifest.
 pub const STATE: &str = "publication-state.json.gz";
 
+/// Who asked for the publications the timer makes, in their records.
+pub const AUTOMATIC: &str = "automatique";
+
 /// How far before the last watermark a publication looks for changes: a
 /// write takes its `recorded_at` before it commits, and a request lasts at
 /// most a few store timeouts, so a slow write can land with an instant a
@@ -391,8 +394,11 @@ impl Publisher {
                 .filter(|s| s.fingerprint == self.fingerprint),
         };
         let Some(state) = state else {
+            let started = Utc::now();
             let result = self.full(None, now, &|_, _| {}).await;
-            return self.settle(&mut last, result).map(Some);
+            let outcome = self.settle(&mut last, result)?;
+            self.record_automatic(started, &outcome).await;
+            return Ok(Some(outcome));
         };
         let changed = match self.store.changed_since(state.since()).await {
             Ok(changed) => changed,
@@ -448,12 +454,39 @@ impl Publisher {
             changes,
             full: false,
         };
+        let started = Utc::now();
         let result = match self.run(state, plan, today, now, &|_, _| {}).await {
             Ok(Run::Done(outcome, state)) => Ok((outcome, state)),
             Ok(Run::BannerChanged(state)) => self.full(Some(state), now, &|_, _| {}).await,
             Err(error) => Err(error),
         };
-        self.settle(&mut last, result).map(Some)
+        let outcome = self.settle(&mut last, result)?;
+        self.record_automatic(started, &outcome).await;
+        Ok(Some(outcome))
+    }
+
+    /// Records a publication the timer made (new declarations), so that the
+    /// prefecture page can say how fresh the public site is. Not recording
+    /// it does not fail the publication.
+    async fn record_automatic(&self, started: DateTime<Utc>, outcome: &Outcome) {
+        if outcome.files_changed() == 0 {
+            return;
+        }
+        let request = PublicationRequest {
+            reason: "Nouvelles déclarations".into(),
+            requested_by: AUTOMATIC.into(),
+            publication_id: None,
+            requested_at: None,
+        };
+        let mut publication = Publication::queued(&request, Publication::new_id(), started);
+        publication.status = PublicationStatus::Succeeded;
+        publication.started_at = Some(started);
+        publication.finished_at = Some(Utc::now());
+        publication.files_changed =
+            Some(u32::try_from(outcome.files_changed()).unwrap_or(u32::MAX));
+        if let Err(error) = self.store.insert_publication(&publication).await {
+            tracing::warn!(%error, "could not record an automatic publication");
+        }
     }
 
     /// Keeps the state of a publication that succeeded; after a failure,

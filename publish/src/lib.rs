@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use cdn::Cdn;
-pub use engine::{Publisher, STATE};
+pub use engine::{Publisher, AUTOMATIC, STATE};
 pub use render::{RenderError, RenderedSite, SiteConfig, DEMO_AUTHOR};
 #[cfg(any(test, feature = "testing"))]
 pub use sink::MemorySink;

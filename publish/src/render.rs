@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use decompte_core::aggregate::per_100k;
-use decompte_core::time::{fr_date, fr_datetime};
+use decompte_core::time::{fr_date, fr_datetime, fr_datetime_in, zone_label};
 use decompte_core::{Commune, Report, Scope, Settings};
 use rayon::prelude::*;
 use serde_json::{json, Value};
@@ -584,7 +584,8 @@ impl<'a> Renderer<'a> {
                     "population": commune.population,
                 },
                 "up": up,
-                "updated_fr": updated.map(fr_datetime),
+                "updated_fr": updated.map(|at| fr_datetime_in(at, &commune.departement)),
+                "clock": zone_label(&commune.departement),
                 "total": total,
                 "per_100k": per_100k(total, commune.population),
                 "settings_totals": self.totals(&by_setting, false),

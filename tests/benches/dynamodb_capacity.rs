@@ -12,7 +12,7 @@ use decompte_core::Role;
 use decompte_publish::{MemorySink, Publisher};
 use decompte_store::prelude::*;
 use decompte_tests::dynamodb_local::DynamoLocal;
-use decompte_tests::{load_year, morbihan, report_body, sample_report, TestApp};
+use decompte_tests::{morbihan, report_body, sample_report, TestApp};
 
 fn delta(before: Capacity, after: Capacity) -> (f64, f64) {
     (
@@ -61,29 +61,32 @@ async fn main() {
         "one API report with an Idempotency-Key: {reads:.1} read units, {writes:.1} write units"
     );
 
-    // A year of reports from every commune.
+    // A year of reports from every commune, in the generator's batches
+    // (ordered atomic batches of 50): the bulk load on DynamoDB Local.
     let loading = Instant::now();
     let store_arc: Arc<dyn Store> = Arc::new(store.clone());
-    load_year(
+    let before = store.consumed();
+    let written = decompte_tests::national::generate(
         Arc::clone(&store_arc),
-        &communes,
-        start,
-        16,
+        &site_config.scope,
+        &site_config.settings,
         // The first two communes' first day were written above.
-        |index, day| index < 2 && day == 0,
+        start + Duration::days(1),
+        365,
+        |_| {},
     )
     .await;
+    let seconds = loading.elapsed().as_secs_f64();
+    let (_, writes) = delta(before, store.consumed());
     println!(
-        "loaded {} reports in {:.1} s",
-        communes.len() * 365,
-        loading.elapsed().as_secs_f64()
+        "bulk load: {written} reports in {seconds:.1} s, {:.0} reports/s, {writes:.0} write units \
+            ({:.1} per report)",
+        written as f64 / seconds,
+        writes / written as f64
     );
 
-    let publisher = Publisher::new(
-        Arc::clone(&store_arc),
-        Arc::new(MemorySink::default()),
-        site_config,
-    );
+    let sink = Arc::new(MemorySink::default());
+    let publisher = Publisher::new(Arc::clone(&store_arc), sink.clone(), site_config.clone());
     let now = Utc::now();
     let before = store.consumed();
     let timer = Instant::now();
@@ -138,6 +141,31 @@ async fn main() {
     println!(
         "incremental publication after one correction: {reads:.0} read units, {:.2} s, {} files \
             written",
+        timer.elapsed().as_secs_f64(),
+        outcome.written.len()
+    );
+
+    // A cold start: a new publisher (a new Lambda instance) resumes from the
+    // state the last publication left in the sink.
+    store
+        .write_report(
+            &sample_report(&communes[6], current.date, current.version + 1, 9),
+            None,
+        )
+        .await
+        .expect("correction");
+    let cold = Publisher::new(Arc::clone(&store_arc), sink, site_config);
+    let before = store.consumed();
+    let timer = Instant::now();
+    let outcome = cold
+        .publish_if_changed(Utc::now())
+        .await
+        .expect("cold start")
+        .expect("published");
+    let (reads, writes) = delta(before, store.consumed());
+    println!(
+        "cold start after one correction (resumed from the state in the sink): {reads:.0} read \
+            units, {writes:.1} write units, {:.2} s, {} files written",
         timer.elapsed().as_secs_f64(),
         outcome.written.len()
     );

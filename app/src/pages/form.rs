@@ -122,7 +122,7 @@ pub(super) async fn render_form(
         .map(|h| {
             json!({
                 "version": h.version,
-                "recorded_at_fr": fr_datetime(h.recorded_at),
+                "recorded_at_fr": fr_datetime_in(h.recorded_at, &view.commune.departement),
                 "total": h.total(),
                 "counts": settings.keys().map(|k| h.count(k)).collect::<Vec<_>>(),
                 "source": h.source.label(),
@@ -140,7 +140,7 @@ pub(super) async fn render_form(
                 "date_fr": fr_date(r.date),
                 "total": r.total(),
                 "version": r.version,
-                "recorded_at_fr": fr_datetime(r.recorded_at),
+                "recorded_at_fr": fr_datetime_in(r.recorded_at, &view.commune.departement),
             })
         })
         .collect();
@@ -182,7 +182,7 @@ pub(super) async fn render_form(
             "replaces_version": view.replaces_version,
             "current": view.current.as_ref().map(|c| json!({
                 "version": c.version,
-                "recorded_at_fr": fr_datetime(c.recorded_at),
+                "recorded_at_fr": fr_datetime_in(c.recorded_at, &view.commune.departement),
             })),
             "history": history,
             "recent": recent,

@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use chrono::{Duration, NaiveDate, Utc};
-use decompte_core::time::{fr_date, fr_datetime, local_today, parse_date};
+use decompte_core::time::{fr_date, fr_datetime, fr_datetime_in, local_today, parse_date};
 use decompte_core::{
     Commune, CommuneCode, Completeness, CountValue, Draft, FieldError, Report, Source,
 };

@@ -87,6 +87,24 @@ pub(super) async fn prefecture_page(
                        "version": r.version})
         })
         .collect();
+    // How fresh the public site is: its last publication that succeeded.
+    let freshness = publications
+        .iter()
+        .filter(|p| p.status == decompte_store::PublicationStatus::Succeeded)
+        .filter_map(|p| p.finished_at)
+        .max()
+        .map(|at| {
+            let minutes = (now - at).num_minutes().max(0);
+            json!({
+                "at_fr": fr_datetime(at),
+                "ago": match minutes {
+                    0 => "il y a moins d’une minute".to_owned(),
+                    1 => "il y a une minute".to_owned(),
+                    m if m < 120 => format!("il y a {m} minutes"),
+                    m => format!("il y a {} heures", m / 60),
+                },
+            })
+        });
     let publications: Vec<Value> = publications
         .iter()
         .map(|p| {
@@ -122,6 +140,7 @@ pub(super) async fn prefecture_page(
             "settings": settings.iter()
                 .map(|s| json!({"key": s.key, "label": s.label})).collect::<Vec<_>>(),
             "publications": publications,
+            "freshness": freshness,
             "notice": notice,
             "publish_every": if minutes <= 1 { "minutes".to_owned() } else { format!("{minutes} \
                 minutes") },

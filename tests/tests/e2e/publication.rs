@@ -202,6 +202,25 @@ async fn the_timer_renders_only_after_a_write() {
         .await
         .expect("publish")
         .is_none());
+    // The timer's publications are recorded: the prefecture page says how
+    // fresh the public site is.
+    let recorded = app.store().publications(10).await.expect("publications");
+    assert!(
+        recorded
+            .iter()
+            .any(|p| p.requested_by == decompte_publish::AUTOMATIC
+                && p.status == decompte_store::PublicationStatus::Succeeded),
+        "{recorded:?}"
+    );
+    let mut browser = decompte_tests::Browser::new(&app);
+    browser.login(&prefecture).await;
+    let page = browser.get("/prefecture").await;
+    assert!(
+        page.text
+            .contains("Le site public a été mis à jour <strong>il y a moins d’une minute</strong>"),
+        "{}",
+        page.text
+    );
     // A slow write that took its instant before the last watermark is still seen.
     let store = app.store();
     let published = store
