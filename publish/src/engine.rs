@@ -223,8 +223,24 @@ impl Writer {
         }
         self.flush().await?;
         if !changed.is_empty() {
+            // One call per rank (data, pages, the overview): a sink may
+            // write a call's files in any order, never two calls at once.
+            let mut groups: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
+            for file in changed {
+                match groups.last_mut() {
+                    Some(group) if write_rank(&group[0].0) == write_rank(&file.0) => {
+                        group.push(file)
+                    }
+                    _ => groups.push(vec![file]),
+                }
+            }
             let sink = Arc::clone(&self.sink);
-            self.pending = Some(tokio::spawn(async move { sink.write_files(changed).await }));
+            self.pending = Some(tokio::spawn(async move {
+                for group in groups {
+                    sink.write_files(group).await?;
+                }
+                Ok(())
+            }));
         }
         Ok(())
     }

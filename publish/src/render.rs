@@ -752,11 +752,11 @@ fn day_rows_html(days: &[DaySummary]) -> String {
         cumulative += total;
         let _ = write!(html, "<tr><th scope=\"row\">{}</th>", fr_date(day.date));
         for n in &day.by_setting {
-            let _ = write!(html, "<td class=\"num\">{}</td>", format_int(*n));
+            let _ = write!(html, "<td>{}</td>", format_int(*n));
         }
         let _ = writeln!(
             html,
-            "<td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<td>{}</td><td>{}</td></tr>",
             format_int(total),
             format_int(cumulative)
         );

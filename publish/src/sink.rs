@@ -24,8 +24,9 @@ pub trait Sink: Send + Sync {
     async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError>;
     async fn delete(&self, path: &str) -> Result<(), SinkError>;
 
-    /// Writes many files, in order. This default writes them one by one; a
-    /// folder writes them all in one blocking task.
+    /// Writes many files, in any order (the publisher groups what must be
+    /// written before what). This default writes them one by one; a folder
+    /// writes them all in one blocking task, S3 several at once.
     async fn write_files(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), SinkError> {
         for (path, bytes) in &files {
             self.write(path, bytes).await?;
