@@ -31,7 +31,7 @@ pub async fn export(
             .await?;
         let departement = DepartementReports::build(code, scope, &rules.settings, &reports);
         rows += departement.report_count();
-        out.write_all(&opendata::csv_body(&departement))?;
+        out.write_all(&opendata::csv_body(&departement, &departement.day_order()))?;
     }
     Ok(rows)
 }

@@ -89,15 +89,35 @@ impl<'a> DepartementReports<'a> {
         }
     }
 
-    /// The département from the tallies the store read.
-    pub fn from_tallies(code: &'a str, scope: &'a Scope, tallies: Vec<Tally>) -> Self {
-        Self::from_days(
+    /// The département from the tallies the store read: sorted by commune
+    /// and day (SQLite reads them so), they are dealt out in one pass.
+    pub fn from_tallies(code: &'a str, scope: &'a Scope, mut tallies: Vec<Tally>) -> Self {
+        let sorted = tallies
+            .windows(2)
+            .all(|w| (&w[0].commune, w[0].date) < (&w[1].commune, w[1].date));
+        if !sorted {
+            tallies.sort_unstable_by(|a, b| (&a.commune, a.date).cmp(&(&b.commune, b.date)));
+            tallies.dedup_by(|b, a| a.commune == b.commune && a.date == b.date);
+        }
+        let mut tallies = tallies.into_iter().peekable();
+        let communes = scope
+            .communes()
+            .filter(|c| c.departement == code)
+            .map(|commune| {
+                // Skip what is not a commune of the scope (it is left out).
+                while tallies.next_if(|t| t.commune < commune.code).is_some() {}
+                let mut days = Vec::new();
+                while let Some(tally) = tallies.next_if(|t| t.commune == commune.code) {
+                    days.push(DayCounts::from_tally(tally));
+                }
+                (commune, days)
+            })
+            .collect();
+        Self {
             code,
-            scope,
-            tallies
-                .into_iter()
-                .map(|t| (t.commune.clone(), DayCounts::from_tally(t))),
-        )
+            name: scope.departement_name(code).unwrap_or(code),
+            communes,
+        }
     }
 
     /// The département from whole reports.
@@ -173,9 +193,9 @@ impl<'a> DepartementReports<'a> {
         self.communes.iter().map(|(_, days)| days.len()).sum()
     }
 
-    /// Every report, by day then commune (the order of the open data), with
-    /// the index of its commune.
-    pub fn by_day_indexed(&self) -> impl Iterator<Item = (usize, &DayCounts)> + '_ {
+    /// Every report, by day then commune (the order of the open data), as
+    /// (commune index, day index) pairs: computed once, read by each file.
+    pub fn day_order(&self) -> DayOrder {
         let mut order: Vec<(NaiveDate, u32, u32)> = Vec::with_capacity(self.report_count());
         for (c, (_, days)) in self.communes.iter().enumerate() {
             for (d, day) in days.iter().enumerate() {
@@ -183,9 +203,18 @@ impl<'a> DepartementReports<'a> {
             }
         }
         order.sort_unstable();
+        DayOrder(order.into_iter().map(|(_, c, d)| (c, d)).collect())
+    }
+
+    /// The reports in `order`, each with the index of its commune.
+    pub fn in_order<'s>(
+        &'s self,
+        order: &'s DayOrder,
+    ) -> impl Iterator<Item = (usize, &'s DayCounts)> + 's {
         order
-            .into_iter()
-            .map(|(_, c, d)| (c as usize, &self.communes[c as usize].1[d as usize]))
+            .0
+            .iter()
+            .map(|(c, d)| (*c as usize, &self.communes[*c as usize].1[*d as usize]))
     }
 
     /// What the rest of the site needs to know of this département.
@@ -227,6 +256,19 @@ impl<'a> DepartementReports<'a> {
             watermark,
             demo,
         }
+    }
+}
+
+/// The order of a département's reports in its data files.
+pub struct DayOrder(Vec<(u32, u32)>);
+
+impl DayOrder {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -297,4 +339,74 @@ pub fn add_days<'s>(
         }
     }
     days.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn tally(commune: &str, day: u32, hopital: u32) -> Tally {
+        Tally {
+            commune: CommuneCode::parse(commune).expect("code"),
+            date: NaiveDate::from_ymd_opt(2020, 4, day).expect("date"),
+            version: 1,
+            counts: vec![hopital, 0],
+            recorded_at: Utc
+                .with_ymd_and_hms(2020, 4, day, 18, 0, 0)
+                .single()
+                .expect("instant"),
+            flagged: false,
+        }
+    }
+
+    #[test]
+    fn tallies_in_any_order_are_dealt_to_their_communes() {
+        let scope = decompte_core::Referential::parse(
+            "code,nom,departement,population\n56001,A,56,10\n56003,C,56,10\n29001,B,29,10\n",
+            "code,nom\n29,F\n56,M\n",
+        )
+        .and_then(|r| r.scope(&["29".into(), "56".into()]))
+        .expect("scope");
+        // 56002 is no commune of the scope; the order is the store's, or not.
+        for tallies in [
+            vec![
+                tally("56001", 1, 1),
+                tally("56001", 2, 2),
+                tally("56002", 1, 9),
+                tally("56003", 1, 3),
+            ],
+            vec![
+                tally("56003", 1, 3),
+                tally("56002", 1, 9),
+                tally("56001", 2, 2),
+                tally("56001", 1, 1),
+            ],
+        ] {
+            let departement = DepartementReports::from_tallies("56", &scope, tallies);
+            let dealt: Vec<(String, Vec<u32>)> = departement
+                .communes
+                .iter()
+                .map(|(c, days)| {
+                    (
+                        c.code.to_string(),
+                        days.iter().map(|d| d.counts[0]).collect(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                dealt,
+                [
+                    ("56001".to_owned(), vec![1, 2]),
+                    ("56003".to_owned(), vec![3])
+                ]
+            );
+            let order = departement.day_order();
+            let rows: Vec<u32> = departement
+                .in_order(&order)
+                .map(|(_, d)| d.counts[0])
+                .collect();
+            assert_eq!(rows, [1, 3, 2], "by day, then commune");
+        }
+    }
 }

@@ -211,6 +211,7 @@ impl<'a> Renderer<'a> {
     ) -> Result<RenderedDepartement, RenderError> {
         // The commune pages, the CSV (and its compression) and the JSON,
         // on every core.
+        let order = departement.day_order();
         let ((pages, json), (csv, gz)) = rayon::join(
             || {
                 rayon::join(
@@ -227,11 +228,11 @@ impl<'a> Renderer<'a> {
                             })
                             .collect::<Result<Vec<_>, _>>()
                     },
-                    || opendata::columnar_json(departement, &self.config.settings),
+                    || opendata::columnar_json(departement, &order, &self.config.settings),
                 )
             },
             || {
-                let csv = opendata::csv_body(departement);
+                let csv = opendata::csv_body(departement, &order);
                 let gz = opendata::gzip_parallel(&csv);
                 (csv, gz)
             },
@@ -742,26 +743,56 @@ fn day_lines(days: &[DaySummary], reporting: bool) -> Vec<Value> {
 /// The rows of a commune's table of days: the day, each setting, the
 /// total and the running total. Numbers and dates only: nothing to escape.
 fn day_rows_html(days: &[DaySummary]) -> String {
-    use std::fmt::Write as _;
-    let mut html = String::with_capacity(
-        days.len() * (120 + 24 * days.first().map_or(0, |d| d.by_setting.len())),
-    );
+    let width = days.first().map_or(0, |d| d.by_setting.len());
+    let mut html = String::with_capacity(days.len() * (64 + 16 * (width + 2)));
     let mut cumulative = 0u64;
+    let mut number = String::with_capacity(16);
     for day in days {
         let total: u64 = day.by_setting.iter().sum();
         cumulative += total;
-        let _ = write!(html, "<tr><th scope=\"row\">{}</th>", fr_date(day.date));
-        for n in &day.by_setting {
-            let _ = write!(html, "<td>{}</td>", format_int(*n));
+        html.push_str("<tr><th scope=\"row\">");
+        push_fr_date(&mut html, day.date);
+        html.push_str("</th>");
+        for n in day.by_setting.iter().chain([&total, &cumulative]) {
+            html.push_str("<td>");
+            push_fr_int(&mut html, &mut number, *n);
+            html.push_str("</td>");
         }
-        let _ = writeln!(
-            html,
-            "<td>{}</td><td>{}</td></tr>",
-            format_int(total),
-            format_int(cumulative)
-        );
+        html.push_str("</tr>\n");
     }
     html
+}
+
+/// `01/04/2020`, without the formatting machinery (a year of rows for
+/// every commune of the country is 12.8 million dates).
+fn push_fr_date(out: &mut String, date: NaiveDate) {
+    use chrono::Datelike;
+    let (day, month, year) = (date.day(), date.month(), date.year());
+    for c in [
+        b'0' + (day / 10) as u8,
+        b'0' + (day % 10) as u8,
+        b'/',
+        b'0' + (month / 10) as u8,
+        b'0' + (month % 10) as u8,
+        b'/',
+        b'0' + ((year / 1000) % 10) as u8,
+        b'0' + ((year / 100) % 10) as u8,
+        b'0' + ((year / 10) % 10) as u8,
+        b'0' + (year % 10) as u8,
+    ] {
+        out.push(char::from(c));
+    }
+}
+
+/// A count the French way (as `fr_int`): below a thousand, its digits.
+fn push_fr_int(out: &mut String, scratch: &mut String, n: u64) {
+    if n < 1000 {
+        out.push_str(itoa::Buffer::new().format(n));
+    } else {
+        scratch.clear();
+        scratch.push_str(&format_int(n));
+        out.push_str(scratch);
+    }
 }
 
 /// The days from the first to the last, those without a report as zeros,

@@ -257,10 +257,14 @@ async fn main() {
     let copy = root.join(format!("{name}.copy"));
     let _ = std::fs::remove_dir_all(&site);
     let _ = std::fs::remove_dir_all(&copy);
+    // Start from a quiet disk: what the last run deleted is not written back
+    // during this one's measures.
+    let _ = Command::new("sync").status();
 
     let figures = run_child("full", &args, &database, &site);
     let (full, written, full_rss) = (figures[0], figures[1], figures[2]);
     let (bytes, files) = folder_size(&site);
+    let _ = Command::new("sync").status();
     let started = Instant::now();
     let status = Command::new("cp")
         .arg("-r")
