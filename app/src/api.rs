@@ -12,9 +12,7 @@ use axum::{Json, Router};
 use chrono::{NaiveDate, Utc};
 use decompte_core::auth::hash_secret;
 use decompte_core::time::parse_date;
-use decompte_core::{
-    CommuneCode, Completeness, CountValue, Draft, FieldError, Reach, Role, Source,
-};
+use decompte_core::{CommuneCode, Completeness, CountValue, Draft, FieldError, Role, Source};
 use decompte_store::{Publication, ReportQuery};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -121,24 +119,7 @@ fn require_supervisor(caller: &Caller) -> Result<(), ApiError> {
 
 /// `403` for a commune the caller does not reach, saying what it reaches.
 pub(crate) fn out_of_reach(caller: &Caller, code: &CommuneCode) -> ApiError {
-    ApiError::forbidden(match caller.reach() {
-        Reach::Commune(own) => format!(
-            "Votre code d'accès ne donne accès qu'aux déclarations de votre commune ({own}), \
-            pas à celles de la commune {code}."
-        ),
-        Reach::Departements(set) => format!(
-            "Votre code d'accès ne couvre que {} {} : la commune {code} est dans le \
-            département {}.",
-            if set.len() == 1 {
-                "le département"
-            } else {
-                "les départements"
-            },
-            set.iter().cloned().collect::<Vec<_>>().join(", "),
-            code.departement()
-        ),
-        Reach::All => format!("La commune {code} est hors de votre périmètre."),
-    })
+    ApiError::forbidden(caller.reach().out_of_reach(code))
 }
 
 /// A report as submitted: the body of `POST /api/v1/reports`. The OpenAPI

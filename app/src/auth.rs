@@ -102,14 +102,7 @@ impl Caller {
     /// The départements to ask the store for: none (meaning all) when the
     /// caller reaches the whole deployment.
     pub fn query_departements(&self, deployment: &Scope) -> Vec<String> {
-        match &self.reach {
-            Reach::All => Vec::new(),
-            reach => reach
-                .departements(deployment)
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-        }
+        self.reach.departement_filter(deployment)
     }
 
     pub fn id(&self) -> &str {

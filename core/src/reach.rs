@@ -77,6 +77,42 @@ impl Reach {
         }
     }
 
+    /// The départements to ask a store for: none, meaning all, when it
+    /// reaches the whole deployment.
+    pub fn departement_filter(&self, deployment: &Scope) -> Vec<String> {
+        match self {
+            Reach::All => Vec::new(),
+            reach => reach
+                .departements(deployment)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+
+    /// Why `commune` is out of this reach, in French, for a refusal: what
+    /// the code covers and where the commune is.
+    pub fn out_of_reach(&self, commune: &CommuneCode) -> String {
+        match self {
+            Reach::Commune(own) => format!(
+                "Votre code d'accès ne vaut que pour votre commune : vous ne pouvez déclarer et \
+                consulter que pour la commune {own}, pas pour la commune {commune}."
+            ),
+            Reach::Departements(set) => format!(
+                "Votre code d'accès ne couvre que {} {} : la commune {commune} est dans le \
+                département {}.",
+                if set.len() == 1 {
+                    "le département"
+                } else {
+                    "les départements"
+                },
+                set.iter().cloned().collect::<Vec<_>>().join(", "),
+                commune.departement()
+            ),
+            Reach::All => format!("La commune {commune} est hors de votre périmètre."),
+        }
+    }
+
     /// The part of the deployment's scope this reach sees (a commune's: its
     /// département, whose communes it can name).
     pub fn scope(&self, deployment: &Scope) -> Scope {

@@ -69,22 +69,7 @@ impl Actor {
     /// Why this actor may not write `commune`, in French.
     fn refusal(&self, commune: &CommuneCode) -> String {
         match &self.authority {
-            Authority::Reach(Reach::Commune(own)) => format!(
-                "Votre code d'accès ne permet de déclarer que pour la commune {own} : vous ne \
-                pouvez pas déclarer pour la commune {commune}."
-            ),
-            Authority::Reach(Reach::Departements(set)) => format!(
-                "Votre code d'accès ne couvre que {} {} : la commune {commune} est dans le \
-                département {}.",
-                if set.len() == 1 {
-                    "le département"
-                } else {
-                    "les départements"
-                },
-                set.iter().cloned().collect::<Vec<_>>().join(", "),
-                commune.departement()
-            ),
-            Authority::Reach(Reach::All) => format!("La commune {commune} est hors périmètre."),
+            Authority::Reach(reach) => reach.out_of_reach(commune),
             Authority::ReadOnly => "Le code national permet de consulter, pas de déclarer : \
                 les déclarations et corrections sont faites par les mairies et les préfectures."
                 .to_owned(),

@@ -106,14 +106,7 @@ fn typed_departements(
         .filter(|d| !d.is_empty())
         .collect();
     if typed.is_empty() {
-        return Ok(match caller.reach() {
-            Reach::All => Vec::new(),
-            reach => reach
-                .departements(deployment)
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-        });
+        return Ok(caller.reach().departement_filter(deployment));
     }
     let mut departements = Vec::new();
     for code in typed {
