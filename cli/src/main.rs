@@ -132,8 +132,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Import { file } => {
             let app = LocalApp::open(&settings).await?;
             let config = &app.state.config;
-            let input = std::fs::File::open(&file)
-                .with_context(|| format!("cannot open {}", file.display()))?;
             let author = format!(
                 "import:{}",
                 file.file_name().and_then(|n| n.to_str()).unwrap_or("csv")
@@ -143,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
                 app.store.as_ref(),
                 &config.scope,
                 &config.rules,
-                input,
+                &file,
                 &author,
                 Utc::now(),
                 |done, total| {

@@ -74,10 +74,6 @@ fn shape(headers: &csv::StringRecord, rules: &Rules) -> anyhow::Result<Shape> {
     Ok(Shape::Wide(columns))
 }
 
-/// The rows of one (commune, day) of an imported file: its key, its first
-/// line, and its count by setting as written.
-type Group = ((String, String), usize, BTreeMap<String, CountValue>);
-
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ImportSummary {
     pub created: usize,
@@ -85,188 +81,305 @@ pub struct ImportSummary {
     pub unchanged: usize,
 }
 
-/// Imports `deces.csv` rows as prefecture corrections with history. Everything
-/// is checked before anything is written: one bad line and nothing changes.
+/// Reports written per batch (one SQLite transaction).
+const BATCH: usize = 50_000;
+
+/// Imports `deces.csv` rows as prefecture corrections with history, in two
+/// passes over the file: the first checks every row (one problem, and
+/// nothing is written: all of them are listed, up to twenty), the second
+/// writes batches of [`BATCH`] (each one transaction on SQLite; on DynamoDB,
+/// ordered atomic batches, and a rerun finds what is written unchanged).
+/// Memory holds one batch and the set of (commune, day)s seen, whatever the
+/// size of the file.
 pub async fn import(
     store: &dyn Store,
     scope: &Scope,
     rules: &Rules,
-    input: impl Read,
+    path: &std::path::Path,
     author: &str,
     now: DateTime<Utc>,
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<ImportSummary> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(input);
-    let headers = reader
-        .headers()
-        .context("cannot read the CSV header")?
-        .clone();
-    let shape = shape(&headers, rules)?;
-    // Group the rows by (commune, day). A file in the order of deces.csv has
-    // the rows of a (commune, day) together: the last group is checked first,
-    // and the index only when the file jumps.
-    let mut groups: Vec<Group> = Vec::new();
-    let mut index: std::collections::HashMap<(String, String), usize> =
-        std::collections::HashMap::new();
-    let mut problems = Vec::new();
-    let mut record = csv::StringRecord::new();
-    let mut line = 1;
-    loop {
-        line += 1;
-        let more = reader
-            .read_record(&mut record)
-            .with_context(|| format!("line {line}: unreadable CSV"))?;
-        if !more {
-            break;
+    let open =
+        || std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()));
+    // First pass: every row checked, nothing written.
+    let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut problems: Vec<String> = Vec::new();
+    let mut problem_count = 0usize;
+    let mut note = |problem: String| {
+        problem_count += 1;
+        if problems.len() < 20 {
+            problems.push(problem);
         }
-        let (Some(date), Some(commune)) = (record.get(0), record.get(1)) else {
-            problems.push(format!("line {line}: {} fields expected", headers.len()));
-            continue;
-        };
-        // Text cells were made safe for spreadsheets on export: read them back as typed.
-        let cells: Vec<(String, &str)> = match &shape {
-            Shape::Long => match (record.get(3), record.get(4)) {
-                (Some(setting), Some(count)) => vec![(read_cell(setting).to_owned(), count)],
-                _ => {
-                    problems.push(format!("line {line}: 5 fields expected"));
-                    continue;
+    };
+    let mut total = 0;
+    for item in Groups::new(open()?, rules)? {
+        match item? {
+            Item::Problem(problem) => note(problem),
+            Item::Group(line, draft) => match rules.validate(&draft, scope, now) {
+                Err(errors) => {
+                    for error in errors {
+                        note(format!(
+                            "line {line} ({}, {}): {} — {}",
+                            draft.commune.as_deref().unwrap_or(""),
+                            draft.date.as_deref().unwrap_or(""),
+                            error.field,
+                            error.message
+                        ));
+                    }
+                }
+                Ok(valid) => {
+                    if !seen.insert(key(valid.commune.as_str(), valid.date)) {
+                        note(format!(
+                            "line {line}: {} on {} appears twice in the file",
+                            valid.commune, valid.date
+                        ));
+                    }
+                    total += 1;
                 }
             },
+        }
+    }
+    drop(seen);
+    if problem_count > 0 {
+        bail!(
+            "{problem_count} problem(s), nothing imported:\n{}{}",
+            problems.join("\n"),
+            if problem_count > problems.len() {
+                "\n…"
+            } else {
+                ""
+            }
+        );
+    }
+
+    // Second pass: in batches.
+    let mut summary = ImportSummary::default();
+    progress(0, total);
+    let ledger = Ledger::new(store, rules, scope);
+    let actor = Actor::tool(author, Source::Import);
+    let reason = format!("Import CSV par {author}");
+    let mut drafts = Vec::with_capacity(BATCH.min(total));
+    let mut lines = Vec::with_capacity(BATCH.min(total));
+    let mut done = 0;
+    let mut groups = Groups::new(open()?, rules)?;
+    loop {
+        let next = groups.next().transpose()?;
+        let last = next.is_none();
+        if let Some(Item::Group(line, draft)) = next {
+            drafts.push(draft);
+            lines.push(line);
+        }
+        if drafts.len() < BATCH && !last {
+            continue;
+        }
+        match ledger.import_batch(&actor, &drafts, &reason, now).await {
+            Ok((reports, unchanged)) => {
+                summary.unchanged += unchanged;
+                for report in reports {
+                    if report.version == 1 {
+                        summary.created += 1;
+                    } else {
+                        summary.corrected += 1;
+                    }
+                }
+            }
+            Err((written, RecordError::Store(StoreError::Partial { error, .. }))) => bail!(
+                "{} declaration(s) written (the first ones of the file, in order), then: \
+                    {error}. Run the same import again: what is already written is recognised \
+                    as unchanged",
+                done + written
+            ),
+            Err((index, RecordError::Conflict { .. })) => bail!(
+                "line {}: the declaration changed during the import; the lines before line {} \
+                    are imported, run it again",
+                lines.get(index).copied().unwrap_or(0),
+                lines.first().copied().unwrap_or(0)
+            ),
+            Err((index, error)) => bail!(
+                "line {}: {error}; the lines before line {} are imported",
+                lines.get(index).copied().unwrap_or(0),
+                lines.first().copied().unwrap_or(0)
+            ),
+        }
+        done += drafts.len();
+        progress(done, total);
+        drafts.clear();
+        lines.clear();
+        if last {
+            break;
+        }
+    }
+    Ok(summary)
+}
+
+/// A (commune, day) as one number, for the set of those an import has seen.
+fn key(commune: &str, date: chrono::NaiveDate) -> u64 {
+    use chrono::Datelike;
+    let code = commune
+        .bytes()
+        .fold(0u64, |code, b| code * 64 + u64::from(b & 0x3f));
+    (code << 32) | u64::from(date.num_days_from_ce().unsigned_abs())
+}
+
+/// What reading a file gives: a (commune, day) with its first line, or a
+/// problem with a line.
+enum Item {
+    Group(usize, Draft),
+    Problem(String),
+}
+
+/// The (commune, day)s of a `deces.csv`, one after the other: a row each in
+/// the published shape, consecutive rows in the earlier one.
+struct Groups<R: Read> {
+    reader: csv::Reader<R>,
+    shape: Shape,
+    width: usize,
+    record: csv::StringRecord,
+    line: usize,
+    /// The first row of the next group (or a problem), read ahead.
+    ahead: Option<Result<Row, String>>,
+    done: bool,
+}
+
+/// A row: its line, day, commune and (setting, count) cells.
+type Row = (usize, String, String, Vec<(String, String)>);
+
+impl<R: Read> Groups<R> {
+    fn new(input: R, rules: &Rules) -> anyhow::Result<Self> {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(input);
+        let headers = reader
+            .headers()
+            .context("cannot read the CSV header")?
+            .clone();
+        Ok(Self {
+            shape: shape(&headers, rules)?,
+            width: headers.len(),
+            reader,
+            record: csv::StringRecord::new(),
+            line: 1,
+            ahead: None,
+            done: false,
+        })
+    }
+
+    /// The next row, or a problem, or the end.
+    fn row(&mut self) -> anyhow::Result<Option<Result<Row, String>>> {
+        self.line += 1;
+        let line = self.line;
+        if !self
+            .reader
+            .read_record(&mut self.record)
+            .with_context(|| format!("line {line}: unreadable CSV"))?
+        {
+            return Ok(None);
+        }
+        let record = &self.record;
+        let (Some(date), Some(commune)) = (record.get(0), record.get(1)) else {
+            return Ok(Some(Err(format!(
+                "line {line}: {} fields expected",
+                self.width
+            ))));
+        };
+        // Text cells were made safe for spreadsheets on export: read them back as typed.
+        let cells = match &self.shape {
+            Shape::Long => match (record.get(3), record.get(4)) {
+                (Some(setting), Some(count)) => {
+                    vec![(read_cell(setting).to_owned(), count.to_owned())]
+                }
+                _ => return Ok(Some(Err(format!("line {line}: 5 fields expected")))),
+            },
             Shape::Wide(columns) => {
-                if record.len() != headers.len() {
-                    problems.push(format!(
+                if record.len() != self.width {
+                    return Ok(Some(Err(format!(
                         "line {line}: {} fields expected, {} found",
-                        headers.len(),
+                        self.width,
                         record.len()
-                    ));
-                    continue;
+                    ))));
                 }
                 columns
                     .iter()
                     .zip(record.iter().skip(3))
-                    .filter_map(|(setting, count)| setting.clone().map(|s| (s, count)))
+                    .filter_map(|(setting, count)| setting.clone().map(|s| (s, count.to_owned())))
                     .collect()
             }
         };
-        let same_as_last = groups
-            .last()
-            .is_some_and(|((c, d), _, _)| c == commune && d == date);
-        let position = if same_as_last {
-            groups.len() - 1
-        } else {
-            let key = (commune.to_owned(), date.to_owned());
-            *index.entry(key.clone()).or_insert_with(|| {
-                groups.push((key, line, BTreeMap::new()));
-                groups.len() - 1
-            })
-        };
-        for (setting, count) in cells {
-            if groups[position]
-                .2
-                .insert(setting.clone(), CountValue::Text(count.to_owned()))
-                .is_some()
-            {
-                problems.push(format!(
-                    "line {line}: setting `{setting}` appears twice for {commune} on {date}"
-                ));
-            }
-        }
+        Ok(Some(Ok((line, date.to_owned(), commune.to_owned(), cells))))
     }
-    let mut valid = Vec::with_capacity(groups.len());
-    for ((commune, date), line, counts) in groups {
-        let draft = Draft {
-            commune: Some(commune.clone()),
-            date: Some(date.clone()),
-            counts,
-            replaces_version: None,
-            reason: None,
-        };
-        match rules.validate(&draft, scope, now) {
-            Ok(v) => valid.push((line, draft, v)),
-            Err(errors) => {
-                for error in errors {
-                    problems.push(format!(
-                        "line {line} ({commune}, {date}): {} — {}",
-                        error.field, error.message
-                    ));
+}
+
+impl<R: Read> Iterator for Groups<R> {
+    type Item = anyhow::Result<Item>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut group: Option<(usize, String, String, BTreeMap<String, CountValue>)> = None;
+        loop {
+            let row = match self.ahead.take() {
+                Some(row) => row,
+                None => match self.row() {
+                    Err(error) => {
+                        self.done = true;
+                        return Some(Err(error));
+                    }
+                    Ok(None) => {
+                        self.done = true;
+                        break;
+                    }
+                    Ok(Some(row)) => row,
+                },
+            };
+            let (line, date, commune, cells) = match row {
+                Ok(row) => row,
+                Err(problem) if group.is_none() => return Some(Ok(Item::Problem(problem))),
+                Err(problem) => {
+                    // The group first; the problem comes next.
+                    self.ahead = Some(Err(problem));
+                    break;
+                }
+            };
+            match &mut group {
+                Some((_, d, c, counts)) if *d == date && *c == commune => {
+                    for (setting, count) in cells {
+                        if counts
+                            .insert(setting.clone(), CountValue::Text(count))
+                            .is_some()
+                        {
+                            return Some(Ok(Item::Problem(format!(
+                                "line {line}: setting `{setting}` appears twice for {commune} on \
+                                {date}"
+                            ))));
+                        }
+                    }
+                }
+                Some(_) => {
+                    self.ahead = Some(Ok((line, date, commune, cells)));
+                    break;
+                }
+                None => {
+                    let counts = cells
+                        .into_iter()
+                        .map(|(s, n)| (s, CountValue::Text(n)))
+                        .collect();
+                    group = Some((line, date, commune, counts));
                 }
             }
         }
-    }
-    if !problems.is_empty() {
-        let shown: Vec<_> = problems.iter().take(20).cloned().collect();
-        bail!(
-            "{} problem(s), nothing imported:\n{}{}",
-            problems.len(),
-            shown.join("\n"),
-            if problems.len() > 20 { "\n…" } else { "" }
-        );
-    }
-    let mut summary = ImportSummary::default();
-    let total = valid.len();
-    progress(0, total);
-    // What is there already, read once for the whole file.
-    let (Some(from), Some(to)) = (
-        valid.iter().map(|(_, _, v)| v.date).min(),
-        valid.iter().map(|(_, _, v)| v.date).max(),
-    ) else {
-        return Ok(summary);
-    };
-    let current: std::collections::HashMap<_, _> = store
-        .current_reports(&ReportQuery {
-            commune: None,
-            from: Some(from),
-            to: Some(to),
-            ..ReportQuery::default()
+        group.map(|(line, date, commune, counts)| {
+            Ok(Item::Group(
+                line,
+                Draft {
+                    commune: Some(commune),
+                    date: Some(date),
+                    counts,
+                    replaces_version: None,
+                    reason: None,
+                },
+            ))
         })
-        .await?
-        .into_iter()
-        .map(|r| ((r.commune.clone(), r.date), r))
-        .collect();
-    let mut drafts = Vec::with_capacity(valid.len());
-    let mut lines = Vec::with_capacity(valid.len());
-    for (line, mut draft, checked) in valid {
-        let existing = current.get(&(checked.commune.clone(), checked.date));
-        if existing.is_some_and(|c| c.counts == checked.counts) {
-            summary.unchanged += 1;
-            continue;
-        }
-        // A correction names the version it replaces and says why.
-        draft.replaces_version = existing.map(|c| c.version);
-        draft.reason = existing.map(|_| format!("Import CSV par {author}"));
-        drafts.push(draft);
-        lines.push(line);
     }
-    let ledger = Ledger::new(store, rules, scope);
-    let actor = Actor::tool(author, Source::Import);
-    match ledger.record_batch(&actor, &drafts, now).await {
-        Ok(reports) => {
-            for report in reports {
-                if report.version == 1 {
-                    summary.created += 1;
-                } else {
-                    summary.corrected += 1;
-                }
-            }
-        }
-        Err((written, RecordError::Store(StoreError::Partial { error, .. }))) => bail!(
-            "{written} of {} declaration(s) written (the first ones of the file, in order), then: \
-                {error}. Run the same import again: what is already written is recognised as \
-                unchanged",
-            drafts.len()
-        ),
-        Err((index, RecordError::Conflict { .. })) => bail!(
-            "line {}: the declaration changed during the import; nothing was imported, run it \
-                again",
-            lines.get(index).copied().unwrap_or(0)
-        ),
-        Err((index, error)) => bail!(
-            "line {}: {error}; nothing was imported",
-            lines.get(index).copied().unwrap_or(0)
-        ),
-    }
-    progress(total, total);
-    Ok(summary)
 }

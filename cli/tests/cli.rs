@@ -181,6 +181,21 @@ fn import_export_and_publish_round_trip() {
     assert!(!refused.status.success());
     assert_stderr(&refused, "nothing imported");
     assert_eq!(stdout(&decompte(dir.path(), &["export"])), lower);
+    // The same commune and day twice, even far apart, is refused.
+    std::fs::write(
+        &csv,
+        format!(
+            "{lower}2020-04-02,56260,Vannes,1,0,0,0,0,1\n2020-04-01,56260,Vannes,7,0,0,0,0,7\n"
+        ),
+    )
+    .expect("write csv");
+    let twice = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
+    assert!(!twice.status.success());
+    assert_stderr(
+        &twice,
+        "line 4: 56260 on 2020-04-01 appears twice in the file",
+    );
+    assert_eq!(stdout(&decompte(dir.path(), &["export"])), lower);
     // A column that is no setting is refused, saying which.
     std::fs::write(
         &csv,

@@ -22,7 +22,8 @@ macro_rules! conformance_tests {
             idempotency_record_is_atomic, credentials_issue_use_revoke, sessions_and_expiry,
             completeness_of_a_day, changes_since_a_watermark, many_reports_are_all_read,
             concurrent_writers_one_winner, throttling_counters, publications,
-            a_batch_is_written_whole_or_not_at_all, tallies_of_a_departement);
+            a_batch_is_written_whole_or_not_at_all, tallies_of_a_departement,
+            current_reports_of_keys);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -493,6 +494,31 @@ pub async fn tallies_of_a_departement(store: Arc<dyn Store>) {
         .await
         .expect("read")
         .is_empty());
+}
+
+pub async fn current_reports_of_keys(store: Arc<dyn Store>) {
+    for written in [
+        report("56001", day(1), 1, 1),
+        report("56001", day(1), 2, 5),
+        report("56002", day(1), 1, 2),
+    ] {
+        store.write_report(&written, None).await.expect("write");
+    }
+    // 150 keys, more than one request of a backend that reads 100 at a time.
+    let mut keys: Vec<(CommuneCode, NaiveDate)> =
+        (0..148).map(|d| (code("56003"), day(10 + d))).collect();
+    keys.push((code("56001"), day(1)));
+    keys.push((code("56002"), day(1)));
+    let mut found = store.current_of(&keys).await.expect("read");
+    found.sort_by(|a, b| a.commune.cmp(&b.commune));
+    assert_eq!(
+        found
+            .iter()
+            .map(|r| (r.commune.to_string(), r.version, r.count("hopital")))
+            .collect::<Vec<_>>(),
+        [("56001".to_owned(), 2, 5), ("56002".to_owned(), 1, 2)]
+    );
+    assert!(store.current_of(&[]).await.expect("read").is_empty());
 }
 
 pub async fn many_reports_are_all_read(store: Arc<dyn Store>) {

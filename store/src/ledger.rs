@@ -10,7 +10,7 @@ use decompte_core::correction::{check_correction, CorrectionError};
 use decompte_core::time::to_stored_precision;
 use decompte_core::{CommuneCode, Draft, FieldError, Reach, Report, Role, Rules, Scope, Source};
 
-use crate::{Credential, IdempotencyRecord, ReportQuery, Store, StoreError};
+use crate::{Credential, IdempotencyRecord, Store, StoreError};
 
 /// How long a replayable answer is kept for an `Idempotency-Key`.
 pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
@@ -214,10 +214,10 @@ impl<'a> Ledger<'a> {
         Ok(report)
     }
 
-    /// Writes many drafts at once (an import): each checked as [`record`]
-    /// checks one, then all written together with [`Store::write_reports`]
-    /// (on SQLite in one transaction: one refusal, and nothing is written).
-    /// The current reports are read once for the whole batch, not one by one.
+    /// Writes many drafts at once: each checked as [`record`] checks one,
+    /// then all written together with [`Store::write_reports`] (on SQLite
+    /// in one transaction: one refusal, and nothing is written). The current
+    /// reports of the batch's (commune, day)s are read at once.
     ///
     /// [`record`]: Ledger::record
     pub async fn record_batch(
@@ -226,6 +226,33 @@ impl<'a> Ledger<'a> {
         drafts: &[Draft],
         now: DateTime<Utc>,
     ) -> Result<Vec<Report>, (usize, RecordError)> {
+        self.write_batch(actor, drafts, None, now)
+            .await
+            .map(|(reports, _)| reports)
+    }
+
+    /// Imports drafts as the value of their (commune, day): a new one is
+    /// created, one that differs corrects whatever version is current, with
+    /// `reason`, and one that is the same is left alone. Otherwise as
+    /// [`Ledger::record_batch`]. Returns what was written and how many were
+    /// the same.
+    pub async fn import_batch(
+        &self,
+        actor: &Actor,
+        drafts: &[Draft],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Report>, usize), (usize, RecordError)> {
+        self.write_batch(actor, drafts, Some(reason), now).await
+    }
+
+    async fn write_batch(
+        &self,
+        actor: &Actor,
+        drafts: &[Draft],
+        import_reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Report>, usize), (usize, RecordError)> {
         let now = to_stored_precision(now);
         let mut valid = Vec::with_capacity(drafts.len());
         for (index, draft) in drafts.iter().enumerate() {
@@ -244,28 +271,35 @@ impl<'a> Ledger<'a> {
                 .map_err(|fields| (index, RecordError::Invalid(fields)))?;
             valid.push(checked);
         }
-        let (Some(from), Some(to)) = (
-            valid.iter().map(|v| v.date).min(),
-            valid.iter().map(|v| v.date).max(),
-        ) else {
-            return Ok(Vec::new());
-        };
+        if valid.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let keys: Vec<(CommuneCode, chrono::NaiveDate)> =
+            valid.iter().map(|v| (v.commune.clone(), v.date)).collect();
         let current: std::collections::HashMap<(CommuneCode, chrono::NaiveDate), Report> = self
             .store
-            .current_reports(&ReportQuery {
-                commune: None,
-                from: Some(from),
-                to: Some(to),
-                ..ReportQuery::default()
-            })
+            .current_of(&keys)
             .await
             .map_err(|e| (0, e.into()))?
             .into_iter()
             .map(|r| ((r.commune.clone(), r.date), r))
             .collect();
         let mut reports = Vec::with_capacity(valid.len());
-        for (index, checked) in valid.into_iter().enumerate() {
+        // The draft each report comes from, to say which one a refusal is about.
+        let mut origin = Vec::with_capacity(valid.len());
+        let mut unchanged = 0;
+        for (index, mut checked) in valid.into_iter().enumerate() {
             let existing = current.get(&(checked.commune.clone(), checked.date));
+            if let Some(reason) = import_reason {
+                if existing.is_some_and(|c| c.counts == checked.counts) {
+                    unchanged += 1;
+                    continue;
+                }
+                checked.replaces_version = existing.map(|c| c.version);
+                if existing.is_some() {
+                    checked.reason = Some(reason.to_owned());
+                }
+            }
             let version = match check_correction(existing, &checked, &self.rules.settings) {
                 Ok(version) => version,
                 Err(CorrectionError::Conflict { current }) => {
@@ -289,6 +323,7 @@ impl<'a> Ledger<'a> {
                 source: actor.source,
                 reason: checked.reason,
             });
+            origin.push(index);
         }
         self.store
             .write_reports(&reports)
@@ -307,15 +342,15 @@ impl<'a> Ledger<'a> {
                                 .iter()
                                 .position(|r| r.commune == c.commune && r.date == c.date)
                         })
-                        .unwrap_or(0);
+                        .map_or(0, |at| origin[at]);
                     (index, StoreError::Conflict { current }.into())
                 }
                 other => (0, other.into()),
             })?;
         tracing::info!(
-            reports = reports.len(), recorded_by = %actor.id, source = %actor.source,
+            reports = reports.len(), unchanged, recorded_by = %actor.id, source = %actor.source,
             "reports recorded in one batch"
         );
-        Ok(reports)
+        Ok((reports, unchanged))
     }
 }

@@ -84,6 +84,18 @@ pub trait Reports: Send + Sync {
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<()>;
     async fn current_reports(&self, query: &ReportQuery) -> Result<Vec<Report>>;
+    /// The current reports of these (commune, day)s, those that exist, in
+    /// any order: what a batch of an import replaces. This default reads
+    /// them one by one.
+    async fn current_of(&self, keys: &[(CommuneCode, NaiveDate)]) -> Result<Vec<Report>> {
+        let mut reports = Vec::new();
+        for (commune, date) in keys {
+            if let Some(report) = self.current_report(commune, *date).await? {
+                reports.push(report);
+            }
+        }
+        Ok(reports)
+    }
     /// Every version of a (commune, day), oldest first.
     async fn history(&self, commune: &CommuneCode, date: NaiveDate) -> Result<Vec<Report>>;
     /// Every version of every report matching `query`, by date, commune and version.

@@ -18,6 +18,60 @@ impl Reports for DynamoStore {
             .transpose()
     }
 
+    /// `BatchGetItem`, 100 keys a request, strongly consistent, following
+    /// the keys DynamoDB leaves unprocessed.
+    async fn current_of(&self, keys: &[(CommuneCode, NaiveDate)]) -> Result<Vec<Report>> {
+        let mut reports = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut wanted: Vec<Item> = chunk
+                .iter()
+                .map(|(commune, date)| {
+                    Item::from([
+                        ("PK".into(), s(commune_pk(commune))),
+                        ("SK".into(), s(format!("REPORT#{date}"))),
+                    ])
+                })
+                .collect();
+            let mut attempt = 0u32;
+            while !wanted.is_empty() {
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut wanted)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for capacity in output.consumed_capacity() {
+                    self.meter_read(Some(capacity));
+                }
+                if let Some(items) = output.responses().and_then(|r| r.get(&self.table)) {
+                    for item in items {
+                        reports.push(to_report(item)?);
+                    }
+                }
+                if let Some(left) = output
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                {
+                    wanted = left;
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        20 * u64::from(attempt.min(10)),
+                    ))
+                    .await;
+                }
+            }
+        }
+        Ok(reports)
+    }
+
     async fn write_report(
         &self,
         report: &Report,

@@ -93,6 +93,21 @@ impl Reports for SqliteStore {
         .await
     }
 
+    async fn current_of(&self, keys: &[(CommuneCode, NaiveDate)]) -> Result<Vec<Report>> {
+        let keys: Vec<(String, String)> = keys
+            .iter()
+            .map(|(c, d)| (c.to_string(), d.to_string()))
+            .collect();
+        self.with(move |c| {
+            let mut reports = Vec::new();
+            for (commune, date) in &keys {
+                reports.extend(current_in(c, commune, date)?);
+            }
+            Ok(reports)
+        })
+        .await
+    }
+
     async fn current_tallies(
         &self,
         departement: &str,
