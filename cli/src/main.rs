@@ -42,7 +42,8 @@ enum Command {
     Credentials(CredentialsCommand),
     /// Import a CSV in the format of donnees/deces.csv, as corrections with history.
     Import {
-        /// The CSV file (header date,code_commune,nom_commune,lieu,deces).
+        /// The CSV file: header `date,code_commune,nom_commune,<one column per setting>,total`
+        /// (or the earlier `date,code_commune,nom_commune,lieu,deces`).
         file: PathBuf,
     },
     /// Manage the store.

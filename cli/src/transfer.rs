@@ -153,26 +153,19 @@ pub async fn import(
         );
     }
 
-    // Second pass: in batches.
+    // Second pass: a thread reads the file again into batches while the
+    // previous batch is being written.
     let mut summary = ImportSummary::default();
     progress(0, total);
     let ledger = Ledger::new(store, rules, scope);
     let actor = Actor::tool(author, Source::Import);
     let reason = format!("Import CSV par {author}");
-    let mut drafts = Vec::with_capacity(BATCH.min(total));
-    let mut lines = Vec::with_capacity(BATCH.min(total));
+    let (batches, mut received) = tokio::sync::mpsc::channel(1);
+    let groups = Groups::new(open()?, rules)?;
+    let reader = tokio::task::spawn_blocking(move || read_batches(groups, &batches));
     let mut done = 0;
-    let mut groups = Groups::new(open()?, rules)?;
-    loop {
-        let next = groups.next().transpose()?;
-        let last = next.is_none();
-        if let Some(Item::Group(line, draft)) = next {
-            drafts.push(draft);
-            lines.push(line);
-        }
-        if drafts.len() < BATCH && !last {
-            continue;
-        }
+    while let Some(batch) = received.recv().await {
+        let (drafts, lines) = batch?;
         match ledger.import_batch(&actor, &drafts, &reason, now).await {
             Ok((reports, unchanged)) => {
                 summary.unchanged += unchanged;
@@ -204,12 +197,8 @@ pub async fn import(
         }
         done += drafts.len();
         progress(done, total);
-        drafts.clear();
-        lines.clear();
-        if last {
-            break;
-        }
     }
+    reader.await.context("the file reader stopped")?;
     Ok(summary)
 }
 
@@ -227,6 +216,48 @@ fn key(commune: &str, date: chrono::NaiveDate) -> u64 {
 enum Item {
     Group(usize, Draft),
     Problem(String),
+}
+
+/// Drafts of [`BATCH`] (commune, day)s and the line of each.
+type Batch = anyhow::Result<(Vec<Draft>, Vec<usize>)>;
+
+/// Sends the groups of an already checked file in batches, until the file
+/// ends, a problem appears (the file changed since it was checked) or the
+/// writer stops listening.
+fn read_batches<R: Read>(groups: Groups<R>, batches: &tokio::sync::mpsc::Sender<Batch>) {
+    let mut drafts = Vec::with_capacity(BATCH);
+    let mut lines = Vec::with_capacity(BATCH);
+    for item in groups {
+        match item {
+            Ok(Item::Group(line, draft)) => {
+                drafts.push(draft);
+                lines.push(line);
+                if drafts.len() == BATCH {
+                    let batch = (
+                        std::mem::replace(&mut drafts, Vec::with_capacity(BATCH)),
+                        std::mem::replace(&mut lines, Vec::with_capacity(BATCH)),
+                    );
+                    if batches.blocking_send(Ok(batch)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Ok(Item::Problem(problem)) => {
+                let _ = batches.blocking_send(Err(anyhow::anyhow!(
+                    "the file changed during the import ({problem}); the lines before are \
+                     imported, run it again"
+                )));
+                return;
+            }
+            Err(error) => {
+                let _ = batches.blocking_send(Err(error));
+                return;
+            }
+        }
+    }
+    if !drafts.is_empty() {
+        let _ = batches.blocking_send(Ok((drafts, lines)));
+    }
 }
 
 /// The (commune, day)s of a `deces.csv`, one after the other: a row each in

@@ -8,7 +8,9 @@
 //!   output (the floor of writing those bytes), measured in the same run;
 //! - an incremental publication after one correction, in a new process
 //!   that resumes from the state the full one left: its time, peak memory
-//!   and files written.
+//!   and files written;
+//! - `decompte import` of the published `donnees/deces.csv` into an empty
+//!   database, in a process of its own: reports per second and peak memory.
 //!
 //! `cargo bench -p decompte-tests --bench national` (all départements, 365
 //! days); `-- --departements 56` for Morbihan alone, `-- --days 30` for a
@@ -118,6 +120,8 @@ async fn child(part: &str, departements: &str, database: &Path, site: &Path) {
     let options = options(departements);
     let config = SiteConfig::from_settings(&options).expect("config");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(database).expect("database"));
+    let rules = options.rules().expect("rules");
+    let scope = config.scope.clone();
     let publisher = Publisher::new(store.clone(), Arc::new(FolderSink::new(site)), config);
     let now = Utc::now();
     let started = Instant::now();
@@ -171,6 +175,21 @@ async fn child(part: &str, departements: &str, database: &Path, site: &Path) {
                 warm.written.len()
             );
             return;
+        }
+        "import" => {
+            // `site` is the CSV here, `database` an empty one.
+            let summary = decompte::transfer::import(
+                store.as_ref(),
+                &scope,
+                &rules,
+                site,
+                "bench",
+                now,
+                |_, _| {},
+            )
+            .await
+            .expect("import");
+            summary.created
         }
         other => panic!("unknown part {other}"),
     };
@@ -293,4 +312,24 @@ async fn main() {
         figures[3] * 1000.0,
         figures[4]
     );
+
+    let imported = root.join(format!("{name}.imported.sqlite"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", imported.display()));
+    }
+    let _ = Command::new("sync").status();
+    let csv = site.join("donnees/deces.csv");
+    let figures = run_child("import", &args, &imported, &csv);
+    println!(
+        "decompte import of donnees/deces.csv ({:.0} MB) into an empty database: {} reports in \
+         {:.1} s, {:.0} reports/s, peak RSS {:.0} MiB",
+        std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
+        figures[1],
+        figures[0],
+        figures[1] / figures[0],
+        figures[2]
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", imported.display()));
+    }
 }

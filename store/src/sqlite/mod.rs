@@ -264,13 +264,17 @@ fn query_reports(
     raws.into_iter().map(to_report).collect()
 }
 
-fn current_in(connection: &Connection, commune: &str, date: &str) -> Result<Option<Report>> {
-    let sql = format!(
+/// The current report of a (commune, day), with its version's columns.
+fn current_sql() -> String {
+    format!(
         "SELECT {REPORT_COLUMNS} FROM current_reports c JOIN report_versions v \
          ON v.commune = c.commune AND v.date = c.date AND v.version = c.version \
          WHERE c.commune = ?1 AND c.date = ?2"
-    );
-    Ok(query_reports(connection, &sql, params![commune, date])?.pop())
+    )
+}
+
+fn current_in(connection: &Connection, commune: &str, date: &str) -> Result<Option<Report>> {
+    Ok(query_reports(connection, &current_sql(), params![commune, date])?.pop())
 }
 
 type RawCredential = (

@@ -25,7 +25,8 @@ impl Reports for SqliteStore {
             let tx = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
-            check_version(&tx, &report)?;
+            let mut writer = ReportWriter::new(&tx)?;
+            writer.check(&report)?;
             if let Some(record) = &idempotency {
                 let taken: bool = tx
                     .query_row(
@@ -53,7 +54,8 @@ impl Reports for SqliteStore {
                 )
                 .map_err(unavailable)?;
             }
-            insert_version(&tx, &report)?;
+            writer.insert(&report)?;
+            drop(writer);
             tx.commit().map_err(unavailable)
         })
         .await
@@ -73,9 +75,12 @@ impl Reports for SqliteStore {
             let tx = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
-            for report in &reports {
-                check_version(&tx, report)?;
-                insert_version(&tx, report)?;
+            {
+                let mut writer = ReportWriter::new(&tx)?;
+                for report in &reports {
+                    writer.check(report)?;
+                    writer.insert(report)?;
+                }
             }
             tx.commit().map_err(unavailable)
         })
@@ -99,11 +104,23 @@ impl Reports for SqliteStore {
             .map(|(c, d)| (c.to_string(), d.to_string()))
             .collect();
         self.with(move |c| {
-            let mut reports = Vec::new();
-            for (commune, date) in &keys {
-                reports.extend(current_in(c, commune, date)?);
+            // One read transaction: one file lock for the whole batch, not
+            // one per lookup.
+            let tx = c.transaction().map_err(unavailable)?;
+            let mut raws = Vec::new();
+            {
+                let mut statement = tx.prepare(&current_sql()).map_err(unavailable)?;
+                for (commune, date) in &keys {
+                    let mut rows = statement
+                        .query_map(params![commune, date], raw_report)
+                        .map_err(unavailable)?;
+                    if let Some(raw) = rows.next() {
+                        raws.push(raw.map_err(unavailable)?);
+                    }
+                }
             }
-            Ok(reports)
+            tx.commit().map_err(unavailable)?;
+            raws.into_iter().map(to_report).collect()
         })
         .await
     }
@@ -247,62 +264,83 @@ impl Reports for SqliteStore {
     }
 }
 
-/// Refuses `report` unless it is the next version of its (commune, day), with
-/// the current report in the conflict.
-fn check_version(tx: &rusqlite::Transaction<'_>, report: &Report) -> Result<()> {
-    let commune = report.commune.as_str();
-    let date = report.date.to_string();
-    let current: Option<u32> = tx
-        .prepare_cached("SELECT version FROM current_reports WHERE commune = ?1 AND date = ?2")
-        .and_then(|mut statement| {
-            statement
-                .query_row(params![commune, date], |row| row.get(0))
-                .optional()
-        })
-        .map_err(unavailable)?;
-    if current.unwrap_or(0) + 1 == report.version {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict {
-            current: current_in(tx, commune, &date)?.map(Box::new),
-        })
-    }
+/// Writes reports as versions under the version condition, with its
+/// statements prepared once for a whole batch.
+struct ReportWriter<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    current_version: rusqlite::CachedStatement<'t>,
+    version: rusqlite::CachedStatement<'t>,
+    current: rusqlite::CachedStatement<'t>,
 }
 
-/// Writes `report` as a version and makes it the current one.
-fn insert_version(tx: &rusqlite::Transaction<'_>, report: &Report) -> Result<()> {
-    let commune = report.commune.as_str();
-    let date = report.date.to_string();
-    let counts =
-        serde_json::to_string(&report.counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let recorded_at = ts(report.recorded_at);
-    tx.prepare_cached(
-        "INSERT INTO report_versions (commune, date, version, counts, recorded_at, recorded_by, \
-            source, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .and_then(|mut statement| {
-        statement.execute(params![
-            commune,
-            date,
-            report.version,
-            counts,
-            recorded_at,
-            report.recorded_by,
-            report.source.as_str(),
-            report.reason
-        ])
-    })
-    .map_err(unavailable)?;
-    tx.prepare_cached(
-        "INSERT INTO current_reports (commune, date, version, recorded_at) VALUES (?1, ?2, ?3, \
-            ?4) ON CONFLICT (commune, date) DO UPDATE SET version = excluded.version, \
-            recorded_at = excluded.recorded_at",
-    )
-    .and_then(|mut statement| {
-        statement.execute(params![commune, date, report.version, recorded_at])
-    })
-    .map_err(unavailable)?;
-    Ok(())
+impl<'t> ReportWriter<'t> {
+    fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<Self> {
+        Ok(Self {
+            tx,
+            current_version: tx
+                .prepare_cached(
+                    "SELECT version FROM current_reports WHERE commune = ?1 AND date = ?2",
+                )
+                .map_err(unavailable)?,
+            version: tx
+                .prepare_cached(
+                    "INSERT INTO report_versions (commune, date, version, counts, recorded_at, \
+                        recorded_by, source, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(unavailable)?,
+            current: tx
+                .prepare_cached(
+                    "INSERT INTO current_reports (commune, date, version, recorded_at) VALUES \
+                        (?1, ?2, ?3, ?4) ON CONFLICT (commune, date) DO UPDATE SET version = \
+                        excluded.version, recorded_at = excluded.recorded_at",
+                )
+                .map_err(unavailable)?,
+        })
+    }
+
+    /// `Conflict` (with the current report) unless `report` follows the
+    /// current version (or is the first).
+    fn check(&mut self, report: &Report) -> Result<()> {
+        let commune = report.commune.as_str();
+        let date = report.date.to_string();
+        let current: Option<u32> = self
+            .current_version
+            .query_row(params![commune, date], |row| row.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        if current.unwrap_or(0) + 1 == report.version {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
+                current: current_in(self.tx, commune, &date)?.map(Box::new),
+            })
+        }
+    }
+
+    /// Writes `report` as a version and makes it the current one.
+    fn insert(&mut self, report: &Report) -> Result<()> {
+        let commune = report.commune.as_str();
+        let date = report.date.to_string();
+        let counts = serde_json::to_string(&report.counts)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let recorded_at = ts(report.recorded_at);
+        self.version
+            .execute(params![
+                commune,
+                date,
+                report.version,
+                counts,
+                recorded_at,
+                report.recorded_by,
+                report.source.as_str(),
+                report.reason
+            ])
+            .map_err(unavailable)?;
+        self.current
+            .execute(params![commune, date, report.version, recorded_at])
+            .map_err(unavailable)?;
+        Ok(())
+    }
 }
 
 impl SqliteStore {
