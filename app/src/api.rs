@@ -203,7 +203,7 @@ async fn json_body(
 
 /// Turns the JSON body into a draft with [`ReportInput`], refusing unknown
 /// fields and wrong types with a French message for the field at fault.
-fn draft_from_json(bytes: &[u8]) -> Result<Draft, ApiError> {
+pub fn draft_from_json(bytes: &[u8]) -> Result<Draft, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, ReportInput>(&mut deserializer) {
         Ok(input) if input.replaces_version == Some(0) => Err(ApiError::invalid(vec![body_error(

@@ -14,6 +14,21 @@ pub mod error;
 mod pages;
 pub mod service;
 
+/// The app's parsers of outside input, public so that the fuzz targets
+/// (`fuzz/`) reach them: a report's JSON body as `POST /api/v1/reports`
+/// reads it, and the declaration form's fields as `POST /saisie` reads them.
+pub mod parse {
+    use decompte_core::{CommuneCode, Draft, Settings};
+
+    pub use crate::api::draft_from_json as report_json;
+
+    /// The form's fields (as `application/x-www-form-urlencoded` decodes
+    /// them) as a draft for `commune`.
+    pub fn form(fields: &[(String, String)], commune: &CommuneCode, settings: &Settings) -> Draft {
+        crate::pages::form_draft(fields, commune, settings)
+    }
+}
+
 use std::sync::Arc;
 
 use axum::http::{header, HeaderValue};

@@ -84,25 +84,15 @@ pub struct ImportSummary {
 /// Reports written per batch (one SQLite transaction).
 const BATCH: usize = 50_000;
 
-/// Imports `deces.csv` rows as prefecture corrections with history, in two
-/// passes over the file: the first checks every row (one problem, and
-/// nothing is written: all of them are listed, up to twenty), the second
-/// writes batches of [`BATCH`] (each one transaction on SQLite; on DynamoDB,
-/// ordered atomic batches, and a rerun finds what is written unchanged).
-/// Memory holds one batch and the set of (commune, day)s seen, whatever the
-/// size of the file.
-pub async fn import(
-    store: &dyn Store,
+/// Checks every row of a `deces.csv` read from `input`, as an import's first
+/// pass does, and writes nothing: the count of (commune, day)s it holds, or
+/// the problems (up to twenty listed), each with its line.
+pub fn check(
+    input: impl Read,
     scope: &Scope,
     rules: &Rules,
-    path: &std::path::Path,
-    author: &str,
     now: DateTime<Utc>,
-    mut progress: impl FnMut(usize, usize),
-) -> anyhow::Result<ImportSummary> {
-    let open =
-        || std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()));
-    // First pass: every row checked, nothing written.
+) -> anyhow::Result<usize> {
     let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut problems: Vec<String> = Vec::new();
     let mut problem_count = 0usize;
@@ -113,7 +103,7 @@ pub async fn import(
         }
     };
     let mut total = 0;
-    for item in Groups::new(open()?, rules)? {
+    for item in Groups::new(input, rules)? {
         match item? {
             Item::Problem(problem) => note(problem),
             Item::Group(line, draft) => match rules.validate(&draft, scope, now) {
@@ -140,7 +130,6 @@ pub async fn import(
             },
         }
     }
-    drop(seen);
     if problem_count > 0 {
         bail!(
             "{problem_count} problem(s), nothing imported:\n{}{}",
@@ -152,6 +141,29 @@ pub async fn import(
             }
         );
     }
+    Ok(total)
+}
+
+/// Imports `deces.csv` rows as prefecture corrections with history, in two
+/// passes over the file: the first checks every row (one problem, and
+/// nothing is written: all of them are listed, up to twenty), the second
+/// writes batches of [`BATCH`] (each one transaction on SQLite; on DynamoDB,
+/// ordered atomic batches, and a rerun finds what is written unchanged).
+/// Memory holds one batch and the set of (commune, day)s seen, whatever the
+/// size of the file.
+pub async fn import(
+    store: &dyn Store,
+    scope: &Scope,
+    rules: &Rules,
+    path: &std::path::Path,
+    author: &str,
+    now: DateTime<Utc>,
+    mut progress: impl FnMut(usize, usize),
+) -> anyhow::Result<ImportSummary> {
+    let open =
+        || std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()));
+    // First pass: every row checked, nothing written.
+    let total = check(open()?, scope, rules, now)?;
 
     // Second pass: a thread reads the file again into batches while the
     // previous batch is being written.

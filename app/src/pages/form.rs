@@ -259,33 +259,18 @@ pub(super) async fn form_submit(
         Ok(commune) => commune,
         Err(error) => return error_page(&state, Some(&session), &error),
     };
-    let settings = &state.config.rules.settings;
-    let values: BTreeMap<String, String> = settings
-        .keys()
-        .map(|k| {
-            (
-                k.to_owned(),
-                field(&fields, &format!("n_{k}"))
-                    .unwrap_or("")
-                    .trim()
-                    .to_owned(),
-            )
+    let draft = form_draft(&fields, &commune.code, &state.config.rules.settings);
+    let values: BTreeMap<String, String> = draft
+        .counts
+        .iter()
+        .map(|(k, v)| match v {
+            CountValue::Text(text) => (k.clone(), text.clone()),
+            CountValue::Json(value) => (k.clone(), value.to_string()),
         })
         .collect();
-    let date_text = field(&fields, "date").unwrap_or("").trim().to_owned();
-    let replaces_version =
-        field(&fields, "replaces_version").and_then(|v| v.trim().parse::<u32>().ok());
-    let reason = field(&fields, "reason").unwrap_or("").to_owned();
-    let draft = Draft {
-        commune: Some(commune.code.to_string()),
-        date: Some(date_text.clone()),
-        counts: values
-            .iter()
-            .map(|(k, v)| (k.clone(), CountValue::Text(v.clone())))
-            .collect(),
-        replaces_version,
-        reason: Some(reason.clone()),
-    };
+    let date_text = draft.date.clone().unwrap_or_default();
+    let replaces_version = draft.replaces_version;
+    let reason = draft.reason.clone().unwrap_or_default();
     let source = if session.caller.is_prefecture() {
         Source::Prefecture
     } else {
@@ -341,5 +326,29 @@ pub(super) async fn form_submit(
             render_form(&state, &session, StatusCode::CONFLICT, view).await
         }
         Err(error) => error_page(&state, Some(&session), &ApiError::from(error)),
+    }
+}
+
+/// What the declaration form's fields say, as a draft for `commune`: a
+/// count per setting (`n_<setting>`, trimmed), the day, the version it
+/// replaces and the reason. Unknown fields are ignored.
+pub(crate) fn form_draft(
+    fields: &[(String, String)],
+    commune: &CommuneCode,
+    settings: &Settings,
+) -> Draft {
+    Draft {
+        commune: Some(commune.to_string()),
+        date: Some(field(fields, "date").unwrap_or("").trim().to_owned()),
+        counts: settings
+            .keys()
+            .map(|k| {
+                let text = field(fields, &format!("n_{k}")).unwrap_or("").trim();
+                (k.to_owned(), CountValue::Text(text.to_owned()))
+            })
+            .collect(),
+        replaces_version: field(fields, "replaces_version")
+            .and_then(|v| v.trim().parse::<u32>().ok()),
+        reason: Some(field(fields, "reason").unwrap_or("").to_owned()),
     }
 }

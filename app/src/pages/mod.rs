@@ -19,7 +19,7 @@ use axum::{Extension, Form, Router};
 use chrono::{Duration, NaiveDate, Utc};
 use decompte_core::time::{fr_date, fr_datetime, fr_datetime_in, local_today, parse_date};
 use decompte_core::{
-    Commune, CommuneCode, Completeness, CountValue, Draft, FieldError, Report, Source,
+    Commune, CommuneCode, Completeness, CountValue, Draft, FieldError, Report, Settings, Source,
 };
 use decompte_store::ReportQuery;
 use serde::Deserialize;
@@ -33,6 +33,7 @@ use crate::AppState;
 mod codes;
 mod extract;
 mod form;
+pub(crate) use form::form_draft;
 mod login;
 mod prefecture;
 
@@ -95,7 +96,7 @@ fn asked_day(
     }
 }
 
-fn field<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields
         .iter()
         .find(|(k, _)| k == name)
