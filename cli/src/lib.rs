@@ -158,10 +158,12 @@ impl LocalApp {
         decompte_app::router(self.state.clone()).merge(site)
     }
 
-    /// Publishes on a timer until the process ends.
     /// Publishes what changed: soon after a report is written (a burst of
     /// writes waits for its end, at most `WRITES_DEBOUNCE` twice over), and
-    /// on a timer, for the day that changes at midnight.
+    /// on a timer, for the day that changes at midnight. Under a continuous
+    /// stream of writes, the loop rests between publications (twice the
+    /// last one's time, at most `MAX_REST`), so that publishing never takes
+    /// more than a third of the time the writes need.
     pub fn spawn_publish_timer(&self, every: Duration) {
         let publisher = Arc::clone(&self.publisher);
         let store = Arc::clone(&self.store);
@@ -179,11 +181,15 @@ impl LocalApp {
                         while more().await.is_ok() && tokio::time::Instant::now() < deadline {}
                     }
                 }
+                let started = tokio::time::Instant::now();
                 match publisher.publish_if_changed(Utc::now()).await {
-                    Ok(Some(outcome)) => tracing::info!(
-                        files_changed = outcome.files_changed(),
-                        "scheduled publication"
-                    ),
+                    Ok(Some(outcome)) => {
+                        tracing::info!(
+                            files_changed = outcome.files_changed(),
+                            "scheduled publication"
+                        );
+                        tokio::time::sleep((started.elapsed() * 2).min(MAX_REST)).await;
+                    }
                     Ok(None) => tracing::debug!("scheduled publication: no new report"),
                     Err(error) => tracing::error!(%error, "scheduled publication failed"),
                 }
@@ -197,6 +203,8 @@ impl LocalApp {
 
 /// How long the publication loop waits for more writes after one.
 const WRITES_DEBOUNCE: Duration = Duration::from_millis(500);
+/// The longest rest of the publication loop after a publication.
+const MAX_REST: Duration = Duration::from_secs(2);
 
 /// Headers of the published site, as `decompte_publish::headers` defines
 /// them for every place the site is served from.

@@ -231,6 +231,10 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
         // Plain http on loopback: the only case where cookies may go without Secure.
         settings.public_url = Some(format!("http://{listen}"));
     }
+    // Publications render on threads that yield to the requests.
+    if let Err(error) = decompte_publish::engine::render_in_background() {
+        tracing::warn!(%error, "publications render at the requests' priority");
+    }
     let app = LocalApp::open(settings).await?;
     let config = Arc::clone(&app.state.config);
     let base = settings

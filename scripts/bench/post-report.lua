@@ -1,10 +1,12 @@
 -- wrk script: every request declares a new (commune, day), so that each one is a
 -- real first write. Threads take disjoint slots: slot = counter * threads + id.
+-- DECOMPTE_BENCH_DELAY_MS paces each connection (wrk measures latency without it).
 local codes = {}
 local threads = {}
 local counter = 0
 local nthreads = 1
--- `id` is a global set in each thread by setup().
+local pause = 0
+-- `id`, `server_errors` and `statuses_seen` are globals of each thread.
 
 function setup(thread)
   thread:set("id", #threads)
@@ -16,10 +18,17 @@ function init(args)
     table.insert(codes, line)
   end
   nthreads = tonumber(os.getenv("DECOMPTE_BENCH_THREADS") or "2")
+  pause = tonumber(os.getenv("DECOMPTE_BENCH_DELAY_MS") or "0")
   id = id or 0
+  server_errors = 0
+  statuses_seen = ""
 end
 
-local base = os.time({year = 2020, month = 1, day = 1, hour = 12})
+function delay()
+  return pause
+end
+
+local base = os.time({year = 2020, month = 3, day = 1, hour = 12})
 
 function request()
   local slot = counter * nthreads + id
@@ -36,14 +45,29 @@ function request()
   }, body)
 end
 
-local statuses = {}
+local seen = {}
 function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
+  if status >= 500 then
+    server_errors = server_errors + 1
+  end
+  if status ~= 201 and not seen[status] then
+    seen[status] = true
+    statuses_seen = statuses_seen .. " " .. status
+  end
 end
 
 function done(summary, latency, requests)
-  io.write(string.format("writes/s: %.0f\n", summary.requests / (summary.duration / 1e6)))
+  local errors = 0
+  local statuses = ""
+  for _, thread in ipairs(threads) do
+    errors = errors + thread:get("server_errors")
+    statuses = statuses .. thread:get("statuses_seen")
+  end
+  io.write(string.format("writes/s: %.0f (%d in %.0f s)\n",
+    summary.requests / (summary.duration / 1e6), summary.requests, summary.duration / 1e6))
   io.write(string.format("p50: %.2f ms  p99: %.2f ms  max: %.2f ms\n",
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
-  io.write(string.format("non-2xx or socket errors: %d\n", summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+  io.write(string.format("non-2xx or socket errors: %d; 5xx: %d; statuses other than 201:%s\n",
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout, errors, statuses))
 end

@@ -88,9 +88,16 @@ CREATE TABLE IF NOT EXISTS publications (
 "#;
 
 /// SQLite store. Cheap to clone.
+///
+/// Two connections to a database file: one for the writes and the reads
+/// that must see them in the same transaction, one for the long reads of a
+/// publication (every change of the last minutes, a département's current
+/// reports), which in WAL mode read a snapshot without holding up the
+/// writes. In memory, both are the same connection.
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
 }
 
 impl SqliteStore {
@@ -99,7 +106,15 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
         create_private(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let connection = Connection::open(path).map_err(unavailable)?;
-        Self::init(connection)
+        let mut store = Self::init(connection)?;
+        let reader = Connection::open(path).map_err(unavailable)?;
+        reader
+            .execute_batch(
+                "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536;",
+            )
+            .map_err(unavailable)?;
+        store.reader = Arc::new(Mutex::new(reader));
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -118,8 +133,10 @@ impl SqliteStore {
             .map_err(unavailable)?;
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
         migrate(&connection)?;
+        let connection = Arc::new(Mutex::new(connection));
         Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
+            reader: Arc::clone(&connection),
+            connection,
         })
     }
 
@@ -129,7 +146,23 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let connection = Arc::clone(&self.connection);
+        Self::on(Arc::clone(&self.connection), work).await
+    }
+
+    /// Runs a long read on the blocking pool with the reading connection.
+    async fn reading<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        Self::on(Arc::clone(&self.reader), work).await
+    }
+
+    async fn on<T, F>(connection: Arc<Mutex<Connection>>, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             let mut guard = connection
                 .lock()

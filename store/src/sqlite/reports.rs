@@ -134,7 +134,7 @@ impl Reports for SqliteStore {
         let range = (departement.to_owned(), format!("{departement}~"));
         let keys = keys.to_vec();
         let flag = flag.to_owned();
-        self.with(move |c| {
+        self.reading(move |c| {
             let mut statement = c
                 .prepare_cached(
                     "SELECT c.commune, c.date, c.version, v.counts, c.recorded_at, v.recorded_by \
@@ -210,7 +210,7 @@ impl Reports for SqliteStore {
     }
 
     async fn changed_since(&self, since: DateTime<Utc>) -> Result<Vec<Report>> {
-        self.with(move |c| {
+        self.reading(move |c| {
             let sql = format!(
                 "SELECT {REPORT_COLUMNS} FROM current_reports c JOIN report_versions v \
                  ON v.commune = c.commune AND v.date = c.date AND v.version = c.version \
@@ -365,7 +365,7 @@ impl SqliteStore {
         } else {
             query.departements.iter().cloned().map(Some).collect()
         };
-        self.with(move |c| {
+        self.reading(move |c| {
             let mut reports = Vec::new();
             for departement in &departements {
                 let mut conditions = Vec::new();
