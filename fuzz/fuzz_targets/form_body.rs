@@ -3,26 +3,12 @@
 //! validates it (a commune of Morbihan).
 #![no_main]
 
-use std::sync::LazyLock;
-
-use chrono::{TimeZone, Utc};
-use decompte_core::{CommuneCode, Rules, Scope};
+use decompte_core::CommuneCode;
 use libfuzzer_sys::fuzz_target;
 
-static WORLD: LazyLock<(Scope, Rules)> = LazyLock::new(|| {
-    let options = decompte_config::Options::for_data_dir(std::env::temp_dir());
-    (
-        options.scope().expect("the default scope"),
-        options.rules().expect("the default rules"),
-    )
-});
-
 fuzz_target!(|body: &[u8]| {
-    let (scope, rules) = &*WORLD;
-    let now = Utc
-        .with_ymd_and_hms(2020, 6, 1, 12, 0, 0)
-        .single()
-        .expect("now");
+    let (scope, rules) = decompte_fuzz::world();
+    let now = decompte_fuzz::now();
     let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) else {
         return;
     };
