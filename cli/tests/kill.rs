@@ -44,17 +44,16 @@ struct Declaration {
 
 impl Declaration {
     fn body(&self) -> String {
-        let replaces = if self.version > 1 {
-            format!(",\"replaces_version\":{}", self.version - 1)
-        } else {
-            String::new()
-        };
         // The hospital count is the version: what each version holds is known.
-        format!(
-            "{{\"commune\":\"{}\",\"date\":\"{}\",\"counts\":{{\"hopital\":{},\"ehpad\":0,\
-             \"esms\":0,\"domicile\":0,\"autre\":0}}{replaces}}}",
-            self.key.0, self.key.1, self.version
-        )
+        let mut body = serde_json::json!({
+            "commune": self.key.0,
+            "date": self.key.1.to_string(),
+            "counts": {"hopital": self.version, "ehpad": 0, "esms": 0, "domicile": 0, "autre": 0},
+        });
+        if self.version > 1 {
+            body["replaces_version"] = (self.version - 1).into();
+        }
+        body.to_string()
     }
 }
 
