@@ -45,7 +45,8 @@ pub fn routes() -> Router<AppState> {
 #[openapi(
     info(title = "decompte API", version = "1", description = "Déclaration et suivi des décès par \
         commune et par lieu de décès. Authentification : « Authorization: Bearer <code d'accès> \
-            »."),
+            » ; pour un code de préfecture ou du niveau national, en plus, le code à six chiffres \
+            de sa double authentification dans « X-TOTP: 123456 »."),
     paths(post_report, list_reports, history, completeness, post_publication, get_publication, me),
     components(schemas(
         ReportInput,
@@ -65,7 +66,7 @@ pub fn routes() -> Router<AppState> {
         MeDepartement,
     )),
     modifiers(&BearerAuth),
-    security(("bearer" = []))
+    security(("bearer" = []), ("bearer" = [], "totp" = []))
 )]
 pub struct ApiDoc;
 
@@ -73,7 +74,9 @@ struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
@@ -83,6 +86,15 @@ impl utoipa::Modify for BearerAuth {
                     .description(Some("Code d'accès remis par la préfecture"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "totp",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-TOTP",
+                "Préfecture et niveau national : le code à six chiffres que montre en ce moment \
+                l'application d'authentification associée au code d'accès (double \
+                authentification, activée à la première connexion sur la page de connexion).",
+            ))),
         );
     }
 }

@@ -30,31 +30,90 @@ pub fn random_id(prefix: &str) -> String {
     format!("{prefix}-{}", hex::encode(random_bytes::<8>()))
 }
 
+/// What an access code is issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCredential {
+    pub role: Role,
+    pub commune: Option<CommuneCode>,
+    /// A prefecture's départements; empty, the whole deployment.
+    pub departements: Vec<String>,
+    pub label: String,
+    /// The credential issuing it; `None`, the command line.
+    pub issued_by: Option<String>,
+    /// When it stops opening anything; `None`, never.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl NewCredential {
+    /// A code for `role` (and `commune`), issued from the command line, that never expires.
+    pub fn new(role: Role, commune: Option<CommuneCode>, label: &str) -> Self {
+        Self {
+            role,
+            commune,
+            departements: Vec::new(),
+            label: label.to_owned(),
+            issued_by: None,
+            expires_at: None,
+        }
+    }
+}
+
 /// Creates a credential and returns it with its access code, which is shown once
 /// and never stored.
 pub async fn issue_credential(
     store: &dyn Store,
-    role: Role,
-    commune: Option<CommuneCode>,
-    departements: Vec<String>,
-    label: &str,
+    new: NewCredential,
     now: DateTime<Utc>,
 ) -> Result<(Credential, AccessCode), StoreError> {
-    let tag = AccessCode::tag_for(role, commune.as_ref());
+    let tag = AccessCode::tag_for(new.role, new.commune.as_ref());
     let code = AccessCode::from_entropy(&tag, &random_bytes::<CODE_ENTROPY_BYTES>());
     let credential = Credential {
-        id: random_id(role.as_str()),
-        role,
-        commune,
-        departements,
-        label: label.to_owned(),
+        id: random_id(new.role.as_str()),
+        role: new.role,
+        commune: new.commune,
+        departements: new.departements,
+        label: new.label,
         code_hash: code.hash(),
         created_at: now,
         last_used_at: None,
         revoked_at: None,
+        issued_by: new.issued_by,
+        expires_at: new.expires_at,
+        second_factor: None,
     };
     store.insert_credential(&credential).await?;
     Ok((credential, code))
+}
+
+/// Revokes a credential and, with `cascade`, every credential it issued,
+/// and those they issued in turn; returns the ids revoked (the first one
+/// first; empty if it was already revoked or is unknown).
+pub async fn revoke_credential(
+    store: &dyn Store,
+    id: &str,
+    cascade: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    if !store.revoke_credential(id, now).await? {
+        return Ok(Vec::new());
+    }
+    let mut revoked = vec![id.to_owned()];
+    if cascade {
+        let all = store.credentials().await?;
+        let mut next = 0;
+        while let Some(issuer) = revoked.get(next).cloned() {
+            next += 1;
+            for issued in all
+                .iter()
+                .filter(|c| c.issued_by.as_deref() == Some(&issuer))
+            {
+                if store.revoke_credential(&issued.id, now).await? {
+                    revoked.push(issued.id.clone());
+                }
+            }
+        }
+    }
+    Ok(revoked)
 }
 
 /// Who is calling: an active credential, and what it reaches.
@@ -201,7 +260,7 @@ pub async fn check_code(
         Some(code) => state.store.credential_by_hash(&code.hash()).await?,
         None => None,
     };
-    if let Some(credential) = found.filter(Credential::is_active) {
+    if let Some(credential) = found.filter(|c| c.is_active(now)) {
         // "Last used" is for humans: a minute's precision spares a write per request.
         let stale = credential
             .last_used_at
@@ -259,7 +318,87 @@ pub async fn bearer_caller(
         })
         .ok_or_else(ApiError::unauthorized)?;
     let credential = check_code(state, typed, client, now).await?;
+    if credential.role.is_supervisor() {
+        check_api_second_factor(state, &credential, headers, now).await?;
+    }
     Ok(Caller::new(credential))
+}
+
+/// The header of an API request that carries the second factor's code.
+pub const SECOND_FACTOR_HEADER: &str = "x-totp";
+
+/// A prefecture or national call to the API carries the six digits of its
+/// second factor in `X-TOTP`: without it, the access code alone would open
+/// through the API what the login page guards with two factors. A code is
+/// good through its 30 seconds (and one step of drift), so that a script can
+/// send several calls with it; wrong codes are counted and throttled like
+/// wrong access codes. A code whose second factor is not enrolled yet gets
+/// `403` and is told how to enrol.
+async fn check_api_second_factor(
+    state: &AppState,
+    credential: &Credential,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let Some(factor) = credential
+        .second_factor
+        .as_ref()
+        .filter(|f| f.confirmed_at.is_some())
+    else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "second_factor_required",
+            "Ce code de préfecture n'a pas encore de double authentification : connectez-vous \
+            une fois avec lui sur la page de connexion pour l'activer, puis envoyez le code à six \
+            chiffres de votre application dans l'en-tête X-TOTP.",
+        ));
+    };
+    let typed = headers
+        .get(SECOND_FACTOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if crate::second_factor::check(&factor.secret, typed, now).is_some() {
+        return Ok(());
+    }
+    second_factor_failed(state, credential, now).await?;
+    Err(ApiError::new(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "second_factor_invalid",
+        "Code de double authentification absent ou incorrect : envoyez dans l'en-tête X-TOTP \
+        les six chiffres que montre votre application en ce moment.",
+    ))
+}
+
+/// Counts a wrong second-factor code of `credential`; past the policy's
+/// limit in the window, answers `429` with `Retry-After` (six digits are a
+/// million guesses: ten per window make them worthless).
+pub async fn second_factor_failed(
+    state: &AppState,
+    credential: &Credential,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let policy = state.config.throttle;
+    let window = window_start(now, policy.window);
+    let window_end = window + chrono::Duration::from_std(policy.window).unwrap_or_default();
+    let failures = state
+        .store
+        .add_failure(
+            &format!("second-factor:{}", credential.id),
+            window,
+            window_end,
+        )
+        .await?;
+    tracing::warn!(
+        event = "second_factor_failed",
+        credential = %credential.id,
+        failures,
+        "wrong second-factor code"
+    );
+    if failures > policy.max_failures {
+        let retry = u64::try_from((window_end - now).num_seconds().max(1)).unwrap_or(1);
+        return Err(ApiError::too_many_requests(retry));
+    }
+    Ok(())
 }
 
 // Sessions.
@@ -361,6 +500,7 @@ pub async fn open_session(
             created_at: now,
             expires_at: expires,
             last_seen_at: now,
+            pending: false,
         })
         .await?;
     Ok(session_id)
@@ -402,10 +542,14 @@ pub async fn browser_session(
     else {
         return Ok(None);
     };
+    // A login half done (the second factor still to come) opens nothing.
+    if session.pending {
+        return Ok(None);
+    }
     let Some(credential) = state.store.credential(&session.credential_id).await? else {
         return Ok(None);
     };
-    if !credential.is_active() {
+    if !credential.is_active(now) {
         return Ok(None);
     }
     // Idle too long: the session is over (30 minutes for the prefecture, two
@@ -582,11 +726,14 @@ mod tests {
                 created_at: Utc::now(),
                 last_used_at: None,
                 revoked_at: None,
+                issued_by: None,
+                expires_at: None,
+                second_factor: Some(decompte_store::SecondFactor::pending("secret-totp".into())),
             }),
             session_id: "secret-session".into(),
             csrf: "secret-token".into(),
         };
         let printed = format!("{session:?}");
-        assert!(!printed.contains("secret"), "{printed}");
+        assert!(!printed.contains("secret-"), "{printed}");
     }
 }

@@ -33,6 +33,11 @@ pub struct AppConfig {
     pub max_body_bytes: usize,
     /// How often the site is republished on its own, for the prefecture page.
     pub publish_every: Duration,
+    /// How long a prefecture or national code issued from the app opens anything.
+    pub supervisor_code_lifetime: Duration,
+    /// The demonstration (`serve --demo`, loopback only): the second-factor
+    /// page shows the code a phone would show.
+    pub demo: bool,
 }
 
 /// How failed logins are throttled, in fixed windows. Only failures count,
@@ -74,6 +79,9 @@ impl AppConfig {
         config.public_origin = settings.public_origin();
         config.trusted_proxies = settings.trusted_proxies()?;
         config.publish_every = Duration::from_secs(settings.publish_every.max(1));
+        config.demo = settings.demo;
+        config.supervisor_code_lifetime =
+            Duration::from_secs(settings.supervisor_code_days.max(1) * 86_400);
         Ok(config)
     }
 
@@ -94,6 +102,10 @@ impl AppConfig {
             throttle: ThrottlePolicy::default(),
             max_body_bytes: 16 * 1024,
             publish_every: Duration::from_secs(decompte_config::defaults::PUBLISH_EVERY),
+            supervisor_code_lifetime: Duration::from_secs(
+                decompte_config::defaults::SUPERVISOR_CODE_DAYS * 86_400,
+            ),
+            demo: false,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 mod pages;
+pub mod second_factor;
 pub mod service;
 
 /// The app's parsers of outside input, public so that the fuzz targets

@@ -11,7 +11,8 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
 use decompte::{demo, transfer, LocalApp, Options};
-use decompte_app::auth::issue_credential;
+use decompte_app::auth::{issue_credential, revoke_credential, NewCredential};
+use decompte_app::second_factor;
 use decompte_core::{CommuneCode, Role};
 
 #[derive(Parser)]
@@ -86,12 +87,32 @@ enum CredentialsCommand {
         /// Who holds the code, for the list ("Mairie de Vannes", "Cellule de crise").
         #[arg(long)]
         label: Option<String>,
-        /// Print {"id","access_code","role","commune"} as JSON.
+        /// Days the code stays valid. Default: prefecture and national codes
+        /// --supervisor-code-days (90), commune codes for ever.
+        #[arg(long)]
+        expires_in_days: Option<u64>,
+        /// For a prefecture or national code: enrol its second factor now
+        /// and print the TOTP secret and the recovery codes with the access
+        /// code — for a machine client of the API, or a hand-over in
+        /// person. Without it, the holder enrols at the first login.
+        #[arg(long)]
+        second_factor: bool,
+        /// With --role commune and no --commune: a code for every commune of
+        /// the deployment, one line each (one JSON object per line with --json).
+        #[arg(long, conflicts_with = "commune")]
+        every_commune: bool,
+        /// Print {"id","access_code","role","commune","departements","expires_at"}
+        /// (and "totp_secret", "recovery_codes" with --second-factor) as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Revoke an access code by its id; its sessions end at once.
-    Revoke { id: String },
+    Revoke {
+        id: String,
+        /// Also revoke every code it issued, and the codes those issued.
+        #[arg(long)]
+        cascade: bool,
+    },
     /// List access codes (never the codes themselves).
     List {
         #[arg(long)]
@@ -221,6 +242,7 @@ async fn store_init(_: &Options) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
+    settings.demo = demo;
     if demo && !listen.ip().is_loopback() {
         bail!(
             "--demo serves invented figures and prints access codes: it listens on loopback only \
@@ -280,19 +302,17 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
             .unwrap_or_default();
         let (_, mayor) = issue_credential(
             app.store.as_ref(),
-            Role::Commune,
-            Some(mayor_commune.clone()),
-            Vec::new(),
-            &format!("Démonstration · mairie de {name}"),
+            NewCredential::new(
+                Role::Commune,
+                Some(mayor_commune.clone()),
+                &format!("Démonstration · mairie de {name}"),
+            ),
             Utc::now(),
         )
         .await?;
         let (_, prefecture) = issue_credential(
             app.store.as_ref(),
-            Role::Prefecture,
-            None,
-            Vec::new(),
-            "Démonstration · préfecture",
+            NewCredential::new(Role::Prefecture, None, "Démonstration · préfecture"),
             Utc::now(),
         )
         .await?;
@@ -306,7 +326,7 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
         .credentials()
         .await?
         .iter()
-        .all(|c| !c.is_active())
+        .all(|c| !c.is_active(Utc::now()))
     {
         eprintln!(
             "Aucun code d'accès actif : créez-en un avec `decompte credentials issue --role \
@@ -343,6 +363,45 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
     decompte::serve(app.router(), listen).await
 }
 
+/// The end of a code valid for `days` from `now`; `None`, no end.
+fn expiry(
+    now: chrono::DateTime<Utc>,
+    days: Option<u64>,
+) -> anyhow::Result<Option<chrono::DateTime<Utc>>> {
+    days.map(|days| {
+        i64::try_from(days)
+            .ok()
+            .and_then(chrono::Duration::try_days)
+            .and_then(|d| now.checked_add_signed(d))
+            .context("--expires-in-days is too large")
+    })
+    .transpose()
+}
+
+/// Enrols a second factor at issue (`credentials issue --second-factor`):
+/// returns the TOTP secret and the recovery codes, to print once.
+async fn enrol_now(
+    store: &dyn decompte_store::Store,
+    id: &str,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let secret = second_factor::new_secret();
+    let recovery = second_factor::new_recovery_codes();
+    let hashes: Vec<String> = recovery
+        .iter()
+        .filter_map(|c| second_factor::recovery_hash(c))
+        .collect();
+    let enrolled = store.begin_second_factor(id, &secret).await?
+        && store
+            .confirm_second_factor(id, &secret, 0, &hashes, now)
+            .await?;
+    if !enrolled {
+        bail!("the second factor of {id} could not be enrolled");
+    }
+    tracing::info!(event = "second_factor_enrolled", credential = %id, by = "command line", "second factor enrolled at issue");
+    Ok((secret, recovery))
+}
+
 async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow::Result<()> {
     let app = LocalApp::open(settings).await?;
     let store = app.store.as_ref();
@@ -352,9 +411,58 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
             commune,
             scope: departements,
             label,
+            expires_in_days,
+            second_factor,
+            every_commune,
             json,
         } => {
             let scope = &app.state.config.scope;
+            if every_commune {
+                if !matches!(role, RoleArg::Commune) {
+                    bail!("--every-commune is for --role commune only");
+                }
+                let now = Utc::now();
+                let expires_at = expiry(now, expires_in_days)?;
+                let mut out = std::io::stdout().lock();
+                for commune in scope.communes() {
+                    let new = NewCredential {
+                        expires_at,
+                        ..NewCredential::new(
+                            Role::Commune,
+                            Some(commune.code.clone()),
+                            &format!("Mairie de {}", commune.name),
+                        )
+                    };
+                    let (credential, code) = issue_credential(store, new, now).await?;
+                    if json {
+                        let line = serde_json::json!({
+                            "id": credential.id,
+                            "access_code": code.display_grouped(),
+                            "role": credential.role,
+                            "commune": credential.commune,
+                            "name": commune.name,
+                            "expires_at": credential.expires_at,
+                        });
+                        writeln!(out, "{line}")?;
+                    } else {
+                        writeln!(
+                            out,
+                            "{}\t{}\t{}",
+                            commune.code,
+                            commune.name,
+                            code.display_grouped()
+                        )?;
+                    }
+                }
+                tracing::info!(
+                    event = "code_issued",
+                    role = "commune",
+                    count = scope.communes().count(),
+                    by = "command line",
+                    "a code for every commune"
+                );
+                return Ok(());
+            }
             let mut departements: Vec<String> = departements
                 .iter()
                 .map(|d| d.trim().to_ascii_uppercase())
@@ -405,19 +513,39 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
                 (None, _) if departements.is_empty() => "Préfecture".into(),
                 (None, _) => format!("Préfecture ({})", departements.join(", ")),
             });
-            let (credential, code) =
-                issue_credential(store, role, commune, departements, &label, Utc::now()).await?;
+            if second_factor && !role.is_supervisor() {
+                bail!("--second-factor is for --role prefecture or national only");
+            }
+            let now = Utc::now();
+            let days = expires_in_days.or_else(|| {
+                role.is_supervisor()
+                    .then_some(settings.supervisor_code_days)
+            });
+            let expires_at = expiry(now, days)?;
+            let new = NewCredential {
+                departements,
+                expires_at,
+                ..NewCredential::new(role, commune, &label)
+            };
+            let (credential, code) = issue_credential(store, new, now).await?;
+            let enrolled = match second_factor {
+                true => Some(enrol_now(store, &credential.id, now).await?),
+                false => None,
+            };
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "id": credential.id,
-                        "access_code": code.display_grouped(),
-                        "role": credential.role,
-                        "commune": credential.commune,
-                        "departements": credential.departements,
-                    })
-                );
+                let mut out = serde_json::json!({
+                    "id": credential.id,
+                    "access_code": code.display_grouped(),
+                    "role": credential.role,
+                    "commune": credential.commune,
+                    "departements": credential.departements,
+                    "expires_at": credential.expires_at,
+                });
+                if let Some((secret, recovery)) = &enrolled {
+                    out["totp_secret"] = serde_json::json!(secret);
+                    out["recovery_codes"] = serde_json::json!(recovery);
+                }
+                println!("{out}");
             } else {
                 println!(
                     "Code d'accès ({}, {}) : {}",
@@ -425,6 +553,13 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
                     credential.label,
                     code.display_grouped()
                 );
+                if let Some(at) = credential.expires_at {
+                    println!("Valable jusqu'au {}.", at.format("%d/%m/%Y à %H:%M UTC"));
+                }
+                if let Some((secret, recovery)) = &enrolled {
+                    println!("Clé de double authentification (TOTP) : {secret}");
+                    println!("Codes de secours : {}", recovery.join("  "));
+                }
                 eprintln!(
                     "Ce code n'est affiché qu'une fois : transmettez-le maintenant. Il ne \
                     peut pas être retrouvé, seulement révoqué."
@@ -432,9 +567,15 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
             }
             Ok(())
         }
-        CredentialsCommand::Revoke { id } => {
-            if store.revoke_credential(&id, Utc::now()).await? {
-                println!("Code {id} révoqué.");
+        CredentialsCommand::Revoke { id, cascade } => {
+            let revoked = revoke_credential(store, &id, cascade, Utc::now()).await?;
+            if let Some((first, issued)) = revoked.split_first() {
+                tracing::info!(event = "code_revoked", id = %first, by = "command line", "access code revoked");
+                println!("Code {first} révoqué.");
+                for other in issued {
+                    tracing::info!(event = "code_revoked", id = %other, cascade_from = %first, by = "command line", "access code revoked");
+                    println!("Code {other}, créé à partir de lui, révoqué.");
+                }
                 Ok(())
             } else {
                 bail!("no active access code with id `{id}`: see `decompte credentials list`")
@@ -464,7 +605,11 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
                         c.created_at.format("%Y-%m-%d %H:%M"),
                         c.last_used_at
                             .map_or("—".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
-                        if c.is_active() { "actif" } else { "révoqué" },
+                        match (c.revoked_at, c.is_active(Utc::now())) {
+                            (Some(_), _) => "révoqué",
+                            (None, false) => "expiré",
+                            (None, true) => "actif",
+                        },
                         c.label
                     );
                 }

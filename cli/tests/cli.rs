@@ -400,3 +400,60 @@ fn secrets_never_reach_the_logs_even_at_trace_level() {
         assert!(!logs.contains(needle), "{what} is in the logs");
     }
 }
+
+#[test]
+fn supervisor_codes_expire_can_be_enrolled_at_issue_and_communes_issued_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let issue = |args: &[&str]| {
+        let mut all = vec!["credentials", "issue"];
+        all.extend_from_slice(args);
+        decompte(dir.path(), &all)
+    };
+    // A prefecture code ends after 90 days, unless told otherwise.
+    let cell = issue(&["--role", "prefecture", "--second-factor", "--json"]);
+    assert!(cell.status.success(), "{}", stderr(&cell));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&cell)).expect("json");
+    let expires = json["expires_at"].as_str().expect("an end");
+    let days = (chrono::DateTime::parse_from_rfc3339(expires).expect("an instant")
+        - chrono::Utc::now().fixed_offset())
+    .num_days();
+    assert!((89..=90).contains(&days), "{expires}");
+    // Enrolled at issue: the secret gives the codes a phone would show.
+    let secret = json["totp_secret"].as_str().expect("a TOTP secret");
+    assert!(decompte_app::second_factor::code_at(secret, chrono::Utc::now()).is_some());
+    assert_eq!(
+        json["recovery_codes"].as_array().map(Vec::len),
+        Some(10),
+        "{json}"
+    );
+    let mayor = issue(&["--role", "commune", "--commune", "56260", "--second-factor"]);
+    assert!(!mayor.status.success());
+    assert_stderr(
+        &mayor,
+        "--second-factor is for --role prefecture or national only",
+    );
+    // A commune code never ends unless asked; one that ended is listed so.
+    let old = issue(&[
+        "--role",
+        "commune",
+        "--commune",
+        "56121",
+        "--expires-in-days",
+        "0",
+    ]);
+    assert!(old.status.success(), "{}", stderr(&old));
+    let listed = stdout(&decompte(dir.path(), &["credentials", "list"]));
+    assert!(listed.contains("expiré"), "{listed}");
+    // Every commune at once, one JSON line each.
+    let all = issue(&["--role", "commune", "--every-commune", "--json"]);
+    assert!(all.status.success(), "{}", stderr(&all));
+    let lines: Vec<serde_json::Value> = stdout(&all)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 249, "every commune of Morbihan");
+    assert!(lines.iter().all(|l| l["access_code"]
+        .as_str()
+        .zip(l["commune"].as_str())
+        .is_some_and(|(code, commune)| code.starts_with(commune))));
+}

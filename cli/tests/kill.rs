@@ -57,13 +57,21 @@ impl Declaration {
     }
 }
 
+/// The prefecture's access code and its second factor's secret.
+struct Prefecture {
+    code: String,
+    totp_secret: String,
+}
+
 /// Sends `write`; `None` if the server died before answering.
-fn send(port: u16, code: &str, write: &Declaration) -> Option<(u16, String)> {
+fn send(port: u16, prefecture: &Prefecture, write: &Declaration) -> Option<(u16, String)> {
     let body = write.body();
+    let totp = decompte_app::second_factor::code_at(&prefecture.totp_secret, chrono::Utc::now())?;
     let request = format!(
         "POST /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-         Authorization: Bearer {code}\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {}\r\nX-TOTP: {totp}\r\nContent-Type: application/json\r\n\
          Idempotency-Key: {}\r\nContent-Length: {}\r\n\r\n{body}",
+        prefecture.code,
         write.idempotency_key,
         body.len()
     );
@@ -102,15 +110,23 @@ fn acknowledged_writes_survive_sigkill() {
     let issued = Command::new(env!("CARGO_BIN_EXE_decompte"))
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["credentials", "issue", "--role", "prefecture", "--json"])
+        .args([
+            "credentials",
+            "issue",
+            "--role",
+            "prefecture",
+            "--second-factor",
+            "--json",
+        ])
         .output()
         .expect("issue a code");
     assert!(issued.status.success());
-    let code = serde_json::from_slice::<serde_json::Value>(&issued.stdout).expect("json")
-        ["access_code"]
-        .as_str()
-        .expect("code")
-        .to_owned();
+    let issued = serde_json::from_slice::<serde_json::Value>(&issued.stdout).expect("json");
+    let text = |name: &str| issued[name].as_str().expect(name).to_owned();
+    let code = Prefecture {
+        code: text("access_code"),
+        totp_secret: text("totp_secret"),
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -33,6 +33,8 @@ pub mod defaults {
     /// Seconds between two automatic publications.
     pub const PUBLISH_EVERY: u64 = 60;
     pub const LISTEN: &str = "127.0.0.1:8080";
+    /// Days a prefecture or national code opens anything after its issue.
+    pub const SUPERVISOR_CODE_DAYS: u64 = 90;
 }
 
 /// What is wrong with the options; each message says what to set.
@@ -197,6 +199,22 @@ pub struct Options {
         global = true,
     )]
     pub publish_every: u64,
+
+    /// Days a prefecture or national access code issued by the app (or by
+    /// `credentials issue` without --expires-in-days) stays valid: a
+    /// supervisor's code is renewed, never forgotten in a drawer.
+    #[arg(
+        long,
+        env = "DECOMPTE_SUPERVISOR_CODE_DAYS",
+        default_value_t = defaults::SUPERVISOR_CODE_DAYS,
+        global = true,
+    )]
+    pub supervisor_code_days: u64,
+
+    /// Set by `serve --demo` (loopback only): the app shows what a
+    /// demonstration needs, such as the second factor's current code.
+    #[arg(skip)]
+    pub demo: bool,
 }
 
 impl Options {
@@ -218,6 +236,8 @@ impl Options {
             trusted_proxies: Vec::new(),
             trust_forwarded_for: false,
             publish_every: defaults::PUBLISH_EVERY,
+            supervisor_code_days: defaults::SUPERVISOR_CODE_DAYS,
+            demo: false,
         }
     }
 

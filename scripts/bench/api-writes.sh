@@ -10,13 +10,14 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; e
 cargo build --release -q -p decompte
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-grep '^56' data/communes.csv | cut -d, -f1 > "$work/communes.txt"
 bin=target/release/decompte
-code=$($bin --data-dir "$work/data" credentials issue --role prefecture --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_code"])')
+# Each mairie declares with its own code (a prefecture's would need its second factor).
+$bin --data-dir "$work/data" credentials issue --role commune --every-commune --json \
+  | python3 -c 'import json,sys; [print(c["commune"], c["access_code"]) for c in map(json.loads, sys.stdin)]' > "$work/communes.txt"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 RUST_LOG=warn $bin --data-dir "$work/data" --publish-every 3600 serve --listen "127.0.0.1:$port" >/dev/null 2>&1 &
 server=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-DECOMPTE_BENCH_COMMUNES="$work/communes.txt" DECOMPTE_BENCH_CODE="$code" DECOMPTE_BENCH_THREADS=2 \
+DECOMPTE_BENCH_COMMUNES="$work/communes.txt" DECOMPTE_BENCH_THREADS=2 \
   wrk -t2 -c"$connections" -d"$duration" --latency -s scripts/bench/post-report.lua "http://127.0.0.1:$port"
-echo "reports stored: $($bin --data-dir "$work/data" export 2>/dev/null | tail -n +2 | wc -l) CSV rows (5 per report)"
+echo "reports stored: $($bin --data-dir "$work/data" export 2>/dev/null | tail -n +2 | wc -l) (one CSV row each)"

@@ -15,10 +15,11 @@ command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; e
 cargo build --release -q -p decompte
 work=$(mktemp -d)
 trap 'kill $server $attack 2>/dev/null || true; rm -rf "$work"' EXIT
-grep '^56' data/communes.csv | cut -d, -f1 > "$work/communes.txt"
 bin=target/release/decompte
 issue() { $bin --data-dir "$work/data" credentials issue --json "$@" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_code"])'; }
-code=$(issue --role prefecture)
+# Each mairie declares with its own code (a prefecture's would need its second factor).
+$bin --data-dir "$work/data" credentials issue --role commune --every-commune --json \
+  | python3 -c 'import json,sys; [print(c["commune"], c["access_code"]) for c in map(json.loads, sys.stdin)]' > "$work/communes.txt"
 mairie=$(issue --role commune --commune 56260)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 RUST_LOG=warn $bin --data-dir "$work/data" --publish-every 3600 serve --listen "127.0.0.1:$port" >/dev/null 2>"$work/serve.log" &
@@ -53,7 +54,7 @@ attack=$!
   status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $mairie" "http://127.0.0.1:$port/api/v1/me")
   echo "the mairie's right code, from the attacking address, 30 s into the attack: $status" > "$work/mairie.txt" ) &
 echo "writes: $rate/s asked ($connections connections, ${delay_ms} ms between requests on each), for $duration"
-DECOMPTE_BENCH_COMMUNES="$work/communes.txt" DECOMPTE_BENCH_CODE="$code" DECOMPTE_BENCH_THREADS=2 \
+DECOMPTE_BENCH_COMMUNES="$work/communes.txt" DECOMPTE_BENCH_THREADS=2 \
   DECOMPTE_BENCH_DELAY_MS=$delay_ms \
   wrk -t2 -c$connections -d"$duration" --latency -s scripts/bench/post-report.lua "http://127.0.0.1:$port"
 wait $attack || true

@@ -1,7 +1,9 @@
 -- wrk script: every request declares a new (commune, day), so that each one is a
 -- real first write. Threads take disjoint slots: slot = counter * threads + id.
 -- DECOMPTE_BENCH_DELAY_MS paces each connection (wrk measures latency without it).
+-- DECOMPTE_BENCH_COMMUNES: one line per commune, "<INSEE code> <its mairie's access code>".
 local codes = {}
+local access = {}
 local threads = {}
 local counter = 0
 local nthreads = 1
@@ -15,7 +17,9 @@ end
 
 function init(args)
   for line in io.lines(os.getenv("DECOMPTE_BENCH_COMMUNES")) do
-    table.insert(codes, line)
+    local commune, code = line:match("^(%S+)%s+(%S+)$")
+    table.insert(codes, commune)
+    table.insert(access, code)
   end
   nthreads = tonumber(os.getenv("DECOMPTE_BENCH_THREADS") or "2")
   pause = tonumber(os.getenv("DECOMPTE_BENCH_DELAY_MS") or "0")
@@ -33,7 +37,8 @@ local base = os.time({year = 2020, month = 3, day = 1, hour = 12})
 function request()
   local slot = counter * nthreads + id
   counter = counter + 1
-  local commune = codes[(slot % #codes) + 1]
+  local index = (slot % #codes) + 1
+  local commune = codes[index]
   local day = math.floor(slot / #codes)
   local date = os.date("!%Y-%m-%d", base + day * 86400)
   local body = string.format(
@@ -41,7 +46,7 @@ function request()
     commune, date)
   return wrk.format("POST", "/api/v1/reports", {
     ["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. os.getenv("DECOMPTE_BENCH_CODE"),
+    ["Authorization"] = "Bearer " .. access[index],
   }, body)
 end
 

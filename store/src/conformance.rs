@@ -23,7 +23,7 @@ macro_rules! conformance_tests {
             completeness_of_a_day, changes_since_a_watermark, many_reports_are_all_read,
             concurrent_writers_one_winner, throttling_counters, publications,
             a_batch_is_written_whole_or_not_at_all, tallies_of_a_departement,
-            current_reports_of_keys);
+            current_reports_of_keys, second_factor_enrolment_and_use);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -266,6 +266,9 @@ fn credential(id: &str, role: Role, commune: Option<&str>) -> Credential {
         created_at: instant(0),
         last_used_at: None,
         revoked_at: None,
+        issued_by: None,
+        expires_at: None,
+        second_factor: None,
     }
 }
 
@@ -276,7 +279,13 @@ pub async fn credentials_issue_use_revoke(store: Arc<dyn Store>) {
         departements: vec!["29".into(), "56".into()],
         ..credential("p2", Role::Prefecture, None)
     };
+    // Issued by the ministry, for 90 days.
     let ministry = credential("n1", Role::National, None);
+    let brittany = Credential {
+        issued_by: Some("n1".into()),
+        expires_at: Some(instant(90 * 86_400)),
+        ..brittany
+    };
     store.insert_credential(&mayor).await.expect("insert");
     store.insert_credential(&prefecture).await.expect("insert");
     store.insert_credential(&brittany).await.expect("insert");
@@ -312,6 +321,7 @@ pub async fn credentials_issue_use_revoke(store: Arc<dyn Store>) {
             created_at: instant(0),
             expires_at: instant(3600),
             last_seen_at: instant(0),
+            pending: false,
         })
         .await
         .expect("session");
@@ -333,7 +343,12 @@ pub async fn credentials_issue_use_revoke(store: Arc<dyn Store>) {
         .expect("read")
         .expect("still listed");
     assert_eq!(revoked.revoked_at, Some(instant(10)));
-    assert!(!revoked.is_active());
+    assert!(!revoked.is_active(instant(10)));
+    assert!(brittany.is_active(instant(90 * 86_400 - 1)));
+    assert!(
+        !brittany.is_active(instant(90 * 86_400)),
+        "a code past its end opens nothing"
+    );
     // Revocation ends the credential's sessions.
     assert_eq!(store.session("s1", instant(11)).await.expect("read"), None);
     let listed: Vec<String> = store
@@ -353,8 +368,20 @@ pub async fn sessions_and_expiry(store: Arc<dyn Store>) {
         created_at: instant(0),
         expires_at: instant(3600),
         last_seen_at: instant(0),
+        pending: false,
     };
     store.insert_session(&session).await.expect("insert");
+    // A login half done reads back as such.
+    let half = Session {
+        id_hash: "s2-pending".into(),
+        pending: true,
+        ..session.clone()
+    };
+    store.insert_session(&half).await.expect("insert");
+    assert_eq!(
+        store.session("s2-pending", instant(1)).await.expect("read"),
+        Some(half)
+    );
     assert_eq!(
         store.session("s2", instant(1)).await.expect("read"),
         Some(session.clone())
@@ -400,6 +427,94 @@ pub async fn sessions_and_expiry(store: Arc<dyn Store>) {
         .expect("insert");
     store.delete_session("s3").await.expect("delete");
     assert_eq!(store.session("s3", instant(1)).await.expect("read"), None);
+}
+
+pub async fn second_factor_enrolment_and_use(store: Arc<dyn Store>) {
+    let read = |store: Arc<dyn Store>| async move {
+        store
+            .credential("p9")
+            .await
+            .expect("read")
+            .expect("the credential")
+    };
+    store
+        .insert_credential(&credential("p9", Role::Prefecture, None))
+        .await
+        .expect("insert");
+    assert!(!store
+        .begin_second_factor("nobody", "AAAA")
+        .await
+        .expect("begin"));
+    // An enrolment begun twice keeps the last secret; the first cannot be confirmed.
+    assert!(store
+        .begin_second_factor("p9", "FIRST")
+        .await
+        .expect("begin"));
+    assert!(store
+        .begin_second_factor("p9", "SECOND")
+        .await
+        .expect("begin again"));
+    let begun = read(store.clone()).await;
+    assert_eq!(
+        begun.second_factor,
+        Some(crate::SecondFactor::pending("SECOND".into()))
+    );
+    assert!(!begun.has_second_factor());
+    let hashes = vec!["r1".to_owned(), "r2".to_owned()];
+    assert!(!store
+        .confirm_second_factor("p9", "FIRST", 100, &hashes, instant(5))
+        .await
+        .expect("confirm a replaced enrolment"));
+    assert!(
+        !store.use_second_factor_step("p9", 101).await.expect("use"),
+        "no code is good before the enrolment is confirmed"
+    );
+    assert!(store
+        .confirm_second_factor("p9", "SECOND", 100, &hashes, instant(5))
+        .await
+        .expect("confirm"));
+    let enrolled = read(store.clone()).await;
+    assert!(enrolled.has_second_factor());
+    let factor = enrolled.second_factor.clone().expect("a second factor");
+    assert_eq!(
+        (
+            factor.confirmed_at,
+            factor.last_step,
+            factor.recovery_left()
+        ),
+        (Some(instant(5)), 100, 2)
+    );
+    // Confirmed: neither a new enrolment nor a second confirmation.
+    assert!(!store
+        .begin_second_factor("p9", "THIRD")
+        .await
+        .expect("begin"));
+    assert!(!store
+        .confirm_second_factor("p9", "SECOND", 101, &hashes, instant(6))
+        .await
+        .expect("confirm twice"));
+    // A step is good once, and never one older than the last accepted.
+    assert!(!store.use_second_factor_step("p9", 100).await.expect("use"));
+    assert!(store.use_second_factor_step("p9", 102).await.expect("use"));
+    assert!(!store.use_second_factor_step("p9", 102).await.expect("use"));
+    assert!(!store.use_second_factor_step("p9", 101).await.expect("use"));
+    // A recovery code is good once.
+    assert!(store.use_recovery_code("p9", "r2").await.expect("recover"));
+    assert!(!store.use_recovery_code("p9", "r2").await.expect("recover"));
+    assert!(!store.use_recovery_code("p9", "zz").await.expect("recover"));
+    assert_eq!(
+        read(store.clone())
+            .await
+            .second_factor
+            .map(|f| f.recovery_hashes),
+        Some(vec!["r1".to_owned()])
+    );
+    assert!(store.use_recovery_code("p9", "r1").await.expect("recover"));
+    assert!(!store.use_recovery_code("p9", "r1").await.expect("recover"));
+    assert_eq!(
+        read(store).await.second_factor.map(|f| f.recovery_left()),
+        Some(0)
+    );
 }
 
 pub async fn completeness_of_a_day(store: Arc<dyn Store>) {

@@ -28,7 +28,7 @@ pub mod prelude {
 }
 pub use model::{
     Credential, IdempotencyRecord, Publication, PublicationRequest, PublicationStatus, ReportQuery,
-    Session, Tally,
+    SecondFactor, Session, Tally,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -141,6 +141,28 @@ pub trait Access: Send + Sync {
     /// Returns false if no such credential exists or it was already revoked.
     async fn revoke_credential(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
     async fn touch_credential(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+
+    // The second factor (TOTP) of the prefecture and national credentials.
+    /// Begins an enrolment with `secret`, replacing one begun before; false
+    /// if the credential is unknown or its second factor already confirmed.
+    async fn begin_second_factor(&self, id: &str, secret: &str) -> Result<bool>;
+    /// Confirms the enrolment begun with `secret` (the holder typed a right
+    /// code, of time step `step`) and keeps the hashes of its recovery
+    /// codes; false if another enrolment replaced it or it is confirmed.
+    async fn confirm_second_factor(
+        &self,
+        id: &str,
+        secret: &str,
+        step: u64,
+        recovery_hashes: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Accepts time step `step` once: false if it, or a later one, was
+    /// already accepted (a code seen once is never good again).
+    async fn use_second_factor_step(&self, id: &str, step: u64) -> Result<bool>;
+    /// Uses up a recovery code by its hash: false if there is no such
+    /// unused code.
+    async fn use_recovery_code(&self, id: &str, hash: &str) -> Result<bool>;
 
     // Sessions.
     async fn insert_session(&self, session: &Session) -> Result<()>;

@@ -43,11 +43,26 @@ pub struct Credential {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The credential that issued this one; `None`, the command line.
+    pub issued_by: Option<String>,
+    /// Past this instant the code no longer opens anything.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The prefecture's and the national level's second factor (TOTP), once
+    /// its enrolment has begun.
+    pub second_factor: Option<SecondFactor>,
 }
 
 impl Credential {
-    pub fn is_active(&self) -> bool {
-        self.revoked_at.is_none()
+    /// Neither revoked nor expired at `now`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|end| now < end)
+    }
+
+    /// Whether its second factor is enrolled and confirmed.
+    pub fn has_second_factor(&self) -> bool {
+        self.second_factor
+            .as_ref()
+            .is_some_and(|factor| factor.confirmed_at.is_some())
     }
 
     /// What this credential may see inside the deployment.
@@ -70,6 +85,53 @@ impl Credential {
     }
 }
 
+/// A TOTP second factor (RFC 6238). The shared secret cannot be a hash — the
+/// server computes the same codes as the phone — so it never leaves the
+/// store, is never serialized and never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct SecondFactor {
+    /// The shared secret, in base 32.
+    #[serde(skip)]
+    pub secret: String,
+    /// When the holder proved the phone has it; `None`, enrolment begun.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The last time step accepted at a login: a code is good once.
+    #[serde(skip)]
+    pub last_step: u64,
+    /// Hashes of the recovery codes not yet used.
+    #[serde(skip)]
+    pub recovery_hashes: Vec<String>,
+}
+
+impl SecondFactor {
+    /// An enrolment begun with `secret`, not confirmed yet.
+    pub fn pending(secret: String) -> Self {
+        Self {
+            secret,
+            confirmed_at: None,
+            last_step: 0,
+            recovery_hashes: Vec::new(),
+        }
+    }
+
+    /// How many recovery codes are left.
+    pub fn recovery_left(&self) -> usize {
+        self.recovery_hashes.len()
+    }
+}
+
+impl std::fmt::Debug for SecondFactor {
+    /// The secret is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactor")
+            .field("secret", &"…")
+            .field("confirmed_at", &self.confirmed_at)
+            .field("last_step", &self.last_step)
+            .field("recovery_left", &self.recovery_hashes.len())
+            .finish()
+    }
+}
+
 /// A browser session. Only the hash of the session id is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -81,6 +143,9 @@ pub struct Session {
     /// The last request seen (to a minute): past the role's idle timeout,
     /// the session is over.
     pub last_seen_at: DateTime<Utc>,
+    /// A login half done: the access code was right, the second factor is
+    /// still to come. Such a session opens nothing.
+    pub pending: bool,
 }
 
 /// The first answer given to a request that carried an `Idempotency-Key`.

@@ -43,6 +43,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("app/base.html", include_str!("../app/base.html")),
     ("app/login.html", include_str!("../app/login.html")),
+    (
+        "app/second_factor.html",
+        include_str!("../app/second_factor.html"),
+    ),
+    (
+        "app/recovery_codes.html",
+        include_str!("../app/recovery_codes.html"),
+    ),
     ("app/saisie.html", include_str!("../app/saisie.html")),
     (
         "app/prefecture.html",

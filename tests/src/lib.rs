@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use decompte::{LocalApp, Options};
-use decompte_app::auth::issue_credential;
+use decompte_app::auth::{issue_credential, NewCredential};
 use decompte_core::{CommuneCode, Report, Role};
 use decompte_store::{ReportQuery, Store};
 use reqwest::header::{HeaderMap, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
@@ -171,10 +171,11 @@ impl TestApp {
         }
     }
 
-    /// Sends a request, with `Authorization: Bearer` if a code is given.
+    /// Sends a request, with `Authorization: Bearer` if a code is given (and
+    /// a prefecture's or the ministry's second factor, in `X-TOTP`).
     async fn send(request: reqwest::RequestBuilder, code: Option<&str>) -> Answer {
         let request = match code {
-            Some(code) => request.bearer_auth(code),
+            Some(code) => with_code(request, code),
             None => request,
         };
         Self::answer(request.send().await.expect("HTTP request")).await
@@ -392,13 +393,41 @@ impl Browser {
         .await
     }
 
-    /// Logs in through the login page; returns the answer to the POST.
-    pub async fn login(&mut self, code: &str) -> Answer {
+    /// Posts an access code to the login page; returns the answer (for a
+    /// prefecture code, the page asking for its second factor).
+    pub async fn login_code_only(&mut self, code: &str) -> Answer {
         let page = self.get("/connexion").await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.text);
         let csrf = csrf_of(&page.text);
         self.post_form("/connexion", &[("csrf", &csrf), ("code", code)])
             .await
+    }
+
+    /// Logs in through the login page; returns the answer to the last POST.
+    /// A prefecture or national code is followed by its test second factor
+    /// (the next step's code if this one was already used in the last 30 s).
+    pub async fn login(&mut self, code: &str) -> Answer {
+        let answer = self.login_code_only(code).await;
+        if !answer.text.contains("action=\"/connexion/verification\"") {
+            return answer;
+        }
+        let mut last = answer;
+        for steps_ahead in [0, 1] {
+            let Some(totp) = second_factor_now(code, steps_ahead) else {
+                return last;
+            };
+            let csrf = csrf_of(&last.text);
+            last = self
+                .post_form(
+                    "/connexion/verification",
+                    &[("csrf", &csrf), ("code", &totp)],
+                )
+                .await;
+            if last.status != StatusCode::UNAUTHORIZED {
+                break;
+            }
+        }
+        last
     }
 }
 
@@ -498,6 +527,39 @@ pub async fn correct(
         .expect("correction");
 }
 
+/// `Authorization: Bearer code`, and for a prefecture or national code the
+/// second factor's current code in `X-TOTP` (see [`issue_scoped_code`]).
+pub fn with_code(request: reqwest::RequestBuilder, code: &str) -> reqwest::RequestBuilder {
+    let request = request.bearer_auth(code);
+    match second_factor_now(code, 0) {
+        Some(totp) => request.header("x-totp", totp),
+        None => request,
+    }
+}
+
+/// The second-factor secret the tests give a prefecture or national code:
+/// derived from the code, so that whoever holds the code in a test can
+/// compute its six digits. `None` for a commune's code.
+pub fn test_totp_secret(code: &str) -> Option<String> {
+    use sha2::Digest;
+    let parsed = decompte_core::AccessCode::parse(code)?;
+    let supervisor = [
+        decompte_core::auth::PREFECTURE_TAG,
+        decompte_core::auth::NATIONAL_TAG,
+    ]
+    .contains(&parsed.tag());
+    supervisor.then(|| {
+        let digest = sha2::Sha256::digest(format!("decompte-test-totp:{}", parsed.hash()));
+        decompte_app::second_factor::secret_of(&digest[..20])
+    })
+}
+
+/// The six digits of `code`'s test second factor, `steps_ahead` steps of 30 s from now.
+pub fn second_factor_now(code: &str, steps_ahead: i64) -> Option<String> {
+    let at = Utc::now() + chrono::Duration::seconds(30 * steps_ahead);
+    decompte_app::second_factor::code_at(&test_totp_secret(code)?, at)
+}
+
 /// Issues an access code for `role` (and `commune`) in `store`; returns the code.
 pub async fn issue_code(store: &dyn Store, role: Role, commune: Option<&str>) -> String {
     issue_scoped_code(store, role, commune, &[]).await
@@ -512,11 +574,27 @@ pub async fn issue_scoped_code(
     departements: &[&str],
 ) -> String {
     let commune = commune.map(|c| CommuneCode::parse(c).expect("commune code"));
-    let departements = departements.iter().map(|d| (*d).to_owned()).collect();
-    let (_, code) = issue_credential(store, role, commune, departements, "test", Utc::now())
+    let new = NewCredential {
+        departements: departements.iter().map(|d| (*d).to_owned()).collect(),
+        ..NewCredential::new(role, commune, "test")
+    };
+    let (credential, code) = issue_credential(store, new, Utc::now())
         .await
         .expect("issue a credential");
-    code.display_grouped()
+    let code = code.display_grouped();
+    // A supervisor's second factor, enrolled with the secret its code gives.
+    if let Some(secret) = test_totp_secret(&code) {
+        let enrolled = store
+            .begin_second_factor(&credential.id, &secret)
+            .await
+            .expect("begin the enrolment")
+            && store
+                .confirm_second_factor(&credential.id, &secret, 0, &[], Utc::now())
+                .await
+                .expect("confirm the enrolment");
+        assert!(enrolled, "the test second factor is enrolled");
+    }
+    code
 }
 
 /// The CSRF token in the first form of a page.

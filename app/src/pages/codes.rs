@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::{
     base_context, error_page, field, merge, render, PrefectureForm, PrefectureUser, SignedForm,
 };
-use crate::auth::{issue_credential, BrowserSession, Caller};
+use crate::auth::{issue_credential, revoke_credential, BrowserSession, Caller, NewCredential};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -33,12 +33,26 @@ async fn codes_view(
     let scope = caller.scope(deployment);
     // A prefecture sees the codes of its own communes and of the
     // prefecture codes inside its départements; the ministry, every code.
+    let now = Utc::now();
+    let label_of = |id: &str| {
+        credentials
+            .iter()
+            .find(|c| c.id == id)
+            .map_or_else(|| id.to_owned(), |c| c.label.clone())
+    };
     let rows: Vec<Value> = credentials
         .iter()
         .rev()
         .filter(|c| caller.reach().includes(&c.reach()))
         .map(|c| {
             json!({
+                "issued_by": c.issued_by.as_deref().map(label_of),
+                "issued_count": credentials.iter()
+                    .filter(|i| i.issued_by.as_deref() == Some(c.id.as_str()) && i.revoked_at.is_none())
+                    .count(),
+                "expires_fr": c.expires_at.map(fr_datetime),
+                "expired": c.revoked_at.is_none() && !c.is_active(now),
+                "second_factor": c.role.is_supervisor().then(|| c.has_second_factor()),
                 "id": c.id,
                 "role": c.role.label(),
                 "commune": c.commune, "commune_name": c.commune.as_ref()
@@ -201,16 +215,19 @@ pub(super) async fn issue_code(
     } else {
         label
     };
-    match issue_credential(
-        state.store.as_ref(),
-        role,
-        commune,
+    let now = Utc::now();
+    // A supervisor's code is renewed, not kept for ever (90 days by default).
+    let expires_at = role.is_supervisor().then(|| {
+        now + chrono::Duration::from_std(state.config.supervisor_code_lifetime)
+            .unwrap_or_else(|_| chrono::Duration::days(90))
+    });
+    let new = NewCredential {
         departements,
-        &label,
-        Utc::now(),
-    )
-    .await
-    {
+        issued_by: Some(caller.id().to_owned()),
+        expires_at,
+        ..NewCredential::new(role, commune, &label)
+    };
+    match issue_credential(state.store.as_ref(), new, now).await {
         Ok((credential, code)) => {
             tracing::info!(
                 event = "code_issued",
@@ -229,6 +246,8 @@ pub(super) async fn issue_code(
                     "id": credential.id,
                     "label": credential.label,
                     "code": code.display_grouped(),
+                    "expires_fr": credential.expires_at.map(fr_datetime),
+                    "supervisor": credential.role.is_supervisor(),
                 }}),
             )
             .await
@@ -240,8 +259,9 @@ pub(super) async fn issue_code(
 pub(super) async fn revoke_code(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    PrefectureForm(SignedForm { session, .. }): PrefectureForm,
+    PrefectureForm(SignedForm { session, fields }): PrefectureForm,
 ) -> Response {
+    let cascade = field(&fields, "cascade") == Some("oui");
     // Only a code the caller could have issued: the same 404 for a code out
     // of its reach as for no code, so that ids of other prefectures stay unknown.
     let target = match state.store.credential(&id).await {
@@ -258,17 +278,20 @@ pub(super) async fn revoke_code(
             )),
         );
     }
-    match state.store.revoke_credential(&id, Utc::now()).await {
-        Ok(true) => {
-            tracing::info!(
-                event = "code_revoked",
-                %id,
-                by = %session.caller.id(),
-                "access code revoked from the prefecture page"
-            );
+    match revoke_credential(state.store.as_ref(), &id, cascade, Utc::now()).await {
+        Ok(revoked) if !revoked.is_empty() => {
+            for revoked_id in &revoked {
+                tracing::info!(
+                    event = "code_revoked",
+                    id = %revoked_id,
+                    by = %session.caller.id(),
+                    cascade_from = (revoked_id != &id).then_some(id.as_str()),
+                    "access code revoked from the prefecture page"
+                );
+            }
             Redirect::to("/prefecture/codes").into_response()
         }
-        Ok(false) => error_page(
+        Ok(_) => error_page(
             &state,
             Some(&session),
             &ApiError::not_found(format!(

@@ -134,9 +134,26 @@ pub(super) async fn login(
             }
             Err(error) => return error_page(&state, None, &error),
         };
-    let session_id = match auth::open_session(&state, &credential, now).await {
+    // The prefecture and the national level have a second factor to give.
+    if credential.role.is_supervisor() {
+        return super::second_factor::ask(&state, &credential, &draft, now).await;
+    }
+    finish_login(&state, &credential, &client, &draft, now).await
+}
+
+/// Opens the session of a credential whose every factor was given, and
+/// sends the browser on: its home page, or the declaration it had typed.
+pub(super) async fn finish_login(
+    state: &AppState,
+    credential: &decompte_store::Credential,
+    client: &str,
+    draft: &Fields,
+    now: chrono::DateTime<Utc>,
+) -> Response {
+    let secure = state.config.secure_cookies;
+    let session_id = match auth::open_session(state, credential, now).await {
         Ok(id) => id,
-        Err(error) => return error_page(&state, None, &error.into()),
+        Err(error) => return error_page(state, None, &error.into()),
     };
     tracing::info!(
         event = "login",
@@ -151,9 +168,9 @@ pub(super) async fn login(
     } else {
         "/saisie"
     };
-    let mut response = match draft.is_empty() {
+    let response = match draft.is_empty() {
         true => Redirect::to(target).into_response(),
-        false => resume_draft(&state, &credential, &session_id, &draft)
+        false => resume_draft(state, credential, &session_id, draft)
             .await
             .unwrap_or_else(|| Redirect::to(target).into_response()),
     };
@@ -166,12 +183,7 @@ pub(super) async fn login(
         ),
         auth::set_cookie(auth::login_cookie_name(secure), "", None, secure),
     ];
-    for cookie in cookies {
-        if let Ok(value) = cookie.parse() {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
-    response
+    with_cookies(response, &cookies)
 }
 
 /// After a login that carried a declaration typed before the session expired:

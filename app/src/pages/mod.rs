@@ -36,6 +36,7 @@ mod form;
 pub(crate) use form::form_draft;
 mod login;
 mod prefecture;
+mod second_factor;
 
 use self::extract::*;
 use self::form::*;
@@ -59,6 +60,10 @@ pub fn routes() -> Router<AppState> {
             get(codes::export_versions).layer(tower_http::compression::CompressionLayer::new()),
         )
         .route("/connexion", get(login_page).post(login))
+        .route(
+            "/connexion/verification",
+            get(second_factor::verification_page).post(second_factor::verify),
+        )
         .route("/deconnexion", post(logout))
         .route("/saisie", get(form_page).post(form_submit))
         .route("/prefecture", get(prefecture_page))
@@ -126,6 +131,16 @@ fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) 
         "user": user,
         "csrf": csrf,
     })
+}
+
+/// `response` with these `Set-Cookie` values appended.
+fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
+    for cookie in cookies {
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 fn merge(into: &mut Value, from: Value) {

@@ -77,6 +77,75 @@ impl Access for DynamoStore {
             .map(drop)
     }
 
+    async fn begin_second_factor(&self, id: &str, secret: &str) -> Result<bool> {
+        self.update_credential(
+            id,
+            "SET totp_secret = :secret, totp_last_step = :zero REMOVE recovery",
+            "attribute_exists(PK) AND attribute_not_exists(totp_confirmed_at)",
+            vec![],
+            vec![(":secret", s(secret)), (":zero", n(0))],
+        )
+        .await
+    }
+
+    async fn confirm_second_factor(
+        &self,
+        id: &str,
+        secret: &str,
+        step: u64,
+        recovery_hashes: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let (update, mut values) = match recovery_hashes.is_empty() {
+            true => (
+                "SET totp_confirmed_at = :at, totp_last_step = :step",
+                vec![],
+            ),
+            false => (
+                "SET totp_confirmed_at = :at, totp_last_step = :step, recovery = :recovery",
+                vec![(":recovery", AttributeValue::Ss(recovery_hashes.to_vec()))],
+            ),
+        };
+        values.extend([
+            (":secret", s(secret)),
+            (":at", s(ts(at))),
+            (":step", n(step)),
+        ]);
+        self.update_credential(
+            id,
+            update,
+            "totp_secret = :secret AND attribute_not_exists(totp_confirmed_at)",
+            vec![],
+            values,
+        )
+        .await
+    }
+
+    async fn use_second_factor_step(&self, id: &str, step: u64) -> Result<bool> {
+        self.update_credential(
+            id,
+            "SET totp_last_step = :step",
+            "attribute_exists(totp_confirmed_at) AND totp_last_step < :step",
+            vec![],
+            vec![(":step", n(step))],
+        )
+        .await
+    }
+
+    async fn use_recovery_code(&self, id: &str, hash: &str) -> Result<bool> {
+        self.update_credential(
+            id,
+            "DELETE recovery :hash",
+            "attribute_exists(totp_confirmed_at) AND contains(recovery, :one)",
+            vec![],
+            vec![
+                (":hash", AttributeValue::Ss(vec![hash.to_owned()])),
+                (":one", s(hash)),
+            ],
+        )
+        .await
+    }
+
     async fn insert_session(&self, session: &Session) -> Result<()> {
         let item = Item::from([
             ("PK".into(), s(format!("SESSION#{}", session.id_hash))),
@@ -85,6 +154,7 @@ impl Access for DynamoStore {
             ("created_at".into(), s(ts(session.created_at))),
             ("expires_at".into(), s(ts(session.expires_at))),
             ("last_seen_at".into(), s(ts(session.last_seen_at))),
+            ("pending".into(), AttributeValue::Bool(session.pending)),
             ("ttl".into(), epoch(session.expires_at)),
         ]);
         let index = Item::from([
@@ -115,6 +185,11 @@ impl Access for DynamoStore {
                 Some(at) => at,
                 None => get_ts(&item, "created_at")?,
             },
+            pending: item
+                .get("pending")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
         };
         Ok((session.expires_at > now).then_some(session))
     }

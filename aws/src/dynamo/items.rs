@@ -113,6 +113,25 @@ pub(super) fn credential_item(credential: &Credential) -> Item {
     if let Some(at) = credential.revoked_at {
         item.insert("revoked_at".into(), s(ts(at)));
     }
+    if let Some(by) = &credential.issued_by {
+        item.insert("issued_by".into(), s(by));
+    }
+    if let Some(at) = credential.expires_at {
+        item.insert("expires_at".into(), s(ts(at)));
+    }
+    if let Some(factor) = &credential.second_factor {
+        item.insert("totp_secret".into(), s(&factor.secret));
+        item.insert("totp_last_step".into(), n(factor.last_step));
+        if let Some(at) = factor.confirmed_at {
+            item.insert("totp_confirmed_at".into(), s(ts(at)));
+        }
+        if !factor.recovery_hashes.is_empty() {
+            item.insert(
+                "recovery".into(),
+                AttributeValue::Ss(factor.recovery_hashes.clone()),
+            );
+        }
+    }
     item
 }
 
@@ -134,6 +153,28 @@ pub(super) fn to_credential(item: &Item) -> Result<Credential> {
         created_at: get_ts(item, "created_at")?,
         last_used_at: get_opt_ts(item, "last_used_at")?,
         revoked_at: get_opt_ts(item, "revoked_at")?,
+        issued_by: get_opt_s(item, "issued_by"),
+        expires_at: get_opt_ts(item, "expires_at")?,
+        second_factor: match get_opt_s(item, "totp_secret") {
+            Some(secret) => Some(SecondFactor {
+                secret,
+                confirmed_at: get_opt_ts(item, "totp_confirmed_at")?,
+                last_step: match item.get("totp_last_step") {
+                    Some(_) => get_n(item, "totp_last_step")?,
+                    None => 0,
+                },
+                recovery_hashes: {
+                    let mut hashes = item
+                        .get("recovery")
+                        .and_then(|v| v.as_ss().ok())
+                        .cloned()
+                        .unwrap_or_default();
+                    hashes.sort();
+                    hashes
+                },
+            }),
+            None => None,
+        },
     })
 }
 

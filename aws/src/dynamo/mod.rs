@@ -37,7 +37,7 @@ use decompte_core::{CommuneCode, Counts, Report, Role};
 use decompte_config::TableAddress;
 use decompte_store::{
     Access, Credential, IdempotencyRecord, Publication, PublicationStatus, Publications,
-    ReportQuery, Reports, Result, Session, Store, StoreError,
+    ReportQuery, Reports, Result, SecondFactor, Session, Store, StoreError,
 };
 
 mod access;
@@ -245,19 +245,40 @@ impl DynamoStore {
         at: DateTime<Utc>,
         condition: &str,
     ) -> Result<bool> {
-        let result = self
+        self.update_credential(
+            id,
+            "SET #attribute = :at",
+            condition,
+            vec![("#attribute", attribute)],
+            vec![(":at", s(ts(at)))],
+        )
+        .await
+    }
+
+    /// Updates a credential if `condition` holds; returns whether it did.
+    async fn update_credential(
+        &self,
+        id: &str,
+        update: &str,
+        condition: &str,
+        names: Vec<(&str, &str)>,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool> {
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("PK", s("CREDENTIAL"))
             .key("SK", s(id))
-            .update_expression("SET #attribute = :at")
-            .condition_expression(condition)
-            .expression_attribute_names("#attribute", attribute)
-            .expression_attribute_values(":at", s(ts(at)))
-            .send()
-            .await;
-        match result {
+            .update_expression(update)
+            .condition_expression(condition);
+        for (name, attribute) in names {
+            request = request.expression_attribute_names(name, attribute);
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
             Ok(_) => Ok(true),
             Err(error)
                 if error

@@ -8,8 +8,9 @@ impl Access for SqliteStore {
         self.with(move |c| {
             c.execute(
                 "INSERT INTO credentials (id, role, commune, departements, label, code_hash, \
-                    created_at, last_used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-                    ?9)",
+                    created_at, last_used_at, revoked_at, issued_by, expires_at, totp_secret, \
+                    totp_confirmed_at, totp_last_step, recovery_hashes) VALUES (?1, ?2, ?3, ?4, \
+                    ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     cr.id,
                     cr.role.as_str(),
@@ -19,7 +20,21 @@ impl Access for SqliteStore {
                     cr.code_hash,
                     ts(cr.created_at),
                     cr.last_used_at.map(ts),
-                    cr.revoked_at.map(ts)
+                    cr.revoked_at.map(ts),
+                    cr.issued_by,
+                    cr.expires_at.map(ts),
+                    cr.second_factor.as_ref().map(|f| f.secret.clone()),
+                    cr.second_factor
+                        .as_ref()
+                        .and_then(|f| f.confirmed_at)
+                        .map(ts),
+                    cr.second_factor
+                        .as_ref()
+                        .map_or(0, |f| i64::try_from(f.last_step).unwrap_or(i64::MAX)),
+                    cr.second_factor
+                        .as_ref()
+                        .map(|f| f.recovery_hashes.join(","))
+                        .unwrap_or_default()
                 ],
             )
             .map(drop)
@@ -108,18 +123,106 @@ impl Access for SqliteStore {
         .await
     }
 
+    async fn begin_second_factor(&self, id: &str, secret: &str) -> Result<bool> {
+        let (id, secret) = (id.to_owned(), secret.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "UPDATE credentials SET totp_secret = ?2, totp_last_step = 0, recovery_hashes = '' \
+                    WHERE id = ?1 AND totp_confirmed_at IS NULL",
+                params![id, secret],
+            )
+            .map(|changed| changed == 1)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn confirm_second_factor(
+        &self,
+        id: &str,
+        secret: &str,
+        step: u64,
+        recovery_hashes: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let (id, secret) = (id.to_owned(), secret.to_owned());
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        let hashes = recovery_hashes.join(",");
+        self.with(move |c| {
+            c.execute(
+                "UPDATE credentials SET totp_confirmed_at = ?3, totp_last_step = ?4, \
+                    recovery_hashes = ?5 WHERE id = ?1 AND totp_secret = ?2 AND \
+                    totp_confirmed_at IS NULL",
+                params![id, secret, ts(at), step, hashes],
+            )
+            .map(|changed| changed == 1)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn use_second_factor_step(&self, id: &str, step: u64) -> Result<bool> {
+        let id = id.to_owned();
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        self.with(move |c| {
+            c.execute(
+                "UPDATE credentials SET totp_last_step = ?2 WHERE id = ?1 AND \
+                    totp_confirmed_at IS NOT NULL AND totp_last_step < ?2",
+                params![id, step],
+            )
+            .map(|changed| changed == 1)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn use_recovery_code(&self, id: &str, hash: &str) -> Result<bool> {
+        let (id, hash) = (id.to_owned(), hash.to_owned());
+        self.with(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let hashes: Option<String> = tx
+                .query_row(
+                    "SELECT recovery_hashes FROM credentials WHERE id = ?1 AND \
+                        totp_confirmed_at IS NOT NULL",
+                    [&id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            let hashes = hashes.unwrap_or_default();
+            let left: Vec<&str> = hashes
+                .split(',')
+                .filter(|h| !h.is_empty() && *h != hash)
+                .collect();
+            if left.len() == hashes.split(',').filter(|h| !h.is_empty()).count() {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE credentials SET recovery_hashes = ?2 WHERE id = ?1",
+                params![id, left.join(",")],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn insert_session(&self, session: &Session) -> Result<()> {
         let s = session.clone();
         self.with(move |c| {
             c.execute(
                 "INSERT INTO sessions (id_hash, credential_id, created_at, expires_at, \
-                    last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    last_seen_at, pending) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     s.id_hash,
                     s.credential_id,
                     ts(s.created_at),
                     ts(s.expires_at),
-                    ts(s.last_seen_at)
+                    ts(s.last_seen_at),
+                    s.pending
                 ],
             )
             .map(drop)
@@ -134,8 +237,8 @@ impl Access for SqliteStore {
             let raw = c
                 .query_row(
                     "SELECT id_hash, credential_id, created_at, expires_at, \
-                        COALESCE(last_seen_at, created_at) FROM sessions WHERE id_hash = ?1 AND \
-                        expires_at > ?2",
+                        COALESCE(last_seen_at, created_at), pending FROM sessions WHERE \
+                        id_hash = ?1 AND expires_at > ?2",
                     params![id_hash, ts(now)],
                     |row| {
                         Ok((
@@ -144,19 +247,21 @@ impl Access for SqliteStore {
                             row.get::<_, String>(2)?,
                             row.get::<_, String>(3)?,
                             row.get::<_, String>(4)?,
+                            row.get::<_, bool>(5)?,
                         ))
                     },
                 )
                 .optional()
                 .map_err(unavailable)?;
             raw.map(
-                |(id_hash, credential_id, created_at, expires_at, last_seen_at)| {
+                |(id_hash, credential_id, created_at, expires_at, last_seen_at, pending)| {
                     Ok(Session {
                         id_hash,
                         credential_id,
                         created_at: parse_ts(&created_at)?,
                         expires_at: parse_ts(&expires_at)?,
                         last_seen_at: parse_ts(&last_seen_at)?,
+                        pending,
                     })
                 },
             )

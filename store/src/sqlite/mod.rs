@@ -11,7 +11,8 @@ use decompte_core::{CommuneCode, Counts, Report, Role};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::model::{
-    Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session, Tally,
+    Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, SecondFactor,
+    Session, Tally,
 };
 use crate::{Access, Publications, Reports, Result, Store, StoreError};
 
@@ -57,14 +58,21 @@ CREATE TABLE IF NOT EXISTS credentials (
     code_hash    TEXT NOT NULL UNIQUE,
     created_at   TEXT NOT NULL,
     last_used_at TEXT,
-    revoked_at   TEXT
+    revoked_at   TEXT,
+    issued_by    TEXT,
+    expires_at   TEXT,
+    totp_secret  TEXT,
+    totp_confirmed_at TEXT,
+    totp_last_step INTEGER NOT NULL DEFAULT 0,
+    recovery_hashes TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash       TEXT PRIMARY KEY,
     credential_id TEXT NOT NULL,
     created_at    TEXT NOT NULL,
     expires_at    TEXT NOT NULL,
-    last_seen_at  TEXT
+    last_seen_at  TEXT,
+    pending       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sessions_by_credential ON sessions (credential_id);
 CREATE TABLE IF NOT EXISTS login_failures (
@@ -202,17 +210,37 @@ fn migrate(connection: &Connection) -> Result<()> {
             )
             .map_err(unavailable)?;
     }
-    let has_departements: bool = connection
-        .prepare("SELECT 1 FROM pragma_table_info('credentials') WHERE name = 'departements'")
-        .and_then(|mut statement| statement.exists([]))
-        .map_err(unavailable)?;
-    if !has_departements {
-        // Credentials of an earlier version reach the whole deployment.
-        connection
-            .execute_batch(
-                "ALTER TABLE credentials ADD COLUMN departements TEXT NOT NULL DEFAULT '';",
-            )
+    // Columns added since: credentials of an earlier version reach the whole
+    // deployment, were issued from the command line, never expire and have
+    // no second factor; their sessions are whole.
+    let added = [
+        ("credentials", "departements", "TEXT NOT NULL DEFAULT ''"),
+        ("credentials", "issued_by", "TEXT"),
+        ("credentials", "expires_at", "TEXT"),
+        ("credentials", "totp_secret", "TEXT"),
+        ("credentials", "totp_confirmed_at", "TEXT"),
+        (
+            "credentials",
+            "totp_last_step",
+            "INTEGER NOT NULL DEFAULT 0",
+        ),
+        ("credentials", "recovery_hashes", "TEXT NOT NULL DEFAULT ''"),
+        ("sessions", "pending", "INTEGER NOT NULL DEFAULT 0"),
+    ];
+    for (table, column, definition) in added {
+        let present: bool = connection
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'"
+            ))
+            .and_then(|mut statement| statement.exists([]))
             .map_err(unavailable)?;
+        if !present {
+            connection
+                .execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {column} {definition};"
+                ))
+                .map_err(unavailable)?;
+        }
     }
     Ok(())
 }
@@ -310,53 +338,85 @@ fn current_in(connection: &Connection, commune: &str, date: &str) -> Result<Opti
     Ok(query_reports(connection, &current_sql(), params![commune, date])?.pop())
 }
 
-type RawCredential = (
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-);
+/// A credential's row as SQLite gives it, before its text is checked.
+struct RawCredential {
+    id: String,
+    role: String,
+    commune: Option<String>,
+    departements: String,
+    label: String,
+    code_hash: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    revoked_at: Option<String>,
+    issued_by: Option<String>,
+    expires_at: Option<String>,
+    totp_secret: Option<String>,
+    totp_confirmed_at: Option<String>,
+    totp_last_step: i64,
+    recovery_hashes: String,
+}
 
-const CREDENTIAL_COLUMNS: &str =
-    "id, role, commune, departements, label, code_hash, created_at, last_used_at, revoked_at";
+const CREDENTIAL_COLUMNS: &str = "id, role, commune, departements, label, code_hash, created_at, \
+    last_used_at, revoked_at, issued_by, expires_at, totp_secret, totp_confirmed_at, \
+    totp_last_step, recovery_hashes";
 
 fn raw_credential(row: &Row<'_>) -> rusqlite::Result<RawCredential> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-    ))
+    Ok(RawCredential {
+        id: row.get(0)?,
+        role: row.get(1)?,
+        commune: row.get(2)?,
+        departements: row.get(3)?,
+        label: row.get(4)?,
+        code_hash: row.get(5)?,
+        created_at: row.get(6)?,
+        last_used_at: row.get(7)?,
+        revoked_at: row.get(8)?,
+        issued_by: row.get(9)?,
+        expires_at: row.get(10)?,
+        totp_secret: row.get(11)?,
+        totp_confirmed_at: row.get(12)?,
+        totp_last_step: row.get(13)?,
+        recovery_hashes: row.get(14)?,
+    })
 }
 
 fn to_credential(raw: RawCredential) -> Result<Credential> {
-    let (id, role, commune, departements, label, code_hash, created_at, last_used_at, revoked_at) =
-        raw;
+    let second_factor = match raw.totp_secret {
+        Some(secret) => Some(SecondFactor {
+            secret,
+            confirmed_at: parse_opt_ts(raw.totp_confirmed_at)?,
+            last_step: u64::try_from(raw.totp_last_step)
+                .map_err(|e| StoreError::Corrupt(format!("totp_last_step: {e}")))?,
+            recovery_hashes: raw
+                .recovery_hashes
+                .split(',')
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }),
+        None => None,
+    };
     Ok(Credential {
-        id,
-        role: role
+        id: raw.id,
+        role: raw
+            .role
             .parse::<Role>()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        commune: commune
+        commune: raw
+            .commune
             .map(|c| CommuneCode::parse(&c))
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        departements: Credential::parse_departements(&departements),
-        label,
-        code_hash,
-        created_at: parse_ts(&created_at)?,
-        last_used_at: parse_opt_ts(last_used_at)?,
-        revoked_at: parse_opt_ts(revoked_at)?,
+        departements: Credential::parse_departements(&raw.departements),
+        label: raw.label,
+        code_hash: raw.code_hash,
+        created_at: parse_ts(&raw.created_at)?,
+        last_used_at: parse_opt_ts(raw.last_used_at)?,
+        revoked_at: parse_opt_ts(raw.revoked_at)?,
+        issued_by: raw.issued_by,
+        expires_at: parse_opt_ts(raw.expires_at)?,
+        second_factor,
     })
 }
 

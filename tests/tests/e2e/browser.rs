@@ -6,12 +6,22 @@ use decompte_core::Role;
 use decompte_tests::webdriver::{ChromeDriver, Session};
 use decompte_tests::{report_body, TestApp};
 
-async fn log_in(browser: &Session, app: &TestApp, code: &str) {
-    browser.goto(&app.url("/connexion")).await;
+/// Types `code` into the field of the form on the page and submits it.
+async fn submit_code(browser: &Session, code: &str) {
     let field = browser.find("#code").await;
     browser.type_into(&field, code).await;
     let submit = browser.find("form.stack button[type=submit]").await;
     browser.click(&submit).await;
+}
+
+/// Logs in with `code`, and with its test second factor for a prefecture.
+async fn log_in(browser: &Session, app: &TestApp, code: &str) {
+    browser.goto(&app.url("/connexion")).await;
+    submit_code(browser, code).await;
+    if let Some(totp) = decompte_tests::second_factor_now(code, 0) {
+        browser.wait_for_text("Double authentification").await;
+        submit_code(browser, &totp).await;
+    }
     browser.wait_for_text("Se déconnecter").await;
 }
 
@@ -141,7 +151,41 @@ async fn pages_have_no_accessibility_violations() {
                 .map(|v| format!("{path}: {v}")),
         );
     }
-    log_in(&browser, &app, &prefecture).await;
+    // The first login of a prefecture code: the enrolment of its second
+    // factor (QR code), then the recovery codes.
+    let (credential, fresh) = decompte_app::auth::issue_credential(
+        app.store().as_ref(),
+        decompte_app::auth::NewCredential::new(Role::Prefecture, None, "Cellule de crise"),
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("issue");
+    browser.goto(&app.url("/connexion")).await;
+    submit_code(&browser, &fresh.display_grouped()).await;
+    browser.wait_for_text("code QR").await;
+    problems.extend(
+        axe_violations(&browser)
+            .await
+            .into_iter()
+            .map(|v| format!("enrolment: {v}")),
+    );
+    let secret = app
+        .store()
+        .credential(&credential.id)
+        .await
+        .expect("read")
+        .and_then(|c| c.second_factor)
+        .expect("an enrolment")
+        .secret;
+    let totp = decompte_app::second_factor::code_at(&secret, chrono::Utc::now()).expect("a code");
+    submit_code(&browser, &totp).await;
+    browser.wait_for_text("Vos codes de secours").await;
+    problems.extend(
+        axe_violations(&browser)
+            .await
+            .into_iter()
+            .map(|v| format!("recovery codes: {v}")),
+    );
     for path in [
         "/prefecture?date=2020-04-01",
         "/saisie?commune=56260&date=2020-04-01",

@@ -56,6 +56,7 @@ mod prefecture;
 mod properties;
 mod publication;
 mod rejections;
+mod second_factor;
 mod tenancy;
 
 // The tier of the real components.

@@ -286,7 +286,10 @@ async fn the_pages_follow_the_same_borders(app: TestApp) {
         .await
         .expect("read")
         .expect("kept");
-    assert!(still.is_active(), "Réunion's code was not revoked");
+    assert!(
+        still.is_active(Utc::now()),
+        "Réunion's code was not revoked"
+    );
 
     // The ministry: every département, prefecture codes, no declaration.
     let ministry_code = app.issue(Role::National, None).await;
