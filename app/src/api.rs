@@ -695,7 +695,7 @@ async fn post_publication(
         })?
     };
     let reason = input.reason.unwrap_or_default();
-    let publication = state.publisher.trigger(caller.id(), reason.trim()).await?;
+    let publication = crate::service::republish(&state, &caller, reason.trim()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(PublicationBody::from(&publication)),

@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/app/style.css", get(stylesheet))
         .with_state(state)
+        .layer(axum::middleware::from_fn(log_refusals))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -106,6 +107,29 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(tower::util::option_layer(hsts))
+}
+
+/// Every `401` and `403` is a security event: the method and the path (never
+/// the query, the headers or the body, where codes travel).
+async fn log_refusals(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    if status == axum::http::StatusCode::UNAUTHORIZED || status == axum::http::StatusCode::FORBIDDEN
+    {
+        tracing::warn!(
+            event = "access_refused",
+            status = status.as_u16(),
+            %method,
+            path = %path.chars().take(200).collect::<String>(),
+            "request refused"
+        );
+    }
+    response
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -128,5 +128,31 @@ pub async fn submit(
         .await
         .map_err(SubmitError::from)?;
     state.publisher.report_written();
+    tracing::info!(
+        event = "report_recorded",
+        credential = %credential.id,
+        role = %credential.role,
+        commune = %report.commune,
+        date = %report.date,
+        version = report.version,
+        source = %report.source,
+        "report recorded"
+    );
     Ok(report)
+}
+
+/// Asks for a publication on behalf of a prefecture or the national level.
+pub async fn republish(
+    state: &AppState,
+    caller: &Caller,
+    reason: &str,
+) -> Result<decompte_store::Publication, decompte_store::StoreError> {
+    let publication = state.publisher.trigger(caller.id(), reason).await?;
+    tracing::info!(
+        event = "publication_requested",
+        credential = %caller.id(),
+        publication = %publication.id,
+        "publication requested"
+    );
+    Ok(publication)
 }

@@ -334,12 +334,32 @@ fn between<'a>(text: &'a str, before: &str, after: &str) -> &'a str {
 }
 
 /// With every log on (`RUST_LOG=trace`), `decompte serve` never writes an
-/// access code, a session id or a CSRF token, and says who logged in.
+/// access code, a session id, a CSRF token or a second factor, and names
+/// every security event: logins, reports recorded, publications asked,
+/// refusals.
 #[test]
 fn secrets_never_reach_the_logs_even_at_trace_level() {
     let dir = tempfile::tempdir().expect("tempdir");
     let json = issue_commune_code(dir.path(), "56260");
     let code = json["access_code"].as_str().expect("code").to_owned();
+    let cell = decompte(
+        dir.path(),
+        &[
+            "credentials",
+            "issue",
+            "--role",
+            "prefecture",
+            "--second-factor",
+            "--json",
+        ],
+    );
+    let cell: serde_json::Value = serde_json::from_str(&stdout(&cell)).expect("json");
+    let prefecture = cell["access_code"].as_str().expect("code").to_owned();
+    let totp_secret = cell["totp_secret"].as_str().expect("secret").to_owned();
+    let recovery = cell["recovery_codes"][0]
+        .as_str()
+        .expect("recovery")
+        .to_owned();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -385,10 +405,48 @@ fn secrets_never_reach_the_logs_even_at_trace_level() {
         ),
     );
     assert!(me.starts_with("HTTP/1.1 200"), "{me}");
+    // The mairie asks for what only the prefecture sees: refused, and logged.
+    let refused = http(
+        port,
+        &format!(
+            "GET /api/v1/completeness?date=2020-04-01 HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Connection: close\r\nAuthorization: Bearer {code}\r\n\r\n"
+        ),
+    );
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    // The prefecture records a report and asks for a publication.
+    let totp =
+        decompte_app::second_factor::code_at(&totp_secret, chrono::Utc::now()).expect("a code");
+    let post = |path: &str, body: &str| {
+        http(
+            port,
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+                 Authorization: Bearer {prefecture}\r\nX-TOTP: {totp}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    let recorded = post(
+        "/api/v1/reports",
+        r#"{"commune":"56260","date":"2020-04-01","counts":{"hopital":1,"ehpad":0,"esms":0,"domicile":0,"autre":0}}"#,
+    );
+    assert!(recorded.starts_with("HTTP/1.1 201"), "{recorded}");
+    let asked = post("/api/v1/publications", r#"{"reason":"test"}"#);
+    assert!(asked.starts_with("HTTP/1.1 202"), "{asked}");
     let _ = server.kill();
     let _ = server.wait();
     let logs = std::fs::read_to_string(&log).expect("logs");
-    assert!(logs.contains("logged in"), "the login is an event: {logs}");
+    let plain = without_colours(&logs);
+    for event in [
+        "event=\"login\"",
+        "event=\"access_refused\"",
+        "event=\"report_recorded\"",
+        "event=\"publication_requested\"",
+    ] {
+        assert!(plain.contains(event), "no {event} in the logs: {plain}");
+    }
     let secret = code.replace('-', "")[5..].to_owned();
     for (what, needle) in [
         ("the access code", code.as_str()),
@@ -396,9 +454,32 @@ fn secrets_never_reach_the_logs_even_at_trace_level() {
         ("the session id", session.as_str()),
         ("the CSRF token", csrf.as_str()),
         ("the login token", login_cookie.as_str()),
+        ("the prefecture's code", prefecture.as_str()),
+        ("the TOTP secret", totp_secret.as_str()),
+        ("a recovery code", recovery.as_str()),
+        ("the second factor's header", "X-TOTP"),
+        ("the second factor's header", "x-totp"),
     ] {
         assert!(!logs.contains(needle), "{what} is in the logs");
     }
+}
+
+/// `text` without its terminal colour sequences (`ESC [ … m`).
+fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for skipped in chars.by_ref() {
+                if skipped == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 #[test]

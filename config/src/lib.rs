@@ -74,15 +74,26 @@ pub fn function_environment<T: clap::Parser>(name: &str) -> Result<T, ConfigErro
     Ok(T::try_parse_from([name])?)
 }
 
+/// The log targets that print a Lambda event whole, at trace level.
+const RAW_EVENT_LOGGERS: [&str; 1] = ["lambda_runtime::layers::api_response"];
+
 /// Logs of a Lambda function: one JSON object per line for CloudWatch (which
 /// stamps the time), filtered by `RUST_LOG`, `info` by default.
+///
+/// Whatever `RUST_LOG` asks, the runtime's own log of each raw event stays
+/// off: at trace level `lambda_runtime` prints the whole event, headers
+/// (`Authorization`, `Cookie`) and body (a typed access code) included.
 pub fn init_function_logs() {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for capped in RAW_EVENT_LOGGERS {
+        if let Ok(directive) = format!("{capped}=debug").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_current_span(false)
         .with_target(false)
         .without_time()

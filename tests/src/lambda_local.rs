@@ -137,6 +137,11 @@ impl LambdaEmulator {
     /// Starts `ingest-fn` on the table at `store_address`, republishing through
     /// this emulator's `publish-fn`.
     pub fn start_ingest(&self, store_address: &str) -> Function {
+        self.start_ingest_logging(store_address, "info")
+    }
+
+    /// [`Self::start_ingest`] with `RUST_LOG` at `level`.
+    pub fn start_ingest_logging(&self, store_address: &str, level: &str) -> Function {
         self.start_function(
             "ingest-fn",
             &[
@@ -150,6 +155,7 @@ impl LambdaEmulator {
                 ),
                 // The emulator speaks plain http: cookies without Secure, as on loopback.
                 ("DECOMPTE_PUBLIC_URL", self.url()),
+                ("RUST_LOG", level.to_owned()),
             ],
         )
     }

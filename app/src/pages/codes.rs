@@ -357,17 +357,25 @@ pub(super) async fn export_versions(
         result = result.and_then(|()| writer.write_record(&row));
     }
     match result.and_then(|()| writer.into_inner().map_err(|e| e.into_error().into())) {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"declarations-toutes-versions.csv\"",
-                ),
-            ],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => {
+            tracing::info!(
+                event = "versions_exported",
+                credential = %session.caller.id(),
+                versions = versions.len(),
+                "every version exported"
+            );
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"declarations-toutes-versions.csv\"",
+                    ),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
         Err(error) => {
             tracing::error!(%error, "export failed");
             error_page(&state, Some(&session), &ApiError::internal())

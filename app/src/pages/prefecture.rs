@@ -165,7 +165,7 @@ pub(super) async fn prefecture_publish(
     } else {
         reason
     };
-    match state.publisher.trigger(session.caller.id(), &reason).await {
+    match crate::service::republish(&state, &session.caller, &reason).await {
         Ok(publication) => {
             Redirect::to(&format!("/prefecture?publication={}", publication.id)).into_response()
         }

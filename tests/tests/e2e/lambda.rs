@@ -13,7 +13,7 @@ use decompte_publish::Sink;
 use decompte_tests::dynamodb_local::DynamoLocal;
 use decompte_tests::lambda_local::{artifact_dir, bootstrap, LambdaEmulator};
 use decompte_tests::s3_local::MotoServer;
-use decompte_tests::{csrf_of, issue_code, Browser};
+use decompte_tests::{csrf_of, issue_code, with_code, Browser};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -89,17 +89,12 @@ impl Http {
     }
 
     async fn post(&self, path: &str, code: &str, body: &Value) -> (StatusCode, Value) {
-        self.send(
-            self.client
-                .post(self.url(path))
-                .bearer_auth(code)
-                .json(body),
-        )
-        .await
+        self.send(with_code(self.client.post(self.url(path)), code).json(body))
+            .await
     }
 
     async fn get(&self, path: &str, code: &str) -> (StatusCode, Value) {
-        self.send(self.client.get(self.url(path)).bearer_auth(code))
+        self.send(with_code(self.client.get(self.url(path)), code))
             .await
     }
 
@@ -145,7 +140,8 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
         dynamo.endpoint
     );
     let publish = emulator.start_publish(&store_address, moto, site.bucket(), &distribution);
-    let ingest = emulator.start_ingest(&store_address);
+    // At trace level, the most a deployment can log: still no secret (checked at the end).
+    let ingest = emulator.start_ingest_logging(&store_address, "trace");
 
     let mairie = issue_code(store.as_ref(), Role::Commune, Some("56260")).await;
     let prefecture = issue_code(store.as_ref(), Role::Prefecture, None).await;
@@ -214,10 +210,7 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
 
     // Big answers come gzipped through API Gateway's format (a Lambda answer
     // holds 6 MB at most; a year of a département's reports is more).
-    let listing = http
-        .client
-        .get(http.url("/api/v1/reports"))
-        .bearer_auth(&prefecture)
+    let listing = with_code(http.client.get(http.url("/api/v1/reports")), &prefecture)
         .header("accept-encoding", "gzip")
         .send()
         .await
@@ -295,6 +288,36 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
         .invoke("publish-fn", &json!({"schedule": "decompte"}))
         .await;
     assert_eq!(again["published"], false, "{again}");
+
+    // At RUST_LOG=trace, the function logged every request — and none of
+    // its secrets: the access codes (in the form and in `Authorization`),
+    // the session cookie, the CSRF token, the second factor's six digits.
+    let log = ingest.process.log_text();
+    assert!(log.contains("TRACE"), "the function logged at trace level");
+    let session = browser
+        .cookies
+        .get("decompte_session")
+        .expect("a session cookie")
+        .clone();
+    let lowered = log.to_lowercase();
+    assert!(
+        !lowered.contains("bearer "),
+        "an Authorization header is in the function's log"
+    );
+    assert!(
+        !lowered.contains("x-totp"),
+        "the second factor's header is in the function's log"
+    );
+    let secrets = [
+        ("the mairie's code", mairie.clone()),
+        ("the mairie's code as typed", mairie.replace('-', "")),
+        ("the prefecture's code", prefecture.clone()),
+        ("the session id", session.clone()),
+        ("the CSRF token", csrf.clone()),
+    ];
+    for (what, secret) in secrets {
+        assert!(!log.contains(&secret), "{what} is in the function's log");
+    }
 
     // What the functions cost, for the closing note (`--nocapture` shows it).
     for (name, function) in [("ingest-fn", &ingest), ("publish-fn", &publish)] {
