@@ -1,11 +1,15 @@
 //! The SAM template: clean for cfn-lint and checkov (any skipped check is
 //! written next to its resource with its reason), and its table is the one
-//! `decompte store init` makes.
+//! `decompte store init` makes, and its functions' permissions stop at the
+//! keys they need.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use decompte_core::Role;
 use decompte_tests::dynamodb_local::DynamoLocal;
+use decompte_tests::{report_body, Browser, TestApp};
+use reqwest::StatusCode;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -82,4 +86,56 @@ async fn the_template_declares_the_table_store_init_makes() {
         .arg(&local.endpoint)
         .arg(&table);
     run(command, "the table comparison");
+}
+
+/// Each function's DynamoDB permissions are limited to the partition keys
+/// it needs (`dynamodb:LeadingKeys`): the publisher writes publication
+/// records only, the app deletes sessions only. Checked against the keys
+/// the app really writes: a login, declarations (with an idempotency key),
+/// a failed login, a prefecture's second factor, a publication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_function_touches_only_the_keys_its_policy_allows() {
+    let local = DynamoLocal::shared();
+    let table = format!("decompte-keys-{}", std::process::id());
+    let store = std::sync::Arc::new(local.store(&table, &["56"]).await);
+    let app = TestApp::start_on(store).await;
+    let mayor = app.issue(Role::Commune, Some("56260")).await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    let mut mairie = Browser::new(&app);
+    assert_eq!(mairie.login(&mayor).await.status, StatusCode::SEE_OTHER);
+    let declared = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&mayor),
+            &report_body("56260", "2020-04-01", [1, 0, 0, 1, 0]),
+            &[("idempotency-key", "keys-1")],
+        )
+        .await;
+    assert_eq!(declared.status, StatusCode::CREATED, "{}", declared.text);
+    let wrong = app
+        .get(
+            "/api/v1/me",
+            Some("56260-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA"),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let mut cell = Browser::new(&app);
+    assert_eq!(cell.login(&prefecture).await.location(), "/prefecture");
+    let asked = app
+        .post_json(
+            "/api/v1/publications",
+            Some(&prefecture),
+            &serde_json::json!({"reason": "clés"}),
+            &[],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.text);
+    app.publish().await;
+    let mut command = tool("python");
+    command
+        .arg(root().join("tests/infra/key_policy.py"))
+        .arg(template())
+        .arg(&local.endpoint)
+        .arg(&table);
+    println!("{}", run(command, "the key policy check"));
 }
