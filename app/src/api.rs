@@ -15,7 +15,7 @@ use decompte_core::time::parse_date;
 use decompte_core::{CommuneCode, Completeness, CountValue, Draft, FieldError, Role, Source};
 use decompte_store::{Publication, ReportQuery};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use utoipa::OpenApi;
 
 use crate::auth::{bearer_caller, client_key, Caller};
@@ -99,9 +99,78 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+async fn openapi(State(state): State<AppState>) -> Json<Value> {
+    Json(document(&state.config))
 }
+
+/// The OpenAPI document of this deployment: generated from the types the
+/// server parses, with what only the configuration knows filled in — the
+/// settings a report must count (each an integer from 0 to the largest
+/// count allowed, none other), so that a body the document accepts has the
+/// shape the server accepts, and one it refuses is refused.
+pub fn document(config: &crate::AppConfig) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
+    let settings = &config.rules.settings;
+    let count = json!({
+        "type": "integer",
+        "minimum": 0,
+        "maximum": config.rules.max_per_cell,
+    });
+    let properties: serde_json::Map<String, Value> = settings
+        .iter()
+        .map(|setting| {
+            let mut schema = count.clone();
+            schema["description"] = json!(setting.label);
+            (setting.key.clone(), schema)
+        })
+        .collect();
+    let report = &mut doc["components"]["schemas"]["ReportInput"]["properties"];
+    report["counts"] = json!({
+        "type": "object",
+        "description": "Un nombre entier de décès pour chaque lieu, 0 s'il n'y en a eu aucun.",
+        "properties": properties,
+        "required": settings.keys().collect::<Vec<_>>(),
+        "additionalProperties": false,
+    });
+    report["commune"]["pattern"] = json!(COMMUNE_PATTERN);
+    report["date"]["pattern"] = json!(DAY_PATTERN);
+    report["date"]
+        .as_object_mut()
+        .map(|date| date.remove("format"));
+    report["reason"]["maxLength"] = json!(decompte_core::validation::MAX_REASON_CHARS);
+    // The days and communes of queries and paths, read by the same parsers.
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        let operations = paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|operations| operations.values_mut());
+        for operation in operations {
+            let parameters = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut);
+            for parameter in parameters.into_iter().flatten() {
+                let pattern = match parameter["name"].as_str() {
+                    Some("commune") => COMMUNE_PATTERN,
+                    Some("date" | "from" | "to") => DAY_PATTERN,
+                    _ => continue,
+                };
+                // An empty query parameter is read as an absent one.
+                let pattern = match parameter["in"].as_str() {
+                    Some("query") => format!("^\\s*$|{pattern}"),
+                    _ => pattern.to_owned(),
+                };
+                parameter["schema"]["pattern"] = json!(pattern);
+            }
+        }
+    }
+    doc
+}
+
+/// What the server reads as a commune code (`CommuneCode::parse`).
+const COMMUNE_PATTERN: &str = r"^\s*([0-9]{5}|2[ABab][0-9]{3})\s*$";
+/// What the server reads as a day (`time::parse_date`: AAAA-MM-JJ or JJ/MM/AAAA).
+const DAY_PATTERN: &str =
+    r"^\s*([0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}/[0-9]{1,2}/[0-9]{4})\s*$";
 
 /// The client's address, when the server knows it.
 fn peer(request_extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
@@ -392,6 +461,7 @@ fn key_reused() -> ApiError {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportFilter {
     /// INSEE code; a commune credential always sees its own commune.
     commune: Option<String>,
@@ -434,6 +504,7 @@ fn parse_commune(state: &AppState, text: &str) -> Result<CommuneCode, ApiError> 
         (status = 200, body = ReportList),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
+        (status = 404, description = "Commune inconnue du périmètre", body = ErrorBody),
         (status = 422, body = ErrorBody),
     ))]
 async fn list_reports(
@@ -496,12 +567,16 @@ pub struct HistoryBody {
 
 /// Every version of a report, oldest first.
 #[utoipa::path(get, path = "/api/v1/reports/{commune}/{date}/history",
-    params(("commune" = String, Path), ("date" = String, Path)),
+    params(
+        ("commune" = String, Path),
+        ("date" = String, Path),
+    ),
     responses(
         (status = 200, body = HistoryBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
     ))]
 async fn history(
     State(state): State<AppState>,
@@ -548,6 +623,7 @@ pub struct DepartementCompleteness {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CompletenessParams {
     /// The day (AAAA-MM-JJ); today in the caller's time zone by default.
     date: Option<String>,
@@ -675,7 +751,9 @@ impl From<&Publication> for PublicationBody {
         (status = 202, body = PublicationBody),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody),
     ))]
 async fn post_publication(
     State(state): State<AppState>,

@@ -57,7 +57,7 @@ pub struct ThrottlePolicy {
 impl Default for ThrottlePolicy {
     fn default() -> Self {
         Self {
-            max_failures: 10,
+            max_failures: decompte_config::defaults::LOGIN_FAILURES,
             window: Duration::from_secs(15 * 60),
             commune_failures_before_throttle: 20,
             commune_retry_after: Duration::from_secs(60),
@@ -80,6 +80,7 @@ impl AppConfig {
         config.trusted_proxies = settings.trusted_proxies()?;
         config.publish_every = Duration::from_secs(settings.publish_every.max(1));
         config.demo = settings.demo;
+        config.throttle.max_failures = settings.login_failures.max(1);
         config.supervisor_code_lifetime =
             Duration::from_secs(settings.supervisor_code_days.max(1) * 86_400);
         Ok(config)

@@ -35,6 +35,9 @@ pub mod defaults {
     pub const LISTEN: &str = "127.0.0.1:8080";
     /// Days a prefecture or national code opens anything after its issue.
     pub const SUPERVISOR_CODE_DAYS: u64 = 90;
+    /// Wrong codes one client address (an IPv6 /64) may send in 15 minutes
+    /// before its wrong codes are answered 429.
+    pub const LOGIN_FAILURES: u32 = 10;
 }
 
 /// What is wrong with the options; each message says what to set.
@@ -222,6 +225,18 @@ pub struct Options {
     )]
     pub supervisor_code_days: u64,
 
+    /// Wrong access codes (or second factors) one client address may send in
+    /// 15 minutes before its wrong codes get 429: raise it for many mairies
+    /// behind one address that no trusted proxy names. A right code always
+    /// passes, whatever the count.
+    #[arg(
+        long,
+        env = "DECOMPTE_LOGIN_FAILURES",
+        default_value_t = defaults::LOGIN_FAILURES,
+        global = true,
+    )]
+    pub login_failures: u32,
+
     /// Set by `serve --demo` (loopback only): the app shows what a
     /// demonstration needs, such as the second factor's current code.
     #[arg(skip)]
@@ -248,6 +263,7 @@ impl Options {
             trust_forwarded_for: false,
             publish_every: defaults::PUBLISH_EVERY,
             supervisor_code_days: defaults::SUPERVISOR_CODE_DAYS,
+            login_failures: defaults::LOGIN_FAILURES,
             demo: false,
         }
     }

@@ -61,6 +61,8 @@ mod tenancy;
 
 // The tier of the real components.
 #[cfg(feature = "components")]
+mod api_contract;
+#[cfg(feature = "components")]
 mod browser;
 #[cfg(feature = "components")]
 mod dynamodb;
