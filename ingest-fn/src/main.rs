@@ -26,6 +26,12 @@ struct Environment {
     /// `lambda://NAME_OR_ARN?endpoint=URL&region=REGION`.
     #[arg(long, env = "DECOMPTE_PUBLISH_FUNCTION")]
     publish_function: FunctionAddress,
+
+    /// The secret the app's CloudFront distribution sends in
+    /// `X-Decompte-Edge`: with it, requests without it are refused and the
+    /// client address comes from CloudFront (infra/template.yaml sets it).
+    #[arg(long, env = "DECOMPTE_EDGE_SECRET", hide_env_values = true)]
+    edge_secret: Option<String>,
 }
 
 #[tokio::main]
@@ -40,7 +46,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     tracing::info!(
         init_ms = started.elapsed().as_millis() as u64,
         publish_function = %function.name,
+        behind_the_edge = environment.edge_secret.is_some(),
         "ingest function ready"
     );
-    lambda::run(decompte_app::router(state)).await
+    lambda::run(decompte_app::router(state), environment.edge_secret).await
 }
