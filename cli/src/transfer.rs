@@ -81,7 +81,7 @@ pub struct ImportSummary {
     pub unchanged: usize,
 }
 
-/// Reports written per batch (one SQLite transaction).
+/// Reports read, checked against the store and written per batch.
 const BATCH: usize = 50_000;
 
 /// Checks every row of a `deces.csv` read from `input`, as an import's first
@@ -147,8 +147,10 @@ pub fn check(
 /// Imports `deces.csv` rows as prefecture corrections with history, in two
 /// passes over the file: the first checks every row (one problem, and
 /// nothing is written: all of them are listed, up to twenty), the second
-/// writes batches of [`BATCH`] (each one transaction on SQLite; on DynamoDB,
-/// ordered atomic batches, and a rerun finds what is written unchanged).
+/// writes batches of [`BATCH`] — on SQLite all of them in one transaction
+/// (a failure, and nothing is written; other writers wait for its end), on
+/// DynamoDB in ordered atomic batches (a failure says how many were written,
+/// and a rerun finds them unchanged).
 /// Memory holds one batch and the set of (commune, day)s seen, whatever the
 /// size of the file.
 pub async fn import(
@@ -175,41 +177,63 @@ pub async fn import(
     let (batches, mut received) = tokio::sync::mpsc::channel(1);
     let groups = Groups::new(open()?, rules)?;
     let reader = tokio::task::spawn_blocking(move || read_batches(groups, &batches));
-    let mut done = 0;
-    while let Some(batch) = received.recv().await {
-        let (drafts, lines) = batch?;
-        match ledger.import_batch(&actor, &drafts, &reason, now).await {
-            Ok((reports, unchanged)) => {
-                summary.unchanged += unchanged;
-                for report in reports {
-                    if report.version == 1 {
-                        summary.created += 1;
-                    } else {
-                        summary.corrected += 1;
+    // On SQLite the whole import is one transaction: a failure after the
+    // first batch still leaves nothing written.
+    let atomic = store.begin_bulk().await?;
+    let written: anyhow::Result<()> = async {
+        let mut done = 0;
+        while let Some(batch) = received.recv().await {
+            let (drafts, lines) = batch?;
+            match ledger.import_batch(&actor, &drafts, &reason, now).await {
+                Ok((reports, unchanged)) => {
+                    summary.unchanged += unchanged;
+                    for report in reports {
+                        if report.version == 1 {
+                            summary.created += 1;
+                        } else {
+                            summary.corrected += 1;
+                        }
                     }
                 }
+                Err((_, RecordError::Store(StoreError::Partial { error, .. }))) if atomic => {
+                    bail!("{error}: nothing imported")
+                }
+                Err((written, RecordError::Store(StoreError::Partial { error, .. }))) => bail!(
+                    "{} declaration(s) written (the first ones of the file, in order), then: \
+                        {error}. Run the same import again: what is already written is recognised \
+                        as unchanged",
+                    done + written
+                ),
+                Err((index, error)) => {
+                    let line = lines.get(index).copied().unwrap_or(0);
+                    let changed = matches!(error, RecordError::Conflict { .. });
+                    let what = if changed {
+                        "the declaration changed during the import".to_owned()
+                    } else {
+                        error.to_string()
+                    };
+                    if atomic {
+                        bail!(
+                            "line {line}: {what}; nothing imported{}",
+                            if changed { ", run it again" } else { "" }
+                        )
+                    }
+                    bail!(
+                        "line {line}: {what}; the lines before line {} are imported{}",
+                        lines.first().copied().unwrap_or(0),
+                        if changed { ", run it again" } else { "" }
+                    )
+                }
             }
-            Err((written, RecordError::Store(StoreError::Partial { error, .. }))) => bail!(
-                "{} declaration(s) written (the first ones of the file, in order), then: \
-                    {error}. Run the same import again: what is already written is recognised \
-                    as unchanged",
-                done + written
-            ),
-            Err((index, RecordError::Conflict { .. })) => bail!(
-                "line {}: the declaration changed during the import; the lines before line {} \
-                    are imported, run it again",
-                lines.get(index).copied().unwrap_or(0),
-                lines.first().copied().unwrap_or(0)
-            ),
-            Err((index, error)) => bail!(
-                "line {}: {error}; the lines before line {} are imported",
-                lines.get(index).copied().unwrap_or(0),
-                lines.first().copied().unwrap_or(0)
-            ),
+            done += drafts.len();
+            progress(done, total);
         }
-        done += drafts.len();
-        progress(done, total);
+        Ok(())
     }
+    .await;
+    let ended = store.end_bulk(written.is_ok()).await;
+    written?;
+    ended?;
     reader.await.context("the file reader stopped")?;
     Ok(summary)
 }

@@ -23,7 +23,8 @@ macro_rules! conformance_tests {
             completeness_of_a_day, changes_since_a_watermark, many_reports_are_all_read,
             concurrent_writers_one_winner, throttling_counters, publications,
             a_batch_is_written_whole_or_not_at_all, tallies_of_a_departement,
-            current_reports_of_keys, second_factor_enrolment_and_use);
+            current_reports_of_keys, second_factor_enrolment_and_use,
+            a_bulk_is_kept_or_undone_whole);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -140,6 +141,52 @@ pub async fn a_batch_is_written_whole_or_not_at_all(store: Arc<dyn Store>) {
         "nothing of a refused batch is written"
     );
     store.write_reports(&[]).await.expect("an empty batch");
+}
+
+/// An import of many batches: on a store that can (SQLite), undone whole when
+/// a later batch fails; elsewhere, each batch stands alone.
+pub async fn a_bulk_is_kept_or_undone_whole(store: Arc<dyn Store>) {
+    let atomic = store.begin_bulk().await.expect("begin");
+    store
+        .write_reports(&[report("56020", day(1), 1, 1)])
+        .await
+        .expect("a first batch");
+    let stale = store.write_reports(&[report("56021", day(1), 3, 1)]).await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    store.end_bulk(false).await.expect("undo");
+    let first = store
+        .current_report(&code("56020"), day(1))
+        .await
+        .expect("read");
+    if atomic {
+        assert_eq!(first, None, "the whole bulk is undone");
+    } else {
+        assert!(first.is_some(), "without bulks, each batch stands alone");
+    }
+    // A bulk kept: every batch of it.
+    store.begin_bulk().await.expect("begin");
+    for (commune, n) in [("56022", 1), ("56023", 2)] {
+        store
+            .write_reports(&[report(commune, day(1), 1, n)])
+            .await
+            .expect("a batch");
+    }
+    store.end_bulk(true).await.expect("keep");
+    for commune in ["56022", "56023"] {
+        assert!(store
+            .current_report(&code(commune), day(1))
+            .await
+            .expect("read")
+            .is_some());
+    }
+    // And the store writes as before once the bulk is over.
+    store
+        .write_report(&report("56024", day(1), 1, 1), None)
+        .await
+        .expect("a report after the bulk");
 }
 
 pub async fn stale_version_is_refused(store: Arc<dyn Store>) {

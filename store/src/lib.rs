@@ -74,6 +74,21 @@ pub trait Reports: Send + Sync {
     /// Others write them in order, in atomic batches, and say in
     /// [`StoreError::Partial`] how many were written before a failure.
     async fn write_reports(&self, reports: &[Report]) -> Result<()>;
+    /// Makes the writes of this store up to [`Reports::end_bulk`] one unit,
+    /// all or nothing, where the backend can (SQLite: one transaction, which
+    /// holds other writers back until it ends); returns whether it does.
+    /// Elsewhere (DynamoDB) a no-op: each [`Reports::write_reports`] stands
+    /// alone and says what it wrote. For an import of many batches, by one
+    /// process.
+    async fn begin_bulk(&self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Ends the unit [`Reports::begin_bulk`] began: keeps its writes, or
+    /// undoes every one of them.
+    async fn end_bulk(&self, keep: bool) -> Result<()> {
+        let _ = keep;
+        Ok(())
+    }
     /// Writes `report` as a new version. Succeeds only if the current version of
     /// its (commune, day) is `report.version - 1` (none for version 1); otherwise
     /// [`StoreError::Conflict`] with the current report and nothing written. The

@@ -70,19 +70,51 @@ impl Reports for SqliteStore {
             (&a.commune, a.date, a.version).cmp(&(&b.commune, b.date, b.version))
         });
         self.with(move |connection| {
-            // One transaction for the whole batch: all or nothing, and fast
-            // (one sync to disk for a whole import).
-            let tx = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            {
-                let mut writer = ReportWriter::new(&tx)?;
+            let write = |c: &rusqlite::Connection| -> Result<()> {
+                let mut writer = ReportWriter::new(c)?;
                 for report in &reports {
                     writer.check(report)?;
                     writer.insert(report)?;
                 }
+                Ok(())
+            };
+            // One transaction for the whole batch: all or nothing, and fast
+            // (one sync to disk for a whole batch). Inside a bulk, a
+            // savepoint in its transaction: the batch is still all or
+            // nothing, and the bulk decides what is kept.
+            if connection.is_autocommit() {
+                let tx = connection
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(unavailable)?;
+                write(&tx)?;
+                tx.commit().map_err(unavailable)
+            } else {
+                let savepoint = connection.savepoint().map_err(unavailable)?;
+                write(&savepoint)?;
+                savepoint.commit().map_err(unavailable)
             }
-            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn begin_bulk(&self) -> Result<bool> {
+        self.with(|connection| {
+            connection
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(unavailable)
+        })
+        .await?;
+        Ok(true)
+    }
+
+    async fn end_bulk(&self, keep: bool) -> Result<()> {
+        self.with(move |connection| {
+            if connection.is_autocommit() {
+                return Ok(());
+            }
+            connection
+                .execute_batch(if keep { "COMMIT" } else { "ROLLBACK" })
+                .map_err(unavailable)
         })
         .await
     }
@@ -105,8 +137,8 @@ impl Reports for SqliteStore {
             .collect();
         self.with(move |c| {
             // One read transaction: one file lock for the whole batch, not
-            // one per lookup.
-            let tx = c.transaction().map_err(unavailable)?;
+            // one per lookup (a savepoint: inside a bulk's transaction too).
+            let tx = c.savepoint().map_err(unavailable)?;
             let mut raws = Vec::new();
             {
                 let mut statement = tx.prepare(&current_sql()).map_err(unavailable)?;
@@ -267,14 +299,14 @@ impl Reports for SqliteStore {
 /// Writes reports as versions under the version condition, with its
 /// statements prepared once for a whole batch.
 struct ReportWriter<'t> {
-    tx: &'t rusqlite::Transaction<'t>,
+    tx: &'t rusqlite::Connection,
     current_version: rusqlite::CachedStatement<'t>,
     version: rusqlite::CachedStatement<'t>,
     current: rusqlite::CachedStatement<'t>,
 }
 
 impl<'t> ReportWriter<'t> {
-    fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<Self> {
+    fn new(tx: &'t rusqlite::Connection) -> Result<Self> {
         Ok(Self {
             tx,
             current_version: tx
