@@ -148,7 +148,8 @@ pub fn check(
 /// passes over the file: the first checks every row (one problem, and
 /// nothing is written: all of them are listed, up to twenty), the second
 /// writes batches of [`BATCH`] — on SQLite all of them in one transaction
-/// (a failure, and nothing is written; other writers wait for its end), on
+/// (a failure, and nothing is written; other processes' writes wait up to
+/// their busy timeout, then are refused), on
 /// DynamoDB in ordered atomic batches (a failure says how many were written,
 /// and a rerun finds them unchanged).
 /// Memory holds one batch and the set of (commune, day)s seen, whatever the
