@@ -599,11 +599,16 @@ pub async fn issue_scoped_code(
 
 /// The CSRF token in the first form of a page.
 pub fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
+    hidden_field(html, "csrf")
+}
+
+/// The value of the first field named `name` of a page (a hidden one, say).
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
     let start = html
-        .find(marker)
+        .find(&marker)
         .map(|i| i + marker.len())
-        .unwrap_or_else(|| panic!("no CSRF token in page: {html}"));
+        .unwrap_or_else(|| panic!("no {name} in page: {html}"));
     html[start..]
         .split('"')
         .next()

@@ -165,6 +165,9 @@ pub(super) async fn render_form(
     merge(
         &mut context,
         json!({
+            // Chosen for this rendering: the write's idempotency key, so
+            // that the same form sent twice is saved once.
+            "submission": hex::encode(auth::random_bytes::<16>()),
             "commune": {"code": code, "name": view.commune.name},
             "prefecture": session.caller.is_supervisor(),
             "read_only": session.caller.role() == decompte_core::Role::National,
@@ -296,13 +299,51 @@ pub(super) async fn form_submit(
         saved: None,
         notice: None,
     };
-    match submit(&state, &session.caller, &draft, source, None, Utc::now()).await {
-        Ok(report) => {
-            let mut target = format!("/saisie?date={}&enregistre={}", report.date, report.version);
-            if session.caller.is_prefecture() {
-                target.push_str(&format!("&commune={}", report.commune));
+    // A form sent again (a double tap, a retry after a lost answer) carries
+    // the token of its rendering: the same confirmation, nothing written.
+    let now = Utc::now();
+    let idempotency = field(&fields, "submission")
+        .filter(|token| token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|token| {
+            (
+                format!("{}:form:{token}", session.caller.id()),
+                submission_hash(&fields),
+            )
+        });
+    if let Some((key, request_hash)) = &idempotency {
+        match state.store.idempotency_record(key, now).await {
+            Ok(Some(record)) if &record.request_hash == request_hash => {
+                return confirmation_of(&session, &record.body);
             }
-            Redirect::to(&target).into_response()
+            Ok(_) => {}
+            Err(error) => return error_page(&state, Some(&session), &error.into()),
+        }
+    }
+    match submit(
+        &state,
+        &session.caller,
+        &draft,
+        source,
+        idempotency.clone(),
+        now,
+    )
+    .await
+    {
+        Ok(report) => confirmation(&session, &report.commune, report.date, report.version),
+        Err(SubmitError::IdempotencyKeyTaken) => {
+            // The same form, sent at the same moment, was saved by the other send.
+            let (key, request_hash) = idempotency.unwrap_or_default();
+            match state.store.idempotency_record(&key, now).await {
+                Ok(Some(record)) if record.request_hash == request_hash => {
+                    confirmation_of(&session, &record.body)
+                }
+                Ok(_) => error_page(
+                    &state,
+                    Some(&session),
+                    &SubmitError::IdempotencyKeyTaken.into(),
+                ),
+                Err(error) => error_page(&state, Some(&session), &error.into()),
+            }
         }
         Err(SubmitError::Invalid(errors)) => {
             let current = match date {
@@ -329,6 +370,51 @@ pub(super) async fn form_submit(
     }
 }
 
+/// Where a saved declaration leads: the form, with its confirmation.
+fn confirmation(
+    session: &BrowserSession,
+    commune: &CommuneCode,
+    date: NaiveDate,
+    version: u32,
+) -> Response {
+    let mut target = format!("/saisie?date={date}&enregistre={version}");
+    if session.caller.is_prefecture() {
+        target.push_str(&format!("&commune={commune}"));
+    }
+    Redirect::to(&target).into_response()
+}
+
+/// The confirmation of a form saved before, from the answer kept with its
+/// idempotency record (the report as the API shows it).
+fn confirmation_of(session: &BrowserSession, answer: &str) -> Response {
+    let report: Value = serde_json::from_str(answer).unwrap_or(Value::Null);
+    let commune = report["commune"]
+        .as_str()
+        .and_then(|c| CommuneCode::parse(c).ok());
+    let date = report["date"].as_str().and_then(parse_date);
+    let version = report["version"]
+        .as_u64()
+        .and_then(|v| u32::try_from(v).ok());
+    match (commune, date, version) {
+        (Some(commune), Some(date), Some(version)) => {
+            confirmation(session, &commune, date, version)
+        }
+        _ => Redirect::to("/saisie").into_response(),
+    }
+}
+
+/// What identifies a form's content for its idempotency record: every field
+/// but the CSRF token, in order.
+fn submission_hash(fields: &[(String, String)]) -> String {
+    let mut content: Vec<String> = fields
+        .iter()
+        .filter(|(name, _)| name != "csrf")
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    content.sort();
+    decompte_core::auth::hash_secret("form", &content.join("\n"))
+}
+
 /// What the declaration form's fields say, as a draft for `commune`: a
 /// count per setting (`n_<setting>`, trimmed), the day, the version it
 /// replaces and the reason. Unknown fields are ignored.
@@ -337,13 +423,18 @@ pub(crate) fn form_draft(
     commune: &CommuneCode,
     settings: &Settings,
 ) -> Draft {
+    // « Aucun décès ce jour »: zero in every setting, whatever was typed.
+    let none = field(fields, "aucun").is_some();
     Draft {
         commune: Some(commune.to_string()),
         date: Some(field(fields, "date").unwrap_or("").trim().to_owned()),
         counts: settings
             .keys()
             .map(|k| {
-                let text = field(fields, &format!("n_{k}")).unwrap_or("").trim();
+                let text = match none {
+                    true => "0",
+                    false => field(fields, &format!("n_{k}")).unwrap_or("").trim(),
+                };
                 (k.to_owned(), CountValue::Text(text.to_owned()))
             })
             .collect(),

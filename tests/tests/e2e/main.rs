@@ -50,6 +50,7 @@ macro_rules! on_both_stores {
 }
 
 mod corrections;
+mod daily;
 mod flow;
 mod hardening;
 mod prefecture;

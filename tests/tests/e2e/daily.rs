@@ -1,0 +1,158 @@
+//! The daily work of a mairie in the fewest steps (issue « Le travail
+//! quotidien »): a day without deaths in one click, and a form sent twice
+//! saved once.
+
+use decompte_core::Role;
+use decompte_tests::{csrf_of, hidden_field, Browser, TestApp};
+use reqwest::StatusCode;
+
+/// The fields of the form as a mayor fills it in.
+fn filled(page: &str, counts: [&str; 5]) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("csrf", csrf_of(page)),
+        ("submission", hidden_field(page, "submission")),
+        ("commune", "56260".to_owned()),
+        ("date", "2020-04-01".to_owned()),
+    ];
+    for (key, count) in ["n_hopital", "n_ehpad", "n_esms", "n_domicile", "n_autre"]
+        .into_iter()
+        .zip(counts)
+    {
+        fields.push((key, count.to_owned()));
+    }
+    fields.push(("reason", String::new()));
+    fields
+}
+
+fn borrowed<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+async fn versions(app: &TestApp) -> Vec<u32> {
+    let code = decompte_core::CommuneCode::parse("56260").expect("code");
+    let day = chrono::NaiveDate::from_ymd_opt(2020, 4, 1).expect("day");
+    app.store()
+        .history(&code, day)
+        .await
+        .expect("history")
+        .iter()
+        .map(|r| r.version)
+        .collect()
+}
+
+/// A double tap, or a retry after the answer was lost: the same form sent
+/// again shows the same confirmation and writes nothing more — in sequence
+/// and at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_sent_twice_is_saved_once() {
+    let app = TestApp::start().await;
+    let code = app.issue(Role::Commune, Some("56260")).await;
+    let mut mayor = Browser::new(&app);
+    mayor.login(&code).await;
+    let page = mayor.get("/saisie?date=2020-04-01").await.text;
+    let fields = filled(&page, ["1", "0", "0", "2", "0"]);
+    let first = mayor.post_form("/saisie", &borrowed(&fields)).await;
+    let again = mayor.post_form("/saisie", &borrowed(&fields)).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.text);
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.text);
+    assert_eq!(again.location(), first.location());
+    assert_eq!(versions(&app).await, [1]);
+    let shown = mayor.get(&again.location()).await;
+    assert!(
+        shown.text.contains("Déclaration enregistrée"),
+        "{}",
+        shown.text
+    );
+
+    // A correction typed on the confirmation page, sent twice at once.
+    let page = mayor.get("/saisie?date=2020-04-01").await.text;
+    let mut fields = filled(&page, ["2", "0", "0", "2", "0"]);
+    fields.push(("replaces_version", "1".to_owned()));
+    let mut twin = Browser::at(app.client.clone(), app.url(""));
+    twin.cookies = mayor.cookies.clone();
+    let form = borrowed(&fields);
+    let (one, two) = tokio::join!(
+        mayor.post_form("/saisie", &form),
+        twin.post_form("/saisie", &form)
+    );
+    assert_eq!(one.status, StatusCode::SEE_OTHER, "{}", one.text);
+    assert_eq!(two.status, StatusCode::SEE_OTHER, "{}", two.text);
+    assert_eq!(one.location(), two.location());
+    assert_eq!(versions(&app).await, [1, 2]);
+}
+
+/// « Aucun décès ce jour »: one button declares zero in every setting, as a
+/// declaration with history; on a day with deaths, a correction that asks
+/// for its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_death_today_is_one_click() {
+    let app = TestApp::start().await;
+    let code = app.issue(Role::Commune, Some("56260")).await;
+    let mut mayor = Browser::new(&app);
+    mayor.login(&code).await;
+    let page = mayor.get("/saisie?date=2020-04-01").await.text;
+    assert!(page.contains("Aucun décès ce jour"), "{page}");
+    let mut fields = filled(&page, ["", "", "", "", ""]);
+    // Empty fields saved with the main button are still an error.
+    let refused = mayor.post_form("/saisie", &borrowed(&fields)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    fields.retain(|(name, _)| *name != "submission");
+    let page = refused.text;
+    fields.push(("submission", hidden_field(&page, "submission")));
+    fields.push(("aucun", "1".to_owned()));
+    let saved = mayor.post_form("/saisie", &borrowed(&fields)).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    let report = app
+        .store()
+        .current_report(
+            &decompte_core::CommuneCode::parse("56260").expect("code"),
+            chrono::NaiveDate::from_ymd_opt(2020, 4, 1).expect("day"),
+        )
+        .await
+        .expect("read")
+        .expect("a declaration");
+    assert_eq!(report.total(), 0);
+    assert!(report.counts.values().all(|n| *n == 0), "{report:?}");
+
+    // On a day declared with deaths, the same button is a correction: it
+    // lowers counts, so it asks for a reason, then saves with it.
+    let day = "2020-04-02";
+    let page = mayor.get(&format!("/saisie?date={day}")).await.text;
+    let mut fields = filled(&page, ["3", "0", "0", "0", "0"]);
+    fields.iter_mut().for_each(|(k, v)| {
+        if *k == "date" {
+            *v = day.to_owned()
+        }
+    });
+    assert_eq!(
+        mayor.post_form("/saisie", &borrowed(&fields)).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let page = mayor.get(&format!("/saisie?date={day}")).await.text;
+    let mut fields = filled(&page, ["3", "0", "0", "0", "0"]);
+    fields.iter_mut().for_each(|(k, v)| {
+        if *k == "date" {
+            *v = day.to_owned()
+        }
+    });
+    fields.push(("replaces_version", "1".to_owned()));
+    fields.push(("aucun", "1".to_owned()));
+    let asked = mayor.post_form("/saisie", &borrowed(&fields)).await;
+    assert_eq!(
+        asked.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        asked.text
+    );
+    assert!(asked.text.contains("motif"), "{}", asked.text);
+    fields.retain(|(k, _)| !matches!(*k, "reason" | "submission"));
+    fields.push(("submission", hidden_field(&asked.text, "submission")));
+    fields.push(("reason", "Décès enregistré par erreur".to_owned()));
+    let corrected = mayor.post_form("/saisie", &borrowed(&fields)).await;
+    assert_eq!(
+        corrected.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        corrected.text
+    );
+}
