@@ -447,6 +447,18 @@ async fn post_report(
                 None => Err(SubmitError::IdempotencyKeyTaken.into()),
             }
         }
+        // A concurrent request with the same key and body may have written
+        // first (its version, then the condition failed here): its replay.
+        Err(conflict @ SubmitError::Conflict { .. }) => {
+            if let Some((key, request_hash)) = &idempotency {
+                if let Some(record) = state.store.idempotency_record(key, now).await? {
+                    if &record.request_hash == request_hash {
+                        return Ok(replay(record.status, record.body));
+                    }
+                }
+            }
+            Err(conflict.into())
+        }
         Err(error) => Err(error.into()),
     }
 }

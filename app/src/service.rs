@@ -123,22 +123,56 @@ pub async fn submit(
         request_hash,
         answer: &answer,
     });
-    let report = Ledger::new(state.store.as_ref(), &config.rules, &config.scope)
+    let report = match Ledger::new(state.store.as_ref(), &config.rules, &config.scope)
         .record(&actor, draft, replay, now)
         .await
-        .map_err(SubmitError::from)?;
+        .map_err(SubmitError::from)
+    {
+        Ok(report) => report,
+        // Who wrote the current version, named as people know it.
+        Err(SubmitError::Conflict { current, message }) => {
+            let message = match current.as_deref() {
+                Some(report) => {
+                    let names = labels(state, vec![report.recorded_by.clone()]).await;
+                    match names.get(&report.recorded_by) {
+                        Some(label) => message.replace(&report.recorded_by, label),
+                        None => message,
+                    }
+                }
+                None => message,
+            };
+            return Err(SubmitError::Conflict { current, message });
+        }
+        Err(error) => return Err(error),
+    };
     state.publisher.report_written();
-    tracing::info!(
-        event = "report_recorded",
-        credential = %credential.id,
-        role = %credential.role,
-        commune = %report.commune,
-        date = %report.date,
-        version = report.version,
-        source = %report.source,
-        "report recorded"
-    );
     Ok(report)
+}
+
+/// The labels of these credential ids (« Mairie de Vannes », « Cellule de
+/// crise »): what pages show of who did something. An id that is no
+/// credential (a tool: an import, the demonstration) is its own label; one
+/// the store cannot read now is left out.
+pub async fn labels(
+    state: &AppState,
+    ids: Vec<String>,
+) -> std::collections::HashMap<String, String> {
+    let mut labels = std::collections::HashMap::new();
+    for id in ids {
+        if labels.contains_key(&id) {
+            continue;
+        }
+        match state.store.credential(&id).await {
+            Ok(Some(credential)) => {
+                labels.insert(id, credential.label);
+            }
+            Ok(None) => {
+                labels.insert(id.clone(), id);
+            }
+            Err(error) => tracing::warn!(%error, "a credential's label could not be read"),
+        }
+    }
+    labels
 }
 
 /// Asks for a publication on behalf of a prefecture or the national level.

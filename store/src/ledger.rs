@@ -207,8 +207,9 @@ impl<'a> Ledger<'a> {
             );
         } else {
             tracing::info!(
-                commune = %report.commune, date = %report.date, version = report.version,
-                source = %report.source, recorded_by = %report.recorded_by, "report recorded"
+                event = "report_recorded", commune = %report.commune, date = %report.date,
+                version = report.version, source = %report.source,
+                recorded_by = %report.recorded_by, "report recorded"
             );
         }
         Ok(report)

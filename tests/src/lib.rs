@@ -573,10 +573,22 @@ pub async fn issue_scoped_code(
     commune: Option<&str>,
     departements: &[&str],
 ) -> String {
+    issue_labelled_code(store, role, commune, departements, "test").await
+}
+
+/// The same, with the label people know the code by; a prefecture's or the
+/// ministry's code with its test second factor enrolled.
+pub async fn issue_labelled_code(
+    store: &dyn Store,
+    role: Role,
+    commune: Option<&str>,
+    departements: &[&str],
+    label: &str,
+) -> String {
     let commune = commune.map(|c| CommuneCode::parse(c).expect("commune code"));
     let new = NewCredential {
         departements: departements.iter().map(|d| (*d).to_owned()).collect(),
-        ..NewCredential::new(role, commune, "test")
+        ..NewCredential::new(role, commune, label)
     };
     let (credential, code) = issue_credential(store, new, Utc::now())
         .await

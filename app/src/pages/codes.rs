@@ -317,6 +317,11 @@ pub(super) async fn export_versions(
     };
     let settings = &state.config.rules.settings;
     let scope = &state.config.scope;
+    // Who recorded each version, by its label (one read of the list of codes).
+    let names: std::collections::HashMap<String, String> = match state.store.credentials().await {
+        Ok(list) => list.into_iter().map(|c| (c.id, c.label)).collect(),
+        Err(error) => return error_page(&state, Some(&session), &error.into()),
+    };
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = [
         "date",
@@ -348,7 +353,12 @@ pub(super) async fn export_versions(
             report.version.to_string(),
             if current { "oui" } else { "non" }.to_owned(),
             report.recorded_at.to_rfc3339(),
-            write_cell(&report.recorded_by).into_owned(),
+            write_cell(
+                names
+                    .get(&report.recorded_by)
+                    .unwrap_or(&report.recorded_by),
+            )
+            .into_owned(),
             report.source.to_string(),
             write_cell(report.reason.as_deref().unwrap_or_default()).into_owned(),
         ];

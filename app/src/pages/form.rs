@@ -117,6 +117,11 @@ pub(super) async fn render_form(
         .iter()
         .map(|e| json!({"anchor": anchor(&e.field), "message": e.message}))
         .collect();
+    let names = crate::service::labels(
+        state,
+        history.iter().map(|h| h.recorded_by.clone()).collect(),
+    )
+    .await;
     let history: Vec<Value> = history
         .iter()
         .map(|h| {
@@ -126,6 +131,7 @@ pub(super) async fn render_form(
                 "total": h.total(),
                 "counts": settings.keys().map(|k| h.count(k)).collect::<Vec<_>>(),
                 "source": h.source.label(),
+                "by": names.get(&h.recorded_by).unwrap_or(&h.recorded_by),
                 "reason": h.reason,
             })
         })
@@ -359,6 +365,15 @@ pub(super) async fn form_submit(
             render_form(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, view).await
         }
         Err(SubmitError::Conflict { current, message }) => {
+            // The same form sent at the same moment may have won the race:
+            // then this send is its repetition, not a conflict.
+            if let Some((key, request_hash)) = &idempotency {
+                if let Ok(Some(record)) = state.store.idempotency_record(key, now).await {
+                    if &record.request_hash == request_hash {
+                        return confirmation_of(&session, &record.body);
+                    }
+                }
+            }
             // Keep the user's numbers, show the current ones beside them, and
             // let the next save knowingly replace the current version.
             let current = current.map(|c| *c);

@@ -105,13 +105,21 @@ pub(super) async fn prefecture_page(
                 },
             })
         });
+    let names = crate::service::labels(
+        &state,
+        publications
+            .iter()
+            .map(|p| p.requested_by.clone())
+            .collect(),
+    )
+    .await;
     let publications: Vec<Value> = publications
         .iter()
         .map(|p| {
             json!({
                 "requested_at_fr": fr_datetime(p.requested_at),
                 "status": p.status.label(),
-                "requested_by": p.requested_by,
+                "requested_by": names.get(&p.requested_by).unwrap_or(&p.requested_by),
                 "reason": p.reason,
                 "files_changed": p.files_changed,
                 "error": p.error,

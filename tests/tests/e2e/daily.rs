@@ -3,7 +3,7 @@
 //! saved once.
 
 use decompte_core::Role;
-use decompte_tests::{csrf_of, hidden_field, Browser, TestApp};
+use decompte_tests::{csrf_of, hidden_field, issue_labelled_code, report_body, Browser, TestApp};
 use reqwest::StatusCode;
 
 /// The fields of the form as a mayor fills it in.
@@ -155,4 +155,87 @@ async fn no_death_today_is_one_click() {
         "{}",
         corrected.text
     );
+}
+
+/// Who did something is named as people know them — « Mairie de Vannes —
+/// secrétariat », « Cellule de crise — poste 2 » — not by an internal id:
+/// in a conflict, a day's history, the publications and the export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_are_named_not_identified() {
+    let app = TestApp::start().await;
+    let store = app.store();
+    let secretariat = "Mairie de Vannes — secrétariat";
+    let cell = "Cellule de crise — poste 2";
+    let mayor = issue_labelled_code(
+        store.as_ref(),
+        Role::Commune,
+        Some("56260"),
+        &[],
+        secretariat,
+    )
+    .await;
+    let prefecture = issue_labelled_code(store.as_ref(), Role::Prefecture, None, &[], cell).await;
+    let ids: Vec<String> = store
+        .credentials()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let declared = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&mayor),
+            &report_body("56260", "2020-04-01", [1, 0, 0, 1, 0]),
+            &[],
+        )
+        .await;
+    assert_eq!(declared.status, StatusCode::CREATED, "{}", declared.text);
+    // The prefecture sends a first declaration for a day already declared.
+    let conflict = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&prefecture),
+            &report_body("56260", "2020-04-01", [2, 0, 0, 1, 0]),
+            &[],
+        )
+        .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert!(conflict.text.contains(secretariat), "{}", conflict.text);
+    let asked = app
+        .post_json(
+            "/api/v1/publications",
+            Some(&prefecture),
+            &serde_json::json!({"reason": "noms"}),
+            &[],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.text);
+    let mut agent = Browser::new(&app);
+    agent.login(&prefecture).await;
+    let pages = [
+        agent
+            .get("/saisie?commune=56260&date=2020-04-01")
+            .await
+            .text,
+        agent.get("/prefecture").await.text,
+        agent.get("/prefecture/export.csv").await.text,
+    ];
+    assert!(pages[0].contains(secretariat), "history: {}", pages[0]);
+    assert!(pages[1].contains(cell), "publications: {}", pages[1]);
+    assert!(pages[2].contains(secretariat), "export: {}", pages[2]);
+    for page in &pages {
+        for id in &ids {
+            assert!(!page.contains(id.as_str()), "{id} shown: {page}");
+        }
+    }
+    // The message names the mairie (the API's `current.recorded_by` stays
+    // the id, for programs).
+    let message = conflict.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for id in &ids {
+        assert!(!message.contains(id.as_str()), "{id} in {message}");
+    }
 }
