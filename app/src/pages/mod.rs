@@ -59,6 +59,7 @@ pub fn routes() -> Router<AppState> {
             "/prefecture/export.csv",
             get(codes::export_versions).layer(tower_http::compression::CompressionLayer::new()),
         )
+        .route("/aide", get(help_page))
         .route("/connexion", get(login_page).post(login))
         .route(
             "/connexion/verification",
@@ -131,6 +132,26 @@ fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) 
         "user": user,
         "csrf": csrf,
     })
+}
+
+/// `GET /aide`: how to declare, in plain French, for anyone (no login: the
+/// access letter links to it).
+async fn help_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = auth::browser_session(&state, &headers, Utc::now())
+        .await
+        .ok()
+        .flatten();
+    let csrf = session.as_ref().map_or("", |s| s.csrf.as_str()).to_owned();
+    let mut context = base_context(&state, session.as_ref(), &csrf);
+    let settings: Vec<Value> = state
+        .config
+        .rules
+        .settings
+        .iter()
+        .map(|s| json!({"key": s.key, "label": s.label}))
+        .collect();
+    merge(&mut context, json!({"settings": settings}));
+    render(&state, StatusCode::OK, "app/aide.html", context)
 }
 
 /// `response` with these `Set-Cookie` values appended.

@@ -141,6 +141,7 @@ async fn pages_have_no_accessibility_violations() {
         "/lieux/ehpad.html",
         "/methodologie.html",
         "/connexion",
+        "/aide",
     ];
     for path in public {
         browser.goto(&app.url(path)).await;

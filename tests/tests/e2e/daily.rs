@@ -239,3 +239,31 @@ async fn people_are_named_not_identified() {
         assert!(!message.contains(id.as_str()), "{id} in {message}");
     }
 }
+
+/// A help page in plain French, for anyone (the access letter links to it),
+/// linked from the login page, the form and every page's footer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_is_one_link_away() {
+    let app = TestApp::start().await;
+    let help = app.get("/aide", None).await;
+    assert_eq!(help.status, StatusCode::OK);
+    for text in [
+        "Ce qu'il faut déclarer",
+        "Quand déclarer",
+        "Aucun décès ce jour",
+        "Corriger une déclaration",
+        "EHPAD",
+        "Préfecture du Morbihan",
+    ] {
+        assert!(help.text.contains(text), "no « {text} » in the help");
+    }
+    let code = app.issue(Role::Commune, Some("56260")).await;
+    let mut mayor = Browser::new(&app);
+    assert!(mayor
+        .get("/connexion")
+        .await
+        .text
+        .contains("href=\"/aide\""));
+    mayor.login(&code).await;
+    assert!(mayor.get("/saisie").await.text.contains("href=\"/aide\""));
+}
