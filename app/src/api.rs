@@ -225,6 +225,9 @@ pub struct ReportInput {
     replaces_version: Option<u32>,
     /// Why; required when a count goes down.
     reason: Option<String>,
+    /// Save despite the warnings a first send answered with
+    /// (`confirmation_required`): they are kept with the version.
+    confirm: Option<bool>,
 }
 
 impl ReportInput {
@@ -240,6 +243,8 @@ impl ReportInput {
                 .collect(),
             replaces_version: self.replaces_version,
             reason: self.reason,
+            confirm: self.confirm.unwrap_or(false),
+            warnings: Vec::new(),
         }
     }
 }

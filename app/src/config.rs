@@ -35,6 +35,11 @@ pub struct AppConfig {
     pub publish_every: Duration,
     /// How long a prefecture or national code issued from the app opens anything.
     pub supervisor_code_lifetime: Duration,
+    /// Daily deaths of all causes per inhabitant by département: the scale of
+    /// the form's plausibility warnings.
+    pub death_rates: decompte_core::plausibility::Rates,
+    /// Days before today after which a declared day gets a warning; `None`, never.
+    pub old_day_after: Option<i64>,
     /// The demonstration (`serve --demo`, loopback only): the second-factor
     /// page shows the code a phone would show.
     pub demo: bool,
@@ -81,6 +86,8 @@ impl AppConfig {
         config.publish_every = Duration::from_secs(settings.publish_every.max(1));
         config.demo = settings.demo;
         config.throttle.max_failures = settings.login_failures.max(1);
+        config.old_day_after =
+            (settings.old_day_after > 0).then(|| i64::from(settings.old_day_after));
         config.supervisor_code_lifetime =
             Duration::from_secs(settings.supervisor_code_days.max(1) * 86_400);
         Ok(config)
@@ -88,7 +95,13 @@ impl AppConfig {
 
     /// A configuration for a scope with every other setting at its default.
     pub fn new(scope: Scope) -> Self {
+        let death_rates = decompte_core::plausibility::Rates::from_yearly_deaths(
+            &decompte_config::deaths_2019(),
+            &scope,
+        );
         Self {
+            death_rates,
+            old_day_after: Some(i64::from(decompte_config::defaults::OLD_DAY_AFTER)),
             scope,
             rules: Rules::default(),
             publisher: "Préfecture du Morbihan".into(),

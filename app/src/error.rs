@@ -28,6 +28,13 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub current: Option<Value>,
+    /// On `confirmation_required`: the figures to look at again, each with
+    /// its `code` (`implausible`, `jump`, `old_day`), `field` and French
+    /// `message`. Send the same report again with `"confirm": true` to save
+    /// it; the warnings are then kept with the version.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Vec<decompte_core::plausibility::Warning>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,9 +55,28 @@ impl ApiError {
                 message: message.into(),
                 fields: Vec::new(),
                 current: None,
+                warnings: Vec::new(),
             }),
             headers: Vec::new(),
         }
+    }
+
+    /// `422 confirmation_required`: nothing saved until the author confirms.
+    pub fn warnings(warnings: Vec<decompte_core::plausibility::Warning>) -> Self {
+        let message = match warnings.as_slice() {
+            [only] => only.message.clone(),
+            _ => format!(
+                "{} points à vérifier avant d'enregistrer : voyez chacun.",
+                warnings.len()
+            ),
+        };
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "confirmation_required",
+            message,
+        );
+        error.body.warnings = warnings;
+        error
     }
 
     pub fn invalid(fields: Vec<FieldError>) -> Self {

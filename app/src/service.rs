@@ -2,6 +2,7 @@
 //! credential becomes the [`Actor`] of the one write path, [`Ledger::record`].
 
 use chrono::{DateTime, Utc};
+use decompte_core::plausibility::{self, Warning};
 use decompte_core::{CommuneCode, Draft, FieldError, Report, Source};
 use decompte_store::{Actor, Ledger, RecordError, Replay, StoreError};
 use serde_json::Value;
@@ -14,6 +15,8 @@ use crate::AppState;
 #[derive(Debug)]
 pub enum SubmitError {
     Invalid(Vec<FieldError>),
+    /// Figures to look at again: nothing saved until the author confirms.
+    Warnings(Vec<Warning>),
     Conflict {
         current: Option<Box<Report>>,
         message: String,
@@ -27,6 +30,7 @@ impl From<SubmitError> for ApiError {
     fn from(error: SubmitError) -> Self {
         match error {
             SubmitError::Invalid(fields) => ApiError::invalid(fields),
+            SubmitError::Warnings(warnings) => ApiError::warnings(warnings),
             SubmitError::Conflict { current, message } => {
                 ApiError::conflict(message, current.as_deref().map(report_json))
             }
@@ -80,6 +84,10 @@ pub struct ReportBody {
     pub recorded_by: String,
     pub source: Source,
     pub reason: Option<String>,
+    /// The warnings its author confirmed before saving (`implausible`,
+    /// `jump`, `old_day`); absent if there were none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl From<&Report> for ReportBody {
@@ -94,6 +102,7 @@ impl From<&Report> for ReportBody {
             recorded_by: report.recorded_by.clone(),
             source: report.source,
             reason: report.reason.clone(),
+            warnings: report.warnings.clone(),
         }
     }
 }
@@ -117,6 +126,17 @@ pub async fn submit(
     let credential = &caller.credential;
     let actor = Actor::credential(credential, source);
     let config = &state.config;
+    // Figures to look at again: saved only once confirmed, and then the
+    // warnings confirmed are kept with the version.
+    let warnings = warnings_of(state, draft, now).await?;
+    let mut draft = draft.clone();
+    if !warnings.is_empty() {
+        if !draft.confirm {
+            return Err(SubmitError::Warnings(warnings));
+        }
+        draft.warnings = warnings.iter().map(|w| w.code.to_owned()).collect();
+    }
+    let draft = &draft;
     let answer = |report: &Report| report_json(report).to_string();
     let replay = idempotency.map(|(key, request_hash)| Replay {
         key,
@@ -173,6 +193,44 @@ pub async fn labels(
         }
     }
     labels
+}
+
+/// The warnings of a draft (`plausibility`): none for one that is not valid
+/// (the ledger says what is wrong with it).
+pub async fn warnings_of(
+    state: &AppState,
+    draft: &Draft,
+    now: DateTime<Utc>,
+) -> Result<Vec<Warning>, SubmitError> {
+    let config = &state.config;
+    let Ok(valid) = config.rules.validate(draft, &config.scope, now) else {
+        return Ok(Vec::new());
+    };
+    let Some(commune) = config.scope.get(&valid.commune) else {
+        return Ok(Vec::new());
+    };
+    let week_before = state
+        .store
+        .current_reports(&decompte_store::ReportQuery {
+            commune: Some(valid.commune.clone()),
+            from: Some(valid.date - chrono::Duration::days(7)),
+            to: Some(valid.date - chrono::Duration::days(1)),
+            ..decompte_store::ReportQuery::default()
+        })
+        .await?
+        .iter()
+        .map(Report::total)
+        .collect::<Vec<_>>();
+    let context = plausibility::Context {
+        population: commune.population,
+        expected_daily: commune.population as f64
+            * config.death_rates.daily_rate(&commune.departement),
+        week_before: &week_before,
+        today: decompte_core::time::local_today(&commune.departement, now),
+        old_after: config.old_day_after,
+    };
+    let total = valid.counts.values().map(|&n| u64::from(n)).sum();
+    Ok(plausibility::warnings(total, valid.date, &context))
 }
 
 /// Asks for a publication on behalf of a prefecture or the national level.

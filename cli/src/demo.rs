@@ -153,6 +153,7 @@ pub async fn seed(
                     .collect(),
                 replaces_version: None,
                 reason: Some("Données de démonstration".into()),
+                ..Draft::default()
             };
             ledger.record(&actor, &draft, None, now).await?;
             written += 1;

@@ -243,6 +243,10 @@ async fn store_init(_: &Options) -> anyhow::Result<()> {
 
 async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
     settings.demo = demo;
+    if demo {
+        // The demonstration replays 2020: its days are years old, by design.
+        settings.old_day_after = 0;
+    }
     if demo && !listen.ip().is_loopback() {
         bail!(
             "--demo serves invented figures and prints access codes: it listens on loopback only \

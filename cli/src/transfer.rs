@@ -446,6 +446,7 @@ impl<R: Read> Iterator for Groups<R> {
                     counts,
                     replaces_version: None,
                     reason: None,
+                    ..Draft::default()
                 },
             ))
         })

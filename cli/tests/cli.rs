@@ -368,7 +368,13 @@ fn secrets_never_reach_the_logs_even_at_trace_level() {
     let mut server = Command::new(env!("CARGO_BIN_EXE_decompte"))
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--old-day-after",
+            "0",
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .env("RUST_LOG", "trace")
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log file"))

@@ -35,6 +35,8 @@ pub mod defaults {
     pub const LISTEN: &str = "127.0.0.1:8080";
     /// Days a prefecture or national code opens anything after its issue.
     pub const SUPERVISOR_CODE_DAYS: u64 = 90;
+    /// Days before today after which a declared day gets a warning.
+    pub const OLD_DAY_AFTER: u32 = 30;
     /// Wrong codes one client address (an IPv6 /64) may send in 15 minutes
     /// before its wrong codes are answered 429.
     pub const LOGIN_FAILURES: u32 = 10;
@@ -116,6 +118,20 @@ pub fn referential() -> Result<Referential, ConfigError> {
     Ok(Referential::parse(COMMUNES, DEPARTEMENTS)?)
 }
 
+/// Deaths of all causes in 2019 by département (`data/deces-2019.csv`, from
+/// INSEE): what the form's plausibility warnings scale by population.
+pub fn deaths_2019() -> std::collections::BTreeMap<String, u64> {
+    DEATHS_2019
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let (departement, deaths) = line.split_once(',')?;
+            Some((departement.trim().to_owned(), deaths.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+const DEATHS_2019: &str = include_str!("../../data/deces-2019.csv");
 const COMMUNES: &str = include_str!("../../data/communes.csv");
 const DEPARTEMENTS: &str = include_str!("../../data/departements.csv");
 
@@ -237,6 +253,17 @@ pub struct Options {
     )]
     pub login_failures: u32,
 
+    /// A declaration for a day more than this many days before today gets a
+    /// warning to confirm (0: never, for a deployment that replays a past
+    /// crisis).
+    #[arg(
+        long,
+        env = "DECOMPTE_OLD_DAY_AFTER",
+        default_value_t = defaults::OLD_DAY_AFTER,
+        global = true,
+    )]
+    pub old_day_after: u32,
+
     /// Set by `serve --demo` (loopback only): the app shows what a
     /// demonstration needs, such as the second factor's current code.
     #[arg(skip)]
@@ -264,6 +291,7 @@ impl Options {
             publish_every: defaults::PUBLISH_EVERY,
             supervisor_code_days: defaults::SUPERVISOR_CODE_DAYS,
             login_failures: defaults::LOGIN_FAILURES,
+            old_day_after: defaults::OLD_DAY_AFTER,
             demo: false,
         }
     }

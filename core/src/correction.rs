@@ -101,6 +101,7 @@ mod tests {
             recorded_by: "c1".into(),
             source: Source::Form,
             reason: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -111,6 +112,7 @@ mod tests {
             counts: counts(ehpad),
             replaces_version: replaces,
             reason: reason.map(str::to_owned),
+            warnings: Vec::new(),
         }
     }
 

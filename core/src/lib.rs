@@ -10,6 +10,7 @@ pub mod auth;
 pub mod commune;
 pub mod completeness;
 pub mod correction;
+pub mod plausibility;
 pub mod reach;
 pub mod report;
 pub mod setting;

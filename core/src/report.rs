@@ -78,6 +78,10 @@ pub struct Report {
     pub recorded_by: String,
     pub source: Source,
     pub reason: Option<String>,
+    /// The warnings the author saw and confirmed before saving
+    /// (`plausibility::CODES`): kept with the version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Report {

@@ -77,6 +77,20 @@ pub fn fr_datetime(instant: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// `12345` as « 12 345 »: a narrow no-break space between thousands, as
+/// French typography wants.
+pub fn fr_int(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 * 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Parses `2020-04-01` (ISO, what `<input type="date">` sends) or `01/04/2020`
 /// (what people type where the browser has no date picker).
 ///

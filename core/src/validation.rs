@@ -42,6 +42,11 @@ pub struct Draft {
     pub counts: BTreeMap<String, CountValue>,
     pub replaces_version: Option<u32>,
     pub reason: Option<String>,
+    /// The author saw the warnings and saves anyway.
+    pub confirm: bool,
+    /// The warnings confirmed, to keep with the version (set by whoever
+    /// checked the draft against the commune's figures).
+    pub warnings: Vec<String>,
 }
 
 /// The deployment's rules for what a plausible report is.
@@ -72,6 +77,8 @@ pub struct ValidDraft {
     pub counts: Counts,
     pub replaces_version: Option<u32>,
     pub reason: Option<String>,
+    /// The warnings the author confirmed (known codes only).
+    pub warnings: Vec<String>,
 }
 
 impl Rules {
@@ -114,6 +121,12 @@ impl Rules {
                 counts,
                 replaces_version: draft.replaces_version,
                 reason,
+                warnings: draft
+                    .warnings
+                    .iter()
+                    .filter(|w| crate::plausibility::CODES.contains(&w.as_str()))
+                    .cloned()
+                    .collect(),
             }),
             _ => Err(errors),
         }

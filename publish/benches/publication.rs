@@ -46,6 +46,7 @@ fn year_of_reports(communes: &[&Commune]) -> Vec<Report> {
                 recorded_by: "bench".into(),
                 source: Source::Api,
                 reason: None,
+                warnings: Vec::new(),
             });
         }
     }

@@ -37,6 +37,7 @@ fn report(code: &str, day: u32, counts: [u32; 5], version: u32) -> Report {
         recorded_by: "commune-test".into(),
         source: Source::Form,
         reason: (version > 1).then(|| "doublon".to_owned()),
+        warnings: Vec::new(),
     }
 }
 

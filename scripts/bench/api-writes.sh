@@ -15,7 +15,7 @@ bin=target/release/decompte
 $bin --data-dir "$work/data" credentials issue --role commune --every-commune --json \
   | python3 -c 'import json,sys; [print(c["commune"], c["access_code"]) for c in map(json.loads, sys.stdin)]' > "$work/communes.txt"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-RUST_LOG=warn $bin --data-dir "$work/data" --publish-every 3600 serve --listen "127.0.0.1:$port" >/dev/null 2>&1 &
+RUST_LOG=warn $bin --data-dir "$work/data" --publish-every 3600 --old-day-after 0 serve --listen "127.0.0.1:$port" >/dev/null 2>&1 &
 server=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 DECOMPTE_BENCH_COMMUNES="$work/communes.txt" DECOMPTE_BENCH_THREADS=2 \

@@ -22,7 +22,7 @@ $bin --data-dir "$work/data" credentials issue --role commune --every-commune --
   | python3 -c 'import json,sys; [print(c["commune"], c["access_code"]) for c in map(json.loads, sys.stdin)]' > "$work/communes.txt"
 mairie=$(issue --role commune --commune 56260)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-RUST_LOG=warn $bin --data-dir "$work/data" --publish-every 3600 serve --listen "127.0.0.1:$port" >/dev/null 2>"$work/serve.log" &
+RUST_LOG=warn $bin --data-dir "$work/data" --publish-every 3600 --old-day-after 0 serve --listen "127.0.0.1:$port" >/dev/null 2>"$work/serve.log" &
 server=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 

@@ -74,6 +74,12 @@ pub fn report(commune: &str, date: NaiveDate, version: u32, hopital: u32) -> Rep
         recorded_by: "cred-1".into(),
         source: Source::Api,
         reason: (version > 1).then(|| "correction".to_owned()),
+        // A second version carries a confirmed warning: every store keeps it.
+        warnings: if version == 2 {
+            vec!["jump".to_owned()]
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -188,6 +188,7 @@ impl<'a> Ledger<'a> {
             recorded_by: actor.id.clone(),
             source: actor.source,
             reason: valid.reason,
+            warnings: valid.warnings,
         };
         let record = replay.map(|replay| IdempotencyRecord {
             key: replay.key,
@@ -323,6 +324,7 @@ impl<'a> Ledger<'a> {
                 recorded_by: actor.id.clone(),
                 source: actor.source,
                 reason: checked.reason,
+                warnings: checked.warnings,
             });
             origin.push(index);
         }

@@ -119,15 +119,7 @@ fn html_formatter(
 
 /// `12345` → `12 345` (narrow no-break space, as French typography wants).
 pub fn format_int(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 * 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('\u{202f}');
-        }
-        out.push(c);
-    }
-    out
+    decompte_core::time::fr_int(n)
 }
 
 /// `12.345` → `12,3`.

@@ -92,6 +92,7 @@ pub fn report(commune: &Commune, start: NaiveDate, day: i64, settings: &Settings
         recorded_by: "bench".into(),
         source: Source::Import,
         reason: None,
+        warnings: Vec::new(),
     }
 }
 

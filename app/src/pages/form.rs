@@ -55,6 +55,8 @@ pub(super) struct FormView<'a> {
     pub(super) conflict: Option<String>,
     pub(super) saved: Option<Report>,
     pub(super) notice: Option<String>,
+    /// Figures to look at again before saving (nothing saved yet).
+    pub(super) warnings: Vec<decompte_core::plausibility::Warning>,
 }
 
 pub(super) async fn render_form(
@@ -132,6 +134,9 @@ pub(super) async fn render_form(
                 "counts": settings.keys().map(|k| h.count(k)).collect::<Vec<_>>(),
                 "source": h.source.label(),
                 "by": names.get(&h.recorded_by).unwrap_or(&h.recorded_by),
+                "warnings": h.warnings.iter()
+                    .map(|w| decompte_core::plausibility::label(w))
+                    .collect::<Vec<_>>(),
                 "reason": h.reason,
             })
         })
@@ -197,6 +202,7 @@ pub(super) async fn render_form(
             "recent": recent,
             "saved": saved,
             "notice": view.notice,
+            "warnings": view.warnings,
             "settings": settings.iter()
                 .map(|s| json!({"key": s.key, "label": s.label})).collect::<Vec<_>>(),
         }),
@@ -256,6 +262,7 @@ pub(super) async fn form_page(
         conflict: None,
         saved,
         notice: None,
+        warnings: Vec::new(),
     };
     render_form(&state, &session, StatusCode::OK, view).await
 }
@@ -304,6 +311,7 @@ pub(super) async fn form_submit(
         conflict,
         saved: None,
         notice: None,
+        warnings: Vec::new(),
     };
     // A form sent again (a double tap, a retry after a lost answer) carries
     // the token of its rendering: the same confirmation, nothing written.
@@ -350,6 +358,22 @@ pub(super) async fn form_submit(
                 ),
                 Err(error) => error_page(&state, Some(&session), &error.into()),
             }
+        }
+        Err(SubmitError::Warnings(warnings)) => {
+            // Nothing saved: the same numbers again, each warning next to
+            // its field, and a second, explicit button to save anyway.
+            let current = match date {
+                Some(d) => state
+                    .store
+                    .current_report(&commune.code, d)
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            let mut view = view(Vec::new(), None, current, replaces_version);
+            view.warnings = warnings;
+            render_form(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, view).await
         }
         Err(SubmitError::Invalid(errors)) => {
             let current = match date {
@@ -456,5 +480,7 @@ pub(crate) fn form_draft(
         replaces_version: field(fields, "replaces_version")
             .and_then(|v| v.trim().parse::<u32>().ok()),
         reason: Some(field(fields, "reason").unwrap_or("").to_owned()),
+        confirm: field(fields, "confirmer").is_some(),
+        warnings: Vec::new(),
     }
 }

@@ -229,6 +229,7 @@ pub(super) async fn resume_draft(
         errors: Vec::new(),
         conflict: None,
         saved: None,
+        warnings: Vec::new(),
         notice: Some(
             "Vous êtes de nouveau connecté : les chiffres que vous aviez saisis sont \
             conservés ci-dessous, mais ils ne sont pas encore enregistrés. Vérifiez-les un par un, \

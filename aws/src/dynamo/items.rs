@@ -30,6 +30,9 @@ pub(super) fn report_attributes(report: &Report) -> Item {
     if let Some(reason) = &report.reason {
         item.insert("reason".into(), s(reason));
     }
+    if !report.warnings.is_empty() {
+        item.insert("warnings".into(), s(report.warnings.join(",")));
+    }
     item
 }
 
@@ -88,6 +91,9 @@ pub(super) fn to_report(item: &Item) -> Result<Report> {
             .parse()
             .map_err(|_| corrupt("source"))?,
         reason: get_opt_s(item, "reason"),
+        warnings: get_opt_s(item, "warnings")
+            .map(|w| w.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
     })
 }
 

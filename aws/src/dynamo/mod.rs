@@ -456,6 +456,7 @@ mod tests {
             recorded_by: "cred".into(),
             source: decompte_core::Source::Form,
             reason: Some("motif".into()),
+            warnings: Vec::new(),
         };
         let mut expected = report.clone();
         expected.recorded_at = DateTime::parse_from_rfc3339(&ts(report.recorded_at))

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS report_versions (
     recorded_by TEXT NOT NULL,
     source      TEXT NOT NULL,
     reason      TEXT,
+    warnings    TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (commune, date, version)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS current_reports (
@@ -226,6 +227,7 @@ fn migrate(connection: &Connection) -> Result<()> {
         ),
         ("credentials", "recovery_hashes", "TEXT NOT NULL DEFAULT ''"),
         ("sessions", "pending", "INTEGER NOT NULL DEFAULT 0"),
+        ("report_versions", "warnings", "TEXT NOT NULL DEFAULT ''"),
     ];
     for (table, column, definition) in added {
         let present: bool = connection
@@ -265,7 +267,8 @@ fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
 }
 
 const REPORT_COLUMNS: &str =
-    "v.commune, v.date, v.version, v.counts, v.recorded_at, v.recorded_by, v.source, v.reason";
+    "v.commune, v.date, v.version, v.counts, v.recorded_at, v.recorded_by, v.source, v.reason, \
+    v.warnings";
 
 /// Raw columns of a report row, converted outside rusqlite's closure so that
 /// corrupt data becomes a [`StoreError::Corrupt`].
@@ -278,6 +281,7 @@ type RawReport = (
     String,
     String,
     Option<String>,
+    String,
 );
 
 fn raw_report(row: &Row<'_>) -> rusqlite::Result<RawReport> {
@@ -290,11 +294,12 @@ fn raw_report(row: &Row<'_>) -> rusqlite::Result<RawReport> {
         row.get(5)?,
         row.get(6)?,
         row.get(7)?,
+        row.get(8)?,
     ))
 }
 
 fn to_report(raw: RawReport) -> Result<Report> {
-    let (commune, date, version, counts, recorded_at, recorded_by, source, reason) = raw;
+    let (commune, date, version, counts, recorded_at, recorded_by, source, reason, warnings) = raw;
     let corrupt =
         |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
     Ok(Report {
@@ -308,6 +313,11 @@ fn to_report(raw: RawReport) -> Result<Report> {
             .parse()
             .map_err(|e: decompte_core::report::UnknownSource| corrupt("source", &e))?,
         reason,
+        warnings: warnings
+            .split(',')
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }
 

@@ -317,7 +317,8 @@ impl<'t> ReportWriter<'t> {
             version: tx
                 .prepare_cached(
                     "INSERT INTO report_versions (commune, date, version, counts, recorded_at, \
-                        recorded_by, source, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        recorded_by, source, reason, warnings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+                        ?8, ?9)",
                 )
                 .map_err(unavailable)?,
             current: tx
@@ -365,7 +366,8 @@ impl<'t> ReportWriter<'t> {
                 recorded_at,
                 report.recorded_by,
                 report.source.as_str(),
-                report.reason
+                report.reason,
+                report.warnings.join(",")
             ])
             .map_err(unavailable)?;
         self.current

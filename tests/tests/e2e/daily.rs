@@ -267,3 +267,113 @@ async fn help_is_one_link_away() {
     mayor.login(&code).await;
     assert!(mayor.get("/saisie").await.text.contains("href=\"/aide\""));
 }
+
+/// Warnings before saving: 80 deaths at home in a small commune, a jump
+/// against the week before, a day long past. Nothing is saved until the
+/// author confirms — on the form with a second button, on the API with
+/// `"confirm": true` — and the warnings confirmed are kept with the version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlikely_figures_are_confirmed_before_they_are_saved() {
+    // Warnings for old days on, as in a deployment during its crisis.
+    let app = TestApp::start_with(|options| options.old_day_after = 30).await;
+    // Billio (56019): a village of 335 inhabitants.
+    let code = app.issue(Role::Commune, Some("56019")).await;
+    let mut mayor = Browser::new(&app);
+    mayor.login(&code).await;
+    let today = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
+    let day = today.to_string();
+    let page = mayor
+        .get(&format!("/saisie?commune=56019&date={day}"))
+        .await
+        .text;
+    let mut fields = filled(&page, ["0", "0", "0", "80", "0"]);
+    for (name, value) in fields.iter_mut() {
+        match *name {
+            "commune" => *value = "56019".to_owned(),
+            "date" => *value = day.clone(),
+            _ => {}
+        }
+    }
+    let warned = mayor.post_form("/saisie", &borrowed(&fields)).await;
+    assert_eq!(
+        warned.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        warned.text
+    );
+    assert!(
+        warned.text.contains("exceptionnel pour une commune de"),
+        "{}",
+        warned.text
+    );
+    assert!(
+        warned.text.contains("Confirmer et enregistrer"),
+        "{}",
+        warned.text
+    );
+    assert!(
+        warned.text.contains("value=\"80\""),
+        "what was typed is kept"
+    );
+    let commune = decompte_core::CommuneCode::parse("56019").expect("code");
+    let read = || async {
+        app.store()
+            .current_report(&commune, today)
+            .await
+            .expect("read")
+    };
+    assert_eq!(read().await, None, "nothing saved before the confirmation");
+    fields.retain(|(name, _)| *name != "submission");
+    fields.push(("submission", hidden_field(&warned.text, "submission")));
+    fields.push(("confirmer", "1".to_owned()));
+    let saved = mayor.post_form("/saisie", &borrowed(&fields)).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    let report = read().await.expect("saved once confirmed");
+    assert_eq!(report.count("domicile"), 80);
+    assert_eq!(report.warnings, ["implausible"]);
+    let history = mayor
+        .get(&format!("/saisie?commune=56019&date={day}"))
+        .await
+        .text;
+    assert!(
+        history.contains("nombre exceptionnel confirmé"),
+        "{history}"
+    );
+
+    // The API: the same warnings in a 422, then saved with `"confirm": true`.
+    let old = "2020-04-01";
+    let body = serde_json::json!({
+        "commune": "56019", "date": old,
+        "counts": {"hopital": 0, "ehpad": 1, "esms": 0, "domicile": 0, "autre": 0},
+    });
+    let asked = app
+        .post_json("/api/v1/reports", Some(&code), &body, &[])
+        .await;
+    assert_eq!(
+        asked.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        asked.text
+    );
+    let answer = asked.json();
+    assert_eq!(answer["error"], "confirmation_required");
+    assert_eq!(answer["warnings"][0]["code"], "old_day", "{answer}");
+    let mut confirmed = body.clone();
+    confirmed["confirm"] = serde_json::json!(true);
+    let stored = app
+        .post_json("/api/v1/reports", Some(&code), &confirmed, &[])
+        .await;
+    assert_eq!(stored.status, StatusCode::CREATED, "{}", stored.text);
+    assert_eq!(stored.json()["warnings"], serde_json::json!(["old_day"]));
+
+    // A usual day needs no confirmation.
+    let usual = serde_json::json!({
+        "commune": "56019", "date": (today - chrono::Duration::days(1)).to_string(),
+        "counts": {"hopital": 0, "ehpad": 1, "esms": 0, "domicile": 0, "autre": 0},
+    });
+    let plain = app
+        .post_json("/api/v1/reports", Some(&code), &usual, &[])
+        .await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.text);
+    assert!(plain.json().get("warnings").is_none(), "{}", plain.text);
+}

@@ -48,6 +48,7 @@ proptest! {
                     recorded_by: "prop".into(),
                     source: Source::Api,
                     reason: Some("prop".into()),
+                    warnings: Vec::new(),
                 };
                 store.write_report(&report, None).await.expect("write");
             }
@@ -85,22 +86,9 @@ proptest! {
             let index = String::from_utf8(site.files["index.html"].clone()).expect("utf-8");
             let shown = format!(
                 "<span class=\"n\">{}</span>décès au total",
-                decompte_templates_int(store_total),
+                decompte_core::time::fr_int(store_total),
             );
             assert!(index.contains(&shown), "overview does not show {store_total}");
         });
     }
-}
-
-/// The overview writes thousands with a narrow no-break space.
-fn decompte_templates_int(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('\u{202f}');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -43,6 +43,7 @@ async fn published_site() -> TestApp {
                 recorded_by: "test".into(),
                 source: Source::Api,
                 reason: None,
+                warnings: Vec::new(),
             };
             store.write_report(&report, None).await.expect("write");
         }
