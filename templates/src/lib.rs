@@ -44,6 +44,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("app/base.html", include_str!("../app/base.html")),
     ("app/login.html", include_str!("../app/login.html")),
     ("app/aide.html", include_str!("../app/aide.html")),
+    ("app/dictation.html", include_str!("../app/dictation.html")),
     (
         "app/second_factor.html",
         include_str!("../app/second_factor.html"),

@@ -31,6 +31,7 @@ use crate::service::{submit, SubmitError};
 use crate::AppState;
 
 mod codes;
+mod dictation;
 mod extract;
 mod form;
 pub(crate) use form::form_draft;
@@ -68,6 +69,10 @@ pub fn routes() -> Router<AppState> {
         .route("/deconnexion", post(logout))
         .route("/saisie", get(form_page).post(form_submit))
         .route("/prefecture", get(prefecture_page))
+        .route(
+            "/prefecture/saisie-groupee",
+            get(dictation::dictation_page).post(dictation::dictation_submit),
+        )
         .route("/prefecture/publications", post(prefecture_publish))
         .layer(DefaultBodyLimit::max(64 * 1024))
 }

@@ -191,6 +191,7 @@ async fn pages_have_no_accessibility_violations() {
         "/prefecture?date=2020-04-01",
         "/saisie?commune=56260&date=2020-04-01",
         "/prefecture/codes",
+        "/prefecture/saisie-groupee?date=2020-04-03",
     ] {
         browser.goto(&app.url(path)).await;
         problems.extend(

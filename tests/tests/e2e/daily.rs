@@ -377,3 +377,93 @@ async fn unlikely_figures_are_confirmed_before_they_are_saved() {
     assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.text);
     assert!(plain.json().get("warnings").is_none(), "{}", plain.text);
 }
+
+/// Declarations dictated over the phone: ten mairies in one screen, the
+/// rows left empty skipped, a wrong row sent back with what was typed, the
+/// same screen sent twice saved once, each row a declaration of the
+/// prefecture with its history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crisis_cell_enters_ten_dictated_declarations_in_one_screen() {
+    let app = TestApp::start().await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    let mut agent = Browser::new(&app);
+    agent.login(&prefecture).await;
+    let day = "2020-04-01";
+    let overview = agent.get(&format!("/prefecture?date={day}")).await.text;
+    assert!(
+        overview.contains("/prefecture/saisie-groupee?date="),
+        "{overview}"
+    );
+    let page = agent
+        .get(&format!("/prefecture/saisie-groupee?date={day}"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(
+        page.text.contains("249 commune(s) sans déclaration"),
+        "{}",
+        page.text
+    );
+    let ten = [
+        "56001", "56002", "56003", "56004", "56005", "56006", "56007", "56008", "56009", "56010",
+    ];
+    let mut fields: Vec<(String, String)> = vec![
+        ("csrf".into(), csrf_of(&page.text)),
+        ("submission".into(), hidden_field(&page.text, "submission")),
+        ("date".into(), day.into()),
+        ("departement".into(), "56".into()),
+    ];
+    for (i, code) in ten.iter().enumerate() {
+        for (j, key) in ["hopital", "ehpad", "esms", "domicile", "autre"]
+            .iter()
+            .enumerate()
+        {
+            let value = if j == 1 {
+                (i % 2).to_string()
+            } else {
+                "0".into()
+            };
+            fields.push((format!("n_{code}_{key}"), value));
+        }
+    }
+    // An eleventh row, half typed: sent back, the others saved.
+    fields.push(("n_56011_hopital".into(), "1".into()));
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let answer = agent.post_form("/prefecture/saisie-groupee", &form).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.text
+    );
+    assert!(
+        answer.text.contains("10 déclaration(s) enregistrée(s)"),
+        "{}",
+        answer.text
+    );
+    assert!(answer.text.contains("name=\"n_56011_hopital\" type=\"number\" inputmode=\"numeric\" min=\"0\" max=\"1000\" step=\"1\" value=\"1\""), "what was typed is kept");
+    // The same screen sent again: nothing more written.
+    let again = agent.post_form("/prefecture/saisie-groupee", &form).await;
+    assert!(
+        again.text.contains("10 déclaration(s) enregistrée(s)"),
+        "{}",
+        again.text
+    );
+    let date = chrono::NaiveDate::from_ymd_opt(2020, 4, 1).expect("day");
+    for code in ten {
+        let commune = decompte_core::CommuneCode::parse(code).expect("code");
+        let history = app.store().history(&commune, date).await.expect("history");
+        assert_eq!(history.len(), 1, "{code}: one version");
+        assert_eq!(history[0].source, decompte_core::Source::Prefecture);
+    }
+    // A mairie cannot use it.
+    let mayor = app.issue(Role::Commune, Some("56260")).await;
+    let mut mairie = Browser::new(&app);
+    mairie.login(&mayor).await;
+    assert_eq!(
+        mairie.get("/prefecture/saisie-groupee").await.status,
+        StatusCode::FORBIDDEN
+    );
+}
