@@ -10,12 +10,14 @@ cd "$(dirname "$0")/.."
 say() { printf '[tools] %s\n' "$*" >&2; }
 fail() { printf '[tools] cannot install %s: %s\n' "$1" "$2" >&2; exit 1; }
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  say "installing chromium and chromium-driver (Debian)"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+  || ! command -v pdftotext >/dev/null || ! command -v wrk >/dev/null; then
+  say "installing chromium, chromium-driver, poppler-utils (pdftotext) and wrk (Debian)"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq || fail chromium "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null \
-    || fail chromium "apt-get install chromium chromium-driver failed"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver \
+    poppler-utils wrk >/dev/null \
+    || fail chromium "apt-get install chromium chromium-driver poppler-utils wrk failed"
 fi
 
 LYCHEE_VERSION=0.24.2

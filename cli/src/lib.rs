@@ -7,6 +7,7 @@
 //! process (files, sockets, timers); it holds no domain rule of its own.
 
 pub mod demo;
+pub mod letters;
 pub mod progress;
 pub mod transfer;
 

@@ -101,6 +101,14 @@ enum CredentialsCommand {
         /// the deployment, one line each (one JSON object per line with --json).
         #[arg(long, conflicts_with = "commune")]
         every_commune: bool,
+        /// With --role commune: write a printable access letter per mairie
+        /// (PDF, A4) to this file, the code shown there only. With
+        /// --every-commune, for the communes that have no active code yet
+        /// (--scope limits them to some départements); with --commune, a new
+        /// code that replaces the commune's previous ones. Needs --public-url,
+        /// the address the letters give.
+        #[arg(long, value_name = "FILE.pdf")]
+        letters: Option<PathBuf>,
         /// Print {"id","access_code","role","commune","departements","expires_at"}
         /// (and "totp_secret", "recovery_codes" with --second-factor) as JSON.
         #[arg(long)]
@@ -321,7 +329,10 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
         )
         .await?;
         codes.push((
-            format!("Mairie de {name} ({mayor_commune})"),
+            format!(
+                "Mairie {} ({mayor_commune})",
+                decompte_core::commune::of_name(&name)
+            ),
             mayor.display_grouped(),
         ));
         codes.push(("Préfecture".to_owned(), prefecture.display_grouped()));
@@ -365,6 +376,116 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
     writeln!(out, "Ctrl-C pour arrêter.")?;
     drop(out);
     decompte::serve(app.router(), listen).await
+}
+
+/// `credentials issue --letters`: issues the codes and writes their letters.
+async fn write_letters(
+    settings: &Options,
+    app: &LocalApp,
+    path: &std::path::Path,
+    commune: Option<&str>,
+    departements: &[String],
+    expires_in_days: Option<u64>,
+) -> anyhow::Result<()> {
+    let config = &app.state.config;
+    let store = app.store.as_ref();
+    let app_url = settings
+        .public_url
+        .clone()
+        .context("--letters needs --public-url (DECOMPTE_PUBLIC_URL): the address the letters give the mairies")?;
+    let now = Utc::now();
+    let expires_at = expiry(now, expires_in_days)?;
+    let active: Vec<decompte_store::Credential> = store
+        .credentials()
+        .await?
+        .into_iter()
+        .filter(|c| c.role == Role::Commune && c.is_active(now))
+        .collect();
+    let communes: Vec<decompte_core::Commune> = match commune {
+        Some(text) => {
+            let code = CommuneCode::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let found = config.scope.get(&code).with_context(|| {
+                format!("commune {code} is not in scope ({})", config.scope.label())
+            })?;
+            // A new letter replaces the commune's previous codes.
+            for old in active.iter().filter(|c| c.commune.as_ref() == Some(&code)) {
+                store.revoke_credential(&old.id, now).await?;
+                tracing::info!(event = "code_revoked", id = %old.id, by = "command line", "replaced by a new access letter");
+            }
+            vec![found.clone()]
+        }
+        None => {
+            let wanted: Vec<String> = departements
+                .iter()
+                .map(|d| d.trim().to_ascii_uppercase())
+                .filter(|d| !d.is_empty())
+                .collect();
+            if let Some(unknown) = wanted.iter().find(|d| !config.scope.has_departement(d)) {
+                bail!("département {unknown} is not one of this deployment's: check --scope");
+            }
+            config
+                .scope
+                .communes()
+                .filter(|c| wanted.is_empty() || wanted.contains(&c.departement))
+                .filter(|c| !active.iter().any(|a| a.commune.as_ref() == Some(&c.code)))
+                .cloned()
+                .collect()
+        }
+    };
+    let mut issued = Vec::with_capacity(communes.len());
+    for commune in &communes {
+        let new = NewCredential {
+            expires_at,
+            ..NewCredential::new(
+                Role::Commune,
+                Some(commune.code.clone()),
+                &format!("Mairie {}", commune.of_name()),
+            )
+        };
+        let (_, code) = issue_credential(store, new, now).await?;
+        issued.push(decompte::letters::Letter {
+            commune: commune.code.to_string(),
+            name: commune.name.clone(),
+            access_code: code.display_grouped(),
+        });
+    }
+    let sender = decompte::letters::Sender {
+        publisher: config.publisher.clone(),
+        crisis: config.crisis.clone(),
+        app_url,
+        settings: config
+            .rules
+            .settings
+            .iter()
+            .map(|s| s.label.clone())
+            .collect(),
+    };
+    // The codes are in it: the owner's only, like the database.
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?
+    };
+    file.write_all(&decompte::letters::pdf(&issued, &sender))?;
+    tracing::info!(
+        event = "code_issued",
+        role = "commune",
+        count = issued.len(),
+        by = "command line",
+        "access letters written"
+    );
+    eprintln!(
+        "{} lettre(s) d'accès écrite(s) dans {} : les codes n'y figurent qu'une fois et ne sont \
+        conservés nulle part ailleurs. Imprimez-les, puis supprimez le fichier.",
+        issued.len(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// The end of a code valid for `days` from `now`; `None`, no end.
@@ -418,9 +539,26 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
             expires_in_days,
             second_factor,
             every_commune,
+            letters,
             json,
         } => {
             let scope = &app.state.config.scope;
+            if let Some(path) = letters {
+                if !matches!(role, RoleArg::Commune) || (commune.is_none() && !every_commune) {
+                    bail!(
+                        "--letters goes with --role commune and --every-commune or --commune CODE"
+                    );
+                }
+                return write_letters(
+                    settings,
+                    &app,
+                    &path,
+                    commune.as_deref(),
+                    &departements,
+                    expires_in_days,
+                )
+                .await;
+            }
             if every_commune {
                 if !matches!(role, RoleArg::Commune) {
                     bail!("--every-commune is for --role commune only");
@@ -434,7 +572,7 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
                         ..NewCredential::new(
                             Role::Commune,
                             Some(commune.code.clone()),
-                            &format!("Mairie de {}", commune.name),
+                            &format!("Mairie {}", commune.of_name()),
                         )
                     };
                     let (credential, code) = issue_credential(store, new, now).await?;
@@ -510,8 +648,10 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
             };
             let label = label.unwrap_or_else(|| match (&commune, role) {
                 (Some(code), _) => format!(
-                    "Mairie de {}",
-                    scope.get(code).map(|c| c.name.as_str()).unwrap_or("?")
+                    "Mairie {}",
+                    scope
+                        .get(code)
+                        .map_or_else(|| "?".to_owned(), |c| c.of_name())
                 ),
                 (None, Role::National) => "Niveau national".into(),
                 (None, _) if departements.is_empty() => "Préfecture".into(),

@@ -544,3 +544,138 @@ fn supervisor_codes_expire_can_be_enrolled_at_issue_and_communes_issued_at_once(
         .zip(l["commune"].as_str())
         .is_some_and(|(code, commune)| code.starts_with(commune))));
 }
+
+/// The text of a PDF, by poppler's `pdftotext` (Debian `poppler-utils`).
+fn pdf_text(path: &Path) -> String {
+    let output = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(path)
+        .arg("-")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "pdftotext is missing ({e}): run ./scripts/tools.sh, which installs poppler-utils"
+            )
+        });
+    assert!(output.status.success(), "pdftotext failed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The access codes written in a text, each as its commune's.
+fn codes_in(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .filter(|word| word.len() == 40 && word.matches('-').count() == 7)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn access_letters_give_each_mairie_its_code_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let letters = dir.path().join("lettres.pdf");
+    let url = "https://declarer.morbihan.example";
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "--public-url",
+            url,
+            "credentials",
+            "issue",
+            "--role",
+            "commune",
+        ];
+        all.extend_from_slice(args);
+        decompte(dir.path(), &all)
+    };
+    // Vannes already has a code: every other commune gets a letter.
+    issue_commune_code(dir.path(), "56260");
+    let written = run(&[
+        "--every-commune",
+        "--letters",
+        letters.to_str().expect("path"),
+    ]);
+    assert!(written.status.success(), "{}", stderr(&written));
+    assert!(
+        stdout(&written).is_empty(),
+        "a code is shown in its letter only"
+    );
+    assert_stderr(&written, "248 lettre(s) d'accès écrite(s)");
+    let text = pdf_text(&letters);
+    let codes = codes_in(&text);
+    // Sentences run over lines: compare with single spaces.
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(codes.len(), 248, "one code a letter");
+    assert!(!text.contains("Maire de Vannes"), "Vannes had its code");
+    for expected in [
+        "Maire d'Allaire (56001)",
+        "https://declarer.morbihan.example/connexion",
+        "https://declarer.morbihan.example/aide",
+        "Aucun décès ce jour",
+        "avant 14 heures",
+        "EHPAD",
+        "Préfecture du Morbihan",
+    ] {
+        assert!(text.contains(expected), "no « {expected} » in the letters");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&letters)
+        .expect("file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the letters hold codes: owner only");
+    // Each code is its commune's, and opens it.
+    let allaire = codes
+        .iter()
+        .find(|c| c.starts_with("56001-"))
+        .expect("Allaire's code")
+        .clone();
+    let hash = decompte_core::AccessCode::parse(&allaire)
+        .expect("a code")
+        .hash();
+    let store = decompte_store::SqliteStore::open(&dir.path().join("decompte.sqlite")).expect("db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let found = runtime
+        .block_on(decompte_store::Access::credential_by_hash(&store, &hash))
+        .expect("read")
+        .expect("the code is stored hashed");
+    assert_eq!(
+        found.commune.map(|c| c.to_string()).as_deref(),
+        Some("56001")
+    );
+    assert_eq!(found.label, "Mairie d'Allaire");
+
+    // A new letter for Allaire replaces its code.
+    let again = dir.path().join("allaire.pdf");
+    let replaced = run(&[
+        "--commune",
+        "56001",
+        "--letters",
+        again.to_str().expect("path"),
+    ]);
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
+    let fresh = codes_in(&pdf_text(&again));
+    assert_eq!(fresh.len(), 1);
+    assert_ne!(fresh[0], allaire);
+    let old = runtime
+        .block_on(decompte_store::Access::credential_by_hash(&store, &hash))
+        .expect("read")
+        .expect("still listed");
+    assert!(old.revoked_at.is_some(), "the previous code is revoked");
+    // Without the address to give, no letter.
+    let nowhere = decompte(
+        dir.path(),
+        &[
+            "credentials",
+            "issue",
+            "--role",
+            "commune",
+            "--commune",
+            "56002",
+            "--letters",
+            "x.pdf",
+        ],
+    );
+    assert!(!nowhere.status.success());
+    assert_stderr(&nowhere, "--letters needs --public-url");
+}

@@ -73,6 +73,33 @@ pub struct Commune {
     pub population: u64,
 }
 
+impl Commune {
+    /// « de » and the name, as French writes it: « de Vannes », « d'Allaire »,
+    /// « d'Hennebont », « du Faouët », « des Fougerêts », « de La Trinité-sur-Mer ».
+    pub fn of_name(&self) -> String {
+        of_name(&self.name)
+    }
+}
+
+/// See [`Commune::of_name`].
+pub fn of_name(name: &str) -> String {
+    if let Some(rest) = name.strip_prefix("Le ") {
+        return format!("du {rest}");
+    }
+    if let Some(rest) = name.strip_prefix("Les ") {
+        return format!("des {rest}");
+    }
+    let elides = name
+        .chars()
+        .next()
+        .is_some_and(|c| "AEIOUYHÂÀÉÈÊËÎÏÔÖÛÜaeiouyhéèê".contains(c));
+    if elides {
+        format!("d'{name}")
+    } else {
+        format!("de {name}")
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum ReferentialError {
     #[error("referential line {line}: {message}")]
@@ -357,5 +384,21 @@ mod tests {
         assert_eq!(scope.len(), 1);
         assert_eq!(scope.label(), "Morbihan (56)");
         assert!(referential.scope(&["99".into()]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod french {
+    use super::of_name;
+
+    #[test]
+    fn de_elides_and_contracts() {
+        assert_eq!(of_name("Vannes"), "de Vannes");
+        assert_eq!(of_name("Allaire"), "d'Allaire");
+        assert_eq!(of_name("Évriguet"), "d'Évriguet");
+        assert_eq!(of_name("Hennebont"), "d'Hennebont");
+        assert_eq!(of_name("Le Faouët"), "du Faouët");
+        assert_eq!(of_name("Les Fougerêts"), "des Fougerêts");
+        assert_eq!(of_name("La Trinité-sur-Mer"), "de La Trinité-sur-Mer");
     }
 }

@@ -205,8 +205,10 @@ pub(super) async fn issue_code(
     let label = if label.is_empty() {
         match (&commune, role) {
             (Some(code), _) => format!(
-                "Mairie de {}",
-                deployment.get(code).map(|c| c.name.as_str()).unwrap_or("?")
+                "Mairie {}",
+                deployment
+                    .get(code)
+                    .map_or_else(|| "?".to_owned(), |c| c.of_name())
             ),
             (None, Role::National) => "Niveau national".to_owned(),
             (None, _) if departements.is_empty() => "Préfecture".to_owned(),
