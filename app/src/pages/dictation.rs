@@ -87,29 +87,39 @@ pub(super) async fn dictation_page(
             warnings: Vec::new(),
         })
         .collect::<Vec<_>>();
-    view(
-        &state,
-        &session,
-        StatusCode::OK,
+    let screen = Screen {
         date,
-        &departement,
-        &rows,
-        Vec::new(),
-        None,
-    )
+        departement: &departement,
+        rows: &rows,
+        saved: Vec::new(),
+        problem: None,
+    };
+    view(&state, &session, StatusCode::OK, screen)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a rendering of the screen shows.
+struct Screen<'a> {
+    date: NaiveDate,
+    departement: &'a str,
+    rows: &'a [Row],
+    /// The declarations just saved.
+    saved: Vec<Value>,
+    problem: Option<&'a str>,
+}
+
 fn view(
     state: &AppState,
     session: &BrowserSession,
     status: StatusCode,
-    date: NaiveDate,
-    departement: &str,
-    rows: &[Row],
-    saved: Vec<Value>,
-    problem: Option<&str>,
+    screen: Screen<'_>,
 ) -> Response {
+    let Screen {
+        date,
+        departement,
+        rows,
+        saved,
+        problem,
+    } = screen;
     let settings = &state.config.rules.settings;
     let rows: Vec<Value> = rows
         .iter()
@@ -267,14 +277,12 @@ pub(super) async fn dictation_submit(
         "Les lignes ci-dessous ne sont pas enregistrées : corrigez-les (ou confirmez les chiffres \
         inhabituels), puis enregistrez à nouveau.",
     );
-    view(
-        &state,
-        &session,
-        status,
+    let screen = Screen {
         date,
-        &departement,
-        &again,
+        departement: &departement,
+        rows: &again,
         saved,
         problem,
-    )
+    };
+    view(&state, &session, status, screen)
 }
