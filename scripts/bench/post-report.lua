@@ -42,7 +42,7 @@ function request()
   local day = math.floor(slot / #codes)
   local date = os.date("!%Y-%m-%d", base + day * 86400)
   local body = string.format(
-    '{"commune":"%s","date":"%s","counts":{"hopital":1,"ehpad":0,"esms":0,"domicile":2,"autre":0}}',
+    '{"confirm":true,"commune":"%s","date":"%s","counts":{"hopital":1,"ehpad":0,"esms":0,"domicile":2,"autre":0}}',
     commune, date)
   return wrk.format("POST", "/api/v1/reports", {
     ["Content-Type"] = "application/json",

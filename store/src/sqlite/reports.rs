@@ -399,7 +399,15 @@ impl SqliteStore {
         } else {
             query.departements.iter().cloned().map(Some).collect()
         };
-        self.reading(move |c| {
+        // One commune's days are a short read: on the writer's connection, so
+        // that it never waits behind a publication's long read of a whole
+        // département on the reader's (a declaration reads the week before
+        // for its warnings).
+        let connection = match &commune {
+            Some(_) => Arc::clone(&self.connection),
+            None => Arc::clone(&self.reader),
+        };
+        Self::on(connection, move |c| {
             let mut reports = Vec::new();
             for departement in &departements {
                 let mut conditions = Vec::new();
