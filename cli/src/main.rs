@@ -434,15 +434,7 @@ async fn write_letters(
     };
     let mut issued = Vec::with_capacity(communes.len());
     for commune in &communes {
-        let new = NewCredential {
-            expires_at,
-            ..NewCredential::new(
-                Role::Commune,
-                Some(commune.code.clone()),
-                &format!("Mairie {}", commune.of_name()),
-            )
-        };
-        let (_, code) = issue_credential(store, new, now).await?;
+        let (_, code) = issue_mairie_code(store, commune, expires_at, now).await?;
         issued.push(decompte::letters::Letter {
             commune: commune.code.to_string(),
             name: commune.name.clone(),
@@ -486,6 +478,24 @@ async fn write_letters(
         path.display()
     );
     Ok(())
+}
+
+/// A mairie's code, labelled « Mairie de … » as French writes it.
+async fn issue_mairie_code(
+    store: &dyn decompte_store::Store,
+    commune: &decompte_core::Commune,
+    expires_at: Option<chrono::DateTime<Utc>>,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<(decompte_store::Credential, decompte_core::AccessCode)> {
+    let new = NewCredential {
+        expires_at,
+        ..NewCredential::new(
+            Role::Commune,
+            Some(commune.code.clone()),
+            &format!("Mairie {}", commune.of_name()),
+        )
+    };
+    Ok(issue_credential(store, new, now).await?)
 }
 
 /// The end of a code valid for `days` from `now`; `None`, no end.
@@ -567,15 +577,8 @@ async fn credentials(settings: &Options, command: CredentialsCommand) -> anyhow:
                 let expires_at = expiry(now, expires_in_days)?;
                 let mut out = std::io::stdout().lock();
                 for commune in scope.communes() {
-                    let new = NewCredential {
-                        expires_at,
-                        ..NewCredential::new(
-                            Role::Commune,
-                            Some(commune.code.clone()),
-                            &format!("Mairie {}", commune.of_name()),
-                        )
-                    };
-                    let (credential, code) = issue_credential(store, new, now).await?;
+                    let (credential, code) =
+                        issue_mairie_code(store, commune, expires_at, now).await?;
                     if json {
                         let line = serde_json::json!({
                             "id": credential.id,

@@ -324,14 +324,20 @@ pub(super) async fn form_submit(
                 submission_hash(&fields),
             )
         });
-    if let Some((key, request_hash)) = &idempotency {
+    // The confirmation of this very form if it was saved already (by an
+    // earlier send, or by its twin sent at the same moment).
+    let saved_before = || async {
+        let (key, request_hash) = idempotency.as_ref()?;
         match state.store.idempotency_record(key, now).await {
             Ok(Some(record)) if &record.request_hash == request_hash => {
-                return confirmation_of(&session, &record.body);
+                Some(confirmation_of(&session, &record.body))
             }
-            Ok(_) => {}
-            Err(error) => return error_page(&state, Some(&session), &error.into()),
+            Ok(_) => None,
+            Err(error) => Some(error_page(&state, Some(&session), &error.into())),
         }
+    };
+    if let Some(answer) = saved_before().await {
+        return answer;
     }
     match submit(
         &state,
@@ -344,24 +350,18 @@ pub(super) async fn form_submit(
     .await
     {
         Ok(report) => confirmation(&session, &report.commune, report.date, report.version),
-        Err(SubmitError::IdempotencyKeyTaken) => {
-            // The same form, sent at the same moment, was saved by the other send.
-            let (key, request_hash) = idempotency.unwrap_or_default();
-            match state.store.idempotency_record(&key, now).await {
-                Ok(Some(record)) if record.request_hash == request_hash => {
-                    confirmation_of(&session, &record.body)
-                }
-                Ok(_) => error_page(
-                    &state,
-                    Some(&session),
-                    &SubmitError::IdempotencyKeyTaken.into(),
-                ),
-                Err(error) => error_page(&state, Some(&session), &error.into()),
-            }
-        }
-        Err(SubmitError::Warnings(warnings)) => {
-            // Nothing saved: the same numbers again, each warning next to
-            // its field, and a second, explicit button to save anyway.
+        // The same form, sent at the same moment, was saved by the other send.
+        Err(SubmitError::IdempotencyKeyTaken) => match saved_before().await {
+            Some(answer) => answer,
+            None => error_page(
+                &state,
+                Some(&session),
+                &SubmitError::IdempotencyKeyTaken.into(),
+            ),
+        },
+        // Nothing saved: the same numbers again, each error or warning next
+        // to its field (a warning with a second, explicit button to save anyway).
+        Err(refused @ (SubmitError::Invalid(_) | SubmitError::Warnings(_))) => {
             let current = match date {
                 Some(d) => state
                     .store
@@ -372,31 +372,18 @@ pub(super) async fn form_submit(
                 None => None,
             };
             let mut view = view(Vec::new(), None, current, replaces_version);
-            view.warnings = warnings;
-            render_form(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, view).await
-        }
-        Err(SubmitError::Invalid(errors)) => {
-            let current = match date {
-                Some(d) => state
-                    .store
-                    .current_report(&commune.code, d)
-                    .await
-                    .ok()
-                    .flatten(),
-                None => None,
-            };
-            let view = view(errors, None, current, replaces_version);
+            match refused {
+                SubmitError::Invalid(errors) => view.errors = errors,
+                SubmitError::Warnings(warnings) => view.warnings = warnings,
+                _ => {}
+            }
             render_form(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, view).await
         }
         Err(SubmitError::Conflict { current, message }) => {
             // The same form sent at the same moment may have won the race:
             // then this send is its repetition, not a conflict.
-            if let Some((key, request_hash)) = &idempotency {
-                if let Ok(Some(record)) = state.store.idempotency_record(key, now).await {
-                    if &record.request_hash == request_hash {
-                        return confirmation_of(&session, &record.body);
-                    }
-                }
+            if let Some(answer) = saved_before().await {
+                return answer;
             }
             // Keep the user's numbers, show the current ones beside them, and
             // let the next save knowingly replace the current version.
