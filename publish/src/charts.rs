@@ -13,8 +13,37 @@ fn rgb(hex: &str) -> RGBColor {
     RGBColor(channel(1), channel(3), channel(5))
 }
 
-const WIDTH: u32 = 800;
-const HEIGHT: u32 = 320;
+/// The size of a chart and of its text. Every chart is drawn twice: wide
+/// for screens, narrow for phones (the page shows one of the two), so its
+/// text is never scaled down below 12 CSS pixels on a 360-pixel phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub width: u32,
+    pub height: u32,
+    /// As plotters counts it: its SVG text is 1/1.24 of this, so 15 gives
+    /// 12.1-pixel text at scale 1.
+    pub font: u32,
+    pub x_labels: usize,
+    pub y_labels: usize,
+}
+
+/// For screens 40 rem wide and more.
+pub const WIDE: Layout = Layout {
+    width: 800,
+    height: 320,
+    font: 16,
+    x_labels: 6,
+    y_labels: 6,
+};
+
+/// The width of a 360-pixel phone's page, less its margins: drawn at scale 1.
+pub const NARROW: Layout = Layout {
+    width: 328,
+    height: 230,
+    font: 15,
+    x_labels: 3,
+    y_labels: 4,
+};
 
 /// What a chart says about itself, for assistive technologies.
 pub struct Caption<'a> {
@@ -48,13 +77,14 @@ pub fn stacked_bars(
     series: &[Vec<u64>],
     colors: &[&str],
     caption: &Caption<'_>,
+    layout: Layout,
 ) -> Result<String, ChartError> {
     let days = series.first().map_or(0, Vec::len);
     let totals: Vec<u64> = (0..days)
         .map(|d| series.iter().map(|s| s[d]).sum())
         .collect();
     let max = totals.iter().copied().max().unwrap_or(0).max(1) as f64;
-    draw(caption, days, max, first_day, |chart| {
+    draw(caption, layout, days, max, first_day, |chart| {
         let mut bottoms = vec![0u64; days];
         for (values, hex) in series.iter().zip(colors) {
             let style = rgb(hex).filled();
@@ -83,9 +113,10 @@ pub fn line(
     values: &[u64],
     hex: &str,
     caption: &Caption<'_>,
+    layout: Layout,
 ) -> Result<String, ChartError> {
     let max = values.iter().copied().max().unwrap_or(0).max(1) as f64;
-    draw(caption, values.len(), max, first_day, |chart| {
+    draw(caption, layout, values.len(), max, first_day, |chart| {
         let points = values
             .iter()
             .enumerate()
@@ -105,6 +136,7 @@ type Chart<'a, 'b> = ChartContext<
 
 fn draw(
     caption: &Caption<'_>,
+    layout: Layout,
     days: usize,
     max: f64,
     first_day: NaiveDate,
@@ -112,12 +144,13 @@ fn draw(
 ) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut svg, (layout.width, layout.height)).into_drawing_area();
         root.fill(&WHITE).map_err(ChartError::new)?;
         let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(44)
+            .margin(layout.font)
+            .x_label_area_size(layout.font * 2 + 2)
+            .y_label_area_size(layout.font * 3 + 5)
             .build_cartesian_2d(0f64..days.max(1) as f64, 0f64..(max * 1.08).ceil())
             .map_err(ChartError::new)?;
         let x_label = |x: &f64| day_label(first_day, *x);
@@ -132,18 +165,22 @@ fn draw(
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(6)
-            .y_labels(((max as usize) + 1).min(6))
+            .x_labels(layout.x_labels)
+            .y_labels(((max as usize) + 1).min(layout.y_labels))
             .x_label_formatter(&x_label)
             .y_label_formatter(&y_label)
-            .label_style(("sans-serif", 13).into_font().color(&RGBColor(60, 60, 60)))
+            .label_style(
+                ("sans-serif", layout.font)
+                    .into_font()
+                    .color(&RGBColor(60, 60, 60)),
+            )
             .light_line_style(TRANSPARENT)
             .draw()
             .map_err(ChartError::new)?;
         plot(&mut chart)?;
         root.present().map_err(ChartError::new)?;
     }
-    Ok(accessible(&compact_rects(&svg), caption))
+    Ok(accessible(&compact_rects(&svg), caption, layout))
 }
 
 /// Turns plotters' one `<rect>` a line (80 bytes a bar) into one `<path>`
@@ -193,7 +230,7 @@ fn bar(line: &str) -> Option<(&str, &str, &str, &str, &str)> {
 }
 
 /// Adds `role="img"`, a `<title>` and a `<desc>` to plotters' SVG, and lets it scale.
-fn accessible(svg: &str, caption: &Caption<'_>) -> String {
+fn accessible(svg: &str, caption: &Caption<'_>, layout: Layout) -> String {
     let escape = |text: &str| {
         text.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -206,8 +243,8 @@ fn accessible(svg: &str, caption: &Caption<'_>) -> String {
     };
     let (open, rest) = svg.split_at(open_end);
     let open = open
-        .replacen(&format!("width=\"{WIDTH}\""), "width=\"100%\"", 1)
-        .replacen(&format!("height=\"{HEIGHT}\""), "", 1);
+        .replacen(&format!("width=\"{}\"", layout.width), "width=\"100%\"", 1)
+        .replacen(&format!("height=\"{}\"", layout.height), "", 1);
     format!(
         "{open} role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" \
             preserveAspectRatio=\"xMidYMid meet\">\n<title id=\"{id}-title\">{}</title>\n<desc \
@@ -230,8 +267,14 @@ mod tests {
             title: "Décès par jour",
             description: "3 jours <test>",
         };
-        let svg = stacked_bars(first, &[vec![1, 0, 2], vec![0, 1, 1]], &PALETTE, &caption)
-            .expect("chart");
+        let svg = stacked_bars(
+            first,
+            &[vec![1, 0, 2], vec![0, 1, 1]],
+            &PALETTE,
+            &caption,
+            WIDE,
+        )
+        .expect("chart");
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
         assert!(svg.contains("role=\"img\""));
         assert!(svg.contains("<title id=\"c1-title\">Décès par jour</title>"));
@@ -245,7 +288,16 @@ mod tests {
             .map(|l| l.matches('M').count())
             .sum();
         assert_eq!(bars, 5, "{svg}");
-        let svg = line(first, &[1, 2, 4], PALETTE[0], &caption).expect("line");
+        let svg = line(first, &[1, 2, 4], PALETTE[0], &caption, NARROW).expect("line");
         assert!(svg.contains("<polyline") || svg.contains("<path"));
+        assert!(svg.contains("viewBox=\"0 0 328 230\""), "{svg}");
+        for size in svg.split("font-size=\"").skip(1) {
+            let size: f64 = size
+                .split('"')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .expect("size");
+            assert!(size >= 12.0, "text of {size} pixels on a phone");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod cdn;
 pub mod charts;
 pub mod engine;
 pub mod headers;
+pub mod map;
 pub mod model;
 pub mod opendata;
 pub mod render;

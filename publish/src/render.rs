@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::charts::{self, Caption};
+use crate::map::{self, Area};
 use crate::model::{add_days, DayCounts, DaySummary, DepartementReports, Summary};
 use crate::opendata;
 use decompte_templates::format_int;
@@ -411,7 +412,7 @@ impl<'a> Renderer<'a> {
                 "total": total,
                 "per_100k": per_100k(total, population),
                 "settings_totals": self.totals(&by_setting, true),
-                "days": day_lines(&days, true),
+                "days": day_lines(&days, expected),
                 "chart_daily": stacked_chart(
                     &days, &self.colors, &format!("{chart_id}-daily"),
                     &format!("Décès par jour et par lieu, {label}"),
@@ -448,6 +449,54 @@ impl<'a> Renderer<'a> {
                 })
             })
             .collect()
+    }
+
+    /// The population of a département's communes in scope.
+    fn population_of(&self, departement: &str) -> u64 {
+        self.config
+            .scope
+            .communes()
+            .filter(|c| c.departement == departement)
+            .map(|c| c.population)
+            .sum()
+    }
+
+    /// The map of the communes of `summaries`, each linked from `root`, the
+    /// communes that did not declare the last day hatched.
+    fn commune_map(&self, summaries: &[&Summary], label: &str, root: &str) -> Option<map::Map> {
+        let scope = &self.config.scope;
+        let width = self.config.settings.len();
+        let last = add_days(summaries.iter().copied(), width)
+            .last()
+            .map(|d| d.date);
+        let last_fr = last.map(fr_date);
+        let areas: Vec<Area<'_>> = summaries
+            .iter()
+            .flat_map(|s| &s.communes)
+            .filter_map(|c| scope.get(&c.code).map(|commune| (commune, c)))
+            .map(|(commune, c)| {
+                let total = c.by_setting.iter().sum();
+                Area {
+                    code: commune.code.as_str(),
+                    departement: &commune.departement,
+                    name: &commune.name,
+                    href: format!("{root}communes/{}.html", commune.code),
+                    total,
+                    rate: per_100k(total, commune.population),
+                    declared_last: last.map(|day| c.last_date == Some(day)),
+                }
+            })
+            .collect();
+        map::choropleth(
+            &areas,
+            map::communes(),
+            &format!("Carte des communes, {label}"),
+            last_fr.as_deref(),
+        )
+        .map(|mut map| {
+            map.last_day = last_fr;
+            map
+        })
     }
 
     /// `index.html`: the scope's totals, charts and completeness, and its
@@ -488,11 +537,35 @@ impl<'a> Renderer<'a> {
                     })
                 })
                 .collect();
+            let areas: Vec<Area<'_>> = summaries
+                .iter()
+                .map(|s| {
+                    let population = self.population_of(&s.code);
+                    let total = s.total();
+                    Area {
+                        code: &s.code,
+                        departement: &s.code,
+                        name: scope.departement_name(&s.code).unwrap_or(&s.code),
+                        href: format!("departements/{}.html", s.code),
+                        total,
+                        rate: per_100k(total, population),
+                        declared_last: None,
+                    }
+                })
+                .collect();
+            let map = map::choropleth(
+                &areas,
+                map::departements(),
+                &format!("Carte des départements, {}", scope.label()),
+                None,
+            );
             merge(
                 &mut context,
                 json!({
                     "departements": departements,
                     "last_day_fr": last.map(fr_date),
+                    "map": map,
+                    "map_of": "départements",
                 }),
             );
         } else {
@@ -500,7 +573,11 @@ impl<'a> Renderer<'a> {
                 .iter()
                 .flat_map(|s| self.commune_rows(s))
                 .collect();
-            merge(&mut context, json!({"communes": communes}));
+            let map = self.commune_map(&all, &scope.label(), "");
+            merge(
+                &mut context,
+                json!({"communes": communes, "map": map, "map_of": "communes"}),
+            );
         }
         self.page("site/index.html", context)
     }
@@ -530,6 +607,8 @@ impl<'a> Renderer<'a> {
             json!({
                 "departement": {"code": summary.code, "name": name, "label": label},
                 "communes": self.commune_rows(summary),
+                "map": self.commune_map(&[summary], &label, "../"),
+                "map_of": "communes",
             }),
         );
         self.page("site/departement.html", context)
@@ -591,9 +670,11 @@ impl<'a> Renderer<'a> {
                 "per_100k": per_100k(total, commune.population),
                 "settings_totals": self.totals(&by_setting, false),
                 "day_count": lines.len(),
+                "first_day_fr": lines.first().map(|d| fr_date(d.date)),
+                "last_day_fr": lines.last().map(|d| fr_date(d.date)),
                 // Written here, not by the template: a commune page of a
                 // year is 365 rows, and the country has 35,000 communes.
-                "day_rows": day_rows_html(&lines),
+                "days": commune_days(&lines, width),
                 "chart_daily": chart,
             }),
         );
@@ -627,12 +708,11 @@ impl<'a> Renderer<'a> {
                     let mut rows: Vec<(&Summary, u64, u64)> = summaries
                         .iter()
                         .map(|s| {
-                            let population = scope
-                                .communes()
-                                .filter(|c| c.departement == s.code)
-                                .map(|c| c.population)
-                                .sum();
-                            (s, s.by_setting(width)[index], population)
+                            (
+                                s,
+                                s.by_setting(width)[index],
+                                self.population_of(&s.code),
+                            )
                         })
                         .filter(|(_, n, _)| *n > 0)
                         .collect();
@@ -666,16 +746,20 @@ impl<'a> Renderer<'a> {
                     Some(first) => {
                         let series = vec![days.iter().map(|d| d.by_setting[index]).collect()];
                         let title = format!("Décès par jour · {}", setting.label);
-                        json!(charts::stacked_bars(
-                            first.date,
-                            &series,
-                            &[self.colors[index]],
-                            &Caption {
-                                id: &format!("lieu-{}", setting.key),
-                                title: &title,
-                                description: &describe_days(&days, |d| d.by_setting[index]),
-                            }
-                        )?)
+                        let description = describe_days(&days, |d| d.by_setting[index]);
+                        both_layouts(&format!("lieu-{}", setting.key), |id, layout| {
+                            charts::stacked_bars(
+                                first.date,
+                                &series,
+                                &[self.colors[index]],
+                                &Caption {
+                                    id,
+                                    title: &title,
+                                    description: &description,
+                                },
+                                layout,
+                            )
+                        })?
                     }
                 };
                 let mut context = self.base("../");
@@ -723,8 +807,9 @@ fn sum_settings<'v>(rows: impl Iterator<Item = &'v Vec<u64>>, width: usize) -> V
 }
 
 /// Day lines for a table: the date, the counts, the total, the running
-/// total and (for a level) how many communes reported.
-fn day_lines(days: &[DaySummary], reporting: bool) -> Vec<Value> {
+/// total, and how many of the `expected` communes reported (their share in
+/// whole percents).
+fn day_lines(days: &[DaySummary], expected: usize) -> Vec<Value> {
     let mut cumulative = 0;
     days.iter()
         .map(|d| {
@@ -732,35 +817,108 @@ fn day_lines(days: &[DaySummary], reporting: bool) -> Vec<Value> {
             cumulative += total;
             let mut line = json!({"date_fr": fr_date(d.date), "by_setting": d.by_setting,
                                   "total": total, "cumulative": cumulative});
-            if reporting {
-                merge(&mut line, json!({"reporting": d.reporting}));
-            }
+            merge(
+                &mut line,
+                json!({"reporting": d.reporting,
+                       "percent": (d.reporting as usize * 100).checked_div(expected).unwrap_or(0)}),
+            );
             line
         })
         .collect()
 }
 
-/// The rows of a commune's table of days: the day, each setting, the
-/// total and the running total. Numbers and dates only: nothing to escape.
-fn day_rows_html(days: &[DaySummary]) -> String {
-    let width = days.first().map_or(0, |d| d.by_setting.len());
-    let mut html = String::with_capacity(days.len() * (64 + 16 * (width + 2)));
+/// How many days a commune page lists one by one, before grouping by month.
+const RECENT_DAYS: i64 = 28;
+
+const MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+/// A commune's days from its first declaration to its last, newest first,
+/// each day declared or not (a day without a declaration is no zero): the
+/// last four weeks as table rows, the days before grouped by month.
+fn commune_days(days: &[DaySummary], width: usize) -> Value {
+    use chrono::Datelike;
+    let (Some(first), Some(last)) = (days.first(), days.last()) else {
+        return Value::Null;
+    };
+    let (first, last) = (first.date, last.date);
+    // The running total of each declared day, oldest first.
     let mut cumulative = 0u64;
+    let declared: BTreeMap<NaiveDate, (&DaySummary, u64, u64)> = days
+        .iter()
+        .map(|d| {
+            let total: u64 = d.by_setting.iter().sum();
+            cumulative += total;
+            (d.date, (d, total, cumulative))
+        })
+        .collect();
+    let recent_start = (last - Duration::days(RECENT_DAYS - 1)).max(first);
     let mut number = String::with_capacity(16);
-    for day in days {
-        let total: u64 = day.by_setting.iter().sum();
-        cumulative += total;
-        html.push_str("<tr><th scope=\"row\">");
-        push_fr_date(&mut html, day.date);
-        html.push_str("</th>");
-        for n in day.by_setting.iter().chain([&total, &cumulative]) {
-            html.push_str("<td>");
-            push_fr_int(&mut html, &mut number, *n);
-            html.push_str("</td>");
+    let mut rows = |from: NaiveDate, to: NaiveDate| {
+        let mut html = String::new();
+        let (mut total, mut count, mut span) = (0u64, 0u32, 0u32);
+        let mut date = to;
+        while date >= from {
+            span += 1;
+            html.push_str("<tr><th scope=\"row\">");
+            push_fr_date(&mut html, date);
+            html.push_str("</th>");
+            match declared.get(&date) {
+                Some((day, day_total, running)) => {
+                    total += day_total;
+                    count += 1;
+                    for n in day.by_setting.iter().chain([day_total, running]) {
+                        html.push_str("<td>");
+                        push_fr_int(&mut html, &mut number, *n);
+                        html.push_str("</td>");
+                    }
+                }
+                None => {
+                    html.push_str("<td class=\"missing\" colspan=\"");
+                    html.push_str(itoa::Buffer::new().format(width + 2));
+                    html.push_str("\">non déclaré</td>");
+                }
+            }
+            html.push_str("</tr>\n");
+            date -= Duration::days(1);
         }
-        html.push_str("</tr>\n");
+        (html, total, count, span)
+    };
+    let (recent_rows, _, recent_declared, recent_span) = rows(recent_start, last);
+    let mut months = Vec::new();
+    let mut month_end = recent_start - Duration::days(1);
+    while month_end >= first {
+        let month_start = month_end.with_day(1).unwrap_or(month_end).max(first);
+        let (html, total, count, span) = rows(month_start, month_end);
+        let month = MONTHS[month_end.month0() as usize];
+        months.push(json!({
+            "label": format!("{month} {}", month_end.year()),
+            "total": total,
+            "declared": count,
+            "span": span,
+            "rows": html,
+        }));
+        month_end = month_start - Duration::days(1);
     }
-    html
+    json!({
+        "recent_from_fr": fr_date(recent_start),
+        "recent_rows": recent_rows,
+        "recent_declared": recent_declared,
+        "recent_span": recent_span,
+        "months": months,
+    })
 }
 
 /// `01/04/2020`, without the formatting machinery (a year of rows for
@@ -850,17 +1008,32 @@ fn stacked_chart(
     let series: Vec<Vec<u64>> = (0..width)
         .map(|i| days.iter().map(|d| d.by_setting[i]).collect())
         .collect();
-    let svg = charts::stacked_bars(
-        first.date,
-        &series,
-        colors,
-        &Caption {
-            id,
-            title,
-            description: &describe_days(days, |d| d.by_setting.iter().sum()),
-        },
-    )?;
-    Ok(json!(svg))
+    let description = describe_days(days, |d| d.by_setting.iter().sum());
+    both_layouts(id, |id, layout| {
+        charts::stacked_bars(
+            first.date,
+            &series,
+            colors,
+            &Caption {
+                id,
+                title,
+                description: &description,
+            },
+            layout,
+        )
+    })
+}
+
+/// A chart drawn wide and narrow (`{"wide": svg, "narrow": svg}`): the page
+/// shows the one that fits the screen.
+fn both_layouts(
+    id: &str,
+    draw: impl Fn(&str, charts::Layout) -> Result<String, charts::ChartError>,
+) -> Result<Value, RenderError> {
+    Ok(json!({
+        "wide": draw(id, charts::WIDE)?,
+        "narrow": draw(&format!("{id}-n"), charts::NARROW)?,
+    }))
 }
 
 fn cumulative_chart(days: &[DaySummary], id: &str, title: &str) -> Result<Value, RenderError> {
@@ -883,15 +1056,17 @@ fn cumulative_chart(days: &[DaySummary], id: &str, title: &str) -> Result<Value,
         first_total,
         values.last().copied().unwrap_or(0)
     );
-    let svg = charts::line(
-        first.date,
-        &values,
-        "#1b1b1b",
-        &Caption {
-            id,
-            title,
-            description: &description,
-        },
-    )?;
-    Ok(json!(svg))
+    both_layouts(id, |id, layout| {
+        charts::line(
+            first.date,
+            &values,
+            "#1b1b1b",
+            &Caption {
+                id,
+                title,
+                description: &description,
+            },
+            layout,
+        )
+    })
 }

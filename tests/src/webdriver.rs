@@ -75,6 +75,8 @@ impl ChromeDriver {
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
+                // Overlay scrollbars, as on a phone: they take no width from the page.
+                "--hide-scrollbars",
                 "--disable-quic",
                 "--no-first-run",
                 "--disable-background-networking",
@@ -240,6 +242,41 @@ impl Session {
             json!({"script": script, "args": []}),
         )
         .await
+    }
+
+    /// A command of the DevTools protocol (through ChromeDriver).
+    pub async fn devtools(&self, command: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            json!({"cmd": command, "params": params}),
+        )
+        .await
+    }
+
+    /// Shows pages at `width` × `height` CSS pixels. Not as a "mobile"
+    /// device: its browser would widen the layout to fit a page too wide and
+    /// zoom out, which hides the fault a test looks for.
+    pub async fn viewport(&self, width: u32, height: u32) {
+        self.devtools(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        )
+        .await;
+    }
+
+    /// The whole page as a PNG image, beyond the viewport.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let shot = self
+            .devtools(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
+            .await;
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap_or_default())
+            .expect("a base64 PNG")
     }
 
     pub async fn quit(self) {

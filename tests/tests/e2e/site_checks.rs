@@ -1,11 +1,12 @@
 //! The published site passes the checkers a reader's tools would apply: no broken
-//! link (lychee) and open data that match their Table Schema (frictionless).
+//! link (lychee), open data that match their Table Schema (frictionless), and
+//! HTML that the Nu HTML Checker (vnu) finds valid, the app's pages too.
 
 use std::process::Command;
 
 use chrono::{Duration, NaiveDate, Utc};
-use decompte_core::{Report, Source};
-use decompte_tests::TestApp;
+use decompte_core::{Report, Role, Source};
+use decompte_tests::{csrf_of, Browser, TestApp};
 
 /// A site of three départements (one overseas), with every level: the
 /// checkers follow the links between them and read every data file.
@@ -112,4 +113,160 @@ async fn open_data_match_their_table_schema() {
             "frictionless did not validate département {folder}:\n{report}"
         );
     }
+}
+
+/// The Nu HTML Checker's errors on `files` (vnu.jar from npm, on Java 17).
+fn vnu_errors(files: &[std::path::PathBuf]) -> Vec<String> {
+    let jar = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/browser/node_modules/vnu-jar/build/dist/vnu.jar"
+    );
+    assert!(
+        std::path::Path::new(jar).is_file(),
+        "vnu.jar is missing: run ./scripts/test.sh, which installs it with npm"
+    );
+    let output = Command::new("java")
+        .args(["-jar", jar, "--errors-only", "--format", "json"])
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| panic!("java -jar vnu.jar could not start: {e}"));
+    let report: serde_json::Value = serde_json::from_slice(&output.stderr).unwrap_or_else(|e| {
+        panic!(
+            "vnu gave no JSON report ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    report["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            format!(
+                "{}:{}: {}",
+                m["url"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default(),
+                m["lastLine"],
+                m["message"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+fn html_files(folder: &std::path::Path, into: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(folder).expect("site folder").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            html_files(&path, into);
+        } else if path.extension().is_some_and(|e| e == "html") {
+            into.push(path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_kind_is_valid_html() {
+    // Every page of a site of three départements.
+    let site = published_site().await;
+    let mut files = Vec::new();
+    html_files(&site.app.site_dir, &mut files);
+    assert!(files.len() > 30, "{} pages", files.len());
+
+    // A site of one département (its overview lists communes), and the app's pages.
+    let app = TestApp::start().await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    let pages = tempfile::tempdir().expect("folder");
+    let mut browser = Browser::new(&app);
+    let mut keep = |name: &str, html: &str| {
+        let path = pages.path().join(format!("{name}.html"));
+        std::fs::write(&path, html).expect("write page");
+        files.push(path);
+    };
+    keep("connexion", &browser.get("/connexion").await.text);
+    keep("aide", &browser.get("/aide").await.text);
+    browser.login(&prefecture).await;
+    for (name, path) in [
+        ("saisie", "/saisie?commune=56260&date=2020-04-01"),
+        ("prefecture", "/prefecture?date=2020-04-01"),
+        ("codes", "/prefecture/codes"),
+        (
+            "saisie-groupee",
+            "/prefecture/saisie-groupee?date=2020-04-01",
+        ),
+    ] {
+        let answer = browser.get(path).await;
+        assert_eq!(answer.status, reqwest::StatusCode::OK, "{path}");
+        keep(name, &answer.text);
+    }
+    // The form refusing a count, and asking to confirm an unlikely one.
+    let form = browser.get("/saisie?commune=56260&date=2020-04-01").await;
+    let csrf = csrf_of(&form.text);
+    let refused = browser
+        .post_form(
+            "/saisie",
+            &[
+                ("csrf", &csrf),
+                ("commune", "56260"),
+                ("date", "2020-04-01"),
+                ("n_hopital", "-1"),
+                ("n_ehpad", "0"),
+                ("n_esms", "0"),
+                ("n_domicile", "0"),
+                ("n_autre", "0"),
+            ],
+        )
+        .await;
+    keep("saisie-refusee", &refused.text);
+    let unlikely = browser
+        .declare(&csrf, "56021", "2020-04-01", [0, 0, 0, 80, 0])
+        .await;
+    assert!(unlikely.text.contains("Confirmer"), "{}", unlikely.text);
+    keep("saisie-avertissement", &unlikely.text);
+    let csrf = csrf_of(&browser.get("/saisie").await.text);
+    browser
+        .declare(&csrf, "56260", "2020-04-01", [2, 1, 0, 0, 0])
+        .await;
+    app.publish().await;
+    keep("app-404", &browser.get("/nulle-part").await.text);
+    for page in ["index.html", "communes/56260.html", "methodologie.html"] {
+        keep(
+            &format!("un-departement-{}", page.replace('/', "-")),
+            &app.site_file(page),
+        );
+    }
+
+    // The second factor's enrolment page.
+    let fresh = decompte_app::auth::issue_credential(
+        app.store().as_ref(),
+        decompte_app::auth::NewCredential::new(Role::Prefecture, None, "Cellule de crise"),
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("issue")
+    .1;
+    let mut newcomer = Browser::new(&app);
+    let enrolment = newcomer.login_code_only(&fresh.display_grouped()).await;
+    assert!(enrolment.text.contains("code QR"), "{}", enrolment.text);
+    keep("enrolement", &enrolment.text);
+
+    let errors = vnu_errors(&files);
+    assert!(
+        errors.is_empty(),
+        "the Nu HTML Checker found {} error(s) in {} pages:\n{}",
+        errors.len(),
+        files.len(),
+        errors.join("\n")
+    );
+
+    // The check can fail: a page with an unclosed element and a bad attribute.
+    let bad = pages.path().join("bad.html");
+    std::fs::write(
+        &bad,
+        "<!doctype html><html lang=fr><title>t</title><main><p><div align=middle></main>",
+    )
+    .expect("write");
+    assert!(!vnu_errors(&[bad]).is_empty(), "vnu found nothing wrong");
 }

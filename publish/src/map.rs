@@ -1,0 +1,438 @@
+//! Choropleth maps: cumulative deaths per 100,000 inhabitants, one area a
+//! commune (a département's map) or a département (the map of several).
+//!
+//! The contours are prepared by `scripts/referential/contours.sh` as SVG
+//! path data in one plane per département (`data/contours-*.csv`, see that
+//! script), so drawing a map is choosing a class for each area, copying its
+//! path and setting the viewBox. Metropolitan France shares one plane;
+//! overseas départements on a map of several are drawn as insets below it.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use decompte_templates::{format_decimal, format_int};
+
+const COMMUNES_CSV: &str = include_str!("../../data/contours-communes.csv");
+const DEPARTEMENTS_CSV: &str = include_str!("../../data/contours-departements.csv");
+
+/// The colours of the classes, lightest first (ColorBrewer YlOrRd, five
+/// classes: sequential and legible to colour-blind readers); class 0 is
+/// "no death", lighter still. The stylesheet names them `.k0` … `.k5`.
+pub const CLASS_COUNT: usize = 6;
+
+/// An area's outline: its bounding box (x0, y0, x1, y1) and SVG path data.
+#[derive(Debug, Clone, Copy)]
+pub struct Contour {
+    pub bbox: [i64; 4],
+    pub path: &'static str,
+}
+
+/// Contours by code.
+pub type Contours = HashMap<&'static str, Contour>;
+
+fn parse(csv: &'static str) -> Contours {
+    csv.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.splitn(6, ',');
+            let code = fields.next()?;
+            let mut bbox = [0i64; 4];
+            for value in &mut bbox {
+                *value = fields.next()?.parse().ok()?;
+            }
+            Some((
+                code,
+                Contour {
+                    bbox,
+                    path: fields.next()?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The communes' contours (read once per process).
+pub fn communes() -> &'static Contours {
+    static CONTOURS: OnceLock<Contours> = OnceLock::new();
+    CONTOURS.get_or_init(|| parse(COMMUNES_CSV))
+}
+
+/// The départements' contours.
+pub fn departements() -> &'static Contours {
+    static CONTOURS: OnceLock<Contours> = OnceLock::new();
+    CONTOURS.get_or_init(|| parse(DEPARTEMENTS_CSV))
+}
+
+/// One area of a map.
+#[derive(Debug, Clone)]
+pub struct Area<'a> {
+    pub code: &'a str,
+    /// Its département: areas of one département share a plane.
+    pub departement: &'a str,
+    pub name: &'a str,
+    pub href: String,
+    pub total: u64,
+    /// Deaths per 100,000 inhabitants (`None` without population).
+    pub rate: Option<f64>,
+    /// It declared the map's last day (`None`: the map has no day).
+    pub declared_last: Option<bool>,
+}
+
+/// A rendered map, its legend and the areas it could not draw.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Map {
+    pub svg: String,
+    pub legend: Vec<LegendEntry>,
+    /// Names of the areas without a contour, listed under the map.
+    pub missing: Vec<String>,
+    /// Some area did not declare the last day: the legend explains the hatching.
+    pub hatched: bool,
+    /// That day, « 12/04/2020 ».
+    pub last_day: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LegendEntry {
+    pub class: String,
+    pub label: String,
+}
+
+/// Upper bounds of the classes 1 … n−1 for these rates: the quintiles of the
+/// positive rates rounded to two significant digits, without repeats.
+pub fn breaks(rates: &[f64]) -> Vec<f64> {
+    let mut positive: Vec<f64> = rates.iter().copied().filter(|r| *r > 0.0).collect();
+    positive.sort_by(f64::total_cmp);
+    let Some(&max) = positive.last() else {
+        return Vec::new();
+    };
+    let mut bounds: Vec<f64> = Vec::new();
+    for q in [0.2, 0.4, 0.6, 0.8] {
+        let at = ((positive.len() - 1) as f64 * q).floor() as usize;
+        let bound = two_digits(positive[at]);
+        if bound < max && bounds.last().is_none_or(|last| *last < bound) {
+            bounds.push(bound);
+        }
+    }
+    bounds
+}
+
+/// `x` rounded up to two significant digits (1,234 → 1,300; 0.0123 → 0.013).
+fn two_digits(x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    let magnitude = 10f64.powi(x.log10().floor() as i32 - 1);
+    (x / magnitude).ceil() * magnitude
+}
+
+fn class_of(area: &Area<'_>, bounds: &[f64]) -> usize {
+    match area.rate {
+        _ if area.total == 0 => 0,
+        None => CLASS_COUNT - 1,
+        Some(rate) => 1 + bounds.iter().take_while(|b| rate > **b).count(),
+    }
+}
+
+fn legend(bounds: &[f64]) -> Vec<LegendEntry> {
+    let number = |x: f64| {
+        if x >= 10.0 {
+            format_decimal(x, 0)
+        } else {
+            format_decimal(x, 1)
+        }
+    };
+    let mut entries = vec![LegendEntry {
+        class: "k0".into(),
+        label: "aucun décès déclaré".into(),
+    }];
+    let classes = bounds.len() + 1;
+    for class in 1..=classes {
+        let label = match (
+            class.checked_sub(2).map(|i| bounds[i]),
+            bounds.get(class - 1),
+        ) {
+            (None, Some(high)) => format!("jusqu'à {}", number(*high)),
+            (Some(low), Some(high)) => format!("de {} à {}", number(low), number(*high)),
+            (Some(low), None) => format!("plus de {}", number(low)),
+            (None, None) => "plus de 0".into(),
+        };
+        entries.push(LegendEntry {
+            class: format!("k{}", class_index(class, classes)),
+            label,
+        });
+    }
+    entries
+}
+
+/// Spreads `classes` classes over the five colours, the last one darkest.
+fn class_index(class: usize, classes: usize) -> usize {
+    class + (CLASS_COUNT - 1 - classes)
+}
+
+/// Which plane an area is drawn in: metropolitan France shares one, each
+/// overseas département has its own.
+fn plane(departement: &str) -> &str {
+    if departement.starts_with("97") || departement.starts_with("98") {
+        departement
+    } else {
+        "metropole"
+    }
+}
+
+fn union(boxes: impl Iterator<Item = [i64; 4]>) -> Option<[i64; 4]> {
+    boxes.reduce(|a, b| {
+        [
+            a[0].min(b[0]),
+            a[1].min(b[1]),
+            a[2].max(b[2]),
+            a[3].max(b[3]),
+        ]
+    })
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The map of `areas` drawn from `contours`; `None` if none has a contour.
+/// `label` names the map for assistive technologies; `last_day` is the day
+/// whose declarations the hatching shows (« 12/04/2020 »).
+pub fn choropleth(
+    areas: &[Area<'_>],
+    contours: &Contours,
+    label: &str,
+    last_day: Option<&str>,
+) -> Option<Map> {
+    let drawn: Vec<(&Area<'_>, &Contour)> = areas
+        .iter()
+        .filter_map(|a| contours.get(a.code).map(|c| (a, c)))
+        .collect();
+    let missing = areas
+        .iter()
+        .filter(|a| !contours.contains_key(a.code))
+        .map(|a| a.name.to_owned())
+        .collect();
+    // The planes, the largest first: it is drawn as is, the others as insets below it.
+    let mut planes: Vec<(&str, [i64; 4])> = Vec::new();
+    for (area, contour) in &drawn {
+        let key = plane(area.departement);
+        match planes.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, bbox)) => *bbox = union([*bbox, contour.bbox].into_iter())?,
+            None => planes.push((key, contour.bbox)),
+        }
+    }
+    let area_of = |b: &[i64; 4]| (b[2] - b[0]) * (b[3] - b[1]);
+    planes.sort_by_key(|(key, bbox)| (std::cmp::Reverse(area_of(bbox)), *key));
+    let (_, main) = *planes.first()?;
+    let main_width = main[2] - main[0];
+    let gap = main_width / 40;
+    let inset = (main_width - gap * 4) / 5;
+    // Each plane's transform: (offset x, offset y, scale).
+    let mut transforms: HashMap<&str, (f64, f64, f64)> = HashMap::new();
+    let mut view = main;
+    for (i, (key, bbox)) in planes.iter().enumerate() {
+        if i == 0 {
+            transforms.insert(key, (0.0, 0.0, 1.0));
+            continue;
+        }
+        let (row, column) = ((i - 1) / 5, (i - 1) % 5);
+        let size = (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]).max(1);
+        let scale = inset as f64 / size as f64;
+        let x = main[0] + column as i64 * (inset + gap);
+        let y = main[3] + gap + row as i64 * (inset + gap);
+        transforms.insert(
+            key,
+            (
+                x as f64 - bbox[0] as f64 * scale,
+                y as f64 - bbox[1] as f64 * scale,
+                scale,
+            ),
+        );
+        view[3] = view[3].max(y + inset);
+    }
+    let rates: Vec<f64> = drawn.iter().filter_map(|(a, _)| a.rate).collect();
+    let bounds = breaks(&rates);
+    let classes = bounds.len() + 1;
+    let margin = (view[2] - view[0]).max(view[3] - view[1]) / 100;
+    let mut svg = String::with_capacity(drawn.iter().map(|(_, c)| c.path.len() + 120).sum());
+    let _ = write!(
+        svg,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"map\" viewBox=\"{} {} {} {}\" \
+         role=\"group\" aria-label=\"{}\">\n<defs>",
+        view[0] - margin,
+        view[1] - margin,
+        view[2] - view[0] + 2 * margin,
+        view[3] - view[1] + 2 * margin,
+        escape(label),
+    );
+    // Hatching over the class colour: the area did not declare the last day.
+    let hatch = (view[2] - view[0]).max(1) / 150;
+    for class in 0..CLASS_COUNT {
+        let _ = write!(
+            svg,
+            "<pattern id=\"map-h{class}\" class=\"k{class}\" patternUnits=\"userSpaceOnUse\" \
+             width=\"{hatch}\" height=\"{hatch}\" patternTransform=\"rotate(45)\">\
+             <rect width=\"{hatch}\" height=\"{hatch}\"/><rect class=\"hatch\" width=\"{}\" \
+             height=\"{hatch}\"/></pattern>",
+            (hatch / 3).max(1)
+        );
+    }
+    svg.push_str("</defs>\n");
+    let mut hatched = false;
+    let mut current_plane = None;
+    let mut sorted = drawn;
+    sorted.sort_by_key(|(a, _)| (plane(a.departement), a.code));
+    for (area, contour) in sorted {
+        let key = plane(area.departement);
+        if current_plane != Some(key) {
+            if current_plane.is_some() {
+                svg.push_str("</g>\n");
+            }
+            let (x, y, scale) = transforms.get(key).copied().unwrap_or((0.0, 0.0, 1.0));
+            if scale == 1.0 {
+                svg.push_str("<g>\n");
+            } else {
+                let _ = writeln!(
+                    svg,
+                    "<g transform=\"translate({x:.0} {y:.0}) scale({scale:.5})\">"
+                );
+            }
+            current_plane = Some(key);
+        }
+        let class = match class_of(area, &bounds) {
+            0 => 0,
+            class => class_index(class.min(classes), classes),
+        };
+        let not_declared = area.declared_last == Some(false);
+        hatched |= not_declared;
+        let mut title = format!("{} : {} décès", area.name, format_int(area.total));
+        if let Some(rate) = area.rate {
+            let _ = write!(
+                title,
+                ", {} pour 100 000 habitants",
+                format_decimal(rate, 1)
+            );
+        }
+        if let (true, Some(day)) = (not_declared, last_day) {
+            let _ = write!(title, " ; pas de déclaration le {day}");
+        }
+        let _ = writeln!(
+            svg,
+            "<a href=\"{}\"><path class=\"k{class}{}\" d=\"{}\"><title>{}</title></path></a>",
+            escape(&area.href),
+            if not_declared { " n" } else { "" },
+            contour.path,
+            escape(&title),
+        );
+    }
+    if current_plane.is_some() {
+        svg.push_str("</g>\n");
+    }
+    svg.push_str("</svg>");
+    Some(Map {
+        svg,
+        legend: legend(&bounds),
+        missing,
+        hatched,
+        last_day: last_day.map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn area<'a>(code: &'a str, departement: &'a str, total: u64, rate: f64) -> Area<'a> {
+        Area {
+            code,
+            departement,
+            name: code,
+            href: format!("communes/{code}.html"),
+            total,
+            rate: Some(rate),
+            declared_last: Some(total != 3),
+        }
+    }
+
+    #[test]
+    fn every_current_commune_of_morbihan_has_a_contour() {
+        let contours = communes();
+        let scope = decompte_config::referential()
+            .and_then(|r| Ok(r.scope(&["56".into()])?))
+            .expect("scope");
+        let morbihan: Vec<_> = scope.communes().collect();
+        assert_eq!(morbihan.len(), 249);
+        for commune in morbihan {
+            assert!(
+                contours.contains_key(commune.code.as_str()),
+                "{}",
+                commune.code
+            );
+        }
+        assert!(departements().contains_key("56"));
+        assert!(departements().contains_key("971"));
+    }
+
+    #[test]
+    fn classes_follow_the_quintiles_and_the_legend_names_them() {
+        let bounds = breaks(&[
+            0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0,
+        ]);
+        assert_eq!(bounds, [20.0, 40.0, 60.0, 80.0]);
+        let labels: Vec<String> = legend(&bounds).into_iter().map(|e| e.label).collect();
+        assert_eq!(
+            labels,
+            [
+                "aucun décès déclaré",
+                "jusqu'à 20",
+                "de 20 à 40",
+                "de 40 à 60",
+                "de 60 à 80",
+                "plus de 80"
+            ]
+        );
+        assert_eq!(breaks(&[0.0, 0.0]), Vec::<f64>::new());
+        assert_eq!(breaks(&[5.0, 5.0, 5.0]), Vec::<f64>::new(), "one class");
+        assert_eq!(two_digits(1234.0), 1300.0);
+    }
+
+    #[test]
+    fn a_map_links_each_area_hatches_the_silent_and_lists_the_undrawn() {
+        let areas = [
+            area("56001", "56", 0, 0.0),
+            area("56260", "56", 9, 16.1),
+            area("56003", "56", 3, 300.0),
+            area("99999", "56", 1, 1.0),
+        ];
+        let map = choropleth(&areas, communes(), "Carte", Some("12/04/2020")).expect("map");
+        assert_eq!(map.missing, ["99999"]);
+        assert_eq!(map.svg.matches("<a href=").count(), 3);
+        assert!(map
+            .svg
+            .contains("<a href=\"communes/56260.html\"><path class=\"k"));
+        assert!(map.svg.contains(
+            "<title>56003 : 3 décès, 300,0 pour 100 000 habitants ; pas de déclaration le 12/04/2020</title>"
+        ));
+        assert!(map.svg.contains("class=\"k0\" d="), "no death: class 0");
+        assert!(map.hatched);
+        // Départements of metropolitan France and overseas: one inset.
+        let departements_map = choropleth(
+            &[area("56", "56", 5, 1.0), area("971", "971", 5, 2.0)],
+            departements(),
+            "Carte",
+            None,
+        )
+        .expect("map");
+        assert_eq!(
+            departements_map
+                .svg
+                .matches("transform=\"translate")
+                .count(),
+            1
+        );
+    }
+}
