@@ -14,6 +14,7 @@ pub mod plausibility;
 pub mod reach;
 pub mod report;
 pub mod setting;
+pub mod signals;
 pub mod spreadsheet;
 pub mod time;
 pub mod validation;

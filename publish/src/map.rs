@@ -75,8 +75,8 @@ pub struct Area<'a> {
     pub total: u64,
     /// Deaths per 100,000 inhabitants (`None` without population).
     pub rate: Option<f64>,
-    /// It declared the map's last day (`None`: the map has no day).
-    pub declared_last: Option<bool>,
+    /// Drawn hatched: the map's note (its legend's last line) applies to it.
+    pub hatched: bool,
 }
 
 /// A rendered map, its legend and the areas it could not draw.
@@ -86,10 +86,9 @@ pub struct Map {
     pub legend: Vec<LegendEntry>,
     /// Names of the areas without a contour, listed under the map.
     pub missing: Vec<String>,
-    /// Some area did not declare the last day: the legend explains the hatching.
-    pub hatched: bool,
-    /// That day, « 12/04/2020 ».
-    pub last_day: Option<String>,
+    /// What the hatching means, when some area is hatched: « pas de
+    /// déclaration le 12/04/2020 ».
+    pub hatch_label: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -199,13 +198,13 @@ fn escape(text: &str) -> String {
 }
 
 /// The map of `areas` drawn from `contours`; `None` if none has a contour.
-/// `label` names the map for assistive technologies; `last_day` is the day
-/// whose declarations the hatching shows (« 12/04/2020 »).
+/// `label` names the map for assistive technologies; `hatch_note` says what
+/// the hatching of an area means (« pas de déclaration le 12/04/2020 »).
 pub fn choropleth(
     areas: &[Area<'_>],
     contours: &Contours,
     label: &str,
-    last_day: Option<&str>,
+    hatch_note: &str,
 ) -> Option<Map> {
     let drawn: Vec<(&Area<'_>, &Contour)> = areas
         .iter()
@@ -307,8 +306,7 @@ pub fn choropleth(
             0 => 0,
             class => class_index(class.min(classes), classes),
         };
-        let not_declared = area.declared_last == Some(false);
-        hatched |= not_declared;
+        hatched |= area.hatched;
         let mut title = format!("{} : {} décès", area.name, format_int(area.total));
         if let Some(rate) = area.rate {
             let _ = write!(
@@ -317,14 +315,14 @@ pub fn choropleth(
                 format_decimal(rate, 1)
             );
         }
-        if let (true, Some(day)) = (not_declared, last_day) {
-            let _ = write!(title, " ; pas de déclaration le {day}");
+        if area.hatched {
+            let _ = write!(title, " ; {hatch_note}");
         }
         let _ = writeln!(
             svg,
             "<a href=\"{}\"><path class=\"k{class}{}\" d=\"{}\"><title>{}</title></path></a>",
             escape(&area.href),
-            if not_declared { " n" } else { "" },
+            if area.hatched { " n" } else { "" },
             contour.path,
             escape(&title),
         );
@@ -337,8 +335,7 @@ pub fn choropleth(
         svg,
         legend: legend(&bounds),
         missing,
-        hatched,
-        last_day: last_day.map(str::to_owned),
+        hatch_label: hatched.then(|| hatch_note.to_owned()),
     })
 }
 
@@ -354,7 +351,7 @@ mod tests {
             href: format!("communes/{code}.html"),
             total,
             rate: Some(rate),
-            declared_last: Some(total != 3),
+            hatched: total == 3,
         }
     }
 
@@ -408,7 +405,13 @@ mod tests {
             area("56003", "56", 3, 300.0),
             area("99999", "56", 1, 1.0),
         ];
-        let map = choropleth(&areas, communes(), "Carte", Some("12/04/2020")).expect("map");
+        let map = choropleth(
+            &areas,
+            communes(),
+            "Carte",
+            "pas de déclaration le 12/04/2020",
+        )
+        .expect("map");
         assert_eq!(map.missing, ["99999"]);
         assert_eq!(map.svg.matches("<a href=").count(), 3);
         assert!(map
@@ -418,13 +421,16 @@ mod tests {
             "<title>56003 : 3 décès, 300,0 pour 100 000 habitants ; pas de déclaration le 12/04/2020</title>"
         ));
         assert!(map.svg.contains("class=\"k0\" d="), "no death: class 0");
-        assert!(map.hatched);
+        assert_eq!(
+            map.hatch_label.as_deref(),
+            Some("pas de déclaration le 12/04/2020")
+        );
         // Départements of metropolitan France and overseas: one inset.
         let departements_map = choropleth(
             &[area("56", "56", 5, 1.0), area("971", "971", 5, 2.0)],
             departements(),
             "Carte",
-            None,
+            "",
         )
         .expect("map");
         assert_eq!(

@@ -483,7 +483,7 @@ impl<'a> Renderer<'a> {
                     href: format!("{root}communes/{}.html", commune.code),
                     total,
                     rate: per_100k(total, commune.population),
-                    declared_last: last.map(|day| c.last_date == Some(day)),
+                    hatched: last.is_some_and(|day| c.last_date != Some(day)),
                 }
             })
             .collect();
@@ -491,12 +491,8 @@ impl<'a> Renderer<'a> {
             &areas,
             map::communes(),
             &format!("Carte des communes, {label}"),
-            last_fr.as_deref(),
+            &format!("pas de déclaration le {}", last_fr.unwrap_or_default()),
         )
-        .map(|mut map| {
-            map.last_day = last_fr;
-            map
-        })
     }
 
     /// `index.html`: the scope's totals, charts and completeness, and its
@@ -549,7 +545,7 @@ impl<'a> Renderer<'a> {
                         href: format!("departements/{}.html", s.code),
                         total,
                         rate: per_100k(total, population),
-                        declared_last: None,
+                        hatched: false,
                     }
                 })
                 .collect();
@@ -557,7 +553,7 @@ impl<'a> Renderer<'a> {
                 &areas,
                 map::departements(),
                 &format!("Carte des départements, {}", scope.label()),
-                None,
+                "",
             );
             merge(
                 &mut context,
@@ -707,13 +703,7 @@ impl<'a> Renderer<'a> {
                 let places: Vec<Value> = if self.multi() {
                     let mut rows: Vec<(&Summary, u64, u64)> = summaries
                         .iter()
-                        .map(|s| {
-                            (
-                                s,
-                                s.by_setting(width)[index],
-                                self.population_of(&s.code),
-                            )
-                        })
+                        .map(|s| (s, s.by_setting(width)[index], self.population_of(&s.code)))
                         .filter(|(_, n, _)| *n > 0)
                         .collect();
                     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.code.cmp(&b.0.code)));

@@ -45,6 +45,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("app/login.html", include_str!("../app/login.html")),
     ("app/aide.html", include_str!("../app/aide.html")),
     ("app/dictation.html", include_str!("../app/dictation.html")),
+    ("app/signals.html", include_str!("../app/signals.html")),
     (
         "app/second_factor.html",
         include_str!("../app/second_factor.html"),

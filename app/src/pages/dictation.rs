@@ -5,10 +5,11 @@
 
 use super::*;
 
+/// A day and a département, as a page's query asks them.
 #[derive(Deserialize, Default)]
 pub(super) struct DictationQuery {
-    date: Option<String>,
-    departement: Option<String>,
+    pub(super) date: Option<String>,
+    pub(super) departement: Option<String>,
 }
 
 /// What one row of the screen holds, and what became of it.
@@ -32,6 +33,17 @@ fn day_and_communes(
             "Le niveau national consulte ; les déclarations sont saisies par les préfectures.",
         ));
     }
+    departement_and_day(state, session, date, departement)
+}
+
+/// The département asked, if it is in the caller's reach (its first one by
+/// default), a day in its time zone, and its communes.
+pub(super) fn departement_and_day(
+    state: &AppState,
+    session: &BrowserSession,
+    date: Option<&str>,
+    departement: Option<&str>,
+) -> Result<(NaiveDate, String, Vec<Commune>), ApiError> {
     let scope = session.caller.scope(&state.config.scope);
     let departement = match departement.map(str::trim).filter(|d| !d.is_empty()) {
         Some(code) if scope.has_departement(code) => code.to_owned(),

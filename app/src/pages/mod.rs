@@ -38,6 +38,7 @@ pub(crate) use form::form_draft;
 mod login;
 mod prefecture;
 mod second_factor;
+mod signals;
 
 use self::extract::*;
 use self::form::*;
@@ -69,6 +70,7 @@ pub fn routes() -> Router<AppState> {
         .route("/deconnexion", post(logout))
         .route("/saisie", get(form_page).post(form_submit))
         .route("/prefecture", get(prefecture_page))
+        .route("/prefecture/signaux", get(signals::signals_page))
         .route(
             "/prefecture/saisie-groupee",
             get(dictation::dictation_page).post(dictation::dictation_submit),

@@ -272,6 +272,8 @@ async fn pages_have_no_accessibility_violations() {
             "/saisie?commune=56260&date=2020-04-01",
             "/prefecture/codes",
             "/prefecture/saisie-groupee?date=2020-04-03",
+            "/prefecture/signaux?date=2020-04-10",
+            "/prefecture/signaux?date=2020-04-10",
         ] {
             browser.goto(&app.url(path)).await;
             let label = format!("{path} at {width} px");

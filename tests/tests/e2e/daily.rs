@@ -1,6 +1,6 @@
 //! The daily work of a mairie in the fewest steps (issue « Le travail
 //! quotidien »): a day without deaths in one click, and a form sent twice
-//! saved once.
+//! saved once; for the crisis cell, a cluster signalled.
 
 use decompte_core::Role;
 use decompte_tests::{csrf_of, hidden_field, issue_labelled_code, report_body, Browser, TestApp};
@@ -466,4 +466,89 @@ async fn the_crisis_cell_enters_ten_dictated_declarations_in_one_screen() {
         mairie.get("/prefecture/saisie-groupee").await.status,
         StatusCode::FORBIDDEN
     );
+}
+
+/// A report written straight to the store: `hopital` and `ehpad` deaths.
+fn day_of(
+    commune: &str,
+    date: chrono::NaiveDate,
+    hopital: u32,
+    ehpad: u32,
+) -> decompte_core::Report {
+    let mut report = decompte_tests::sample_report(
+        &decompte_core::CommuneCode::parse(commune).expect("code"),
+        date,
+        1,
+        hopital,
+    );
+    report.counts.insert("domicile".into(), 0);
+    report.counts.insert("ehpad".into(), ehpad);
+    report.recorded_by = "test".into();
+    report
+}
+
+#[tokio::test]
+async fn a_cluster_in_an_ehpad_is_signalled_on_its_third_day() {
+    let app = TestApp::start().await;
+    let store = app.store();
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 3, 15).expect("date");
+    let cluster = chrono::NaiveDate::from_ymd_opt(2020, 4, 5).expect("date");
+    // A month of the usual: Vannes and Lorient at hospital and in EHPAD.
+    for day in 0..28 {
+        let date = start + chrono::Duration::days(day);
+        let odd = u32::from(day % 2 == 1);
+        for report in [
+            day_of("56260", date, 2, odd),
+            day_of("56121", date, 1, 1 - odd),
+        ] {
+            store.write_report(&report, None).await.expect("write");
+        }
+    }
+    // From 5 April, one EHPAD death a day in Brandérion (1,494 inhabitants).
+    for day in 0..4 {
+        let report = day_of("56021", cluster + chrono::Duration::days(day), 0, 1);
+        store.write_report(&report, None).await.expect("write");
+    }
+    let mut browser = Browser::new(&app);
+    browser
+        .login(&app.issue(Role::Prefecture, None).await)
+        .await;
+    let prefecture = browser.get("/prefecture?date=2020-04-05").await;
+    assert!(prefecture
+        .text
+        .contains("/prefecture/signaux?date=2020-04-05"));
+    let mut first_flagged = None;
+    for day in 0..4 {
+        let date = cluster + chrono::Duration::days(day);
+        let page = browser
+            .get(&format!("/prefecture/signaux?date={date}"))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        let flagged = page.text.contains("signal</strong> sur les sept jours");
+        if flagged && first_flagged.is_none() {
+            first_flagged = Some(date);
+            assert!(
+                page.text.contains("Brandérion (EHPAD, 3 décès)"),
+                "{}",
+                page.text
+            );
+            // Hatched on the map, Vannes's usual deaths not signalled.
+            assert!(page
+                .text
+                .contains("Brandérion : 3 décès, 200,8 pour 100 000 habitants ; signal"));
+            assert!(!page.text.contains("Vannes (Hôpital"), "{}", page.text);
+        }
+    }
+    assert_eq!(
+        first_flagged,
+        chrono::NaiveDate::from_ymd_opt(2020, 4, 7),
+        "the third death in three days is the signal"
+    );
+    // A commune's code reads no signal: the page is the prefecture's.
+    let mut mayor = Browser::new(&app);
+    mayor
+        .login(&app.issue(Role::Commune, Some("56260")).await)
+        .await;
+    let refused = mayor.get("/prefecture/signaux").await;
+    assert_ne!(refused.status, StatusCode::OK);
 }
