@@ -46,6 +46,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("app/aide.html", include_str!("../app/aide.html")),
     ("app/dictation.html", include_str!("../app/dictation.html")),
     ("app/signals.html", include_str!("../app/signals.html")),
+    ("app/macros.html", include_str!("../app/macros.html")),
     (
         "app/second_factor.html",
         include_str!("../app/second_factor.html"),
