@@ -12,6 +12,8 @@ pub struct AppConfig {
     pub publisher: String,
     /// "Covid-19".
     pub crisis: String,
+    /// The « République française » brand and Marianne (`--theme etat`).
+    pub state_brand: bool,
     /// Where the public site is: `/` when served with the app, the CDN's address otherwise.
     pub site_url: String,
     /// Secure cookies with the `__Host-` prefix. Off only for plain-http loopback.
@@ -79,6 +81,7 @@ impl AppConfig {
         config.rules = settings.rules()?;
         config.publisher = settings.publisher.clone();
         config.crisis = settings.crisis.clone();
+        config.state_brand = settings.state_brand();
         config.site_url = settings.site_url.clone().unwrap_or_else(|| "/".into());
         config.secure_cookies = settings.secure_cookies();
         config.public_origin = settings.public_origin();
@@ -106,6 +109,7 @@ impl AppConfig {
             rules: Rules::default(),
             publisher: "Préfecture du Morbihan".into(),
             crisis: "Covid-19".into(),
+            state_brand: true,
             site_url: "/".into(),
             secure_cookies: true,
             session_ttl: Duration::from_secs(8 * 3600),

@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/app/style.css", get(stylesheet))
+        .route("/app/dsfr/{*path}", get(dsfr_file))
         .with_state(state)
         .layer(axum::middleware::from_fn(log_refusals))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -99,7 +100,8 @@ pub fn router(state: AppState) -> Router {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
                 "default-src 'none'; style-src 'self' 'unsafe-inline'; \
-                img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                img-src 'self' data:; font-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+                base-uri 'none'",
             ),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -130,6 +132,29 @@ async fn log_refusals(
         );
     }
     response
+}
+
+/// A file of the Système de design de l'État: its stylesheet, fonts, icons.
+async fn dsfr_file(
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> axum::response::Response {
+    match decompte_templates::DSFR_FILES
+        .iter()
+        .find(|(name, _)| *name == path)
+    {
+        Some((name, bytes)) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    decompte_publish::headers::content_type(name),
+                ),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -155,7 +155,9 @@ impl LocalApp {
                     .append_index_html_on_directories(true)
                     .not_found_service(ServeFile::new(self.site_dir.join("404.html"))),
             )
-            .layer(axum::middleware::from_fn(site_headers));
+            .layer(axum::middleware::from_fn(site_headers))
+            // As CloudFront does in front of the bucket.
+            .layer(tower_http::compression::CompressionLayer::new());
         decompte_app::router(self.state.clone()).merge(site)
     }
 

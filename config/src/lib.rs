@@ -192,6 +192,14 @@ pub struct Options {
     #[arg(long, env = "DECOMPTE_PUBLISHER", default_value = defaults::PUBLISHER, global = true)]
     pub publisher: String,
 
+    /// The look of the pages: `etat`, the Système de design de l'État with the
+    /// « République française » brand and the Marianne typeface, reserved to
+    /// State services (a prefecture is one); `neutre`, the same layout without
+    /// them, for a deployment that is not a State service.
+    #[arg(long, env = "DECOMPTE_THEME", default_value = "etat",
+          value_parser = ["etat", "neutre"], global = true)]
+    pub theme: String,
+
     /// Name of the crisis, as shown on every page.
     #[arg(long, env = "DECOMPTE_CRISIS", default_value = defaults::CRISIS, global = true)]
     pub crisis: String,
@@ -283,6 +291,7 @@ impl Options {
             crisis_start: defaults::CRISIS_START.parse().unwrap_or_default(),
             max_per_cell: defaults::MAX_PER_CELL,
             publisher: defaults::PUBLISHER.into(),
+            theme: "etat".into(),
             crisis: defaults::CRISIS.into(),
             public_url: None,
             site_url: None,
@@ -294,6 +303,11 @@ impl Options {
             old_day_after: defaults::OLD_DAY_AFTER,
             demo: false,
         }
+    }
+
+    /// The State's brand and typeface are shown (`--theme etat`).
+    pub fn state_brand(&self) -> bool {
+        self.theme != "neutre"
     }
 
     pub fn scope(&self) -> Result<Scope, ConfigError> {

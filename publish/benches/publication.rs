@@ -19,6 +19,7 @@ fn morbihan() -> SiteConfig {
     SiteConfig {
         publisher: "Préfecture du Morbihan".into(),
         crisis: "Covid-19".into(),
+        state_brand: true,
         scope: referential.scope(&["56".into()]).expect("scope"),
         settings: Settings::default(),
     }

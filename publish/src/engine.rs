@@ -625,7 +625,7 @@ impl Publisher {
         let multi = config.by_departement();
         let renderer = Renderer::new(&config, today, demo);
         // The stylesheet first: every page links to it.
-        writer.put_all(vec![renderer.stylesheet()]).await?;
+        writer.put_all(renderer.stylesheet()).await?;
 
         // Départements kept from the last publication are not read again:
         // the changes are applied to them. The others are read, the next

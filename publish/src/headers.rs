@@ -12,6 +12,7 @@ pub fn content_type(path: &str) -> &'static str {
         "csv" => "text/csv; charset=utf-8",
         "json" => "application/json",
         "svg" => "image/svg+xml",
+        "woff2" => "font/woff2",
         "txt" => "text/plain; charset=utf-8",
         "gz" => "application/gzip",
         _ => "application/octet-stream",
@@ -39,7 +40,7 @@ pub const SECURITY: [(&str, &str); 4] = [
     (
         "content-security-policy",
         "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-            frame-ancestors 'none'; base-uri 'none'",
+            font-src 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
 ];
 

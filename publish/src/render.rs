@@ -32,6 +32,8 @@ pub struct SiteConfig {
     pub publisher: String,
     /// "Covid-19".
     pub crisis: String,
+    /// The « République française » brand and Marianne (`--theme etat`).
+    pub state_brand: bool,
     pub scope: Scope,
     pub settings: Settings,
 }
@@ -44,6 +46,7 @@ impl SiteConfig {
         Ok(Self {
             publisher: settings.publisher.clone(),
             crisis: settings.crisis.clone(),
+            state_brand: settings.state_brand(),
             scope: settings.scope()?,
             settings: settings.rules()?.settings,
         })
@@ -91,7 +94,7 @@ pub fn render(
     let width = config.settings.len();
     let summaries: Vec<Summary> = departements.iter().map(|d| d.summary(width)).collect();
     let renderer = Renderer::new(config, today, summaries.iter().any(|s| s.demo));
-    let mut files = BTreeMap::from([renderer.stylesheet()]);
+    let mut files: BTreeMap<String, Vec<u8>> = renderer.stylesheet().into_iter().collect();
     let mut parts = Vec::new();
     for (departement, summary) in departements.iter().zip(&summaries) {
         let rendered = renderer.departement(departement, summary, None)?;
@@ -162,12 +165,19 @@ impl<'a> Renderer<'a> {
         self.config.by_departement()
     }
 
-    /// The fingerprinted stylesheet, written before any page links to it.
-    pub fn stylesheet(&self) -> (String, Vec<u8>) {
-        (
+    /// The fingerprinted stylesheet and the DSFR's files (under a folder
+    /// named by its version), written before any page links to them.
+    pub fn stylesheet(&self) -> Files {
+        let mut files = vec![(
             self.stylesheet_path.clone(),
             decompte_templates::STYLESHEET.as_bytes().to_vec(),
-        )
+        )];
+        files.extend(
+            decompte_templates::DSFR_FILES
+                .iter()
+                .map(|(path, bytes)| (format!("{}/{path}", dsfr_folder()), bytes.to_vec())),
+        );
+        files
     }
 
     /// The CSV header, plain and gzipped: what a composed whole-scope file
@@ -182,6 +192,8 @@ impl<'a> Renderer<'a> {
         json!({
             "root": root,
             "stylesheet": self.stylesheet_path,
+            "dsfr": format!("{}/dsfr.min.css", dsfr_folder()),
+            "state_brand": self.config.state_brand,
             "crisis": self.config.crisis,
             "territory": scope.label(),
             "publisher": self.config.publisher,
@@ -303,6 +315,19 @@ impl<'a> Renderer<'a> {
                 "methodologie.html".into(),
                 self.page("site/methodologie.html", self.base(""))?,
             ),
+            (
+                "accessibilite.html".into(),
+                self.page("site/accessibilite.html", self.base(""))?,
+            ),
+            (
+                "mentions-legales.html".into(),
+                self.page("site/mentions-legales.html", self.base(""))?,
+            ),
+            (
+                "donnees-personnelles.html".into(),
+                self.page("site/donnees-personnelles.html", self.base(""))?,
+            ),
+            ("plan-du-site.html".into(), self.site_map()?),
             // Served for any missing address, at any depth: its links start at the site's root.
             (
                 "404.html".into(),
@@ -342,6 +367,21 @@ impl<'a> Renderer<'a> {
             pretty(&opendata::datapackage(&title, &resources))?,
         ));
         Ok(files)
+    }
+
+    /// `plan-du-site.html`: every kind of page, and each département's.
+    fn site_map(&self) -> Result<Vec<u8>, RenderError> {
+        let mut context = self.base("");
+        if self.multi() {
+            let departements: Vec<Value> = self
+                .config
+                .scope
+                .departements()
+                .map(|(code, name)| json!({"code": code, "name": name}))
+                .collect();
+            merge(&mut context, json!({ "departements": departements }));
+        }
+        self.page("site/plan-du-site.html", context)
     }
 
     /// The seven days of the completeness table: up to today; when reporting
@@ -771,6 +811,12 @@ impl<'a> Renderer<'a> {
             })
             .collect()
     }
+}
+
+/// Where the DSFR's files are published: a folder per version, so they are
+/// cached for good like every asset.
+fn dsfr_folder() -> String {
+    format!("assets/dsfr-{}", decompte_templates::DSFR_VERSION)
 }
 
 fn pretty(value: &Value) -> Result<Vec<u8>, RenderError> {

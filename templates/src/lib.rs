@@ -20,6 +20,13 @@ pub fn setting_color(index: usize) -> &'static str {
 /// The stylesheet shared by the published site and the app.
 pub const STYLESHEET: &str = include_str!("../static/style.css");
 
+mod dsfr {
+    include!("../static/dsfr/files.rs");
+}
+/// The Système de design de l'État: its stylesheet (`dsfr.min.css`), fonts
+/// and icons by path, as `scripts/dsfr/vendor.sh` brought them in.
+pub use dsfr::{DSFR_FILES, DSFR_VERSION};
+
 const TEMPLATES: &[(&str, &str)] = &[
     ("site/404.html", include_str!("../site/404.html")),
     ("site/base.html", include_str!("../site/base.html")),
@@ -40,6 +47,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "site/departement.html",
         include_str!("../site/departement.html"),
+    ),
+    (
+        "site/accessibilite.html",
+        include_str!("../site/accessibilite.html"),
+    ),
+    (
+        "site/mentions-legales.html",
+        include_str!("../site/mentions-legales.html"),
+    ),
+    (
+        "site/donnees-personnelles.html",
+        include_str!("../site/donnees-personnelles.html"),
+    ),
+    (
+        "site/plan-du-site.html",
+        include_str!("../site/plan-du-site.html"),
     ),
     ("app/base.html", include_str!("../app/base.html")),
     ("app/login.html", include_str!("../app/login.html")),
@@ -70,7 +93,7 @@ pub fn sources() -> impl Iterator<Item = &'static str> {
     TEMPLATES
         .iter()
         .flat_map(|(name, source)| [*name, *source])
-        .chain([STYLESHEET])
+        .chain([STYLESHEET, DSFR_VERSION])
 }
 
 /// An environment with every template and the French formatting filters.

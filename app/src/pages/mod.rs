@@ -135,6 +135,7 @@ fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) 
         "crisis": state.config.crisis,
         "territory": state.config.scope.label(),
         "publisher": state.config.publisher,
+        "state_brand": state.config.state_brand,
         "site_url": state.config.site_url,
         "user": user,
         "csrf": csrf,

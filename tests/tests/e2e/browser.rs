@@ -162,6 +162,21 @@ async fn page_problems(browser: &Session, label: &str, phone: bool) -> Vec<Strin
         .collect()
 }
 
+/// Writes a commune's day straight to the store: `hopital` deaths at hospital, one at home.
+async fn write_day(app: &TestApp, commune: &str, date: chrono::NaiveDate, hopital: u32) {
+    let mut report = decompte_tests::sample_report(
+        &decompte_core::CommuneCode::parse(commune).expect("code"),
+        date,
+        1,
+        hopital,
+    );
+    report.recorded_by = "test".into();
+    app.store()
+        .write_report(&report, None)
+        .await
+        .expect("write");
+}
+
 const PHONE: u32 = 360;
 const SCREEN: u32 = 1280;
 
@@ -198,17 +213,7 @@ async fn pages_have_no_accessibility_violations() {
         if date == chrono::NaiveDate::from_ymd_opt(2020, 4, 1).expect("date") {
             continue;
         }
-        let mut report = decompte_tests::sample_report(
-            &decompte_core::CommuneCode::parse("56260").expect("code"),
-            date,
-            1,
-            u32::try_from(day % 4).unwrap_or(0),
-        );
-        report.recorded_by = "test".into();
-        app.store()
-            .write_report(&report, None)
-            .await
-            .expect("write");
+        write_day(&app, "56260", date, u32::try_from(day % 4).unwrap_or(0)).await;
     }
     app.publish().await;
     let driver = ChromeDriver::start().await;
@@ -312,4 +317,78 @@ async fn pages_have_no_accessibility_violations() {
         "accessibility violations:\n{}",
         problems.join("\n")
     );
+}
+
+/// What the page open in `browser` cost to load: bytes over the network for
+/// the page and everything it fetched (compressed as sent, headers
+/// included; 0 for what came from the cache), and the fonts fetched.
+async fn transferred(browser: &Session) -> (u64, Vec<String>) {
+    let found = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             // Once the fonts the page uses are loaded.
+             document.fonts.ready.then(() => {
+               const entries = performance.getEntriesByType('navigation')
+                 .concat(performance.getEntriesByType('resource'));
+               done([entries.reduce((n, e) => n + e.transferSize, 0),
+                     entries.map(e => e.name).filter(n => n.endsWith('.woff2'))]);
+             });",
+        )
+        .await;
+    let bytes = found[0].as_u64().expect("a byte count");
+    let fonts = found[1]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    (bytes, fonts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commune_page_is_light_on_a_first_visit_and_lighter_after() {
+    let app = TestApp::start().await;
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 3, 1).expect("date");
+    for commune in ["56260", "56121"] {
+        for day in 0..60 {
+            let date = start + chrono::Duration::days(day);
+            write_day(&app, commune, date, u32::try_from(day % 3).unwrap_or(0)).await;
+        }
+    }
+    app.publish().await;
+    let driver = ChromeDriver::start().await;
+    let browser = driver.session(false).await;
+    browser.viewport(PHONE, 900).await;
+    browser.goto(&app.url("/communes/56260.html")).await;
+    let (first, fonts) = transferred(&browser).await;
+    browser.goto(&app.url("/communes/56121.html")).await;
+    let (second, _) = transferred(&browser).await;
+    browser.quit().await;
+    println!(
+        "a commune page at {PHONE} px: first visit {first} bytes ({} fonts: {fonts:?}), \
+         next page {second} bytes",
+        fonts.len()
+    );
+    assert!(
+        fonts.iter().any(|f| f.contains("Marianne")),
+        "the State's typeface is served by the site: {fonts:?}"
+    );
+    assert!(first < 300_000, "a first visit of {first} bytes");
+    assert!(second < 20_000, "a second page of {second} bytes");
+
+    // A deployment that is not a State service: the same layout, without
+    // the brand or the typeface.
+    let neutral = TestApp::start_with(|options| options.theme = "neutre".into()).await;
+    neutral.publish().await;
+    let page = neutral.site_file("index.html");
+    assert!(
+        !page.contains("fr-logo"),
+        "the State's brand on a neutral site"
+    );
+    assert!(page.contains("class=\"neutre\""));
+    let browser = driver.session(false).await;
+    browser.goto(&neutral.url("/index.html")).await;
+    let (_, fonts) = transferred(&browser).await;
+    assert!(fonts.is_empty(), "a neutral site fetched {fonts:?}");
+    browser.quit().await;
 }
