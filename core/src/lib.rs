@@ -12,6 +12,7 @@ pub mod completeness;
 pub mod correction;
 pub mod plausibility;
 pub mod reach;
+pub mod reference;
 pub mod report;
 pub mod setting;
 pub mod signals;

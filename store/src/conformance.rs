@@ -24,7 +24,7 @@ macro_rules! conformance_tests {
             concurrent_writers_one_winner, throttling_counters, publications,
             a_batch_is_written_whole_or_not_at_all, tallies_of_a_departement,
             current_reports_of_keys, second_factor_enrolment_and_use,
-            a_bulk_is_kept_or_undone_whole);
+            a_bulk_is_kept_or_undone_whole, a_reference_series_is_replaced_whole);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -797,6 +797,29 @@ pub async fn throttling_counters(store: Arc<dyn Store>) {
         0
     );
     store.purge_expired(instant(900)).await.expect("purge");
+}
+
+pub async fn a_reference_series_is_replaced_whole(store: Arc<dyn Store>) {
+    assert_eq!(store.reference("56").await.expect("read"), None);
+    let first = crate::ReferenceSeries {
+        departement: "56".into(),
+        days: [(day(0), 3), (day(1), 0), (day(2), 5)]
+            .into_iter()
+            .collect(),
+        imported_at: instant(0),
+        imported_by: "p1".into(),
+    };
+    store.put_reference(&first).await.expect("put");
+    assert_eq!(store.reference("56").await.expect("read"), Some(first));
+    let second = crate::ReferenceSeries {
+        departement: "56".into(),
+        days: [(day(1), 2)].into_iter().collect(),
+        imported_at: instant(10),
+        imported_by: "p2".into(),
+    };
+    store.put_reference(&second).await.expect("replace");
+    assert_eq!(store.reference("56").await.expect("read"), Some(second));
+    assert_eq!(store.reference("29").await.expect("read"), None);
 }
 
 pub async fn publications(store: Arc<dyn Store>) {

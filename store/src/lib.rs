@@ -24,11 +24,11 @@ pub use ledger::{Actor, Authority, Ledger, RecordError, Replay};
 
 /// The store's traits, to call any of its methods on a `dyn Store`.
 pub mod prelude {
-    pub use crate::{Access, Publications, Reports, Store};
+    pub use crate::{Access, Publications, References, Reports, Store};
 }
 pub use model::{
-    Credential, IdempotencyRecord, Publication, PublicationRequest, PublicationStatus, ReportQuery,
-    SecondFactor, Session, Tally,
+    Credential, IdempotencyRecord, Publication, PublicationRequest, PublicationStatus,
+    ReferenceSeries, ReportQuery, SecondFactor, Session, Tally,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -211,11 +211,19 @@ pub trait Publications: Send + Sync {
     async fn publications(&self, limit: usize) -> Result<Vec<Publication>>;
 }
 
-/// The storage contract: the three parts above, each method atomic on its
+/// Reference series imported by the prefectures, to compare the declarations with.
+#[async_trait]
+pub trait References: Send + Sync {
+    /// Replaces the département's series.
+    async fn put_reference(&self, series: &ReferenceSeries) -> Result<()>;
+    async fn reference(&self, departement: &str) -> Result<Option<ReferenceSeries>>;
+}
+
+/// The storage contract: the four parts above, each method atomic on its
 /// own, and the upkeep of expired records. Backends implement each part in a
 /// module of its own.
 #[async_trait]
-pub trait Store: Reports + Access + Publications + 'static {
+pub trait Store: Reports + Access + Publications + References + 'static {
     /// Reclaims the space of expired sessions, idempotency records and throttling
     /// counters. Reads never return expired records anyway; a backend with its own
     /// expiry (DynamoDB's TTL) may do nothing here.

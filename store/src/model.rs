@@ -4,6 +4,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Reach, Report, Role};
 use serde::{Deserialize, Serialize};
 
+/// A reference series a prefecture imported for one of its départements:
+/// Santé publique France's daily hospital deaths. Replaced whole by each import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceSeries {
+    pub departement: String,
+    pub days: std::collections::BTreeMap<NaiveDate, u32>,
+    pub imported_at: DateTime<Utc>,
+    /// The credential that imported it.
+    pub imported_by: String,
+}
+
 /// Which current reports to read. Every bound is inclusive; `None` means no bound.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportQuery {

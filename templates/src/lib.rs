@@ -70,6 +70,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("app/dictation.html", include_str!("../app/dictation.html")),
     ("app/signals.html", include_str!("../app/signals.html")),
     ("app/macros.html", include_str!("../app/macros.html")),
+    ("app/spf.html", include_str!("../app/spf.html")),
     (
         "app/second_factor.html",
         include_str!("../app/second_factor.html"),

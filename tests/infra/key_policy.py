@@ -95,7 +95,8 @@ def main(template_path, endpoint, table):
     prefixes = sorted({k.split("#")[0] for k in keys})
     print("kinds of items checked:", ", ".join(prefixes))
     for needed in ("COMMUNE", "IDEMPOTENCY", "CREDENTIAL", "CODEHASH", "SESSION",
-                   "CREDENTIAL_SESSIONS", "FAILURES", "PUBLICATION", "PUBLICATIONS"):
+                   "CREDENTIAL_SESSIONS", "FAILURES", "PUBLICATION", "PUBLICATIONS",
+                   "REFERENCE"):
         if needed not in prefixes:
             fail(f"no {needed} item in the table: the run did not write every kind")
 

@@ -369,6 +369,55 @@ impl Browser {
         answer
     }
 
+    /// Posts a form with a file (`multipart/form-data`), as a browser does
+    /// from one of the app's own pages: `fields`, then the file `file`
+    /// named `filename`.
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+    ) -> Answer {
+        let boundary = "decompte-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        let (name, filename, bytes) = file;
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                 filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let origin = decompte_config::origin_of(&self.base).unwrap_or_default();
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header(
+                CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header("sec-fetch-site", "same-origin")
+            .header("origin", origin)
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        let answer = TestApp::answer(response).await;
+        self.keep_cookies(&answer);
+        answer
+    }
+
     /// Submits the form of `/saisie` with its CSRF token `csrf`: the counts in
     /// the order hopital, ehpad, esms, domicile, autre, no reason.
     pub async fn declare(
@@ -432,6 +481,22 @@ impl Browser {
         }
         last
     }
+}
+
+/// Writes a commune's day straight to the store, as a test's past:
+/// `hopital` deaths at hospital, one at home.
+pub async fn write_day(app: &TestApp, commune: &str, date: chrono::NaiveDate, hopital: u32) {
+    let mut report = sample_report(
+        &CommuneCode::parse(commune).expect("code"),
+        date,
+        1,
+        hopital,
+    );
+    report.recorded_by = "test".into();
+    app.store()
+        .write_report(&report, None)
+        .await
+        .expect("write");
 }
 
 /// A report for benchmarks and load: `hopital` deaths at hospital, one at home.

@@ -39,6 +39,7 @@ mod login;
 mod prefecture;
 mod second_factor;
 mod signals;
+mod spf;
 
 use self::extract::*;
 use self::form::*;
@@ -76,7 +77,13 @@ pub fn routes() -> Router<AppState> {
             get(dictation::dictation_page).post(dictation::dictation_submit),
         )
         .route("/prefecture/publications", post(prefecture_publish))
+        .route("/prefecture/spf", get(spf::spf_page))
         .layer(DefaultBodyLimit::max(64 * 1024))
+        // Santé publique France's file: megabytes, on this route only.
+        .route(
+            "/prefecture/spf",
+            post(spf::spf_import).layer(DefaultBodyLimit::max(spf::MAX_FILE)),
+        )
 }
 
 type Fields = Vec<(String, String)>;

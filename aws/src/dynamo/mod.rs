@@ -16,6 +16,7 @@
 //! | login failures | `FAILURES#key` | `window` | ttl |
 //! | publication | `PUBLICATION#id` | `PUBLICATION` | |
 //! | publication list | `PUBLICATIONS` | `requested_at#id` | |
+//! | reference series | `REFERENCE#56` | `SPF` | |
 //!
 //! A new version is written with the current item and the idempotency record in
 //! one `TransactWriteItems` under a condition on the current version.
@@ -37,7 +38,8 @@ use decompte_core::{CommuneCode, Counts, Report, Role};
 use decompte_config::TableAddress;
 use decompte_store::{
     Access, Credential, IdempotencyRecord, Publication, PublicationStatus, Publications,
-    ReportQuery, Reports, Result, SecondFactor, Session, Store, StoreError,
+    ReferenceSeries, References, ReportQuery, Reports, Result, SecondFactor, Session, Store,
+    StoreError,
 };
 
 mod access;

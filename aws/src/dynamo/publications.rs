@@ -46,3 +46,39 @@ impl Publications for DynamoStore {
         items.iter().take(limit).map(to_publication).collect()
     }
 }
+
+/// A reference series is one item, `REFERENCE#56` / `SPF`, its days a JSON
+/// object (800 days weigh about 20 KB, far under an item's 400 KB).
+#[async_trait]
+impl References for DynamoStore {
+    async fn put_reference(&self, series: &ReferenceSeries) -> Result<()> {
+        let days =
+            serde_json::to_string(&series.days).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let item: Item = [
+            ("PK", s(format!("REFERENCE#{}", series.departement))),
+            ("SK", s("SPF")),
+            ("departement", s(series.departement.clone())),
+            ("days", s(days)),
+            ("imported_at", s(ts(series.imported_at))),
+            ("imported_by", s(series.imported_by.clone())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        self.write_transaction(vec![put(&self.table, item, None, vec![])?])
+            .await
+            .map_err(|(_, e)| e)
+    }
+
+    async fn reference(&self, departement: &str) -> Result<Option<ReferenceSeries>> {
+        let Some(item) = self.get(&format!("REFERENCE#{departement}"), "SPF").await? else {
+            return Ok(None);
+        };
+        Ok(Some(ReferenceSeries {
+            departement: get_s(&item, "departement")?.to_owned(),
+            days: serde_json::from_str(get_s(&item, "days")?).map_err(|_| corrupt("days"))?,
+            imported_at: get_ts(&item, "imported_at")?,
+            imported_by: get_s(&item, "imported_by")?.to_owned(),
+        }))
+    }
+}

@@ -11,10 +11,10 @@ use decompte_core::{CommuneCode, Counts, Report, Role};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::model::{
-    Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, SecondFactor,
-    Session, Tally,
+    Credential, IdempotencyRecord, Publication, PublicationStatus, ReferenceSeries, ReportQuery,
+    SecondFactor, Session, Tally,
 };
-use crate::{Access, Publications, Reports, Result, Store, StoreError};
+use crate::{Access, Publications, References, Reports, Result, Store, StoreError};
 
 mod access;
 mod publications;
@@ -82,6 +82,12 @@ CREATE TABLE IF NOT EXISTS login_failures (
     count      INTEGER NOT NULL,
     expires_at TEXT NOT NULL,
     PRIMARY KEY (key, window)
+);
+CREATE TABLE IF NOT EXISTS reference_series (
+    departement TEXT PRIMARY KEY,
+    days        TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    imported_by TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS publications (
     id            TEXT PRIMARY KEY,

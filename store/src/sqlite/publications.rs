@@ -85,3 +85,56 @@ impl Publications for SqliteStore {
         .await
     }
 }
+
+#[async_trait]
+impl References for SqliteStore {
+    async fn put_reference(&self, series: &ReferenceSeries) -> Result<()> {
+        let days =
+            serde_json::to_string(&series.days).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let s = series.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO reference_series (departement, days, imported_at, imported_by) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (departement) DO UPDATE SET days = ?2, \
+                 imported_at = ?3, imported_by = ?4",
+                params![s.departement, days, ts(s.imported_at), s.imported_by],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn reference(&self, departement: &str) -> Result<Option<ReferenceSeries>> {
+        let departement = departement.to_owned();
+        self.with(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT departement, days, imported_at, imported_by FROM reference_series \
+                     WHERE departement = ?1",
+                    [departement],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(unavailable)?;
+            row.map(|(departement, days, imported_at, imported_by)| {
+                Ok(ReferenceSeries {
+                    departement,
+                    days: serde_json::from_str(&days)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    imported_at: parse_ts(&imported_at)?,
+                    imported_by,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+}

@@ -162,21 +162,6 @@ async fn page_problems(browser: &Session, label: &str, phone: bool) -> Vec<Strin
         .collect()
 }
 
-/// Writes a commune's day straight to the store: `hopital` deaths at hospital, one at home.
-async fn write_day(app: &TestApp, commune: &str, date: chrono::NaiveDate, hopital: u32) {
-    let mut report = decompte_tests::sample_report(
-        &decompte_core::CommuneCode::parse(commune).expect("code"),
-        date,
-        1,
-        hopital,
-    );
-    report.recorded_by = "test".into();
-    app.store()
-        .write_report(&report, None)
-        .await
-        .expect("write");
-}
-
 const PHONE: u32 = 360;
 const SCREEN: u32 = 1280;
 
@@ -213,7 +198,7 @@ async fn pages_have_no_accessibility_violations() {
         if date == chrono::NaiveDate::from_ymd_opt(2020, 4, 1).expect("date") {
             continue;
         }
-        write_day(&app, "56260", date, u32::try_from(day % 4).unwrap_or(0)).await;
+        decompte_tests::write_day(&app, "56260", date, u32::try_from(day % 4).unwrap_or(0)).await;
     }
     app.publish().await;
     let driver = ChromeDriver::start().await;
@@ -278,6 +263,7 @@ async fn pages_have_no_accessibility_violations() {
             "/prefecture/codes",
             "/prefecture/saisie-groupee?date=2020-04-03",
             "/prefecture/signaux?date=2020-04-10",
+            "/prefecture/spf",
             "/prefecture/signaux?date=2020-04-10",
         ] {
             browser.goto(&app.url(path)).await;
@@ -352,7 +338,8 @@ async fn a_commune_page_is_light_on_a_first_visit_and_lighter_after() {
     for commune in ["56260", "56121"] {
         for day in 0..60 {
             let date = start + chrono::Duration::days(day);
-            write_day(&app, commune, date, u32::try_from(day % 3).unwrap_or(0)).await;
+            decompte_tests::write_day(&app, commune, date, u32::try_from(day % 3).unwrap_or(0))
+                .await;
         }
     }
     app.publish().await;

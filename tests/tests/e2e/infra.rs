@@ -137,6 +137,20 @@ async fn each_function_touches_only_the_keys_its_policy_allows() {
         )
         .await;
     assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.text);
+    // Santé publique France's series, imported from the prefecture page.
+    let csrf = decompte_tests::csrf_of(&cell.get("/prefecture/spf").await.text);
+    let imported = cell
+        .post_multipart(
+            "/prefecture/spf",
+            &[("csrf", &csrf), ("departement", "56")],
+            (
+                "fichier",
+                "spf.csv",
+                b"dep;jour;incid_dc\n56;2020-04-01;2\n",
+            ),
+        )
+        .await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.text);
     app.publish().await;
     let mut command = tool("python");
     command

@@ -1,4 +1,5 @@
-//! The prefecture manages access codes and exports every version from its pages.
+//! The prefecture manages access codes and exports every version from its
+//! pages, and compares its communes' hospital deaths with Santé publique France.
 
 use decompte_core::Role;
 use decompte_tests::{csrf_of, report_body, Browser, TestApp};
@@ -199,4 +200,108 @@ async fn a_formula_in_a_reason_is_exported_as_text() {
 
 fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
     csv::Reader::from_reader(text.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prefecture_compares_hospital_deaths_with_sante_publique_france() {
+    let app = TestApp::start().await;
+    // Vannes two hospital deaths a day, Lorient one, from 19 March.
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 3, 19).expect("date");
+    for day in 0..7 {
+        for (commune, hopital) in [("56260", 2), ("56121", 1)] {
+            let date = start + chrono::Duration::days(day);
+            decompte_tests::write_day(&app, commune, date, hopital).await;
+        }
+    }
+    let mut prefecture = Browser::new(&app);
+    prefecture
+        .login(&app.issue(Role::Prefecture, None).await)
+        .await;
+    let follow = prefecture.get("/prefecture?date=2020-03-21").await;
+    assert!(follow.text.contains("/prefecture/spf?date=2020-03-21"));
+    let page = prefecture.get("/prefecture/spf").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("Aucun fichier de Santé publique France"));
+    let csrf = csrf_of(&page.text);
+
+    // Not SpF's file: refused in French, nothing kept.
+    let refused = prefecture
+        .post_multipart(
+            "/prefecture/spf",
+            &[("csrf", &csrf), ("departement", "56")],
+            ("fichier", "autre.csv", b"a;b\n1;2\n"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused
+        .text
+        .contains("les colonnes « dep », « jour » et « incid_dc »"));
+    assert_eq!(app.store().reference("56").await.expect("read"), None);
+    // Without the form's token: refused, nothing kept.
+    let spf = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/demo/spf-hospital-daily-dep56.csv"
+    ))
+    .expect("SpF's file");
+    let forged = prefecture
+        .post_multipart(
+            "/prefecture/spf",
+            &[("departement", "56")],
+            ("fichier", "spf.csv", &spf),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.store().reference("56").await.expect("read"), None);
+
+    let imported = prefecture
+        .post_multipart(
+            "/prefecture/spf",
+            &[("csrf", &csrf), ("departement", "56")],
+            ("fichier", "spf.csv", &spf),
+        )
+        .await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.text);
+    assert!(
+        imported.text.contains("Fichier importé : 827 jours"),
+        "{}",
+        imported.text
+    );
+    // 21 March: the communes 3, SpF 3; since 19 March, 9 against 3 + 0 + 3.
+    let compared = prefecture.get("/prefecture/spf?date=2020-03-21").await;
+    assert!(
+        compared.text.contains(
+            "<th scope=\"row\">21/03/2020</th><td>3</td><td>3</td><td>0</td><td>9</td><td>6</td><td>+3</td>"
+        ),
+        "{}",
+        compared.text
+    );
+    assert!(compared
+        .text
+        .contains("<th scope=\"row\">20/03/2020</th><td>3</td><td>0</td><td>+3</td>"));
+
+    // A mairie imports nothing.
+    let mut mayor = Browser::new(&app);
+    mayor
+        .login(&app.issue(Role::Commune, Some("56260")).await)
+        .await;
+    let csrf = csrf_of(&mayor.get("/saisie").await.text);
+    let denied = mayor
+        .post_multipart(
+            "/prefecture/spf",
+            &[("csrf", &csrf), ("departement", "56")],
+            (
+                "fichier",
+                "spf.csv",
+                b"dep;jour;incid_dc\n56;2020-03-19;99\n",
+            ),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let kept = app
+        .store()
+        .reference("56")
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(kept.days.len(), 827);
 }

@@ -197,6 +197,7 @@ async fn every_page_kind_is_valid_html() {
             "/prefecture/saisie-groupee?date=2020-04-01",
         ),
         ("signaux", "/prefecture/signaux?date=2020-04-10"),
+        ("spf", "/prefecture/spf"),
     ] {
         let answer = browser.get(path).await;
         assert_eq!(answer.status, reqwest::StatusCode::OK, "{path}");

@@ -1,0 +1,249 @@
+//! The cross-check with Santé publique France: the prefecture imports SpF's
+//! daily hospital deaths of its département, and sees, per day and
+//! cumulatively, the hospital deaths its communes declared beside them.
+
+use axum::extract::Multipart;
+use decompte_core::reference::parse_spf;
+use decompte_store::ReferenceSeries;
+
+use super::dictation::{departement_and_day, DictationQuery};
+use super::*;
+
+/// The largest file taken: Santé publique France's national file is about 5 MB.
+pub(super) const MAX_FILE: usize = 16 * 1024 * 1024;
+/// Days of the comparison table, ending on the chosen day.
+const SHOWN_DAYS: i64 = 14;
+/// The setting SpF's figure compares with.
+const HOSPITAL: &str = "hopital";
+
+pub(super) async fn spf_page(
+    State(state): State<AppState>,
+    PrefectureUser(session): PrefectureUser,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query: DictationQuery = lenient_query(query);
+    view(
+        &state,
+        &session,
+        query.date.as_deref(),
+        query.departement.as_deref(),
+        None,
+        None,
+    )
+    .await
+}
+
+/// `POST` (multipart): `csrf`, `departement`, `fichier`. A refused file
+/// changes nothing; an accepted one replaces the département's series.
+pub(super) async fn spf_import(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Response {
+    let session = match require_session(&state, &headers).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let mut fields: Fields = Vec::new();
+    let mut file = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(part)) => {
+                let name = part.name().unwrap_or_default().to_owned();
+                match part.bytes().await {
+                    Ok(bytes) if name == "fichier" => file = Some(bytes),
+                    Ok(bytes) => fields.push((name, String::from_utf8_lossy(&bytes).into_owned())),
+                    Err(_) => return too_large(&state, &session),
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return too_large(&state, &session),
+        }
+    }
+    if let Err(response) = check_csrf(&state, &session, &fields) {
+        return response;
+    }
+    if !session.caller.is_prefecture() {
+        return error_page(
+            &state,
+            Some(&session),
+            &ApiError::forbidden(
+                "Le niveau national consulte ; l'import est fait par les préfectures.",
+            ),
+        );
+    }
+    let departement = field(&fields, "departement").map(str::to_owned);
+    let (_, departement, _) =
+        match departement_and_day(&state, &session, None, departement.as_deref()) {
+            Ok(found) => found,
+            Err(error) => return error_page(&state, Some(&session), &error),
+        };
+    let text = file
+        .as_deref()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let days = match parse_spf(&text, &departement) {
+        Ok(days) => days,
+        Err(error) => {
+            return view(
+                &state,
+                &session,
+                None,
+                Some(&departement),
+                Some(error.to_string()),
+                None,
+            )
+            .await
+        }
+    };
+    let series = ReferenceSeries {
+        departement: departement.clone(),
+        days,
+        imported_at: Utc::now(),
+        imported_by: session.caller.id().to_owned(),
+    };
+    if let Err(error) = state.store.put_reference(&series).await {
+        return error_page(&state, Some(&session), &error.into());
+    }
+    tracing::info!(
+        event = "reference_imported",
+        departement = %departement,
+        days = series.days.len(),
+        "Santé publique France series imported"
+    );
+    let done =
+        format!(
+        "Fichier importé : {} jours de décès à l'hôpital selon Santé publique France, du {} au {}.",
+        series.days.len(),
+        series.days.keys().next().map(|d| fr_date(*d)).unwrap_or_default(),
+        series.days.keys().next_back().map(|d| fr_date(*d)).unwrap_or_default(),
+    );
+    view(&state, &session, None, Some(&departement), None, Some(done)).await
+}
+
+fn too_large(state: &AppState, session: &BrowserSession) -> Response {
+    error_page(
+        state,
+        Some(session),
+        &ApiError::bad_request(
+            "Le fichier n'a pas pu être lu en entier (16 Mo au plus). Réessayez avec le fichier \
+             de Santé publique France : rien n'a été importé.",
+        ),
+    )
+}
+
+async fn view(
+    state: &AppState,
+    session: &BrowserSession,
+    date: Option<&str>,
+    departement: Option<&str>,
+    problem: Option<String>,
+    done: Option<String>,
+) -> Response {
+    let scope = session.caller.scope(&state.config.scope);
+    let (asked, departement, _) = match departement_and_day(state, session, date, departement) {
+        Ok(found) => found,
+        Err(error) => return error_page(state, Some(session), &error),
+    };
+    let loaded = async {
+        let series = state.store.reference(&departement).await?;
+        let declared = match (&series, state.config.rules.settings.position(HOSPITAL)) {
+            (Some(_), Some(_)) => {
+                let tallies = state
+                    .store
+                    .current_tallies(&departement, &[HOSPITAL.to_owned()], "")
+                    .await?;
+                let mut by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+                for tally in tallies.iter().filter(|t| scope.contains(&t.commune)) {
+                    *by_day.entry(tally.date).or_default() +=
+                        u64::from(tally.counts.first().copied().unwrap_or(0));
+                }
+                by_day
+            }
+            _ => BTreeMap::new(),
+        };
+        Ok::<_, decompte_store::StoreError>((series, declared))
+    }
+    .await;
+    let (series, declared) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) => return error_page(state, Some(session), &error.into()),
+    };
+    let comparison = series.as_ref().map(|series| {
+        let first = series.days.keys().next().copied().unwrap_or(asked);
+        let last = series.days.keys().next_back().copied().unwrap_or(asked);
+        // The chosen day, or the series' last one if none was asked.
+        let end = if date.is_some() { asked } else { last };
+        let spf = |d: NaiveDate| u64::from(series.days.get(&d).copied().unwrap_or(0));
+        let ours = |d: NaiveDate| declared.get(&d).copied().unwrap_or(0);
+        let (mut spf_total, mut ours_total) = (0u64, 0u64);
+        let mut rows = Vec::new();
+        let mut day = first;
+        while day <= end {
+            spf_total += spf(day);
+            ours_total += ours(day);
+            if day > end - Duration::days(SHOWN_DAYS) {
+                rows.push(json!({
+                    "date_fr": fr_date(day),
+                    "ours": ours(day),
+                    "spf": series.days.get(&day),
+                    "gap": signed(ours(day) as i64 - spf(day) as i64),
+                    "ours_total": ours_total,
+                    "spf_total": spf_total,
+                    "gap_total": signed(ours_total as i64 - spf_total as i64),
+                }));
+            }
+            day += Duration::days(1);
+        }
+        rows.reverse();
+        json!({
+            "first_fr": fr_date(first),
+            "last_fr": fr_date(last),
+            "end_fr": fr_date(end),
+            "end": end.to_string(),
+            "days": series.days.len(),
+            "imported_at_fr": fr_datetime(series.imported_at),
+            "rows": rows,
+            "ours_total": ours_total,
+            "spf_total": spf_total,
+            "gap_total": signed(ours_total as i64 - spf_total as i64),
+        })
+    });
+    let mut context = base_context(state, Some(session), &session.csrf);
+    merge(
+        &mut context,
+        json!({
+            "departement": departement,
+            "departement_name": scope.departement_name(&departement).unwrap_or(&departement),
+            "several_departements": scope.departement_codes().nth(1).is_some(),
+            "departements": scope.departements()
+                .map(|(code, name)| json!({"code": code, "name": name})).collect::<Vec<_>>(),
+            "date": asked.to_string(),
+            "comparison": comparison,
+            "has_hospital": state.config.rules.settings.position(HOSPITAL).is_some(),
+            "hospital_label": state.config.rules.settings.get(HOSPITAL).map(|s| s.label.clone()),
+            "may_import": session.caller.is_prefecture(),
+            "problem": problem,
+            "done": done,
+        }),
+    );
+    let status = if problem_status(&context) {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(state, status, "app/spf.html", context)
+}
+
+fn problem_status(context: &Value) -> bool {
+    !context["problem"].is_null()
+}
+
+/// « +3 », « −2 », « 0 ».
+fn signed(n: i64) -> String {
+    match n {
+        0 => "0".to_owned(),
+        n if n > 0 => format!("+{n}"),
+        n => format!("−{}", n.unsigned_abs()),
+    }
+}
