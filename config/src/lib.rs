@@ -131,6 +131,50 @@ pub fn deaths_2019() -> std::collections::BTreeMap<String, u64> {
         .collect()
 }
 
+/// A mairie's telephone and e-mail (`data/mairies.csv`): how the crisis
+/// cell reaches a commune that has not declared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MairieContact {
+    /// « 02 97 01 60 00 »
+    pub telephone: String,
+    pub email: String,
+}
+
+impl MairieContact {
+    /// The telephone number for a `tel:` link: its digits and `+`.
+    pub fn dial(&self) -> String {
+        self.telephone
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .collect()
+    }
+}
+
+/// The contacts of the mairies of `codes` that the referential has: one
+/// pass over the file, nothing kept in memory between calls.
+pub fn mairie_contacts(
+    codes: &std::collections::BTreeSet<&str>,
+) -> std::collections::BTreeMap<String, MairieContact> {
+    MAIRIES
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, ',');
+            let code = fields.next()?;
+            codes.contains(code).then(|| {
+                (
+                    code.to_owned(),
+                    MairieContact {
+                        telephone: fields.next().unwrap_or_default().to_owned(),
+                        email: fields.next().unwrap_or_default().to_owned(),
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
+const MAIRIES: &str = include_str!("../../data/mairies.csv");
 const DEATHS_2019: &str = include_str!("../../data/deces-2019.csv");
 const COMMUNES: &str = include_str!("../../data/communes.csv");
 const DEPARTEMENTS: &str = include_str!("../../data/departements.csv");

