@@ -42,6 +42,8 @@ pub struct AppConfig {
     pub death_rates: decompte_core::plausibility::Rates,
     /// Days before today after which a declared day gets a warning; `None`, never.
     pub old_day_after: Option<i64>,
+    /// The hour of the day (local) by which the mairies declare.
+    pub cutoff_hour: u32,
     /// The demonstration (`serve --demo`, loopback only): the second-factor
     /// page shows the code a phone would show.
     pub demo: bool,
@@ -89,6 +91,7 @@ impl AppConfig {
         config.publish_every = Duration::from_secs(settings.publish_every.max(1));
         config.demo = settings.demo;
         config.throttle.max_failures = settings.login_failures.max(1);
+        config.cutoff_hour = settings.cutoff_hour;
         config.old_day_after =
             (settings.old_day_after > 0).then(|| i64::from(settings.old_day_after));
         config.supervisor_code_lifetime =
@@ -105,6 +108,7 @@ impl AppConfig {
         Self {
             death_rates,
             old_day_after: Some(i64::from(decompte_config::defaults::OLD_DAY_AFTER)),
+            cutoff_hour: decompte_config::defaults::CUTOFF_HOUR,
             scope,
             rules: Rules::default(),
             publisher: "Préfecture du Morbihan".into(),

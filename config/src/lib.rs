@@ -37,6 +37,7 @@ pub mod defaults {
     pub const SUPERVISOR_CODE_DAYS: u64 = 90;
     /// Days before today after which a declared day gets a warning.
     pub const OLD_DAY_AFTER: u32 = 30;
+    pub const CUTOFF_HOUR: u32 = 14;
     /// Wrong codes one client address (an IPv6 /64) may send in 15 minutes
     /// before its wrong codes are answered 429.
     pub const LOGIN_FAILURES: u32 = 10;
@@ -316,6 +317,18 @@ pub struct Options {
     )]
     pub old_day_after: u32,
 
+    /// The hour (0–23, in the département's time zone) by which the mairies
+    /// declare the day: after it, the prefecture page calls the communes
+    /// that have not declared late.
+    #[arg(
+        long,
+        env = "DECOMPTE_CUTOFF_HOUR",
+        default_value_t = defaults::CUTOFF_HOUR,
+        value_parser = clap::value_parser!(u32).range(0..24),
+        global = true,
+    )]
+    pub cutoff_hour: u32,
+
     /// Set by `serve --demo` (loopback only): the app shows what a
     /// demonstration needs, such as the second factor's current code.
     #[arg(skip)]
@@ -345,6 +358,7 @@ impl Options {
             supervisor_code_days: defaults::SUPERVISOR_CODE_DAYS,
             login_failures: defaults::LOGIN_FAILURES,
             old_day_after: defaults::OLD_DAY_AFTER,
+            cutoff_hour: defaults::CUTOFF_HOUR,
             demo: false,
         }
     }

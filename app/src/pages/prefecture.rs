@@ -146,6 +146,12 @@ pub(super) async fn prefecture_page(
         )
     })
     .collect();
+    // Past the cut-off hour (a day before today, or today after it), the
+    // communes that have not declared are late.
+    let local_now = now.with_timezone(&scope.zone());
+    let cutoff = state.config.cutoff_hour;
+    let late = date < scope.today(now)
+        || (date == scope.today(now) && chrono::Timelike::hour(&local_now) >= cutoff);
     let minutes = state.config.publish_every.as_secs().div_ceil(60);
     let mut context = base_context(&state, Some(&session), &session.csrf);
     merge(
@@ -156,6 +162,8 @@ pub(super) async fn prefecture_page(
             "max_date": today.to_string(),
             "completeness": completeness,
             "contacts": contacts,
+            "late": late,
+            "cutoff_hour": cutoff,
             "by_departement": by_departement,
             "scope_label": scope.label(),
             "may_correct": session.caller.is_prefecture(),

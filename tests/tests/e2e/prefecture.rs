@@ -320,6 +320,10 @@ async fn the_crisis_cell_sees_how_to_reach_each_mairie_that_has_not_declared() {
     assert!(page
         .text
         .contains("<a href=\"tel:0299719109\">02 99 71 91 09</a>"));
+    // A past day: the communes that have not declared are late.
+    assert!(page
+        .text
+        .contains("Communes en retard : pas de déclaration à 14 h (249)"));
     // Once Vannes has declared, the cell has no reason to call it.
     let declared = app
         .post_json(
@@ -333,4 +337,19 @@ async fn the_crisis_cell_sees_how_to_reach_each_mairie_that_has_not_declared() {
     let page = cell.get("/prefecture?date=2020-04-01").await;
     assert!(!page.text.contains(vannes));
     assert!(page.text.contains("<a href=\"tel:0299719109\">"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cut_off_hour_is_the_prefecture_s() {
+    // Midnight: today's missing communes are late at once.
+    let app = TestApp::start_with(|options| options.cutoff_hour = 0).await;
+    let mut cell = Browser::new(&app);
+    cell.login(&app.issue(Role::Prefecture, None).await).await;
+    let page = cell.get("/prefecture").await;
+    assert!(
+        page.text
+            .contains("Communes en retard : pas de déclaration à 0 h (249)"),
+        "{}",
+        page.text
+    );
 }
