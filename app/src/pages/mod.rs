@@ -39,6 +39,7 @@ mod login;
 mod prefecture;
 mod second_factor;
 mod signals;
+mod situation;
 mod spf;
 
 use self::extract::*;
@@ -72,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         .route("/saisie", get(form_page).post(form_submit))
         .route("/prefecture", get(prefecture_page))
         .route("/prefecture/signaux", get(signals::signals_page))
+        .route("/prefecture/point", get(situation::situation_page))
         .route(
             "/prefecture/saisie-groupee",
             get(dictation::dictation_page).post(dictation::dictation_submit),

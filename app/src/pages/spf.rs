@@ -7,6 +7,7 @@ use decompte_core::reference::parse_spf;
 use decompte_store::ReferenceSeries;
 
 use super::dictation::{departement_and_day, DictationQuery};
+use super::situation::signed;
 use super::*;
 
 /// The largest file taken: Santé publique France's national file is about 5 MB.
@@ -237,13 +238,4 @@ async fn view(
 
 fn problem_status(context: &Value) -> bool {
     !context["problem"].is_null()
-}
-
-/// « +3 », « −2 », « 0 ».
-fn signed(n: i64) -> String {
-    match n {
-        0 => "0".to_owned(),
-        n if n > 0 => format!("+{n}"),
-        n => format!("−{}", n.unsigned_abs()),
-    }
 }

@@ -264,6 +264,7 @@ async fn pages_have_no_accessibility_violations() {
             "/prefecture/saisie-groupee?date=2020-04-03",
             "/prefecture/signaux?date=2020-04-10",
             "/prefecture/spf",
+            "/prefecture/point?date=2020-04-10",
             "/prefecture/signaux?date=2020-04-10",
         ] {
             browser.goto(&app.url(path)).await;

@@ -353,3 +353,62 @@ async fn the_cut_off_hour_is_the_prefecture_s() {
         page.text
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_morning_report_sums_up_a_day_on_one_page() {
+    let app = TestApp::start().await;
+    // Vannes: 3 deaths a day for two weeks (2 at hospital, 1 at home);
+    // Lorient: 2 a day in the second week only.
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 3, 23).expect("date");
+    for day in 0..14 {
+        let date = start + chrono::Duration::days(day);
+        decompte_tests::write_day(&app, "56260", date, 2).await;
+        if day >= 7 {
+            decompte_tests::write_day(&app, "56121", date, 1).await;
+        }
+    }
+    let day = chrono::NaiveDate::from_ymd_opt(2020, 4, 5).expect("date");
+    app.store()
+        .put_reference(&decompte_store::ReferenceSeries {
+            departement: "56".into(),
+            days: [(day, 4), (day - chrono::Duration::days(4), 2)]
+                .into_iter()
+                .collect(),
+            imported_at: chrono::Utc::now(),
+            imported_by: "test".into(),
+        })
+        .await
+        .expect("SpF");
+    let mut cell = Browser::new(&app);
+    cell.login(&app.issue(Role::Prefecture, None).await).await;
+    let follow = cell.get("/prefecture?date=2020-04-05").await;
+    assert!(follow.text.contains("/prefecture/point?date=2020-04-05"));
+    let page = cell.get("/prefecture/point?date=2020-04-05").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let text = &page.text;
+    for expected in [
+        "<span class=\"n\">5</span>le 05/04/2020",
+        "<span class=\"n\">35</span>sur sept jours",
+        "<span class=\"n\">+67 %</span>par rapport aux sept jours précédents (21)",
+        "<tr><th scope=\"row\">Domicile</th><td>2</td><td>14</td><td>7</td><td>+100 %</td></tr>",
+        "<strong>Lorient</strong> : 7 décès (Domicile)",
+        "2 communes sur 249 ont déclaré le 05/04/2020. N'ont pas déclaré (247) : Allaire,",
+        "3 déclarés par les communes le 05/04/2020, 4 selon Santé publique France (écart −1)",
+        "sur sept jours, 21 contre 6 (écart +15)",
+    ] {
+        assert!(
+            text.contains(expected),
+            "missing « {expected} » in:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("<strong>Vannes</strong>"),
+        "Vannes's usual deaths flagged"
+    );
+    // A mairie has no report to read.
+    let mut mayor = Browser::new(&app);
+    mayor
+        .login(&app.issue(Role::Commune, Some("56260")).await)
+        .await;
+    assert_ne!(mayor.get("/prefecture/point").await.status, StatusCode::OK);
+}

@@ -198,6 +198,7 @@ async fn every_page_kind_is_valid_html() {
         ),
         ("signaux", "/prefecture/signaux?date=2020-04-10"),
         ("spf", "/prefecture/spf"),
+        ("point", "/prefecture/point?date=2020-04-01"),
     ] {
         let answer = browser.get(path).await;
         assert_eq!(answer.status, reqwest::StatusCode::OK, "{path}");
