@@ -24,7 +24,8 @@ macro_rules! conformance_tests {
             concurrent_writers_one_winner, throttling_counters, publications,
             a_batch_is_written_whole_or_not_at_all, tallies_of_a_departement,
             current_reports_of_keys, second_factor_enrolment_and_use,
-            a_bulk_is_kept_or_undone_whole, a_reference_series_is_replaced_whole);
+            a_bulk_is_kept_or_undone_whole, a_reference_series_is_replaced_whole,
+            the_first_reminder_of_a_day_stands);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -797,6 +798,40 @@ pub async fn throttling_counters(store: Arc<dyn Store>) {
         0
     );
     store.purge_expired(instant(900)).await.expect("purge");
+}
+
+pub async fn the_first_reminder_of_a_day_stands(store: Arc<dyn Store>) {
+    let reminder = |commune: &str, date: NaiveDate, by: &str, at: i64| crate::Reminder {
+        date,
+        commune: code(commune),
+        channel: "telephone".into(),
+        at: instant(at),
+        by: by.into(),
+    };
+    assert!(store
+        .record_reminder(&reminder("56260", day(0), "agent-1", 0))
+        .await
+        .expect("record"));
+    // A second agent, a minute later: the first call stands.
+    assert!(!store
+        .record_reminder(&reminder("56260", day(0), "agent-2", 60))
+        .await
+        .expect("record"));
+    for (commune, date) in [("56001", day(0)), ("56260", day(1)), ("29019", day(0))] {
+        assert!(store
+            .record_reminder(&reminder(commune, date, "agent-2", 120))
+            .await
+            .expect("record"));
+    }
+    let of_day = store.reminders(day(0), "56").await.expect("read");
+    assert_eq!(
+        of_day,
+        [
+            reminder("56001", day(0), "agent-2", 120),
+            reminder("56260", day(0), "agent-1", 0)
+        ]
+    );
+    assert_eq!(store.reminders(day(2), "56").await.expect("read"), []);
 }
 
 pub async fn a_reference_series_is_replaced_whole(store: Arc<dyn Store>) {

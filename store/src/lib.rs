@@ -24,11 +24,11 @@ pub use ledger::{Actor, Authority, Ledger, RecordError, Replay};
 
 /// The store's traits, to call any of its methods on a `dyn Store`.
 pub mod prelude {
-    pub use crate::{Access, Publications, References, Reports, Store};
+    pub use crate::{Access, Publications, References, Reminders, Reports, Store};
 }
 pub use model::{
     Credential, IdempotencyRecord, Publication, PublicationRequest, PublicationStatus,
-    ReferenceSeries, ReportQuery, SecondFactor, Session, Tally,
+    ReferenceSeries, Reminder, ReportQuery, SecondFactor, Session, Tally,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -219,11 +219,21 @@ pub trait References: Send + Sync {
     async fn reference(&self, departement: &str) -> Result<Option<ReferenceSeries>>;
 }
 
-/// The storage contract: the four parts above, each method atomic on its
+/// The mairies the crisis cell reached about a day they had not declared.
+#[async_trait]
+pub trait Reminders: Send + Sync {
+    /// Records `reminder` unless the commune was already reached about that
+    /// day: `true` if recorded, `false` if an earlier one stands.
+    async fn record_reminder(&self, reminder: &Reminder) -> Result<bool>;
+    /// The reminders of a day for the communes of a département, in commune order.
+    async fn reminders(&self, date: NaiveDate, departement: &str) -> Result<Vec<Reminder>>;
+}
+
+/// The storage contract: the five parts above, each method atomic on its
 /// own, and the upkeep of expired records. Backends implement each part in a
 /// module of its own.
 #[async_trait]
-pub trait Store: Reports + Access + Publications + References + 'static {
+pub trait Store: Reports + Access + Publications + References + Reminders + 'static {
     /// Reclaims the space of expired sessions, idempotency records and throttling
     /// counters. Reads never return expired records anyway; a backend with its own
     /// expiry (DynamoDB's TTL) may do nothing here.

@@ -4,6 +4,20 @@ use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Reach, Report, Role};
 use serde::{Deserialize, Serialize};
 
+/// The crisis cell reached a mairie about a day it had not declared, so
+/// that two agents do not call the same mairie. The first one of a day and
+/// commune stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reminder {
+    pub date: NaiveDate,
+    pub commune: CommuneCode,
+    /// `telephone` (an agent called) or `email`.
+    pub channel: String,
+    pub at: DateTime<Utc>,
+    /// The credential of the agent.
+    pub by: String,
+}
+
 /// A reference series a prefecture imported for one of its départements:
 /// Santé publique France's daily hospital deaths. Replaced whole by each import.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

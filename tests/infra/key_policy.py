@@ -96,7 +96,7 @@ def main(template_path, endpoint, table):
     print("kinds of items checked:", ", ".join(prefixes))
     for needed in ("COMMUNE", "IDEMPOTENCY", "CREDENTIAL", "CODEHASH", "SESSION",
                    "CREDENTIAL_SESSIONS", "FAILURES", "PUBLICATION", "PUBLICATIONS",
-                   "REFERENCE"):
+                   "REFERENCE", "REMINDERS"):
         if needed not in prefixes:
             fail(f"no {needed} item in the table: the run did not write every kind")
 

@@ -79,6 +79,7 @@ pub fn routes() -> Router<AppState> {
             get(dictation::dictation_page).post(dictation::dictation_submit),
         )
         .route("/prefecture/publications", post(prefecture_publish))
+        .route("/prefecture/relances", post(prefecture_reminder))
         .route("/prefecture/spf", get(spf::spf_page))
         .layer(DefaultBodyLimit::max(64 * 1024))
         // Santé publique France's file: megabytes, on this route only.

@@ -146,6 +146,33 @@ pub(super) async fn prefecture_page(
         )
     })
     .collect();
+    // Who was already reached about the day (a prefecture's départements;
+    // the national level reaches no mairie).
+    let mut reminded: BTreeMap<String, Value> = BTreeMap::new();
+    if session.caller.is_prefecture() {
+        let mut all = Vec::new();
+        for code in scope.departement_codes() {
+            match state.store.reminders(date, code).await {
+                Ok(found) => all.extend(found),
+                Err(error) => return error_page(&state, Some(&session), &error.into()),
+            }
+        }
+        let names =
+            crate::service::labels(&state, all.iter().map(|r| r.by.clone()).collect()).await;
+        for reminder in all {
+            let by = names
+                .get(&reminder.by)
+                .cloned()
+                .unwrap_or(reminder.by.clone());
+            reminded.insert(
+                reminder.commune.to_string(),
+                json!({"at_fr": reminder.at
+                           .with_timezone(&decompte_core::time::zone(reminder.commune.departement()))
+                           .format("%H h %M").to_string(),
+                       "by": by}),
+            );
+        }
+    }
     // Past the cut-off hour (a day before today, or today after it), the
     // communes that have not declared are late.
     let local_now = now.with_timezone(&scope.zone());
@@ -162,6 +189,7 @@ pub(super) async fn prefecture_page(
             "max_date": today.to_string(),
             "completeness": completeness,
             "contacts": contacts,
+            "reminded": reminded,
             "late": late,
             "cutoff_hour": cutoff,
             "by_departement": by_departement,
@@ -182,6 +210,60 @@ pub(super) async fn prefecture_page(
         }),
     );
     render(&state, StatusCode::OK, "app/prefecture.html", context)
+}
+
+/// `POST /prefecture/relances`: an agent says it has called a mairie about
+/// a day; the first call of a day stands, so two agents do not call twice.
+pub(super) async fn prefecture_reminder(
+    State(state): State<AppState>,
+    PrefectureForm(SignedForm { session, fields }): PrefectureForm,
+) -> Response {
+    if !session.caller.is_prefecture() {
+        return error_page(
+            &state,
+            Some(&session),
+            &ApiError::forbidden(
+                "Le niveau national consulte ; les mairies sont relancées par les préfectures.",
+            ),
+        );
+    }
+    let scope = session.caller.scope(&state.config.scope);
+    let now = Utc::now();
+    let date = match asked_day(
+        &state,
+        field(&fields, "date"),
+        scope.today(now),
+        scope.latest_today(now),
+    ) {
+        Ok(date) => date,
+        Err(error) => return error_page(&state, Some(&session), &error),
+    };
+    let commune = match field(&fields, "commune").map(CommuneCode::parse) {
+        Some(Ok(code)) if scope.contains(&code) => code,
+        _ => {
+            return error_page(
+                &state,
+                Some(&session),
+                &ApiError::bad_request(
+                    "Cette commune n'est pas dans votre périmètre : rien n'a été noté.",
+                ),
+            )
+        }
+    };
+    let reminder = decompte_store::Reminder {
+        date,
+        commune: commune.clone(),
+        channel: "telephone".into(),
+        at: now,
+        by: session.caller.id().to_owned(),
+    };
+    match state.store.record_reminder(&reminder).await {
+        Ok(recorded) => {
+            tracing::info!(event = "mairie_reminded", commune = %commune, %date, recorded, "reminder");
+            Redirect::to(&format!("/prefecture?date={date}#relances")).into_response()
+        }
+        Err(error) => error_page(&state, Some(&session), &error.into()),
+    }
 }
 
 pub(super) async fn prefecture_publish(

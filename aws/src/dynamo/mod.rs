@@ -17,6 +17,7 @@
 //! | publication | `PUBLICATION#id` | `PUBLICATION` | |
 //! | publication list | `PUBLICATIONS` | `requested_at#id` | |
 //! | reference series | `REFERENCE#56` | `SPF` | |
+//! | reminder of a day | `REMINDERS#56#2020-04-01` | `56260` | |
 //!
 //! A new version is written with the current item and the idempotency record in
 //! one `TransactWriteItems` under a condition on the current version.
@@ -38,8 +39,8 @@ use decompte_core::{CommuneCode, Counts, Report, Role};
 use decompte_config::TableAddress;
 use decompte_store::{
     Access, Credential, IdempotencyRecord, Publication, PublicationStatus, Publications,
-    ReferenceSeries, References, ReportQuery, Reports, Result, SecondFactor, Session, Store,
-    StoreError,
+    ReferenceSeries, References, Reminder, Reminders, ReportQuery, Reports, Result, SecondFactor,
+    Session, Store, StoreError,
 };
 
 mod access;

@@ -82,3 +82,65 @@ impl References for DynamoStore {
         }))
     }
 }
+
+/// A day's reminders of a département share a partition, `REMINDERS#56#2020-04-01`,
+/// one item per commune; the first one of a commune stands (a conditional put).
+#[async_trait]
+impl Reminders for DynamoStore {
+    async fn record_reminder(&self, reminder: &Reminder) -> Result<bool> {
+        let item: Item = [
+            (
+                "PK",
+                s(format!(
+                    "REMINDERS#{}#{}",
+                    reminder.commune.departement(),
+                    reminder.date
+                )),
+            ),
+            ("SK", s(reminder.commune.as_str())),
+            ("channel", s(reminder.channel.clone())),
+            ("at", s(ts(reminder.at))),
+            ("by", s(reminder.by.clone())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn reminders(&self, date: NaiveDate, departement: &str) -> Result<Vec<Reminder>> {
+        let items = self
+            .query_all(
+                None,
+                "PK = :pk",
+                vec![(":pk", s(format!("REMINDERS#{departement}#{date}")))],
+                true,
+                None,
+            )
+            .await?;
+        items
+            .iter()
+            .map(|item| {
+                Ok(Reminder {
+                    date,
+                    commune: CommuneCode::parse(get_s(item, "SK")?).map_err(|_| corrupt("SK"))?,
+                    channel: get_s(item, "channel")?.to_owned(),
+                    at: get_ts(item, "at")?,
+                    by: get_s(item, "by")?.to_owned(),
+                })
+            })
+            .collect()
+    }
+}

@@ -11,10 +11,10 @@ use decompte_core::{CommuneCode, Counts, Report, Role};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::model::{
-    Credential, IdempotencyRecord, Publication, PublicationStatus, ReferenceSeries, ReportQuery,
-    SecondFactor, Session, Tally,
+    Credential, IdempotencyRecord, Publication, PublicationStatus, ReferenceSeries, Reminder,
+    ReportQuery, SecondFactor, Session, Tally,
 };
-use crate::{Access, Publications, References, Reports, Result, Store, StoreError};
+use crate::{Access, Publications, References, Reminders, Reports, Result, Store, StoreError};
 
 mod access;
 mod publications;
@@ -82,6 +82,15 @@ CREATE TABLE IF NOT EXISTS login_failures (
     count      INTEGER NOT NULL,
     expires_at TEXT NOT NULL,
     PRIMARY KEY (key, window)
+);
+CREATE TABLE IF NOT EXISTS reminders (
+    date        TEXT NOT NULL,
+    commune     TEXT NOT NULL,
+    departement TEXT NOT NULL,
+    channel     TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    by          TEXT NOT NULL,
+    PRIMARY KEY (date, commune)
 );
 CREATE TABLE IF NOT EXISTS reference_series (
     departement TEXT PRIMARY KEY,

@@ -138,3 +138,64 @@ impl References for SqliteStore {
         .await
     }
 }
+
+#[async_trait]
+impl Reminders for SqliteStore {
+    async fn record_reminder(&self, reminder: &Reminder) -> Result<bool> {
+        let r = reminder.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO reminders (date, commune, departement, channel, at, by) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    r.date.to_string(),
+                    r.commune.as_str(),
+                    r.commune.departement(),
+                    r.channel,
+                    ts(r.at),
+                    r.by
+                ],
+            )
+            .map(|inserted| inserted == 1)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn reminders(&self, date: NaiveDate, departement: &str) -> Result<Vec<Reminder>> {
+        let departement = departement.to_owned();
+        self.with(move |c| {
+            let mut statement = c
+                .prepare(
+                    "SELECT commune, channel, at, by FROM reminders WHERE date = ?1 AND \
+                     departement = ?2 ORDER BY commune",
+                )
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map(params![date.to_string(), departement], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(unavailable)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(unavailable)?;
+            rows.into_iter()
+                .map(|(commune, channel, at, by)| {
+                    Ok(Reminder {
+                        date,
+                        commune: CommuneCode::parse(&commune)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        channel,
+                        at: parse_ts(&at)?,
+                        by,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}

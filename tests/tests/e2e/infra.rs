@@ -151,6 +151,18 @@ async fn each_function_touches_only_the_keys_its_policy_allows() {
         )
         .await;
     assert_eq!(imported.status, StatusCode::OK, "{}", imported.text);
+    // A mairie called by the crisis cell.
+    let called = cell
+        .post_form(
+            "/prefecture/relances",
+            &[
+                ("csrf", &csrf),
+                ("date", "2020-04-01"),
+                ("commune", "56001"),
+            ],
+        )
+        .await;
+    assert_eq!(called.status, StatusCode::SEE_OTHER, "{}", called.text);
     app.publish().await;
     let mut command = tool("python");
     command

@@ -412,3 +412,72 @@ async fn the_morning_report_sums_up_a_day_on_one_page() {
         .await;
     assert_ne!(mayor.get("/prefecture/point").await.status, StatusCode::OK);
 }
+
+/// An agent notes, from the prefecture page `page`, that it called `commune`'s mairie about 1 April.
+async fn note_call(agent: &mut Browser, page: &str, commune: &str) -> decompte_tests::Answer {
+    agent
+        .post_form(
+            "/prefecture/relances",
+            &[
+                ("csrf", &csrf_of(page)),
+                ("date", "2020-04-01"),
+                ("commune", commune),
+            ],
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_do_not_call_the_same_mairie() {
+    let app = TestApp::start().await;
+    let store = app.store();
+    let first_code = decompte_tests::issue_labelled_code(
+        store.as_ref(),
+        Role::Prefecture,
+        None,
+        &[],
+        "Cellule de crise — poste 1",
+    )
+    .await;
+    let second_code = decompte_tests::issue_labelled_code(
+        store.as_ref(),
+        Role::Prefecture,
+        None,
+        &[],
+        "Cellule de crise — poste 2",
+    )
+    .await;
+    let mut first = Browser::new(&app);
+    first.login(&first_code).await;
+    let page = first.get("/prefecture?date=2020-04-01").await;
+    assert!(page.text.contains("name=\"commune\" value=\"56001\""));
+    let called = note_call(&mut first, &page.text, "56001").await;
+    assert_eq!(called.status, StatusCode::SEE_OTHER, "{}", called.text);
+    assert_eq!(called.location(), "/prefecture?date=2020-04-01#relances");
+
+    // The second agent sees who called, and a second note changes nothing.
+    let mut second = Browser::new(&app);
+    second.login(&second_code).await;
+    let page = second.get("/prefecture?date=2020-04-01").await;
+    assert!(
+        page.text.contains("par Cellule de crise — poste 1</span>"),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("name=\"commune\" value=\"56001\""));
+    let again = note_call(&mut second, &page.text, "56001").await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let kept = store
+        .reminders(
+            chrono::NaiveDate::from_ymd_opt(2020, 4, 1).expect("date"),
+            "56",
+        )
+        .await
+        .expect("read");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].channel, "telephone");
+    // Another day is another call; a commune out of reach is refused.
+    let out_of_reach = note_call(&mut second, &page.text, "29019").await;
+    assert_eq!(out_of_reach.status, StatusCode::BAD_REQUEST);
+    assert!(out_of_reach.text.contains("pas dans votre périmètre"));
+}
