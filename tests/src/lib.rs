@@ -483,20 +483,26 @@ impl Browser {
     }
 }
 
-/// Writes a commune's day straight to the store, as a test's past:
-/// `hopital` deaths at hospital, one at home.
-pub async fn write_day(app: &TestApp, commune: &str, date: chrono::NaiveDate, hopital: u32) {
-    let mut report = sample_report(
-        &CommuneCode::parse(commune).expect("code"),
-        date,
-        1,
-        hopital,
-    );
+/// Writes a first version of a commune's day straight to the store, as a
+/// test's past: `counts` in the order hopital, ehpad, esms, domicile, autre.
+pub async fn write_counts(app: &TestApp, commune: &str, date: chrono::NaiveDate, counts: [u32; 5]) {
+    let mut report = sample_report(&CommuneCode::parse(commune).expect("code"), date, 1, 0);
+    for (key, count) in ["hopital", "ehpad", "esms", "domicile", "autre"]
+        .into_iter()
+        .zip(counts)
+    {
+        report.counts.insert(key.to_owned(), count);
+    }
     report.recorded_by = "test".into();
     app.store()
         .write_report(&report, None)
         .await
         .expect("write");
+}
+
+/// [`write_counts`]: `hopital` deaths at hospital, one at home.
+pub async fn write_day(app: &TestApp, commune: &str, date: chrono::NaiveDate, hopital: u32) {
+    write_counts(app, commune, date, [hopital, 0, 0, 1, 0]).await;
 }
 
 /// A report for benchmarks and load: `hopital` deaths at hospital, one at home.

@@ -5,13 +5,6 @@
 
 use super::*;
 
-/// A day and a département, as a page's query asks them.
-#[derive(Deserialize, Default)]
-pub(super) struct DictationQuery {
-    pub(super) date: Option<String>,
-    pub(super) departement: Option<String>,
-}
-
 /// What one row of the screen holds, and what became of it.
 struct Row {
     commune: Commune,
@@ -20,53 +13,15 @@ struct Row {
     warnings: Vec<String>,
 }
 
-/// The day and the communes a dictation is about: the caller's
-/// département asked (its first one by default), in its own time zone.
-fn day_and_communes(
-    state: &AppState,
-    session: &BrowserSession,
-    date: Option<&str>,
-    departement: Option<&str>,
-) -> Result<(NaiveDate, String, Vec<Commune>), ApiError> {
-    if !session.caller.is_prefecture() {
-        return Err(ApiError::forbidden(
+/// Only a prefecture enters declarations; the national level reads.
+fn may_write(session: &BrowserSession) -> Result<(), ApiError> {
+    if session.caller.is_prefecture() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
             "Le niveau national consulte ; les déclarations sont saisies par les préfectures.",
-        ));
+        ))
     }
-    departement_and_day(state, session, date, departement)
-}
-
-/// The département asked, if it is in the caller's reach (its first one by
-/// default), a day in its time zone, and its communes.
-pub(super) fn departement_and_day(
-    state: &AppState,
-    session: &BrowserSession,
-    date: Option<&str>,
-    departement: Option<&str>,
-) -> Result<(NaiveDate, String, Vec<Commune>), ApiError> {
-    let scope = session.caller.scope(&state.config.scope);
-    let departement = match departement.map(str::trim).filter(|d| !d.is_empty()) {
-        Some(code) if scope.has_departement(code) => code.to_owned(),
-        Some(code) => {
-            return Err(ApiError::bad_request(format!(
-                "Le département « {code} » n'est pas dans votre périmètre ({}).",
-                scope.label()
-            )))
-        }
-        None => scope
-            .departement_codes()
-            .next()
-            .map(str::to_owned)
-            .ok_or_else(|| ApiError::not_found("Aucun département dans votre périmètre."))?,
-    };
-    let now = Utc::now();
-    let date = asked_day(state, date, scope.today(now), scope.latest_today(now))?;
-    let communes = scope
-        .communes()
-        .filter(|c| c.departement == departement)
-        .cloned()
-        .collect();
-    Ok((date, departement, communes))
 }
 
 pub(super) async fn dictation_page(
@@ -74,15 +29,12 @@ pub(super) async fn dictation_page(
     PrefectureUser(session): PrefectureUser,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let query: DictationQuery = lenient_query(query);
-    let (date, departement, communes) = match day_and_communes(
-        &state,
-        &session,
-        query.date.as_deref(),
-        query.departement.as_deref(),
-    ) {
+    if let Err(error) = may_write(&session) {
+        return error_page(&state, Some(&session), &error);
+    }
+    let (date, departement, communes) = match page_day(&state, &session, query, None) {
         Ok(found) => found,
-        Err(error) => return error_page(&state, Some(&session), &error),
+        Err(page) => return page,
     };
     let reported = match state.store.reported_communes(date).await {
         Ok(reported) => reported,
@@ -181,12 +133,14 @@ pub(super) async fn dictation_submit(
     State(state): State<AppState>,
     PrefectureForm(SignedForm { session, fields }): PrefectureForm,
 ) -> Response {
-    let (date, departement, communes) = match day_and_communes(
-        &state,
-        &session,
-        field(&fields, "date"),
-        field(&fields, "departement"),
-    ) {
+    let (date, departement, communes) = match may_write(&session).and_then(|()| {
+        departement_and_day(
+            &state,
+            &session,
+            field(&fields, "date"),
+            field(&fields, "departement"),
+        )
+    }) {
         Ok(found) => found,
         Err(error) => return error_page(&state, Some(&session), &error),
     };

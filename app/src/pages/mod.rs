@@ -31,6 +31,7 @@ use crate::service::{submit, SubmitError};
 use crate::AppState;
 
 mod codes;
+mod day;
 mod dictation;
 mod extract;
 mod form;
@@ -42,6 +43,7 @@ mod signals;
 mod situation;
 mod spf;
 
+use self::day::*;
 use self::extract::*;
 use self::form::*;
 use self::login::*;

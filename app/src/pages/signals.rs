@@ -6,7 +6,6 @@ use decompte_core::aggregate::per_100k;
 use decompte_core::signals::{self, Signal};
 use decompte_publish::map::{self, Area};
 
-use super::dictation::{departement_and_day, DictationQuery};
 use super::*;
 
 /// How many ranked rows the page lists (the flagged ones always).
@@ -17,15 +16,9 @@ pub(super) async fn signals_page(
     PrefectureUser(session): PrefectureUser,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let query: DictationQuery = lenient_query(query);
-    let (date, departement, communes) = match departement_and_day(
-        &state,
-        &session,
-        query.date.as_deref(),
-        query.departement.as_deref(),
-    ) {
+    let (date, departement, communes) = match page_day(&state, &session, query, None) {
         Ok(found) => found,
-        Err(error) => return error_page(&state, Some(&session), &error),
+        Err(page) => return page,
     };
     // One département, four weeks: what a signal reads, whatever the country's size.
     let reports = match state

@@ -7,7 +7,6 @@
 
 use decompte_core::signals::{self, Signal};
 
-use super::dictation::{departement_and_day, DictationQuery};
 use super::*;
 
 pub(super) async fn situation_page(
@@ -15,20 +14,13 @@ pub(super) async fn situation_page(
     PrefectureUser(session): PrefectureUser,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let query: DictationQuery = lenient_query(query);
     let scope = session.caller.scope(&state.config.scope);
     // Yesterday by default: the morning's report is about the day before.
     let yesterday = scope.today(Utc::now()) - Duration::days(1);
-    let asked = query
-        .date
-        .clone()
-        .filter(|d| !d.trim().is_empty())
-        .unwrap_or_else(|| yesterday.to_string());
-    let (date, departement, communes) =
-        match departement_and_day(&state, &session, Some(&asked), query.departement.as_deref()) {
-            Ok(found) => found,
-            Err(error) => return error_page(&state, Some(&session), &error),
-        };
+    let (date, departement, communes) = match page_day(&state, &session, query, Some(yesterday)) {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
     // Four weeks of one département: the signals' reach, and the two weeks of the trend.
     let loaded = async {
         let reports = state
@@ -110,7 +102,7 @@ pub(super) async fn situation_page(
         .collect();
     // Santé publique France, over the same week.
     let spf = reference.as_ref().and_then(|series| {
-        let hospital = settings.position("hopital")?;
+        let hospital = settings.position(super::spf::HOSPITAL)?;
         let spf_day = u64::from(series.days.get(&date).copied().unwrap_or(0));
         let spf_week: u64 = series
             .days

@@ -6,7 +6,6 @@ use axum::extract::Multipart;
 use decompte_core::reference::parse_spf;
 use decompte_store::ReferenceSeries;
 
-use super::dictation::{departement_and_day, DictationQuery};
 use super::situation::signed;
 use super::*;
 
@@ -15,14 +14,14 @@ pub(super) const MAX_FILE: usize = 16 * 1024 * 1024;
 /// Days of the comparison table, ending on the chosen day.
 const SHOWN_DAYS: i64 = 14;
 /// The setting SpF's figure compares with.
-const HOSPITAL: &str = "hopital";
+pub(super) const HOSPITAL: &str = "hopital";
 
 pub(super) async fn spf_page(
     State(state): State<AppState>,
     PrefectureUser(session): PrefectureUser,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let query: DictationQuery = lenient_query(query);
+    let query: DayQuery = lenient_query(query);
     view(
         &state,
         &session,
@@ -210,6 +209,12 @@ async fn view(
             "gap_total": signed(ours_total as i64 - spf_total as i64),
         })
     });
+    // A refused file is answered 422, with the page that says why.
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let mut context = base_context(state, Some(session), &session.csrf);
     merge(
         &mut context,
@@ -228,14 +233,5 @@ async fn view(
             "done": done,
         }),
     );
-    let status = if problem_status(&context) {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
     render(state, status, "app/spf.html", context)
-}
-
-fn problem_status(context: &Value) -> bool {
-    !context["problem"].is_null()
 }

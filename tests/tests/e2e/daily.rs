@@ -468,46 +468,22 @@ async fn the_crisis_cell_enters_ten_dictated_declarations_in_one_screen() {
     );
 }
 
-/// A report written straight to the store: `hopital` and `ehpad` deaths.
-fn day_of(
-    commune: &str,
-    date: chrono::NaiveDate,
-    hopital: u32,
-    ehpad: u32,
-) -> decompte_core::Report {
-    let mut report = decompte_tests::sample_report(
-        &decompte_core::CommuneCode::parse(commune).expect("code"),
-        date,
-        1,
-        hopital,
-    );
-    report.counts.insert("domicile".into(), 0);
-    report.counts.insert("ehpad".into(), ehpad);
-    report.recorded_by = "test".into();
-    report
-}
-
 #[tokio::test]
 async fn a_cluster_in_an_ehpad_is_signalled_on_its_third_day() {
     let app = TestApp::start().await;
-    let store = app.store();
     let start = chrono::NaiveDate::from_ymd_opt(2020, 3, 15).expect("date");
     let cluster = chrono::NaiveDate::from_ymd_opt(2020, 4, 5).expect("date");
     // A month of the usual: Vannes and Lorient at hospital and in EHPAD.
     for day in 0..28 {
         let date = start + chrono::Duration::days(day);
         let odd = u32::from(day % 2 == 1);
-        for report in [
-            day_of("56260", date, 2, odd),
-            day_of("56121", date, 1, 1 - odd),
-        ] {
-            store.write_report(&report, None).await.expect("write");
-        }
+        decompte_tests::write_counts(&app, "56260", date, [2, odd, 0, 0, 0]).await;
+        decompte_tests::write_counts(&app, "56121", date, [1, 1 - odd, 0, 0, 0]).await;
     }
     // From 5 April, one EHPAD death a day in Brandérion (1,494 inhabitants).
     for day in 0..4 {
-        let report = day_of("56021", cluster + chrono::Duration::days(day), 0, 1);
-        store.write_report(&report, None).await.expect("write");
+        let date = cluster + chrono::Duration::days(day);
+        decompte_tests::write_counts(&app, "56021", date, [0, 1, 0, 0, 0]).await;
     }
     let mut browser = Browser::new(&app);
     browser
