@@ -329,6 +329,20 @@ pub struct Options {
     )]
     pub cutoff_hour: u32,
 
+    /// The rule of small counts (off if absent): with k, no published figure
+    /// lets a reader know or deduce a commune's count of one setting and one
+    /// day between 1 and k − 1. The public site then shows each commune's
+    /// days as declared or not, without their counts, and each département's
+    /// figures by day (a day fewer than two of its communes declared, with
+    /// some death, waits for a second one). See the methodology page.
+    #[arg(
+        long,
+        env = "DECOMPTE_SMALL_COUNTS",
+        value_parser = clap::value_parser!(u32).range(2..=1000),
+        global = true,
+    )]
+    pub small_counts: Option<u32>,
+
     /// Set by `serve --demo` (loopback only): the app shows what a
     /// demonstration needs, such as the second factor's current code.
     #[arg(skip)]
@@ -359,6 +373,7 @@ impl Options {
             login_failures: defaults::LOGIN_FAILURES,
             old_day_after: defaults::OLD_DAY_AFTER,
             cutoff_hour: defaults::CUTOFF_HOUR,
+            small_counts: None,
             demo: false,
         }
     }

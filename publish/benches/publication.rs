@@ -22,6 +22,7 @@ fn morbihan() -> SiteConfig {
         state_brand: true,
         scope: referential.scope(&["56".into()]).expect("scope"),
         settings: Settings::default(),
+        small_counts: None,
     }
 }
 

@@ -898,9 +898,11 @@ fn render_departement(
             (departement, seen)
         }
     };
-    let summary = departement.summary(config.settings.len());
+    let (summary, masked) = config.publishable(&departement);
     let renderer = Renderer::new(config, today, demo);
-    let rendered = renderer.departement(&departement, &summary, communes)?;
+    let rendered =
+        renderer.departement(masked.as_ref().unwrap_or(&departement), &summary, communes)?;
+    drop(masked);
     Ok(Rendered {
         code: code.to_owned(),
         files: rendered.files,
@@ -923,6 +925,8 @@ fn fingerprint(config: &SiteConfig) -> String {
     hasher.update(&config.publisher);
     hasher.update([0]);
     hasher.update(&config.crisis);
+    hasher.update([0]);
+    hasher.update(config.small_counts.unwrap_or(0).to_le_bytes());
     for setting in config.settings.iter() {
         hasher.update(&setting.key);
         hasher.update([0]);

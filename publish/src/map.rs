@@ -77,6 +77,9 @@ pub struct Area<'a> {
     pub rate: Option<f64>,
     /// Drawn hatched: the map's note (its legend's last line) applies to it.
     pub hatched: bool,
+    /// Its figures are published (not under the rule of small counts): drawn
+    /// in its class, named with its figures.
+    pub shown: bool,
 }
 
 /// A rendered map, its legend and the areas it could not draw.
@@ -253,7 +256,12 @@ pub fn choropleth(
         );
         view[3] = view[3].max(y + inset);
     }
-    let rates: Vec<f64> = drawn.iter().filter_map(|(a, _)| a.rate).collect();
+    let rates: Vec<f64> = drawn
+        .iter()
+        .filter(|(a, _)| a.shown)
+        .filter_map(|(a, _)| a.rate)
+        .collect();
+    let any_shown = drawn.iter().any(|(a, _)| a.shown);
     let bounds = breaks(&rates);
     let classes = bounds.len() + 1;
     let margin = (view[2] - view[0]).max(view[3] - view[1]) / 100;
@@ -303,12 +311,17 @@ pub fn choropleth(
             current_plane = Some(key);
         }
         let class = match class_of(area, &bounds) {
+            _ if !area.shown => 0,
             0 => 0,
             class => class_index(class.min(classes), classes),
         };
         hatched |= area.hatched;
-        let mut title = format!("{} : {} décès", area.name, format_int(area.total));
-        if let Some(rate) = area.rate {
+        let mut title = if area.shown {
+            format!("{} : {} décès", area.name, format_int(area.total))
+        } else {
+            area.name.to_owned()
+        };
+        if let Some(rate) = area.rate.filter(|_| area.shown) {
             let _ = write!(
                 title,
                 ", {} pour 100 000 habitants",
@@ -333,7 +346,14 @@ pub fn choropleth(
     svg.push_str("</svg>");
     Some(Map {
         svg,
-        legend: legend(&bounds),
+        legend: if any_shown {
+            legend(&bounds)
+        } else {
+            vec![LegendEntry {
+                class: "k0".into(),
+                label: "chiffres non publiés par commune (règle des petits effectifs)".into(),
+            }]
+        },
         missing,
         hatch_label: hatched.then(|| hatch_note.to_owned()),
     })
@@ -352,6 +372,7 @@ mod tests {
             total,
             rate: Some(rate),
             hatched: total == 3,
+            shown: true,
         }
     }
 

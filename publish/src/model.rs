@@ -227,11 +227,9 @@ impl<'a> DepartementReports<'a> {
             let mut by_setting = vec![0u64; width];
             let mut last_recorded = None;
             for day in reported {
-                let total = days.entry(day.date).or_insert_with(|| DaySummary {
-                    date: day.date,
-                    by_setting: vec![0; width],
-                    reporting: 0,
-                });
+                let total = days
+                    .entry(day.date)
+                    .or_insert_with(|| DaySummary::new(day.date, width));
                 total.reporting += 1;
                 for (index, count) in day.counts.iter().enumerate() {
                     total.by_setting[index] += u64::from(*count);
@@ -292,6 +290,99 @@ pub struct DaySummary {
     pub by_setting: Vec<u64>,
     /// How many communes reported that day.
     pub reporting: u32,
+    /// Not published under the rule of small counts (its counts are zeros
+    /// here): see [`Protection`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withheld: bool,
+}
+
+impl DaySummary {
+    pub fn new(date: NaiveDate, width: usize) -> Self {
+        Self {
+            date,
+            by_setting: vec![0; width],
+            reporting: 0,
+            withheld: false,
+        }
+    }
+}
+
+/// The rule of small counts (`--small-counts k`): no published figure lets
+/// a reader know, or deduce from others, the count of one commune, one
+/// setting and one day between 1 and k − 1.
+///
+/// The rule publishes the communes coarser, not masked cell by cell (which
+/// needs complementary masks that sums and running totals undo easily):
+/// - a commune's days are published as declared or not, **without their
+///   counts**, and no total of a commune either (a commune's total beside
+///   the département's daily figures gives its days away when the others
+///   have none);
+/// - a département's figures by day and setting are published exact when
+///   at least two of its communes declared that day: any one death of such
+///   a day can belong to either, so no commune's count follows;
+/// - a day fewer than two communes declared, with some death, is withheld
+///   (and counted in no total, no running total, no chart) until a second
+///   commune declares it: its figures would be that commune's.
+///
+/// So the same published files come from every dataset that moves a death
+/// between two communes that declared the same day (tested by rendering
+/// both), and no commune's count is in them. The cost: every commune
+/// figure, whatever k, and the withheld days. The view the renderer reads
+/// is made here, once: the renderer has no other number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protection {
+    pub k: u32,
+}
+
+impl Protection {
+    /// What the renderer may read of `departement`: its communes' days,
+    /// declared or not, without their counts.
+    pub fn mask<'a>(&self, departement: &DepartementReports<'a>) -> DepartementReports<'a> {
+        DepartementReports {
+            code: departement.code,
+            name: departement.name,
+            communes: departement
+                .communes
+                .iter()
+                .map(|(commune, days)| {
+                    let days = days
+                        .iter()
+                        .map(|day| DayCounts {
+                            counts: Vec::new(),
+                            ..day.clone()
+                        })
+                        .collect();
+                    (*commune, days)
+                })
+                .collect(),
+        }
+    }
+
+    /// `summary` made publishable: no commune's totals, and the days fewer
+    /// than two communes declared with some death withheld.
+    pub fn mask_summary(&self, summary: &mut Summary) {
+        for commune in &mut summary.communes {
+            commune.by_setting.iter_mut().for_each(|n| *n = 0);
+        }
+        for day in &mut summary.days {
+            if day.reporting < 2 && day.by_setting.iter().any(|n| *n > 0) {
+                day.withheld = true;
+                day.by_setting.iter_mut().for_each(|n| *n = 0);
+            }
+        }
+    }
+
+    /// How many of `departement`'s cells (commune × setting × day) hold a
+    /// count between 1 and k − 1: the cells the rule protects.
+    pub fn protected_cells(&self, departement: &DepartementReports<'_>) -> usize {
+        departement
+            .communes
+            .iter()
+            .flat_map(|(_, days)| days)
+            .flat_map(|day| &day.counts)
+            .filter(|n| (1..self.k).contains(*n))
+            .count()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,12 +418,14 @@ pub fn add_days<'s>(
     let mut days: BTreeMap<NaiveDate, DaySummary> = BTreeMap::new();
     for summary in summaries {
         for day in &summary.days {
-            let total = days.entry(day.date).or_insert_with(|| DaySummary {
-                date: day.date,
-                by_setting: vec![0; width],
-                reporting: 0,
-            });
+            let fresh = !days.contains_key(&day.date);
+            let total = days
+                .entry(day.date)
+                .or_insert_with(|| DaySummary::new(day.date, width));
             total.reporting += day.reporting;
+            // Withheld where every département withheld it; elsewhere the
+            // published figures add up.
+            total.withheld = (fresh || total.withheld) && day.withheld;
             for (sum, n) in total.by_setting.iter_mut().zip(&day.by_setting) {
                 *sum += n;
             }

@@ -17,16 +17,21 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::{json, Value};
 
-use crate::model::{DayOrder, DepartementReports};
+use crate::model::{DayOrder, DepartementReports, Summary};
 
 /// The CSV header: `date,code_commune,nom_commune,` the setting keys, `total`.
 pub fn header(settings: &Settings) -> String {
-    let mut header = String::from("date,code_commune,nom_commune");
+    header_of("date,code_commune,nom_commune", settings, ",total\n")
+}
+
+/// A CSV header: `first`, the setting keys, `last`.
+fn header_of(first: &str, settings: &Settings, last: &str) -> String {
+    let mut header = String::from(first);
     for key in settings.keys() {
         header.push(',');
         header.push_str(&write_cell(key));
     }
-    header.push_str(",total\n");
+    header.push_str(last);
     header
 }
 
@@ -220,13 +225,18 @@ pub fn columnar_json(
     out
 }
 
+/// The day column of every `deces.csv`.
+fn date_field() -> Value {
+    json!({"name": "date", "type": "date", "format": "default", "title": "Jour du décès",
+           "description": "Jour du décès, dans le fuseau horaire du département (heure de \
+               Paris en métropole), format ISO 8601 AAAA-MM-JJ.",
+           "constraints": {"required": true}})
+}
+
 /// The Table Schema of every `deces.csv`.
 pub fn schema(settings: &Settings) -> Value {
     let mut fields = vec![
-        json!({"name": "date", "type": "date", "format": "default", "title": "Jour du décès",
-               "description": "Jour du décès, dans le fuseau horaire du département (heure de \
-                   Paris en métropole), format ISO 8601 AAAA-MM-JJ.",
-               "constraints": {"required": true}}),
+        date_field(),
         json!({"name": "code_commune", "type": "string", "title": "Code INSEE de la commune",
                "description": "Code officiel géographique de la commune où le décès est survenu.",
                "constraints": {"required": true, "pattern": "^([0-9]{2}|2A|2B)[0-9]{3}$"}}),
@@ -252,6 +262,118 @@ pub fn schema(settings: &Settings) -> Value {
     })
 }
 
+/// Under the rule of small counts (`k`), the CSV header: one row per
+/// département and day, no commune.
+pub fn protected_header(settings: &Settings) -> String {
+    header_of(
+        "date,code_departement,nom_departement",
+        settings,
+        ",total,communes_declarantes\n",
+    )
+}
+
+/// Under the rule of small counts, a département's rows: its published
+/// figures by day, a withheld day with its counts empty.
+pub fn protected_csv_body(summary: &Summary, name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(summary.days.len() * 48);
+    let mut place = Vec::new();
+    csv_cell(&mut place, &write_cell(&summary.code));
+    place.push(b',');
+    csv_cell(&mut place, &write_cell(name));
+    let mut number = itoa::Buffer::new();
+    for day in &summary.days {
+        iso_date(&mut out, day.date);
+        out.push(b',');
+        out.extend_from_slice(&place);
+        for count in day.by_setting.iter().chain([&day.by_setting.iter().sum()]) {
+            out.push(b',');
+            if !day.withheld {
+                out.extend_from_slice(number.format(*count).as_bytes());
+            }
+        }
+        out.push(b',');
+        out.extend_from_slice(number.format(day.reporting).as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Under the rule of small counts, a département's columnar JSON: the
+/// rows of [`protected_csv_body`], a withheld count `null`.
+pub fn protected_json(summary: &Summary, name: &str, settings: &Settings) -> Vec<u8> {
+    let mut names = vec!["date", "code_departement", "nom_departement"];
+    names.extend(settings.keys());
+    names.extend(["total", "communes_declarantes"]);
+    let width = settings.len();
+    let column = |index: usize| -> Value {
+        summary
+            .days
+            .iter()
+            .map(|day| match index {
+                0 => json!(day.date.to_string()),
+                1 => json!(summary.code),
+                2 => json!(name),
+                i if i == width + 4 => json!(day.reporting),
+                _ if day.withheld => Value::Null,
+                i if i == width + 3 => json!(day.by_setting.iter().sum::<u64>()),
+                i => json!(day.by_setting[i - 3]),
+            })
+            .collect()
+    };
+    let data: serde_json::Map<String, Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| ((*n).to_owned(), column(i)))
+        .collect();
+    let mut out = serde_json::to_vec(&json!({
+        "departement": summary.code,
+        "colonnes": names,
+        "lignes": summary.days.len(),
+        "donnees": data,
+    }))
+    .unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// Under the rule of small counts (`k`), the Table Schema of every `deces.csv`.
+pub fn protected_schema(settings: &Settings, k: u32) -> Value {
+    let mut fields = vec![
+        date_field(),
+        json!({"name": "code_departement", "type": "string", "title": "Code du département",
+               "constraints": {"required": true, "pattern": "^([0-9]{2,3}|2A|2B)$"}}),
+        json!({"name": "nom_departement", "type": "string", "title": "Nom du département",
+               "constraints": {"required": true}}),
+    ];
+    let withheld = "Vide : jour non publié, car moins de deux communes l'ont déclaré alors \
+        qu'il compte des décès (règle des petits effectifs).";
+    for setting in settings.iter() {
+        fields.push(json!({
+            "name": setting.key, "type": "integer", "title": setting.label,
+            "description": format!("Décès survenus le jour dit dans les communes du \
+                département, lieu : {}. {withheld}", setting.label),
+            "constraints": {"minimum": 0},
+        }));
+    }
+    fields.push(json!({"name": "total", "type": "integer", "title": "Total",
+                       "description": format!("Somme des lieux de décès de la ligne. {withheld}"),
+                       "constraints": {"minimum": 0}}));
+    fields.push(json!({"name": "communes_declarantes", "type": "integer",
+                       "title": "Communes ayant déclaré",
+                       "description": "Nombre de communes du département qui ont déclaré ce jour \
+                           (0 compris).",
+                       "constraints": {"required": true, "minimum": 0}}));
+    json!({
+        "fields": fields,
+        "primaryKey": ["date", "code_departement"],
+        "missingValues": [""],
+        "description": format!("Règle des petits effectifs (k = {k}) : aucun chiffre publié ne \
+            permet de connaître ou de déduire le nombre de décès d'une commune, d'un lieu et d'un \
+            jour compris entre 1 et {}. Les chiffres sont donc publiés par département et par \
+            jour, pas par commune ; voir la page Méthodologie.", k - 1),
+    })
+}
+
 /// A CSV file the Data Package lists: its resource name and its path
 /// under `donnees/`.
 pub struct CsvResource {
@@ -263,7 +385,7 @@ pub struct CsvResource {
 /// The Data Package: every CSV, plain and gzipped, with the schema, so that
 /// `frictionless validate` checks them; the JSON files are described in
 /// its description (they are columnar, not rows).
-pub fn datapackage(title: &str, resources: &[CsvResource]) -> Value {
+pub fn datapackage(title: &str, resources: &[CsvResource], by_departement: bool) -> Value {
     let mut listed = Vec::with_capacity(resources.len() * 2);
     for resource in resources {
         listed.push(json!({
@@ -289,10 +411,15 @@ pub fn datapackage(title: &str, resources: &[CsvResource]) -> Value {
     json!({
         "name": "decompte-deces",
         "title": title,
-        "description": "Une ligne par commune et par jour déclaré, une colonne par lieu de décès. \
-            Chaque fichier deces.csv existe aussi compressé (deces.csv.gz) et, par département, \
-            en JSON par colonnes (deces.json : {\"colonnes\", \"lignes\", \"donnees\": {colonne: \
-            [valeurs]}}).",
+        "description": format!("{} Chaque fichier deces.csv existe aussi compressé \
+            (deces.csv.gz) et, par département, en JSON par colonnes (deces.json : {{\"colonnes\", \
+            \"lignes\", \"donnees\": {{colonne: [valeurs]}}}}).",
+            if by_departement {
+                "Une ligne par département et par jour (règle des petits effectifs), une colonne \
+                 par lieu de décès."
+            } else {
+                "Une ligne par commune et par jour déclaré, une colonne par lieu de décès."
+            }),
         "licenses": [{"name": "etalab-2.0", "title": "Licence Ouverte / Open Licence 2.0",
                       "path": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"}],
         "resources": listed

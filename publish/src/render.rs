@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::charts::{self, Caption};
 use crate::map::{self, Area};
-use crate::model::{add_days, DayCounts, DaySummary, DepartementReports, Summary};
+use crate::model::{add_days, DayCounts, DaySummary, DepartementReports, Protection, Summary};
 use crate::opendata;
 use decompte_templates::format_int;
 
@@ -36,6 +36,8 @@ pub struct SiteConfig {
     pub state_brand: bool,
     pub scope: Scope,
     pub settings: Settings,
+    /// The rule of small counts, `k` (`--small-counts`): see [`crate::model::Protection`].
+    pub small_counts: Option<u32>,
 }
 
 impl SiteConfig {
@@ -49,7 +51,30 @@ impl SiteConfig {
             state_brand: settings.state_brand(),
             scope: settings.scope()?,
             settings: settings.rules()?.settings,
+            small_counts: settings.small_counts,
         })
+    }
+
+    /// The rule of small counts, if on.
+    pub fn protection(&self) -> Option<Protection> {
+        self.small_counts.map(|k| Protection { k })
+    }
+
+    /// A département's summary, and what the renderer may read of it and
+    /// of its reports: all of it, or under the rule of small counts their
+    /// masked view ([`Protection`]).
+    pub fn publishable<'a>(
+        &self,
+        departement: &DepartementReports<'a>,
+    ) -> (Summary, Option<DepartementReports<'a>>) {
+        let mut summary = departement.summary(self.settings.len());
+        match self.protection() {
+            None => (summary, None),
+            Some(protection) => {
+                protection.mask_summary(&mut summary);
+                (summary, Some(protection.mask(departement)))
+            }
+        }
     }
 
     /// Several départements: the site has a level per département.
@@ -91,16 +116,18 @@ pub fn render(
     today: NaiveDate,
 ) -> Result<RenderedSite, RenderError> {
     let departements = DepartementReports::all(&config.scope, &config.settings, reports);
-    let width = config.settings.len();
-    let summaries: Vec<Summary> = departements.iter().map(|d| d.summary(width)).collect();
-    let renderer = Renderer::new(config, today, summaries.iter().any(|s| s.demo));
+    let published: Vec<(Summary, Option<DepartementReports<'_>>)> =
+        departements.iter().map(|d| config.publishable(d)).collect();
+    let renderer = Renderer::new(config, today, published.iter().any(|(s, _)| s.demo));
     let mut files: BTreeMap<String, Vec<u8>> = renderer.stylesheet().into_iter().collect();
     let mut parts = Vec::new();
-    for (departement, summary) in departements.iter().zip(&summaries) {
-        let rendered = renderer.departement(departement, summary, None)?;
+    for (departement, (summary, masked)) in departements.iter().zip(&published) {
+        let rendered =
+            renderer.departement(masked.as_ref().unwrap_or(departement), summary, None)?;
         files.extend(rendered.files);
         parts.push(rendered.data);
     }
+    let summaries: Vec<Summary> = published.into_iter().map(|(s, _)| s).collect();
     files.extend(renderer.scope_data(&parts));
     files.extend(renderer.scope_pages(&summaries)?);
     Ok(RenderedSite {
@@ -141,7 +168,10 @@ pub struct Renderer<'a> {
 impl<'a> Renderer<'a> {
     pub fn new(config: &'a SiteConfig, today: NaiveDate, demo: bool) -> Self {
         let settings = &config.settings;
-        let header = opendata::header(settings);
+        let header = match config.small_counts {
+            None => opendata::header(settings),
+            Some(_) => opendata::protected_header(settings),
+        };
         Self {
             env: decompte_templates::environment(),
             config,
@@ -202,6 +232,7 @@ impl<'a> Renderer<'a> {
             "colors": self.colors,
             "expected": scope.len(),
             "by_departement": self.multi(),
+            "small_counts": self.config.small_counts,
         })
     }
 
@@ -241,11 +272,21 @@ impl<'a> Renderer<'a> {
                             })
                             .collect::<Result<Vec<_>, _>>()
                     },
-                    || opendata::columnar_json(departement, &order, &self.config.settings),
+                    || match self.config.small_counts {
+                        None => opendata::columnar_json(departement, &order, &self.config.settings),
+                        Some(_) => opendata::protected_json(
+                            summary,
+                            departement.name,
+                            &self.config.settings,
+                        ),
+                    },
                 )
             },
             || {
-                let csv = opendata::csv_body(departement, &order);
+                let csv = match self.config.small_counts {
+                    None => opendata::csv_body(departement, &order),
+                    Some(_) => opendata::protected_csv_body(summary, departement.name),
+                };
                 let gz = opendata::gzip_parallel(&csv);
                 (csv, gz)
             },
@@ -339,7 +380,10 @@ impl<'a> Renderer<'a> {
         let scope = &self.config.scope;
         files.push((
             "donnees/schema.json".into(),
-            pretty(&opendata::schema(settings))?,
+            pretty(&match self.config.small_counts {
+                None => opendata::schema(settings),
+                Some(k) => opendata::protected_schema(settings, k),
+            })?,
         ));
         let title = format!(
             "Décès {} par commune et lieu de décès, {}",
@@ -364,7 +408,11 @@ impl<'a> Renderer<'a> {
         }
         files.push((
             "donnees/datapackage.json".into(),
-            pretty(&opendata::datapackage(&title, &resources))?,
+            pretty(&opendata::datapackage(
+                &title,
+                &resources,
+                self.config.small_counts.is_some(),
+            ))?,
         ));
         Ok(files)
     }
@@ -465,6 +513,7 @@ impl<'a> Renderer<'a> {
                     expected),
                 "level_label": label,
                 "level_expected": expected,
+                "withheld": days.iter().filter(|d| d.withheld).count(),
             }),
         );
         Ok(context)
@@ -479,13 +528,16 @@ impl<'a> Renderer<'a> {
             .filter_map(|c| scope.get(&c.code).map(|commune| (commune, c)))
             .map(|(commune, c)| {
                 let total: u64 = c.by_setting.iter().sum();
+                // Under the rule of small counts, a commune has no figure.
+                let shown = self.config.small_counts.is_none();
                 json!({
                     "code": commune.code,
                     "name": commune.name,
                     "population": commune.population,
-                    "total": total,
-                    "per_100k": per_100k(total, commune.population),
+                    "total": shown.then_some(total),
+                    "per_100k": per_100k(total, commune.population).filter(|_| shown),
                     "days_reported": c.days_reported,
+                    "last_fr": c.last_date.map(fr_date),
                 })
             })
             .collect()
@@ -524,6 +576,7 @@ impl<'a> Renderer<'a> {
                     total,
                     rate: per_100k(total, commune.population),
                     hatched: last.is_some_and(|day| c.last_date != Some(day)),
+                    shown: self.config.small_counts.is_none(),
                 }
             })
             .collect();
@@ -586,6 +639,7 @@ impl<'a> Renderer<'a> {
                         total,
                         rate: per_100k(total, population),
                         hatched: false,
+                        shown: true,
                     }
                 })
                 .collect();
@@ -661,14 +715,14 @@ impl<'a> Renderer<'a> {
         let lines: Vec<DaySummary> = days
             .iter()
             .map(|d| DaySummary {
-                date: d.date,
                 by_setting: d.counts.iter().map(|n| u64::from(*n)).collect(),
                 reporting: 1,
+                ..DaySummary::new(d.date, 0)
             })
             .collect();
         let by_setting = sum_settings(lines.iter().map(|d| &d.by_setting), width);
         let total: u64 = by_setting.iter().sum();
-        let chart = if lines.is_empty() {
+        let chart = if lines.is_empty() || self.config.small_counts.is_some() {
             Value::Null
         } else {
             // Communes report sparsely: the chart covers their own first to last day.
@@ -710,7 +764,7 @@ impl<'a> Renderer<'a> {
                 "last_day_fr": lines.last().map(|d| fr_date(d.date)),
                 // Written here, not by the template: a commune page of a
                 // year is 365 rows, and the country has 35,000 communes.
-                "days": commune_days(&lines, width),
+                "days": commune_days(&lines, width, self.config.small_counts.is_none()),
                 "chart_daily": chart,
             }),
         );
@@ -755,6 +809,8 @@ impl<'a> Renderer<'a> {
                                "count": n, "per_100k": per_100k(n, population)})
                         })
                         .collect()
+                } else if self.config.small_counts.is_some() {
+                    Vec::new()
                 } else {
                     let mut rows: Vec<(&Commune, u64)> = summaries
                         .iter()
@@ -852,7 +908,8 @@ fn day_lines(days: &[DaySummary], expected: usize) -> Vec<Value> {
             let total: u64 = d.by_setting.iter().sum();
             cumulative += total;
             let mut line = json!({"date_fr": fr_date(d.date), "by_setting": d.by_setting,
-                                  "total": total, "cumulative": cumulative});
+                                  "total": total, "cumulative": cumulative,
+                                  "withheld": d.withheld});
             merge(
                 &mut line,
                 json!({"reporting": d.reporting,
@@ -884,7 +941,10 @@ const MONTHS: [&str; 12] = [
 /// A commune's days from its first declaration to its last, newest first,
 /// each day declared or not (a day without a declaration is no zero): the
 /// last four weeks as table rows, the days before grouped by month.
-fn commune_days(days: &[DaySummary], width: usize) -> Value {
+///
+/// Without `counts` (the rule of small counts), a declared day says so,
+/// without its counts.
+fn commune_days(days: &[DaySummary], width: usize, counts: bool) -> Value {
     use chrono::Datelike;
     let (Some(first), Some(last)) = (days.first(), days.last()) else {
         return Value::Null;
@@ -912,6 +972,10 @@ fn commune_days(days: &[DaySummary], width: usize) -> Value {
             push_fr_date(&mut html, date);
             html.push_str("</th>");
             match declared.get(&date) {
+                Some(_) if !counts => {
+                    count += 1;
+                    html.push_str("<td>déclaré</td>");
+                }
                 Some((day, day_total, running)) => {
                     total += day_total;
                     count += 1;
@@ -921,6 +985,7 @@ fn commune_days(days: &[DaySummary], width: usize) -> Value {
                         html.push_str("</td>");
                     }
                 }
+                None if !counts => html.push_str("<td class=\"missing\">non déclaré</td>"),
                 None => {
                     html.push_str("<td class=\"missing\" colspan=\"");
                     html.push_str(itoa::Buffer::new().format(width + 2));
@@ -997,11 +1062,7 @@ fn filled(days: &[DaySummary], width: usize) -> Vec<DaySummary> {
         if let Some(last) = out.last() {
             let mut next = last.date + Duration::days(1);
             while next < day.date {
-                out.push(DaySummary {
-                    date: next,
-                    by_setting: vec![0; width],
-                    reporting: 0,
-                });
+                out.push(DaySummary::new(next, width));
                 next += Duration::days(1);
             }
         }

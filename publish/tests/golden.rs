@@ -42,6 +42,10 @@ fn report(code: &str, day: u32, counts: [u32; 5], version: u32) -> Report {
 }
 
 fn site() -> std::collections::BTreeMap<String, Vec<u8>> {
+    site_with(None)
+}
+
+fn site_with(small_counts: Option<u32>) -> std::collections::BTreeMap<String, Vec<u8>> {
     let config = SiteConfig {
         publisher: "Préfecture du Morbihan".into(),
         crisis: "Covid-19".into(),
@@ -51,6 +55,7 @@ fn site() -> std::collections::BTreeMap<String, Vec<u8>> {
             commune("56121", "Lorient", 57_000),
         ]),
         settings: Settings::default(),
+        small_counts,
     };
     let reports = vec![
         report("56260", 1, [2, 1, 0, 0, 0], 1),
@@ -80,6 +85,7 @@ fn site_of_two_departements() -> std::collections::BTreeMap<String, Vec<u8>> {
             .scope(&["29".into(), "56".into()])
             .expect("scope"),
         settings: Settings::default(),
+        small_counts: None,
     };
     let reports = vec![
         report("56260", 1, [2, 1, 0, 0, 0], 1),
@@ -188,4 +194,23 @@ fn the_compressed_files_are_their_csv() {
         .iter()
         .filter(|(path, _)| path.ends_with(".html"))
         .all(|(_, bytes)| bytes.len() < 300_000));
+}
+
+/// Under the rule of small counts: the 2nd and 3rd of April only Vannes
+/// declared (withheld), the 1st both communes did.
+#[test]
+fn the_site_under_the_rule_of_small_counts() {
+    let files = site_with(Some(5));
+    for path in [
+        "index.html",
+        "communes/56260.html",
+        "donnees/deces.csv",
+        "donnees/deces.json",
+        "donnees/schema.json",
+    ] {
+        insta::assert_snapshot!(
+            format!("small_counts__{}", path.replace('/', "__")),
+            text(&files, path)
+        );
+    }
 }

@@ -80,6 +80,8 @@ pub(super) async fn signals_page(
                 total,
                 rate: per_100k(total, c.population),
                 hatched: flagged.iter().any(|s| s.commune == c.code),
+                // The prefecture sees every figure.
+                shown: true,
             }
         })
         .collect();

@@ -425,3 +425,87 @@ async fn a_correction_rewrites_its_departement_only_and_a_new_process_resumes() 
         .expect("a full publication");
     assert!(full.written.len() > 550, "{}", full.written.len());
 }
+
+/// Under the rule of small counts, the site never shows one commune's
+/// count: a day only one commune declared, with a death, waits for a
+/// second one; then the département's figures of the day are published,
+/// never a commune's, on the pages as in the open data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_rule_of_small_counts_a_day_one_commune_declared_waits_for_a_second() {
+    let app = TestApp::start_with(|options| options.small_counts = Some(5)).await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    let declare = |commune: &'static str, counts: [u32; 5]| {
+        let app = &app;
+        let prefecture = &prefecture;
+        async move {
+            let answer = app
+                .post_json(
+                    "/api/v1/reports",
+                    Some(prefecture),
+                    &report_body(commune, "2020-04-01", counts),
+                    &[],
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        }
+    };
+    // Vannes alone: 2 deaths at hospital, 1 at home.
+    declare("56260", [2, 0, 0, 1, 0]).await;
+    app.publish().await;
+    let csv = app.site_file("donnees/deces.csv");
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        [
+            "date,code_departement,nom_departement,hopital,ehpad,esms,domicile,autre,total,\
+             communes_declarantes",
+            "2020-04-01,56,Morbihan,,,,,,,1",
+        ]
+    );
+    let overview = app.site_file("index.html");
+    assert!(
+        overview.contains("non publié : une seule commune a déclaré ce jour"),
+        "{overview}"
+    );
+    assert!(overview.contains("<span class=\"n\">0</span>décès au total"));
+    let vannes = app.site_file("communes/56260.html");
+    assert!(vannes.contains("<td>déclaré</td>"), "{vannes}");
+    assert!(!vannes.contains("décès au total"), "{vannes}");
+    assert!(!vannes.contains("<svg"), "no chart of a commune");
+
+    // Lorient declares none: the day is the département's, 3 deaths.
+    declare("56121", [0, 0, 0, 0, 0]).await;
+    app.publish().await;
+    let csv = app.site_file("donnees/deces.csv");
+    assert!(
+        csv.ends_with("2020-04-01,56,Morbihan,2,0,0,1,0,3,2\n"),
+        "{csv}"
+    );
+    let overview = app.site_file("index.html");
+    assert!(overview.contains("<span class=\"n\">3</span>décès au total"));
+    assert!(!overview.contains("non publié : une seule commune"));
+    // No page names a commune's count: Vannes' and Lorient's read the same.
+    let lorient = app.site_file("communes/56121.html");
+    let strip = |page: &str| {
+        page.replace("Vannes", "X")
+            .replace("Lorient", "X")
+            .replace("56260", "C")
+            .replace("56121", "C")
+    };
+    let (vannes, lorient) = (
+        strip(&app.site_file("communes/56260.html")),
+        strip(&lorient),
+    );
+    let differing: Vec<(&str, &str)> = vannes
+        .lines()
+        .zip(lorient.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert!(
+        differing
+            .iter()
+            .all(|(a, _)| a.contains("habitants") || a.contains("Dernière déclaration")),
+        "{differing:#?}"
+    );
+    let schema = app.site_file("donnees/schema.json");
+    assert!(schema.contains("petits effectifs (k = 5)"), "{schema}");
+}

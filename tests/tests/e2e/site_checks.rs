@@ -11,8 +11,14 @@ use decompte_tests::{csrf_of, Browser, TestApp};
 /// A site of three départements (one overseas), with every level: the
 /// checkers follow the links between them and read every data file.
 async fn published_site() -> TestApp {
+    published_site_with(None).await
+}
+
+/// [`published_site`], under the rule of small counts if `small_counts`.
+async fn published_site_with(small_counts: Option<u32>) -> TestApp {
     let app = TestApp::start_with(|options| {
         options.departements = vec!["29".into(), "56".into(), "974".into()];
+        options.small_counts = small_counts;
     })
     .await;
     let store = app.store();
@@ -96,21 +102,31 @@ async fn every_link_of_the_site_resolves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_data_match_their_table_schema() {
-    let app = published_site().await;
-    let data = app.app.site_dir.join("donnees");
-    let (ok, report) = run("frictionless", &["validate", "datapackage.json"], &data);
-    assert!(
-        ok,
-        "frictionless says the open data do not match their schema:\n{report}"
-    );
-    assert!(
-        report.contains("deces.csv") || report.contains("VALID"),
-        "frictionless validated nothing:\n{report}"
-    );
-    for folder in ["29", "56", "974"] {
+    // Rows by commune, and by département under the rule of small counts.
+    for small_counts in [None, Some(5)] {
+        let app = published_site_with(small_counts).await;
+        let data = app.app.site_dir.join("donnees");
+        let (ok, report) = run("frictionless", &["validate", "datapackage.json"], &data);
         assert!(
-            report.contains(&format!("departements/{folder}/deces.csv")),
-            "frictionless did not validate département {folder}:\n{report}"
+            ok,
+            "frictionless says the open data do not match their schema:\n{report}"
+        );
+        assert!(
+            report.contains("deces.csv") || report.contains("VALID"),
+            "frictionless validated nothing:\n{report}"
+        );
+        for folder in ["29", "56", "974"] {
+            assert!(
+                report.contains(&format!("departements/{folder}/deces.csv")),
+                "frictionless did not validate département {folder}:\n{report}"
+            );
+        }
+        let header = std::fs::read_to_string(data.join("deces.csv")).expect("csv");
+        assert_eq!(
+            header.starts_with("date,code_departement,"),
+            small_counts.is_some(),
+            "{}",
+            &header[..80]
         );
     }
 }
@@ -238,6 +254,36 @@ async fn every_page_kind_is_valid_html() {
         keep(
             &format!("un-departement-{}", page.replace('/', "-")),
             &app.site_file(page),
+        );
+    }
+
+    // Under the rule of small counts: a day one commune declared (withheld).
+    let small = TestApp::start_with(|options| options.small_counts = Some(5)).await;
+    let prefecture = small.issue(Role::Prefecture, None).await;
+    let mut agent = Browser::new(&small);
+    agent.login(&prefecture).await;
+    let csrf = csrf_of(&agent.get("/saisie").await.text);
+    agent
+        .declare(&csrf, "56260", "2020-04-01", [2, 1, 0, 0, 0])
+        .await;
+    agent
+        .declare(&csrf, "56260", "2020-04-02", [1, 0, 0, 0, 0])
+        .await;
+    agent
+        .declare(&csrf, "56121", "2020-04-02", [0, 0, 0, 0, 0])
+        .await;
+    small.publish().await;
+    for page in [
+        "index.html",
+        "communes/56260.html",
+        "lieux/hopital.html",
+        "methodologie.html",
+    ] {
+        let html = small.site_file(page);
+        assert!(html.contains("petits effectifs"), "{page}");
+        keep(
+            &format!("petits-effectifs-{}", page.replace('/', "-")),
+            &html,
         );
     }
 
