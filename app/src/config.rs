@@ -44,6 +44,8 @@ pub struct AppConfig {
     pub old_day_after: Option<i64>,
     /// The hour of the day (local) by which the mairies declare.
     pub cutoff_hour: u32,
+    /// Sends the app's e-mails (the reminders to the mairies); `None`: no SMTP configured.
+    pub mailer: Option<crate::mail::Mailer>,
     /// The demonstration (`serve --demo`, loopback only): the second-factor
     /// page shows the code a phone would show.
     pub demo: bool,
@@ -92,6 +94,7 @@ impl AppConfig {
         config.demo = settings.demo;
         config.throttle.max_failures = settings.login_failures.max(1);
         config.cutoff_hour = settings.cutoff_hour;
+        config.mailer = crate::mail::Mailer::from_options(settings)?;
         config.old_day_after =
             (settings.old_day_after > 0).then(|| i64::from(settings.old_day_after));
         config.supervisor_code_lifetime =
@@ -127,6 +130,7 @@ impl AppConfig {
             supervisor_code_lifetime: Duration::from_secs(
                 decompte_config::defaults::SUPERVISOR_CODE_DAYS * 86_400,
             ),
+            mailer: None,
             demo: false,
         }
     }

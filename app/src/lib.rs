@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod mail;
 mod pages;
 pub mod second_factor;
 pub mod service;

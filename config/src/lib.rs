@@ -71,6 +71,32 @@ pub enum ConfigError {
         10.0.0.0/8)"
     )]
     TrustedProxy(String),
+    #[error("SMTP (DECOMPTE_SMTP_*): {0}")]
+    Smtp(String),
+}
+
+/// A secret from the environment: its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
+    }
 }
 
 /// Starts a Lambda function's process: its logs, then its options, read from
@@ -343,6 +369,39 @@ pub struct Options {
     )]
     pub small_counts: Option<u32>,
 
+    /// The SMTP server the app sends e-mail through: the reminders to the
+    /// mairies that have not declared. None: no e-mail. On AWS, Amazon SES's
+    /// SMTP interface (email-smtp.REGION.amazonaws.com), the same code.
+    #[arg(long, env = "DECOMPTE_SMTP_HOST", global = true)]
+    pub smtp_host: Option<String>,
+
+    /// The SMTP server's port.
+    #[arg(long, env = "DECOMPTE_SMTP_PORT", default_value_t = 587, global = true)]
+    pub smtp_port: u16,
+
+    /// `starttls` (port 587), `tls` (port 465), or `none`: a server on
+    /// loopback only, since nothing else should see the password in clear.
+    #[arg(long, env = "DECOMPTE_SMTP_SECURITY", default_value = "starttls",
+          value_parser = ["starttls", "tls", "none"], global = true)]
+    pub smtp_security: String,
+
+    /// The SMTP user (SES: the SMTP credentials' user name).
+    #[arg(long, env = "DECOMPTE_SMTP_USER", global = true)]
+    pub smtp_user: Option<String>,
+
+    /// The SMTP password: never logged, never printed.
+    #[arg(
+        long,
+        env = "DECOMPTE_SMTP_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub smtp_password: Option<Secret>,
+
+    /// The sender of the e-mails, `Préfecture du Morbihan <crise@morbihan.gouv.fr>`.
+    #[arg(long, env = "DECOMPTE_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
+
     /// Set by `serve --demo` (loopback only): the app shows what a
     /// demonstration needs, such as the second factor's current code.
     #[arg(skip)]
@@ -374,6 +433,12 @@ impl Options {
             old_day_after: defaults::OLD_DAY_AFTER,
             cutoff_hour: defaults::CUTOFF_HOUR,
             small_counts: None,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_security: "starttls".into(),
+            smtp_user: None,
+            smtp_password: None,
+            smtp_from: None,
             demo: false,
         }
     }
@@ -457,6 +522,23 @@ mod tests {
     struct Command {
         #[command(flatten)]
         options: Options,
+    }
+
+    /// The SMTP password is read, and never shown by `Debug` (a logged
+    /// configuration, a panic message).
+    #[test]
+    fn the_smtp_password_never_shows() {
+        let parsed = Command::try_parse_from([
+            "decompte",
+            "--smtp-host",
+            "email-smtp.eu-west-3.amazonaws.com",
+            "--smtp-password",
+            "s3cr3t-p4ss",
+        ])
+        .expect("parse");
+        let password = parsed.options.smtp_password.as_ref().map(Secret::expose);
+        assert_eq!(password, Some("s3cr3t-p4ss"));
+        assert!(!format!("{:?}", parsed.options).contains("s3cr3t"));
     }
 
     /// The defaults of the flags are those of `for_data_dir`: one source.

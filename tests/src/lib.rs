@@ -9,6 +9,7 @@ pub mod lambda_local;
 pub mod national;
 pub mod process;
 pub mod s3_local;
+pub mod smtp_local;
 pub mod stream_pump;
 pub mod webdriver;
 

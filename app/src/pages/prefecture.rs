@@ -6,6 +6,8 @@ use super::*;
 pub(super) struct PrefectureQuery {
     date: Option<String>,
     publication: Option<String>,
+    /// After reminder e-mails: sent-failed-without address-already reached.
+    courriels: Option<String>,
 }
 
 pub(super) async fn prefecture_page(
@@ -126,9 +128,14 @@ pub(super) async fn prefecture_page(
             })
         })
         .collect();
-    let notice = query.publication.map(|id| {
-        format!("Publication {id} demandée : le site public sera à jour dans quelques instants.")
-    });
+    let notice = query
+        .publication
+        .map(|id| {
+            format!(
+                "Publication {id} demandée : le site public sera à jour dans quelques instants."
+            )
+        })
+        .or_else(|| query.courriels.as_deref().and_then(emails_notice));
     // How to reach the mairies that have not declared.
     let contacts: BTreeMap<String, Value> = decompte_config::mairie_contacts(
         &completeness
@@ -169,7 +176,8 @@ pub(super) async fn prefecture_page(
                 json!({"at_fr": reminder.at
                            .with_timezone(&decompte_core::time::zone(reminder.commune.departement()))
                            .format("%H h %M").to_string(),
-                       "by": by}),
+                       "by": by,
+                       "email": reminder.channel == "email"}),
             );
         }
     }
@@ -190,6 +198,7 @@ pub(super) async fn prefecture_page(
             "completeness": completeness,
             "contacts": contacts,
             "reminded": reminded,
+            "mail": state.config.mailer.is_some(),
             "late": late,
             "cutoff_hour": cutoff,
             "by_departement": by_departement,
@@ -238,6 +247,9 @@ pub(super) async fn prefecture_reminder(
         Ok(date) => date,
         Err(error) => return error_page(&state, Some(&session), &error),
     };
+    if field(&fields, "channel") == Some("email") {
+        return email_reminders(&state, &session, &scope, date).await;
+    }
     let commune = match field(&fields, "commune").map(CommuneCode::parse) {
         Some(Ok(code)) if scope.contains(&code) => code,
         _ => {
@@ -264,6 +276,199 @@ pub(super) async fn prefecture_reminder(
         }
         Err(error) => error_page(&state, Some(&session), &error.into()),
     }
+}
+
+/// The notice after reminder e-mails, from `sent-failed-without-already`.
+fn emails_notice(counts: &str) -> Option<String> {
+    let counts: Vec<usize> = counts
+        .split('-')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let [sent, failed, without, already] = counts[..] else {
+        return None;
+    };
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n > 1 { many } else { one });
+    let mut parts = vec![plural(
+        sent,
+        "courriel de relance envoyé",
+        "courriels de relance envoyés",
+    )];
+    if failed > 0 {
+        parts.push(format!(
+            "{} : à appeler, ou réessayez plus tard",
+            plural(failed, "envoi a échoué", "envois ont échoué")
+        ));
+    }
+    if without > 0 {
+        parts.push(format!(
+            "{} sans adresse électronique connue : à appeler",
+            plural(without, "mairie", "mairies")
+        ));
+    }
+    if already > 0 {
+        parts.push(format!(
+            "{} déjà relancée{} ce jour, pas une seconde fois",
+            plural(already, "mairie", "mairies"),
+            if already > 1 { "s" } else { "" }
+        ));
+    }
+    Some(format!("{}.", parts.join(" ; ")))
+}
+
+/// How many e-mails are on their way at once: a département's 250 mairies
+/// go in a few seconds, within any request's time.
+const EMAILS_IN_FLIGHT: usize = 8;
+
+/// The reminder e-mails of a day: one to each mairie of the caller's
+/// départements that has not declared, has an e-mail address and was not
+/// reached yet (by telephone or e-mail); each one sent is recorded, so the
+/// next click, or another agent's, sends no second one.
+async fn email_reminders(
+    state: &AppState,
+    session: &BrowserSession,
+    scope: &decompte_core::Scope,
+    date: NaiveDate,
+) -> Response {
+    let Some(mailer) = state.config.mailer.clone() else {
+        return error_page(
+            state,
+            Some(session),
+            &ApiError::bad_request(
+                "Aucun serveur d'envoi de courriels n'est configuré (DECOMPTE_SMTP_HOST) : \
+                 appelez les mairies, ou demandez à l'administrateur de le configurer.",
+            ),
+        );
+    };
+    let loaded = async {
+        let reported = state.store.reported_communes(date).await?;
+        let mut reached = std::collections::BTreeSet::new();
+        for code in scope.departement_codes() {
+            reached.extend(
+                state
+                    .store
+                    .reminders(date, code)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.commune),
+            );
+        }
+        Ok::<_, decompte_store::StoreError>((reported, reached))
+    }
+    .await;
+    let (reported, reached) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) => return error_page(state, Some(session), &error.into()),
+    };
+    let missing = Completeness::compute(date, scope, &reported).missing;
+    let contacts =
+        decompte_config::mairie_contacts(&missing.iter().map(|c| c.code.as_str()).collect());
+    let agent = crate::service::labels(state, vec![session.caller.id().to_owned()])
+        .await
+        .remove(session.caller.id())
+        .unwrap_or_else(|| session.caller.id().to_owned());
+    let (mut without_address, mut already) = (0usize, 0usize);
+    let mut tasks = tokio::task::JoinSet::new();
+    let (mut sent, mut failed) = (0usize, 0usize);
+    for commune in &missing {
+        if reached.contains(&commune.code) {
+            already += 1;
+            continue;
+        }
+        let Some(email) = contacts
+            .get(commune.code.as_str())
+            .map(|c| c.email.clone())
+            .filter(|e| !e.is_empty())
+        else {
+            without_address += 1;
+            continue;
+        };
+        let (subject, body) = reminder_text(state, commune, date, &agent);
+        let mailer = mailer.clone();
+        let code = commune.code.clone();
+        while tasks.len() >= EMAILS_IN_FLIGHT {
+            if let Some(done) = tasks.join_next().await {
+                tally(state, session, date, done, &mut sent, &mut failed).await;
+            }
+        }
+        tasks.spawn(async move { (code, mailer.send(&email, &subject, body).await) });
+    }
+    while let Some(done) = tasks.join_next().await {
+        tally(state, session, date, done, &mut sent, &mut failed).await;
+    }
+    tracing::info!(event = "mairies_emailed", %date, sent, failed, without_address, already, "reminders");
+    Redirect::to(&format!(
+        "/prefecture?date={date}&courriels={sent}-{failed}-{without_address}-{already}#relances"
+    ))
+    .into_response()
+}
+
+/// Records a reminder e-mail that went, counts one that did not.
+async fn tally(
+    state: &AppState,
+    session: &BrowserSession,
+    date: NaiveDate,
+    done: Result<(CommuneCode, Result<(), crate::mail::MailError>), tokio::task::JoinError>,
+    sent: &mut usize,
+    failed: &mut usize,
+) {
+    match done {
+        Ok((commune, Ok(()))) => {
+            *sent += 1;
+            let reminder = decompte_store::Reminder {
+                date,
+                commune: commune.clone(),
+                channel: "email".into(),
+                at: Utc::now(),
+                by: session.caller.id().to_owned(),
+            };
+            if let Err(error) = state.store.record_reminder(&reminder).await {
+                tracing::warn!(%commune, %error, "an e-mail went but its record did not");
+            }
+        }
+        Ok((commune, Err(error))) => {
+            *failed += 1;
+            tracing::warn!(%commune, %error, "reminder e-mail not sent");
+        }
+        Err(error) => {
+            *failed += 1;
+            tracing::warn!(%error, "reminder e-mail task failed");
+        }
+    }
+}
+
+/// The reminder a mairie receives: its subject and its text, in French.
+fn reminder_text(
+    state: &AppState,
+    commune: &decompte_core::Commune,
+    date: NaiveDate,
+    agent: &str,
+) -> (String, String) {
+    let config = &state.config;
+    let origin = config.public_origin.clone().unwrap_or_default();
+    let day = fr_date(date);
+    let subject = format!(
+        "Décès {} : déclaration du {day} attendue ({})",
+        config.crisis, commune.name
+    );
+    let body = format!(
+        "Madame, Monsieur le Maire,\n\n\
+         La {publisher} n'a pas encore reçu la déclaration des décès {crisis} de la commune de \
+         {name} pour le {day}.\n\n\
+         Merci de la faire dès que possible, même s'il n'y a eu aucun décès (le bouton « Aucun \
+         décès ce jour » suffit) :\n\
+         {origin}/saisie?commune={code}&date={date}\n\n\
+         Votre code d'accès figure dans la lettre que la préfecture vous a adressée. Comment \
+         déclarer, corriger, qui appeler : {origin}/aide\n\n\
+         Si la commune a déclaré ce jour entre-temps, ne tenez pas compte de ce message.\n\n\
+         {publisher}, cellule de crise ({agent})\n",
+        publisher = config.publisher,
+        crisis = config.crisis,
+        name = commune.name,
+        code = commune.code,
+    );
+    (subject, body)
 }
 
 pub(super) async fn prefecture_publish(

@@ -481,3 +481,170 @@ async fn two_agents_do_not_call_the_same_mairie() {
     assert_eq!(out_of_reach.status, StatusCode::BAD_REQUEST);
     assert!(out_of_reach.text.contains("pas dans votre périmètre"));
 }
+
+/// An agent asks, from the prefecture page `page`, to e-mail the mairies missing on 1 April.
+async fn remind_by_email(agent: &mut Browser, page: &str) -> decompte_tests::Answer {
+    agent
+        .post_form(
+            "/prefecture/relances",
+            &[
+                ("csrf", &csrf_of(page)),
+                ("date", "2020-04-01"),
+                ("channel", "email"),
+            ],
+        )
+        .await
+}
+
+/// The crisis cell reminds the mairies that have not declared by e-mail, in
+/// one click, through a real SMTP server: one French message to each mairie
+/// with an address that nobody reached yet, each recorded on the day, so a
+/// second click (or another agent's) sends none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cell_reminds_the_missing_mairies_by_email() {
+    let smtp = decompte_tests::smtp_local::SmtpServer::start();
+    let port = smtp.port;
+    let app = TestApp::start_with(|options| {
+        options.smtp_host = Some("127.0.0.1".into());
+        options.smtp_port = port;
+        options.smtp_security = "none".into();
+        options.smtp_from = Some("Préfecture du Morbihan <crise@morbihan.gouv.fr>".into());
+        options.public_url = Some("https://declarer.morbihan.gouv.fr".into());
+    })
+    .await;
+    let day = chrono::NaiveDate::from_ymd_opt(2020, 4, 1).expect("date");
+    // Every commune declared but Allaire, Arradon, Vannes (called by
+    // telephone already) and 56206, whose mairie has no e-mail address.
+    let missing = ["56001", "56003", "56206", "56260"];
+    let communes: Vec<String> = app
+        .app
+        .state
+        .config
+        .scope
+        .communes()
+        .map(|c| c.code.to_string())
+        .filter(|c| !missing.contains(&c.as_str()))
+        .collect();
+    for commune in &communes {
+        decompte_tests::write_counts(&app, commune, day, [0; 5]).await;
+    }
+    let code = decompte_tests::issue_labelled_code(
+        app.store().as_ref(),
+        Role::Prefecture,
+        None,
+        &[],
+        "Cellule de crise — poste 1",
+    )
+    .await;
+    let mut agent = Browser::new(&app);
+    agent.login(&code).await;
+    let page = agent.get("/prefecture?date=2020-04-01").await;
+    note_call(&mut agent, &page.text, "56260").await;
+    let page = agent.get("/prefecture?date=2020-04-01").await;
+    assert!(
+        page.text.contains("Relancer par courriel les mairies"),
+        "{}",
+        page.text
+    );
+    let sent = remind_by_email(&mut agent, &page.text).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.text);
+    let notice = agent.get(&sent.location()).await;
+    assert!(
+        notice.text.contains(
+            "2 courriels de relance envoyés ; 1 mairie sans adresse électronique connue : à \
+             appeler ; 1 mairie déjà relancée ce jour, pas une seconde fois."
+        ),
+        "{}",
+        notice.text
+    );
+    let mut messages = smtp.messages();
+    messages.sort_by(|a, b| a.to.cmp(&b.to));
+    let to: Vec<&str> = messages.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(to, ["mairie@allaire.bzh", "mairie@arradon.fr"]);
+    let allaire = &messages[0];
+    assert_eq!(allaire.rcpt_tos, ["mairie@allaire.bzh"]);
+    assert_eq!(
+        allaire.from,
+        "Préfecture du Morbihan <crise@morbihan.gouv.fr>"
+    );
+    assert_eq!(
+        allaire.subject,
+        "Décès Covid-19 : déclaration du 01/04/2020 attendue (Allaire)"
+    );
+    for expected in [
+        "Madame, Monsieur le Maire,",
+        "n'a pas encore reçu la déclaration des décès Covid-19 de la commune de Allaire pour le \
+         01/04/2020",
+        "https://declarer.morbihan.gouv.fr/saisie?commune=56001&date=2020-04-01",
+        "« Aucun décès ce jour »",
+        "https://declarer.morbihan.gouv.fr/aide",
+        "(Cellule de crise — poste 1)",
+    ] {
+        assert!(
+            allaire.body.contains(expected),
+            "« {expected} » in {}",
+            allaire.body
+        );
+    }
+    // The page says who was reminded and how; a second click sends nothing.
+    assert!(
+        notice.text.contains("Relancée par courriel à"),
+        "{}",
+        notice.text
+    );
+    let again = remind_by_email(&mut agent, &notice.text).await;
+    let notice = agent.get(&again.location()).await;
+    assert!(
+        notice.text.contains("0 courriel de relance envoyé"),
+        "{}",
+        notice.text
+    );
+    assert_eq!(smtp.messages().len(), 2);
+    let kept = app.store().reminders(day, "56").await.expect("read");
+    let channels: Vec<(&str, &str)> = kept
+        .iter()
+        .map(|r| (r.commune.as_str(), r.channel.as_str()))
+        .collect();
+    assert_eq!(
+        channels,
+        [
+            ("56001", "email"),
+            ("56003", "email"),
+            ("56260", "telephone")
+        ]
+    );
+}
+
+/// Without an SMTP server configured, the page offers no e-mail and a
+/// forged request is refused in French with nothing recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_smtp_no_email_is_offered_nor_sent() {
+    let app = TestApp::start().await;
+    let mut agent = Browser::new(&app);
+    agent.login(&app.issue(Role::Prefecture, None).await).await;
+    let page = agent.get("/prefecture?date=2020-04-01").await;
+    assert!(!page.text.contains("Relancer par courriel"));
+    let refused = agent
+        .post_form(
+            "/prefecture/relances",
+            &[
+                ("csrf", &csrf_of(&page.text)),
+                ("date", "2020-04-01"),
+                ("channel", "email"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.text.contains("Aucun serveur d") && refused.text.contains("DECOMPTE_SMTP_HOST"),
+        "{}",
+        refused.text
+    );
+    let day = chrono::NaiveDate::from_ymd_opt(2020, 4, 1).expect("date");
+    assert!(app
+        .store()
+        .reminders(day, "56")
+        .await
+        .expect("read")
+        .is_empty());
+}
