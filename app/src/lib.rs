@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod mail;
 mod pages;
+pub mod pdf;
 pub mod second_factor;
 pub mod service;
 
