@@ -44,8 +44,13 @@ pub struct AppConfig {
     pub old_day_after: Option<i64>,
     /// The hour of the day (local) by which the mairies declare.
     pub cutoff_hour: u32,
-    /// Sends the app's e-mails (the reminders to the mairies); `None`: no SMTP configured.
+    /// Sends the app's e-mails (the reminders to the mairies, the morning
+    /// report); `None`: no SMTP configured.
     pub mailer: Option<crate::mail::Mailer>,
+    /// Who receives the morning report, by département (`--report-to`).
+    pub report_recipients: Vec<(String, Vec<String>)>,
+    /// The hour the morning report is e-mailed, local time.
+    pub report_hour: u32,
     /// The demonstration (`serve --demo`, loopback only): the second-factor
     /// page shows the code a phone would show.
     pub demo: bool,
@@ -95,6 +100,13 @@ impl AppConfig {
         config.throttle.max_failures = settings.login_failures.max(1);
         config.cutoff_hour = settings.cutoff_hour;
         config.mailer = crate::mail::Mailer::from_options(settings)?;
+        config.report_recipients = settings.report_recipients()?;
+        config.report_hour = settings.report_hour;
+        if config.mailer.is_none() && !config.report_recipients.is_empty() {
+            return Err(decompte_config::ConfigError::ReportTo(
+                "the report is e-mailed through DECOMPTE_SMTP_HOST, which is not set".into(),
+            ));
+        }
         config.old_day_after =
             (settings.old_day_after > 0).then(|| i64::from(settings.old_day_after));
         config.supervisor_code_lifetime =
@@ -131,6 +143,8 @@ impl AppConfig {
                 decompte_config::defaults::SUPERVISOR_CODE_DAYS * 86_400,
             ),
             mailer: None,
+            report_recipients: Vec::new(),
+            report_hour: decompte_config::defaults::REPORT_HOUR,
             demo: false,
         }
     }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod mail;
 mod pages;
 pub mod pdf;
+pub mod report;
 pub mod second_factor;
 pub mod service;
 

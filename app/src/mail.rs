@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Attachment, Mailbox, MessageBuilder, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -88,15 +88,43 @@ impl Mailer {
 
     /// Sends `body` (plain text) to `to`.
     pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), MailError> {
-        let to: Mailbox = to.parse().map_err(|_| MailError::Address(to.to_owned()))?;
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(subject)
+        let message = self
+            .builder(&[to.to_owned()], subject)?
             .header(ContentType::TEXT_PLAIN)
             .body(body)?;
         self.transport.send(message).await?;
         Ok(())
+    }
+
+    /// Sends `body` (plain text) to everyone of `to`, with a PDF attached.
+    pub async fn send_with_pdf(
+        &self,
+        to: &[String],
+        subject: &str,
+        body: String,
+        file_name: &str,
+        pdf: Vec<u8>,
+    ) -> Result<(), MailError> {
+        let pdf_type = ContentType::parse("application/pdf")
+            .map_err(|_| MailError::Address("application/pdf".into()))?;
+        let message = self.builder(to, subject)?.multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(body))
+                .singlepart(Attachment::new(file_name.to_owned()).body(pdf, pdf_type)),
+        )?;
+        self.transport.send(message).await?;
+        Ok(())
+    }
+
+    fn builder(&self, to: &[String], subject: &str) -> Result<MessageBuilder, MailError> {
+        let mut builder = Message::builder().from(self.from.clone()).subject(subject);
+        for address in to {
+            let mailbox: Mailbox = address
+                .parse()
+                .map_err(|_| MailError::Address(address.clone()))?;
+            builder = builder.to(mailbox);
+        }
+        Ok(builder)
     }
 }
 

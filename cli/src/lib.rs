@@ -167,6 +167,51 @@ impl LocalApp {
     /// stream of writes, the loop rests between publications (twice the
     /// last one's time, at most `MAX_REST`), so that publishing never takes
     /// more than a third of the time the writes need.
+    /// E-mails the morning report of the day before at `--report-hour`,
+    /// each département on its own clock, if `--report-to` names someone.
+    /// A report is due at the hour: a process started after it sends the
+    /// next day's, never a second one of the same day.
+    pub fn spawn_report_timer(&self) {
+        let config = &self.state.config;
+        if config.mailer.is_none() || config.report_recipients.is_empty() {
+            return;
+        }
+        // One timer per time zone.
+        let mut by_zone: Vec<(decompte_core::time::Tz, Vec<String>)> = Vec::new();
+        for (code, _) in &config.report_recipients {
+            let zone = decompte_core::time::zone(code);
+            match by_zone.iter_mut().find(|(z, _)| *z == zone) {
+                Some((_, codes)) => codes.push(code.clone()),
+                None => by_zone.push((zone, vec![code.clone()])),
+            }
+        }
+        let hour = config.report_hour;
+        for (zone, departements) in by_zone {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                loop {
+                    let now = Utc::now();
+                    let at = decompte_app::report::next_report_at(now, hour, zone);
+                    let wait = (at - now).to_std().unwrap_or(Duration::from_secs(60));
+                    tracing::info!(%at, ?departements, "next morning report");
+                    tokio::time::sleep(wait).await;
+                    let yesterday =
+                        at.with_timezone(&zone).date_naive() - chrono::Duration::days(1);
+                    if let Err(error) = decompte_app::report::send_morning_reports(
+                        &state,
+                        yesterday,
+                        Some(&departements),
+                        Utc::now(),
+                    )
+                    .await
+                    {
+                        tracing::error!(%error, "morning report");
+                    }
+                }
+            });
+        }
+    }
+
     pub fn spawn_publish_timer(&self, every: Duration) {
         let publisher = Arc::clone(&self.publisher);
         let store = Arc::clone(&self.store);

@@ -50,6 +50,23 @@ enum Command {
     /// Manage the store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// The morning situation report (« point de situation ») of a day:
+    /// write its PDF, or e-mail it now to --report-to (what `serve` does each
+    /// morning at --report-hour; a cron job or a scheduler can run this).
+    Report {
+        /// The day (AAAA-MM-JJ); the day before today by default.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// The département, for --pdf; the first served by default.
+        #[arg(long)]
+        departement: Option<String>,
+        /// Write the report's PDF to this file.
+        #[arg(long)]
+        pdf: Option<PathBuf>,
+        /// E-mail each département's report to its recipients (--report-to).
+        #[arg(long)]
+        send: bool,
+    },
     /// Export every current report as CSV (the format of donnees/deces.csv).
     Export {
         /// Write to this file instead of standard output.
@@ -220,6 +237,66 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("{rows} ligne(s) exportée(s).");
             Ok(())
         }
+        Command::Report {
+            date,
+            departement,
+            pdf,
+            send,
+        } => {
+            let app = LocalApp::open(&settings).await?;
+            let config = &app.state.config;
+            let now = Utc::now();
+            let date = date.unwrap_or_else(|| config.scope.today(now) - chrono::Duration::days(1));
+            if pdf.is_none() && !send {
+                bail!("say what to do with the report: --pdf FILE, --send, or both");
+            }
+            if let Some(path) = pdf {
+                let departement = match departement {
+                    Some(code) => code.trim().to_uppercase(),
+                    None => config
+                        .scope
+                        .departement_codes()
+                        .next()
+                        .context("no département served")?
+                        .to_owned(),
+                };
+                if config.scope.departement_name(&departement).is_none() {
+                    bail!(
+                        "département {departement} is not served ({})",
+                        config.scope.label()
+                    );
+                }
+                let report = decompte_app::report::situation(
+                    app.store.as_ref(),
+                    &config.scope,
+                    &config.rules.settings,
+                    date,
+                    &departement,
+                    now,
+                )
+                .await?;
+                std::fs::write(&path, report.pdf(&config.publisher, &config.crisis))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!(
+                    "Point de situation du {} écrit dans {}.",
+                    report.date_fr,
+                    path.display()
+                );
+            }
+            if send {
+                if config.report_recipients.is_empty() {
+                    bail!("--send needs --report-to (DECOMPTE_REPORT_TO): nobody to send the report to");
+                }
+                let sent =
+                    decompte_app::report::send_morning_reports(&app.state, date, None, now).await?;
+                eprintln!(
+                    "Point de situation du {} envoyé pour : {}.",
+                    decompte_core::time::fr_date(date),
+                    sent.join(", ")
+                );
+            }
+            Ok(())
+        }
     }
 }
 
@@ -355,6 +432,7 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
         outcome.written.len()
     );
     app.spawn_publish_timer(Duration::from_secs(settings.publish_every.max(1)));
+    app.spawn_report_timer();
     let mut out = std::io::stdout().lock();
     writeln!(out, "\ndecompte est prêt.")?;
     writeln!(out, "  Site public         : {base}/")?;

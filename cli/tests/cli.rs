@@ -679,3 +679,45 @@ fn access_letters_give_each_mairie_its_code_once() {
     assert!(!nowhere.status.success());
     assert_stderr(&nowhere, "--letters needs --public-url");
 }
+
+#[test]
+fn the_morning_report_is_written_as_a_pdf_and_says_what_is_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("jour.csv");
+    std::fs::write(
+        &csv,
+        "date,code_commune,nom_commune,hopital,ehpad,esms,domicile,autre,total\n\
+         2020-04-05,56260,Vannes,2,1,0,0,0,3\n",
+    )
+    .expect("csv");
+    let imported = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let pdf = dir.path().join("point.pdf");
+    let written = decompte(
+        dir.path(),
+        &[
+            "report",
+            "--date",
+            "2020-04-05",
+            "--pdf",
+            pdf.to_str().expect("path"),
+        ],
+    );
+    assert!(written.status.success(), "{}", stderr(&written));
+    assert_stderr(&written, "Point de situation du 05/04/2020 écrit dans");
+    let text = pdf_text(&pdf);
+    for expected in [
+        "Point de situation du 05/04/2020 · Morbihan (56)",
+        "Hôpital ou clinique : 2 le jour",
+        "1 commune sur 249 a déclaré le 05/04/2020",
+    ] {
+        assert!(text.contains(expected), "no « {expected} » in:\n{text}");
+    }
+    // Nothing asked, or nobody to send to: said, in a failure.
+    let nothing = decompte(dir.path(), &["report"]);
+    assert!(!nothing.status.success());
+    assert_stderr(&nothing, "--pdf FILE, --send");
+    let nobody = decompte(dir.path(), &["report", "--send"]);
+    assert!(!nobody.status.success());
+    assert_stderr(&nobody, "--report-to");
+}

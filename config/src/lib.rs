@@ -38,6 +38,8 @@ pub mod defaults {
     /// Days before today after which a declared day gets a warning.
     pub const OLD_DAY_AFTER: u32 = 30;
     pub const CUTOFF_HOUR: u32 = 14;
+    /// The morning report is e-mailed at 8 h, the département's time.
+    pub const REPORT_HOUR: u32 = 8;
     /// Wrong codes one client address (an IPv6 /64) may send in 15 minutes
     /// before its wrong codes are answered 429.
     pub const LOGIN_FAILURES: u32 = 10;
@@ -73,6 +75,11 @@ pub enum ConfigError {
     TrustedProxy(String),
     #[error("SMTP (DECOMPTE_SMTP_*): {0}")]
     Smtp(String),
+    #[error(
+        "--report-to (DECOMPTE_REPORT_TO): {0} (expected addresses, comma-separated, or by \
+        département: 56=a@example.fr,b@example.fr;29=c@example.fr)"
+    )]
+    ReportTo(String),
 }
 
 /// A secret from the environment: its `Debug` never shows it.
@@ -402,6 +409,24 @@ pub struct Options {
     #[arg(long, env = "DECOMPTE_SMTP_FROM", global = true)]
     pub smtp_from: Option<String>,
 
+    /// Who receives the morning situation report by e-mail (its PDF
+    /// attached), at --report-hour: addresses, comma-separated, for every
+    /// département served, or by département, `56=cab@morbihan.gouv.fr,
+    /// sidpc@morbihan.gouv.fr;29=…`. None: no report is e-mailed.
+    #[arg(long, env = "DECOMPTE_REPORT_TO", global = true)]
+    pub report_to: Option<String>,
+
+    /// The hour (0–23, in the département's time zone) `decompte serve`
+    /// e-mails the report of the day before.
+    #[arg(
+        long,
+        env = "DECOMPTE_REPORT_HOUR",
+        default_value_t = defaults::REPORT_HOUR,
+        value_parser = clap::value_parser!(u32).range(0..24),
+        global = true,
+    )]
+    pub report_hour: u32,
+
     /// Set by `serve --demo` (loopback only): the app shows what a
     /// demonstration needs, such as the second factor's current code.
     #[arg(skip)]
@@ -439,6 +464,8 @@ impl Options {
             smtp_user: None,
             smtp_password: None,
             smtp_from: None,
+            report_to: None,
+            report_hour: defaults::REPORT_HOUR,
             demo: false,
         }
     }
@@ -504,6 +531,52 @@ impl Options {
         origin_of(self.public_url.as_deref()?)
     }
 
+    /// The morning report's recipients of each département served (those
+    /// without any left out), from --report-to.
+    pub fn report_recipients(&self) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+        let Some(text) = self.report_to.as_deref().filter(|t| !t.trim().is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let scope = self.scope()?;
+        let mut by_departement: Vec<(String, Vec<String>)> = Vec::new();
+        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (departements, addresses): (Vec<String>, &str) = match part.split_once('=') {
+                Some((code, addresses)) => {
+                    let code = code.trim().to_uppercase();
+                    if scope.departement_name(&code).is_none() {
+                        return Err(ConfigError::ReportTo(format!(
+                            "{code} is not a département served"
+                        )));
+                    }
+                    (vec![code], addresses)
+                }
+                None => (scope.departement_codes().map(str::to_owned).collect(), part),
+            };
+            let addresses: Vec<String> = addresses
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if let Some(bad) = addresses.iter().find(|a| {
+                a.split_once('@')
+                    .is_none_or(|(user, host)| user.is_empty() || !host.contains('.'))
+            }) {
+                return Err(ConfigError::ReportTo(format!(
+                    "`{bad}` is not an e-mail address"
+                )));
+            }
+            for code in departements {
+                match by_departement.iter_mut().find(|(c, _)| *c == code) {
+                    Some((_, all)) => all.extend(addresses.iter().cloned()),
+                    None => by_departement.push((code, addresses.clone())),
+                }
+            }
+        }
+        by_departement.retain(|(_, addresses)| !addresses.is_empty());
+        Ok(by_departement)
+    }
+
     /// Cookies are Secure unless the public address is plain http.
     pub fn secure_cookies(&self) -> bool {
         !self
@@ -522,6 +595,33 @@ mod tests {
     struct Command {
         #[command(flatten)]
         options: Options,
+    }
+
+    #[test]
+    fn report_recipients_for_all_or_by_departement() {
+        let mut options = Options::for_data_dir(std::env::temp_dir());
+        options.departements = vec!["29".into(), "56".into()];
+        options.report_to = Some("cab@bretagne.gouv.fr; 56=sidpc@morbihan.gouv.fr".into());
+        let recipients = options.report_recipients().expect("recipients");
+        assert_eq!(
+            recipients,
+            [
+                ("29".to_owned(), vec!["cab@bretagne.gouv.fr".to_owned()]),
+                (
+                    "56".to_owned(),
+                    vec![
+                        "cab@bretagne.gouv.fr".to_owned(),
+                        "sidpc@morbihan.gouv.fr".to_owned()
+                    ]
+                ),
+            ]
+        );
+        options.report_to = Some("75=cab@paris.gouv.fr".into());
+        assert!(options.report_recipients().is_err(), "75 is not served");
+        options.report_to = Some("cabinet".into());
+        assert!(options.report_recipients().is_err(), "no address");
+        options.report_to = None;
+        assert_eq!(options.report_recipients().expect("none"), []);
     }
 
     /// The SMTP password is read, and never shown by `Debug` (a logged

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Europe::Paris;
-use chrono_tz::Tz;
+pub use chrono_tz::Tz;
 
 /// The calendar day in Paris at the instant `now`.
 pub fn paris_today(now: DateTime<Utc>) -> NaiveDate {

@@ -2,6 +2,7 @@
 JSON line: its envelope, its headers and its plain-text body. The tests read
 the messages back from that file (see tests/src/smtp_local.rs)."""
 
+import base64
 import json
 from email import message_from_bytes, policy
 
@@ -27,6 +28,14 @@ class JsonLines:
             "to": str(message["To"]),
             "subject": str(message["Subject"]),
             "body": body.get_content() if body is not None else "",
+            "attachments": [
+                {
+                    "filename": part.get_filename(),
+                    "content_type": part.get_content_type(),
+                    "base64": base64.b64encode(part.get_payload(decode=True)).decode(),
+                }
+                for part in message.iter_attachments()
+            ],
         }
         with open(self.path, "a", encoding="utf-8") as out:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -318,17 +318,25 @@ impl Browser {
         }
     }
 
-    pub async fn get(&mut self, path: &str) -> Answer {
-        let response = self
-            .client
+    fn get_request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
             .get(format!("{}{path}", self.base))
             .header(COOKIE, self.cookie_header())
-            .send()
-            .await
-            .expect("GET");
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        let response = self.get_request(path).send().await.expect("GET");
         let answer = TestApp::answer(response).await;
         self.keep_cookies(&answer);
         answer
+    }
+
+    /// A GET whose body is bytes (a PDF), with the status and the headers.
+    pub async fn get_bytes(&mut self, path: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let response = self.get_request(path).send().await.expect("GET");
+        let (status, headers) = (response.status(), response.headers().clone());
+        let body = response.bytes().await.expect("body").to_vec();
+        (status, headers, body)
     }
 
     /// Posts a form from one of the app's own pages, as a browser does: with
@@ -733,4 +741,24 @@ pub fn report_body(commune: &str, date: &str, counts: [u32; 5]) -> Value {
             "autre": counts[4],
         },
     })
+}
+
+/// The text of a PDF, by poppler's `pdftotext` (Debian `poppler-utils`,
+/// installed by `scripts/tools.sh`).
+pub fn pdf_text(pdf: &[u8]) -> String {
+    let folder = tempfile::tempdir().expect("folder");
+    let path = folder.path().join("document.pdf");
+    std::fs::write(&path, pdf).expect("write the PDF");
+    let output = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "pdftotext is missing ({e}): run ./scripts/tools.sh, which installs poppler-utils"
+            )
+        });
+    assert!(output.status.success(), "pdftotext failed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -23,6 +23,8 @@ pub struct Mail {
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// Each attached file: its name, its type, its bytes.
+    pub attachments: Vec<(String, String, Vec<u8>)>,
 }
 
 impl SmtpServer {
@@ -78,6 +80,20 @@ impl SmtpServer {
                     to: text("to"),
                     subject: text("subject"),
                     body: text("body"),
+                    attachments: value["attachments"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|a| {
+                            let field = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+                            let bytes = base64::Engine::decode(
+                                &base64::engine::general_purpose::STANDARD,
+                                field("base64"),
+                            )
+                            .expect("an attachment in base64");
+                            (field("filename"), field("content_type"), bytes)
+                        })
+                        .collect(),
                 }
             })
             .collect()

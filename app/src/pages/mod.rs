@@ -76,6 +76,7 @@ pub fn routes() -> Router<AppState> {
         .route("/prefecture", get(prefecture_page))
         .route("/prefecture/signaux", get(signals::signals_page))
         .route("/prefecture/point", get(situation::situation_page))
+        .route("/prefecture/point.pdf", get(situation::situation_pdf))
         .route(
             "/prefecture/saisie-groupee",
             get(dictation::dictation_page).post(dictation::dictation_submit),

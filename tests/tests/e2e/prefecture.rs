@@ -405,12 +405,40 @@ async fn the_morning_report_sums_up_a_day_on_one_page() {
         !text.contains("<strong>Vannes</strong>"),
         "Vannes's usual deaths flagged"
     );
+    // The same report as a PDF, to print or send on.
+    assert!(text.contains("/prefecture/point.pdf?date=2020-04-05&amp;departement=56"));
+    let (status, headers, pdf) = cell
+        .get_bytes("/prefecture/point.pdf?date=2020-04-05&departement=56")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert!(headers["content-disposition"]
+        .to_str()
+        .is_ok_and(|d| d.contains("point-de-situation-56-2020-04-05.pdf")));
+    let printed = decompte_tests::pdf_text(&pdf);
+    for expected in [
+        "Point de situation du 05/04/2020 · Morbihan (56)",
+        "5 le 05/04/2020 · 35 sur sept jours · tendance +67 % par rapport aux sept jours",
+        "Domicile : 2 le jour, 14 sur sept jours, 7 les sept jours précédents (+100 %)",
+        "Lorient : 7 décès (Domicile) sur sept jours",
+        "2 communes sur 249 ont déclaré le 05/04/2020. N'ont pas déclaré (247) : Allaire,",
+        "Décès à l'hôpital : 3 déclarés par les communes le 05/04/2020, 4 selon Santé",
+    ] {
+        assert!(
+            printed.contains(expected),
+            "missing « {expected} » in the PDF:\n{printed}"
+        );
+    }
     // A mairie has no report to read.
     let mut mayor = Browser::new(&app);
     mayor
         .login(&app.issue(Role::Commune, Some("56260")).await)
         .await;
     assert_ne!(mayor.get("/prefecture/point").await.status, StatusCode::OK);
+    assert_ne!(
+        mayor.get_bytes("/prefecture/point.pdf").await.0,
+        StatusCode::OK
+    );
 }
 
 /// An agent notes, from the prefecture page `page`, that it called `commune`'s mairie about 1 April.
@@ -647,4 +675,57 @@ async fn without_smtp_no_email_is_offered_nor_sent() {
         .await
         .expect("read")
         .is_empty());
+}
+
+/// Each morning's report goes by e-mail to the prefect's office, its PDF
+/// attached, through a real SMTP server; a département without recipients
+/// gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_morning_report_is_emailed_with_its_pdf() {
+    let smtp = decompte_tests::smtp_local::SmtpServer::start();
+    let port = smtp.port;
+    let app = TestApp::start_with(|options| {
+        options.departements = vec!["29".into(), "56".into()];
+        options.smtp_host = Some("127.0.0.1".into());
+        options.smtp_port = port;
+        options.smtp_security = "none".into();
+        options.smtp_from = Some("decompte <decompte@morbihan.gouv.fr>".into());
+        options.public_url = Some("https://declarer.morbihan.gouv.fr".into());
+        options.report_to = Some("56=cab@morbihan.gouv.fr,sidpc@morbihan.gouv.fr".into());
+    })
+    .await;
+    let day = chrono::NaiveDate::from_ymd_opt(2020, 4, 5).expect("date");
+    decompte_tests::write_counts(&app, "56260", day, [2, 0, 0, 1, 0]).await;
+    let sent =
+        decompte_app::report::send_morning_reports(&app.app.state, day, None, chrono::Utc::now())
+            .await
+            .expect("sent");
+    assert_eq!(sent, ["56"]);
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let mail = &messages[0];
+    assert_eq!(
+        mail.rcpt_tos,
+        ["cab@morbihan.gouv.fr", "sidpc@morbihan.gouv.fr"]
+    );
+    assert_eq!(
+        mail.subject,
+        "Point de situation du 05/04/2020 · Morbihan (56) · décès Covid-19"
+    );
+    assert!(
+        mail.body.contains("3 le 05/04/2020 · 3 sur sept jours"),
+        "{}",
+        mail.body
+    );
+    let [(name, kind, pdf)] = &mail.attachments[..] else {
+        panic!("one attachment expected: {:?}", mail.attachments.len());
+    };
+    assert_eq!(name, "point-de-situation-56-2020-04-05.pdf");
+    assert_eq!(kind, "application/pdf");
+    let printed = decompte_tests::pdf_text(pdf);
+    assert!(
+        printed.contains("Point de situation du 05/04/2020 · Morbihan (56)"),
+        "{printed}"
+    );
+    assert!(printed.contains("1 commune sur 249 a déclaré le 05/04/2020"));
 }
