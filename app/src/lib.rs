@@ -84,6 +84,8 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/app/style.css", get(stylesheet))
+        .route("/app/offline.js", get(offline_script))
+        .route("/app/sw.js", get(service_worker))
         .route("/app/dsfr/{*path}", get(dsfr_file))
         .with_state(state)
         .layer(axum::middleware::from_fn(log_refusals))
@@ -102,9 +104,9 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self' 'unsafe-inline'; \
-                img-src 'self' data:; font-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-                base-uri 'none'",
+                "default-src 'none'; script-src 'self'; connect-src 'self'; worker-src 'self'; \
+                style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; \
+                form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -158,6 +160,31 @@ async fn dsfr_file(
             .into_response(),
         None => axum::http::StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+async fn offline_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        decompte_templates::OFFLINE_SCRIPT,
+    )
+}
+
+/// The service worker, at `/app/`, controls the form at `/saisie` too.
+async fn service_worker() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                axum::http::HeaderName::from_static("service-worker-allowed"),
+                "/",
+            ),
+        ],
+        decompte_templates::SERVICE_WORKER,
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

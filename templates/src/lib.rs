@@ -19,6 +19,10 @@ pub fn setting_color(index: usize) -> &'static str {
 
 /// The stylesheet shared by the published site and the app.
 pub const STYLESHEET: &str = include_str!("../static/style.css");
+/// The form's offline script (progressive enhancement: the form works without it).
+pub const OFFLINE_SCRIPT: &str = include_str!("../static/offline.js");
+/// The service worker that keeps the form for a reload without network.
+pub const SERVICE_WORKER: &str = include_str!("../static/sw.js");
 
 mod dsfr {
     include!("../static/dsfr/files.rs");

@@ -4,6 +4,7 @@
 //! router, the SQLite store, the in-process publisher writing to a folder) on a
 //! free loopback port, in a temporary data directory. Every helper fails loudly.
 
+pub mod cut;
 pub mod dynamodb_local;
 pub mod lambda_local;
 pub mod national;

@@ -8,6 +8,7 @@
 use decompte_core::Role;
 use decompte_tests::webdriver::{ChromeDriver, Session};
 use decompte_tests::{report_body, TestApp};
+use serde_json::json;
 
 /// Types `code` into the field of the form on the page and submits it.
 async fn submit_code(browser: &Session, code: &str) {
@@ -88,6 +89,136 @@ async fn a_mayor_declares_without_javascript() {
         .json();
     assert_eq!(history["versions"][1]["reason"], "Décès compté deux fois");
     assert_eq!(history["versions"][1]["source"], "form");
+}
+
+/// Types `counts` (hopital, ehpad, esms, domicile, autre) into the form.
+async fn type_counts(browser: &Session, counts: [&str; 5]) {
+    for (key, value) in ["hopital", "ehpad", "esms", "domicile", "autre"]
+        .into_iter()
+        .zip(counts)
+    {
+        let input = browser.find(&format!("#n-{key}")).await;
+        browser.clear(&input).await;
+        browser.type_into(&input, value).await;
+    }
+}
+
+/// Cuts the page's network, or gives it back (the DevTools protocol).
+async fn network(browser: &Session, online: bool) {
+    browser.devtools("Network.enable", json!({})).await;
+    browser
+        .devtools(
+            "Network.emulateNetworkConditions",
+            json!({"offline": !online, "latency": 0,
+                   "downloadThroughput": -1, "uploadThroughput": -1}),
+        )
+        .await;
+}
+
+/// How many versions Vannes' 1 April has, by the API.
+async fn versions_of_1_april(app: &TestApp, code: &str) -> usize {
+    let answer = app
+        .get("/api/v1/reports/56260/2020-04-01/history", Some(code))
+        .await;
+    if answer.status == reqwest::StatusCode::NOT_FOUND {
+        return 0;
+    }
+    answer.json()["versions"].as_array().map_or(0, Vec::len)
+}
+
+/// A mayor in a basement: the form typed without network is kept on the
+/// phone « en attente d'envoi », survives a reload without network (the
+/// service worker's copy of the form), and is sent when the network comes
+/// back, with the idempotency key chosen when it was typed: sent again, it
+/// is saved once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declaration_typed_offline_is_sent_when_the_network_is_back() {
+    let app = TestApp::start().await;
+    let code = app.issue(Role::Commune, Some("56260")).await;
+    // The phone reaches the app through a relay the test cuts.
+    let relay = decompte_tests::cut::Relay::start(
+        app.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the app's address"),
+    )
+    .await;
+    let driver = ChromeDriver::start().await;
+    let browser = driver.session(true).await;
+    browser.goto(&relay.url("/connexion")).await;
+    submit_code(&browser, &code).await;
+    browser.wait_for_text("Se déconnecter").await;
+    browser.goto(&relay.url("/saisie?date=2020-04-01")).await;
+    // The service worker runs and the phone keeps the form.
+    let kept = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const check = (n) => navigator.serviceWorker.ready
+               .then(() => caches.open('decompte-formulaire-v1'))
+               .then((c) => c.match('/saisie'))
+               .then((page) => page && navigator.serviceWorker.controller
+                 ? done(true)
+                 : n > 0 ? setTimeout(() => check(n - 1), 100) : done(false));
+             check(100);",
+        )
+        .await;
+    assert_eq!(
+        kept,
+        json!(true),
+        "no service worker, or no copy of the form"
+    );
+
+    relay.set_up(false);
+    network(&browser, false).await;
+    type_counts(&browser, ["1", "0", "0", "1", "0"]).await;
+    let save = browser
+        .find("form[action='/saisie'][method=post] button[type=submit]")
+        .await;
+    browser.click(&save).await;
+    let page = browser.wait_for_text("En attente d'envoi (1)").await;
+    assert!(page.contains("jour du 01/04/2020"), "{page}");
+    assert_eq!(versions_of_1_april(&app, &code).await, 0);
+
+    // A reload without network: the phone's copy, the declaration still waiting.
+    browser.goto(&relay.url("/saisie?date=2020-04-01")).await;
+    browser
+        .wait_for_text("ce formulaire est la copie gardée sur ce téléphone")
+        .await;
+    browser.wait_for_text("En attente d'envoi (1)").await;
+    let waiting = browser
+        .execute_async(
+            "arguments[arguments.length - 1](localStorage.getItem('decompte.en-attente'))",
+        )
+        .await;
+    let waiting = waiting.as_str().unwrap_or_default().to_owned();
+    assert!(waiting.contains("\"submission\""), "{waiting}");
+
+    // The network is back: sent, confirmed, saved once.
+    relay.set_up(true);
+    network(&browser, true).await;
+    browser.wait_for_text("Déclaration enregistrée").await;
+    assert!(browser.url().await.contains("enregistre=1"));
+    assert_eq!(versions_of_1_april(&app, &code).await, 1);
+
+    // The same typed declaration sent a second time (a retry whose answer
+    // was lost): the same confirmation, still one version.
+    let script = format!(
+        "localStorage.setItem('decompte.en-attente', {});
+         window.dispatchEvent(new Event('online'));
+         arguments[arguments.length - 1](true);",
+        serde_json::to_string(&waiting).expect("json")
+    );
+    browser.execute_async(&script).await;
+    browser.wait_for_text("Déclaration enregistrée").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(versions_of_1_april(&app, &code).await, 1);
+    let left = browser
+        .execute_async(
+            "arguments[arguments.length - 1](localStorage.getItem('decompte.en-attente'))",
+        )
+        .await;
+    assert_eq!(left, json!("[]"), "nothing left waiting");
+    browser.quit().await;
 }
 
 /// Runs axe-core (WCAG 2 A and AA rules) on the page and returns its violations.

@@ -276,6 +276,14 @@ async fn the_site_and_the_app_send_their_security_headers() {
     ] {
         assert!(login.headers.contains_key(name), "{name}");
     }
+    // The app runs its own scripts only (the form's offline script and its
+    // service worker), never an inline one.
+    let csp = login.headers["content-security-policy"]
+        .to_str()
+        .unwrap_or_default();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(csp.contains("worker-src 'self';"), "{csp}");
+    assert!(!csp.contains("script-src 'self' 'unsafe"), "{csp}");
     assert!(
         !login.headers.contains_key("strict-transport-security"),
         "no HSTS over plain-http loopback"
