@@ -248,3 +248,29 @@ pub async fn republish(
     );
     Ok(publication)
 }
+
+/// The contacts of the mairies of `codes`: the public directory's
+/// (`data/mairies.csv`), each replaced by what the prefecture set for its
+/// département (`/prefecture/contacts`).
+pub async fn mairie_contacts(
+    state: &AppState,
+    codes: &std::collections::BTreeSet<&str>,
+) -> Result<std::collections::BTreeMap<String, decompte_config::MairieContact>, StoreError> {
+    let mut contacts = decompte_config::mairie_contacts(codes);
+    let departements: std::collections::BTreeSet<String> = codes
+        .iter()
+        .filter_map(|code| CommuneCode::parse(code).ok())
+        .map(|code| code.departement().to_owned())
+        .collect();
+    for departement in departements {
+        let Some(set) = state.store.contacts(&departement).await? else {
+            continue;
+        };
+        for (code, (telephone, email)) in set.contacts {
+            if codes.contains(code.as_str()) {
+                contacts.insert(code, decompte_config::MairieContact { telephone, email });
+            }
+        }
+    }
+    Ok(contacts)
+}

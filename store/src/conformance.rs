@@ -25,6 +25,7 @@ macro_rules! conformance_tests {
             a_batch_is_written_whole_or_not_at_all, tallies_of_a_departement,
             current_reports_of_keys, second_factor_enrolment_and_use,
             a_bulk_is_kept_or_undone_whole, a_reference_series_is_replaced_whole,
+            contact_overrides_are_replaced_whole,
             the_first_reminder_of_a_day_stands);
     };
     (@each $make:expr; $($name:ident),*) => {
@@ -855,6 +856,43 @@ pub async fn a_reference_series_is_replaced_whole(store: Arc<dyn Store>) {
     store.put_reference(&second).await.expect("replace");
     assert_eq!(store.reference("56").await.expect("read"), Some(second));
     assert_eq!(store.reference("29").await.expect("read"), None);
+}
+
+pub async fn contact_overrides_are_replaced_whole(store: Arc<dyn Store>) {
+    assert_eq!(store.contacts("56").await.expect("read"), None);
+    let entry = |phone: &str, email: &str| (phone.to_owned(), email.to_owned());
+    let first = crate::ContactOverrides {
+        departement: "56".into(),
+        contacts: [
+            (
+                "56001".to_owned(),
+                entry("02 99 00 00 01", "maire@allaire.bzh"),
+            ),
+            (
+                "56260".to_owned(),
+                entry("", "secretariat@mairie-vannes.fr"),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        imported_at: instant(0),
+        imported_by: "p1".into(),
+    };
+    store.put_contacts(&first).await.expect("put");
+    assert_eq!(store.contacts("56").await.expect("read"), Some(first));
+    let second = crate::ContactOverrides {
+        departement: "56".into(),
+        contacts: [("56003".to_owned(), entry("02 97 00 00 03", ""))]
+            .into_iter()
+            .collect(),
+        imported_at: instant(10),
+        imported_by: "p2".into(),
+    };
+    store.put_contacts(&second).await.expect("replace");
+    assert_eq!(store.contacts("56").await.expect("read"), Some(second));
+    assert_eq!(store.contacts("29").await.expect("read"), None);
+    // The SpF series of the département is another thing.
+    assert_eq!(store.reference("56").await.expect("read"), None);
 }
 
 pub async fn publications(store: Arc<dyn Store>) {

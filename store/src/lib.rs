@@ -27,8 +27,8 @@ pub mod prelude {
     pub use crate::{Access, Publications, References, Reminders, Reports, Store};
 }
 pub use model::{
-    Credential, IdempotencyRecord, Publication, PublicationRequest, PublicationStatus,
-    ReferenceSeries, Reminder, ReportQuery, SecondFactor, Session, Tally,
+    ContactOverrides, Credential, IdempotencyRecord, Publication, PublicationRequest,
+    PublicationStatus, ReferenceSeries, Reminder, ReportQuery, SecondFactor, Session, Tally,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -217,6 +217,9 @@ pub trait References: Send + Sync {
     /// Replaces the département's series.
     async fn put_reference(&self, series: &ReferenceSeries) -> Result<()>;
     async fn reference(&self, departement: &str) -> Result<Option<ReferenceSeries>>;
+    /// Replaces the département's mairie contacts.
+    async fn put_contacts(&self, contacts: &ContactOverrides) -> Result<()>;
+    async fn contacts(&self, departement: &str) -> Result<Option<ContactOverrides>>;
 }
 
 /// The mairies the crisis cell reached about a day they had not declared.

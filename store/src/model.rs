@@ -29,6 +29,19 @@ pub struct ReferenceSeries {
     pub imported_by: String,
 }
 
+/// The mairies' telephones and e-mail addresses a prefecture set for one
+/// of its départements, over the public directory's. Replaced whole by
+/// each import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactOverrides {
+    pub departement: String,
+    /// By commune code: its telephone and its e-mail ("" for none).
+    pub contacts: std::collections::BTreeMap<String, (String, String)>,
+    pub imported_at: DateTime<Utc>,
+    /// The credential that imported them.
+    pub imported_by: String,
+}
+
 /// Which current reports to read. Every bound is inclusive; `None` means no bound.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportQuery {

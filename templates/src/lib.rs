@@ -75,6 +75,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("app/signals.html", include_str!("../app/signals.html")),
     ("app/macros.html", include_str!("../app/macros.html")),
     ("app/spf.html", include_str!("../app/spf.html")),
+    ("app/contacts.html", include_str!("../app/contacts.html")),
     ("app/situation.html", include_str!("../app/situation.html")),
     (
         "app/second_factor.html",

@@ -65,3 +65,15 @@ pub(super) fn page_day(
     )
     .map_err(|error| error_page(state, Some(session), &error))
 }
+
+/// What a page's département picker needs: the département shown, its
+/// name, and the caller's départements when there are several.
+pub(super) fn departement_picker(scope: &decompte_core::Scope, departement: &str) -> Value {
+    json!({
+        "departement": departement,
+        "departement_name": scope.departement_name(departement).unwrap_or(departement),
+        "several_departements": scope.departement_codes().nth(1).is_some(),
+        "departements": scope.departements()
+            .map(|(code, name)| json!({"code": code, "name": name})).collect::<Vec<_>>(),
+    })
+}

@@ -36,6 +36,7 @@ mod dictation;
 mod extract;
 mod form;
 pub(crate) use form::form_draft;
+mod contacts;
 mod login;
 mod prefecture;
 mod second_factor;
@@ -84,6 +85,12 @@ pub fn routes() -> Router<AppState> {
         .route("/prefecture/publications", post(prefecture_publish))
         .route("/prefecture/relances", post(prefecture_reminder))
         .route("/prefecture/spf", get(spf::spf_page))
+        .route("/prefecture/contacts", get(contacts::contacts_page))
+        .route("/prefecture/contacts.csv", get(contacts::contacts_csv))
+        .route(
+            "/prefecture/contacts",
+            post(contacts::contacts_import).layer(DefaultBodyLimit::max(spf::MAX_FILE)),
+        )
         .layer(DefaultBodyLimit::max(64 * 1024))
         // Santé publique France's file: megabytes, on this route only.
         .route(

@@ -137,22 +137,29 @@ pub(super) async fn prefecture_page(
         })
         .or_else(|| query.courriels.as_deref().and_then(emails_notice));
     // How to reach the mairies that have not declared.
-    let contacts: BTreeMap<String, Value> = decompte_config::mairie_contacts(
+    let found = crate::service::mairie_contacts(
+        &state,
         &completeness
             .missing
             .iter()
             .map(|c| c.code.as_str())
             .collect(),
     )
-    .into_iter()
-    .map(|(code, contact)| {
-        let dial = contact.dial();
-        (
-            code,
-            json!({"telephone": contact.telephone, "dial": dial, "email": contact.email}),
-        )
-    })
-    .collect();
+    .await;
+    let found = match found {
+        Ok(found) => found,
+        Err(error) => return error_page(&state, Some(&session), &error.into()),
+    };
+    let contacts: BTreeMap<String, Value> = found
+        .into_iter()
+        .map(|(code, contact)| {
+            let dial = contact.dial();
+            (
+                code,
+                json!({"telephone": contact.telephone, "dial": dial, "email": contact.email}),
+            )
+        })
+        .collect();
     // Who was already reached about the day (a prefecture's départements;
     // the national level reaches no mairie).
     let mut reminded: BTreeMap<String, Value> = BTreeMap::new();
@@ -362,8 +369,15 @@ async fn email_reminders(
         Err(error) => return error_page(state, Some(session), &error.into()),
     };
     let missing = Completeness::compute(date, scope, &reported).missing;
-    let contacts =
-        decompte_config::mairie_contacts(&missing.iter().map(|c| c.code.as_str()).collect());
+    let contacts = match crate::service::mairie_contacts(
+        state,
+        &missing.iter().map(|c| c.code.as_str()).collect(),
+    )
+    .await
+    {
+        Ok(contacts) => contacts,
+        Err(error) => return error_page(state, Some(session), &error.into()),
+    };
     let agent = crate::service::labels(state, vec![session.caller.id().to_owned()])
         .await
         .remove(session.caller.id())

@@ -93,17 +93,14 @@ pub(super) async fn signals_page(
         "signal",
     );
     let mut context = base_context(&state, Some(&session), &session.csrf);
+    merge(&mut context, departement_picker(&scope, &departement));
     merge(
         &mut context,
         json!({
             "date": date.to_string(),
             "date_fr": fr_date(date),
             "from_fr": fr_date(date - Duration::days(signals::WINDOW_DAYS - 1)),
-            "departement": departement,
             "departement_name": departement_name,
-            "several_departements": scope.departement_codes().nth(1).is_some(),
-            "departements": scope.departements()
-                .map(|(code, name)| json!({"code": code, "name": name})).collect::<Vec<_>>(),
             "rows": rows,
             "flagged": flagged.len(),
             "flagged_list": flagged.iter().map(|s| format!("{} ({}, {} décès)",

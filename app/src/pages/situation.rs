@@ -40,16 +40,12 @@ pub(super) async fn situation_page(
         Err(page) => return page,
     };
     let mut context = base_context(&state, Some(&session), &session.csrf);
-    merge(&mut context, json!(report));
     merge(
         &mut context,
-        json!({
-            "date": report.date.to_string(),
-            "several_departements": scope.departement_codes().nth(1).is_some(),
-            "departements": scope.departements()
-                .map(|(code, name)| json!({"code": code, "name": name})).collect::<Vec<_>>(),
-        }),
+        departement_picker(&scope, &report.departement),
     );
+    merge(&mut context, json!(report));
+    merge(&mut context, json!({"date": report.date.to_string()}));
     render(&state, StatusCode::OK, "app/situation.html", context)
 }
 

@@ -37,50 +37,17 @@ pub(super) async fn spf_page(
 pub(super) async fn spf_import(
     State(state): State<AppState>,
     headers: HeaderMap,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Response {
-    let session = match require_session(&state, &headers).await {
-        Ok(session) => session,
+    let Upload {
+        session,
+        departement,
+        text,
+        ..
+    } = match read_upload(&state, &headers, multipart).await {
+        Ok(upload) => upload,
         Err(response) => return response,
     };
-    let mut fields: Fields = Vec::new();
-    let mut file = None;
-    loop {
-        match multipart.next_field().await {
-            Ok(Some(part)) => {
-                let name = part.name().unwrap_or_default().to_owned();
-                match part.bytes().await {
-                    Ok(bytes) if name == "fichier" => file = Some(bytes),
-                    Ok(bytes) => fields.push((name, String::from_utf8_lossy(&bytes).into_owned())),
-                    Err(_) => return too_large(&state, &session),
-                }
-            }
-            Ok(None) => break,
-            Err(_) => return too_large(&state, &session),
-        }
-    }
-    if let Err(response) = check_csrf(&state, &session, &fields) {
-        return response;
-    }
-    if !session.caller.is_prefecture() {
-        return error_page(
-            &state,
-            Some(&session),
-            &ApiError::forbidden(
-                "Le niveau national consulte ; l'import est fait par les préfectures.",
-            ),
-        );
-    }
-    let departement = field(&fields, "departement").map(str::to_owned);
-    let (_, departement, _) =
-        match departement_and_day(&state, &session, None, departement.as_deref()) {
-            Ok(found) => found,
-            Err(error) => return error_page(&state, Some(&session), &error),
-        };
-    let text = file
-        .as_deref()
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default();
     let days = match parse_spf(&text, &departement) {
         Ok(days) => days,
         Err(error) => {
@@ -120,15 +87,75 @@ pub(super) async fn spf_import(
     view(&state, &session, None, Some(&departement), None, Some(done)).await
 }
 
-fn too_large(state: &AppState, session: &BrowserSession) -> Response {
-    error_page(
-        state,
-        Some(session),
-        &ApiError::bad_request(
-            "Le fichier n'a pas pu être lu en entier (16 Mo au plus). Réessayez avec le fichier \
-             de Santé publique France : rien n'a été importé.",
-        ),
-    )
+/// A prefecture's upload for one of its départements.
+pub(super) struct Upload {
+    pub session: BrowserSession,
+    pub departement: String,
+    /// The communes of the département in the caller's reach.
+    pub communes: Vec<Commune>,
+    /// The file's text.
+    pub text: String,
+}
+
+/// A prefecture's upload (multipart: `csrf`, `departement` and one
+/// `fichier`), its CSRF token and its département checked. Anything else
+/// is answered here: a page that says why, nothing imported.
+pub(super) async fn read_upload(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut multipart: Multipart,
+) -> Result<Upload, Response> {
+    let session = require_session(state, headers).await?;
+    let too_large = |session: &BrowserSession| {
+        error_page(
+            state,
+            Some(session),
+            &ApiError::bad_request(
+                "Le fichier n'a pas pu être lu en entier (16 Mo au plus). Réessayez : rien n'a \
+                 été importé.",
+            ),
+        )
+    };
+    let mut fields: Fields = Vec::new();
+    let mut file = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(part)) => {
+                let name = part.name().unwrap_or_default().to_owned();
+                match part.bytes().await {
+                    Ok(bytes) if name == "fichier" => file = Some(bytes),
+                    Ok(bytes) => fields.push((name, String::from_utf8_lossy(&bytes).into_owned())),
+                    Err(_) => return Err(too_large(&session)),
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return Err(too_large(&session)),
+        }
+    }
+    check_csrf(state, &session, &fields)?;
+    if !session.caller.is_prefecture() {
+        return Err(error_page(
+            state,
+            Some(&session),
+            &ApiError::forbidden(
+                "Le niveau national consulte ; l'import est fait par les préfectures.",
+            ),
+        ));
+    }
+    let (_, departement, communes) =
+        departement_and_day(state, &session, None, field(&fields, "departement"))
+            .map_err(|error| error_page(state, Some(&session), &error))?;
+    let text = file
+        .as_deref()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default()
+        .into_owned();
+    Ok(Upload {
+        session,
+        departement,
+        communes,
+        text,
+    })
 }
 
 async fn view(
@@ -215,14 +242,10 @@ async fn view(
         StatusCode::OK
     };
     let mut context = base_context(state, Some(session), &session.csrf);
+    merge(&mut context, departement_picker(&scope, &departement));
     merge(
         &mut context,
         json!({
-            "departement": departement,
-            "departement_name": scope.departement_name(&departement).unwrap_or(&departement),
-            "several_departements": scope.departement_codes().nth(1).is_some(),
-            "departements": scope.departements()
-                .map(|(code, name)| json!({"code": code, "name": name})).collect::<Vec<_>>(),
             "date": asked.to_string(),
             "comparison": comparison,
             "has_hospital": state.config.rules.settings.position(HOSPITAL).is_some(),

@@ -17,6 +17,7 @@
 //! | publication | `PUBLICATION#id` | `PUBLICATION` | |
 //! | publication list | `PUBLICATIONS` | `requested_at#id` | |
 //! | reference series | `REFERENCE#56` | `SPF` | |
+//! | mairie contacts of a prefecture | `REFERENCE#56` | `CONTACTS` | |
 //! | reminder of a day | `REMINDERS#56#2020-04-01` | `56260` | |
 //!
 //! A new version is written with the current item and the idempotency record in
@@ -38,9 +39,9 @@ use decompte_core::{CommuneCode, Counts, Report, Role};
 
 use decompte_config::TableAddress;
 use decompte_store::{
-    Access, Credential, IdempotencyRecord, Publication, PublicationStatus, Publications,
-    ReferenceSeries, References, Reminder, Reminders, ReportQuery, Reports, Result, SecondFactor,
-    Session, Store, StoreError,
+    Access, ContactOverrides, Credential, IdempotencyRecord, Publication, PublicationStatus,
+    Publications, ReferenceSeries, References, Reminder, Reminders, ReportQuery, Reports, Result,
+    SecondFactor, Session, Store, StoreError,
 };
 
 mod access;

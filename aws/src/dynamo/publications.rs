@@ -54,20 +54,13 @@ impl References for DynamoStore {
     async fn put_reference(&self, series: &ReferenceSeries) -> Result<()> {
         let days =
             serde_json::to_string(&series.days).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let item: Item = [
-            ("PK", s(format!("REFERENCE#{}", series.departement))),
-            ("SK", s("SPF")),
-            ("departement", s(series.departement.clone())),
-            ("days", s(days)),
-            ("imported_at", s(ts(series.imported_at))),
-            ("imported_by", s(series.imported_by.clone())),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        self.write_transaction(vec![put(&self.table, item, None, vec![])?])
-            .await
-            .map_err(|(_, e)| e)
+        self.put_imported(
+            &series.departement,
+            ("SPF", "days", days),
+            series.imported_at,
+            &series.imported_by,
+        )
+        .await
     }
 
     async fn reference(&self, departement: &str) -> Result<Option<ReferenceSeries>> {
@@ -80,6 +73,63 @@ impl References for DynamoStore {
             imported_at: get_ts(&item, "imported_at")?,
             imported_by: get_s(&item, "imported_by")?.to_owned(),
         }))
+    }
+
+    /// The contacts are the same partition's `CONTACTS` item, a JSON object
+    /// (900 communes weigh about 70 KB).
+    async fn put_contacts(&self, contacts: &ContactOverrides) -> Result<()> {
+        let json = serde_json::to_string(&contacts.contacts)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.put_imported(
+            &contacts.departement,
+            ("CONTACTS", "contacts", json),
+            contacts.imported_at,
+            &contacts.imported_by,
+        )
+        .await
+    }
+
+    async fn contacts(&self, departement: &str) -> Result<Option<ContactOverrides>> {
+        let Some(item) = self
+            .get(&format!("REFERENCE#{departement}"), "CONTACTS")
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ContactOverrides {
+            departement: get_s(&item, "departement")?.to_owned(),
+            contacts: serde_json::from_str(get_s(&item, "contacts")?)
+                .map_err(|_| corrupt("contacts"))?,
+            imported_at: get_ts(&item, "imported_at")?,
+            imported_by: get_s(&item, "imported_by")?.to_owned(),
+        }))
+    }
+}
+
+impl DynamoStore {
+    /// What a prefecture imported for `departement`: the item
+    /// `REFERENCE#<departement>` / `sort_key`, its JSON in `column`.
+    async fn put_imported(
+        &self,
+        departement: &str,
+        (sort_key, column, json): (&str, &str, String),
+        imported_at: chrono::DateTime<chrono::Utc>,
+        imported_by: &str,
+    ) -> Result<()> {
+        let item: Item = [
+            ("PK", s(format!("REFERENCE#{departement}"))),
+            ("SK", s(sort_key)),
+            ("departement", s(departement)),
+            (column, s(json)),
+            ("imported_at", s(ts(imported_at))),
+            ("imported_by", s(imported_by)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        self.write_transaction(vec![put(&self.table, item, None, vec![])?])
+            .await
+            .map_err(|(_, e)| e)
     }
 }
 

@@ -11,8 +11,8 @@ use decompte_core::{CommuneCode, Counts, Report, Role};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::model::{
-    Credential, IdempotencyRecord, Publication, PublicationStatus, ReferenceSeries, Reminder,
-    ReportQuery, SecondFactor, Session, Tally,
+    ContactOverrides, Credential, IdempotencyRecord, Publication, PublicationStatus,
+    ReferenceSeries, Reminder, ReportQuery, SecondFactor, Session, Tally,
 };
 use crate::{Access, Publications, References, Reminders, Reports, Result, Store, StoreError};
 
@@ -95,6 +95,12 @@ CREATE TABLE IF NOT EXISTS reminders (
 CREATE TABLE IF NOT EXISTS reference_series (
     departement TEXT PRIMARY KEY,
     days        TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    imported_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS contact_overrides (
+    departement TEXT PRIMARY KEY,
+    contacts    TEXT NOT NULL,
     imported_at TEXT NOT NULL,
     imported_by TEXT NOT NULL
 );

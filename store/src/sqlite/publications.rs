@@ -106,34 +106,76 @@ impl References for SqliteStore {
     }
 
     async fn reference(&self, departement: &str) -> Result<Option<ReferenceSeries>> {
+        let row = self
+            .imported("reference_series", "days", departement)
+            .await?;
+        row.map(|(departement, days, imported_at, imported_by)| {
+            Ok(ReferenceSeries {
+                departement,
+                days: serde_json::from_str(&days)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                imported_at: parse_ts(&imported_at)?,
+                imported_by,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_contacts(&self, contacts: &ContactOverrides) -> Result<()> {
+        let json = serde_json::to_string(&contacts.contacts)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let o = contacts.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO contact_overrides (departement, contacts, imported_at, imported_by) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (departement) DO UPDATE SET contacts = ?2, \
+                 imported_at = ?3, imported_by = ?4",
+                params![o.departement, json, ts(o.imported_at), o.imported_by],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn contacts(&self, departement: &str) -> Result<Option<ContactOverrides>> {
+        let row = self
+            .imported("contact_overrides", "contacts", departement)
+            .await?;
+        row.map(|(departement, contacts, imported_at, imported_by)| {
+            Ok(ContactOverrides {
+                departement,
+                contacts: serde_json::from_str(&contacts)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                imported_at: parse_ts(&imported_at)?,
+                imported_by,
+            })
+        })
+        .transpose()
+    }
+}
+
+impl SqliteStore {
+    /// What a prefecture imported for a département into `table`: the
+    /// département, its JSON `column`, when and by whom.
+    async fn imported(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        departement: &str,
+    ) -> Result<Option<(String, String, String, String)>> {
         let departement = departement.to_owned();
         self.with(move |c| {
-            let row = c
-                .query_row(
-                    "SELECT departement, days, imported_at, imported_by FROM reference_series \
-                     WHERE departement = ?1",
-                    [departement],
-                    |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, String>(2)?,
-                            row.get::<_, String>(3)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(unavailable)?;
-            row.map(|(departement, days, imported_at, imported_by)| {
-                Ok(ReferenceSeries {
-                    departement,
-                    days: serde_json::from_str(&days)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    imported_at: parse_ts(&imported_at)?,
-                    imported_by,
-                })
-            })
-            .transpose()
+            c.query_row(
+                &format!(
+                    "SELECT departement, {column}, imported_at, imported_by FROM {table} \
+                     WHERE departement = ?1"
+                ),
+                [departement],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .optional()
+            .map_err(unavailable)
         })
         .await
     }

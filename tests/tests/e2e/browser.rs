@@ -396,6 +396,7 @@ async fn pages_have_no_accessibility_violations() {
             "/prefecture/signaux?date=2020-04-10",
             "/prefecture/spf",
             "/prefecture/point?date=2020-04-10",
+            "/prefecture/contacts",
             "/prefecture/signaux?date=2020-04-10",
         ] {
             browser.goto(&app.url(path)).await;

@@ -564,6 +564,24 @@ async fn the_cell_reminds_the_missing_mairies_by_email() {
         "Cellule de crise — poste 1",
     )
     .await;
+    // Arradon's mairie reads another address: the prefecture set it.
+    app.store()
+        .put_contacts(&decompte_store::ContactOverrides {
+            departement: "56".into(),
+            contacts: [(
+                "56003".to_owned(),
+                (
+                    "02 97 44 01 56".to_owned(),
+                    "secretariat@arradon.fr".to_owned(),
+                ),
+            )]
+            .into_iter()
+            .collect(),
+            imported_at: chrono::Utc::now(),
+            imported_by: "test".into(),
+        })
+        .await
+        .expect("contacts");
     let mut agent = Browser::new(&app);
     agent.login(&code).await;
     let page = agent.get("/prefecture?date=2020-04-01").await;
@@ -588,7 +606,7 @@ async fn the_cell_reminds_the_missing_mairies_by_email() {
     let mut messages = smtp.messages();
     messages.sort_by(|a, b| a.to.cmp(&b.to));
     let to: Vec<&str> = messages.iter().map(|m| m.to.as_str()).collect();
-    assert_eq!(to, ["mairie@allaire.bzh", "mairie@arradon.fr"]);
+    assert_eq!(to, ["mairie@allaire.bzh", "secretariat@arradon.fr"]);
     let allaire = &messages[0];
     assert_eq!(allaire.rcpt_tos, ["mairie@allaire.bzh"]);
     assert_eq!(
@@ -728,4 +746,108 @@ async fn the_morning_report_is_emailed_with_its_pdf() {
         "{printed}"
     );
     assert!(printed.contains("1 commune sur 249 a déclaré le 05/04/2020"));
+}
+
+/// The prefecture replaces the directory's contact of a mairie: it
+/// downloads the list, changes a line, uploads it; the page of missing
+/// communes shows its own contact. A wrong file is refused line by line,
+/// in French, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prefecture_sets_its_own_contacts_of_the_mairies() {
+    let app = TestApp::start().await;
+    let mut cell = Browser::new(&app);
+    cell.login(&app.issue(Role::Prefecture, None).await).await;
+    let page = cell.get("/prefecture/contacts").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let csrf = csrf_of(&page.text);
+    let list = cell.get("/prefecture/contacts.csv").await;
+    assert_eq!(list.status, StatusCode::OK);
+    let mut lines: Vec<String> = list.text.lines().map(str::to_owned).collect();
+    assert_eq!(lines[0], "code_commune,nom_commune,telephone,email,source");
+    assert_eq!(lines.len(), 250, "a line per commune");
+    let allaire = lines
+        .iter()
+        .position(|l| l.starts_with("56001,"))
+        .expect("Allaire");
+    assert_eq!(
+        lines[allaire],
+        "56001,Allaire,02 99 71 91 09,mairie@allaire.bzh,annuaire"
+    );
+
+    // A wrong file: every problem with its line; nothing kept.
+    let wrong = "code_commune,telephone,email\n56001,02 99 00 00 00,secretariat.allaire.bzh\n\
+                 99999,,\n56001,,\n";
+    let refused = cell
+        .post_multipart(
+            "/prefecture/contacts",
+            &[("csrf", &csrf), ("departement", "56")],
+            ("fichier", "contacts.csv", wrong.as_bytes()),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for expected in [
+        "Ligne 2 : « secretariat.allaire.bzh » n&#39;est pas une adresse électronique",
+        "Ligne 3 : « 99999 » n&#39;est pas le code INSEE d&#39;une commune du département.",
+        "Ligne 4 : Allaire (56001) figure déjà plus haut.",
+    ] {
+        assert!(
+            refused.text.contains(expected),
+            "« {expected} » in {}",
+            refused.text
+        );
+    }
+    assert_eq!(app.store().contacts("56").await.expect("read"), None);
+
+    // The downloaded list with Allaire's line changed goes back as it is.
+    lines[allaire] = "56001,Allaire,02 99 71 00 00,secretariat@allaire.bzh,annuaire".to_owned();
+    let changed = lines.join("\n");
+    let imported = cell
+        .post_multipart(
+            "/prefecture/contacts",
+            &[("csrf", &csrf), ("departement", "56")],
+            ("fichier", "contacts.csv", changed.as_bytes()),
+        )
+        .await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.text);
+    assert!(imported
+        .text
+        .contains("Fichier importé : 1 mairie a des contacts propres à la préfecture."));
+    let kept = app
+        .store()
+        .contacts("56")
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(
+        kept.contacts.into_iter().collect::<Vec<_>>(),
+        [(
+            "56001".to_owned(),
+            (
+                "02 99 71 00 00".to_owned(),
+                "secretariat@allaire.bzh".to_owned()
+            )
+        )]
+    );
+    let day = cell.get("/prefecture?date=2020-04-01").await;
+    assert!(day.text.contains("mailto:secretariat@allaire.bzh"));
+    assert!(day.text.contains("tel:0299710000"));
+    assert!(!day.text.contains("mailto:mairie@allaire.bzh"));
+    let again = cell.get("/prefecture/contacts.csv").await;
+    assert!(again
+        .text
+        .contains("56001,Allaire,02 99 71 00 00,secretariat@allaire.bzh,prefecture"));
+
+    // A mairie has nothing to do here.
+    let mut mayor = Browser::new(&app);
+    mayor
+        .login(&app.issue(Role::Commune, Some("56260")).await)
+        .await;
+    assert_ne!(
+        mayor.get("/prefecture/contacts").await.status,
+        StatusCode::OK
+    );
+    assert_ne!(
+        mayor.get("/prefecture/contacts.csv").await.status,
+        StatusCode::OK
+    );
 }

@@ -215,6 +215,7 @@ async fn every_page_kind_is_valid_html() {
         ("signaux", "/prefecture/signaux?date=2020-04-10"),
         ("spf", "/prefecture/spf"),
         ("point", "/prefecture/point?date=2020-04-01"),
+        ("contacts", "/prefecture/contacts"),
     ] {
         let answer = browser.get(path).await;
         assert_eq!(answer.status, reqwest::StatusCode::OK, "{path}");
