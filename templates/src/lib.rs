@@ -76,6 +76,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("app/macros.html", include_str!("../app/macros.html")),
     ("app/spf.html", include_str!("../app/spf.html")),
     ("app/contacts.html", include_str!("../app/contacts.html")),
+    (
+        "app/proconnect.html",
+        include_str!("../app/proconnect.html"),
+    ),
     ("app/situation.html", include_str!("../app/situation.html")),
     (
         "app/second_factor.html",

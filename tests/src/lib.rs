@@ -8,6 +8,7 @@ pub mod cut;
 pub mod dynamodb_local;
 pub mod lambda_local;
 pub mod national;
+pub mod oidc_provider;
 pub mod process;
 pub mod s3_local;
 pub mod smtp_local;

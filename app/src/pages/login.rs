@@ -55,7 +55,8 @@ pub(super) fn login_form(
         .collect();
     merge(
         &mut context,
-        json!({"error": error, "notice": notice, "draft": draft}),
+        json!({"error": error, "notice": notice, "draft": draft,
+               "proconnect": state.config.oidc.is_some()}),
     );
     let mut response = render(state, status, "app/login.html", context);
     let secure = state.config.secure_cookies;

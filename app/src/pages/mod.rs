@@ -39,6 +39,7 @@ pub(crate) use form::form_draft;
 mod contacts;
 mod login;
 mod prefecture;
+mod proconnect;
 mod second_factor;
 mod signals;
 mod situation;
@@ -73,6 +74,11 @@ pub fn routes() -> Router<AppState> {
             get(second_factor::verification_page).post(second_factor::verify),
         )
         .route("/deconnexion", post(logout))
+        .route("/connexion/proconnect", get(proconnect::proconnect_start))
+        .route(
+            "/connexion/proconnect/retour",
+            get(proconnect::proconnect_return),
+        )
         .route("/saisie", get(form_page).post(form_submit))
         .route("/prefecture", get(prefecture_page))
         .route("/prefecture/signaux", get(signals::signals_page))

@@ -512,3 +512,120 @@ async fn a_commune_page_is_light_on_a_first_visit_and_lighter_after() {
     assert!(fonts.is_empty(), "a neutral site fetched {fonts:?}");
     browser.quit().await;
 }
+
+/// Signs in at the OpenID provider's login page as `email` (its
+/// development page: the login is the account), consents when asked, and
+/// waits for `expected` back in decompte.
+async fn sign_in_with_proconnect(
+    browser: &Session,
+    app: &TestApp,
+    email: &str,
+    expected: &str,
+) -> String {
+    browser.goto(&app.url("/connexion")).await;
+    let button = browser.find("a[href='/connexion/proconnect']").await;
+    browser.click(&button).await;
+    browser.wait_for_text("name=\"login\"").await;
+    let login = browser.find("input[name=login]").await;
+    browser.type_into(&login, email).await;
+    let password = browser.find("input[name=password]").await;
+    browser.type_into(&password, "mot-de-passe").await;
+    let submit = browser.find("button[type=submit]").await;
+    browser.click(&submit).await;
+    for _ in 0..100 {
+        let page = browser.source().await;
+        if page.contains(expected) {
+            return page;
+        }
+        // The consent page: « Continue ».
+        if page.contains("name=\"prompt\" value=\"consent\"") {
+            let button = browser.find("button[type=submit]").await;
+            browser.click(&button).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    browser.wait_for_text(expected).await
+}
+
+/// A State agent signs in with ProConnect (a real OpenID provider on
+/// loopback: code flow with PKCE, state and nonce): the first time makes
+/// its credential, a prefecture of the départements its domain reaches; an
+/// agent no rule names is refused in French; a revoked agent too; a
+/// callback without this browser's state opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_agent_signs_in_with_proconnect() {
+    use decompte_tests::oidc_provider::{OidcProvider, CLIENT_ID, CLIENT_SECRET};
+    let port = OidcProvider::port();
+    let app = TestApp::start_with(|options| {
+        options.oidc_issuer = Some(format!("http://127.0.0.1:{port}"));
+        options.oidc_client_id = Some(CLIENT_ID.into());
+        options.oidc_client_secret = CLIENT_SECRET.parse().ok();
+        options.oidc_agents = vec!["morbihan.gouv.fr=56".into()];
+    })
+    .await;
+    let _provider = OidcProvider::start(port, &app.url("/connexion/proconnect/retour"));
+    let driver = ChromeDriver::start().await;
+
+    let browser = driver.session(false).await;
+    sign_in_with_proconnect(
+        &browser,
+        &app,
+        "camille.agent@morbihan.gouv.fr",
+        "Se déconnecter",
+    )
+    .await;
+    browser.wait_for_text("Communes qui n").await;
+    assert!(
+        browser.url().await.ends_with("/prefecture"),
+        "{}",
+        browser.url().await
+    );
+    let agents: Vec<decompte_store::Credential> = app
+        .store()
+        .credentials()
+        .await
+        .expect("credentials")
+        .into_iter()
+        .filter(|c| c.id.starts_with("proconnect-"))
+        .collect();
+    assert_eq!(agents.len(), 1);
+    assert_eq!(
+        agents[0].label,
+        "Camille Agent (camille.agent@morbihan.gouv.fr, ProConnect)"
+    );
+    assert_eq!(agents[0].role, Role::Prefecture);
+    assert_eq!(agents[0].departements, ["56"]);
+    browser.quit().await;
+
+    // Another domain: refused, nothing made.
+    let stranger = driver.session(false).await;
+    let page = sign_in_with_proconnect(&stranger, &app, "x@exemple.fr", "a pas accès").await;
+    assert!(page.contains("x@exemple.fr"), "{page}");
+    stranger.quit().await;
+
+    // Revoked by the prefecture: refused at the next sign-in.
+    app.store()
+        .revoke_credential(&agents[0].id, chrono::Utc::now())
+        .await
+        .expect("revoke");
+    let again = driver.session(false).await;
+    sign_in_with_proconnect(
+        &again,
+        &app,
+        "camille.agent@morbihan.gouv.fr",
+        "Votre accès a été retiré",
+    )
+    .await;
+    again.quit().await;
+
+    // A callback that did not start in this browser opens nothing.
+    let forged = app
+        .get("/connexion/proconnect/retour?code=abc&state=forged", None)
+        .await;
+    assert_eq!(forged.status, reqwest::StatusCode::BAD_REQUEST);
+    assert!(
+        forged.text.contains("Cette connexion a expiré"),
+        "{}",
+        forged.text
+    );
+}

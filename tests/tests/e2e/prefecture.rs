@@ -851,3 +851,20 @@ async fn the_prefecture_sets_its_own_contacts_of_the_mairies() {
         StatusCode::OK
     );
 }
+
+/// Without ProConnect configured, the login page offers only the codes,
+/// and its addresses say so in French.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_proconnect_only_codes_open_the_app() {
+    let app = TestApp::start().await;
+    let login = app.get("/connexion", None).await;
+    assert!(!login.text.contains("ProConnect"));
+    for path in [
+        "/connexion/proconnect",
+        "/connexion/proconnect/retour?code=a&state=b",
+    ] {
+        let answer = app.get(path, None).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(answer.text.contains("utilisez votre code d"), "{}", answer.text);
+    }
+}
