@@ -7,9 +7,17 @@ import hashlib
 import hmac
 import os
 import struct
+import sys
 import time
 
 import schemathesis
+
+# Hypothesis parses the source of the strategies' lambdas to describe them;
+# deep in the stack, Python 3.11's AST construction can hit the recursion
+# limit and fail on its error path (CPython gh-106905: "AST constructor
+# recursion depth mismatch"), an error of the tool, not of the API, seen
+# once in a loaded run. A higher limit leaves it room.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 5000))
 
 SECRET = os.environ.get("DECOMPTE_TOTP_SECRET", "")
 
