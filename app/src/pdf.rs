@@ -192,6 +192,9 @@ mod tests {
         let lines: Vec<Line> = (0..100).map(|i| Line::plain(11.0, i.to_string())).collect();
         let pages = paginate(&lines);
         // 45 lines of 11 pt (15.4 pt apart) fill the 698 pt between the margins.
-        assert_eq!(pages.iter().map(|p| p.len()).collect::<Vec<_>>(), [45, 45, 10]);
+        assert_eq!(
+            pages.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [45, 45, 10]
+        );
     }
 }

@@ -865,6 +865,10 @@ async fn without_proconnect_only_codes_open_the_app() {
     ] {
         let answer = app.get(path, None).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
-        assert!(answer.text.contains("utilisez votre code d"), "{}", answer.text);
+        assert!(
+            answer.text.contains("utilisez votre code d"),
+            "{}",
+            answer.text
+        );
     }
 }
