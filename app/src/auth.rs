@@ -471,17 +471,23 @@ pub fn same_origin(config: &crate::AppConfig, headers: &HeaderMap) -> bool {
     let Some(claimed) = claimed.map(|o| o.to_ascii_lowercase()) else {
         return false;
     };
-    match &config.public_origin {
-        Some(own) => claimed == *own,
-        None => text(header::HOST).is_some_and(|host| {
-            let scheme = if config.secure_cookies {
-                "https"
-            } else {
-                "http"
-            };
-            claimed == format!("{scheme}://{}", host.to_ascii_lowercase())
-        }),
+    own_origin(config, headers).is_some_and(|own| claimed == own)
+}
+
+/// The app's own origin: `--public-url`'s, or else the address the request
+/// was sent to (its `Host`, over https unless the app runs on plain-http
+/// loopback).
+pub fn own_origin(config: &crate::AppConfig, headers: &HeaderMap) -> Option<String> {
+    if let Some(own) = &config.public_origin {
+        return Some(own.clone());
     }
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let scheme = if config.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
 }
 
 /// Opens a session for a credential; returns the session id for the cookie.

@@ -30,6 +30,8 @@ impl std::fmt::Debug for Mailer {
 pub enum MailError {
     #[error("address `{0}` is not an e-mail address")]
     Address(String),
+    #[error("content type `{0}`")]
+    ContentType(&'static str),
     #[error("message: {0}")]
     Message(#[from] lettre::error::Error),
     #[error("SMTP: {0}")]
@@ -106,7 +108,7 @@ impl Mailer {
         pdf: Vec<u8>,
     ) -> Result<(), MailError> {
         let pdf_type = ContentType::parse("application/pdf")
-            .map_err(|_| MailError::Address("application/pdf".into()))?;
+            .map_err(|_| MailError::ContentType("application/pdf"))?;
         let message = self.builder(to, subject)?.multipart(
             MultiPart::mixed()
                 .singlepart(SinglePart::plain(body))

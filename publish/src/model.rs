@@ -371,18 +371,6 @@ impl Protection {
             }
         }
     }
-
-    /// How many of `departement`'s cells (commune × setting × day) hold a
-    /// count between 1 and k − 1: the cells the rule protects.
-    pub fn protected_cells(&self, departement: &DepartementReports<'_>) -> usize {
-        departement
-            .communes
-            .iter()
-            .flat_map(|(_, days)| days)
-            .flat_map(|day| &day.counts)
-            .filter(|n| (1..self.k).contains(*n))
-            .count()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -55,6 +55,11 @@ impl SiteConfig {
         })
     }
 
+    /// The communes' own figures are published (the rule of small counts is off).
+    pub fn commune_figures(&self) -> bool {
+        self.small_counts.is_none()
+    }
+
     /// The rule of small counts, if on.
     pub fn protection(&self) -> Option<Protection> {
         self.small_counts.map(|k| Protection { k })
@@ -411,7 +416,7 @@ impl<'a> Renderer<'a> {
             pretty(&opendata::datapackage(
                 &title,
                 &resources,
-                self.config.small_counts.is_some(),
+                !self.config.commune_figures(),
             ))?,
         ));
         Ok(files)
@@ -529,7 +534,7 @@ impl<'a> Renderer<'a> {
             .map(|(commune, c)| {
                 let total: u64 = c.by_setting.iter().sum();
                 // Under the rule of small counts, a commune has no figure.
-                let shown = self.config.small_counts.is_none();
+                let shown = self.config.commune_figures();
                 json!({
                     "code": commune.code,
                     "name": commune.name,
@@ -576,7 +581,7 @@ impl<'a> Renderer<'a> {
                     total,
                     rate: per_100k(total, commune.population),
                     hatched: last.is_some_and(|day| c.last_date != Some(day)),
-                    shown: self.config.small_counts.is_none(),
+                    shown: self.config.commune_figures(),
                 }
             })
             .collect();
@@ -722,7 +727,7 @@ impl<'a> Renderer<'a> {
             .collect();
         let by_setting = sum_settings(lines.iter().map(|d| &d.by_setting), width);
         let total: u64 = by_setting.iter().sum();
-        let chart = if lines.is_empty() || self.config.small_counts.is_some() {
+        let chart = if lines.is_empty() || !self.config.commune_figures() {
             Value::Null
         } else {
             // Communes report sparsely: the chart covers their own first to last day.
@@ -764,7 +769,7 @@ impl<'a> Renderer<'a> {
                 "last_day_fr": lines.last().map(|d| fr_date(d.date)),
                 // Written here, not by the template: a commune page of a
                 // year is 365 rows, and the country has 35,000 communes.
-                "days": commune_days(&lines, width, self.config.small_counts.is_none()),
+                "days": commune_days(&lines, width, self.config.commune_figures()),
                 "chart_daily": chart,
             }),
         );
@@ -809,7 +814,7 @@ impl<'a> Renderer<'a> {
                                "count": n, "per_100k": per_100k(n, population)})
                         })
                         .collect()
-                } else if self.config.small_counts.is_some() {
+                } else if !self.config.commune_figures() {
                     Vec::new()
                 } else {
                     let mut rows: Vec<(&Commune, u64)> = summaries

@@ -35,18 +35,7 @@ fn flow_cookie(value: &str, seconds: i64, secure: bool) -> String {
 
 /// Where the provider sends the browser back: the app's own address.
 fn redirect_uri(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let origin = match &state.config.public_origin {
-        Some(origin) => origin.clone(),
-        None => {
-            let host = headers.get(header::HOST)?.to_str().ok()?;
-            let scheme = if state.config.secure_cookies {
-                "https"
-            } else {
-                "http"
-            };
-            format!("{scheme}://{host}")
-        }
-    };
+    let origin = auth::own_origin(&state.config, headers)?;
     Some(format!("{origin}/connexion/proconnect/retour"))
 }
 

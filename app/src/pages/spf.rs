@@ -6,14 +6,14 @@ use axum::extract::Multipart;
 use decompte_core::reference::parse_spf;
 use decompte_store::ReferenceSeries;
 
+use crate::report::{signed, HOSPITAL};
+
 use super::*;
 
 /// The largest file taken: Santé publique France's national file is about 5 MB.
 pub(super) const MAX_FILE: usize = 16 * 1024 * 1024;
 /// Days of the comparison table, ending on the chosen day.
 const SHOWN_DAYS: i64 = 14;
-/// The setting SpF's figure compares with.
-use crate::report::{signed, HOSPITAL};
 
 pub(super) async fn spf_page(
     State(state): State<AppState>,
