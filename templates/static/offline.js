@@ -78,7 +78,8 @@
       list.forEach(function (item) {
         var li = document.createElement("li");
         li.textContent =
-          "Commune " + item.commune + ", jour du " + frenchDate(item.date) +
+          (item.name ? item.name + " (" + item.commune + ")" : "Commune " + item.commune) +
+          ", jour du " + frenchDate(item.date) +
           " — saisie à " + item.typedAt + (item.problem ? " — " + item.problem : "");
         ul.appendChild(li);
       });
@@ -169,7 +170,7 @@
   // typed: the token it was already sent with if a send failed on the way
   // (the server may have saved it: the same key gets the same answer), a
   // new one otherwise.
-  function queue(fields, sentOnce) {
+  function queue(fields, sentOnce, name) {
     var key = sentOnce ? field(fields, "submission") : "";
     if (!/^[0-9a-f]{32}$/.test(key)) key = token();
     fields = fields.filter(function (pair) {
@@ -182,6 +183,7 @@
       key: key,
       fields: fields,
       commune: field(fields, "commune"),
+      name: name || "",
       date: field(fields, "date"),
       typedAt: now.getHours() + " h " + ("0" + now.getMinutes()).slice(-2),
     });
@@ -198,21 +200,21 @@
         fields.push([name, String(value)]);
       });
       if (!navigator.onLine) {
-        queue(fields, false);
+        queue(fields, false, form.dataset.nom);
         return;
       }
       post(fields)
         .then(function (response) {
           if (response.redirected && /\/connexion/.test(response.url)) {
             // The session ended: keep the declaration, log in, it goes after.
-            queue(fields, true);
+            queue(fields, true, form.dataset.nom);
             location.assign("/connexion");
             return;
           }
           return answer(response, function () {});
         })
         .catch(function () {
-          queue(fields, true);
+          queue(fields, true, form.dataset.nom);
         });
     });
   }

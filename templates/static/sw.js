@@ -4,7 +4,13 @@
 "use strict";
 var PAGE_CACHE = "decompte-formulaire-v1";
 var ASSETS_CACHE = "decompte-fichiers-v1";
-var ASSETS = ["/app/offline.js", "/app/style.css", "/app/dsfr/dsfr.min.css"];
+var ASSETS = [
+  "/app/offline.js",
+  "/app/style.css",
+  "/app/dsfr/dsfr.min.css",
+  // The icon of the box that lists what waits for the network.
+  "/app/dsfr/icons/system/fr--info-fill.svg",
+];
 
 self.addEventListener("install", function (event) {
   event.waitUntil(
