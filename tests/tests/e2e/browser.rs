@@ -574,7 +574,8 @@ async fn a_state_agent_signs_in_with_proconnect() {
         "Se déconnecter",
     )
     .await;
-    browser.wait_for_text("Communes qui n").await;
+    // The prefecture page (its heading; the list below it reads « en retard » after the cut-off hour).
+    browser.wait_for_text("Suivi des déclarations").await;
     assert!(
         browser.url().await.ends_with("/prefecture"),
         "{}",
