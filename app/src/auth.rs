@@ -353,6 +353,7 @@ async fn check_api_second_factor(
             chiffres de votre application dans l'en-tête X-TOTP.",
         ));
     };
+    second_factor_open(state, credential, now).await?;
     let typed = headers
         .get(SECOND_FACTOR_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -369,6 +370,42 @@ async fn check_api_second_factor(
     ))
 }
 
+/// The key of a credential's wrong second-factor codes.
+fn second_factor_key(credential: &Credential) -> String {
+    format!("second-factor:{}", credential.id)
+}
+
+/// Refuses to check any second-factor code of `credential` once its wrong
+/// codes reached the policy's limit in the window: `429` until the window
+/// ends, the right code included. Called before a code is looked at, on
+/// both paths (the page and `X-TOTP`): otherwise a right guess during the
+/// lockout would still open, and the lockout would only slow the guessing
+/// down by the cost of a `429`.
+pub async fn second_factor_open(
+    state: &AppState,
+    credential: &Credential,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let policy = state.config.throttle;
+    let window = window_start(now, policy.window);
+    let failures = state
+        .store
+        .failures(&second_factor_key(credential), window, now)
+        .await?;
+    if failures >= policy.max_failures {
+        let window_end = window + chrono::Duration::from_std(policy.window).unwrap_or_default();
+        let retry = u64::try_from((window_end - now).num_seconds().max(1)).unwrap_or(1);
+        tracing::warn!(
+            event = "second_factor_locked",
+            credential = %credential.id,
+            failures,
+            "second factor locked for the window; code not checked"
+        );
+        return Err(ApiError::too_many_requests(retry));
+    }
+    Ok(())
+}
+
 /// Counts a wrong second-factor code of `credential`; past the policy's
 /// limit in the window, answers `429` with `Retry-After` (six digits are a
 /// million guesses: ten per window make them worthless).
@@ -382,11 +419,7 @@ pub async fn second_factor_failed(
     let window_end = window + chrono::Duration::from_std(policy.window).unwrap_or_default();
     let failures = state
         .store
-        .add_failure(
-            &format!("second-factor:{}", credential.id),
-            window,
-            window_end,
-        )
+        .add_failure(&second_factor_key(credential), window, window_end)
         .await?;
     tracing::warn!(
         event = "second_factor_failed",

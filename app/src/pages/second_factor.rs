@@ -235,6 +235,10 @@ pub(super) async fn verify(
     let Some(factor) = credential.second_factor.clone() else {
         return back_to_login();
     };
+    // Past the limit of wrong codes, no code is checked until the window ends.
+    if let Err(error) = auth::second_factor_open(&state, &credential, now).await {
+        return error_page(&state, None, &error);
+    }
     let typed = field(&fields, "code").unwrap_or("").trim().to_owned();
     let enrolling = factor.confirmed_at.is_none();
     let accepted = match second_factor::check(&factor.secret, &typed, now) {

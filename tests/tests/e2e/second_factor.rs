@@ -232,10 +232,27 @@ async fn wrong_second_factor_codes_are_throttled() {
     }
     assert_eq!(&statuses[..10], &[401; 10], "{statuses:?}");
     assert_eq!(&statuses[10..], &[429; 2], "{statuses:?}");
-    // The API counts in the same way.
-    let api = api_me(&app, &code, Some("000000")).await;
+    // During the lockout no code is checked: the right one opens nothing,
+    // neither on the page nor through the API.
+    let right = decompte_tests::second_factor_now(&code, 0).expect("a supervisor's code");
+    let answer = give(&mut browser, &page.text, &right).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        answer.text
+    );
+    assert!(answer.headers.contains_key("retry-after"));
+    assert_eq!(
+        browser.get("/prefecture").await.status,
+        StatusCode::SEE_OTHER,
+        "the right code during the lockout opened a session"
+    );
+    let api = api_me(&app, &code, Some(&right)).await;
     assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS, "{}", api.text);
     assert!(api.headers.contains_key("retry-after"));
+    let api = api_me(&app, &code, Some("000000")).await;
+    assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS, "{}", api.text);
 }
 
 /// A prefecture code issued from the app records its issuer and ends after
