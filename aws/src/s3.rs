@@ -155,14 +155,23 @@ impl S3Sink {
     }
 }
 
-#[async_trait]
-impl Sink for S3Sink {
-    async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SinkError> {
+/// Where the publisher's own files are kept in the bucket, outside the
+/// site's prefix: the template's bucket policy denies CloudFront this
+/// prefix, so the distribution never serves them.
+pub const PRIVATE_PREFIX: &str = "_publisher";
+
+impl S3Sink {
+    /// The key of one of the publisher's own files.
+    fn private_key(&self, name: &str) -> String {
+        format!("{PRIVATE_PREFIX}/{}", self.key(name))
+    }
+
+    async fn get(&self, key: String, path: &str) -> Result<Option<Vec<u8>>, SinkError> {
         let object = match self
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(self.key(path))
+            .key(key)
             .send()
             .await
         {
@@ -178,6 +187,32 @@ impl Sink for S3Sink {
             message: e.to_string(),
         })?;
         Ok(Some(bytes.into_bytes().to_vec()))
+    }
+}
+
+#[async_trait]
+impl Sink for S3Sink {
+    async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        self.get(self.key(path), path).await
+    }
+
+    async fn read_private(&self, name: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        self.get(self.private_key(name), name).await
+    }
+
+    async fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.private_key(name))
+            .body(ByteStream::from(bytes.to_vec()))
+            .content_type("application/octet-stream")
+            .cache_control("no-store")
+            .send()
+            .await
+            .map_err(|e| failed("write", name, e))?;
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError> {

@@ -49,11 +49,21 @@ pub async fn open_store(settings: &Options) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// The site folder of the data folder (`site/`, which `decompte serve`
+/// serves), with the publisher's own files beside it (`publisher/`, never
+/// served).
+pub fn folder_sink(settings: &Options) -> FolderSink {
+    FolderSink::new(
+        settings.data_dir.join("site"),
+        settings.data_dir.join("publisher"),
+    )
+}
+
 /// Opens the sink of `--site`: the site folder of the data folder, or an S3
 /// bucket (with the `aws` feature).
 pub async fn open_sink(settings: &Options) -> anyhow::Result<Arc<dyn Sink>> {
     match &settings.site {
-        SiteAddress::Folder => Ok(Arc::new(FolderSink::new(settings.data_dir.join("site")))),
+        SiteAddress::Folder => Ok(Arc::new(folder_sink(settings))),
         #[cfg(feature = "aws")]
         SiteAddress::S3(bucket) => Ok(Arc::new(decompte_aws::S3Sink::connect(bucket).await)),
         #[cfg(not(feature = "aws"))]
@@ -112,7 +122,7 @@ impl LocalApp {
 
     /// The app on a given store, publishing to the site folder of the data directory.
     pub fn with_store(settings: &Options, store: Arc<dyn Store>) -> anyhow::Result<Self> {
-        let sink = Arc::new(FolderSink::new(settings.data_dir.join("site")));
+        let sink = Arc::new(folder_sink(settings));
         Self::assemble(settings, store, sink, None)
     }
 

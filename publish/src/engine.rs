@@ -36,8 +36,9 @@ use crate::{
     cdn, write_rank, Cdn, Manifest, ManifestEntry, Outcome, Progress, PublishError, Sink, MANIFEST,
 };
 
-/// Where the publisher keeps its [`State`], beside the manifest. It holds
-/// only published figures; it is not listed in the manifest.
+/// The name of the publisher's [`State`] among its private files
+/// ([`Sink::write_private`]), out of the public site: it lists the reports
+/// just published with their communes, days, versions and instants.
 pub const STATE: &str = "publication-state.json.gz";
 
 /// Who asked for the publications the timer makes, in their records.
@@ -291,9 +292,7 @@ impl Writer {
             let stale: Vec<String> = self
                 .previous
                 .keys()
-                .filter(|p| {
-                    !self.next.contains_key(*p) && p.as_str() != MANIFEST && p.as_str() != STATE
-                })
+                .filter(|p| !self.next.contains_key(*p) && p.as_str() != MANIFEST)
                 .cloned()
                 .collect();
             for path in stale {
@@ -526,7 +525,14 @@ impl Publisher {
 
     /// The state the last publication left in the sink, if it is readable.
     async fn stored_state(&self) -> Option<State> {
-        let bytes = self.sink.read(STATE).await.ok().flatten()?;
+        let Some(bytes) = self.sink.read_private(STATE).await.ok().flatten() else {
+            // Earlier versions kept the state in the public site: a
+            // process that finds none where it belongs removes that copy.
+            if let Err(error) = self.sink.delete(STATE).await {
+                tracing::warn!(%error, "could not remove the state left in the public site");
+            }
+            return None;
+        };
         let mut state = State::from_bytes(&bytes)?;
         let manifest: Manifest =
             serde_json::from_slice(&self.sink.read(MANIFEST).await.ok().flatten()?).ok()?;
@@ -780,7 +786,7 @@ impl Publisher {
         state.today = today;
         state.manifest = manifest;
         if outcome.written.iter().any(|p| p == MANIFEST) || !had_manifest {
-            self.sink.write(STATE, &state.to_bytes()?).await?;
+            self.sink.write_private(STATE, &state.to_bytes()?).await?;
         }
         self.invalidate(&mut outcome, now).await;
         Ok(Run::Done(outcome, state))

@@ -24,6 +24,14 @@ pub trait Sink: Send + Sync {
     async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError>;
     async fn delete(&self, path: &str) -> Result<(), SinkError>;
 
+    /// Reads one of the publisher's own files (its state), which the sink
+    /// keeps where the public site is not served from: what it holds (the
+    /// reports just published, with their communes, days and instants) is
+    /// not for the public.
+    async fn read_private(&self, name: &str) -> Result<Option<Vec<u8>>, SinkError>;
+    /// Writes one of the publisher's own files, out of the public site.
+    async fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), SinkError>;
+
     /// Writes many files, in any order (the publisher groups what must be
     /// written before what). This default writes them one by one; a folder
     /// writes them all in one blocking task, S3 several at once.
@@ -59,69 +67,103 @@ pub trait Sink: Send + Sync {
 }
 
 /// A folder on disk. Each file is written to a temporary name then renamed, so
-/// that a reader never sees half a file.
+/// that a reader never sees half a file. The publisher's own files go to
+/// another folder, which must not be inside the site's.
 pub struct FolderSink {
     root: PathBuf,
+    private: PathBuf,
 }
 
 impl FolderSink {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+    /// The site in `root`, the publisher's own files in `private` (outside
+    /// `root`: whatever serves the site must never serve them).
+    pub fn new(root: impl Into<PathBuf>, private: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            private: private.into(),
+        }
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// Where the publisher's own files are.
+    pub fn private_root(&self) -> &Path {
+        &self.private
+    }
+
     /// Resolves a site path, refusing anything that could leave the root.
     fn resolve(&self, path: &str) -> Result<PathBuf, SinkError> {
-        let safe = !path.is_empty()
-            && !path.starts_with('/')
-            && path
-                .split('/')
-                .all(|part| !part.is_empty() && part != "." && part != "..");
-        if safe {
-            Ok(self.root.join(path))
-        } else {
-            Err(SinkError {
-                operation: "resolve",
-                path: path.into(),
-                message: "unsafe path".into(),
-            })
-        }
+        resolve_in(&self.root, path)
     }
+}
+
+/// `path` under `root`, refusing anything that could leave it.
+fn resolve_in(root: &Path, path: &str) -> Result<PathBuf, SinkError> {
+    let safe = !path.is_empty()
+        && !path.starts_with('/')
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..");
+    if safe {
+        Ok(root.join(path))
+    } else {
+        Err(SinkError {
+            operation: "resolve",
+            path: path.into(),
+            message: "unsafe path".into(),
+        })
+    }
+}
+
+/// Reads a file; `None` when there is none.
+async fn read_file(target: &Path, path: &str) -> Result<Option<Vec<u8>>, SinkError> {
+    match tokio::fs::read(target).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(SinkError {
+            operation: "read",
+            path: path.into(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Writes a file under a temporary name, then renames it into place.
+async fn write_file(target: &Path, path: &str, bytes: &[u8]) -> Result<(), SinkError> {
+    let error = |e: std::io::Error| SinkError {
+        operation: "write",
+        path: path.into(),
+        message: e.to_string(),
+    };
+    if let Some(parent) = target.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(error)?;
+    }
+    let temporary = target.with_extension(format!(
+        "{}.tmp",
+        target.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    tokio::fs::write(&temporary, bytes).await.map_err(error)?;
+    tokio::fs::rename(&temporary, target).await.map_err(error)
 }
 
 #[async_trait]
 impl Sink for FolderSink {
     async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SinkError> {
-        match tokio::fs::read(self.resolve(path)?).await {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SinkError {
-                operation: "read",
-                path: path.into(),
-                message: e.to_string(),
-            }),
-        }
+        read_file(&self.resolve(path)?, path).await
     }
 
     async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError> {
-        let target = self.resolve(path)?;
-        let error = |e: std::io::Error| SinkError {
-            operation: "write",
-            path: path.into(),
-            message: e.to_string(),
-        };
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(error)?;
-        }
-        let temporary = target.with_extension(format!(
-            "{}.tmp",
-            target.extension().and_then(|e| e.to_str()).unwrap_or("")
-        ));
-        tokio::fs::write(&temporary, bytes).await.map_err(error)?;
-        tokio::fs::rename(&temporary, &target).await.map_err(error)
+        write_file(&self.resolve(path)?, path, bytes).await
+    }
+
+    async fn read_private(&self, name: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        read_file(&resolve_in(&self.private, name)?, name).await
+    }
+
+    async fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        write_file(&resolve_in(&self.private, name)?, name, bytes).await
     }
 
     async fn write_files(&self, files: Vec<(String, Vec<u8>)>) -> Result<(), SinkError> {
@@ -276,14 +318,21 @@ fn replace(new: &Path, target: &Path) -> std::io::Result<()> {
 #[derive(Default)]
 pub struct MemorySink {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
+    private: Mutex<BTreeMap<String, Vec<u8>>>,
     writes_before_failure: Mutex<Option<usize>>,
     log: Mutex<Vec<String>>,
 }
 
 #[cfg(any(test, feature = "testing"))]
 impl MemorySink {
+    /// The public site.
     pub fn files(&self) -> BTreeMap<String, Vec<u8>> {
         self.files.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// The publisher's own files.
+    pub fn private_files(&self) -> BTreeMap<String, Vec<u8>> {
+        self.private.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
     /// The next `n` writes succeed, then every write fails.
@@ -299,6 +348,41 @@ impl MemorySink {
             .lock()
             .map(|mut l| std::mem::take(&mut *l))
             .unwrap_or_default()
+    }
+
+    /// One write into `files`, unless the injected failure comes first.
+    fn store(
+        &self,
+        files: &Mutex<BTreeMap<String, Vec<u8>>>,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<(), SinkError> {
+        {
+            let mut limit = self
+                .writes_before_failure
+                .lock()
+                .map_err(|_| Self::poisoned(path))?;
+            match limit.as_mut() {
+                Some(0) => {
+                    return Err(SinkError {
+                        operation: "write",
+                        path: path.into(),
+                        message: "injected failure".into(),
+                    })
+                }
+                Some(n) => *n -= 1,
+                None => {}
+            }
+        }
+        self.log
+            .lock()
+            .map_err(|_| Self::poisoned(path))?
+            .push(format!("write {path}"));
+        files
+            .lock()
+            .map_err(|_| Self::poisoned(path))?
+            .insert(path.into(), bytes.to_vec());
+        Ok(())
     }
 
     fn poisoned(path: &str) -> SinkError {
@@ -323,32 +407,20 @@ impl Sink for MemorySink {
     }
 
     async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError> {
-        {
-            let mut limit = self
-                .writes_before_failure
-                .lock()
-                .map_err(|_| Self::poisoned(path))?;
-            match limit.as_mut() {
-                Some(0) => {
-                    return Err(SinkError {
-                        operation: "write",
-                        path: path.into(),
-                        message: "injected failure".into(),
-                    })
-                }
-                Some(n) => *n -= 1,
-                None => {}
-            }
-        }
-        self.log
+        self.store(&self.files, path, bytes)
+    }
+
+    async fn read_private(&self, name: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        Ok(self
+            .private
             .lock()
-            .map_err(|_| Self::poisoned(path))?
-            .push(format!("write {path}"));
-        self.files
-            .lock()
-            .map_err(|_| Self::poisoned(path))?
-            .insert(path.into(), bytes.to_vec());
-        Ok(())
+            .map_err(|_| Self::poisoned(name))?
+            .get(name)
+            .cloned())
+    }
+
+    async fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        self.store(&self.private, name, bytes)
     }
 
     async fn delete(&self, path: &str) -> Result<(), SinkError> {

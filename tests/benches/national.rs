@@ -122,7 +122,11 @@ async fn child(part: &str, departements: &str, database: &Path, site: &Path) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(database).expect("database"));
     let rules = options.rules().expect("rules");
     let scope = config.scope.clone();
-    let publisher = Publisher::new(store.clone(), Arc::new(FolderSink::new(site)), config);
+    let publisher = Publisher::new(
+        store.clone(),
+        Arc::new(FolderSink::new(site, site.with_extension("publisher"))),
+        config,
+    );
     let now = Utc::now();
     let started = Instant::now();
     let written = match part {

@@ -340,15 +340,19 @@ async fn a_correction_rewrites_its_departement_only_and_a_new_process_resumes() 
     }
     let config: SiteConfig = app.app.publisher.config().clone();
     let site = tempfile::tempdir().expect("site folder");
-    let sink = std::sync::Arc::new(FolderSink::new(site.path()));
+    let sink = std::sync::Arc::new(FolderSink::new(
+        site.path().join("site"),
+        site.path().join("publisher"),
+    ));
     let publisher = Publisher::new(app.store(), sink.clone(), config.clone());
     let now = chrono::Utc::now();
     let first = publisher.publish(now).await.expect("first publication");
     assert!(first.written.contains(&"departements/974.html".to_owned()));
     assert!(
-        site.path().join(STATE).exists(),
-        "the state is kept beside the manifest"
+        site.path().join("publisher").join(STATE).exists(),
+        "the state is kept out of the site"
     );
+    assert!(!site.path().join("site").join(STATE).exists());
     assert!(publisher
         .publish_if_changed(now)
         .await
@@ -386,7 +390,7 @@ async fn a_correction_rewrites_its_departement_only_and_a_new_process_resumes() 
         ]
     );
     assert!(outcome.unchanged > 550, "{}", outcome.unchanged);
-    let whole = std::fs::read_to_string(site.path().join("donnees/deces.csv")).expect("csv");
+    let whole = std::fs::read_to_string(site.path().join("site/donnees/deces.csv")).expect("csv");
     assert!(
         whole.contains("2020-04-01,29019,Brest,5,0,0,0,0,5\n"),
         "{whole}"
@@ -396,7 +400,10 @@ async fn a_correction_rewrites_its_departement_only_and_a_new_process_resumes() 
     let fresh = tempfile::tempdir().expect("another folder");
     Publisher::new(
         app.store(),
-        std::sync::Arc::new(FolderSink::new(fresh.path())),
+        std::sync::Arc::new(FolderSink::new(
+            fresh.path().join("site"),
+            fresh.path().join("publisher"),
+        )),
         config.clone(),
     )
     .publish(now)
@@ -409,8 +416,8 @@ async fn a_correction_rewrites_its_departement_only_and_a_new_process_resumes() 
         "donnees/deces.csv.gz",
     ] {
         assert_eq!(
-            std::fs::read(site.path().join(path)).expect("incremental"),
-            std::fs::read(fresh.path().join(path)).expect("from scratch"),
+            std::fs::read(site.path().join("site").join(path)).expect("incremental"),
+            std::fs::read(fresh.path().join("site").join(path)).expect("from scratch"),
             "{path}"
         );
     }
@@ -508,4 +515,103 @@ async fn under_the_rule_of_small_counts_a_day_one_commune_declared_waits_for_a_s
     );
     let schema = app.site_file("donnees/schema.json");
     assert!(schema.contains("petits effectifs (k = 5)"), "{schema}");
+}
+
+/// Every file of the site folder, relative to it, `/`-separated.
+fn files_under(root: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let mut files = std::collections::BTreeSet::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read the site folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let relative = path.strip_prefix(root).expect("under the root");
+                files.insert(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    files
+}
+
+/// What the public site may hold: pages, their assets, the open data and the
+/// manifest of the published files.
+fn is_published_kind(path: &str) -> bool {
+    let page = path.ends_with(".html")
+        && (!path.contains('/')
+            || ["communes/", "departements/", "lieux/"]
+                .iter()
+                .any(|folder| path.starts_with(folder)));
+    page || path.starts_with("assets/")
+        || path.starts_with("donnees/")
+        || ["manifest.json", "robots.txt"].contains(&path)
+}
+
+/// `decompte serve` serves the site folder whole, and on AWS the distribution
+/// serves the bucket: they hold the published pages, assets and open data,
+/// nothing else. The publisher's state (the reports just published, with
+/// their communes, days, versions and instants) is kept out of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_site_holds_only_what_is_published() {
+    let app = TestApp::start().await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    let answer = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&prefecture),
+            &report_body("56260", "2020-04-01", [3, 1, 0, 0, 0]),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    app.publish().await;
+    let mut correction = report_body("56260", "2020-04-01", [4, 1, 0, 0, 0]);
+    correction["replaces_version"] = json!(1);
+    let answer = app
+        .post_json("/api/v1/reports", Some(&prefecture), &correction, &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+    app.app
+        .publisher
+        .publish_if_changed(chrono::Utc::now())
+        .await
+        .expect("publish")
+        .expect("the correction is new");
+
+    let on_disk = files_under(&app.app.site_dir);
+    let unexpected: Vec<&String> = on_disk.iter().filter(|p| !is_published_kind(p)).collect();
+    assert!(
+        unexpected.is_empty(),
+        "not published files in the site: {unexpected:?}"
+    );
+    // Every file is one the manifest names (and the manifest itself).
+    let manifest: serde_json::Value =
+        serde_json::from_str(&app.site_file("manifest.json")).expect("manifest");
+    let mut named: std::collections::BTreeSet<String> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["path"].as_str().map(str::to_owned))
+        .collect();
+    named.insert("manifest.json".into());
+    assert_eq!(on_disk, named);
+
+    // The state is kept, out of the site, and cannot be reached through it.
+    let private = app
+        .app
+        .site_dir
+        .parent()
+        .expect("the data folder")
+        .join("publisher")
+        .join(decompte_publish::STATE);
+    assert!(private.exists(), "{}", private.display());
+    for path in [
+        "/publication-state.json.gz",
+        "/../publisher/publication-state.json.gz",
+        "/%2e%2e/publisher/publication-state.json.gz",
+    ] {
+        let answer = app.get(path, None).await;
+        assert_ne!(answer.status, StatusCode::OK, "{path}: {}", answer.text);
+    }
 }

@@ -40,6 +40,17 @@ async fn the_site_is_uploaded_to_s3_incrementally() {
     assert!(first.written.len() > 249);
     // One PUT per file, and one for the publisher's state (not a page of the site).
     assert_eq!(sink.puts(), first.written.len() + 1, "one PUT per file");
+    // The state is kept under the prefix the distribution is denied, not in the site.
+    assert!(sink
+        .read_private(decompte_publish::STATE)
+        .await
+        .expect("read")
+        .is_some());
+    assert!(sink
+        .read(decompte_publish::STATE)
+        .await
+        .expect("read")
+        .is_none());
     let baseline = sink.puts();
     let index = String::from_utf8(
         sink.read("index.html")
