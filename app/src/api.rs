@@ -813,11 +813,21 @@ async fn get_publication(
 ) -> Result<Json<PublicationBody>, ApiError> {
     let caller = caller(&state, request.headers(), peer(request.extensions())).await?;
     require_supervisor(&caller)?;
-    let publication = state
-        .store
-        .publication(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("Aucune publication « {id} ».")))?;
+    let not_found = || ApiError::not_found(format!("Aucune publication « {id} »."));
+    let publication = state.store.publication(&id).await?.ok_or_else(not_found)?;
+    // Another prefecture's request is as if it did not exist.
+    let requester = crate::service::requesters(
+        &state,
+        &caller,
+        std::iter::once(publication.requested_by.clone()),
+    )
+    .await;
+    if !requester
+        .get(&publication.requested_by)
+        .is_some_and(crate::service::Requester::is_known)
+    {
+        return Err(not_found());
+    }
     Ok(Json(PublicationBody::from(&publication)))
 }
 

@@ -44,6 +44,11 @@ pub struct AppConfig {
     pub old_day_after: Option<i64>,
     /// The hour of the day (local) by which the mairies declare.
     pub cutoff_hour: u32,
+    /// The days « Relancer par courriel » may be about: today and the days
+    /// before it, this many in all.
+    pub reminder_days: u32,
+    /// The most reminder e-mails a département's mairies get in one day.
+    pub reminder_emails: u32,
     /// Sends the app's e-mails (the reminders to the mairies, the morning
     /// report); `None`: no SMTP configured.
     pub mailer: Option<crate::mail::Mailer>,
@@ -101,6 +106,8 @@ impl AppConfig {
         config.demo = settings.demo;
         config.throttle.max_failures = settings.login_failures.max(1);
         config.cutoff_hour = settings.cutoff_hour;
+        config.reminder_days = settings.reminder_days.max(1);
+        config.reminder_emails = settings.reminder_emails;
         config.mailer = crate::mail::Mailer::from_options(settings)?;
         config.report_recipients = settings.report_recipients()?;
         config.oidc = crate::oidc::Oidc::from_options(settings)?.map(std::sync::Arc::new);
@@ -127,6 +134,8 @@ impl AppConfig {
             death_rates,
             old_day_after: Some(i64::from(decompte_config::defaults::OLD_DAY_AFTER)),
             cutoff_hour: decompte_config::defaults::CUTOFF_HOUR,
+            reminder_days: decompte_config::defaults::REMINDER_DAYS,
+            reminder_emails: decompte_config::defaults::REMINDER_EMAILS,
             scope,
             rules: Rules::default(),
             publisher: "Préfecture du Morbihan".into(),

@@ -169,6 +169,76 @@ pub async fn submit(
     Ok(report)
 }
 
+/// What a caller is told of who asked for a publication and why.
+pub enum Requester {
+    /// Its own, the timer's, its prefecture's (a credential that shares
+    /// one of its départements), or any for the national level: the label.
+    Known(String),
+    /// Another prefecture's or the national level's: its kind only.
+    Other(&'static str),
+}
+
+impl Requester {
+    pub fn is_known(&self) -> bool {
+        matches!(self, Requester::Known(_))
+    }
+
+    pub fn label(&self) -> &str {
+        match self {
+            Requester::Known(label) => label,
+            Requester::Other(kind) => kind,
+        }
+    }
+}
+
+/// Who asked for each of these publications, as `caller` may know it
+/// (by the requester's id). A publication concerns the whole site, so every
+/// prefecture sees that it happened; who asked and why stay with the
+/// requester's prefecture and the national level.
+pub async fn requesters(
+    state: &AppState,
+    caller: &Caller,
+    requested_by: impl IntoIterator<Item = String>,
+) -> std::collections::HashMap<String, Requester> {
+    let deployment = &state.config.scope;
+    let mut seen = std::collections::HashMap::new();
+    for id in requested_by {
+        if seen.contains_key(&id) {
+            continue;
+        }
+        let credential = match state.store.credential(&id).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, "a requester could not be read");
+                None
+            }
+        };
+        let requester = match credential {
+            None if id == decompte_publish::AUTOMATIC => Requester::Known(id.clone()),
+            None if id == caller.id() => Requester::Known(id.clone()),
+            None if caller.role() == decompte_core::Role::National => Requester::Known(id.clone()),
+            None => Requester::Other("Un outil de l'exploitant"),
+            Some(credential) => {
+                let known = credential.id == caller.id()
+                    || caller.role() == decompte_core::Role::National
+                    || (credential.role == decompte_core::Role::Prefecture
+                        && caller
+                            .reach()
+                            .shares_departement_with(&credential.reach(), deployment));
+                if known {
+                    Requester::Known(credential.label)
+                } else if credential.role == decompte_core::Role::National {
+                    Requester::Other("Le niveau national")
+                } else {
+                    Requester::Other("Une autre préfecture")
+                }
+            }
+        };
+        seen.insert(id, requester);
+    }
+    seen
+}
+
 /// The labels of these credential ids (« Mairie de Vannes », « Cellule de
 /// crise »): what pages show of who did something. An id that is no
 /// credential (a tool: an import, the demonstration) is its own label; one

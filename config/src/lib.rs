@@ -38,6 +38,11 @@ pub mod defaults {
     /// Days before today after which a declared day gets a warning.
     pub const OLD_DAY_AFTER: u32 = 30;
     pub const CUTOFF_HOUR: u32 = 14;
+    /// The reminder e-mails are about today and the days before it, this many in all.
+    pub const REMINDER_DAYS: u32 = 3;
+    /// Reminder e-mails a département's mairies may be sent in one day, all
+    /// agents together.
+    pub const REMINDER_EMAILS: u32 = 1000;
     /// The morning report is e-mailed at 8 h, the département's time.
     pub const REPORT_HOUR: u32 = 8;
     /// Wrong codes one client address (an IPv6 /64) may send in 15 minutes
@@ -174,16 +179,6 @@ pub struct MairieContact {
     /// « 02 97 01 60 00 »
     pub telephone: String,
     pub email: String,
-}
-
-impl MairieContact {
-    /// The telephone number for a `tel:` link: its digits and `+`.
-    pub fn dial(&self) -> String {
-        self.telephone
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == '+')
-            .collect()
-    }
 }
 
 /// The contacts of the mairies of `codes` that the referential has: one
@@ -364,6 +359,28 @@ pub struct Options {
     )]
     pub cutoff_hour: u32,
 
+    /// « Relancer par courriel » reminds the mairies of today and of the
+    /// days before it, this many days in all (1: today only).
+    #[arg(
+        long,
+        env = "DECOMPTE_REMINDER_DAYS",
+        default_value_t = defaults::REMINDER_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=31),
+        global = true,
+    )]
+    pub reminder_days: u32,
+
+    /// The most reminder e-mails one département's mairies are sent in one
+    /// day (its own calendar day), by all agents together.
+    #[arg(
+        long,
+        env = "DECOMPTE_REMINDER_EMAILS",
+        default_value_t = defaults::REMINDER_EMAILS,
+        value_parser = clap::value_parser!(u32).range(1..=100_000),
+        global = true,
+    )]
+    pub reminder_emails: u32,
+
     /// The rule of small counts (off if absent): with k, no published figure
     /// lets a reader know or deduce a commune's count of one setting and one
     /// day between 1 and k − 1. The public site then shows each commune's
@@ -491,6 +508,8 @@ impl Options {
             login_failures: defaults::LOGIN_FAILURES,
             old_day_after: defaults::OLD_DAY_AFTER,
             cutoff_hour: defaults::CUTOFF_HOUR,
+            reminder_days: defaults::REMINDER_DAYS,
+            reminder_emails: defaults::REMINDER_EMAILS,
             small_counts: None,
             smtp_host: None,
             smtp_port: 587,

@@ -77,6 +77,15 @@ impl Reach {
         }
     }
 
+    /// Whether the two reaches share a département of the deployment: two
+    /// credentials of one prefecture.
+    pub fn shares_departement_with(&self, other: &Reach, deployment: &Scope) -> bool {
+        let theirs = other.departements(deployment);
+        self.departements(deployment)
+            .iter()
+            .any(|d| theirs.contains(d))
+    }
+
     /// The départements to ask a store for: none, meaning all, when it
     /// reaches the whole deployment.
     pub fn departement_filter(&self, deployment: &Scope) -> Vec<String> {

@@ -107,24 +107,32 @@ pub(super) async fn prefecture_page(
                 },
             })
         });
-    let names = crate::service::labels(
+    let requesters = crate::service::requesters(
         &state,
+        &session.caller,
         publications
             .iter()
             .map(|p| p.requested_by.clone())
-            .collect(),
+            .collect::<Vec<_>>(),
     )
     .await;
     let publications: Vec<Value> = publications
         .iter()
         .map(|p| {
+            // Another prefecture's request: that it happened, not who asked nor why.
+            let requester = requesters.get(&p.requested_by);
+            let known = requester.is_some_and(crate::service::Requester::is_known);
             json!({
                 "requested_at_fr": fr_datetime(p.requested_at),
                 "status": p.status.label(),
-                "requested_by": names.get(&p.requested_by).unwrap_or(&p.requested_by),
-                "reason": p.reason,
+                "requested_by": requester.map_or("—", crate::service::Requester::label),
+                "reason": if known { p.reason.as_str() } else { "—" },
                 "files_changed": p.files_changed,
-                "error": p.error,
+                "error": if known {
+                    p.error.clone()
+                } else {
+                    p.error.as_ref().map(|_| "La publication a échoué.".to_owned())
+                },
             })
         })
         .collect();
@@ -153,10 +161,19 @@ pub(super) async fn prefecture_page(
     let contacts: BTreeMap<String, Value> = found
         .into_iter()
         .map(|(code, contact)| {
-            let dial = contact.dial();
+            // Links are built from parsed values only: a number that is not
+            // one is shown without `tel:`, an address that is not one
+            // without `mailto:`.
+            let dial = super::contacts::dial(&contact.telephone);
+            let email = super::contacts::mailbox(&contact.email).map(|a| a.to_string());
             (
                 code,
-                json!({"telephone": contact.telephone, "dial": dial, "email": contact.email}),
+                json!({
+                    "telephone": contact.telephone,
+                    "dial": dial,
+                    "email": contact.email,
+                    "mailto": email,
+                }),
             )
         })
         .collect();
@@ -205,7 +222,11 @@ pub(super) async fn prefecture_page(
             "completeness": completeness,
             "contacts": contacts,
             "reminded": reminded,
-            "mail": state.config.mailer.is_some(),
+            // E-mail reminders are for the days still being declared.
+            "mail": state.config.mailer.is_some()
+                && date
+                    >= scope.today(now)
+                        - Duration::days(i64::from(state.config.reminder_days.max(1)) - 1),
             "late": late,
             "cutoff_hour": cutoff,
             "by_departement": by_departement,
@@ -285,14 +306,14 @@ pub(super) async fn prefecture_reminder(
     }
 }
 
-/// The notice after reminder e-mails, from `sent-failed-without-already`.
+/// The notice after reminder e-mails, from `sent-failed-without-already-over`.
 fn emails_notice(counts: &str) -> Option<String> {
     let counts: Vec<usize> = counts
         .split('-')
         .map(str::parse)
         .collect::<Result<_, _>>()
         .ok()?;
-    let [sent, failed, without, already] = counts[..] else {
+    let [sent, failed, without, already, over_cap] = counts[..] else {
         return None;
     };
     let plural =
@@ -319,6 +340,12 @@ fn emails_notice(counts: &str) -> Option<String> {
             "{} déjà relancée{} ce jour, pas une seconde fois",
             plural(already, "mairie", "mairies"),
             if already > 1 { "s" } else { "" }
+        ));
+    }
+    if over_cap > 0 {
+        parts.push(format!(
+            "{} : le nombre de courriels de relance d'une journée est atteint, appelez-les",
+            plural(over_cap, "mairie non relancée", "mairies non relancées")
         ));
     }
     Some(format!("{}.", parts.join(" ; ")))
@@ -348,26 +375,64 @@ async fn email_reminders(
             ),
         );
     };
+    // A reminder is about a day that is still being declared: today and
+    // the few days before it, never the whole crisis.
+    let now = Utc::now();
+    let days = i64::from(state.config.reminder_days.max(1));
+    let earliest = scope.today(now) - Duration::days(days - 1);
+    if date < earliest {
+        return error_page(
+            state,
+            Some(session),
+            &ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "reminder_day_too_old",
+                format!(
+                    "Les relances par courriel portent sur les jours depuis le {} : pour le {}, \
+                     appelez les mairies.",
+                    fr_date(earliest),
+                    fr_date(date)
+                ),
+            ),
+        );
+    }
     let loaded = async {
         let reported = state.store.reported_communes(date).await?;
         let mut reached = std::collections::BTreeSet::new();
+        // E-mails sent today to each département's mairies, whatever day they were about.
+        let mut sent_today: BTreeMap<String, usize> = BTreeMap::new();
         for code in scope.departement_codes() {
-            reached.extend(
-                state
-                    .store
-                    .reminders(date, code)
-                    .await?
-                    .into_iter()
-                    .map(|r| r.commune),
-            );
+            let local_today = decompte_core::time::local_today(code, now);
+            let zone = decompte_core::time::zone(code);
+            let mut day = earliest;
+            while day <= scope.latest_today(now) {
+                let reminders = state.store.reminders(day, code).await?;
+                let today_emails = reminders
+                    .iter()
+                    .filter(|r| {
+                        r.channel == "email"
+                            && r.at.with_timezone(&zone).date_naive() == local_today
+                    })
+                    .count();
+                *sent_today.entry(code.to_owned()).or_default() += today_emails;
+                if day == date {
+                    reached.extend(reminders.into_iter().map(|r| r.commune));
+                }
+                day += Duration::days(1);
+            }
         }
-        Ok::<_, decompte_store::StoreError>((reported, reached))
+        Ok::<_, decompte_store::StoreError>((reported, reached, sent_today))
     }
     .await;
-    let (reported, reached) = match loaded {
+    let (reported, reached, sent_today) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => return error_page(state, Some(session), &error.into()),
     };
+    let cap = usize::try_from(state.config.reminder_emails).unwrap_or(usize::MAX);
+    let mut budget: BTreeMap<String, usize> = sent_today
+        .into_iter()
+        .map(|(code, sent)| (code, cap.saturating_sub(sent)))
+        .collect();
     let missing = Completeness::compute(date, scope, &reported).missing;
     let contacts = match crate::service::mairie_contacts(
         state,
@@ -378,11 +443,13 @@ async fn email_reminders(
         Ok(contacts) => contacts,
         Err(error) => return error_page(state, Some(session), &error.into()),
     };
-    let agent = crate::service::labels(state, vec![session.caller.id().to_owned()])
-        .await
-        .remove(session.caller.id())
-        .unwrap_or_else(|| session.caller.id().to_owned());
-    let (mut without_address, mut already) = (0usize, 0usize);
+    let agent = signature(
+        &crate::service::labels(state, vec![session.caller.id().to_owned()])
+            .await
+            .remove(session.caller.id())
+            .unwrap_or_else(|| session.caller.id().to_owned()),
+    );
+    let (mut without_address, mut already, mut over_cap) = (0usize, 0usize, 0usize);
     let mut tasks = tokio::task::JoinSet::new();
     let (mut sent, mut failed) = (0usize, 0usize);
     for commune in &missing {
@@ -392,12 +459,19 @@ async fn email_reminders(
         }
         let Some(email) = contacts
             .get(commune.code.as_str())
-            .map(|c| c.email.clone())
-            .filter(|e| !e.is_empty())
+            .and_then(|c| super::contacts::mailbox(&c.email))
         else {
             without_address += 1;
             continue;
         };
+        let email = email.to_string();
+        match budget.get_mut(commune.code.departement()) {
+            Some(left) if *left > 0 => *left -= 1,
+            _ => {
+                over_cap += 1;
+                continue;
+            }
+        }
         let (subject, body) = reminder_text(state, commune, date, &agent);
         let mailer = mailer.clone();
         let code = commune.code.clone();
@@ -411,9 +485,9 @@ async fn email_reminders(
     while let Some(done) = tasks.join_next().await {
         tally(state, session, date, done, &mut sent, &mut failed).await;
     }
-    tracing::info!(event = "mairies_emailed", %date, sent, failed, without_address, already, "reminders");
+    tracing::info!(event = "mairies_emailed", %date, sent, failed, without_address, already, over_cap, "reminders");
     Redirect::to(&format!(
-        "/prefecture?date={date}&courriels={sent}-{failed}-{without_address}-{already}#relances"
+        "/prefecture?date={date}&courriels={sent}-{failed}-{without_address}-{already}-{over_cap}#relances"
     ))
     .into_response()
 }
@@ -449,6 +523,26 @@ async fn tally(
             *failed += 1;
             tracing::warn!(%error, "reminder e-mail task failed");
         }
+    }
+}
+
+/// The longest agent's label that signs a reminder e-mail, in characters.
+const SIGNATURE_CHARS: usize = 80;
+
+/// An agent's label as it signs an e-mail: one line, at most
+/// [`SIGNATURE_CHARS`] characters (a label is whatever its issuer typed).
+fn signature(label: &str) -> String {
+    let line: String = label
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= SIGNATURE_CHARS {
+        line
+    } else {
+        let mut cut: String = line.chars().take(SIGNATURE_CHARS - 1).collect();
+        cut.push('…');
+        cut
     }
 }
 

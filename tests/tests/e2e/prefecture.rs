@@ -443,12 +443,22 @@ async fn the_morning_report_sums_up_a_day_on_one_page() {
 
 /// An agent notes, from the prefecture page `page`, that it called `commune`'s mairie about 1 April.
 async fn note_call(agent: &mut Browser, page: &str, commune: &str) -> decompte_tests::Answer {
+    note_call_on(agent, page, commune, "2020-04-01").await
+}
+
+/// An agent notes, from the prefecture page `page`, that it called `commune` about `day`.
+async fn note_call_on(
+    agent: &mut Browser,
+    page: &str,
+    commune: &str,
+    day: &str,
+) -> decompte_tests::Answer {
     agent
         .post_form(
             "/prefecture/relances",
             &[
                 ("csrf", &csrf_of(page)),
-                ("date", "2020-04-01"),
+                ("date", day),
                 ("commune", commune),
             ],
         )
@@ -510,18 +520,44 @@ async fn two_agents_do_not_call_the_same_mairie() {
     assert!(out_of_reach.text.contains("pas dans votre périmètre"));
 }
 
-/// An agent asks, from the prefecture page `page`, to e-mail the mairies missing on 1 April.
-async fn remind_by_email(agent: &mut Browser, page: &str) -> decompte_tests::Answer {
+/// An agent asks, from the prefecture page `page`, to e-mail the mairies missing on `day`.
+async fn remind_by_email(
+    agent: &mut Browser,
+    page: &str,
+    day: chrono::NaiveDate,
+) -> decompte_tests::Answer {
     agent
         .post_form(
             "/prefecture/relances",
             &[
                 ("csrf", &csrf_of(page)),
-                ("date", "2020-04-01"),
+                ("date", &day.to_string()),
                 ("channel", "email"),
             ],
         )
         .await
+}
+
+/// The Morbihan's day now: reminder e-mails are about the last few days.
+fn morbihan_today() -> chrono::NaiveDate {
+    decompte_core::time::local_today("56", chrono::Utc::now())
+}
+
+/// An app that e-mails through `smtp`, with `more` options.
+async fn app_with_smtp(
+    smtp: &decompte_tests::smtp_local::SmtpServer,
+    more: impl FnOnce(&mut decompte_config::Options),
+) -> TestApp {
+    let port = smtp.port;
+    TestApp::start_with(move |options| {
+        options.smtp_host = Some("127.0.0.1".into());
+        options.smtp_port = port;
+        options.smtp_security = "none".into();
+        options.smtp_from = Some("Préfecture du Morbihan <crise@morbihan.gouv.fr>".into());
+        options.public_url = Some("https://declarer.morbihan.gouv.fr".into());
+        more(options);
+    })
+    .await
 }
 
 /// The crisis cell reminds the mairies that have not declared by e-mail, in
@@ -531,16 +567,9 @@ async fn remind_by_email(agent: &mut Browser, page: &str) -> decompte_tests::Ans
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cell_reminds_the_missing_mairies_by_email() {
     let smtp = decompte_tests::smtp_local::SmtpServer::start();
-    let port = smtp.port;
-    let app = TestApp::start_with(|options| {
-        options.smtp_host = Some("127.0.0.1".into());
-        options.smtp_port = port;
-        options.smtp_security = "none".into();
-        options.smtp_from = Some("Préfecture du Morbihan <crise@morbihan.gouv.fr>".into());
-        options.public_url = Some("https://declarer.morbihan.gouv.fr".into());
-    })
-    .await;
-    let day = chrono::NaiveDate::from_ymd_opt(2020, 4, 1).expect("date");
+    let app = app_with_smtp(&smtp, |_| {}).await;
+    let day = morbihan_today();
+    let (iso, fr) = (day.to_string(), decompte_core::time::fr_date(day));
     // Every commune declared but Allaire, Arradon, Vannes (called by
     // telephone already) and 56206, whose mairie has no e-mail address.
     let missing = ["56001", "56003", "56206", "56260"];
@@ -584,15 +613,15 @@ async fn the_cell_reminds_the_missing_mairies_by_email() {
         .expect("contacts");
     let mut agent = Browser::new(&app);
     agent.login(&code).await;
-    let page = agent.get("/prefecture?date=2020-04-01").await;
-    note_call(&mut agent, &page.text, "56260").await;
-    let page = agent.get("/prefecture?date=2020-04-01").await;
+    let page = agent.get(&format!("/prefecture?date={iso}")).await;
+    note_call_on(&mut agent, &page.text, "56260", &iso).await;
+    let page = agent.get(&format!("/prefecture?date={iso}")).await;
     assert!(
         page.text.contains("Relancer par courriel les mairies"),
         "{}",
         page.text
     );
-    let sent = remind_by_email(&mut agent, &page.text).await;
+    let sent = remind_by_email(&mut agent, &page.text, day).await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.text);
     let notice = agent.get(&sent.location()).await;
     assert!(
@@ -615,19 +644,21 @@ async fn the_cell_reminds_the_missing_mairies_by_email() {
     );
     assert_eq!(
         allaire.subject,
-        "Décès Covid-19 : déclaration du 01/04/2020 attendue (Allaire)"
+        format!("Décès Covid-19 : déclaration du {fr} attendue (Allaire)")
     );
     for expected in [
-        "Madame, Monsieur le Maire,",
-        "n'a pas encore reçu la déclaration des décès Covid-19 de la commune de Allaire pour le \
-         01/04/2020",
-        "https://declarer.morbihan.gouv.fr/saisie?commune=56001&date=2020-04-01",
-        "« Aucun décès ce jour »",
-        "https://declarer.morbihan.gouv.fr/aide",
-        "(Cellule de crise — poste 1)",
+        "Madame, Monsieur le Maire,".to_owned(),
+        format!(
+            "n'a pas encore reçu la déclaration des décès Covid-19 de la commune de Allaire pour \
+             le {fr}"
+        ),
+        format!("https://declarer.morbihan.gouv.fr/saisie?commune=56001&date={iso}"),
+        "« Aucun décès ce jour »".to_owned(),
+        "https://declarer.morbihan.gouv.fr/aide".to_owned(),
+        "(Cellule de crise — poste 1)".to_owned(),
     ] {
         assert!(
-            allaire.body.contains(expected),
+            allaire.body.contains(&expected),
             "« {expected} » in {}",
             allaire.body
         );
@@ -638,7 +669,7 @@ async fn the_cell_reminds_the_missing_mairies_by_email() {
         "{}",
         notice.text
     );
-    let again = remind_by_email(&mut agent, &notice.text).await;
+    let again = remind_by_email(&mut agent, &notice.text, day).await;
     let notice = agent.get(&again.location()).await;
     assert!(
         notice.text.contains("0 courriel de relance envoyé"),
@@ -659,6 +690,109 @@ async fn the_cell_reminds_the_missing_mairies_by_email() {
             ("56260", "telephone")
         ]
     );
+}
+
+/// « Relancer par courriel » is not a mass mailer: it is about the last
+/// few days only (an older day is refused in French, nothing sent), a
+/// département's mairies get at most so many e-mails a day whatever the
+/// days and the agents, and the agent's label that signs them is one short
+/// line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminder_emails_are_bounded() {
+    let smtp = decompte_tests::smtp_local::SmtpServer::start();
+    let app = app_with_smtp(&smtp, |options| {
+        options.reminder_days = 2;
+        options.reminder_emails = 3;
+    })
+    .await;
+    let today = morbihan_today();
+    let long_label = format!("Agent\nBcc: x@evil.example {}", "très long ".repeat(30));
+    let code = decompte_tests::issue_labelled_code(
+        app.store().as_ref(),
+        Role::Prefecture,
+        None,
+        &[],
+        &long_label,
+    )
+    .await;
+    let mut agent = Browser::new(&app);
+    agent.login(&code).await;
+
+    // Two days ago is out of the window: refused, nothing sent or noted.
+    let old = today - chrono::Duration::days(2);
+    let page = agent.get(&format!("/prefecture?date={old}")).await;
+    assert!(
+        !page.text.contains("Relancer par courriel les mairies"),
+        "{}",
+        page.text
+    );
+    let refused = remind_by_email(&mut agent, &page.text, old).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused
+            .text
+            .contains("Les relances par courriel portent sur les jours depuis le")
+            && refused.text.contains("appelez les mairies"),
+        "{}",
+        refused.text
+    );
+    assert!(app
+        .store()
+        .reminders(old, "56")
+        .await
+        .expect("read")
+        .is_empty());
+    let far = chrono::NaiveDate::from_ymd_opt(2020, 4, 1).expect("date");
+    let refused = remind_by_email(&mut agent, &page.text, far).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(smtp.messages().is_empty());
+
+    // Today: three e-mails at most, then every other mairie is left to call.
+    let page = agent.get(&format!("/prefecture?date={today}")).await;
+    let sent = remind_by_email(&mut agent, &page.text, today).await;
+    let notice = agent.get(&sent.location()).await;
+    assert!(
+        notice.text.contains("3 courriels de relance envoyés"),
+        "{}",
+        notice.text
+    );
+    assert!(
+        notice
+            .text
+            .contains("mairies non relancées : le nombre de courriels de relance d"),
+        "{}",
+        notice.text
+    );
+    assert_eq!(smtp.messages().len(), 3);
+    // Yesterday is in the window, but today's e-mails used the département's day.
+    let yesterday = today - chrono::Duration::days(1);
+    let page = agent.get(&format!("/prefecture?date={yesterday}")).await;
+    let sent = remind_by_email(&mut agent, &page.text, yesterday).await;
+    let notice = agent.get(&sent.location()).await;
+    assert!(
+        notice.text.contains("0 courriel de relance envoyé"),
+        "{}",
+        notice.text
+    );
+    assert_eq!(smtp.messages().len(), 3);
+    // The signature: one line, 80 characters at most.
+    let body = &smtp.messages()[0].body;
+    let signature = body
+        .lines()
+        .find(|l| l.contains("cellule de crise ("))
+        .expect("signed");
+    assert!(
+        signature.contains("(Agent Bcc: x@evil.example très long"),
+        "{signature}"
+    );
+    assert!(signature.contains('…'), "{signature}");
+    assert!(!body.lines().any(|l| l.starts_with("Bcc:")), "{body}");
+    assert!(smtp.messages()[0].rcpt_tos.len() == 1);
 }
 
 /// Without an SMTP server configured, the page offers no e-mail and a
@@ -774,9 +908,13 @@ async fn the_prefecture_sets_its_own_contacts_of_the_mairies() {
         "56001,Allaire,02 99 71 91 09,mairie@allaire.bzh,annuaire"
     );
 
-    // A wrong file: every problem with its line; nothing kept.
+    // A wrong file: every problem with its line; nothing kept. Addresses
+    // are read by the mail library: a formula, a second address hidden in a
+    // query, a display name are not an address.
     let wrong = "code_commune,telephone,email\n56001,02 99 00 00 00,secretariat.allaire.bzh\n\
-                 99999,,\n56001,,\n";
+                 99999,,\n56001,,\n56003,,=HYPERLINK(1)@a.fr\n\
+                 56004,,m@a.fr?bcc=x@evil.example\n56005,,Maire <m@a.fr>\n\
+                 56006,=1+2,\n";
     let refused = cell
         .post_multipart(
             "/prefecture/contacts",
@@ -789,6 +927,10 @@ async fn the_prefecture_sets_its_own_contacts_of_the_mairies() {
         "Ligne 2 : « secretariat.allaire.bzh » n&#39;est pas une adresse électronique",
         "Ligne 3 : « 99999 » n&#39;est pas le code INSEE d&#39;une commune du département.",
         "Ligne 4 : Allaire (56001) figure déjà plus haut.",
+        "Ligne 5 : « =HYPERLINK(1)@a.fr » n&#39;est pas une adresse électronique",
+        "Ligne 6 : « m@a.fr?bcc=x@evil.example » n&#39;est pas une adresse électronique",
+        "Ligne 7 : « Maire &lt;m@a.fr&gt; » n&#39;est pas une adresse électronique",
+        "Ligne 8 : « =1+2 » n&#39;est pas un numéro de téléphone",
     ] {
         assert!(
             refused.text.contains(expected),
@@ -836,6 +978,45 @@ async fn the_prefecture_sets_its_own_contacts_of_the_mairies() {
     assert!(again
         .text
         .contains("56001,Allaire,02 99 71 00 00,secretariat@allaire.bzh,prefecture"));
+
+    // Every cell of the export is safe in a spreadsheet, and the file goes
+    // back as it is: what the prefecture typed is what is kept.
+    let typed = (
+        "+33 2 99 71 00 00".to_owned(),
+        "=secretariat@allaire.bzh".to_owned(),
+    );
+    app.store()
+        .put_contacts(&decompte_store::ContactOverrides {
+            departement: "56".into(),
+            contacts: [("56001".to_owned(), typed.clone())].into_iter().collect(),
+            imported_at: chrono::Utc::now(),
+            imported_by: "test".into(),
+        })
+        .await
+        .expect("contacts");
+    let exported = cell.get("/prefecture/contacts.csv").await.text;
+    assert!(
+        exported
+            .contains("\n56001,Allaire,'+33 2 99 71 00 00,'=secretariat@allaire.bzh,prefecture"),
+        "{exported}"
+    );
+    let back = cell
+        .post_multipart(
+            "/prefecture/contacts",
+            &[("csrf", &csrf), ("departement", "56")],
+            ("fichier", "contacts.csv", exported.as_bytes()),
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.text);
+    let kept = app
+        .store()
+        .contacts("56")
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(kept.contacts.get("56001"), Some(&typed));
+    let day = cell.get("/prefecture?date=2020-04-01").await;
+    assert!(day.text.contains("tel:+33299710000"), "{}", day.text);
 
     // A mairie has nothing to do here.
     let mut mayor = Browser::new(&app);

@@ -153,15 +153,43 @@ async fn each_prefecture_stays_in_its_departements(app: TestApp) {
     assert_eq!(me(&vannes).await, ["56"]);
 
     // Publications are the whole site's: any prefecture may ask for one.
+    let reunion = decompte_tests::issue_labelled_code(
+        app.store().as_ref(),
+        Role::Prefecture,
+        None,
+        &["974"],
+        "Cellule Réunion — Camille",
+    )
+    .await;
     let asked = app
         .post_json(
             "/api/v1/publications",
             Some(&reunion),
-            &serde_json::json!({}),
+            &serde_json::json!({"reason": "Erratum de Saint-Pierre, voir le courriel du préfet"}),
             &[],
         )
         .await;
     assert_eq!(asked.status, StatusCode::ACCEPTED);
+    let id = asked.json()["id"].as_str().expect("an id").to_owned();
+    // Who asked and why stay with the requester's prefecture and the
+    // national level: to another prefecture, the publication is not there.
+    let path = format!("/api/v1/publications/{id}");
+    assert_eq!(app.get(&path, Some(&reunion)).await.status, StatusCode::OK);
+    assert_eq!(app.get(&path, Some(&ministry)).await.status, StatusCode::OK);
+    let other = app.get(&path, Some(&brittany)).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.text);
+    // On the prefecture page, Brittany sees that it happened, not who nor why.
+    let mut cell = Browser::new(&app);
+    cell.login(&brittany).await;
+    let page = cell.get("/prefecture").await.text;
+    assert!(page.contains("Une autre préfecture"), "{page}");
+    assert!(!page.contains("Erratum de Saint-Pierre"), "{page}");
+    assert!(!page.contains("Cellule Réunion"), "{page}");
+    let mut reunion_cell = Browser::new(&app);
+    reunion_cell.login(&reunion).await;
+    let page = reunion_cell.get("/prefecture").await.text;
+    assert!(page.contains("Erratum de Saint-Pierre"), "{page}");
+    assert!(page.contains("Cellule Réunion — Camille"), "{page}");
 }
 
 on_both_stores!(the_pages_follow_the_same_borders, ["29", "56", "974"]);
