@@ -9,7 +9,8 @@
   var KEY = "decompte.en-attente";
   var PAGE_CACHE = "decompte-formulaire-v1";
 
-  function pending() {
+  // Everything kept on this phone or computer, whoever typed it.
+  function kept() {
     try {
       return JSON.parse(localStorage.getItem(KEY) || "[]");
     } catch (e) {
@@ -17,8 +18,32 @@
     }
   }
 
-  function keep(list) {
-    localStorage.setItem(KEY, JSON.stringify(list));
+  // The credential this page is for ("" when nobody is logged in): on a
+  // shared computer, what one code typed is sent by that code's sessions
+  // only, never under whoever logs in next.
+  function owner() {
+    return document.documentElement.getAttribute("data-code") || "";
+  }
+
+  // What this credential typed and still waits for the network.
+  function pending() {
+    var me = owner();
+    return kept().filter(function (p) {
+      return me && p.owner === me;
+    });
+  }
+
+  // What other credentials typed on this device.
+  function others() {
+    var me = owner();
+    return kept().filter(function (p) {
+      return !me || p.owner !== me;
+    });
+  }
+
+  // Replaces this credential's part of what is kept, leaves the others'.
+  function keepMine(list) {
+    localStorage.setItem(KEY, JSON.stringify(others().concat(list)));
   }
 
   function token() {
@@ -51,7 +76,8 @@
     var main = document.getElementById("contenu") || document.body;
     var box = document.getElementById("en-attente");
     var list = pending();
-    if (!list.length && !note) {
+    var foreign = others().length;
+    if (!list.length && !note && !foreign) {
       if (box) box.remove();
       return;
     }
@@ -89,6 +115,85 @@
         "La déclaration est gardée sur ce téléphone et sera envoyée dès le retour du réseau.";
       box.appendChild(hint);
     }
+    if (foreign) {
+      var theirs = document.createElement("p");
+      theirs.textContent = foreign === 1
+        ? "1 déclaration saisie sur cet appareil avec un autre code d'accès attend le réseau : " +
+          "elle sera envoyée quand ce code se reconnectera ici, jamais sous le vôtre."
+        : foreign + " déclarations saisies sur cet appareil avec d'autres codes d'accès " +
+          "attendent le réseau : elles seront envoyées quand ces codes se reconnecteront ici, " +
+          "jamais sous le vôtre.";
+      box.appendChild(theirs);
+    }
+  }
+
+  // « Se déconnecter » with declarations still waiting: say so, and offer
+  // to send them first or to discard them. The phone's copy of the form is
+  // dropped at logout, so that the next person does not get it offline.
+  function guardLogout(form) {
+    var confirmed = false;
+    form.addEventListener("submit", function (event) {
+      if (confirmed) return;
+      event.preventDefault();
+      var leave = function () {
+        confirmed = true;
+        var dropped = "caches" in window ? caches.delete(PAGE_CACHE) : Promise.resolve();
+        dropped.catch(function () {}).then(function () {
+          form.submit();
+        });
+      };
+      var list = pending();
+      if (!list.length) {
+        leave();
+        return;
+      }
+      var main = document.getElementById("contenu") || document.body;
+      var old = document.getElementById("avant-deconnexion");
+      if (old) old.remove();
+      var box = document.createElement("div");
+      box.id = "avant-deconnexion";
+      box.className = "fr-alert fr-alert--warning fr-alert--sm";
+      box.setAttribute("role", "alert");
+      var title = document.createElement("p");
+      var strong = document.createElement("strong");
+      strong.textContent = list.length === 1
+        ? "1 déclaration en attente d'envoi"
+        : list.length + " déclarations en attente d'envoi";
+      title.appendChild(strong);
+      box.appendChild(title);
+      var said = document.createElement("p");
+      said.textContent =
+        "Elle n'est pas encore enregistrée. Envoyez-la avant de vous déconnecter ; si vous " +
+        "l'abandonnez, elle est effacée de cet appareil.";
+      box.appendChild(said);
+      var buttons = document.createElement("p");
+      var send = document.createElement("button");
+      send.type = "button";
+      send.className = "fr-btn fr-btn--sm";
+      send.textContent = "Envoyer maintenant";
+      send.addEventListener("click", function () {
+        if (!navigator.onLine) {
+          said.textContent =
+            "Pas de réseau pour l'instant : restez connecté, elle partira dès son retour.";
+          return;
+        }
+        flush();
+      });
+      var drop = document.createElement("button");
+      drop.type = "button";
+      drop.className = "fr-btn fr-btn--secondary fr-btn--sm";
+      drop.textContent = "L'abandonner et me déconnecter";
+      drop.addEventListener("click", function () {
+        keepMine([]);
+        leave();
+      });
+      buttons.appendChild(send);
+      buttons.appendChild(document.createTextNode(" "));
+      buttons.appendChild(drop);
+      box.appendChild(buttons);
+      main.insertBefore(box, main.firstChild);
+      send.focus();
+    });
   }
 
   // Sends one form's fields; resolves to the server's answer, rejects if
@@ -135,7 +240,7 @@
     flushing = true;
     var item = list[0];
     var forget = function () {
-      keep(pending().filter(function (p) {
+      keepMine(pending().filter(function (p) {
         return p.key !== item.key;
       }));
     };
@@ -147,12 +252,15 @@
     });
     post(fields)
       .then(function (response) {
+        // No session (it ended, or this device's browser was cleared): the
+        // declaration stays, for its own code's next login.
+        if (response.status === 401) return "login";
         return answer(response, forget);
       })
       .then(function (outcome) {
         if (outcome === "login") {
           item.problem = "reconnectez-vous : elle sera envoyée ensuite";
-          keep(pending().map(function (p) {
+          keepMine(pending().map(function (p) {
             return p.key === item.key ? item : p;
           }));
         }
@@ -181,13 +289,14 @@
     var list = pending();
     list.push({
       key: key,
+      owner: owner(),
       fields: fields,
       commune: field(fields, "commune"),
       name: name || "",
       date: field(fields, "date"),
       typedAt: now.getHours() + " h " + ("0" + now.getMinutes()).slice(-2),
     });
-    keep(list);
+    keepMine(list);
     show();
   }
 
@@ -244,6 +353,8 @@
     }
     var form = document.querySelector("form[method=post][action='/saisie']");
     if (form && window.fetch && window.URLSearchParams) enhance(form);
+    var logout = document.querySelector("form[action='/deconnexion']");
+    if (logout) guardLogout(logout);
     show();
     flush();
     window.addEventListener("online", flush);

@@ -142,11 +142,23 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The tag of a credential in its pages, for what the phone keeps offline:
+/// the same for every session of the credential, and no way back to its id.
+fn offline_owner(credential_id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("decompte-offline-owner:{credential_id}"));
+    hex::encode(&digest[..12])
+}
+
 /// The context every app page shares.
 fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) -> Value {
     let user = session.map(|s| {
         let credential = &s.caller.credential;
         json!({
+            // Which credential this page is for, as an opaque tag (pages
+            // name people, never credential ids): what offline.js keeps on
+            // the phone belongs to it, and is sent by its sessions only.
+            "owner": offline_owner(&credential.id),
             "role": credential.role.as_str(),
             "supervisor": credential.role.is_supervisor(),
             "territory": s.caller.scope(&state.config.scope).label(),

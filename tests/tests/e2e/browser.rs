@@ -221,6 +221,119 @@ async fn a_declaration_typed_offline_is_sent_when_the_network_is_back() {
     browser.quit().await;
 }
 
+/// A mairie's shared computer: a declaration kept offline belongs to the
+/// code that typed it. « Se déconnecter » says it is waiting and offers to
+/// send or discard it; another code logged in next never sends it (it is
+/// listed as another code's); the code that typed it sends it when it logs
+/// in again; and the phone's copy of the form goes at logout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_code_typed_offline_is_sent_by_that_code_only() {
+    let app = TestApp::start().await;
+    let vannes = app.issue(Role::Commune, Some("56260")).await;
+    let lorient = app.issue(Role::Commune, Some("56121")).await;
+    let relay = decompte_tests::cut::Relay::start(
+        app.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the app's address"),
+    )
+    .await;
+    let driver = ChromeDriver::start().await;
+    let browser = driver.session(true).await;
+    browser.goto(&relay.url("/connexion")).await;
+    submit_code(&browser, &vannes).await;
+    browser.wait_for_text("Se déconnecter").await;
+    browser.goto(&relay.url("/saisie?date=2020-04-01")).await;
+    let ready = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             navigator.serviceWorker.ready.then(() => done(true));",
+        )
+        .await;
+    assert_eq!(ready, json!(true));
+
+    relay.set_up(false);
+    network(&browser, false).await;
+    type_counts(&browser, ["2", "0", "0", "0", "0"]).await;
+    let save = browser
+        .find("form[action='/saisie'][method=post] button[type=submit]")
+        .await;
+    browser.click(&save).await;
+    browser.wait_for_text("En attente d'envoi (1)").await;
+
+    // « Se déconnecter » while it waits: said, and nothing else happens.
+    let logout = browser
+        .find("form[action='/deconnexion'] button[type=submit]")
+        .await;
+    browser.click(&logout).await;
+    browser
+        .wait_for_text("1 déclaration en attente d'envoi")
+        .await;
+    browser
+        .wait_for_text("L'abandonner et me déconnecter")
+        .await;
+    assert!(browser.url().await.contains("/saisie"));
+
+    // Vannes' session ends without a logout (the computer left as it is);
+    // the network comes back; Lorient logs in on the same computer.
+    browser
+        .devtools("Network.clearBrowserCookies", json!({}))
+        .await;
+    relay.set_up(true);
+    network(&browser, true).await;
+    browser.goto(&relay.url("/connexion")).await;
+    submit_code(&browser, &lorient).await;
+    let page = browser
+        .wait_for_text("avec un autre code d'accès attend le réseau")
+        .await;
+    assert!(!page.contains("En attente d'envoi (1)"), "{page}");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(
+        versions_of_1_april(&app, &vannes).await,
+        0,
+        "sent under Lorient"
+    );
+    let lorient_days = app
+        .get("/api/v1/reports/56121/2020-04-01/history", Some(&lorient))
+        .await;
+    if lorient_days.status != reqwest::StatusCode::NOT_FOUND {
+        assert_eq!(
+            lorient_days.json()["versions"]
+                .as_array()
+                .map_or(0, Vec::len),
+            0,
+            "Lorient saved something: {}",
+            lorient_days.text
+        );
+    }
+
+    // Lorient logs out (nothing of its own waits): the form's copy goes.
+    let logout = browser
+        .find("form[action='/deconnexion'] button[type=submit]")
+        .await;
+    browser.click(&logout).await;
+    browser.wait_for_text("Code d'accès").await;
+    let copy = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             caches.has('decompte-formulaire-v1').then(done);",
+        )
+        .await;
+    assert_eq!(copy, json!(false), "the form's copy outlived the logout");
+
+    // Vannes again: its declaration goes, under its own code, once.
+    submit_code(&browser, &vannes).await;
+    browser.wait_for_text("Déclaration enregistrée").await;
+    assert_eq!(versions_of_1_april(&app, &vannes).await, 1);
+    let left = browser
+        .execute_async(
+            "arguments[arguments.length - 1](localStorage.getItem('decompte.en-attente'))",
+        )
+        .await;
+    assert_eq!(left, json!("[]"), "nothing left waiting");
+    browser.quit().await;
+}
+
 /// Runs axe-core (WCAG 2 A and AA rules) on the page and returns its violations.
 async fn axe_violations(browser: &Session) -> Vec<String> {
     let axe = std::fs::read_to_string(concat!(
