@@ -234,10 +234,27 @@ fn throttle_key(address: IpAddr) -> String {
     }
 }
 
-fn window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
-    let seconds = i64::try_from(window.as_secs()).unwrap_or(i64::MAX).max(1);
-    let start = now.timestamp().div_euclid(seconds) * seconds;
-    Utc.timestamp_opt(start, 0).single().unwrap_or(now)
+/// The fixed window of failures `now` falls in.
+struct Window {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    /// Seconds until it ends, for `Retry-After` (at least one).
+    retry_after: u64,
+}
+
+impl Window {
+    fn at(now: DateTime<Utc>, length: Duration) -> Self {
+        let seconds = i64::try_from(length.as_secs()).unwrap_or(i64::MAX).max(1);
+        let start = now.timestamp().div_euclid(seconds) * seconds;
+        let start = Utc.timestamp_opt(start, 0).single().unwrap_or(now);
+        let end = start + chrono::Duration::from_std(length).unwrap_or_default();
+        let retry_after = u64::try_from((end - now).num_seconds().max(1)).unwrap_or(1);
+        Self {
+            start,
+            end,
+            retry_after,
+        }
+    }
 }
 
 /// Checks a typed access code. A right code always passes, at once, whatever
@@ -271,15 +288,21 @@ pub async fn check_code(
         return Ok(credential);
     }
     let policy = state.config.throttle;
-    let window = window_start(now, policy.window);
-    let window_end = window + chrono::Duration::from_std(policy.window).unwrap_or_default();
-    let retry = u64::try_from((window_end - now).num_seconds().max(1)).unwrap_or(1);
-    let for_client = state.store.add_failure(client, window, window_end).await?;
+    let window = Window::at(now, policy.window);
+    let for_client = state
+        .store
+        .add_failure(client, window.start, window.end)
+        .await?;
     let commune = code.as_ref().and_then(AccessCode::commune);
     let for_commune = match &commune {
         Some(commune) => {
             let key = format!("commune:{commune}");
-            Some(state.store.add_failure(&key, window, window_end).await?)
+            Some(
+                state
+                    .store
+                    .add_failure(&key, window.start, window.end)
+                    .await?,
+            )
         }
         None => None,
     };
@@ -292,7 +315,7 @@ pub async fn check_code(
         "failed authentication"
     );
     if for_client > policy.max_failures {
-        return Err(ApiError::too_many_requests(retry));
+        return Err(ApiError::too_many_requests(window.retry_after));
     }
     if for_commune.is_some_and(|n| n > policy.commune_failures_before_throttle) {
         return Err(ApiError::too_many_requests(
@@ -387,21 +410,19 @@ pub async fn second_factor_open(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let policy = state.config.throttle;
-    let window = window_start(now, policy.window);
+    let window = Window::at(now, policy.window);
     let failures = state
         .store
-        .failures(&second_factor_key(credential), window, now)
+        .failures(&second_factor_key(credential), window.start, now)
         .await?;
     if failures >= policy.max_failures {
-        let window_end = window + chrono::Duration::from_std(policy.window).unwrap_or_default();
-        let retry = u64::try_from((window_end - now).num_seconds().max(1)).unwrap_or(1);
         tracing::warn!(
             event = "second_factor_locked",
             credential = %credential.id,
             failures,
             "second factor locked for the window; code not checked"
         );
-        return Err(ApiError::too_many_requests(retry));
+        return Err(ApiError::too_many_requests(window.retry_after));
     }
     Ok(())
 }
@@ -415,11 +436,10 @@ pub async fn second_factor_failed(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let policy = state.config.throttle;
-    let window = window_start(now, policy.window);
-    let window_end = window + chrono::Duration::from_std(policy.window).unwrap_or_default();
+    let window = Window::at(now, policy.window);
     let failures = state
         .store
-        .add_failure(&second_factor_key(credential), window, window_end)
+        .add_failure(&second_factor_key(credential), window.start, window.end)
         .await?;
     tracing::warn!(
         event = "second_factor_failed",
@@ -428,8 +448,7 @@ pub async fn second_factor_failed(
         "wrong second-factor code"
     );
     if failures > policy.max_failures {
-        let retry = u64::try_from((window_end - now).num_seconds().max(1)).unwrap_or(1);
-        return Err(ApiError::too_many_requests(retry));
+        return Err(ApiError::too_many_requests(window.retry_after));
     }
     Ok(())
 }

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod contact;
 pub mod error;
 pub mod mail;
 pub mod oidc;

@@ -137,42 +137,6 @@ pub(super) async fn contacts_import(
     view(&state, &session, Some(&departement), None, Some(done)).await
 }
 
-/// A mairie's e-mail address as the mail library reads it: one bare
-/// address (no name, no second address, no `?` part), with a dot in its
-/// domain; `None` otherwise. The only way an address reaches a `mailto:`
-/// link or an e-mail.
-pub(crate) fn mailbox(text: &str) -> Option<lettre::Address> {
-    let address: lettre::Address = text.parse().ok()?;
-    // Within what RFC 5322 allows, nothing that a `mailto:` link reads as
-    // the start of its query (`?`, `&`, `#`, `%`) nor a quoted local part.
-    let user = address
-        .user()
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || ".!$'*+-/=^_`{|}~".contains(c));
-    let domain = address
-        .domain()
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-    (user && domain && address.domain().contains('.') && AsRef::<str>::as_ref(&address) == text)
-        .then_some(address)
-}
-
-/// A telephone number for a `tel:` link: its digits, after an optional
-/// `+`; `None` unless it is at least six digits separated only by spaces,
-/// dots, dashes or brackets.
-pub(crate) fn dial(telephone: &str) -> Option<String> {
-    let rest = telephone.trim();
-    let (plus, rest) = match rest.strip_prefix('+') {
-        Some(rest) => ("+", rest),
-        None => ("", rest),
-    };
-    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
-    let shaped = rest
-        .chars()
-        .all(|c| c.is_ascii_digit() || " .-()".contains(c));
-    (shaped && digits.len() >= 6 && digits.len() <= 20).then(|| format!("{plus}{digits}"))
-}
-
 /// The directory's contacts of `communes`, and the prefecture's changes.
 async fn effective(
     state: &AppState,
@@ -246,7 +210,7 @@ fn parse_contacts(
             spreadsheet::read_cell(&cell(telephone_at)).to_owned(),
             spreadsheet::read_cell(&cell(email_at)).to_owned(),
         );
-        if !telephone.is_empty() && dial(&telephone).is_none() {
+        if !telephone.is_empty() && crate::contact::dial(&telephone).is_none() {
             problems.push(format!(
                 "Ligne {line} : « {telephone} » n'est pas un numéro de téléphone ({}) : \
                  écrivez des chiffres, avec des espaces, des points ou un « + » au début \
@@ -255,7 +219,7 @@ fn parse_contacts(
             ));
             continue;
         }
-        if !email.is_empty() && mailbox(&email).is_none() {
+        if !email.is_empty() && crate::contact::mailbox(&email).is_none() {
             problems.push(format!(
                 "Ligne {line} : « {email} » n'est pas une adresse électronique ({}) : \
                  écrivez une seule adresse, sous la forme mairie@exemple.fr.",
@@ -347,54 +311,4 @@ async fn view(
         }),
     );
     render(state, status, "app/contacts.html", context)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{dial, mailbox};
-
-    #[test]
-    fn only_plain_addresses_are_addresses() {
-        for good in [
-            "mairie@allaire.bzh",
-            "secretariat.mairie@arradon.fr",
-            "=x@a.fr",
-        ] {
-            assert!(mailbox(good).is_some(), "{good}");
-        }
-        for bad in [
-            "",
-            "mairie.allaire.bzh",
-            "m@a.fr?bcc=x@evil.example",
-            "m?bcc=x@evil.example",
-            "=HYPERLINK(1)@a.fr",
-            "Maire <m@a.fr>",
-            "m@a.fr, x@evil.example",
-            "\"a b\"@a.fr",
-            "m@localhost",
-            " m@a.fr",
-            "m%40x@a.fr",
-        ] {
-            assert!(mailbox(bad).is_none(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn only_numbers_are_dialled() {
-        assert_eq!(dial("02 97 01 60 00").as_deref(), Some("0297016000"));
-        assert_eq!(
-            dial("+33 (0)2.97.01.60.00").as_deref(),
-            Some("+330297016000")
-        );
-        for bad in [
-            "",
-            "12345",
-            "=1+2",
-            "02 97 01 60 00;ext=1",
-            "0297+016000",
-            "tel:0297016000",
-        ] {
-            assert_eq!(dial(bad), None, "{bad}");
-        }
-    }
 }

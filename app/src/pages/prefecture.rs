@@ -164,8 +164,8 @@ pub(super) async fn prefecture_page(
             // Links are built from parsed values only: a number that is not
             // one is shown without `tel:`, an address that is not one
             // without `mailto:`.
-            let dial = super::contacts::dial(&contact.telephone);
-            let email = super::contacts::mailbox(&contact.email).map(|a| a.to_string());
+            let dial = crate::contact::dial(&contact.telephone);
+            let email = crate::contact::mailbox(&contact.email).map(|a| a.to_string());
             (
                 code,
                 json!({
@@ -223,10 +223,7 @@ pub(super) async fn prefecture_page(
             "contacts": contacts,
             "reminded": reminded,
             // E-mail reminders are for the days still being declared.
-            "mail": state.config.mailer.is_some()
-                && date
-                    >= scope.today(now)
-                        - Duration::days(i64::from(state.config.reminder_days.max(1)) - 1),
+            "mail": state.config.mailer.is_some() && date >= earliest_reminder_day(&state, &scope, now),
             "late": late,
             "cutoff_hour": cutoff,
             "by_departement": by_departement,
@@ -351,6 +348,17 @@ fn emails_notice(counts: &str) -> Option<String> {
     Some(format!("{}.", parts.join(" ; ")))
 }
 
+/// The first day a reminder e-mail may be about: a reminder is about a day
+/// still being declared (today and the days before it, `reminder_days` in
+/// all), never the whole crisis.
+fn earliest_reminder_day(
+    state: &AppState,
+    scope: &decompte_core::Scope,
+    now: chrono::DateTime<Utc>,
+) -> NaiveDate {
+    scope.today(now) - Duration::days(i64::from(state.config.reminder_days.max(1)) - 1)
+}
+
 /// How many e-mails are on their way at once: a département's 250 mairies
 /// go in a few seconds, within any request's time.
 const EMAILS_IN_FLIGHT: usize = 8;
@@ -375,11 +383,8 @@ async fn email_reminders(
             ),
         );
     };
-    // A reminder is about a day that is still being declared: today and
-    // the few days before it, never the whole crisis.
     let now = Utc::now();
-    let days = i64::from(state.config.reminder_days.max(1));
-    let earliest = scope.today(now) - Duration::days(days - 1);
+    let earliest = earliest_reminder_day(state, scope, now);
     if date < earliest {
         return error_page(
             state,
@@ -459,7 +464,7 @@ async fn email_reminders(
         }
         let Some(email) = contacts
             .get(commune.code.as_str())
-            .and_then(|c| super::contacts::mailbox(&c.email))
+            .and_then(|c| crate::contact::mailbox(&c.email))
         else {
             without_address += 1;
             continue;

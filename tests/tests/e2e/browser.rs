@@ -126,16 +126,13 @@ async fn versions_of_1_april(app: &TestApp, code: &str) -> usize {
     answer.json()["versions"].as_array().map_or(0, Vec::len)
 }
 
-/// A mayor in a basement: the form typed without network is kept on the
-/// phone « en attente d'envoi », survives a reload without network (the
-/// service worker's copy of the form), and is sent when the network comes
-/// back, with the idempotency key chosen when it was typed: sent again, it
-/// is saved once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_declaration_typed_offline_is_sent_when_the_network_is_back() {
-    let app = TestApp::start().await;
-    let code = app.issue(Role::Commune, Some("56260")).await;
-    // The phone reaches the app through a relay the test cuts.
+/// A phone that reaches the app through a relay the test cuts, logged in
+/// with `code` on the form of 1 April, its service worker running and its
+/// copy of the form kept.
+async fn phone_on_the_form(
+    app: &TestApp,
+    code: &str,
+) -> (decompte_tests::cut::Relay, ChromeDriver, Session) {
     let relay = decompte_tests::cut::Relay::start(
         app.base
             .trim_start_matches("http://")
@@ -146,10 +143,9 @@ async fn a_declaration_typed_offline_is_sent_when_the_network_is_back() {
     let driver = ChromeDriver::start().await;
     let browser = driver.session(true).await;
     browser.goto(&relay.url("/connexion")).await;
-    submit_code(&browser, &code).await;
+    submit_code(&browser, code).await;
     browser.wait_for_text("Se déconnecter").await;
     browser.goto(&relay.url("/saisie?date=2020-04-01")).await;
-    // The service worker runs and the phone keeps the form.
     let kept = browser
         .execute_async(
             "const done = arguments[arguments.length - 1];
@@ -167,15 +163,37 @@ async fn a_declaration_typed_offline_is_sent_when_the_network_is_back() {
         json!(true),
         "no service worker, or no copy of the form"
     );
+    (relay, driver, browser)
+}
 
+/// Cuts the network, types `counts` and saves: the declaration waits.
+async fn declare_offline(
+    browser: &Session,
+    relay: &decompte_tests::cut::Relay,
+    counts: [&str; 5],
+) -> String {
     relay.set_up(false);
-    network(&browser, false).await;
-    type_counts(&browser, ["1", "0", "0", "1", "0"]).await;
+    network(browser, false).await;
+    type_counts(browser, counts).await;
     let save = browser
         .find("form[action='/saisie'][method=post] button[type=submit]")
         .await;
     browser.click(&save).await;
-    let page = browser.wait_for_text("En attente d'envoi (1)").await;
+    browser.wait_for_text("En attente d'envoi (1)").await
+}
+
+/// A mayor in a basement: the form typed without network is kept on the
+/// phone « en attente d'envoi », survives a reload without network (the
+/// service worker's copy of the form), and is sent when the network comes
+/// back, with the idempotency key chosen when it was typed: sent again, it
+/// is saved once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declaration_typed_offline_is_sent_when_the_network_is_back() {
+    let app = TestApp::start().await;
+    let code = app.issue(Role::Commune, Some("56260")).await;
+    // The phone reaches the app through a relay the test cuts.
+    let (relay, _driver, browser) = phone_on_the_form(&app, &code).await;
+    let page = declare_offline(&browser, &relay, ["1", "0", "0", "1", "0"]).await;
     assert!(page.contains("jour du 01/04/2020"), "{page}");
     assert_eq!(versions_of_1_april(&app, &code).await, 0);
 
@@ -231,35 +249,8 @@ async fn what_a_code_typed_offline_is_sent_by_that_code_only() {
     let app = TestApp::start().await;
     let vannes = app.issue(Role::Commune, Some("56260")).await;
     let lorient = app.issue(Role::Commune, Some("56121")).await;
-    let relay = decompte_tests::cut::Relay::start(
-        app.base
-            .trim_start_matches("http://")
-            .parse()
-            .expect("the app's address"),
-    )
-    .await;
-    let driver = ChromeDriver::start().await;
-    let browser = driver.session(true).await;
-    browser.goto(&relay.url("/connexion")).await;
-    submit_code(&browser, &vannes).await;
-    browser.wait_for_text("Se déconnecter").await;
-    browser.goto(&relay.url("/saisie?date=2020-04-01")).await;
-    let ready = browser
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             navigator.serviceWorker.ready.then(() => done(true));",
-        )
-        .await;
-    assert_eq!(ready, json!(true));
-
-    relay.set_up(false);
-    network(&browser, false).await;
-    type_counts(&browser, ["2", "0", "0", "0", "0"]).await;
-    let save = browser
-        .find("form[action='/saisie'][method=post] button[type=submit]")
-        .await;
-    browser.click(&save).await;
-    browser.wait_for_text("En attente d'envoi (1)").await;
+    let (relay, _driver, browser) = phone_on_the_form(&app, &vannes).await;
+    declare_offline(&browser, &relay, ["2", "0", "0", "0", "0"]).await;
 
     // « Se déconnecter » while it waits: said, and nothing else happens.
     let logout = browser
