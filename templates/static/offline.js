@@ -185,6 +185,16 @@
       drop.textContent = "L'abandonner et me déconnecter";
       drop.addEventListener("click", function () {
         keepMine([]);
+        show();
+        if (!navigator.onLine) {
+          // A logout needs the server: without network, only the phone forgets.
+          title.textContent = "Déclaration effacée de cet appareil";
+          said.textContent =
+            "Sans réseau, la déconnexion n'est pas possible : appuyez de nouveau sur « Se " +
+            "déconnecter » au retour du réseau.";
+          buttons.remove();
+          return;
+        }
         leave();
       });
       buttons.appendChild(send);

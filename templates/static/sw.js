@@ -8,8 +8,10 @@ var ASSETS = [
   "/app/offline.js",
   "/app/style.css",
   "/app/dsfr/dsfr.min.css",
-  // The icon of the box that lists what waits for the network.
+  // The icons of the boxes that list what waits for the network and warn
+  // before a logout.
   "/app/dsfr/icons/system/fr--info-fill.svg",
+  "/app/dsfr/icons/system/fr--warning-fill.svg",
 ];
 
 self.addEventListener("install", function (event) {
