@@ -132,8 +132,13 @@ pub fn document(config: &crate::AppConfig) -> Value {
         "required": settings.keys().collect::<Vec<_>>(),
         "additionalProperties": false,
     });
+    // Read as options so that a missing one gets its French message, but
+    // never null: the document says what the server takes.
+    report["commune"]["type"] = json!("string");
+    report["date"]["type"] = json!("string");
     report["commune"]["pattern"] = json!(COMMUNE_PATTERN);
-    report["date"]["pattern"] = json!(DAY_PATTERN);
+    let day = day_pattern();
+    report["date"]["pattern"] = json!(day);
     report["date"]
         .as_object_mut()
         .map(|date| date.remove("format"));
@@ -151,7 +156,12 @@ pub fn document(config: &crate::AppConfig) -> Value {
             for parameter in parameters.into_iter().flatten() {
                 let pattern = match parameter["name"].as_str() {
                     Some("commune") => COMMUNE_PATTERN,
-                    Some("date" | "from" | "to") => DAY_PATTERN,
+                    Some("date" | "from" | "to") => day.as_str(),
+                    Some("Idempotency-Key") => {
+                        parameter["schema"]["pattern"] = json!(IDEMPOTENCY_KEY_PATTERN);
+                        parameter["schema"]["maxLength"] = json!(IDEMPOTENCY_KEY_MAX);
+                        continue;
+                    }
                     _ => continue,
                 };
                 // An empty query parameter is read as an absent one.
@@ -168,9 +178,39 @@ pub fn document(config: &crate::AppConfig) -> Value {
 
 /// What the server reads as a commune code (`CommuneCode::parse`).
 const COMMUNE_PATTERN: &str = r"^\s*([0-9]{5}|2[ABab][0-9]{3})\s*$";
-/// What the server reads as a day (`time::parse_date`: AAAA-MM-JJ or JJ/MM/AAAA).
-const DAY_PATTERN: &str =
-    r"^\s*([0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}/[0-9]{1,2}/[0-9]{4})\s*$";
+/// What the server reads as a day (`time::parse_date`: AAAA-MM-JJ or
+/// JJ/MM/AAAA, a year from 1000 to 9999), calendar days only: a month of
+/// 30 days has no 31st, February its 29th in leap years only.
+fn day_pattern() -> String {
+    let year = "[1-9][0-9]{3}";
+    // Years divisible by 4 but not by 100, or by 400.
+    let leap = "([1-9][0-9](0[48]|[2468][048]|[13579][26])|([2468][048]|[13579][26])00)";
+    let (long, short, february) = ("(0?[13578]|1[02])", "(0?[469]|11)", "0?2");
+    let (d31, d30, d28) = (
+        "(0?[1-9]|[12][0-9]|3[01])",
+        "(0?[1-9]|[12][0-9]|30)",
+        "(0?[1-9]|1[0-9]|2[0-8])",
+    );
+    let iso = format!("{year}-({long}-{d31}|{short}-{d30}|{february}-{d28})|{leap}-{february}-29");
+    let french =
+        format!("({d31}/{long}|{d30}/{short}|{d28}/{february})/{year}|29/{february}/{leap}");
+    format!(r"^\s*({iso}|{french})\s*$")
+}
+
+/// What the server takes as an `Idempotency-Key`: 1 to 200 printable ASCII
+/// characters, without a space at either end.
+const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]([ -~]{0,198}[!-~])?$";
+const IDEMPOTENCY_KEY_MAX: usize = 200;
+
+/// Whether `key` is an `Idempotency-Key` the server takes
+/// ([`IDEMPOTENCY_KEY_PATTERN`]).
+fn is_idempotency_key(key: &str) -> bool {
+    let printable = |c: char| (' '..='~').contains(&c);
+    (1..=IDEMPOTENCY_KEY_MAX).contains(&key.len())
+        && key.chars().all(printable)
+        && !key.starts_with(' ')
+        && !key.ends_with(' ')
+}
 
 /// The client's address, when the server knows it.
 fn peer(request_extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
@@ -410,12 +450,12 @@ async fn post_report(
             let key = value
                 .to_str()
                 .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .filter(|k| is_idempotency_key(k))
                 .ok_or_else(|| {
                     ApiError::invalid(vec![FieldError::new(
                         "Idempotency-Key",
-                        "L'en-tête Idempotency-Key doit être un texte ASCII de 1 à 200 caractères.",
+                        "L'en-tête Idempotency-Key doit être un texte de 1 à 200 caractères ASCII \
+                         imprimables, sans espace au début ni à la fin.",
                     )])
                 })?;
             Some((
@@ -882,4 +922,65 @@ async fn me(State(state): State<AppState>, request: Request) -> Result<Json<MeBo
         credential_id: credential.id,
         label: credential.label,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The document's day pattern accepts exactly what the server's parser
+    /// reads, in both forms, padded or not, across leap years and centuries.
+    #[test]
+    fn the_day_pattern_is_the_parser() {
+        let pattern = regex::Regex::new(&day_pattern()).expect("a valid pattern");
+        let mut checked = 0;
+        for year in [
+            "0000", "0999", "1000", "1900", "2000", "2019", "2020", "2100", "2400", "9999",
+        ] {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    for (m, d) in [
+                        (format!("{month}"), format!("{day}")),
+                        (format!("{month:02}"), format!("{day:02}")),
+                    ] {
+                        for text in [format!("{year}-{m}-{d}"), format!("{d}/{m}/{year}")] {
+                            assert_eq!(
+                                pattern.is_match(&text),
+                                decompte_core::time::parse_date(&text).is_some(),
+                                "{text}"
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000);
+        for text in [
+            "0000-0-0",
+            "7/35/8003",
+            "2020-02-30",
+            "29/02/2100",
+            " 2020-04-01 ",
+        ] {
+            assert_eq!(
+                pattern.is_match(text),
+                decompte_core::time::parse_date(text).is_some(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_idempotency_key_pattern_is_the_check() {
+        let pattern = regex::Regex::new(IDEMPOTENCY_KEY_PATTERN).expect("a valid pattern");
+        let long = "k".repeat(IDEMPOTENCY_KEY_MAX);
+        let too_long = "k".repeat(IDEMPOTENCY_KEY_MAX + 1);
+        for key in [
+            "a", "abc-123", "a b", " a", "a ", "", "\tx", "é", &long, &too_long, "~!", "a\u{7f}",
+        ] {
+            let by_pattern = pattern.is_match(key) && key.len() <= IDEMPOTENCY_KEY_MAX;
+            assert_eq!(by_pattern, is_idempotency_key(key), "{key:?}");
+        }
+    }
 }
