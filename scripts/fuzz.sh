@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of outside input (fuzz/fuzz_targets: the access code,
 # the commune code and the day, the report's JSON body, the declaration
-# form's body, the CSV import) with cargo fuzz: libFuzzer and
+# form's body, the CSV import, the mairies' contacts a prefecture uploads,
+# ProConnect's redirect back) with cargo fuzz: libFuzzer and
 # AddressSanitizer. Each target starts from its committed inputs
 # (fuzz/seeds/<target>: examples, and every crash ever found, kept there as
 # a regression test) and runs for FUZZ_SECONDS (default 60) or, if set,

@@ -16,6 +16,67 @@ use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+/// What the provider's redirect back carries, once checked against the
+/// flow cookie this browser kept: the code to trade, and the nonce and PKCE
+/// verifier of this sign-in.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Return {
+    pub code: String,
+    pub nonce: String,
+    pub verifier: String,
+}
+
+/// Why a redirect back opens nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReturnRefusal {
+    /// The provider ended the sign-in (its `error`).
+    Interrupted(String),
+    /// No flow cookie, or not ours: expired, or another browser.
+    NoFlow,
+    /// No `code` or no `state`.
+    Incomplete,
+    /// A `state` that is not this browser's.
+    StateMismatch,
+}
+
+/// Reads the query of `/connexion/proconnect/retour` (`code`, `state`,
+/// `error`) against the flow cookie (`state.nonce.verifier`); the states
+/// compared in constant time. Any bytes may arrive here.
+pub fn read_return(query: &str, kept: &str) -> Result<Return, ReturnRefusal> {
+    #[derive(Deserialize, Default)]
+    struct Query {
+        code: Option<String>,
+        state: Option<String>,
+        error: Option<String>,
+    }
+    let query: Query = serde_urlencoded::from_str(query).unwrap_or_default();
+    if let Some(error) = query.error {
+        return Err(ReturnRefusal::Interrupted(error));
+    }
+    let mut parts = kept.splitn(3, '.');
+    let (Some(expected), Some(nonce), Some(verifier)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ReturnRefusal::NoFlow);
+    };
+    if expected.is_empty() || nonce.is_empty() || verifier.is_empty() {
+        return Err(ReturnRefusal::NoFlow);
+    }
+    let (Some(code), Some(given)) = (query.code, query.state) else {
+        return Err(ReturnRefusal::Incomplete);
+    };
+    if code.is_empty() {
+        return Err(ReturnRefusal::Incomplete);
+    }
+    if !crate::auth::tokens_match(expected, &given) {
+        return Err(ReturnRefusal::StateMismatch);
+    }
+    Ok(Return {
+        code,
+        nonce: nonce.to_owned(),
+        verifier: verifier.to_owned(),
+    })
+}
+
 /// What the provider publishes at `/.well-known/openid-configuration`.
 #[derive(Debug, Clone, Deserialize)]
 struct Metadata {
@@ -364,6 +425,44 @@ impl Oidc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_return_opens_only_with_this_browser_s_state() {
+        let kept = "s1.n1.v1";
+        assert_eq!(
+            read_return("code=c&state=s1", kept),
+            Ok(Return {
+                code: "c".into(),
+                nonce: "n1".into(),
+                verifier: "v1".into()
+            })
+        );
+        assert_eq!(
+            read_return("code=c&state=s2", kept),
+            Err(ReturnRefusal::StateMismatch)
+        );
+        assert_eq!(
+            read_return("error=access_denied&code=c&state=s1", kept),
+            Err(ReturnRefusal::Interrupted("access_denied".into()))
+        );
+        assert_eq!(
+            read_return("code=c&state=s1", ""),
+            Err(ReturnRefusal::NoFlow)
+        );
+        assert_eq!(
+            read_return("code=c&state=", "..x"),
+            Err(ReturnRefusal::NoFlow)
+        );
+        assert_eq!(
+            read_return("state=s1", kept),
+            Err(ReturnRefusal::Incomplete)
+        );
+        assert_eq!(
+            read_return("code=&state=s1", kept),
+            Err(ReturnRefusal::Incomplete)
+        );
+        assert_eq!(read_return("%zz&&=", kept), Err(ReturnRefusal::Incomplete));
+    }
 
     fn client(agents: &[&str]) -> Result<Option<Oidc>, ConfigError> {
         let mut options = Options::for_data_dir(std::env::temp_dir());

@@ -6,14 +6,10 @@
 
 use axum::extract::Multipart;
 use decompte_config::MairieContact;
-use decompte_core::spreadsheet;
 use decompte_store::ContactOverrides;
 
 use super::spf::{read_upload, Upload};
 use super::*;
-
-/// The most refusals a page lists before « … ».
-const SHOWN_PROBLEMS: usize = 10;
 
 pub(super) async fn contacts_page(
     State(state): State<AppState>,
@@ -70,7 +66,7 @@ pub(super) async fn contacts_csv(
                 source,
             ]
             .iter()
-            .map(|cell| spreadsheet::write_cell(cell).into_owned())
+            .map(|cell| decompte_core::spreadsheet::write_cell(cell).into_owned())
             .collect(),
         );
     }
@@ -111,7 +107,7 @@ pub(super) async fn contacts_import(
     };
     let directory =
         decompte_config::mairie_contacts(&communes.iter().map(|c| c.code.as_str()).collect());
-    let contacts = match parse_contacts(&text, &communes, &directory) {
+    let contacts = match crate::contact::read_upload(&text, &communes, &directory) {
         Ok(contacts) => contacts,
         Err(problems) => {
             return view(&state, &session, Some(&departement), Some(problems), None).await
@@ -147,101 +143,6 @@ async fn effective(
     let directory =
         decompte_config::mairie_contacts(&communes.iter().map(|c| c.code.as_str()).collect());
     Ok((directory, state.store.contacts(departement).await?))
-}
-
-/// The rows of an uploaded file that differ from the directory: a
-/// header with `code_commune`, `telephone` and `email` (others ignored,
-/// so the downloaded file goes back as it is); one row per commune of the
-/// département. Every problem, with its line, in French.
-fn parse_contacts(
-    text: &str,
-    communes: &[Commune],
-    directory: &BTreeMap<String, MairieContact>,
-) -> Result<BTreeMap<String, (String, String)>, Vec<String>> {
-    let text = text.trim_start_matches('\u{feff}');
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = match reader.headers() {
-        Ok(header) => header.iter().map(|h| h.trim().to_lowercase()).collect(),
-        Err(_) => return Err(vec!["Le fichier n'est pas un CSV lisible.".into()]),
-    };
-    let column = |name: &str| header.iter().position(|h| h == name);
-    let (Some(code_at), Some(telephone_at), Some(email_at)) =
-        (column("code_commune"), column("telephone"), column("email"))
-    else {
-        return Err(vec![
-            "La première ligne doit nommer les colonnes code_commune, telephone et email \
-             (celles du fichier téléchargé sur cette page)."
-                .into(),
-        ]);
-    };
-    let known: BTreeMap<&str, &Commune> = communes.iter().map(|c| (c.code.as_str(), c)).collect();
-    let mut problems = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    let mut changed = BTreeMap::new();
-    for (index, record) in reader.records().enumerate() {
-        let line = index + 2;
-        let Ok(record) = record else {
-            problems.push(format!("Ligne {line} : illisible."));
-            continue;
-        };
-        let cell = |at: usize| record.get(at).unwrap_or_default().trim().to_owned();
-        let code = cell(code_at);
-        if code.is_empty() && record.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        let Some(commune) = known.get(code.as_str()) else {
-            problems.push(format!(
-                "Ligne {line} : « {code} » n'est pas le code INSEE d'une commune du département."
-            ));
-            continue;
-        };
-        if !seen.insert(code.clone()) {
-            problems.push(format!(
-                "Ligne {line} : {} ({code}) figure déjà plus haut.",
-                commune.name
-            ));
-            continue;
-        }
-        // The downloaded file protects its cells from spreadsheets with a
-        // leading apostrophe; it goes back as it is.
-        let (telephone, email) = (
-            spreadsheet::read_cell(&cell(telephone_at)).to_owned(),
-            spreadsheet::read_cell(&cell(email_at)).to_owned(),
-        );
-        if !telephone.is_empty() && crate::contact::dial(&telephone).is_none() {
-            problems.push(format!(
-                "Ligne {line} : « {telephone} » n'est pas un numéro de téléphone ({}) : \
-                 écrivez des chiffres, avec des espaces, des points ou un « + » au début \
-                 si vous le souhaitez.",
-                commune.name
-            ));
-            continue;
-        }
-        if !email.is_empty() && crate::contact::mailbox(&email).is_none() {
-            problems.push(format!(
-                "Ligne {line} : « {email} » n'est pas une adresse électronique ({}) : \
-                 écrivez une seule adresse, sous la forme mairie@exemple.fr.",
-                commune.name
-            ));
-            continue;
-        }
-        let listed = directory.get(&code).cloned().unwrap_or_default();
-        if listed.telephone != telephone || listed.email != email {
-            changed.insert(code, (telephone, email));
-        }
-    }
-    if problems.is_empty() {
-        Ok(changed)
-    } else {
-        if problems.len() > SHOWN_PROBLEMS {
-            let more = problems.len() - SHOWN_PROBLEMS;
-            problems.truncate(SHOWN_PROBLEMS);
-            problems.push(format!("… et {more} autre(s)."));
-        }
-        Err(problems)
-    }
 }
 
 async fn view(

@@ -7,6 +7,8 @@
 use decompte_core::Role;
 use decompte_store::Credential;
 
+use crate::oidc::ReturnRefusal;
+
 use super::*;
 
 /// How long a sign-in may take at the provider.
@@ -88,18 +90,11 @@ pub(super) async fn proconnect_start(
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct ReturnQuery {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-}
-
 /// `GET /connexion/proconnect/retour`.
 pub(super) async fn proconnect_return(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<ReturnQuery>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let Some(oidc) = state.config.oidc.clone() else {
         return not_offered(&state);
@@ -107,40 +102,39 @@ pub(super) async fn proconnect_return(
     let secure = state.config.secure_cookies;
     let forget = flow_cookie("", 0, secure);
     let answer = |response: Response| with_cookies(response, std::slice::from_ref(&forget));
-    if let Some(error) = query.error {
-        tracing::info!(event = "proconnect_refused", %error, "the provider ended the sign-in");
-        return answer(refused(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            "La connexion avec ProConnect a été interrompue : recommencez, ou utilisez votre \
-             code d'accès.",
-        ));
-    }
     let kept = auth::cookie(&headers, flow_cookie_name(secure)).unwrap_or_default();
-    let mut parts = kept.splitn(3, '.');
-    let (Some(expected), Some(nonce), Some(verifier)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return answer(refused(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "Cette connexion a expiré ou a été ouverte dans un autre navigateur : recommencez.",
-        ));
+    let back = match crate::oidc::read_return(query.as_deref().unwrap_or(""), &kept) {
+        Ok(back) => back,
+        Err(refusal) => {
+            let (status, message) = match refusal {
+                ReturnRefusal::Interrupted(error) => {
+                    tracing::info!(event = "proconnect_refused", %error, "the provider ended the sign-in");
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        "La connexion avec ProConnect a été interrompue : recommencez, ou \
+                         utilisez votre code d'accès.",
+                    )
+                }
+                ReturnRefusal::NoFlow => (
+                    StatusCode::BAD_REQUEST,
+                    "Cette connexion a expiré ou a été ouverte dans un autre navigateur : \
+                     recommencez.",
+                ),
+                ReturnRefusal::Incomplete => (
+                    StatusCode::BAD_REQUEST,
+                    "Réponse de ProConnect incomplète : recommencez.",
+                ),
+                ReturnRefusal::StateMismatch => {
+                    tracing::warn!(event = "proconnect_state_mismatch", "the state differs");
+                    (
+                        StatusCode::BAD_REQUEST,
+                        "Cette connexion ne vient pas de ce navigateur : recommencez.",
+                    )
+                }
+            };
+            return answer(refused(&state, status, message));
+        }
     };
-    let (Some(code), Some(given)) = (query.code.as_deref(), query.state.as_deref()) else {
-        return answer(refused(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "Réponse de ProConnect incomplète : recommencez.",
-        ));
-    };
-    if !auth::tokens_match(expected, given) {
-        tracing::warn!(event = "proconnect_state_mismatch", "the state differs");
-        return answer(refused(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "Cette connexion ne vient pas de ce navigateur : recommencez.",
-        ));
-    }
     let Some(redirect) = redirect_uri(&state, &headers) else {
         return answer(refused(
             &state,
@@ -148,7 +142,10 @@ pub(super) async fn proconnect_return(
             "Adresse de retour inconnue.",
         ));
     };
-    let agent = match oidc.sign_in(code, verifier, nonce, &redirect).await {
+    let agent = match oidc
+        .sign_in(&back.code, &back.verifier, &back.nonce, &redirect)
+        .await
+    {
         Ok(agent) => agent,
         Err(error) => {
             tracing::warn!(
