@@ -35,6 +35,9 @@ pub struct AppConfig {
     pub max_body_bytes: usize,
     /// How often the site is republished on its own, for the prefecture page.
     pub publish_every: Duration,
+    /// The rule of small counts is on: the site's figures are released
+    /// once an hour, not within the minute (what the pages say).
+    pub hourly_release: bool,
     /// How long a prefecture or national code issued from the app opens anything.
     pub supervisor_code_lifetime: Duration,
     /// Daily deaths of all causes per inhabitant by département: the scale of
@@ -103,6 +106,7 @@ impl AppConfig {
         config.public_origin = settings.public_origin();
         config.trusted_proxies = settings.trusted_proxies()?;
         config.publish_every = Duration::from_secs(settings.publish_every.max(1));
+        config.hourly_release = settings.small_counts.is_some();
         config.demo = settings.demo;
         config.throttle.max_failures = settings.login_failures.max(1);
         config.cutoff_hour = settings.cutoff_hour;
@@ -151,6 +155,7 @@ impl AppConfig {
             throttle: ThrottlePolicy::default(),
             max_body_bytes: 16 * 1024,
             publish_every: Duration::from_secs(decompte_config::defaults::PUBLISH_EVERY),
+            hourly_release: false,
             supervisor_code_lifetime: Duration::from_secs(
                 decompte_config::defaults::SUPERVISOR_CODE_DAYS * 86_400,
             ),

@@ -16,6 +16,10 @@
 //! new day re-renders the pages that show recent completeness. A cold
 //! process (a new Lambda instance) reads the state the last publication left
 //! next to the manifest and goes on from its watermark.
+//!
+//! Under the rule of small counts the timer publishes at most once per
+//! [`RELEASE_EVERY_MINUTES`], and no instant of a declaration is published
+//! (see [`crate::model::Protection`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -50,6 +54,13 @@ pub const AUTOMATIC: &str = "automatique";
 /// little older than a report already published.
 const WATERMARK_MARGIN_MINUTES: i64 = 2;
 
+/// Under the rule of small counts, how often the timer releases the
+/// figures: at most one publication per period of this many minutes (the
+/// first tick after each hour), so that a change of a département's day
+/// gathers the declarations of the hour, not one commune's. The cost is
+/// freshness (an hour at most), written on the methodology page.
+pub const RELEASE_EVERY_MINUTES: i64 = 60;
+
 /// What the last publication published: enough to publish the next change
 /// without reading every report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +71,9 @@ pub struct State {
     today: NaiveDate,
     /// The latest `recorded_at` published.
     watermark: Option<DateTime<Utc>>,
+    /// When this publication ran (its `now`).
+    #[serde(default)]
+    published_at: Option<DateTime<Utc>>,
     /// The reports published that were recorded within the margin before
     /// the watermark: a change read again is recognised, not re-rendered.
     recent: BTreeMap<String, DateTime<Utc>>,
@@ -136,6 +150,11 @@ impl State {
             .ok()?;
         serde_json::from_slice(&json).ok()
     }
+}
+
+/// The release period of an instant (see [`RELEASE_EVERY_MINUTES`]).
+fn release_period(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(RELEASE_EVERY_MINUTES * 60)
 }
 
 /// How a published report is remembered in [`State::recent`].
@@ -408,6 +427,14 @@ impl Publisher {
                 .await
                 .filter(|s| s.fingerprint == self.fingerprint),
         };
+        let released_this_period = state
+            .as_ref()
+            .and_then(|s| s.published_at)
+            .is_some_and(|at| release_period(at) == release_period(now));
+        if self.config.small_counts.is_some() && released_this_period {
+            *last = state;
+            return Ok(None);
+        }
         let Some(state) = state else {
             let started = Utc::now();
             let result = self.full(None, now, &|_, _| {}).await;
@@ -572,6 +599,7 @@ impl Publisher {
             fingerprint: self.fingerprint.clone(),
             today,
             watermark: None,
+            published_at: None,
             recent: BTreeMap::new(),
             demo,
             summaries: BTreeMap::new(),
@@ -773,7 +801,10 @@ impl Publisher {
         .map_err(|e| PublishError::Task(e.to_string()))??;
         writer.put_all(pages).await?;
 
-        let (mut outcome, manifest) = writer.finish(plan.full, now, state.watermark).await?;
+        // Under the rule of small counts, the instant of the last
+        // declaration is not published (see `Protection`).
+        let watermark = state.watermark.filter(|_| config.commune_figures());
+        let (mut outcome, manifest) = writer.finish(plan.full, now, watermark).await?;
         tracing::info!(
             departements = total,
             written = outcome.written.len(),
@@ -784,6 +815,7 @@ impl Publisher {
             "publication written"
         );
         state.today = today;
+        state.published_at = Some(now);
         state.manifest = manifest;
         if outcome.written.iter().any(|p| p == MANIFEST) || !had_manifest {
             self.sink.write_private(STATE, &state.to_bytes()?).await?;

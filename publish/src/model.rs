@@ -324,9 +324,18 @@ impl DaySummary {
 ///   (and counted in no total, no running total, no chart) until a second
 ///   commune declares it: its figures would be that commune's.
 ///
+/// - no instant of a declaration and no version is published: a reader
+///   comparing two publications sees the département's day change, not
+///   which of its communes declared or corrected in between (any of them
+///   may have), and the publisher releases these figures once an hour
+///   ([`crate::engine::RELEASE_EVERY_MINUTES`]), so that a change gathers
+///   the declarations of the hour.
+///
 /// So the same published files come from every dataset that moves a death
 /// between two communes that declared the same day (tested by rendering
-/// both), and no commune's count is in them. The cost: every commune
+/// both), and the same sequence of publications from every sequence of
+/// declarations that does so at one publication with corrections no one
+/// sees; no commune's count is in them. The cost: every commune
 /// figure, whatever k, and the withheld days. The view the renderer reads
 /// is made here, once: the renderer has no other number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,7 +345,9 @@ pub struct Protection {
 
 impl Protection {
     /// What the renderer may read of `departement`: its communes' days,
-    /// declared or not, without their counts.
+    /// declared or not, without their counts, versions or instants (when a
+    /// commune declared, or corrected, would tell two publications' change
+    /// apart as that commune's).
     pub fn mask<'a>(&self, departement: &DepartementReports<'a>) -> DepartementReports<'a> {
         DepartementReports {
             code: departement.code,
@@ -348,8 +359,11 @@ impl Protection {
                     let days = days
                         .iter()
                         .map(|day| DayCounts {
+                            date: day.date,
+                            version: 0,
                             counts: Vec::new(),
-                            ..day.clone()
+                            recorded_at: DateTime::<Utc>::UNIX_EPOCH,
+                            demo: day.demo,
                         })
                         .collect();
                     (*commune, days)
@@ -358,11 +372,14 @@ impl Protection {
         }
     }
 
-    /// `summary` made publishable: no commune's totals, and the days fewer
-    /// than two communes declared with some death withheld.
+    /// `summary` made publishable: no commune's totals, no instant of a
+    /// declaration, and the days fewer than two communes declared with some
+    /// death withheld.
     pub fn mask_summary(&self, summary: &mut Summary) {
+        summary.watermark = None;
         for commune in &mut summary.communes {
             commune.by_setting.iter_mut().for_each(|n| *n = 0);
+            commune.last_recorded = None;
         }
         for day in &mut summary.days {
             if day.reporting < 2 && day.by_setting.iter().any(|n| *n > 0) {

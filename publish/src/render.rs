@@ -759,7 +759,10 @@ impl<'a> Renderer<'a> {
                     "population": commune.population,
                 },
                 "up": up,
-                "updated_fr": updated.map(|at| fr_datetime_in(at, &commune.departement)),
+                "declared": !days.is_empty(),
+                "updated_fr": updated
+                    .filter(|_| self.config.commune_figures())
+                    .map(|at| fr_datetime_in(at, &commune.departement)),
                 "clock": zone_label(&commune.departement),
                 "total": total,
                 "per_100k": per_100k(total, commune.population),

@@ -268,3 +268,237 @@ fn no_view_of_a_small_shape_pins_a_protected_cell() {
     }
     assert!(checked > 1_000, "only {checked} protected cells checked");
 }
+
+// Sequences: what a reader sees by comparing publications.
+
+/// One declaration or correction: a commune's counts for a day.
+type Event = (usize, u32, [u32; 5]);
+
+/// The instant of the `index`-th write of publication `step`: within the
+/// hour before it (the publisher releases once an hour under the rule).
+fn write_instant(step: usize, index: usize) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2020, 4, 10, 6, 0, 0)
+        .single()
+        .expect("instant")
+        + chrono::Duration::hours(step as i64)
+        + chrono::Duration::seconds(index as i64 * 7)
+}
+
+/// Writes `steps` (each the events of one hour, in order) and publishes
+/// after each, as the timer does: the public files of every publication.
+fn publications(steps: &[Vec<Event>], k: u32) -> Vec<BTreeMap<String, Vec<u8>>> {
+    block_on(async {
+        let folder = tempfile::tempdir().expect("folder");
+        let (store, publisher) = publisher(folder.path(), k);
+        let mut sites = Vec::new();
+        for (step, events) in steps.iter().enumerate() {
+            for (index, (commune, day, counts)) in events.iter().enumerate() {
+                let code = CommuneCode::parse(COMMUNES[*commune]).expect("code");
+                let date = NaiveDate::from_ymd_opt(2020, 4, *day).expect("date");
+                let current = store.current_report(&code, date).await.expect("read");
+                let report = Report {
+                    commune: code,
+                    date,
+                    counts: KEYS
+                        .iter()
+                        .zip(counts)
+                        .map(|(k, n)| ((*k).to_owned(), *n))
+                        .collect(),
+                    version: current.map_or(1, |r| r.version + 1),
+                    recorded_at: write_instant(step, index),
+                    recorded_by: format!("commune-{}", COMMUNES[*commune]),
+                    source: Source::Form,
+                    reason: None,
+                    warnings: Vec::new(),
+                };
+                store.write_report(&report, None).await.expect("write");
+            }
+            let now = write_instant(step, 0) + chrono::Duration::minutes(59);
+            publisher.publish_if_changed(now).await.expect("publish");
+            sites.push(walk(&folder.path().join("site")));
+        }
+        sites
+    })
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+/// A store in memory and a publisher to a site in `folder`.
+fn publisher(
+    folder: &std::path::Path,
+    k: u32,
+) -> (
+    std::sync::Arc<dyn decompte_store::Store>,
+    decompte_publish::Publisher,
+) {
+    let store: std::sync::Arc<dyn decompte_store::Store> =
+        std::sync::Arc::new(decompte_store::SqliteStore::in_memory().expect("store"));
+    let sink = std::sync::Arc::new(decompte_publish::FolderSink::new(
+        folder.join("site"),
+        folder.join("private"),
+    ));
+    let publisher = decompte_publish::Publisher::new(store.clone(), sink, config(k));
+    (store, publisher)
+}
+
+/// Every file under `root`, by path.
+fn walk(root: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if let Ok(relative) = path.strip_prefix(root) {
+                let bytes = std::fs::read(&path).expect("file");
+                files.insert(relative.to_string_lossy().into_owned(), bytes);
+            }
+        }
+    }
+    files
+}
+
+/// Each commune's counts by day after each step.
+fn snapshots(steps: &[Vec<Event>]) -> Vec<Data> {
+    let mut data = Data::new();
+    steps
+        .iter()
+        .map(|events| {
+            for (commune, day, counts) in events {
+                data.insert((*commune, *day), *counts);
+            }
+            data.clone()
+        })
+        .collect()
+}
+
+/// The twin of a sequence in which the cell (commune, day, setting) differs
+/// at publication `step` only, and nothing published should: the static
+/// twin of that publication's data, reached by corrections written after
+/// the step's own declarations and undone before the next step's. A reader
+/// sees neither who corrected nor when.
+fn sequence_twin(
+    steps: &[Vec<Event>],
+    step: usize,
+    commune: usize,
+    day: u32,
+    setting: usize,
+) -> Vec<Vec<Event>> {
+    let at_step = &snapshots(steps)[step];
+    let twin = twin(at_step, commune, day, setting);
+    let mut twin_steps = steps.to_vec();
+    let changed: Vec<(usize, u32)> = twin
+        .iter()
+        .filter(|(key, counts)| at_step.get(key) != Some(counts))
+        .map(|(key, _)| *key)
+        .collect();
+    for (c, d) in &changed {
+        twin_steps[step].push((*c, *d, twin[&(*c, *d)]));
+        if let Some(next) = twin_steps.get_mut(step + 1) {
+            next.insert(0, (*c, *d, at_step[&(*c, *d)]));
+        }
+    }
+    twin_steps
+}
+
+fn sequence() -> impl Strategy<Value = Vec<Vec<Event>>> {
+    // Three publications, each after up to four declarations or
+    // corrections over three days.
+    let event = (
+        0..COMMUNES.len(),
+        1u32..4,
+        proptest::array::uniform5(0u32..4),
+    );
+    proptest::collection::vec(proptest::collection::vec(event, 0..5), 3)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    /// A publication follows another: their difference must not be one
+    /// commune's count. For a protected cell of any publication, a twin
+    /// sequence of declarations where it differs (corrections the site
+    /// does not show) gives the same sequence of published files, byte for
+    /// byte, manifest included.
+    #[test]
+    fn every_protected_cell_of_a_sequence_has_a_twin_the_site_cannot_tell_apart(
+        steps in sequence(),
+        k in 2u32..5,
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let published = publications(&steps, k);
+        let mut protected = Vec::new();
+        for (step, data) in snapshots(&steps).iter().enumerate() {
+            for ((commune, day), counts) in data {
+                for (setting, count) in counts.iter().enumerate() {
+                    if (1..k).contains(count) {
+                        protected.push((step, *commune, *day, setting));
+                    }
+                }
+            }
+        }
+        prop_assume!(!protected.is_empty());
+        // Three cells per sequence (each twin is a run of the publisher).
+        for offset in 0..3 {
+            let (step, commune, day, setting) =
+                protected[(pick.index(protected.len()) + offset * 7) % protected.len()];
+            let twin = sequence_twin(&steps, step, commune, day, setting);
+            prop_assert_ne!(
+                snapshots(&twin)[step][&(commune, day)][setting],
+                snapshots(&steps)[step][&(commune, day)][setting]
+            );
+            let other = publications(&twin, k);
+            for (index, (a, b)) in published.iter().zip(&other).enumerate() {
+                for (path, bytes) in a {
+                    prop_assert!(
+                        b.get(path) == Some(bytes),
+                        "publication {index}: {path} tells commune {} day {day} setting \
+                         {setting} at publication {step} apart",
+                        COMMUNES[commune]
+                    );
+                }
+                prop_assert_eq!(a.len(), b.len());
+            }
+        }
+    }
+}
+
+/// Under the rule, the timer publishes once an hour: a declaration made
+/// after this hour's publication waits for the next hour's.
+#[test]
+fn under_the_rule_the_timer_releases_once_an_hour() {
+    block_on(async {
+        let folder = tempfile::tempdir().expect("folder");
+        let (store, publisher) = publisher(folder.path(), 3);
+        let data: Data = [((0, 1), [1, 0, 0, 0, 0]), ((1, 1), [0, 2, 0, 0, 0])]
+            .into_iter()
+            .collect();
+        let mut reports = reports(&data);
+        reports[0].recorded_at = write_instant(0, 0);
+        store.write_report(&reports[0], None).await.expect("write");
+        let first = publisher
+            .publish_if_changed(write_instant(0, 0) + chrono::Duration::minutes(5))
+            .await
+            .expect("publish");
+        assert!(first.is_some(), "the first publication of the hour runs");
+        reports[1].recorded_at = write_instant(0, 0) + chrono::Duration::minutes(10);
+        store.write_report(&reports[1], None).await.expect("write");
+        let same_hour = publisher
+            .publish_if_changed(write_instant(0, 0) + chrono::Duration::minutes(20))
+            .await
+            .expect("publish");
+        assert!(same_hour.is_none(), "nothing more is released this hour");
+        let next_hour = publisher
+            .publish_if_changed(write_instant(1, 0))
+            .await
+            .expect("publish")
+            .expect("the next hour's publication");
+        assert!(next_hour.written.iter().any(|p| p == "communes/56002.html"));
+    });
+}

@@ -201,6 +201,7 @@ pub(super) async fn render_form(
             "history": history,
             "recent": recent,
             "saved": saved,
+            "hourly_release": state.config.hourly_release,
             "notice": view.notice,
             "warnings": view.warnings,
             "settings": settings.iter()

@@ -238,6 +238,7 @@ pub(super) async fn prefecture_page(
             "publications": publications,
             "freshness": freshness,
             "notice": notice,
+            "hourly_release": state.config.hourly_release,
             "publish_every": if minutes <= 1 { "minutes".to_owned() } else { format!("{minutes} \
                 minutes") },
             "yesterday": (date - Duration::days(1)).to_string(),
