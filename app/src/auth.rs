@@ -398,6 +398,37 @@ fn second_factor_key(credential: &Credential) -> String {
     format!("second-factor:{}", credential.id)
 }
 
+/// Refuses `client` once its failures (wrong codes, ProConnect returns
+/// that opened nothing) reached the policy's limit in the window: `429`
+/// before any costly check, such as trading a code at the provider.
+pub async fn client_open(
+    state: &AppState,
+    client: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let policy = state.config.throttle;
+    let window = Window::at(now, policy.window);
+    let failures = state.store.failures(client, window.start, now).await?;
+    if failures >= policy.max_failures {
+        return Err(ApiError::too_many_requests(window.retry_after));
+    }
+    Ok(())
+}
+
+/// Counts a failure of `client` in its window.
+pub async fn client_failed(
+    state: &AppState,
+    client: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let window = Window::at(now, state.config.throttle.window);
+    state
+        .store
+        .add_failure(client, window.start, window.end)
+        .await?;
+    Ok(())
+}
+
 /// Refuses to check any second-factor code of `credential` once its wrong
 /// codes reached the policy's limit in the window: `429` until the window
 /// ends, the right code included. Called before a code is looked at, on

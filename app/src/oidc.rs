@@ -2,10 +2,15 @@
 //! federation (OpenID Connect), beside the prefecture access codes: the
 //! authorisation code flow with PKCE (S256), `state` and `nonce` checked,
 //! the ID token's signature, issuer, audience and expiry verified against
-//! the provider's published keys. An agent whose e-mail address (or its
-//! domain) is allowed by `DECOMPTE_OIDC_AGENTS` signs in as a prefecture of
-//! the départements the rule names; a credential is kept per agent, so the
-//! prefecture sees who did what and can revoke an agent on the codes page.
+//! the provider's published keys (kept, fetched again when a token names a
+//! key not seen yet). An agent whose e-mail address (or its domain) is
+//! allowed by `DECOMPTE_OIDC_AGENTS` signs in as a prefecture of the
+//! départements the rule names at that sign-in; a credential is kept per
+//! agent, named by the issuer and the provider's `sub` (never by the
+//! address, which a mailbox may be given to someone else), so the prefecture
+//! sees who did what and can revoke an agent on the codes page. When the ID
+//! token shows no second factor (`amr`, `acr`), the agent gives decompte's
+//! own.
 
 use std::time::Duration;
 
@@ -85,7 +90,13 @@ struct Metadata {
     token_endpoint: String,
     jwks_uri: String,
     userinfo_endpoint: Option<String>,
+    /// Where the browser ends the provider's session too at logout.
+    end_session_endpoint: Option<String>,
 }
+
+/// How long the provider's keys are kept before a token naming an unknown
+/// one may fetch them again (a burst of forged `kid`s fetches them once).
+const KEYS_REFRESH: Duration = Duration::from_secs(30);
 
 /// Who may sign in: an address, or every address of a domain, and the
 /// départements it reaches (empty: every one served).
@@ -103,6 +114,8 @@ pub struct Oidc {
     rules: Vec<Rule>,
     http: reqwest::Client,
     metadata: tokio::sync::OnceCell<Metadata>,
+    /// The provider's signing keys, and when they were fetched.
+    keys: tokio::sync::RwLock<Option<(JwkSet, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -118,9 +131,38 @@ impl std::fmt::Debug for Oidc {
 /// An agent ProConnect vouched for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agent {
+    /// The id of its credential: the issuer and the provider's `sub`.
+    pub credential_id: String,
+    /// Verified by the provider.
     pub email: String,
     /// « Camille Agent », when the provider says.
     pub name: Option<String>,
+    /// The ID token shows a second factor (`amr`, `acr`); otherwise the
+    /// agent gives decompte's own.
+    pub second_factor: bool,
+    /// The ID token, to end the provider's session at logout.
+    pub id_token: String,
+}
+
+/// The credential id of the agent `sub` of `issuer`.
+pub fn agent_id(issuer: &str, sub: &str) -> String {
+    let subject = format!("{}\n{sub}", issuer.trim_end_matches('/'));
+    format!(
+        "proconnect-{}",
+        &decompte_core::auth::hash_secret("proconnect-subject", &subject)[..24]
+    )
+}
+
+/// Whether an authentication shows a second factor: `amr` names one
+/// (RFC 8176's `mfa`, or two methods), or `acr` is a level that requires
+/// one (eIDAS substantial or high, ProConnect's `…-2fa`).
+pub fn shows_second_factor(amr: &[String], acr: Option<&str>) -> bool {
+    let methods: std::collections::BTreeSet<&str> = amr.iter().map(String::as_str).collect();
+    methods.contains("mfa")
+        || methods.len() >= 2
+        || acr.is_some_and(|a| {
+            a == "eidas2" || a == "eidas3" || a.ends_with("-2fa") || a.ends_with("-mfa")
+        })
 }
 
 /// Why a sign-in did not go through; its text is shown to the agent.
@@ -130,22 +172,64 @@ pub enum OidcError {
     Unreachable(String),
     #[error("La réponse de ProConnect n'a pas pu être vérifiée : recommencez la connexion.")]
     Invalid(String),
+    #[error("Votre fournisseur d'identité n'a pas vérifié votre adresse électronique : faites-la vérifier, ou utilisez votre code d'accès.")]
+    Unverified,
+}
+
+/// `aud`: one audience or several.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    Many(Vec<String>),
+    One(serde::de::IgnoredAny),
 }
 
 /// The claims decompte reads in an ID token or the user info.
 #[derive(Debug, Deserialize)]
 struct Claims {
+    sub: Option<String>,
+    aud: Option<Audience>,
+    azp: Option<String>,
     nonce: Option<String>,
     email: Option<String>,
+    email_verified: Option<bool>,
     given_name: Option<String>,
     usual_name: Option<String>,
     family_name: Option<String>,
+    #[serde(default)]
+    amr: Vec<String>,
+    acr: Option<String>,
+}
+
+impl Claims {
+    /// The authorised party is this client: required when the token has
+    /// several audiences (OpenID Connect Core, 3.1.3.7), checked whenever
+    /// present.
+    fn authorised_party_is(&self, client_id: &str) -> bool {
+        let several = matches!(&self.aud, Some(Audience::Many(list)) if list.len() > 1);
+        match &self.azp {
+            Some(azp) => azp == client_id,
+            None => !several,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
 struct Tokens {
     id_token: String,
     access_token: Option<String>,
+}
+
+/// The ProConnect federation (and AgentConnect, its former name), whose
+/// identity providers' addresses are verified before they reach a service.
+fn federation_vouches_for_addresses(issuer: &str) -> bool {
+    let host = issuer
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .unwrap_or("");
+    ["proconnect.gouv.fr", "agentconnect.gouv.fr"]
+        .iter()
+        .any(|domain| host == *domain || host.ends_with(&format!(".{domain}")))
 }
 
 /// The PKCE challenge of a verifier (S256).
@@ -223,6 +307,7 @@ impl Oidc {
             rules,
             http,
             metadata: tokio::sync::OnceCell::new(),
+            keys: tokio::sync::RwLock::new(None),
         }))
     }
 
@@ -288,6 +373,11 @@ impl Oidc {
             ("client_id", self.client_id.as_str()),
             ("redirect_uri", redirect_uri),
             ("scope", "openid email given_name usual_name"),
+            // How the agent authenticated: a second factor, or ours.
+            (
+                "claims",
+                r#"{"id_token":{"amr":{"essential":true},"acr":null}}"#,
+            ),
             ("state", state),
             ("nonce", nonce),
             ("code_challenge", &challenge(verifier)),
@@ -341,50 +431,122 @@ impl Oidc {
             .json()
             .await
             .map_err(|e| OidcError::Invalid(e.to_string()))?;
-        let claims = self.verify(&tokens.id_token).await?;
-        if claims
+        let token = self.verify(&tokens.id_token, true).await?;
+        if token
             .nonce
             .as_deref()
             .is_none_or(|n| !crate::auth::tokens_match(nonce, n))
         {
             return Err(OidcError::Invalid("the nonce differs".into()));
         }
-        let claims = match (
-            &claims.email,
+        if !token.authorised_party_is(&self.client_id) {
+            return Err(OidcError::Invalid("another authorised party".into()));
+        }
+        let sub = token
+            .sub
+            .clone()
+            .ok_or_else(|| OidcError::Invalid("no sub".into()))?;
+        let info = match (
+            &token.email,
             &tokens.access_token,
             &metadata.userinfo_endpoint,
         ) {
-            (Some(_), _, _) => claims,
-            (None, Some(access), Some(userinfo)) => self.userinfo(userinfo, access).await?,
+            (Some(_), _, _) => None,
+            (None, Some(access), Some(userinfo)) => {
+                let info = self.userinfo(userinfo, access).await?;
+                // The user info must be about the agent the ID token names.
+                if info.sub.as_deref() != Some(sub.as_str()) {
+                    return Err(OidcError::Invalid("the user info names another sub".into()));
+                }
+                Some(info)
+            }
             _ => return Err(OidcError::Invalid("no e-mail address".into())),
         };
-        let email = claims
+        let about = info.as_ref().unwrap_or(&token);
+        let email = about
             .email
             .clone()
             .ok_or_else(|| OidcError::Invalid("no e-mail address".into()))?;
-        let family = claims.usual_name.clone().or(claims.family_name.clone());
-        let name = match (claims.given_name.clone(), family) {
+        match about.email_verified {
+            Some(true) => {}
+            // The ProConnect federation vouches for its identity providers'
+            // addresses and does not send the claim; any other provider must.
+            None if federation_vouches_for_addresses(&self.issuer) => {}
+            _ => return Err(OidcError::Unverified),
+        }
+        let family = about.usual_name.clone().or(about.family_name.clone());
+        let name = match (about.given_name.clone(), family) {
             (Some(given), Some(family)) => Some(format!("{given} {family}")),
             (Some(only), None) | (None, Some(only)) => Some(only),
             (None, None) => None,
         };
-        Ok(Agent { email, name })
+        Ok(Agent {
+            credential_id: agent_id(&metadata.issuer, &sub),
+            email,
+            name,
+            second_factor: shows_second_factor(&token.amr, token.acr.as_deref()),
+            id_token: tokens.id_token,
+        })
     }
 
-    /// The claims of a token the provider signed for this client.
-    async fn verify(&self, token: &str) -> Result<Claims, OidcError> {
+    /// Where to send the browser at logout to end the provider's session
+    /// too (RP-initiated logout), then back to `post_logout`; `None` if the
+    /// provider publishes no such endpoint.
+    pub async fn logout_url(&self, id_token: &str, post_logout: &str) -> Option<String> {
+        let metadata = self.metadata().await.ok()?;
+        let endpoint = metadata.end_session_endpoint.as_deref()?;
+        let query = serde_urlencoded::to_string([
+            ("id_token_hint", id_token),
+            ("client_id", self.client_id.as_str()),
+            ("post_logout_redirect_uri", post_logout),
+            ("state", &hex::encode(crate::auth::random_bytes::<16>())),
+        ])
+        .ok()?;
+        let separator = if endpoint.contains('?') { '&' } else { '?' };
+        Some(format!("{endpoint}{separator}{query}"))
+    }
+
+    /// The key that signed a token: by its `kid` among the provider's keys
+    /// (fetched again, at most every [`KEYS_REFRESH`], when the `kid` is not
+    /// known yet: the provider rotated them); without a `kid`, only if the
+    /// provider has one key.
+    async fn signing_key(&self, kid: Option<&str>) -> Result<DecodingKey, OidcError> {
+        let pick = |keys: &JwkSet| match kid {
+            Some(kid) => keys.find(kid).cloned(),
+            None if keys.keys.len() == 1 => keys.keys.first().cloned(),
+            None => None,
+        };
+        let fresh = {
+            let kept = self.keys.read().await;
+            if let Some(key) = kept.as_ref().and_then(|(keys, _)| pick(keys)) {
+                return DecodingKey::from_jwk(&key).map_err(|e| OidcError::Invalid(e.to_string()));
+            }
+            kept.as_ref()
+                .is_some_and(|(_, at)| at.elapsed() < KEYS_REFRESH)
+        };
+        if fresh {
+            return Err(OidcError::Invalid("unknown signing key".into()));
+        }
+        let metadata = self.metadata().await?;
+        let keys: JwkSet = self.get_json(&metadata.jwks_uri).await?;
+        let key = pick(&keys);
+        *self.keys.write().await = Some((keys, std::time::Instant::now()));
+        let key = key.ok_or_else(|| OidcError::Invalid("unknown signing key".into()))?;
+        DecodingKey::from_jwk(&key).map_err(|e| OidcError::Invalid(e.to_string()))
+    }
+
+    /// The claims of a token the provider signed for this client: its
+    /// issuer, audience, expiry and, for an ID token, `sub`, all required.
+    async fn verify(&self, token: &str, id_token: bool) -> Result<Claims, OidcError> {
         let metadata = self.metadata().await?;
         let header = decode_header(token).map_err(|e| OidcError::Invalid(e.to_string()))?;
-        let keys: JwkSet = self.get_json(&metadata.jwks_uri).await?;
-        let key = match &header.kid {
-            Some(kid) => keys.find(kid),
-            None => keys.keys.first(),
-        }
-        .ok_or_else(|| OidcError::Invalid("unknown signing key".into()))?;
-        let key = DecodingKey::from_jwk(key).map_err(|e| OidcError::Invalid(e.to_string()))?;
+        let key = self.signing_key(header.kid.as_deref()).await?;
         let mut validation = Validation::new(header.alg);
         validation.set_audience(&[&self.client_id]);
         validation.set_issuer(&[&self.issuer, &metadata.issuer]);
+        if id_token {
+            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        }
         decode::<Claims>(token, &key, &validation)
             .map(|data| data.claims)
             .map_err(|e| OidcError::Invalid(e.to_string()))
@@ -415,7 +577,7 @@ impl Oidc {
             .await
             .map_err(|e| OidcError::Invalid(e.to_string()))?;
         if signed {
-            self.verify(body.trim()).await
+            self.verify(body.trim(), false).await
         } else {
             serde_json::from_str(&body).map_err(|e| OidcError::Invalid(e.to_string()))
         }
@@ -505,6 +667,63 @@ mod tests {
         );
         assert!(client(&[]).is_err(), "nobody may sign in");
         assert!(client(&["nobody"]).is_err());
+    }
+
+    #[test]
+    fn a_second_factor_is_read_in_amr_or_acr() {
+        let amr = |list: &[&str]| list.iter().map(|m| (*m).to_owned()).collect::<Vec<_>>();
+        assert!(!shows_second_factor(&amr(&["pwd"]), None));
+        assert!(!shows_second_factor(&amr(&[]), Some("eidas1")));
+        assert!(!shows_second_factor(
+            &amr(&["pwd"]),
+            Some("https://proconnect.gouv.fr/assurance/self-asserted")
+        ));
+        assert!(shows_second_factor(&amr(&["pwd", "otp"]), None));
+        assert!(shows_second_factor(&amr(&["mfa"]), None));
+        assert!(shows_second_factor(&amr(&["pwd", "pop", "mfa"]), None));
+        assert!(shows_second_factor(&amr(&[]), Some("eidas2")));
+        assert!(shows_second_factor(
+            &amr(&["pwd"]),
+            Some("https://proconnect.gouv.fr/assurance/consistency-checked-2fa")
+        ));
+    }
+
+    #[test]
+    fn an_agent_is_named_by_its_issuer_and_sub() {
+        let a = agent_id("https://idp.example/", "123");
+        assert_eq!(a, agent_id("https://idp.example", "123"));
+        assert_ne!(a, agent_id("https://other.example", "123"));
+        assert_ne!(a, agent_id("https://idp.example", "124"));
+        assert!(a.starts_with("proconnect-"));
+    }
+
+    #[test]
+    fn only_the_federation_is_trusted_for_unverified_addresses() {
+        assert!(federation_vouches_for_addresses(
+            "https://auth.proconnect.gouv.fr/api/v2"
+        ));
+        assert!(federation_vouches_for_addresses(
+            "https://auth.agentconnect.gouv.fr/api/v2"
+        ));
+        assert!(!federation_vouches_for_addresses(
+            "https://proconnect.gouv.fr.evil.example"
+        ));
+        assert!(!federation_vouches_for_addresses("http://127.0.0.1:4000"));
+    }
+
+    #[test]
+    fn several_audiences_need_this_client_as_authorised_party() {
+        let claims = |aud: serde_json::Value, azp: Option<&str>| -> Claims {
+            serde_json::from_value(serde_json::json!({"aud": aud, "azp": azp})).expect("claims")
+        };
+        assert!(claims(serde_json::json!("decompte"), None).authorised_party_is("decompte"));
+        assert!(claims(serde_json::json!(["decompte"]), None).authorised_party_is("decompte"));
+        assert!(!claims(serde_json::json!(["decompte", "x"]), None).authorised_party_is("decompte"));
+        assert!(
+            claims(serde_json::json!(["decompte", "x"]), Some("decompte"))
+                .authorised_party_is("decompte")
+        );
+        assert!(!claims(serde_json::json!("decompte"), Some("x")).authorised_party_is("decompte"));
     }
 
     #[test]

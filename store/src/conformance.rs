@@ -369,6 +369,19 @@ pub async fn credentials_issue_use_revoke(store: Arc<dyn Store>) {
             .and_then(|c| c.last_used_at),
         Some(instant(5))
     );
+    // An agent's reach follows the rules at each sign-in: narrowed, then
+    // every département served (none named).
+    for reach in [
+        vec!["56".to_owned()],
+        Vec::new(),
+        vec!["29".into(), "56".into()],
+    ] {
+        assert!(store.set_departements("p2", &reach).await.expect("set"));
+        let read = store.credential("p2").await.expect("read").expect("there");
+        assert_eq!(read.departements, reach);
+        assert_eq!(read.label, brittany.label, "nothing else changes");
+    }
+    assert!(!store.set_departements("zzz", &[]).await.expect("unknown"));
     store
         .insert_session(&Session {
             id_hash: "s1".into(),

@@ -156,6 +156,9 @@ pub trait Access: Send + Sync {
     /// Returns false if no such credential exists or it was already revoked.
     async fn revoke_credential(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
     async fn touch_credential(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Sets the départements a credential reaches (an agent's, from the
+    /// rules at its sign-in); false if no such credential exists.
+    async fn set_departements(&self, id: &str, departements: &[String]) -> Result<bool>;
 
     // The second factor (TOTP) of the prefecture and national credentials.
     /// Begins an enrolment with `secret`, replacing one begun before; false

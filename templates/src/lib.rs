@@ -80,6 +80,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "app/proconnect.html",
         include_str!("../app/proconnect.html"),
     ),
+    (
+        "app/proconnect_logout.html",
+        include_str!("../app/proconnect_logout.html"),
+    ),
     ("app/situation.html", include_str!("../app/situation.html")),
     (
         "app/second_factor.html",

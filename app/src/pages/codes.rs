@@ -50,6 +50,8 @@ async fn codes_view(
                 "issued_count": credentials.iter()
                     .filter(|i| i.issued_by.as_deref() == Some(c.id.as_str()) && i.revoked_at.is_none())
                     .count(),
+                // An agent's codes go with it unless the revoker unticks the box.
+                "agent": c.issued_by.as_deref() == Some("ProConnect"),
                 "expires_fr": c.expires_at.map(fr_datetime),
                 "expired": c.revoked_at.is_none() && !c.is_active(now),
                 "second_factor": c.role.is_supervisor().then(|| c.has_second_factor()),

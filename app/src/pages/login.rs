@@ -243,6 +243,7 @@ pub(super) async fn resume_draft(
 
 pub(super) async fn logout(
     State(state): State<AppState>,
+    headers: HeaderMap,
     SignedForm { session, .. }: SignedForm,
 ) -> Response {
     if let Err(error) = auth::close_session(&state, &session.session_id).await {
@@ -250,10 +251,39 @@ pub(super) async fn logout(
     }
     tracing::info!(event = "logout", credential = %session.caller.id(), "logged out");
     let secure = state.config.secure_cookies;
-    let mut response = Redirect::to("/connexion?deconnecte=1").into_response();
-    if let Ok(value) = auth::set_cookie(auth::session_cookie_name(secure), "", None, secure).parse()
-    {
-        response.headers_mut().append(header::SET_COOKIE, value);
+    let back = "/connexion?deconnecte=1";
+    // An agent signed in with ProConnect: its session there ends too, so
+    // that a shared computer does not sign the next person back in.
+    let token_cookie = super::proconnect::logout_cookie_name(secure);
+    let provider_logout = match (
+        &state.config.oidc,
+        auth::cookie(&headers, token_cookie),
+        auth::own_origin(&state.config, &headers),
+    ) {
+        (Some(oidc), Some(token), Some(origin)) if !token.is_empty() => {
+            oidc.logout_url(&token, &format!("{origin}{back}")).await
+        }
+        _ => None,
+    };
+    // A page that goes there, not a redirect: the form's `form-action
+    // 'self'` would stop a redirect to another site.
+    let mut response = match provider_logout {
+        Some(url) => {
+            let mut context = base_context(&state, None, "");
+            merge(&mut context, json!({"provider_logout": url}));
+            render(
+                &state,
+                StatusCode::OK,
+                "app/proconnect_logout.html",
+                context,
+            )
+        }
+        None => Redirect::to(back).into_response(),
+    };
+    for name in [auth::session_cookie_name(secure), token_cookie] {
+        if let Ok(value) = auth::set_cookie(name, "", None, secure).parse() {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     response
 }

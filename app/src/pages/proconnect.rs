@@ -1,8 +1,12 @@
 //! Sign-in with ProConnect (`crate::oidc`): `/connexion/proconnect` sends
 //! the browser to the provider with a fresh `state`, `nonce` and PKCE
 //! verifier, kept in a short-lived cookie; `/connexion/proconnect/retour`
-//! checks the `state`, trades the code, and opens the session of the
-//! agent's credential (made at its first sign-in, refused once revoked).
+//! (throttled per client like a login) checks the `state`, trades the code,
+//! and opens the session of the agent's credential: named by the issuer and
+//! `sub`, made at its first sign-in, refused once revoked, its reach set
+//! again from the rules at every sign-in (what it issued beyond that reach
+//! is revoked), and through decompte's own second factor when the provider
+//! shows none. At logout the provider's session ends too.
 
 use decompte_core::Role;
 use decompte_store::Credential;
@@ -13,6 +17,15 @@ use super::*;
 
 /// How long a sign-in may take at the provider.
 const FLOW_SECONDS: i64 = 600;
+
+/// The cookie that keeps the agent's ID token, for the provider's logout.
+pub(super) fn logout_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-decompte_proconnect_logout"
+    } else {
+        "decompte_proconnect_logout"
+    }
+}
 
 fn flow_cookie_name(secure: bool) -> &'static str {
     if secure {
@@ -93,6 +106,7 @@ pub(super) async fn proconnect_start(
 /// `GET /connexion/proconnect/retour`.
 pub(super) async fn proconnect_return(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -102,6 +116,30 @@ pub(super) async fn proconnect_return(
     let secure = state.config.secure_cookies;
     let forget = flow_cookie("", 0, secure);
     let answer = |response: Response| with_cookies(response, std::slice::from_ref(&forget));
+    let now = Utc::now();
+    let client = auth::client_key(
+        &state,
+        &headers,
+        peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
+    );
+    // Each return costs a request to the provider: throttled like a login.
+    if let Err(error) = auth::client_open(&state, &client, now).await {
+        tracing::warn!(
+            event = "proconnect_throttled",
+            client,
+            "too many failed ProConnect returns"
+        );
+        return answer(error_page(&state, None, &error));
+    }
+    let failed = |status: StatusCode, message: String| {
+        let (state, client) = (state.clone(), client.clone());
+        async move {
+            if let Err(error) = auth::client_failed(&state, &client, now).await {
+                return error_page(&state, None, &error);
+            }
+            refused(&state, status, &message)
+        }
+    };
     let kept = auth::cookie(&headers, flow_cookie_name(secure)).unwrap_or_default();
     let back = match crate::oidc::read_return(query.as_deref().unwrap_or(""), &kept) {
         Ok(back) => back,
@@ -132,7 +170,7 @@ pub(super) async fn proconnect_return(
                     )
                 }
             };
-            return answer(refused(&state, status, message));
+            return answer(failed(status, message.to_owned()).await);
         }
     };
     let Some(redirect) = redirect_uri(&state, &headers) else {
@@ -153,26 +191,39 @@ pub(super) async fn proconnect_return(
                 ?error,
                 "ProConnect sign-in failed"
             );
-            return answer(refused(&state, StatusCode::BAD_GATEWAY, &error.to_string()));
+            let status = match error {
+                crate::oidc::OidcError::Unverified => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            return answer(failed(status, error.to_string()).await);
         }
     };
-    let Some(departements) = oidc.reach_of(&agent.email) else {
+    let reach = oidc.reach_of(&agent.email);
+    // What the agent issued cannot outlive its reach.
+    if let Err(error) =
+        retire_beyond_reach(&state, &agent.credential_id, reach.as_deref(), now).await
+    {
+        return answer(error_page(&state, None, &error.into()));
+    }
+    let Some(departements) = reach else {
         tracing::info!(
             event = "access_refused",
             via = "proconnect",
+            credential = %agent.credential_id,
             "an agent no rule lets in"
         );
-        return answer(refused(
-            &state,
-            StatusCode::FORBIDDEN,
-            &format!(
-                "L'adresse {} n'a pas accès au suivi de cette préfecture. Demandez à la cellule de \
-                 crise de l'ajouter, ou utilisez un code d'accès.",
-                agent.email
-            ),
-        ));
+        return answer(
+            failed(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "L'adresse {} n'a pas accès au suivi de cette préfecture. Demandez à la cellule \
+                     de crise de l'ajouter, ou utilisez un code d'accès.",
+                    agent.email
+                ),
+            )
+            .await,
+        );
     };
-    let now = Utc::now();
     let credential =
         match agent_credential(&state, &agent, departements, now).await {
             Ok(Some(credential)) => credential,
@@ -183,6 +234,19 @@ pub(super) async fn proconnect_return(
             )),
             Err(error) => return answer(error_page(&state, None, &error.into())),
         };
+    let keep_token = auth::set_cookie(
+        logout_cookie_name(secure),
+        &agent.id_token,
+        Some(state.config.session_ttl),
+        secure,
+    );
+    if !agent.second_factor {
+        // The provider asked a password only: decompte's own second factor,
+        // enrolled at the first sign-in as a code's holder does.
+        tracing::info!(event = "proconnect_second_factor", credential = %credential.id, "no second factor shown by the provider");
+        let page = super::second_factor::ask(&state, &credential, &Fields::new(), now).await;
+        return with_cookies(page, &[forget.clone(), keep_token]);
+    }
     let session_id = match auth::open_session(&state, &credential, now).await {
         Ok(id) => id,
         Err(error) => return answer(error_page(&state, None, &error.into())),
@@ -199,6 +263,7 @@ pub(super) async fn proconnect_return(
     let page = render(&state, StatusCode::OK, "app/proconnect.html", context);
     let cookies = [
         forget.clone(),
+        keep_token,
         auth::set_cookie(
             auth::session_cookie_name(secure),
             &session_id,
@@ -209,9 +274,45 @@ pub(super) async fn proconnect_return(
     with_cookies(page, &cookies)
 }
 
-/// The credential of an agent: the one made at its first sign-in, or a new
-/// one (a prefecture of `departements`, named by the agent, with no access
-/// code anyone knows); `None` if the prefecture revoked it.
+/// Revokes, with what they issued in turn, the active codes the agent
+/// `id` issued that reach beyond `reach` (`None`: no rule lets the agent
+/// in any more, so all of them; an empty list: every département served).
+async fn retire_beyond_reach(
+    state: &AppState,
+    id: &str,
+    reach: Option<&[String]>,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), decompte_store::StoreError> {
+    let issued: Vec<Credential> = state
+        .store
+        .credentials()
+        .await?
+        .into_iter()
+        .filter(|c| c.issued_by.as_deref() == Some(id) && c.is_active(now))
+        .collect();
+    for code in issued {
+        let within = match reach {
+            None => false,
+            Some([]) => true,
+            Some(reach) => match (&code.commune, code.departements.is_empty()) {
+                (Some(commune), _) => reach.iter().any(|d| d == commune.departement()),
+                (None, true) => false,
+                (None, false) => code.departements.iter().all(|d| reach.contains(d)),
+            },
+        };
+        if !within {
+            let revoked =
+                auth::revoke_credential(state.store.as_ref(), &code.id, true, now).await?;
+            tracing::info!(event = "code_revoked", id = %code.id, cascade_from = %id, count = revoked.len(), "beyond its issuing agent's reach");
+        }
+    }
+    Ok(())
+}
+
+/// The credential of an agent: the one made at its first sign-in, its
+/// départements set again from the rules, or a new one (a prefecture of
+/// `departements`, named by the agent, with no access code anyone knows);
+/// `None` if the prefecture revoked it.
 async fn agent_credential(
     state: &AppState,
     agent: &crate::oidc::Agent,
@@ -219,19 +320,40 @@ async fn agent_credential(
     now: chrono::DateTime<Utc>,
 ) -> Result<Option<Credential>, decompte_store::StoreError> {
     let email = agent.email.trim().to_lowercase();
-    let id = format!(
+    // Earlier versions named an agent by its address: a revoked one keeps
+    // the agent out, an active one is superseded by the credential named by
+    // the provider's subject.
+    let by_address = format!(
         "proconnect-{}",
         &decompte_core::auth::hash_secret("proconnect", &email)[..16]
     );
-    if let Some(known) = state.store.credential(&id).await? {
-        return Ok(known.is_active(now).then_some(known));
+    if let Some(old) = state.store.credential(&by_address).await? {
+        if old.revoked_at.is_some() {
+            return Ok(None);
+        }
+        state.store.revoke_credential(&old.id, now).await?;
+        tracing::info!(event = "code_revoked", id = %old.id, "an agent's credential named by its address, superseded");
+    }
+    if let Some(mut known) = state.store.credential(&agent.credential_id).await? {
+        if !known.is_active(now) {
+            return Ok(None);
+        }
+        if known.departements != departements {
+            state
+                .store
+                .set_departements(&known.id, &departements)
+                .await?;
+            tracing::info!(event = "reach_changed", credential = %known.id, from = ?known.departements, to = ?departements, "an agent's reach follows the rules");
+            known.departements = departements;
+        }
+        return Ok(Some(known));
     }
     let label = match &agent.name {
         Some(name) => format!("{name} ({email}, ProConnect)"),
         None => format!("{email} (ProConnect)"),
     };
     let credential = Credential {
-        id,
+        id: agent.credential_id.clone(),
         role: Role::Prefecture,
         commune: None,
         departements,

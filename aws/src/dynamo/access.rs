@@ -77,6 +77,29 @@ impl Access for DynamoStore {
             .map(drop)
     }
 
+    async fn set_departements(&self, id: &str, departements: &[String]) -> Result<bool> {
+        if departements.is_empty() {
+            // Every département served: no attribute, as when inserted.
+            return self
+                .update_credential(
+                    id,
+                    "REMOVE departements",
+                    "attribute_exists(PK)",
+                    vec![],
+                    vec![],
+                )
+                .await;
+        }
+        self.update_credential(
+            id,
+            "SET departements = :departements",
+            "attribute_exists(PK)",
+            vec![],
+            vec![(":departements", s(departements.join(",")))],
+        )
+        .await
+    }
+
     async fn begin_second_factor(&self, id: &str, secret: &str) -> Result<bool> {
         self.update_credential(
             id,

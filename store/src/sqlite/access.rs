@@ -123,6 +123,20 @@ impl Access for SqliteStore {
         .await
     }
 
+    async fn set_departements(&self, id: &str, departements: &[String]) -> Result<bool> {
+        let id = id.to_owned();
+        let text = departements.join(",");
+        self.with(move |c| {
+            c.execute(
+                "UPDATE credentials SET departements = ?2 WHERE id = ?1",
+                params![id, text],
+            )
+            .map(|changed| changed == 1)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
     async fn begin_second_factor(&self, id: &str, secret: &str) -> Result<bool> {
         let (id, secret) = (id.to_owned(), secret.to_owned());
         self.with(move |c| {

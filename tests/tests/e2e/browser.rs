@@ -5,7 +5,7 @@
 //! is smaller than 12 pixels. Screenshots of the phone are left in
 //! `target/screenshots/` for a reviewer.
 
-use decompte_core::Role;
+use decompte_core::{CommuneCode, Role};
 use decompte_tests::webdriver::{ChromeDriver, Session};
 use decompte_tests::{report_body, TestApp};
 use serde_json::json;
@@ -16,6 +16,22 @@ async fn submit_code(browser: &Session, code: &str) {
     browser.type_into(&field, code).await;
     let submit = browser.find("form.stack button[type=submit]").await;
     browser.click(&submit).await;
+}
+
+/// On the enrolment page of credential `id`: types the code its phone
+/// would show, and waits for the recovery codes.
+async fn complete_enrolment(browser: &Session, app: &TestApp, id: &str) {
+    let secret = app
+        .store()
+        .credential(id)
+        .await
+        .expect("read")
+        .and_then(|c| c.second_factor)
+        .expect("an enrolment")
+        .secret;
+    let totp = decompte_app::second_factor::code_at(&secret, chrono::Utc::now()).expect("a code");
+    submit_code(browser, &totp).await;
+    browser.wait_for_text("Vos codes de secours").await;
 }
 
 /// Logs in with `code`, and with its test second factor for a prefecture.
@@ -478,17 +494,7 @@ async fn pages_have_no_accessibility_violations() {
     submit_code(&browser, &fresh.display_grouped()).await;
     browser.wait_for_text("code QR").await;
     problems.extend(page_problems(&browser, "enrolment", true).await);
-    let secret = app
-        .store()
-        .credential(&credential.id)
-        .await
-        .expect("read")
-        .and_then(|c| c.second_factor)
-        .expect("an enrolment")
-        .secret;
-    let totp = decompte_app::second_factor::code_at(&secret, chrono::Utc::now()).expect("a code");
-    submit_code(&browser, &totp).await;
-    browser.wait_for_text("Vos codes de secours").await;
+    complete_enrolment(&browser, &app, &credential.id).await;
     problems.extend(page_problems(&browser, "recovery codes", true).await);
     for width in [PHONE, SCREEN] {
         browser.viewport(width, 900).await;
@@ -617,23 +623,25 @@ async fn a_commune_page_is_light_on_a_first_visit_and_lighter_after() {
     browser.quit().await;
 }
 
-/// Signs in at the OpenID provider's login page as `email` (its
-/// development page: the login is the account), consents when asked, and
-/// waits for `expected` back in decompte.
+/// Signs in at the OpenID provider's login page as `login` (its
+/// development page: the login is the account, `sub|address` or the
+/// address) with `password` (ending in `+otp`: a second factor shown),
+/// consents when asked, and waits for `expected` back in decompte.
 async fn sign_in_with_proconnect(
     browser: &Session,
     app: &TestApp,
-    email: &str,
+    login: &str,
+    password: &str,
     expected: &str,
 ) -> String {
     browser.goto(&app.url("/connexion")).await;
     let button = browser.find("a[href='/connexion/proconnect']").await;
     browser.click(&button).await;
     browser.wait_for_text("name=\"login\"").await;
-    let login = browser.find("input[name=login]").await;
-    browser.type_into(&login, email).await;
-    let password = browser.find("input[name=password]").await;
-    browser.type_into(&password, "mot-de-passe").await;
+    let field = browser.find("input[name=login]").await;
+    browser.type_into(&field, login).await;
+    let field = browser.find("input[name=password]").await;
+    browser.type_into(&field, password).await;
     let submit = browser.find("button[type=submit]").await;
     browser.click(&submit).await;
     for _ in 0..100 {
@@ -653,15 +661,21 @@ async fn sign_in_with_proconnect(
 
 /// A State agent signs in with ProConnect (a real OpenID provider on
 /// loopback: code flow with PKCE, state and nonce): the first time makes
-/// its credential, a prefecture of the départements its domain reaches; an
-/// agent no rule names is refused in French; a revoked agent too; a
-/// callback without this browser's state opens nothing.
+/// its credential, a prefecture of the départements its domain reaches,
+/// named by the provider's `sub`; a password alone at the provider means
+/// decompte's own second factor, a second factor there goes straight in;
+/// the reach follows the rules at every sign-in, and what the agent issued
+/// beyond it is revoked; an address the provider did not verify, an agent
+/// no rule names, a revoked agent are refused in French; logging out ends
+/// the provider's session too; forged callbacks open nothing and are
+/// throttled like logins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_agent_signs_in_with_proconnect() {
     use decompte_tests::oidc_provider::{OidcProvider, CLIENT_ID, CLIENT_SECRET};
     let port = OidcProvider::port();
+    let issuer = format!("http://127.0.0.1:{port}");
     let app = TestApp::start_with(|options| {
-        options.oidc_issuer = Some(format!("http://127.0.0.1:{port}"));
+        options.oidc_issuer = Some(issuer.clone());
         options.oidc_client_id = Some(CLIENT_ID.into());
         options.oidc_client_secret = CLIENT_SECRET.parse().ok();
         options.oidc_agents = vec!["morbihan.gouv.fr=56".into()];
@@ -669,61 +683,167 @@ async fn a_state_agent_signs_in_with_proconnect() {
     .await;
     let _provider = OidcProvider::start(port, &app.url("/connexion/proconnect/retour"));
     let driver = ChromeDriver::start().await;
+    let camille = "camille.agent@morbihan.gouv.fr";
+    let camille_id = decompte_app::oidc::agent_id(&issuer, camille);
 
+    // Before its first sign-in here, the agent's credential reached
+    // Finistère too (a rule since narrowed), and issued a code there and
+    // one in Morbihan.
+    let now = chrono::Utc::now();
+    let store = app.store();
+    store
+        .insert_credential(&decompte_store::Credential {
+            id: camille_id.clone(),
+            role: Role::Prefecture,
+            commune: None,
+            departements: vec!["29".into(), "56".into()],
+            label: format!("Camille Agent ({camille}, ProConnect)"),
+            code_hash: "nobody-knows".into(),
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+            issued_by: Some("ProConnect".into()),
+            expires_at: None,
+            second_factor: None,
+        })
+        .await
+        .expect("agent");
+    let mut issued = Vec::new();
+    for commune in ["29019", "56260"] {
+        let mut new = decompte_app::auth::NewCredential::new(
+            Role::Commune,
+            Some(CommuneCode::parse(commune).expect("code")),
+            commune,
+        );
+        new.issued_by = Some(camille_id.clone());
+        let (credential, _) = decompte_app::auth::issue_credential(store.as_ref(), new, now)
+            .await
+            .expect("issue");
+        issued.push(credential.id);
+    }
+
+    // A password alone at the provider: decompte's own second factor.
     let browser = driver.session(false).await;
+    sign_in_with_proconnect(&browser, &app, camille, "mot-de-passe", "code QR").await;
+    complete_enrolment(&browser, &app, &camille_id).await;
+    browser.goto(&app.url("/prefecture")).await;
+    // The prefecture page (its heading; the list below it reads « en retard » after the cut-off hour).
+    browser.wait_for_text("Suivi des déclarations").await;
+    let agent = store
+        .credential(&camille_id)
+        .await
+        .expect("read")
+        .expect("the agent");
+    assert_eq!(agent.departements, ["56"], "the reach follows the rules");
+    assert_eq!(agent.role, Role::Prefecture);
+    let finistere = store
+        .credential(&issued[0])
+        .await
+        .expect("read")
+        .expect("code");
+    let morbihan = store
+        .credential(&issued[1])
+        .await
+        .expect("read")
+        .expect("code");
+    assert!(
+        finistere.revoked_at.is_some(),
+        "a code beyond the agent's reach"
+    );
+    assert!(morbihan.revoked_at.is_none(), "a code within it");
+
+    // « Se déconnecter » ends the provider's session too.
+    let logout = browser.find("form[action='/deconnexion'] button").await;
+    browser.click(&logout).await;
+    for _ in 0..100 {
+        if browser.url().await.starts_with(&issuer) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let at_provider = browser.url().await;
+    assert!(
+        at_provider.starts_with(&format!("{issuer}/session/end")),
+        "{at_provider}"
+    );
+    browser.quit().await;
+
+    // A second factor at the provider: straight in. Another account with
+    // the same address (a mailbox given to someone else) is another agent.
+    let other = driver.session(false).await;
     sign_in_with_proconnect(
-        &browser,
+        &other,
         &app,
-        "camille.agent@morbihan.gouv.fr",
+        &format!("autre|{camille}"),
+        "mot-de-passe+otp",
         "Se déconnecter",
     )
     .await;
-    // The prefecture page (its heading; the list below it reads « en retard » after the cut-off hour).
-    browser.wait_for_text("Suivi des déclarations").await;
-    assert!(
-        browser.url().await.ends_with("/prefecture"),
-        "{}",
-        browser.url().await
-    );
-    let agents: Vec<decompte_store::Credential> = app
-        .store()
+    other.wait_for_text("Suivi des déclarations").await;
+    let agents: Vec<decompte_store::Credential> = store
         .credentials()
         .await
         .expect("credentials")
         .into_iter()
         .filter(|c| c.id.starts_with("proconnect-"))
         .collect();
-    assert_eq!(agents.len(), 1);
+    assert_eq!(agents.len(), 2, "{agents:?}");
+    let newcomer = agents
+        .iter()
+        .find(|c| c.id == decompte_app::oidc::agent_id(&issuer, &format!("autre|{camille}")))
+        .expect("the other account's credential");
     assert_eq!(
-        agents[0].label,
-        "Camille Agent (camille.agent@morbihan.gouv.fr, ProConnect)"
+        newcomer.label,
+        format!("Camille Agent ({camille}, ProConnect)")
     );
-    assert_eq!(agents[0].role, Role::Prefecture);
-    assert_eq!(agents[0].departements, ["56"]);
-    browser.quit().await;
+    assert!(
+        newcomer.second_factor.is_none(),
+        "no second factor of ours asked"
+    );
+    other.quit().await;
 
-    // Another domain: refused, nothing made.
-    let stranger = driver.session(false).await;
-    let page = sign_in_with_proconnect(&stranger, &app, "x@exemple.fr", "a pas accès").await;
-    assert!(page.contains("x@exemple.fr"), "{page}");
-    stranger.quit().await;
+    // Refused: an address the provider did not verify, another domain
+    // (nothing made for either).
+    for (login, refusal) in [
+        ("nonverifie@morbihan.gouv.fr", "pas vérifié votre adresse"),
+        ("x@exemple.fr", "x@exemple.fr n'a pas accès"),
+    ] {
+        let browser = driver.session(false).await;
+        let page =
+            sign_in_with_proconnect(&browser, &app, login, "mot-de-passe+otp", refusal).await;
+        assert!(!page.contains("Se déconnecter"), "{page}");
+        browser.quit().await;
+    }
+    assert_eq!(
+        store
+            .credentials()
+            .await
+            .expect("credentials")
+            .iter()
+            .filter(|c| c.id.starts_with("proconnect-"))
+            .count(),
+        2
+    );
 
     // Revoked by the prefecture: refused at the next sign-in.
-    app.store()
-        .revoke_credential(&agents[0].id, chrono::Utc::now())
+    store
+        .revoke_credential(&camille_id, chrono::Utc::now())
         .await
         .expect("revoke");
     let again = driver.session(false).await;
     sign_in_with_proconnect(
         &again,
         &app,
-        "camille.agent@morbihan.gouv.fr",
+        camille,
+        "mot-de-passe+otp",
         "Votre accès a été retiré",
     )
     .await;
     again.quit().await;
 
-    // A callback that did not start in this browser opens nothing.
+    // A callback that did not start in this browser opens nothing; past
+    // the login limit, the next is throttled before any request to the
+    // provider.
     let forged = app
         .get("/connexion/proconnect/retour?code=abc&state=forged", None)
         .await;
@@ -733,4 +853,12 @@ async fn a_state_agent_signs_in_with_proconnect() {
         "{}",
         forged.text
     );
+    let mut last = forged.status;
+    for _ in 0..decompte_config::defaults::LOGIN_FAILURES {
+        last = app
+            .get("/connexion/proconnect/retour?code=abc&state=forged", None)
+            .await
+            .status;
+    }
+    assert_eq!(last, reqwest::StatusCode::TOO_MANY_REQUESTS);
 }
