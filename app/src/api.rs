@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use decompte_core::auth::hash_secret;
 use decompte_core::time::parse_date;
 use decompte_core::{CommuneCode, Completeness, CountValue, Draft, FieldError, Role, Source};
@@ -225,7 +225,7 @@ async fn caller(
     peer: Option<std::net::IpAddr>,
 ) -> Result<Caller, ApiError> {
     let client = client_key(state, headers, peer);
-    bearer_caller(state, headers, &client, Utc::now()).await
+    bearer_caller(state, headers, &client, state.now()).await
 }
 
 fn require_supervisor(caller: &Caller) -> Result<(), ApiError> {
@@ -440,7 +440,7 @@ async fn post_report(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let now = Utc::now();
+    let now = state.now();
     let peer = peer(request.extensions());
     let caller = caller(&state, request.headers(), peer).await?;
     let (headers, _, bytes) = json_body(&state, request).await?;
@@ -724,7 +724,7 @@ async fn completeness(
         }
         scope = scope.restrict([asked]);
     }
-    let now = Utc::now();
+    let now = state.now();
     let date = match param
         .date
         .as_deref()

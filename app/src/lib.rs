@@ -53,6 +53,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<AppConfig>,
     pub publisher: Arc<dyn PublishTrigger>,
+    /// Where "now" comes from: the system's, or the one a test set.
+    pub clock: Arc<dyn decompte_core::clock::Clock>,
     templates: Arc<minijinja::Environment<'static>>,
 }
 
@@ -66,8 +68,20 @@ impl AppState {
             store,
             config: Arc::new(config),
             publisher,
+            clock: Arc::new(decompte_core::clock::SystemClock),
             templates: Arc::new(decompte_templates::environment()),
         }
+    }
+
+    /// The same app going by `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn decompte_core::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the app's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 }
 

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
 use decompte_app::{AppConfig, AppState};
 use decompte_config::{CdnAddress, SiteAddress, StoreAddress};
 use decompte_publish::{Cdn, FolderSink, InProcessTrigger, Publisher, Sink, SiteConfig};
@@ -108,6 +107,14 @@ impl LocalApp {
     /// Opens the store (SQLite under the data directory unless `--store` names
     /// a DynamoDB table) and the site folder under the data directory.
     pub async fn open(settings: &Options) -> anyhow::Result<Self> {
+        Self::open_with_clock(settings, Arc::new(decompte_core::clock::SystemClock)).await
+    }
+
+    /// [`LocalApp::open`], going by `clock` (a test's).
+    pub async fn open_with_clock(
+        settings: &Options,
+        clock: Arc<dyn decompte_core::clock::Clock>,
+    ) -> anyhow::Result<Self> {
         create_private_dir(&settings.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -117,13 +124,19 @@ impl LocalApp {
         let store = open_store(settings).await?;
         let sink = open_sink(settings).await?;
         let cdn = open_cdn(settings).await?;
-        Self::assemble(settings, store, sink, cdn)
+        Self::assemble(settings, store, sink, cdn, clock)
     }
 
     /// The app on a given store, publishing to the site folder of the data directory.
     pub fn with_store(settings: &Options, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let sink = Arc::new(folder_sink(settings));
-        Self::assemble(settings, store, sink, None)
+        Self::assemble(
+            settings,
+            store,
+            sink,
+            None,
+            Arc::new(decompte_core::clock::SystemClock),
+        )
     }
 
     fn assemble(
@@ -131,6 +144,7 @@ impl LocalApp {
         store: Arc<dyn Store>,
         sink: Arc<dyn Sink>,
         cdn: Option<Arc<dyn Cdn>>,
+        clock: Arc<dyn decompte_core::clock::Clock>,
     ) -> anyhow::Result<Self> {
         let site_dir = settings.data_dir.join("site");
         let app_config = AppConfig::from_settings(settings)?;
@@ -140,14 +154,15 @@ impl LocalApp {
                 sink,
                 SiteConfig::from_settings(settings)?,
             )
-            .with_cdn(cdn),
+            .with_cdn(cdn)
+            .with_clock(Arc::clone(&clock)),
         );
         let written = Arc::new(tokio::sync::Notify::new());
         let trigger = Arc::new(InProcessTrigger::new(
             Arc::clone(&publisher),
             Arc::clone(&written),
         ));
-        let state = AppState::new(Arc::clone(&store), app_config, trigger);
+        let state = AppState::new(Arc::clone(&store), app_config, trigger).with_clock(clock);
         Ok(Self {
             store,
             publisher,
@@ -200,7 +215,7 @@ impl LocalApp {
             let state = self.state.clone();
             tokio::spawn(async move {
                 loop {
-                    let now = Utc::now();
+                    let now = state.now();
                     let at = decompte_app::report::next_report_at(now, hour, zone);
                     let wait = (at - now).to_std().unwrap_or(Duration::from_secs(60));
                     tracing::info!(%at, ?departements, "next morning report");
@@ -211,7 +226,7 @@ impl LocalApp {
                         &state,
                         yesterday,
                         Some(&departements),
-                        Utc::now(),
+                        state.now(),
                     )
                     .await
                     {
@@ -240,7 +255,7 @@ impl LocalApp {
                     }
                 }
                 let started = tokio::time::Instant::now();
-                match publisher.publish_if_changed(Utc::now()).await {
+                match publisher.publish_if_changed(publisher.now()).await {
                     Ok(Some(outcome)) => {
                         tracing::info!(
                             files_changed = outcome.files_changed(),
@@ -251,7 +266,7 @@ impl LocalApp {
                     Ok(None) => tracing::debug!("scheduled publication: no new report"),
                     Err(error) => tracing::error!(%error, "scheduled publication failed"),
                 }
-                if let Err(error) = store.purge_expired(Utc::now()).await {
+                if let Err(error) = store.purge_expired(publisher.now()).await {
                     tracing::warn!(%error, "could not purge expired records");
                 }
             }

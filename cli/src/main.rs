@@ -37,7 +37,13 @@ enum Command {
         demo: bool,
     },
     /// Publish the site once into <data-dir>/site and exit.
-    Publish,
+    Publish {
+        /// Only what changed since the last publication, as the timer does
+        /// (a full publication if there was none); without it, every page
+        /// is rendered again.
+        #[arg(long)]
+        changes: bool,
+    },
     /// Issue, revoke and list access codes.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
@@ -158,14 +164,24 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = cli.settings;
     match cli.command {
         Command::Serve { listen, demo } => serve(&mut settings, listen, demo).await,
-        Command::Publish => {
+        Command::Publish { changes } => {
             let app = LocalApp::open(&settings).await?;
             let target = match &settings.site {
                 decompte_config::SiteAddress::Folder => app.site_dir.display().to_string(),
                 other => other.to_string(),
             };
             eprintln!("Publication du site dans {target} …");
-            let outcome = decompte::progress::publish(&app.publisher, Utc::now()).await?;
+            let outcome = if changes {
+                match app.publisher.publish_if_changed(Utc::now()).await? {
+                    Some(outcome) => outcome,
+                    None => {
+                        eprintln!("Rien n'a changé depuis la dernière publication.");
+                        return Ok(());
+                    }
+                }
+            } else {
+                decompte::progress::publish(&app.publisher, Utc::now()).await?
+            };
             eprintln!(
                 "{} fichier(s) écrit(s), {} supprimé(s), {} inchangé(s).",
                 outcome.written.len(),

@@ -180,7 +180,7 @@ pub async fn import(
     let reader = tokio::task::spawn_blocking(move || read_batches(groups, &batches));
     // On SQLite the whole import is one transaction: a failure after the
     // first batch still leaves nothing written.
-    let atomic = store.begin_bulk().await?;
+    let atomic = ledger.begin_bulk().await?;
     let written: anyhow::Result<()> = async {
         let mut done = 0;
         while let Some(batch) = received.recv().await {
@@ -232,7 +232,7 @@ pub async fn import(
         Ok(())
     }
     .await;
-    let ended = store.end_bulk(written.is_ok()).await;
+    let ended = ledger.end_bulk(written.is_ok()).await;
     written?;
     ended?;
     reader.await.context("the file reader stopped")?;

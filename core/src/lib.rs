@@ -7,6 +7,7 @@
 
 pub mod aggregate;
 pub mod auth;
+pub mod clock;
 pub mod commune;
 pub mod completeness;
 pub mod correction;

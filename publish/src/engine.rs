@@ -9,13 +9,17 @@
 //! manifest, and last the [`State`] that lets the next publication start
 //! from here. Memory holds one or two départements, never the country.
 //!
-//! After that, a publication reads only the reports recorded since the last
-//! watermark (less a margin, since a write takes its instant before it
-//! commits) and re-renders only the départements they fall in: the pages
-//! of their communes, their page and data files, and the scope's pages. A
-//! new day re-renders the pages that show recent completeness. A cold
-//! process (a new Lambda instance) reads the state the last publication left
-//! next to the manifest and goes on from its watermark.
+//! After that, a publication reads only the reports written after the
+//! store's [`ChangeMark`] it kept, and re-renders only the départements
+//! they fall in: the pages of their communes, their page and data files, and
+//! the scope's pages. A store that numbers its writes in commit order
+//! (SQLite) gives exactly those, however many were written and whatever
+//! instants they carry; one that marks by instant (DynamoDB) gives those
+//! recorded since the last watermark less a margin, and the ones already
+//! published there are recognised, not re-rendered. A new day re-renders
+//! the pages that show recent completeness. A cold process (a new Lambda
+//! instance) reads the state the last publication left among the
+//! publisher's private files and goes on from its mark.
 //!
 //! Under the rule of small counts the timer publishes at most once per
 //! [`RELEASE_EVERY_MINUTES`], and no instant of a declaration is published
@@ -28,7 +32,8 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Report};
 use decompte_store::{
-    Publication, PublicationRequest, PublicationStatus, Store, StoreError, Tally,
+    ChangeMark, Publication, PublicationRequest, PublicationStatus, Store, StoreError, Tally,
+    CHANGE_MARGIN_MINUTES,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -48,12 +53,6 @@ pub const STATE: &str = "publication-state.json.gz";
 /// Who asked for the publications the timer makes, in their records.
 pub const AUTOMATIC: &str = "automatique";
 
-/// How far before the last watermark a publication looks for changes: a
-/// write takes its `recorded_at` before it commits, and a request lasts at
-/// most a few store timeouts, so a slow write can land with an instant a
-/// little older than a report already published.
-const WATERMARK_MARGIN_MINUTES: i64 = 2;
-
 /// Under the rule of small counts, how often the timer releases the
 /// figures: at most one publication per period of this many minutes (the
 /// first tick after each hour), so that a change of a département's day
@@ -71,11 +70,16 @@ pub struct State {
     today: NaiveDate,
     /// The latest `recorded_at` published.
     watermark: Option<DateTime<Utc>>,
+    /// Where the store's changes are read from next; none (a state of an
+    /// earlier version) or of another kind: a full publication.
+    #[serde(default)]
+    mark: Option<ChangeMark>,
     /// When this publication ran (its `now`).
     #[serde(default)]
     published_at: Option<DateTime<Utc>>,
-    /// The reports published that were recorded within the margin before
-    /// the watermark: a change read again is recognised, not re-rendered.
+    /// With a mark by instant, the reports published that were recorded
+    /// within the margin before the watermark: a change read again is
+    /// recognised, not re-rendered. Empty with a sequence.
     recent: BTreeMap<String, DateTime<Utc>>,
     demo: bool,
     summaries: BTreeMap<String, Summary>,
@@ -95,12 +99,15 @@ pub struct State {
 pub const KEPT_DAYS: usize = 500_000;
 
 impl State {
-    /// Takes in reports now published: the watermark moves, and those
-    /// within the margin before it are remembered (and only those: the set
-    /// is bounded by the writes of the last minutes, not by the store).
+    /// Takes in reports now published: the watermark moves, and with a mark
+    /// by instant, those within the margin before it are remembered (only
+    /// those: the set is bounded by the writes of the last minutes).
     fn saw(&mut self, reports: &[(CommuneCode, NaiveDate, u32, DateTime<Utc>)]) {
         for (_, _, _, at) in reports {
             self.watermark = self.watermark.max(Some(*at));
+        }
+        if !matches!(self.mark, Some(ChangeMark::Instant(_))) {
+            return;
         }
         let floor = self.since();
         for (commune, date, version, at) in reports {
@@ -134,7 +141,7 @@ impl State {
 
     fn since(&self) -> DateTime<Utc> {
         self.watermark.map_or(DateTime::<Utc>::MIN_UTC, |w| {
-            w - chrono::Duration::minutes(WATERMARK_MARGIN_MINUTES)
+            w - chrono::Duration::minutes(CHANGE_MARGIN_MINUTES)
         })
     }
 
@@ -362,6 +369,8 @@ pub struct Publisher {
     cdn: Option<Arc<dyn Cdn>>,
     config: Arc<SiteConfig>,
     fingerprint: String,
+    /// Where "now" comes from for the records of publications.
+    clock: Arc<dyn decompte_core::clock::Clock>,
     /// Held while a publication runs; what the last one published.
     running: tokio::sync::Mutex<Option<State>>,
 }
@@ -375,8 +384,20 @@ impl Publisher {
             cdn: None,
             config: Arc::new(config),
             fingerprint,
+            clock: Arc::new(decompte_core::clock::SystemClock),
             running: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The same publisher going by `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn decompte_core::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the publisher's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Invalidates what each publication changed in `cdn`, after writing it.
@@ -436,20 +457,50 @@ impl Publisher {
             return Ok(None);
         }
         let Some(state) = state else {
-            let started = Utc::now();
+            let started = self.now();
             let result = self.full(None, now, &|_, _| {}).await;
             let outcome = self.settle(&mut last, result)?;
             self.record_automatic(started, &outcome).await;
             return Ok(Some(outcome));
         };
-        let changed = match self.store.changed_since(state.since()).await {
-            Ok(changed) => changed,
+        let current = match self.store.change_mark(now).await {
+            Ok(current) => current,
             Err(error) => {
                 *last = Some(state);
                 return Err(error.into());
             }
         };
-        let new: Vec<&Report> = changed
+        // A state without a mark, or with one of another store: start over.
+        let mark = match state.mark {
+            Some(ChangeMark::Sequence(n)) if current.same_kind(&ChangeMark::Sequence(n)) => {
+                ChangeMark::Sequence(n)
+            }
+            // By instant, from the watermark (what was published).
+            Some(ChangeMark::Instant(_)) if matches!(current, ChangeMark::Instant(_)) => {
+                ChangeMark::Instant(state.watermark.unwrap_or(DateTime::<Utc>::MIN_UTC))
+            }
+            _ => {
+                let started = self.now();
+                let result = self.full(Some(state), now, &|_, _| {}).await;
+                let outcome = self.settle(&mut last, result)?;
+                self.record_automatic(started, &outcome).await;
+                return Ok(Some(outcome));
+            }
+        };
+        let today = self.config.scope.today(now);
+        if mark == current && state.today == today {
+            *last = Some(state);
+            return Ok(None);
+        }
+        let read = match self.store.changes_after(mark).await {
+            Ok(read) => read,
+            Err(error) => {
+                *last = Some(state);
+                return Err(error.into());
+            }
+        };
+        let new: Vec<&Report> = read
+            .reports
             .iter()
             .filter(|r| {
                 !state
@@ -458,8 +509,9 @@ impl Publisher {
             })
             .filter(|r| self.config.scope.contains(&r.commune))
             .collect();
-        let today = self.config.scope.today(now);
         if new.is_empty() && state.today == today {
+            let mut state = state;
+            state.mark = Some(read.mark);
             *last = Some(state);
             return Ok(None);
         }
@@ -496,7 +548,9 @@ impl Publisher {
             changes,
             full: false,
         };
-        let started = Utc::now();
+        let mut state = state;
+        state.mark = Some(read.mark);
+        let started = self.now();
         let result = match self.run(state, plan, today, now, &|_, _| {}).await {
             Ok(Run::Done(outcome, state)) => Ok((outcome, state)),
             Ok(Run::BannerChanged(state)) => self.full(Some(state), now, &|_, _| {}).await,
@@ -523,7 +577,7 @@ impl Publisher {
         let mut publication = Publication::queued(&request, Publication::new_id(), started);
         publication.status = PublicationStatus::Succeeded;
         publication.started_at = Some(started);
-        publication.finished_at = Some(Utc::now());
+        publication.finished_at = Some(self.now());
         publication.files_changed =
             Some(u32::try_from(outcome.files_changed()).unwrap_or(u32::MAX));
         if let Err(error) = self.store.insert_publication(&publication).await {
@@ -578,6 +632,9 @@ impl Publisher {
         now: DateTime<Utc>,
         progress: Progress<'_>,
     ) -> Result<(Outcome, State), PublishError> {
+        // Taken before anything is read: whatever commits later is read by
+        // the next publication.
+        let mark = self.store.change_mark(now).await?;
         let today = self.config.scope.today(now);
         let plan = || Plan {
             read: self
@@ -599,6 +656,7 @@ impl Publisher {
             fingerprint: self.fingerprint.clone(),
             today,
             watermark: None,
+            mark: Some(mark),
             published_at: None,
             recent: BTreeMap::new(),
             demo,
@@ -865,11 +923,11 @@ impl Publisher {
     /// Runs a recorded publication and records how it ended.
     pub async fn run_recorded(&self, mut publication: Publication) -> Publication {
         publication.status = PublicationStatus::Running;
-        publication.started_at = Some(Utc::now());
+        publication.started_at = Some(self.now());
         if let Err(error) = self.store.update_publication(&publication).await {
             tracing::warn!(%error, id = %publication.id, "could not mark publication as running");
         }
-        match self.publish(Utc::now()).await {
+        match self.publish(self.now()).await {
             Ok(outcome) => {
                 publication.status = PublicationStatus::Succeeded;
                 publication.files_changed =
@@ -886,7 +944,7 @@ impl Publisher {
                 tracing::error!(id = %publication.id, %error, "publication failed");
             }
         }
-        publication.finished_at = Some(Utc::now());
+        publication.finished_at = Some(self.now());
         if let Err(error) = self.store.update_publication(&publication).await {
             tracing::warn!(%error, id = %publication.id, "could not record the end of a \
                 publication");

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use decompte_store::{Publication, StoreError};
 
 use crate::Publisher;
@@ -41,7 +40,12 @@ impl PublishTrigger for InProcessTrigger {
     async fn trigger(&self, requested_by: &str, reason: &str) -> Result<Publication, StoreError> {
         let publication = self
             .publisher
-            .request(requested_by, reason, Publication::new_id(), Utc::now())
+            .request(
+                requested_by,
+                reason,
+                Publication::new_id(),
+                self.publisher.now(),
+            )
             .await?;
         let publisher = Arc::clone(&self.publisher);
         let queued = publication.clone();

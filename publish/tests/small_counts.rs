@@ -311,7 +311,10 @@ fn publications(steps: &[Vec<Event>], k: u32) -> Vec<BTreeMap<String, Vec<u8>>> 
                     reason: None,
                     warnings: Vec::new(),
                 };
-                store.write_report(&report, None).await.expect("write");
+                store
+                    .write_report(decompte_store::Ledgered::for_fixtures(), &report, None)
+                    .await
+                    .expect("write");
             }
             let now = write_instant(step, 0) + chrono::Duration::minutes(59);
             publisher.publish_if_changed(now).await.expect("publish");
@@ -481,14 +484,20 @@ fn under_the_rule_the_timer_releases_once_an_hour() {
             .collect();
         let mut reports = reports(&data);
         reports[0].recorded_at = write_instant(0, 0);
-        store.write_report(&reports[0], None).await.expect("write");
+        store
+            .write_report(decompte_store::Ledgered::for_fixtures(), &reports[0], None)
+            .await
+            .expect("write");
         let first = publisher
             .publish_if_changed(write_instant(0, 0) + chrono::Duration::minutes(5))
             .await
             .expect("publish");
         assert!(first.is_some(), "the first publication of the hour runs");
         reports[1].recorded_at = write_instant(0, 0) + chrono::Duration::minutes(10);
-        store.write_report(&reports[1], None).await.expect("write");
+        store
+            .write_report(decompte_store::Ledgered::for_fixtures(), &reports[1], None)
+            .await
+            .expect("write");
         let same_hour = publisher
             .publish_if_changed(write_instant(0, 0) + chrono::Duration::minutes(20))
             .await

@@ -10,7 +10,10 @@ use decompte_core::{CommuneCode, Counts, Report, Role, Source};
 use crate::model::{
     Credential, IdempotencyRecord, Publication, PublicationStatus, ReportQuery, Session,
 };
-use crate::{Store, StoreError};
+use crate::{ChangeMark, Ledgered, Store, StoreError};
+
+/// The conformance suite writes as the ledger would.
+const W: Ledgered = Ledgered::new();
 
 /// Generates one test per conformance check, given an expression that yields an
 /// `Arc<dyn Store>` (it may `.await`).
@@ -20,7 +23,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@each $make;
             first_report_and_correction, stale_version_is_refused, history_keeps_every_version,
             idempotency_record_is_atomic, credentials_issue_use_revoke, sessions_and_expiry,
-            completeness_of_a_day, changes_since_a_watermark, many_reports_are_all_read,
+            completeness_of_a_day, changes_since_a_watermark, changes_after_a_mark,
+            many_reports_are_all_read,
             concurrent_writers_one_winner, throttling_counters, publications,
             a_batch_is_written_whole_or_not_at_all, tallies_of_a_departement,
             current_reports_of_keys, second_factor_enrolment_and_use,
@@ -99,7 +103,7 @@ pub async fn first_report_and_correction(store: Arc<dyn Store>) {
         Some(None)
     );
     store
-        .write_report(&first, None)
+        .write_report(W, &first, None)
         .await
         .expect("first report");
     assert_eq!(
@@ -110,7 +114,10 @@ pub async fn first_report_and_correction(store: Arc<dyn Store>) {
         Some(first.clone())
     );
     let second = report("56001", day(1), 2, 5);
-    store.write_report(&second, None).await.expect("correction");
+    store
+        .write_report(W, &second, None)
+        .await
+        .expect("correction");
     assert_eq!(
         store
             .current_report(&first.commune, first.date)
@@ -125,7 +132,7 @@ pub async fn a_batch_is_written_whole_or_not_at_all(store: Arc<dyn Store>) {
         .map(|d| report("56010", day(d), 1, d))
         .chain([report("56011", day(1), 1, 7)])
         .collect();
-    store.write_reports(&batch).await.expect("a batch");
+    store.write_reports(W, &batch).await.expect("a batch");
     let all = store
         .current_reports(&ReportQuery::default())
         .await
@@ -134,7 +141,7 @@ pub async fn a_batch_is_written_whole_or_not_at_all(store: Arc<dyn Store>) {
     // A batch with one stale version: it is refused and none of it is written.
     let mut stale = vec![report("56010", day(1), 2, 9), report("56012", day(1), 1, 1)];
     stale.push(report("56011", day(1), 1, 8));
-    match store.write_reports(&stale).await {
+    match store.write_reports(W, &stale).await {
         Err(StoreError::Conflict { current }) => {
             assert_eq!(current.map(|c| c.version), Some(1));
         }
@@ -148,23 +155,25 @@ pub async fn a_batch_is_written_whole_or_not_at_all(store: Arc<dyn Store>) {
         all,
         "nothing of a refused batch is written"
     );
-    store.write_reports(&[]).await.expect("an empty batch");
+    store.write_reports(W, &[]).await.expect("an empty batch");
 }
 
 /// An import of many batches: on a store that can (SQLite), undone whole when
 /// a later batch fails; elsewhere, each batch stands alone.
 pub async fn a_bulk_is_kept_or_undone_whole(store: Arc<dyn Store>) {
-    let atomic = store.begin_bulk().await.expect("begin");
+    let atomic = store.begin_bulk(W).await.expect("begin");
     store
-        .write_reports(&[report("56020", day(1), 1, 1)])
+        .write_reports(W, &[report("56020", day(1), 1, 1)])
         .await
         .expect("a first batch");
-    let stale = store.write_reports(&[report("56021", day(1), 3, 1)]).await;
+    let stale = store
+        .write_reports(W, &[report("56021", day(1), 3, 1)])
+        .await;
     assert!(
         matches!(stale, Err(StoreError::Conflict { .. })),
         "{stale:?}"
     );
-    store.end_bulk(false).await.expect("undo");
+    store.end_bulk(W, false).await.expect("undo");
     let first = store
         .current_report(&code("56020"), day(1))
         .await
@@ -175,14 +184,14 @@ pub async fn a_bulk_is_kept_or_undone_whole(store: Arc<dyn Store>) {
         assert!(first.is_some(), "without bulks, each batch stands alone");
     }
     // A bulk kept: every batch of it.
-    store.begin_bulk().await.expect("begin");
+    store.begin_bulk(W).await.expect("begin");
     for (commune, n) in [("56022", 1), ("56023", 2)] {
         store
-            .write_reports(&[report(commune, day(1), 1, n)])
+            .write_reports(W, &[report(commune, day(1), 1, n)])
             .await
             .expect("a batch");
     }
-    store.end_bulk(true).await.expect("keep");
+    store.end_bulk(W, true).await.expect("keep");
     for commune in ["56022", "56023"] {
         assert!(store
             .current_report(&code(commune), day(1))
@@ -192,25 +201,25 @@ pub async fn a_bulk_is_kept_or_undone_whole(store: Arc<dyn Store>) {
     }
     // And the store writes as before once the bulk is over.
     store
-        .write_report(&report("56024", day(1), 1, 1), None)
+        .write_report(W, &report("56024", day(1), 1, 1), None)
         .await
         .expect("a report after the bulk");
 }
 
 pub async fn stale_version_is_refused(store: Arc<dyn Store>) {
     let first = report("56001", day(1), 1, 2);
-    store.write_report(&first, None).await.expect("first");
+    store.write_report(W, &first, None).await.expect("first");
     // A second "first report" conflicts and returns the current report.
     let current = is_conflict(
         store
-            .write_report(&report("56001", day(1), 1, 9), None)
+            .write_report(W, &report("56001", day(1), 1, 9), None)
             .await,
     );
     assert_eq!(current, Some(Some(Box::new(first.clone()))));
     // Skipping a version conflicts too.
     assert!(is_conflict(
         store
-            .write_report(&report("56001", day(1), 3, 9), None)
+            .write_report(W, &report("56001", day(1), 3, 9), None)
             .await
     )
     .is_some());
@@ -227,7 +236,7 @@ pub async fn stale_version_is_refused(store: Arc<dyn Store>) {
 pub async fn history_keeps_every_version(store: Arc<dyn Store>) {
     for version in 1..=4 {
         store
-            .write_report(&report("56002", day(2), version, version * 10), None)
+            .write_report(W, &report("56002", day(2), version, version * 10), None)
             .await
             .expect("write");
     }
@@ -258,7 +267,7 @@ pub async fn idempotency_record_is_atomic(store: Arc<dyn Store>) {
         expires_at: instant(86_400),
     };
     store
-        .write_report(&report("56003", day(1), 1, 1), Some(&record))
+        .write_report(W, &report("56003", day(1), 1, 1), Some(&record))
         .await
         .expect("write");
     assert_eq!(
@@ -271,7 +280,7 @@ pub async fn idempotency_record_is_atomic(store: Arc<dyn Store>) {
     // The same key on another write is refused and writes nothing.
     let other = report("56003", day(2), 1, 1);
     assert!(matches!(
-        store.write_report(&other, Some(&record)).await,
+        store.write_report(W, &other, Some(&record)).await,
         Err(StoreError::IdempotencyKeyTaken)
     ));
     assert_eq!(
@@ -288,7 +297,7 @@ pub async fn idempotency_record_is_atomic(store: Arc<dyn Store>) {
     };
     assert!(is_conflict(
         store
-            .write_report(&report("56003", day(1), 1, 1), Some(&retry))
+            .write_report(W, &report("56003", day(1), 1, 1), Some(&retry))
             .await
     )
     .is_some());
@@ -588,12 +597,12 @@ pub async fn second_factor_enrolment_and_use(store: Arc<dyn Store>) {
 pub async fn completeness_of_a_day(store: Arc<dyn Store>) {
     for commune in ["56001", "56002", "56004"] {
         store
-            .write_report(&report(commune, day(5), 1, 0), None)
+            .write_report(W, &report(commune, day(5), 1, 0), None)
             .await
             .expect("write");
     }
     store
-        .write_report(&report("56003", day(6), 1, 0), None)
+        .write_report(W, &report("56003", day(6), 1, 0), None)
         .await
         .expect("write");
     let reported = store.reported_communes(day(5)).await.expect("read");
@@ -613,14 +622,17 @@ pub async fn changes_since_a_watermark(store: Arc<dyn Store>) {
     early.recorded_at = instant(100);
     let mut late = report("56002", day(1), 1, 1);
     late.recorded_at = instant(200);
-    store.write_report(&early, None).await.expect("write");
-    store.write_report(&late, None).await.expect("write");
+    store.write_report(W, &early, None).await.expect("write");
+    store.write_report(W, &late, None).await.expect("write");
     let changed = store.changed_since(instant(150)).await.expect("read");
     assert_eq!(changed, [late.clone()]);
     // A correction of the early report moves it past the watermark.
     let mut correction = report("56001", day(1), 2, 3);
     correction.recorded_at = instant(300);
-    store.write_report(&correction, None).await.expect("write");
+    store
+        .write_report(W, &correction, None)
+        .await
+        .expect("write");
     let changed = store.changed_since(instant(150)).await.expect("read");
     assert_eq!(changed, [late, correction]);
     assert!(store
@@ -628,6 +640,59 @@ pub async fn changes_since_a_watermark(store: Arc<dyn Store>) {
         .await
         .expect("read")
         .is_empty());
+}
+
+/// What a publisher reads between two publications. A store that numbers
+/// its writes returns exactly what was committed after the mark, whatever
+/// the instants the reports carry (an import of past days, a correction
+/// recorded with an older clock); one that marks by instant returns at
+/// least what was recorded after the mark.
+pub async fn changes_after_a_mark(store: Arc<dyn Store>) {
+    let mut before = report("56001", day(1), 1, 1);
+    before.recorded_at = instant(100);
+    store.write_report(W, &before, None).await.expect("write");
+    let mark = store.change_mark(instant(100)).await.expect("mark");
+    match mark {
+        ChangeMark::Sequence(_) => {
+            let mut past = report("56002", day(1), 1, 2);
+            past.recorded_at = instant(-86_400);
+            let mut correction = report("56001", day(1), 2, 3);
+            correction.recorded_at = instant(50);
+            store.write_report(W, &past, None).await.expect("write");
+            store
+                .write_reports(W, &[correction.clone()])
+                .await
+                .expect("write");
+            let changes = store.changes_after(mark).await.expect("read");
+            assert_eq!(changes.reports, [past, correction], "in commit order");
+            assert!(matches!(changes.mark, ChangeMark::Sequence(n) if n > 0));
+            let again = store.changes_after(changes.mark).await.expect("read");
+            assert!(again.reports.is_empty(), "{again:?}");
+            assert_eq!(again.mark, changes.mark, "nothing new, the same mark");
+            assert_eq!(
+                store.change_mark(instant(500)).await.expect("mark"),
+                changes.mark
+            );
+        }
+        ChangeMark::Instant(at) => {
+            let mut after = report("56002", day(1), 1, 2);
+            after.recorded_at = at + Duration::seconds(10);
+            store.write_report(W, &after, None).await.expect("write");
+            let changes = store.changes_after(mark).await.expect("read");
+            assert!(changes.reports.contains(&after), "{changes:?}");
+            assert_eq!(changes.mark, ChangeMark::Instant(after.recorded_at));
+        }
+    }
+    assert!(
+        store
+            .changes_after(match mark {
+                ChangeMark::Sequence(_) => ChangeMark::Instant(instant(0)),
+                ChangeMark::Instant(_) => ChangeMark::Sequence(0),
+            })
+            .await
+            .is_err(),
+        "a mark of another kind is refused"
+    );
 }
 
 pub async fn tallies_of_a_departement(store: Arc<dyn Store>) {
@@ -639,7 +704,7 @@ pub async fn tallies_of_a_departement(store: Arc<dyn Store>) {
         demo,
         report("29001", day(1), 1, 9),
     ] {
-        store.write_report(&written, None).await.expect("write");
+        store.write_report(W, &written, None).await.expect("write");
     }
     let keys: Vec<String> = vec!["ehpad".into(), "hopital".into(), "cimetiere".into()];
     let mut tallies = store
@@ -685,7 +750,7 @@ pub async fn current_reports_of_keys(store: Arc<dyn Store>) {
         report("56001", day(1), 2, 5),
         report("56002", day(1), 1, 2),
     ] {
-        store.write_report(&written, None).await.expect("write");
+        store.write_report(W, &written, None).await.expect("write");
     }
     // 150 keys, more than one request of a backend that reads 100 at a time.
     let mut keys: Vec<(CommuneCode, NaiveDate)> =
@@ -710,7 +775,7 @@ pub async fn many_reports_are_all_read(store: Arc<dyn Store>) {
     for c in 1..=30 {
         for d in 0..100 {
             store
-                .write_report(&report(&format!("56{c:03}"), day(d), 1, c), None)
+                .write_report(W, &report(&format!("56{c:03}"), day(d), 1, c), None)
                 .await
                 .expect("write");
             written += 1;
@@ -739,7 +804,7 @@ pub async fn many_reports_are_all_read(store: Arc<dyn Store>) {
 
 pub async fn concurrent_writers_one_winner(store: Arc<dyn Store>) {
     store
-        .write_report(&report("56009", day(1), 1, 0), None)
+        .write_report(W, &report("56009", day(1), 1, 0), None)
         .await
         .expect("first");
     let tasks: Vec<_> = (0..20)
@@ -747,7 +812,7 @@ pub async fn concurrent_writers_one_winner(store: Arc<dyn Store>) {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 store
-                    .write_report(&report("56009", day(1), 2, i + 1), None)
+                    .write_report(W, &report("56009", day(1), 2, i + 1), None)
                     .await
             })
         })

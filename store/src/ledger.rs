@@ -10,7 +10,7 @@ use decompte_core::correction::{check_correction, CorrectionError};
 use decompte_core::time::to_stored_precision;
 use decompte_core::{CommuneCode, Draft, FieldError, Reach, Report, Role, Rules, Scope, Source};
 
-use crate::{Credential, IdempotencyRecord, Store, StoreError};
+use crate::{Credential, IdempotencyRecord, Ledgered, Store, StoreError};
 
 /// How long a replayable answer is kept for an `Idempotency-Key`.
 pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
@@ -198,7 +198,9 @@ impl<'a> Ledger<'a> {
             created_at: now,
             expires_at: now + chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS),
         });
-        self.store.write_report(&report, record.as_ref()).await?;
+        self.store
+            .write_report(Ledgered::new(), &report, record.as_ref())
+            .await?;
         // One line per declaration a person made; bulk imports and the
         // demonstration, thousands at a time, only at debug level.
         if report.source == Source::Import {
@@ -216,28 +218,26 @@ impl<'a> Ledger<'a> {
         Ok(report)
     }
 
-    /// Writes many drafts at once: each checked as [`record`] checks one,
-    /// then all written together with [`Store::write_reports`] (on SQLite
-    /// in one transaction: one refusal, and nothing is written). The current
-    /// reports of the batch's (commune, day)s are read at once.
-    ///
-    /// [`record`]: Ledger::record
-    pub async fn record_batch(
-        &self,
-        actor: &Actor,
-        drafts: &[Draft],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Report>, (usize, RecordError)> {
-        self.write_batch(actor, drafts, None, now)
-            .await
-            .map(|(reports, _)| reports)
+    /// Makes the writes up to [`Ledger::end_bulk`] one unit where the
+    /// store can ([`crate::Reports::begin_bulk`]): an import of many batches.
+    pub async fn begin_bulk(&self) -> Result<bool, StoreError> {
+        self.store.begin_bulk(Ledgered::new()).await
+    }
+
+    /// Ends the unit [`Ledger::begin_bulk`] began: keeps its writes, or
+    /// undoes them.
+    pub async fn end_bulk(&self, keep: bool) -> Result<(), StoreError> {
+        self.store.end_bulk(Ledgered::new(), keep).await
     }
 
     /// Imports drafts as the value of their (commune, day): a new one is
     /// created, one that differs corrects whatever version is current, with
-    /// `reason`, and one that is the same is left alone. Otherwise as
-    /// [`Ledger::record_batch`]. Returns what was written and how many were
-    /// the same.
+    /// `reason`, and one that is the same is left alone. Each is checked as
+    /// [`Ledger::record`] checks one, then all are written together with
+    /// [`crate::Reports::write_reports`] (on SQLite in one transaction: one
+    /// refusal, and nothing is written); the current reports of the batch's
+    /// (commune, day)s are read at once. Returns what was written and how
+    /// many were the same.
     pub async fn import_batch(
         &self,
         actor: &Actor,
@@ -329,7 +329,7 @@ impl<'a> Ledger<'a> {
             origin.push(index);
         }
         self.store
-            .write_reports(&reports)
+            .write_reports(Ledgered::new(), &reports)
             .await
             .map_err(|e| match e {
                 StoreError::Partial { written, error } => (

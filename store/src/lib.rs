@@ -58,6 +58,66 @@ pub enum StoreError {
     },
 }
 
+/// What the store's report writes take: made by the [`Ledger`] only (and,
+/// behind the `testing` feature, by the conformance suite and the tests'
+/// fixtures), so that a write that bypasses the ledger's rules does not
+/// compile.
+#[derive(Debug, Clone, Copy)]
+pub struct Ledgered {
+    _private: (),
+}
+
+impl Ledgered {
+    pub(crate) const fn new() -> Self {
+        Self { _private: () }
+    }
+
+    /// For the tests' fixtures, which write reports as they are (past
+    /// instants, a chosen version) without the ledger's checks.
+    #[cfg(feature = "testing")]
+    pub const fn for_fixtures() -> Self {
+        Self::new()
+    }
+}
+
+/// A position in the changes of the reports, which a reader (the publisher)
+/// keeps to read only what changed after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ChangeMark {
+    /// The store numbers each write inside its transaction, in commit
+    /// order: whatever is numbered after it was committed after it, and is
+    /// read once, with no margin (SQLite).
+    Sequence(u64),
+    /// The latest `recorded_at` read. A write takes its instant before it
+    /// commits, so the changes after it include those recorded up to
+    /// [`CHANGE_MARGIN_MINUTES`] before it, some of them read already
+    /// (DynamoDB).
+    Instant(DateTime<Utc>),
+}
+
+impl ChangeMark {
+    /// Both marks are of the same kind (a reader that kept one of another
+    /// store starts again from the whole store).
+    pub fn same_kind(&self, other: &ChangeMark) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+/// How far before an [`ChangeMark::Instant`] the changes after it begin: a
+/// write takes its instant before it commits, and a request lasts at most a
+/// few store timeouts.
+pub const CHANGE_MARGIN_MINUTES: i64 = 2;
+
+/// What [`Reports::changes_after`] read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changes {
+    /// The current reports written after the mark, in the order written
+    /// (after an instant, also those of the margin before it).
+    pub reports: Vec<Report>,
+    /// The mark to read the next changes after.
+    pub mark: ChangeMark,
+}
+
 /// Reports: the current value and every version of each (commune, day), and
 /// the idempotency records written with them. What the ledger, the app's
 /// readers and the publisher need.
@@ -73,20 +133,21 @@ pub trait Reports: Send + Sync {
     /// (SQLite) writes them in one: a stale version, and nothing is written.
     /// Others write them in order, in atomic batches, and say in
     /// [`StoreError::Partial`] how many were written before a failure.
-    async fn write_reports(&self, reports: &[Report]) -> Result<()>;
+    async fn write_reports(&self, by: Ledgered, reports: &[Report]) -> Result<()>;
     /// Makes the writes of this store up to [`Reports::end_bulk`] one unit,
     /// all or nothing, where the backend can (SQLite: one transaction, which
     /// holds other writers back until it ends); returns whether it does.
     /// Elsewhere (DynamoDB) a no-op: each [`Reports::write_reports`] stands
     /// alone and says what it wrote. For an import of many batches, by one
     /// process.
-    async fn begin_bulk(&self) -> Result<bool> {
+    async fn begin_bulk(&self, by: Ledgered) -> Result<bool> {
+        let _ = by;
         Ok(false)
     }
     /// Ends the unit [`Reports::begin_bulk`] began: keeps its writes, or
     /// undoes every one of them.
-    async fn end_bulk(&self, keep: bool) -> Result<()> {
-        let _ = keep;
+    async fn end_bulk(&self, by: Ledgered, keep: bool) -> Result<()> {
+        let _ = (by, keep);
         Ok(())
     }
     /// Writes `report` as a new version. Succeeds only if the current version of
@@ -95,6 +156,7 @@ pub trait Reports: Send + Sync {
     /// idempotency record, if any, is written in the same atomic step.
     async fn write_report(
         &self,
+        by: Ledgered,
         report: &Report,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<()>;
@@ -119,6 +181,31 @@ pub trait Reports: Send + Sync {
     async fn reported_communes(&self, date: NaiveDate) -> Result<BTreeSet<CommuneCode>>;
     /// Current reports recorded strictly after `since`.
     async fn changed_since(&self, since: DateTime<Utc>) -> Result<Vec<Report>>;
+    /// The mark of every write committed now: a reader that then reads the
+    /// store, and later [`Reports::changes_after`] this mark, misses no
+    /// write. This default marks by instant (`now`).
+    async fn change_mark(&self, now: DateTime<Utc>) -> Result<ChangeMark> {
+        Ok(ChangeMark::Instant(now))
+    }
+    /// The current reports written after `mark` (a mark of this store's
+    /// kind) and the mark after them. This default reads by instant, from
+    /// [`CHANGE_MARGIN_MINUTES`] before it.
+    async fn changes_after(&self, mark: ChangeMark) -> Result<Changes> {
+        let ChangeMark::Instant(after) = mark else {
+            return Err(StoreError::Corrupt(format!(
+                "a mark of another store: {mark:?}"
+            )));
+        };
+        let since = after
+            .checked_sub_signed(chrono::Duration::minutes(CHANGE_MARGIN_MINUTES))
+            .unwrap_or(after);
+        let reports = self.changed_since(since).await?;
+        let latest = reports.iter().map(|r| r.recorded_at).max();
+        Ok(Changes {
+            mark: ChangeMark::Instant(latest.map_or(after, |l| l.max(after))),
+            reports,
+        })
+    }
     /// The current reports of a département as [`Tally`]s (the counts of
     /// `keys`, `flagged` when recorded by `flag`): what a publication reads.
     /// A backend may read them faster than whole reports.

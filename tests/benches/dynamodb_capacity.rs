@@ -31,13 +31,21 @@ async fn main() {
     // One write, store level.
     let before = store.consumed();
     store
-        .write_report(&sample_report(&communes[0], start, 1, 1), None)
+        .write_report(
+            decompte_store::Ledgered::for_fixtures(),
+            &sample_report(&communes[0], start, 1, 1),
+            None,
+        )
         .await
         .expect("write");
     let (_, new_report) = delta(before, store.consumed());
     let before = store.consumed();
     store
-        .write_report(&sample_report(&communes[0], start, 2, 2), None)
+        .write_report(
+            decompte_store::Ledgered::for_fixtures(),
+            &sample_report(&communes[0], start, 2, 2),
+            None,
+        )
         .await
         .expect("write");
     let (_, correction) = delta(before, store.consumed());
@@ -125,6 +133,7 @@ async fn main() {
         .expect("exists");
     store
         .write_report(
+            decompte_store::Ledgered::for_fixtures(),
             &sample_report(&communes[5], current.date, current.version + 1, 9),
             None,
         )
@@ -149,6 +158,7 @@ async fn main() {
     // state the last publication left in the sink.
     store
         .write_report(
+            decompte_store::Ledgered::for_fixtures(),
             &sample_report(&communes[6], current.date, current.version + 1, 9),
             None,
         )

@@ -151,7 +151,10 @@ async fn child(part: &str, departements: &str, database: &Path, site: &Path) {
             *corrected.counts.entry("domicile".into()).or_default() += 1;
             corrected.recorded_at = Utc::now();
             corrected.reason = Some("bench".into());
-            store.write_report(&corrected, None).await.expect("correct");
+            store
+                .write_report(decompte_store::Ledgered::for_fixtures(), &corrected, None)
+                .await
+                .expect("correct");
             let started = Instant::now();
             let outcome = publisher
                 .publish_if_changed(Utc::now())
@@ -164,7 +167,10 @@ async fn child(part: &str, departements: &str, database: &Path, site: &Path) {
             corrected.version += 1;
             *corrected.counts.entry("domicile".into()).or_default() += 1;
             corrected.recorded_at = Utc::now();
-            store.write_report(&corrected, None).await.expect("correct");
+            store
+                .write_report(decompte_store::Ledgered::for_fixtures(), &corrected, None)
+                .await
+                .expect("correct");
             let started = Instant::now();
             let warm = publisher
                 .publish_if_changed(Utc::now())

@@ -88,6 +88,19 @@ impl TestApp {
         Self::serve(app, listener, dir).await
     }
 
+    /// Starts the app going by `clock` (set to the hour a test needs).
+    pub async fn start_at(
+        clock: Arc<dyn decompte_core::clock::Clock>,
+        adjust: impl FnOnce(&mut Options),
+    ) -> Self {
+        let (dir, listener, mut settings) = Self::prepare().await;
+        adjust(&mut settings);
+        let app = LocalApp::open_with_clock(&settings, clock)
+            .await
+            .expect("open the app");
+        Self::serve(app, listener, dir).await
+    }
+
     /// Starts the app on a given store (DynamoDB Local, say) with default settings.
     pub async fn start_on(store: Arc<dyn Store>) -> Self {
         Self::start_on_with(store, |_| {}).await
@@ -506,7 +519,7 @@ pub async fn write_counts(app: &TestApp, commune: &str, date: chrono::NaiveDate,
     }
     report.recorded_by = "test".into();
     app.store()
-        .write_report(&report, None)
+        .write_report(decompte_store::Ledgered::for_fixtures(), &report, None)
         .await
         .expect("write");
 }
@@ -582,7 +595,7 @@ pub async fn load_year(
                     let mut report = sample_report(commune, date, 1, hopital);
                     report.recorded_at = date.and_hms_opt(18, 0, 0).unwrap_or_default().and_utc();
                     store
-                        .write_report(&report, None)
+                        .write_report(decompte_store::Ledgered::for_fixtures(), &report, None)
                         .await
                         .expect("load a report");
                     written += 1;
@@ -608,7 +621,7 @@ pub async fn correct(
     let mut corrected = sample_report(commune, date, 2, hopital);
     corrected.recorded_at = Utc::now();
     store
-        .write_report(&corrected, None)
+        .write_report(decompte_store::Ledgered::for_fixtures(), &corrected, None)
         .await
         .expect("correction");
 }

@@ -119,7 +119,10 @@ pub async fn generate(
         for day in 0..days {
             batch.push(report(commune, start, day, settings));
             if batch.len() == BATCH {
-                store.write_reports(&batch).await.expect("write a batch");
+                store
+                    .write_reports(decompte_store::Ledgered::for_fixtures(), &batch)
+                    .await
+                    .expect("write a batch");
                 written += batch.len();
                 batch.clear();
                 progress(written);
@@ -127,7 +130,10 @@ pub async fn generate(
         }
     }
     if !batch.is_empty() {
-        store.write_reports(&batch).await.expect("write a batch");
+        store
+            .write_reports(decompte_store::Ledgered::for_fixtures(), &batch)
+            .await
+            .expect("write a batch");
         written += batch.len();
         progress(written);
     }

@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::Utc;
 use decompte_core::spreadsheet::write_cell;
 use decompte_core::time::fr_datetime;
 use decompte_core::{CommuneCode, Reach, Role, Scope};
@@ -33,7 +32,7 @@ async fn codes_view(
     let scope = caller.scope(deployment);
     // A prefecture sees the codes of its own communes and of the
     // prefecture codes inside its départements; the ministry, every code.
-    let now = Utc::now();
+    let now = state.now();
     let label_of = |id: &str| {
         credentials
             .iter()
@@ -219,7 +218,7 @@ pub(super) async fn issue_code(
     } else {
         label
     };
-    let now = Utc::now();
+    let now = state.now();
     // A supervisor's code is renewed, not kept for ever (90 days by default).
     let expires_at = role.is_supervisor().then(|| {
         now + chrono::Duration::from_std(state.config.supervisor_code_lifetime)
@@ -282,7 +281,7 @@ pub(super) async fn revoke_code(
             )),
         );
     }
-    match revoke_credential(state.store.as_ref(), &id, cascade, Utc::now()).await {
+    match revoke_credential(state.store.as_ref(), &id, cascade, state.now()).await {
         Ok(revoked) if !revoked.is_empty() => {
             for revoked_id in &revoked {
                 tracing::info!(

@@ -116,7 +116,7 @@ pub(super) async fn contacts_import(
     let set = ContactOverrides {
         departement: departement.clone(),
         contacts,
-        imported_at: Utc::now(),
+        imported_at: state.now(),
         imported_by: session.caller.id().to_owned(),
     };
     if let Err(error) = state.store.put_contacts(&set).await {

@@ -34,7 +34,7 @@ pub(super) fn departement_and_day(
             .map(str::to_owned)
             .ok_or_else(|| ApiError::not_found("Aucun département dans votre périmètre."))?,
     };
-    let now = Utc::now();
+    let now = state.now();
     let date = asked_day(state, date, scope.today(now), scope.latest_today(now))?;
     let communes = scope
         .communes()

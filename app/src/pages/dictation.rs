@@ -149,7 +149,7 @@ pub(super) async fn dictation_submit(
     let submission = field(&fields, "submission")
         .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_owned);
-    let now = Utc::now();
+    let now = state.now();
     let mut saved = Vec::new();
     let mut again = Vec::new();
     for commune in communes {

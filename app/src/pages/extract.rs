@@ -37,7 +37,7 @@ impl FromRequest<AppState> for SignedForm {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (parts, body) = request.into_parts();
-        let session = auth::browser_session(state, &parts.headers, Utc::now())
+        let session = auth::browser_session(state, &parts.headers, state.now())
             .await
             .map_err(|error| error_page(state, None, &error.into()))?;
         // A declaration typed before the session expired is carried through

@@ -66,7 +66,7 @@ pub(super) async fn render_form(
     view: FormView<'_>,
 ) -> Response {
     let settings = &state.config.rules.settings;
-    let now = Utc::now();
+    let now = state.now();
     let today = local_today(&view.commune.departement, now);
     let code = &view.commune.code;
     let (history, recent) = match view.date {
@@ -222,7 +222,7 @@ pub(super) async fn form_page(
         Err(error) => return error_page(&state, Some(&session), &error),
     };
     // The commune's own day: Réunion and Guadeloupe are not on Paris time.
-    let today = local_today(&commune.departement, Utc::now());
+    let today = local_today(&commune.departement, state.now());
     let date = match asked_day(&state, query.date.as_deref(), today, today) {
         Ok(date) => date,
         Err(error) => return error_page(&state, Some(&session), &error),
@@ -316,7 +316,7 @@ pub(super) async fn form_submit(
     };
     // A form sent again (a double tap, a retry after a lost answer) carries
     // the token of its rendering: the same confirmation, nothing written.
-    let now = Utc::now();
+    let now = state.now();
     let idempotency = field(&fields, "submission")
         .filter(|token| token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(|token| {

@@ -13,7 +13,7 @@ pub(super) async fn login_page(
     headers: HeaderMap,
     Query(query): Query<LoginQuery>,
 ) -> Response {
-    if let Ok(Some(session)) = auth::browser_session(&state, &headers, Utc::now()).await {
+    if let Ok(Some(session)) = auth::browser_session(&state, &headers, state.now()).await {
         return Redirect::to(home_for(&session)).into_response();
     }
     login_form(
@@ -101,7 +101,7 @@ pub(super) async fn login(
         &headers,
         peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
     );
-    let now = Utc::now();
+    let now = state.now();
     let credential =
         match auth::check_code(&state, field(&fields, "code").unwrap_or(""), &client, now).await {
             Ok(credential) => credential,

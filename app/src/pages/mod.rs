@@ -183,7 +183,7 @@ fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) 
 /// `GET /aide`: how to declare, in plain French, for anyone (no login: the
 /// access letter links to it).
 async fn help_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = auth::browser_session(&state, &headers, Utc::now())
+    let session = auth::browser_session(&state, &headers, state.now())
         .await
         .ok()
         .flatten();
@@ -284,7 +284,7 @@ async fn require_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<BrowserSession, Response> {
-    match auth::browser_session(state, headers, Utc::now()).await {
+    match auth::browser_session(state, headers, state.now()).await {
         Ok(Some(session)) => Ok(session),
         Ok(None) => Err(Redirect::to("/connexion").into_response()),
         Err(error) => Err(error_page(state, None, &error.into())),

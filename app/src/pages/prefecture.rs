@@ -18,7 +18,7 @@ pub(super) async fn prefecture_page(
     let query: PrefectureQuery = lenient_query(query);
     // Only the caller's départements, in their time zone.
     let scope = session.caller.scope(&state.config.scope);
-    let now = Utc::now();
+    let now = state.now();
     let today = scope.latest_today(now);
     let date = match asked_day(&state, query.date.as_deref(), scope.today(now), today) {
         Ok(date) => date,
@@ -263,7 +263,7 @@ pub(super) async fn prefecture_reminder(
         );
     }
     let scope = session.caller.scope(&state.config.scope);
-    let now = Utc::now();
+    let now = state.now();
     let date = match asked_day(
         &state,
         field(&fields, "date"),
@@ -384,7 +384,7 @@ async fn email_reminders(
             ),
         );
     };
-    let now = Utc::now();
+    let now = state.now();
     let earliest = earliest_reminder_day(state, scope, now);
     if date < earliest {
         return error_page(
@@ -514,7 +514,7 @@ async fn tally(
                 date,
                 commune: commune.clone(),
                 channel: "email".into(),
-                at: Utc::now(),
+                at: state.now(),
                 by: session.caller.id().to_owned(),
             };
             if let Err(error) = state.store.record_reminder(&reminder).await {

@@ -116,7 +116,7 @@ pub(super) async fn proconnect_return(
     let secure = state.config.secure_cookies;
     let forget = flow_cookie("", 0, secure);
     let answer = |response: Response| with_cookies(response, std::slice::from_ref(&forget));
-    let now = Utc::now();
+    let now = state.now();
     let client = auth::client_key(
         &state,
         &headers,

@@ -184,7 +184,7 @@ pub(super) async fn verification_page(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Response {
-    let now = Utc::now();
+    let now = state.now();
     match pending(&state, &headers, now).await {
         Ok(Some((pending_id, credential))) => page(
             &state,
@@ -209,7 +209,7 @@ pub(super) async fn verify(
     headers: HeaderMap,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let now = Utc::now();
+    let now = state.now();
     let (pending_id, credential) = match pending(&state, &headers, now).await {
         Ok(Some(found)) => found,
         Ok(None) => return back_to_login(),

@@ -15,7 +15,7 @@ async fn asked(
 ) -> Result<(Situation, Scope), Response> {
     let scope = session.caller.scope(&state.config.scope);
     // Yesterday by default: the morning's report is about the day before.
-    let yesterday = scope.today(Utc::now()) - Duration::days(1);
+    let yesterday = scope.today(state.now()) - Duration::days(1);
     let (date, departement, _) = page_day(state, session, query, Some(yesterday))?;
     let made = situation(
         state.store.as_ref(),
@@ -23,7 +23,7 @@ async fn asked(
         &state.config.rules.settings,
         date,
         &departement,
-        Utc::now(),
+        state.now(),
     )
     .await
     .map_err(|error| error_page(state, Some(session), &error.into()))?;

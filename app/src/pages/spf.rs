@@ -65,7 +65,7 @@ pub(super) async fn spf_import(
     let series = ReferenceSeries {
         departement: departement.clone(),
         days,
-        imported_at: Utc::now(),
+        imported_at: state.now(),
         imported_by: session.caller.id().to_owned(),
     };
     if let Err(error) = state.store.put_reference(&series).await {

@@ -39,9 +39,9 @@ use decompte_core::{CommuneCode, Counts, Report, Role};
 
 use decompte_config::TableAddress;
 use decompte_store::{
-    Access, ContactOverrides, Credential, IdempotencyRecord, Publication, PublicationStatus,
-    Publications, ReferenceSeries, References, Reminder, Reminders, ReportQuery, Reports, Result,
-    SecondFactor, Session, Store, StoreError,
+    Access, ContactOverrides, Credential, IdempotencyRecord, Ledgered, Publication,
+    PublicationStatus, Publications, ReferenceSeries, References, Reminder, Reminders, ReportQuery,
+    Reports, Result, SecondFactor, Session, Store, StoreError,
 };
 
 mod access;

@@ -74,6 +74,7 @@ impl Reports for DynamoStore {
 
     async fn write_report(
         &self,
+        _: Ledgered,
         report: &Report,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<()> {
@@ -129,7 +130,7 @@ impl Reports for DynamoStore {
         }
     }
 
-    async fn write_reports(&self, reports: &[Report]) -> Result<()> {
+    async fn write_reports(&self, _: Ledgered, reports: &[Report]) -> Result<()> {
         // A transaction holds 100 items: 50 reports (current and history).
         let mut written = 0;
         for batch in reports.chunks(50) {

@@ -14,7 +14,10 @@ use crate::model::{
     ContactOverrides, Credential, IdempotencyRecord, Publication, PublicationStatus,
     ReferenceSeries, Reminder, ReportQuery, SecondFactor, Session, Tally,
 };
-use crate::{Access, Publications, References, Reminders, Reports, Result, Store, StoreError};
+use crate::{
+    Access, ChangeMark, Changes, Ledgered, Publications, References, Reminders, Reports, Result,
+    Store, StoreError,
+};
 
 mod access;
 mod publications;
@@ -38,6 +41,7 @@ CREATE TABLE IF NOT EXISTS current_reports (
     date        TEXT NOT NULL,
     version     INTEGER NOT NULL,
     recorded_at TEXT NOT NULL,
+    seq         INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (commune, date)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS current_by_date ON current_reports (date);
@@ -249,6 +253,9 @@ fn migrate(connection: &Connection) -> Result<()> {
         ("credentials", "recovery_hashes", "TEXT NOT NULL DEFAULT ''"),
         ("sessions", "pending", "INTEGER NOT NULL DEFAULT 0"),
         ("report_versions", "warnings", "TEXT NOT NULL DEFAULT ''"),
+        // Reports written before it have none: a publisher reads them all
+        // once (it kept no mark of this kind).
+        ("current_reports", "seq", "INTEGER NOT NULL DEFAULT 0"),
     ];
     for (table, column, definition) in added {
         let present: bool = connection
@@ -265,6 +272,9 @@ fn migrate(connection: &Connection) -> Result<()> {
                 .map_err(unavailable)?;
         }
     }
+    connection
+        .execute_batch("CREATE INDEX IF NOT EXISTS current_by_seq ON current_reports (seq);")
+        .map_err(unavailable)?;
     Ok(())
 }
 

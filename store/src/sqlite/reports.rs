@@ -16,6 +16,7 @@ impl Reports for SqliteStore {
 
     async fn write_report(
         &self,
+        _: Ledgered,
         report: &Report,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<()> {
@@ -61,7 +62,7 @@ impl Reports for SqliteStore {
         .await
     }
 
-    async fn write_reports(&self, reports: &[Report]) -> Result<()> {
+    async fn write_reports(&self, _: Ledgered, reports: &[Report]) -> Result<()> {
         let mut reports = reports.to_vec();
         // In the order of the primary keys: each insert lands next to the
         // previous one, not at a random page of a table of millions of rows.
@@ -97,7 +98,7 @@ impl Reports for SqliteStore {
         .await
     }
 
-    async fn begin_bulk(&self) -> Result<bool> {
+    async fn begin_bulk(&self, _: Ledgered) -> Result<bool> {
         self.with(|connection| {
             connection
                 .execute_batch("BEGIN IMMEDIATE")
@@ -107,7 +108,7 @@ impl Reports for SqliteStore {
         Ok(true)
     }
 
-    async fn end_bulk(&self, keep: bool) -> Result<()> {
+    async fn end_bulk(&self, _: Ledgered, keep: bool) -> Result<()> {
         self.with(move |connection| {
             if connection.is_autocommit() {
                 return Ok(());
@@ -253,6 +254,37 @@ impl Reports for SqliteStore {
         .await
     }
 
+    async fn change_mark(&self, _now: DateTime<Utc>) -> Result<ChangeMark> {
+        self.reading(|c| last_seq(c).map(ChangeMark::Sequence))
+            .await
+    }
+
+    /// In commit order: the last number is read first, then the reports up
+    /// to it; whatever commits in between is numbered after it, and read
+    /// next time.
+    async fn changes_after(&self, mark: ChangeMark) -> Result<Changes> {
+        let ChangeMark::Sequence(after) = mark else {
+            return Err(StoreError::Corrupt(format!(
+                "a mark of another store: {mark:?}"
+            )));
+        };
+        self.reading(move |c| {
+            let last = last_seq(c)?;
+            let sql = format!(
+                "SELECT {REPORT_COLUMNS} FROM current_reports c JOIN report_versions v \
+                 ON v.commune = c.commune AND v.date = c.date AND v.version = c.version \
+                 WHERE c.seq > ?1 AND c.seq <= ?2 ORDER BY c.seq"
+            );
+            let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            let reports = query_reports(c, &sql, [as_i64(after), as_i64(last)])?;
+            Ok(Changes {
+                reports,
+                mark: ChangeMark::Sequence(last.max(after)),
+            })
+        })
+        .await
+    }
+
     async fn idempotency_record(
         &self,
         key: &str,
@@ -296,6 +328,18 @@ impl Reports for SqliteStore {
     }
 }
 
+/// The number of the last write committed.
+fn last_seq(c: &rusqlite::Connection) -> Result<u64> {
+    let last: i64 = c
+        .query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM current_reports",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(unavailable)?;
+    Ok(u64::try_from(last).unwrap_or(0))
+}
+
 /// Writes reports as versions under the version condition, with its
 /// statements prepared once for a whole batch.
 struct ReportWriter<'t> {
@@ -303,6 +347,9 @@ struct ReportWriter<'t> {
     current_version: rusqlite::CachedStatement<'t>,
     version: rusqlite::CachedStatement<'t>,
     current: rusqlite::CachedStatement<'t>,
+    /// The last number given to a write: the transaction holds the write
+    /// lock, so numbers follow the order of the commits.
+    seq: i64,
 }
 
 impl<'t> ReportWriter<'t> {
@@ -323,9 +370,17 @@ impl<'t> ReportWriter<'t> {
                 .map_err(unavailable)?,
             current: tx
                 .prepare_cached(
-                    "INSERT INTO current_reports (commune, date, version, recorded_at) VALUES \
-                        (?1, ?2, ?3, ?4) ON CONFLICT (commune, date) DO UPDATE SET version = \
-                        excluded.version, recorded_at = excluded.recorded_at",
+                    "INSERT INTO current_reports (commune, date, version, recorded_at, seq) \
+                        VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (commune, date) DO UPDATE SET \
+                        version = excluded.version, recorded_at = excluded.recorded_at, \
+                        seq = excluded.seq",
+                )
+                .map_err(unavailable)?,
+            seq: tx
+                .query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM current_reports",
+                    [],
+                    |row| row.get(0),
                 )
                 .map_err(unavailable)?,
         })
@@ -370,8 +425,15 @@ impl<'t> ReportWriter<'t> {
                 report.warnings.join(",")
             ])
             .map_err(unavailable)?;
+        self.seq += 1;
         self.current
-            .execute(params![commune, date, report.version, recorded_at])
+            .execute(params![
+                commune,
+                date,
+                report.version,
+                recorded_at,
+                self.seq
+            ])
             .map_err(unavailable)?;
         Ok(())
     }

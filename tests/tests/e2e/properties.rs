@@ -50,7 +50,7 @@ proptest! {
                     reason: Some("prop".into()),
                     warnings: Vec::new(),
                 };
-                store.write_report(&report, None).await.expect("write");
+                store.write_report(decompte_store::Ledgered::for_fixtures(), &report, None).await.expect("write");
             }
             let stored = store.current_reports(&ReportQuery::default()).await.expect("read");
             let store_total: u64 = stored.iter().map(Report::total).sum();

@@ -235,7 +235,10 @@ async fn the_timer_renders_only_after_a_write() {
     let mut late = published[0].clone();
     late.commune = decompte_core::CommuneCode::parse("56121").expect("code");
     late.recorded_at = watermark - chrono::Duration::seconds(30);
-    store.write_report(&late, None).await.expect("write");
+    store
+        .write_report(decompte_store::Ledgered::for_fixtures(), &late, None)
+        .await
+        .expect("write");
     let outcome = publisher
         .publish_if_changed(now)
         .await
@@ -312,6 +315,91 @@ async fn a_declaration_is_published_without_waiting_for_the_timer() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// A crisis fills the store in bulk (an import of every commune's days,
+/// with the instant of the import), then a mairie corrects a day: the
+/// timer's publication reads that one change, renders its département only,
+/// and the state kept between publications names no report (it was a list
+/// of every report written within minutes of the last one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_bulk_import_a_correction_renders_its_departement_only() {
+    use decompte_publish::{FolderSink, Publisher, STATE};
+    let app = TestApp::start_with(|options| {
+        options.departements = vec!["29".into(), "56".into(), "974".into()];
+    })
+    .await;
+    let store = app.store();
+    let config = app.app.publisher.config().clone();
+    let now = chrono::Utc::now();
+    let first_day = chrono::NaiveDate::from_ymd_opt(2020, 4, 1).expect("day");
+    let reports: Vec<decompte_core::Report> = config
+        .scope
+        .communes()
+        .flat_map(|commune| {
+            (0..20).map(move |offset| decompte_core::Report {
+                commune: commune.code.clone(),
+                date: first_day + chrono::Duration::days(offset),
+                counts: [("hopital".to_owned(), 1)].into_iter().collect(),
+                version: 1,
+                recorded_at: now,
+                recorded_by: "import".into(),
+                source: decompte_core::Source::Import,
+                reason: None,
+                warnings: Vec::new(),
+            })
+        })
+        .collect();
+    assert!(reports.len() > 10_000, "{}", reports.len());
+    assert!(store
+        .begin_bulk(decompte_store::Ledgered::for_fixtures())
+        .await
+        .expect("bulk"));
+    store
+        .write_reports(decompte_store::Ledgered::for_fixtures(), &reports)
+        .await
+        .expect("import");
+    store
+        .end_bulk(decompte_store::Ledgered::for_fixtures(), true)
+        .await
+        .expect("commit");
+
+    let site = tempfile::tempdir().expect("site folder");
+    let sink = std::sync::Arc::new(FolderSink::new(
+        site.path().join("site"),
+        site.path().join("publisher"),
+    ));
+    let publisher = Publisher::new(store.clone(), sink.clone(), config.clone());
+    publisher.publish(now).await.expect("first publication");
+    let state = std::fs::read(site.path().join("publisher").join(STATE)).expect("state");
+    assert!(state.len() < 20_000, "a state of {} bytes", state.len());
+
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    let mut correction = report_body("29019", "2020-04-03", [5, 0, 0, 0, 0]);
+    correction["replaces_version"] = json!(1);
+    let answer = app
+        .post_json("/api/v1/reports", Some(&prefecture), &correction, &[])
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    // A new process, seconds after the import.
+    let resumed = Publisher::new(store.clone(), sink, config);
+    let outcome = resumed
+        .publish_if_changed(now)
+        .await
+        .expect("publish")
+        .expect("the correction is new");
+    let elsewhere: Vec<&String> = outcome
+        .written
+        .iter()
+        .filter(|p| p.contains("/56") || p.contains("/974") || p.contains("departements/56"))
+        .collect();
+    assert!(elsewhere.is_empty(), "{elsewhere:?}");
+    assert!(outcome.written.contains(&"communes/29019.html".to_owned()));
+    assert!(resumed
+        .publish_if_changed(now)
+        .await
+        .expect("nothing new")
+        .is_none());
 }
 
 /// With three départements, a correction rewrites its commune's page, its

@@ -52,7 +52,10 @@ async fn published_site_with(small_counts: Option<u32>) -> TestApp {
                 reason: None,
                 warnings: Vec::new(),
             };
-            store.write_report(&report, None).await.expect("write");
+            store
+                .write_report(decompte_store::Ledgered::for_fixtures(), &report, None)
+                .await
+                .expect("write");
         }
     }
     app.publish().await;
