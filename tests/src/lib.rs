@@ -296,11 +296,16 @@ pub struct Browser {
     /// What paths are relative to: the app's address.
     base: String,
     pub cookies: BTreeMap<String, String>,
+    /// The app's clock: the phone's authenticator shows the app's time.
+    clock: Arc<dyn decompte_core::clock::Clock>,
 }
 
 impl Browser {
     pub fn new(app: &TestApp) -> Self {
-        Self::at(app.client.clone(), app.url(""))
+        Self {
+            clock: Arc::clone(&app.app.state.clock),
+            ..Self::at(app.client.clone(), app.url(""))
+        }
     }
 
     /// A browser of the app at `base` (a function URL, say).
@@ -309,6 +314,7 @@ impl Browser {
             client,
             base,
             cookies: BTreeMap::new(),
+            clock: Arc::new(decompte_core::clock::SystemClock),
         }
     }
 
@@ -489,7 +495,7 @@ impl Browser {
         }
         let mut last = answer;
         for steps_ahead in [0, 1] {
-            let Some(totp) = second_factor_now(code, steps_ahead) else {
+            let Some(totp) = second_factor_at(code, self.clock.now(), steps_ahead) else {
                 return last;
             };
             let csrf = csrf_of(&last.text);
@@ -655,7 +661,16 @@ pub fn test_totp_secret(code: &str) -> Option<String> {
 
 /// The six digits of `code`'s test second factor, `steps_ahead` steps of 30 s from now.
 pub fn second_factor_now(code: &str, steps_ahead: i64) -> Option<String> {
-    let at = Utc::now() + chrono::Duration::seconds(30 * steps_ahead);
+    second_factor_at(code, Utc::now(), steps_ahead)
+}
+
+/// [`second_factor_now`] on a phone whose clock reads `now`.
+pub fn second_factor_at(
+    code: &str,
+    now: chrono::DateTime<Utc>,
+    steps_ahead: i64,
+) -> Option<String> {
+    let at = now + chrono::Duration::seconds(30 * steps_ahead);
     decompte_app::second_factor::code_at(&test_totp_secret(code)?, at)
 }
 

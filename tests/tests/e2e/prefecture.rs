@@ -354,6 +354,91 @@ async fn the_cut_off_hour_is_the_prefecture_s() {
     );
 }
 
+/// The cut-off hour and the day go by the département's clock, held by
+/// the test: at 13:59 in Vannes today's missing communes are still
+/// expected, a minute past 14:00 they are late, in winter (UTC+1) as in
+/// summer (UTC+2); in Réunion, past its midnight while Paris is still on
+/// the day before, the page is about Réunion's new day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cut_off_hour_and_the_day_follow_the_departement_s_clock() {
+    use chrono::TimeZone;
+    use decompte_core::clock::SetClock;
+    let utc = |y, m, d, h, min| {
+        chrono::Utc
+            .with_ymd_and_hms(y, m, d, h, min, 0)
+            .single()
+            .expect("instant")
+    };
+    let expected = "Communes qui n'ont pas encore déclaré (249) — heure limite : 14 h";
+    let late = "Communes en retard : pas de déclaration à 14 h (249)";
+    // 13:59 in Paris, in winter.
+    let clock = std::sync::Arc::new(SetClock::at(utc(2026, 12, 4, 12, 59)));
+    let app = TestApp::start_at(clock.clone(), |_| {}).await;
+    let mut cell = Browser::new(&app);
+    cell.login(&app.issue(Role::Prefecture, None).await).await;
+    for (now, wanted) in [
+        (utc(2026, 12, 4, 12, 59), expected),
+        (utc(2026, 12, 4, 13, 1), late),
+        // Summer time: 14:00 in Paris is 12:00 UTC.
+        (utc(2026, 7, 1, 11, 58), expected),
+        (utc(2026, 7, 1, 12, 1), late),
+    ] {
+        clock.set(now);
+        let page = cell.get("/prefecture").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(page.text.contains(wanted), "{now}: {}", page.text);
+        let day = now.date_naive().to_string();
+        assert!(
+            page.text
+                .contains(&format!("value=\"{day}\" max=\"{day}\"")),
+            "{now}: {}",
+            page.text
+        );
+    }
+
+    // 00:30 on 5 December in Réunion (UTC+4), 21:30 on the 4th in Paris.
+    let clock = std::sync::Arc::new(SetClock::at(utc(2026, 12, 4, 20, 30)));
+    let reunion = TestApp::start_at(clock.clone(), |options| {
+        options.departements = vec!["974".into()];
+    })
+    .await;
+    let mut cell = Browser::new(&reunion);
+    cell.login(&reunion.issue(Role::Prefecture, None).await)
+        .await;
+    let page = cell.get("/prefecture").await;
+    assert!(
+        page.text
+            .contains("value=\"2026-12-05\" max=\"2026-12-05\""),
+        "{}",
+        page.text
+    );
+    // A mairie there may declare its new day, not the one after.
+    let mairie = reunion.issue(Role::Commune, Some("97411")).await;
+    let today = reunion
+        .post_json(
+            "/api/v1/reports",
+            Some(&mairie),
+            &report_body("97411", "2026-12-05", [1, 0, 0, 0, 0]),
+            &[],
+        )
+        .await;
+    assert_eq!(today.status, StatusCode::CREATED, "{}", today.text);
+    let tomorrow = reunion
+        .post_json(
+            "/api/v1/reports",
+            Some(&mairie),
+            &report_body("97411", "2026-12-06", [1, 0, 0, 0, 0]),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        tomorrow.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        tomorrow.text
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_morning_report_sums_up_a_day_on_one_page() {
     let app = TestApp::start().await;

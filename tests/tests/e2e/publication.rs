@@ -317,6 +317,56 @@ async fn a_declaration_is_published_without_waiting_for_the_timer() {
     }
 }
 
+/// Paris midnight is a new day for the site (the completeness of the last
+/// days moves): the minute before it, nothing new is published; the minute
+/// after, the pages that show the last days are rendered again, though no
+/// report changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paris_midnight_renders_the_pages_of_the_last_days_again() {
+    use chrono::TimeZone;
+    use decompte_publish::{FolderSink, Publisher};
+    let app = TestApp::start().await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    let answer = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&prefecture),
+            &report_body("56260", "2026-12-03", [1, 0, 0, 0, 0]),
+            &[],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    let site = tempfile::tempdir().expect("site folder");
+    let sink = std::sync::Arc::new(FolderSink::new(
+        site.path().join("site"),
+        site.path().join("publisher"),
+    ));
+    let publisher = Publisher::new(app.store(), sink, app.app.publisher.config().clone());
+    // 23:50 on 4 December in Paris (UTC+1).
+    let at = |h, m| {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 12, 4, h, m, 0)
+            .single()
+            .expect("instant")
+    };
+    publisher.publish(at(22, 50)).await.expect("publish");
+    assert!(publisher
+        .publish_if_changed(at(22, 59))
+        .await
+        .expect("publish")
+        .is_none());
+    let after = publisher
+        .publish_if_changed(at(23, 1))
+        .await
+        .expect("publish")
+        .expect("a new day in Paris");
+    assert!(
+        after.written.contains(&"index.html".to_owned()),
+        "{:?}",
+        after.written
+    );
+}
+
 /// A crisis fills the store in bulk (an import of every commune's days,
 /// with the instant of the import), then a mairie corrects a day: the
 /// timer's publication reads that one change, renders its département only,
