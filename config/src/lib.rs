@@ -18,7 +18,7 @@ use decompte_core::{Referential, Rules, Scope, Settings as SettingList};
 
 pub use address::{
     AddressError, BucketAddress, CdnAddress, DistributionAddress, Endpoint, FunctionAddress,
-    SiteAddress, StoreAddress, TableAddress,
+    PostgresUrl, SiteAddress, StoreAddress, TableAddress,
 };
 
 /// Every default, once: the flags, the tests' settings and the app's
@@ -216,8 +216,10 @@ pub struct Options {
     #[arg(long, env = "DECOMPTE_DATA_DIR", default_value = defaults::DATA_DIR, global = true)]
     pub data_dir: PathBuf,
 
-    /// Where reports are kept: `sqlite` (<data-dir>/decompte.sqlite) or
-    /// `dynamodb://TABLE?endpoint=URL&region=REGION` (credentials from the standard AWS chain).
+    /// Where reports are kept: `sqlite` (<data-dir>/decompte.sqlite),
+    /// `dynamodb://TABLE?endpoint=URL&region=REGION` (credentials from the standard AWS chain) or
+    /// `postgres://USER@HOST1:5432,HOST2:5432/DB?target_session_attrs=read-write&sslmode=verify-full`
+    /// (libpq's URL; the password from PGPASSWORD or DECOMPTE_STORE_PASSWORD_FILE).
     #[arg(long, env = "DECOMPTE_STORE", default_value = "sqlite", global = true)]
     pub store: StoreAddress,
 

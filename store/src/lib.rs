@@ -11,6 +11,10 @@
 pub mod conformance;
 pub mod ledger;
 mod model;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -30,6 +34,8 @@ pub use model::{
     ContactOverrides, Credential, IdempotencyRecord, Publication, PublicationRequest,
     PublicationStatus, ReferenceSeries, Reminder, ReportQuery, SecondFactor, Session, Tally,
 };
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

@@ -9,6 +9,7 @@ pub mod dynamodb_local;
 pub mod lambda_local;
 pub mod national;
 pub mod oidc_provider;
+pub mod postgres_local;
 pub mod process;
 pub mod s3_local;
 pub mod smtp_local;
@@ -112,6 +113,14 @@ impl TestApp {
         adjust(&mut settings);
         let app = LocalApp::with_store(&settings, store).expect("open the app");
         Self::serve(app, listener, dir).await
+    }
+
+    /// Starts the app on `store`, serving `departements`.
+    pub async fn start_serving(store: Arc<dyn Store>, departements: &[&str]) -> Self {
+        Self::start_on_with(store, |options| {
+            options.departements = departements.iter().map(|d| (*d).to_owned()).collect();
+        })
+        .await
     }
 
     /// Issues a prefecture's access code scoped to `departements`.

@@ -6,14 +6,15 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use decompte_core::{CommuneCode, Counts, Report, Role};
+use chrono::{DateTime, NaiveDate, Utc};
+use decompte_core::{CommuneCode, Report};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::model::{
-    ContactOverrides, Credential, IdempotencyRecord, Publication, PublicationStatus,
-    ReferenceSeries, Reminder, ReportQuery, SecondFactor, Session, Tally,
+    ContactOverrides, Credential, IdempotencyRecord, Publication, ReferenceSeries, Reminder,
+    ReportQuery, Session, Tally,
 };
+use crate::rows::*;
 use crate::{
     Access, ChangeMark, Changes, Ledgered, Publications, References, Reminders, Reports, Result,
     Store, StoreError,
@@ -282,39 +283,6 @@ fn unavailable(error: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
-/// Instants are stored as fixed-width RFC 3339 text so that text order is time order.
-fn ts(instant: DateTime<Utc>) -> String {
-    instant.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("instant `{text}`: {e}")))
-}
-
-fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
-    text.as_deref().map(parse_ts).transpose()
-}
-
-const REPORT_COLUMNS: &str =
-    "v.commune, v.date, v.version, v.counts, v.recorded_at, v.recorded_by, v.source, v.reason, \
-    v.warnings";
-
-/// Raw columns of a report row, converted outside rusqlite's closure so that
-/// corrupt data becomes a [`StoreError::Corrupt`].
-type RawReport = (
-    String,
-    String,
-    u32,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-);
-
 fn raw_report(row: &Row<'_>) -> rusqlite::Result<RawReport> {
     Ok((
         row.get(0)?,
@@ -327,29 +295,6 @@ fn raw_report(row: &Row<'_>) -> rusqlite::Result<RawReport> {
         row.get(7)?,
         row.get(8)?,
     ))
-}
-
-fn to_report(raw: RawReport) -> Result<Report> {
-    let (commune, date, version, counts, recorded_at, recorded_by, source, reason, warnings) = raw;
-    let corrupt =
-        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
-    Ok(Report {
-        commune: CommuneCode::parse(&commune).map_err(|e| corrupt("commune", &e))?,
-        date: NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|e| corrupt("date", &e))?,
-        counts: serde_json::from_str::<Counts>(&counts).map_err(|e| corrupt("counts", &e))?,
-        version,
-        recorded_at: parse_ts(&recorded_at)?,
-        recorded_by,
-        source: source
-            .parse()
-            .map_err(|e: decompte_core::report::UnknownSource| corrupt("source", &e))?,
-        reason,
-        warnings: warnings
-            .split(',')
-            .filter(|w| !w.is_empty())
-            .map(str::to_owned)
-            .collect(),
-    })
 }
 
 fn query_reports(
@@ -379,29 +324,6 @@ fn current_in(connection: &Connection, commune: &str, date: &str) -> Result<Opti
     Ok(query_reports(connection, &current_sql(), params![commune, date])?.pop())
 }
 
-/// A credential's row as SQLite gives it, before its text is checked.
-struct RawCredential {
-    id: String,
-    role: String,
-    commune: Option<String>,
-    departements: String,
-    label: String,
-    code_hash: String,
-    created_at: String,
-    last_used_at: Option<String>,
-    revoked_at: Option<String>,
-    issued_by: Option<String>,
-    expires_at: Option<String>,
-    totp_secret: Option<String>,
-    totp_confirmed_at: Option<String>,
-    totp_last_step: i64,
-    recovery_hashes: String,
-}
-
-const CREDENTIAL_COLUMNS: &str = "id, role, commune, departements, label, code_hash, created_at, \
-    last_used_at, revoked_at, issued_by, expires_at, totp_secret, totp_confirmed_at, \
-    totp_last_step, recovery_hashes";
-
 fn raw_credential(row: &Row<'_>) -> rusqlite::Result<RawCredential> {
     Ok(RawCredential {
         id: row.get(0)?,
@@ -422,60 +344,6 @@ fn raw_credential(row: &Row<'_>) -> rusqlite::Result<RawCredential> {
     })
 }
 
-fn to_credential(raw: RawCredential) -> Result<Credential> {
-    let second_factor = match raw.totp_secret {
-        Some(secret) => Some(SecondFactor {
-            secret,
-            confirmed_at: parse_opt_ts(raw.totp_confirmed_at)?,
-            last_step: u64::try_from(raw.totp_last_step)
-                .map_err(|e| StoreError::Corrupt(format!("totp_last_step: {e}")))?,
-            recovery_hashes: raw
-                .recovery_hashes
-                .split(',')
-                .filter(|h| !h.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        }),
-        None => None,
-    };
-    Ok(Credential {
-        id: raw.id,
-        role: raw
-            .role
-            .parse::<Role>()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        commune: raw
-            .commune
-            .map(|c| CommuneCode::parse(&c))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        departements: Credential::parse_departements(&raw.departements),
-        label: raw.label,
-        code_hash: raw.code_hash,
-        created_at: parse_ts(&raw.created_at)?,
-        last_used_at: parse_opt_ts(raw.last_used_at)?,
-        revoked_at: parse_opt_ts(raw.revoked_at)?,
-        issued_by: raw.issued_by,
-        expires_at: parse_opt_ts(raw.expires_at)?,
-        second_factor,
-    })
-}
-
-type RawPublication = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<u32>,
-    Option<String>,
-);
-
-const PUBLICATION_COLUMNS: &str =
-    "id, status, requested_by, reason, requested_at, started_at, finished_at, files_changed, error";
-
 fn raw_publication(row: &Row<'_>) -> rusqlite::Result<RawPublication> {
     Ok((
         row.get(0)?,
@@ -488,32 +356,6 @@ fn raw_publication(row: &Row<'_>) -> rusqlite::Result<RawPublication> {
         row.get(7)?,
         row.get(8)?,
     ))
-}
-
-fn to_publication(raw: RawPublication) -> Result<Publication> {
-    let (
-        id,
-        status,
-        requested_by,
-        reason,
-        requested_at,
-        started_at,
-        finished_at,
-        files_changed,
-        error,
-    ) = raw;
-    Ok(Publication {
-        id,
-        status: PublicationStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("publication status `{status}`")))?,
-        requested_by,
-        reason,
-        requested_at: parse_ts(&requested_at)?,
-        started_at: parse_opt_ts(started_at)?,
-        finished_at: parse_opt_ts(finished_at)?,
-        files_changed,
-        error,
-    })
 }
 
 #[async_trait]

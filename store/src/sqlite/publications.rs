@@ -109,16 +109,7 @@ impl References for SqliteStore {
         let row = self
             .imported("reference_series", "days", departement)
             .await?;
-        row.map(|(departement, days, imported_at, imported_by)| {
-            Ok(ReferenceSeries {
-                departement,
-                days: serde_json::from_str(&days)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                imported_at: parse_ts(&imported_at)?,
-                imported_by,
-            })
-        })
-        .transpose()
+        row.map(to_reference).transpose()
     }
 
     async fn put_contacts(&self, contacts: &ContactOverrides) -> Result<()> {
@@ -142,16 +133,7 @@ impl References for SqliteStore {
         let row = self
             .imported("contact_overrides", "contacts", departement)
             .await?;
-        row.map(|(departement, contacts, imported_at, imported_by)| {
-            Ok(ContactOverrides {
-                departement,
-                contacts: serde_json::from_str(&contacts)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                imported_at: parse_ts(&imported_at)?,
-                imported_by,
-            })
-        })
-        .transpose()
+        row.map(to_contacts).transpose()
     }
 }
 
@@ -163,7 +145,7 @@ impl SqliteStore {
         table: &'static str,
         column: &'static str,
         departement: &str,
-    ) -> Result<Option<(String, String, String, String)>> {
+    ) -> Result<Option<RawImport>> {
         let departement = departement.to_owned();
         self.with(move |c| {
             c.query_row(

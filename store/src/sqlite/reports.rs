@@ -441,11 +441,9 @@ impl<'t> ReportWriter<'t> {
 
 impl SqliteStore {
     /// Runs `select` (whose table is aliased `table`) with the conditions of
-    /// `query`, once per département asked for, and sorts the answer in
-    /// `order`. Each condition is written only when given, so that SQLite
-    /// reads one range of the primary key (a commune, or a département,
-    /// whose communes' codes start with its own) or of the date index,
-    /// never the whole table for a part of it.
+    /// `query` ([`report_filter`]: SQLite reads one range of the primary key
+    /// or of the date index, never the whole table for a part of it), once
+    /// per département asked for, and sorts the answer in `order`.
     async fn by_departement(
         &self,
         query: &ReportQuery,
@@ -453,9 +451,7 @@ impl SqliteStore {
         table: &'static str,
         order: fn(&Report, &Report) -> std::cmp::Ordering,
     ) -> Result<Vec<Report>> {
-        let commune = query.commune.as_ref().map(ToString::to_string);
-        let from = query.from.map(|d| d.to_string());
-        let to = query.to.map(|d| d.to_string());
+        let query = query.clone();
         let departements: Vec<Option<String>> = if query.departements.is_empty() {
             vec![None]
         } else {
@@ -465,41 +461,18 @@ impl SqliteStore {
         // that it never waits behind a publication's long read of a whole
         // département on the reader's (a declaration reads the week before
         // for its warnings).
-        let connection = match &commune {
+        let connection = match &query.commune {
             Some(_) => Arc::clone(&self.connection),
             None => Arc::clone(&self.reader),
         };
         Self::on(connection, move |c| {
             let mut reports = Vec::new();
             for departement in &departements {
-                let mut conditions = Vec::new();
-                let mut values: Vec<String> = Vec::new();
-                if let Some(commune) = &commune {
-                    values.push(commune.clone());
-                    conditions.push(format!("{table}.commune = ?{}", values.len()));
-                }
-                if let Some(departement) = departement {
-                    values.push(departement.clone());
-                    conditions.push(format!("{table}.commune > ?{}", values.len()));
-                    values.push(format!("{departement}~"));
-                    conditions.push(format!("{table}.commune < ?{}", values.len()));
-                }
-                if let Some(from) = &from {
-                    values.push(from.clone());
-                    conditions.push(format!("{table}.date >= ?{}", values.len()));
-                }
-                if let Some(to) = &to {
-                    values.push(to.clone());
-                    conditions.push(format!("{table}.date <= ?{}", values.len()));
-                }
-                let sql = if conditions.is_empty() {
-                    select.clone()
-                } else {
-                    format!("{select} WHERE {}", conditions.join(" AND "))
-                };
+                let (clause, values) =
+                    report_filter(&query, departement.as_deref(), table, |n| format!("?{n}"));
                 reports.extend(query_reports(
                     c,
-                    &sql,
+                    &format!("{select}{clause}"),
                     rusqlite::params_from_iter(values.iter()),
                 )?);
             }
@@ -508,35 +481,6 @@ impl SqliteStore {
         })
         .await
     }
-}
-
-/// The counts of `keys`, in order, from the stored JSON object (`{"autre":0,
-/// "ehpad":2,…}`), without building a map: a key the object lacks counts 0.
-/// Anything but an object of non-negative integers is refused.
-fn counts_in_order(json: &str, keys: &[String]) -> Option<Vec<u32>> {
-    let mut counts = vec![0u32; keys.len()];
-    let body = json.trim().strip_prefix('{')?.strip_suffix('}')?;
-    if body.trim().is_empty() {
-        return Some(counts);
-    }
-    for pair in body.split(',') {
-        let (key, value) = pair.split_once(':')?;
-        let key = key.trim().strip_prefix('"')?.strip_suffix('"')?;
-        if key.contains('\\') {
-            // An escaped key: let serde read the whole object.
-            let map: std::collections::BTreeMap<String, u32> = serde_json::from_str(json).ok()?;
-            return Some(
-                keys.iter()
-                    .map(|k| map.get(k).copied().unwrap_or(0))
-                    .collect(),
-            );
-        }
-        let value: u32 = value.trim().parse().ok()?;
-        if let Some(index) = keys.iter().position(|k| k == key) {
-            counts[index] = value;
-        }
-    }
-    Some(counts)
 }
 
 #[cfg(test)]

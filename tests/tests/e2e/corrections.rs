@@ -5,7 +5,7 @@ use decompte_tests::{report_body, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
-on_both_stores!(every_correction_keeps_all_versions);
+on_every_store!(every_correction_keeps_all_versions);
 async fn every_correction_keeps_all_versions(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56121")).await;
     let first = app
@@ -60,7 +60,7 @@ async fn every_correction_keeps_all_versions(app: TestApp) {
     assert_eq!(current["reports"][0]["version"], 4);
 }
 
-on_both_stores!(of_twenty_concurrent_writers_exactly_one_wins);
+on_every_store!(of_twenty_concurrent_writers_exactly_one_wins);
 async fn of_twenty_concurrent_writers_exactly_one_wins(app: TestApp) {
     let app = std::sync::Arc::new(app);
     let mayor = app.issue(Role::Commune, Some("56121")).await;

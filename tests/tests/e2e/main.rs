@@ -7,12 +7,13 @@
 //! Local, moto (S3, CloudFront), the Lambda emulator, Chromium with axe-core,
 //! lychee, frictionless, cfn-lint and checkov.
 
-/// Runs `$test(app: TestApp)` twice: on SQLite (`$test::sqlite`) and, with
-/// the real components, on DynamoDB Local (`$test::dynamodb`).
-/// `on_both_stores!(test, ["56", "29"])` runs it on a deployment of those départements.
-macro_rules! on_both_stores {
+/// Runs `$test(app: TestApp)` on every store: on SQLite (`$test::sqlite`)
+/// and, with the real components, on DynamoDB Local (`$test::dynamodb`) and
+/// PostgreSQL (`$test::postgres`).
+/// `on_every_store!(test, ["56", "29"])` runs it on a deployment of those départements.
+macro_rules! on_every_store {
     ($test:ident) => {
-        on_both_stores!($test, ["56"]);
+        on_every_store!($test, ["56"]);
     };
     ($test:ident, [$($departement:literal),+]) => {
         mod $test {
@@ -35,15 +36,24 @@ macro_rules! on_both_stores {
                 let store = decompte_tests::dynamodb_local::DynamoLocal::shared()
                     .fresh_store(&departements())
                     .await;
-                let app = decompte_tests::TestApp::start_on_with(
-                    std::sync::Arc::new(store),
-                    |options| {
-                        options.departements =
-                            departements().iter().map(|d| d.to_string()).collect();
-                    },
+                super::$test(
+                    decompte_tests::TestApp::start_serving(std::sync::Arc::new(store), &departements())
+                        .await,
                 )
                 .await;
-                super::$test(app).await;
+            }
+
+            #[cfg(feature = "components")]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let store = decompte_tests::postgres_local::PostgresLocal::shared()
+                    .fresh_store()
+                    .await;
+                super::$test(
+                    decompte_tests::TestApp::start_serving(std::sync::Arc::new(store), &departements())
+                        .await,
+                )
+                .await;
             }
         }
     };
@@ -71,6 +81,8 @@ mod dynamodb;
 mod infra;
 #[cfg(feature = "components")]
 mod lambda;
+#[cfg(feature = "components")]
+mod postgres;
 #[cfg(feature = "components")]
 mod s3;
 #[cfg(feature = "components")]

@@ -40,7 +40,7 @@ fn field_of(answer: &Answer) -> Vec<String> {
         .collect()
 }
 
-on_both_stores!(invalid_reports_are_refused_with_french_messages);
+on_every_store!(invalid_reports_are_refused_with_french_messages);
 async fn invalid_reports_are_refused_with_french_messages(app: TestApp) {
     let prefecture = app.issue(Role::Prefecture, None).await;
     let first = app
@@ -167,7 +167,7 @@ async fn invalid_reports_are_refused_with_french_messages(app: TestApp) {
     .await;
 }
 
-on_both_stores!(stale_or_missing_versions_conflict_with_the_current_report);
+on_every_store!(stale_or_missing_versions_conflict_with_the_current_report);
 async fn stale_or_missing_versions_conflict_with_the_current_report(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56001")).await;
     app.post_json(
@@ -238,7 +238,7 @@ async fn stale_or_missing_versions_conflict_with_the_current_report(app: TestApp
     .await;
 }
 
-on_both_stores!(transport_errors_size_type_and_credentials);
+on_every_store!(transport_errors_size_type_and_credentials);
 async fn transport_errors_size_type_and_credentials(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56001")).await;
     let revoked = app.issue(Role::Commune, Some("56002")).await;
@@ -374,7 +374,7 @@ async fn transport_errors_size_type_and_credentials(app: TestApp) {
     );
 }
 
-on_both_stores!(repeated_failed_logins_are_throttled_per_client);
+on_every_store!(repeated_failed_logins_are_throttled_per_client);
 async fn repeated_failed_logins_are_throttled_per_client(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56001")).await;
     let mut browser = Browser::new(&app);
@@ -455,7 +455,7 @@ where
     out
 }
 
-on_both_stores!(idempotency_keys_replay_and_refuse_reuse);
+on_every_store!(idempotency_keys_replay_and_refuse_reuse);
 async fn idempotency_keys_replay_and_refuse_reuse(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56001")).await;
     let body = report_body("56001", "2020-04-01", [1, 0, 0, 0, 0]);
@@ -520,7 +520,7 @@ async fn idempotency_keys_replay_and_refuse_reuse(app: TestApp) {
     assert_eq!(retried.status, StatusCode::CREATED);
 }
 
-on_both_stores!(the_form_keeps_what_was_typed_and_explains_in_french);
+on_every_store!(the_form_keeps_what_was_typed_and_explains_in_french);
 async fn the_form_keeps_what_was_typed_and_explains_in_french(app: TestApp) {
     let mayor = app.issue(Role::Commune, Some("56001")).await;
     let mut browser = Browser::new(&app);

@@ -211,7 +211,7 @@ async fn the_prefecture_enrols_and_gives_its_second_factor_at_every_login(app: T
     assert_eq!(answer.location(), "/saisie");
 }
 
-on_both_stores!(the_prefecture_enrols_and_gives_its_second_factor_at_every_login);
+on_every_store!(the_prefecture_enrols_and_gives_its_second_factor_at_every_login);
 
 /// Six digits are a million guesses: wrong ones are counted per code and,
 /// past ten in the window, answered 429 (the right code too, then: the

@@ -13,7 +13,7 @@ const BREST: &str = "29019";
 const VANNES: &str = "56260";
 const SAINT_DENIS: &str = "97411";
 
-on_both_stores!(
+on_every_store!(
     each_prefecture_stays_in_its_departements,
     ["29", "56", "974"]
 );
@@ -192,7 +192,7 @@ async fn each_prefecture_stays_in_its_departements(app: TestApp) {
     assert!(page.contains("Cellule Réunion — Camille"), "{page}");
 }
 
-on_both_stores!(the_pages_follow_the_same_borders, ["29", "56", "974"]);
+on_every_store!(the_pages_follow_the_same_borders, ["29", "56", "974"]);
 
 async fn the_pages_follow_the_same_borders(app: TestApp) {
     let brittany_code = app.issue_prefecture_of(&["56", "29"]).await;

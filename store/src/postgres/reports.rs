@@ -1,0 +1,436 @@
+//! Reports on PostgreSQL: versions, current pointers and idempotency
+//! records, written in one transaction behind the lock of the change
+//! counter, under the version condition.
+use tokio_postgres::Row;
+
+use super::*;
+
+const CURRENT_JOIN: &str = "FROM current_reports c JOIN report_versions v \
+     ON v.commune = c.commune AND v.date = c.date AND v.version = c.version";
+
+fn raw(row: &Row) -> Result<RawReport> {
+    let get = |i: usize| -> Result<String> { row.try_get(i).map_err(unavailable) };
+    let version: i32 = row.try_get(2).map_err(unavailable)?;
+    Ok((
+        get(0)?,
+        get(1)?,
+        uint(version)?,
+        get(3)?,
+        get(4)?,
+        get(5)?,
+        get(6)?,
+        row.try_get(7).map_err(unavailable)?,
+        get(8)?,
+    ))
+}
+
+async fn query_reports(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<Report>> {
+    let rows = client.query(sql, params).await.map_err(unavailable)?;
+    rows.iter()
+        .map(|row| raw(row).and_then(to_report))
+        .collect()
+}
+
+async fn current_in(client: &Client, commune: &str, date: &str) -> Result<Option<Report>> {
+    let sql =
+        format!("SELECT {REPORT_COLUMNS} {CURRENT_JOIN} WHERE c.commune = $1 AND c.date = $2");
+    Ok(query_reports(client, &sql, &[&commune, &date]).await?.pop())
+}
+
+/// Takes the change counter's lock (writers take turns from here to their
+/// commit) and returns its last number.
+async fn lock_counter(client: &Client) -> Result<i64> {
+    Ok(client
+        .query_one(
+            "SELECT last FROM change_counter WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(unavailable)?
+        .get(0))
+}
+
+/// Leaves `seq` as the counter's last number (committed with the writes).
+async fn set_counter(client: &Client, seq: i64) -> Result<()> {
+    client
+        .execute("UPDATE change_counter SET last = $1 WHERE id = 1", &[&seq])
+        .await
+        .map(drop)
+        .map_err(unavailable)
+}
+
+/// Checks `report` against the current version and writes it, numbered `seq`.
+async fn check_and_insert(client: &Client, report: &Report, seq: i64) -> Result<()> {
+    let commune = report.commune.as_str();
+    let date = report.date.to_string();
+    let current: Option<i32> = client
+        .query_opt(
+            "SELECT version FROM current_reports WHERE commune = $1 AND date = $2",
+            &[&commune, &date],
+        )
+        .await
+        .map_err(unavailable)?
+        .map(|row| row.get(0));
+    if current.map_or(0, |v| v.max(0).unsigned_abs()) + 1 != report.version {
+        return Err(StoreError::Conflict {
+            current: current_in(client, commune, &date).await?.map(Box::new),
+        });
+    }
+    let counts =
+        serde_json::to_string(&report.counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let recorded_at = ts(report.recorded_at);
+    let version = int(report.version);
+    client
+        .execute(
+            "INSERT INTO report_versions (commune, date, version, counts, recorded_at, \
+             recorded_by, source, reason, warnings) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &commune,
+                &date,
+                &version,
+                &counts,
+                &recorded_at,
+                &report.recorded_by,
+                &report.source.as_str(),
+                &report.reason,
+                &report.warnings.join(","),
+            ],
+        )
+        .await
+        .map_err(unavailable)?;
+    client
+        .execute(
+            "INSERT INTO current_reports (commune, date, version, recorded_at, seq) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (commune, date) DO UPDATE SET \
+             version = excluded.version, recorded_at = excluded.recorded_at, seq = excluded.seq",
+            &[&commune, &date, &version, &recorded_at, &seq],
+        )
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Begins a transaction, or a savepoint inside an import's; returns which.
+async fn begin(conn: &Conn<'_>) -> Result<bool> {
+    let savepoint = matches!(conn, Conn::Bulk(_));
+    conn.batch_execute(if savepoint {
+        "SAVEPOINT batch"
+    } else {
+        "BEGIN"
+    })
+    .await
+    .map_err(unavailable)?;
+    Ok(savepoint)
+}
+
+/// Ends the transaction (or the savepoint, inside an import) `outcome`
+/// was written in: kept if it is `Ok`, undone otherwise.
+async fn finish<T>(client: &Client, savepoint: bool, outcome: Result<T>) -> Result<T> {
+    let end = match (&outcome, savepoint) {
+        (Ok(_), false) => "COMMIT",
+        (Err(_), false) => "ROLLBACK",
+        (Ok(_), true) => "RELEASE SAVEPOINT batch",
+        (Err(_), true) => "ROLLBACK TO SAVEPOINT batch",
+    };
+    match client.batch_execute(end).await {
+        Ok(()) => outcome,
+        Err(error) => outcome.and(Err(unavailable(error))),
+    }
+}
+
+#[async_trait]
+impl Reports for PostgresStore {
+    async fn current_report(
+        &self,
+        commune: &CommuneCode,
+        date: NaiveDate,
+    ) -> Result<Option<Report>> {
+        let conn = self.conn().await?;
+        current_in(&conn, commune.as_str(), &date.to_string()).await
+    }
+
+    async fn write_report(
+        &self,
+        _: Ledgered,
+        report: &Report,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<()> {
+        let conn = self.conn().await?;
+        let savepoint = begin(&conn).await?;
+        let written = async {
+            let seq = lock_counter(&conn).await? + 1;
+            if let Some(record) = idempotency {
+                let taken = conn
+                    .query_opt(
+                        "SELECT 1 FROM idempotency WHERE key = $1 AND expires_at > $2",
+                        &[&record.key, &ts(record.created_at)],
+                    )
+                    .await
+                    .map_err(unavailable)?
+                    .is_some();
+                if taken {
+                    return Err(StoreError::IdempotencyKeyTaken);
+                }
+                conn.execute(
+                    "INSERT INTO idempotency (key, request_hash, status, body, created_at, \
+                     expires_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO UPDATE SET \
+                     request_hash = excluded.request_hash, status = excluded.status, \
+                     body = excluded.body, created_at = excluded.created_at, \
+                     expires_at = excluded.expires_at",
+                    &[
+                        &record.key,
+                        &record.request_hash,
+                        &i32::from(record.status),
+                        &record.body,
+                        &ts(record.created_at),
+                        &ts(record.expires_at),
+                    ],
+                )
+                .await
+                .map_err(unavailable)?;
+            }
+            check_and_insert(&conn, report, seq).await?;
+            set_counter(&conn, seq).await
+        }
+        .await;
+        finish(&conn, savepoint, written).await
+    }
+
+    async fn write_reports(&self, _: Ledgered, reports: &[Report]) -> Result<()> {
+        let mut reports = reports.to_vec();
+        reports.sort_unstable_by(|a, b| {
+            (&a.commune, a.date, a.version).cmp(&(&b.commune, b.date, b.version))
+        });
+        let conn = self.conn().await?;
+        let savepoint = begin(&conn).await?;
+        let written = async {
+            let mut seq = lock_counter(&conn).await?;
+            for report in &reports {
+                seq += 1;
+                check_and_insert(&conn, report, seq).await?;
+            }
+            set_counter(&conn, seq).await
+        }
+        .await;
+        finish(&conn, savepoint, written).await
+    }
+
+    async fn begin_bulk(&self, _: Ledgered) -> Result<bool> {
+        let mut bulk = self.bulk.lock().await;
+        if bulk.is_some() {
+            return Ok(true);
+        }
+        let conn = self.pooled().await?;
+        conn.batch_execute("BEGIN").await.map_err(unavailable)?;
+        *bulk = Some(conn);
+        Ok(true)
+    }
+
+    async fn end_bulk(&self, _: Ledgered, keep: bool) -> Result<()> {
+        let Some(conn) = self.bulk.lock().await.take() else {
+            return Ok(());
+        };
+        conn.batch_execute(if keep { "COMMIT" } else { "ROLLBACK" })
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn current_reports(&self, query: &ReportQuery) -> Result<Vec<Report>> {
+        let select = format!("SELECT {REPORT_COLUMNS} {CURRENT_JOIN}");
+        let mut reports = self.by_departement(query, &select, "c").await?;
+        reports.sort_unstable_by(|a, b| (a.date, &a.commune).cmp(&(b.date, &b.commune)));
+        Ok(reports)
+    }
+
+    async fn current_of(&self, keys: &[(CommuneCode, NaiveDate)]) -> Result<Vec<Report>> {
+        let communes: Vec<String> = keys.iter().map(|(c, _)| c.to_string()).collect();
+        let dates: Vec<String> = keys.iter().map(|(_, d)| d.to_string()).collect();
+        let conn = self.conn().await?;
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} {CURRENT_JOIN} JOIN UNNEST($1::text[], $2::text[]) \
+             AS k(commune, date) ON k.commune = c.commune AND k.date = c.date"
+        );
+        query_reports(&conn, &sql, &[&communes, &dates]).await
+    }
+
+    async fn current_tallies(
+        &self,
+        departement: &str,
+        keys: &[String],
+        flag: &str,
+    ) -> Result<Vec<Tally>> {
+        let conn = self.pooled().await?;
+        let (from, to) = (departement.to_owned(), format!("{departement}~"));
+        let rows = conn
+            .query(
+                &format!(
+                    "SELECT c.commune, c.date, c.version, v.counts, c.recorded_at, v.recorded_by \
+                     {CURRENT_JOIN} WHERE c.commune > $1 AND c.commune < $2"
+                ),
+                &[&from, &to],
+            )
+            .await
+            .map_err(unavailable)?;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("current report: {what}"));
+        rows.iter()
+            .map(|row| {
+                let commune: &str = row.get(0);
+                let date: &str = row.get(1);
+                let counts: &str = row.get(3);
+                let recorded_at: &str = row.get(4);
+                let recorded_by: &str = row.get(5);
+                Ok(Tally {
+                    commune: CommuneCode::parse(commune).map_err(|_| corrupt("commune"))?,
+                    date: NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                        .map_err(|_| corrupt("date"))?,
+                    version: uint(row.get(2))?,
+                    counts: counts_in_order(counts, keys).ok_or_else(|| corrupt("counts"))?,
+                    recorded_at: parse_ts(recorded_at)?,
+                    flagged: recorded_by == flag,
+                })
+            })
+            .collect()
+    }
+
+    async fn history(&self, commune: &CommuneCode, date: NaiveDate) -> Result<Vec<Report>> {
+        let conn = self.pooled().await?;
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} FROM report_versions v WHERE v.commune = $1 AND v.date = $2 \
+             ORDER BY v.version"
+        );
+        query_reports(&conn, &sql, &[&commune.as_str(), &date.to_string()]).await
+    }
+
+    async fn versions(&self, query: &ReportQuery) -> Result<Vec<Report>> {
+        let select = format!("SELECT {REPORT_COLUMNS} FROM report_versions v");
+        let mut reports = self.by_departement(query, &select, "v").await?;
+        reports.sort_unstable_by(|a, b| {
+            (a.date, &a.commune, a.version).cmp(&(b.date, &b.commune, b.version))
+        });
+        Ok(reports)
+    }
+
+    async fn reported_communes(&self, date: NaiveDate) -> Result<BTreeSet<CommuneCode>> {
+        let conn = self.pooled().await?;
+        let rows = conn
+            .query(
+                "SELECT commune FROM current_reports WHERE date = $1",
+                &[&date.to_string()],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                CommuneCode::parse(row.get::<_, &str>(0))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    async fn changed_since(&self, since: DateTime<Utc>) -> Result<Vec<Report>> {
+        let conn = self.pooled().await?;
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} {CURRENT_JOIN} WHERE c.recorded_at > $1 ORDER BY c.recorded_at"
+        );
+        query_reports(&conn, &sql, &[&ts(since)]).await
+    }
+
+    async fn change_mark(&self, _now: DateTime<Utc>) -> Result<ChangeMark> {
+        let conn = self.pooled().await?;
+        last_seq(&conn).await.map(ChangeMark::Sequence)
+    }
+
+    /// In commit order: the counter is read first (committed with the
+    /// writes it numbered), then the reports up to it.
+    async fn changes_after(&self, mark: ChangeMark) -> Result<Changes> {
+        let ChangeMark::Sequence(after) = mark else {
+            return Err(StoreError::Corrupt(format!(
+                "a mark of another store: {mark:?}"
+            )));
+        };
+        let conn = self.pooled().await?;
+        let last = last_seq(&conn).await?;
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} {CURRENT_JOIN} WHERE c.seq > $1 AND c.seq <= $2 ORDER BY c.seq"
+        );
+        let reports = query_reports(&conn, &sql, &[&as_i64(after), &as_i64(last)]).await?;
+        Ok(Changes {
+            reports,
+            mark: ChangeMark::Sequence(last.max(after)),
+        })
+    }
+
+    async fn idempotency_record(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>> {
+        let conn = self.pooled().await?;
+        let row = conn
+            .query_opt(
+                "SELECT key, request_hash, status, body, created_at, expires_at FROM idempotency \
+                 WHERE key = $1 AND expires_at > $2",
+                &[&key, &ts(now)],
+            )
+            .await
+            .map_err(unavailable)?;
+        row.map(|row| {
+            let status: i32 = row.get(2);
+            Ok(IdempotencyRecord {
+                key: row.get(0),
+                request_hash: row.get(1),
+                status: u16::try_from(status).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                body: row.get(3),
+                created_at: parse_ts(row.get(4))?,
+                expires_at: parse_ts(row.get(5))?,
+            })
+        })
+        .transpose()
+    }
+}
+
+/// The number of the last write committed.
+async fn last_seq(client: &Client) -> Result<u64> {
+    let last: i64 = client
+        .query_one("SELECT last FROM change_counter WHERE id = 1", &[])
+        .await
+        .map_err(unavailable)?
+        .get(0);
+    Ok(u64::try_from(last).unwrap_or(0))
+}
+
+impl PostgresStore {
+    /// Runs `select` (whose table is aliased `table`) with the conditions of
+    /// `query` ([`report_filter`]), once per département asked for.
+    async fn by_departement(
+        &self,
+        query: &ReportQuery,
+        select: &str,
+        table: &str,
+    ) -> Result<Vec<Report>> {
+        let conn = self.pooled().await?;
+        let departements: Vec<Option<&String>> = if query.departements.is_empty() {
+            vec![None]
+        } else {
+            query.departements.iter().map(Some).collect()
+        };
+        let mut reports = Vec::new();
+        for departement in departements {
+            let (clause, values) =
+                report_filter(query, departement.map(String::as_str), table, |n| {
+                    format!("${n}")
+                });
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
+                .iter()
+                .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
+            reports.extend(query_reports(&conn, &format!("{select}{clause}"), &params).await?);
+        }
+        Ok(reports)
+    }
+}

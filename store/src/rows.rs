@@ -1,0 +1,267 @@
+//! The rows both SQL backends store, and their conversion to the model:
+//! instants as fixed-width RFC 3339 text (text order is time order, and
+//! both stores compare and copy them alike), counts as a JSON object, lists
+//! as comma-separated text.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use decompte_core::{CommuneCode, Counts, Report, Role};
+
+use crate::model::{
+    ContactOverrides, Credential, Publication, PublicationStatus, ReferenceSeries, ReportQuery,
+    SecondFactor,
+};
+use crate::{Result, StoreError};
+
+/// Instants are stored as fixed-width RFC 3339 text so that text order is time order.
+pub(crate) fn ts(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub(crate) fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("instant `{text}`: {e}")))
+}
+
+pub(crate) fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
+    text.as_deref().map(parse_ts).transpose()
+}
+
+pub(crate) const REPORT_COLUMNS: &str =
+    "v.commune, v.date, v.version, v.counts, v.recorded_at, v.recorded_by, v.source, v.reason, \
+    v.warnings";
+
+/// Raw columns of a report row, converted outside rusqlite's closure so that
+/// corrupt data becomes a [`StoreError::Corrupt`].
+pub(crate) type RawReport = (
+    String,
+    String,
+    u32,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+);
+
+pub(crate) fn to_report(raw: RawReport) -> Result<Report> {
+    let (commune, date, version, counts, recorded_at, recorded_by, source, reason, warnings) = raw;
+    let corrupt =
+        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
+    Ok(Report {
+        commune: CommuneCode::parse(&commune).map_err(|e| corrupt("commune", &e))?,
+        date: NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|e| corrupt("date", &e))?,
+        counts: serde_json::from_str::<Counts>(&counts).map_err(|e| corrupt("counts", &e))?,
+        version,
+        recorded_at: parse_ts(&recorded_at)?,
+        recorded_by,
+        source: source
+            .parse()
+            .map_err(|e: decompte_core::report::UnknownSource| corrupt("source", &e))?,
+        reason,
+        warnings: warnings
+            .split(',')
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+/// A credential's row as SQLite gives it, before its text is checked.
+pub(crate) struct RawCredential {
+    pub(crate) id: String,
+    pub(crate) role: String,
+    pub(crate) commune: Option<String>,
+    pub(crate) departements: String,
+    pub(crate) label: String,
+    pub(crate) code_hash: String,
+    pub(crate) created_at: String,
+    pub(crate) last_used_at: Option<String>,
+    pub(crate) revoked_at: Option<String>,
+    pub(crate) issued_by: Option<String>,
+    pub(crate) expires_at: Option<String>,
+    pub(crate) totp_secret: Option<String>,
+    pub(crate) totp_confirmed_at: Option<String>,
+    pub(crate) totp_last_step: i64,
+    pub(crate) recovery_hashes: String,
+}
+
+pub(crate) const CREDENTIAL_COLUMNS: &str =
+    "id, role, commune, departements, label, code_hash, created_at, \
+    last_used_at, revoked_at, issued_by, expires_at, totp_secret, totp_confirmed_at, \
+    totp_last_step, recovery_hashes";
+
+pub(crate) fn to_credential(raw: RawCredential) -> Result<Credential> {
+    let second_factor = match raw.totp_secret {
+        Some(secret) => Some(SecondFactor {
+            secret,
+            confirmed_at: parse_opt_ts(raw.totp_confirmed_at)?,
+            last_step: u64::try_from(raw.totp_last_step)
+                .map_err(|e| StoreError::Corrupt(format!("totp_last_step: {e}")))?,
+            recovery_hashes: raw
+                .recovery_hashes
+                .split(',')
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }),
+        None => None,
+    };
+    Ok(Credential {
+        id: raw.id,
+        role: raw
+            .role
+            .parse::<Role>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        commune: raw
+            .commune
+            .map(|c| CommuneCode::parse(&c))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        departements: Credential::parse_departements(&raw.departements),
+        label: raw.label,
+        code_hash: raw.code_hash,
+        created_at: parse_ts(&raw.created_at)?,
+        last_used_at: parse_opt_ts(raw.last_used_at)?,
+        revoked_at: parse_opt_ts(raw.revoked_at)?,
+        issued_by: raw.issued_by,
+        expires_at: parse_opt_ts(raw.expires_at)?,
+        second_factor,
+    })
+}
+
+pub(crate) type RawPublication = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<u32>,
+    Option<String>,
+);
+
+pub(crate) const PUBLICATION_COLUMNS: &str =
+    "id, status, requested_by, reason, requested_at, started_at, finished_at, files_changed, error";
+
+pub(crate) fn to_publication(raw: RawPublication) -> Result<Publication> {
+    let (
+        id,
+        status,
+        requested_by,
+        reason,
+        requested_at,
+        started_at,
+        finished_at,
+        files_changed,
+        error,
+    ) = raw;
+    Ok(Publication {
+        id,
+        status: PublicationStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("publication status `{status}`")))?,
+        requested_by,
+        reason,
+        requested_at: parse_ts(&requested_at)?,
+        started_at: parse_opt_ts(started_at)?,
+        finished_at: parse_opt_ts(finished_at)?,
+        files_changed,
+        error,
+    })
+}
+
+/// The counts of `keys`, in order, from the stored JSON object (`{"autre":0,
+/// "ehpad":2,…}`), without building a map: a key the object lacks counts 0.
+/// Anything but an object of non-negative integers is refused.
+pub(crate) fn counts_in_order(json: &str, keys: &[String]) -> Option<Vec<u32>> {
+    let mut counts = vec![0u32; keys.len()];
+    let body = json.trim().strip_prefix('{')?.strip_suffix('}')?;
+    if body.trim().is_empty() {
+        return Some(counts);
+    }
+    for pair in body.split(',') {
+        let (key, value) = pair.split_once(':')?;
+        let key = key.trim().strip_prefix('"')?.strip_suffix('"')?;
+        if key.contains('\\') {
+            // An escaped key: let serde read the whole object.
+            let map: std::collections::BTreeMap<String, u32> = serde_json::from_str(json).ok()?;
+            return Some(
+                keys.iter()
+                    .map(|k| map.get(k).copied().unwrap_or(0))
+                    .collect(),
+            );
+        }
+        let value: u32 = value.trim().parse().ok()?;
+        if let Some(index) = keys.iter().position(|k| k == key) {
+            counts[index] = value;
+        }
+    }
+    Some(counts)
+}
+
+/// A prefecture's import as stored: its département, its JSON, when and by whom.
+pub(crate) type RawImport = (String, String, String, String);
+
+fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn to_reference(raw: RawImport) -> Result<ReferenceSeries> {
+    let (departement, days, imported_at, imported_by) = raw;
+    Ok(ReferenceSeries {
+        departement,
+        days: from_json(&days)?,
+        imported_at: parse_ts(&imported_at)?,
+        imported_by,
+    })
+}
+
+pub(crate) fn to_contacts(raw: RawImport) -> Result<ContactOverrides> {
+    let (departement, contacts, imported_at, imported_by) = raw;
+    Ok(ContactOverrides {
+        departement,
+        contacts: from_json(&contacts)?,
+        imported_at: parse_ts(&imported_at)?,
+        imported_by,
+    })
+}
+
+/// The `WHERE` clause (empty if none) and its values that select the rows of
+/// `table` a [`ReportQuery`] asks for in one `departement` (all if `None`):
+/// a range of the primary key (a commune, or a département, whose communes'
+/// codes start with its own) or of the date index, each condition written
+/// only when given. `placeholder` writes the n-th parameter (`?1`, `$1`).
+pub(crate) fn report_filter(
+    query: &ReportQuery,
+    departement: Option<&str>,
+    table: &str,
+    placeholder: fn(usize) -> String,
+) -> (String, Vec<String>) {
+    let mut conditions = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    let mut add = |condition: &str, value: String| {
+        values.push(value);
+        conditions.push(format!("{table}.{condition} {}", placeholder(values.len())));
+    };
+    if let Some(commune) = &query.commune {
+        add("commune =", commune.to_string());
+    }
+    if let Some(departement) = departement {
+        add("commune >", departement.to_owned());
+        add("commune <", format!("{departement}~"));
+    }
+    if let Some(from) = query.from {
+        add("date >=", from.to_string());
+    }
+    if let Some(to) = query.to {
+        add("date <=", to.to_string());
+    }
+    let clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    (clause, values)
+}
