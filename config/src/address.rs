@@ -47,7 +47,8 @@ pub enum AddressError {
     Distribution(String),
 }
 
-const TABLE_SHAPE: &str = "sqlite, or dynamodb://TABLE?endpoint=URL&region=REGION";
+const TABLE_SHAPE: &str =
+    "sqlite, dynamodb://TABLE?endpoint=URL&region=REGION, or postgres://USER@HOST:PORT/DB";
 const SITE_SHAPE: &str = "folder, or s3://BUCKET/PREFIX?endpoint=URL&region=REGION";
 const CDN_SHAPE: &str = "cloudfront://DISTRIBUTION_ID?endpoint=URL&region=REGION, or none";
 const FUNCTION_SHAPE: &str = "lambda://FUNCTION?endpoint=URL&region=REGION";
@@ -348,8 +349,9 @@ mod tests {
 
     #[test]
     fn refusals_say_what_to_write() {
-        let error = "postgres://x".parse::<StoreAddress>().expect_err("refused");
+        let error = "mysql://x".parse::<StoreAddress>().expect_err("refused");
         assert!(error.to_string().contains("dynamodb://TABLE"), "{error}");
+        assert!(error.to_string().contains("postgres://"), "{error}");
         let error = "dynamodb://x".parse::<StoreAddress>().expect_err("refused");
         assert!(matches!(error, AddressError::Table(_)));
         let error = "s3://Bucket".parse::<SiteAddress>().expect_err("refused");

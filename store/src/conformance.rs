@@ -156,6 +156,52 @@ pub async fn a_batch_is_written_whole_or_not_at_all(store: Arc<dyn Store>) {
         "nothing of a refused batch is written"
     );
     store.write_reports(W, &[]).await.expect("an empty batch");
+
+    // An import's batch (what a backend may send another way: PostgreSQL
+    // with COPY): 120 days, corrections of those above among them.
+    let large: Vec<Report> = (1..=3)
+        .map(|d| report("56010", day(d), 2, 10 + d))
+        .chain((0..117).map(|d| report("56013", day(d), 1, d)))
+        .collect();
+    store.write_reports(W, &large).await.expect("a large batch");
+    let read = store
+        .current_reports(&ReportQuery {
+            commune: Some(code("56010")),
+            ..ReportQuery::default()
+        })
+        .await
+        .expect("read");
+    assert_eq!(
+        read.iter()
+            .map(|r| (r.version, r.count("hopital")))
+            .collect::<Vec<_>>(),
+        [(2, 11), (2, 12), (2, 13)]
+    );
+    assert_eq!(
+        store
+            .history(&code("56010"), day(2))
+            .await
+            .expect("history")
+            .len(),
+        2
+    );
+    let all = store
+        .current_reports(&ReportQuery::default())
+        .await
+        .expect("read");
+    assert_eq!(all.len(), 4 + 117);
+    // A large batch with a stale version is refused.
+    let stale: Vec<Report> = (200..260)
+        .map(|d| report("56014", day(d), 1, 1))
+        .chain([report("56013", day(5), 1, 9)])
+        .collect();
+    assert!(store.write_reports(W, &stale).await.is_err());
+    assert!(store
+        .current_of(&[(code("56013"), day(5))])
+        .await
+        .expect("read")
+        .iter()
+        .all(|r| r.count("hopital") == 5));
 }
 
 /// An import of many batches: on a store that can (SQLite), undone whole when

@@ -54,6 +54,119 @@ async fn lock_counter(client: &Client) -> Result<i64> {
         .get(0))
 }
 
+/// From how many reports a batch is written with `COPY` (an import).
+const COPY_FROM: usize = 32;
+
+/// Writes a batch sorted by key and version (an import): the current
+/// versions of its keys read at once and every report checked against them
+/// (and against the one before it in the batch), the versions sent with
+/// `COPY`, the current pointers set in one statement, each key numbered
+/// after `seq` in order. Returns the last number given.
+async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i64> {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::Type;
+    let mut keys: Vec<(&str, String)> = reports
+        .iter()
+        .map(|r| (r.commune.as_str(), r.date.to_string()))
+        .collect();
+    keys.dedup();
+    let (communes, dates): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(c, d)| (*c, d.as_str())).unzip();
+    let mut current: std::collections::HashMap<(String, String), u32> = client
+        .query(
+            "SELECT c.commune, c.date, c.version FROM current_reports c \
+             JOIN UNNEST($1::text[], $2::text[]) AS k(commune, date) \
+             ON k.commune = c.commune AND k.date = c.date",
+            &[&communes, &dates],
+        )
+        .await
+        .map_err(unavailable)?
+        .iter()
+        .map(|row| Ok(((row.get(0), row.get(1)), uint(row.get(2))?)))
+        .collect::<Result<_>>()?;
+    for report in reports {
+        let key = (report.commune.to_string(), report.date.to_string());
+        let before = current.get(&key).copied().unwrap_or(0);
+        if before + 1 != report.version {
+            return Err(StoreError::Conflict {
+                current: current_in(client, &key.0, &key.1).await?.map(Box::new),
+            });
+        }
+        current.insert(key, report.version);
+    }
+    let sink = client
+        .copy_in(
+            "COPY report_versions (commune, date, version, counts, recorded_at, recorded_by, \
+             source, reason, warnings) FROM STDIN BINARY",
+        )
+        .await
+        .map_err(unavailable)?;
+    let text = Type::TEXT;
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(
+        sink,
+        &[
+            text.clone(),
+            text.clone(),
+            Type::INT4,
+            text.clone(),
+            text.clone(),
+            text.clone(),
+            text.clone(),
+            text.clone(),
+            text
+        ]
+    ));
+    // The last version of each key, for its current pointer.
+    let mut pointers: Vec<&Report> = Vec::with_capacity(keys.len());
+    for report in reports {
+        let counts = serde_json::to_string(&report.counts)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        writer
+            .as_mut()
+            .write(&[
+                &report.commune.as_str(),
+                &report.date.to_string(),
+                &int(report.version),
+                &counts,
+                &ts(report.recorded_at),
+                &report.recorded_by,
+                &report.source.as_str(),
+                &report.reason,
+                &report.warnings.join(","),
+            ])
+            .await
+            .map_err(unavailable)?;
+        match pointers.last_mut() {
+            Some(last) if last.commune == report.commune && last.date == report.date => {
+                *last = report
+            }
+            _ => pointers.push(report),
+        }
+    }
+    writer.finish().await.map_err(unavailable)?;
+    let (mut communes, mut dates, mut versions, mut instants, mut numbers) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for report in pointers {
+        seq += 1;
+        communes.push(report.commune.as_str());
+        dates.push(report.date.to_string());
+        versions.push(int(report.version));
+        instants.push(ts(report.recorded_at));
+        numbers.push(seq);
+    }
+    client
+        .execute(
+            "INSERT INTO current_reports (commune, date, version, recorded_at, seq) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[]) \
+             ON CONFLICT (commune, date) DO UPDATE SET version = excluded.version, \
+             recorded_at = excluded.recorded_at, seq = excluded.seq",
+            &[&communes, &dates, &versions, &instants, &numbers],
+        )
+        .await
+        .map_err(unavailable)?;
+    Ok(seq)
+}
+
 /// Leaves `seq` as the counter's last number (committed with the writes).
 async fn set_counter(client: &Client, seq: i64) -> Result<()> {
     client
@@ -209,9 +322,13 @@ impl Reports for PostgresStore {
         let savepoint = begin(&conn).await?;
         let written = async {
             let mut seq = lock_counter(&conn).await?;
-            for report in &reports {
-                seq += 1;
-                check_and_insert(&conn, report, seq).await?;
+            if reports.len() >= COPY_FROM {
+                seq = copy_in(&conn, &reports, seq).await?;
+            } else {
+                for report in &reports {
+                    seq += 1;
+                    check_and_insert(&conn, report, seq).await?;
+                }
             }
             set_counter(&conn, seq).await
         }
