@@ -59,6 +59,8 @@ CREATE TABLE current_reports (
     version     INTEGER NOT NULL,
     recorded_at TEXT COLLATE "C" NOT NULL,
     seq         BIGINT NOT NULL,
+    counts      TEXT COLLATE "C" NOT NULL,
+    recorded_by TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (commune, date)
 );
 CREATE INDEX current_by_date ON current_reports (date);

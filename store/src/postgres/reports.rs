@@ -146,6 +146,7 @@ async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i6
     writer.finish().await.map_err(unavailable)?;
     let (mut communes, mut dates, mut versions, mut instants, mut numbers) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut counts, mut authors) = (Vec::new(), Vec::new());
     for report in pointers {
         seq += 1;
         communes.push(report.commune.as_str());
@@ -153,14 +154,22 @@ async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i6
         versions.push(int(report.version));
         instants.push(ts(report.recorded_at));
         numbers.push(seq);
+        counts.push(
+            serde_json::to_string(&report.counts)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        );
+        authors.push(report.recorded_by.as_str());
     }
     client
         .execute(
-            "INSERT INTO current_reports (commune, date, version, recorded_at, seq) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::bigint[]) \
-             ON CONFLICT (commune, date) DO UPDATE SET version = excluded.version, \
-             recorded_at = excluded.recorded_at, seq = excluded.seq",
-            &[&communes, &dates, &versions, &instants, &numbers],
+            "INSERT INTO current_reports (commune, date, version, recorded_at, seq, counts, \
+             recorded_by) SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], \
+             $5::bigint[], $6::text[], $7::text[]) ON CONFLICT (commune, date) DO UPDATE SET \
+             version = excluded.version, recorded_at = excluded.recorded_at, seq = excluded.seq, \
+             counts = excluded.counts, recorded_by = excluded.recorded_by",
+            &[
+                &communes, &dates, &versions, &instants, &numbers, &counts, &authors,
+            ],
         )
         .await
         .map_err(unavailable)?;
@@ -217,10 +226,19 @@ async fn check_and_insert(client: &Client, report: &Report, seq: i64) -> Result<
         .map_err(unavailable)?;
     client
         .execute(
-            "INSERT INTO current_reports (commune, date, version, recorded_at, seq) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (commune, date) DO UPDATE SET \
-             version = excluded.version, recorded_at = excluded.recorded_at, seq = excluded.seq",
-            &[&commune, &date, &version, &recorded_at, &seq],
+            "INSERT INTO current_reports (commune, date, version, recorded_at, seq, counts, \
+             recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (commune, date) DO \
+             UPDATE SET version = excluded.version, recorded_at = excluded.recorded_at, \
+             seq = excluded.seq, counts = excluded.counts, recorded_by = excluded.recorded_by",
+            &[
+                &commune,
+                &date,
+                &version,
+                &recorded_at,
+                &seq,
+                &counts,
+                &report.recorded_by,
+            ],
         )
         .await
         .map_err(unavailable)?;
@@ -384,10 +402,8 @@ impl Reports for PostgresStore {
         let (from, to) = (departement.to_owned(), format!("{departement}~"));
         let rows = conn
             .query(
-                &format!(
-                    "SELECT c.commune, c.date, c.version, v.counts, c.recorded_at, v.recorded_by \
-                     {CURRENT_JOIN} WHERE c.commune > $1 AND c.commune < $2"
-                ),
+                "SELECT c.commune, c.date, c.version, c.counts, c.recorded_at, c.recorded_by \
+                 FROM current_reports c WHERE c.commune > $1 AND c.commune < $2",
                 &[&from, &to],
             )
             .await
