@@ -37,7 +37,9 @@ pub async fn function_store(options: &Options) -> Result<DynamoStore, FunctionEr
         StoreAddress::DynamoDb(table) => {
             Ok(DynamoStore::connect(table, options.departements.clone()).await)
         }
-        StoreAddress::Sqlite | StoreAddress::Postgres(_) => Err(FunctionError::NotATable),
+        StoreAddress::Sqlite | StoreAddress::SqliteFile(_) | StoreAddress::Postgres(_) => {
+            Err(FunctionError::NotATable)
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! Architecture invariant: this crate wires the others together and owns the
 //! process (files, sockets, timers); it holds no domain rule of its own.
 
+pub mod copy;
 pub mod demo;
 pub mod letters;
 pub mod progress;
@@ -36,13 +37,22 @@ pub const NO_POSTGRES: &str = "this decompte was built without PostgreSQL suppor
 /// Opens the store of `--store`: SQLite in the data folder, or a DynamoDB
 /// table (with the `aws` feature).
 pub async fn open_store(settings: &Options) -> anyhow::Result<Arc<dyn Store>> {
-    match &settings.store {
-        StoreAddress::Sqlite => {
-            let database = settings.data_dir.join("decompte.sqlite");
-            let store = SqliteStore::open(&database)
-                .with_context(|| format!("cannot open the database {}", database.display()))?;
-            Ok(Arc::new(store))
-        }
+    open_store_at(settings, &settings.store).await
+}
+
+/// Opens the store at `address` (with the départements of `settings`).
+pub async fn open_store_at(
+    settings: &Options,
+    address: &StoreAddress,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let sqlite = |database: &std::path::Path| -> anyhow::Result<Arc<dyn Store>> {
+        let store = SqliteStore::open(database)
+            .with_context(|| format!("cannot open the database {}", database.display()))?;
+        Ok(Arc::new(store))
+    };
+    match address {
+        StoreAddress::Sqlite => sqlite(&settings.data_dir.join("decompte.sqlite")),
+        StoreAddress::SqliteFile(path) => sqlite(path),
         #[cfg(feature = "aws")]
         StoreAddress::DynamoDb(table) => Ok(Arc::new(
             decompte_aws::DynamoStore::connect(table, settings.departements.clone()).await,

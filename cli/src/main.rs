@@ -83,8 +83,21 @@ enum Command {
 
 #[derive(Subcommand)]
 enum StoreCommand {
-    /// Create the DynamoDB table of --store, its indexes and its TTL; does nothing if they exist.
+    /// Create the DynamoDB table of --store, its indexes and its TTL, or bring the PostgreSQL
+    /// schema up to date; does nothing if they are.
     Init,
+    /// Copy everything a crisis holds (every version of every report, access codes and their
+    /// second factors, SpF series, contacts, reminders, publication records; not sessions) from
+    /// one store to another, then check each département's versions on both sides. A copy into
+    /// a store that already holds something resumes the same copy, or is refused.
+    Copy {
+        /// The source: an address --store takes (sqlite, sqlite:PATH, dynamodb://…, postgres://…).
+        #[arg(long)]
+        from: String,
+        /// The target, an address of the same kinds.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -192,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Credentials(command) => credentials(&settings, command).await,
         Command::Store(StoreCommand::Init) => store_init(&settings).await,
+        Command::Store(StoreCommand::Copy { from, to }) => store_copy(&settings, &from, &to).await,
         Command::Import { file } => {
             let app = LocalApp::open(&settings).await?;
             let config = &app.state.config;
@@ -316,11 +330,50 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// `decompte store copy --from --to`.
+async fn store_copy(settings: &Options, from: &str, to: &str) -> anyhow::Result<()> {
+    let from: decompte_config::StoreAddress = from.parse().context("--from")?;
+    let to: decompte_config::StoreAddress = to.parse().context("--to")?;
+    if from == to {
+        bail!("the source and the target are the same store: {from}");
+    }
+    let source = decompte::open_store_at(settings, &from).await?;
+    let target = decompte::open_store_at(settings, &to).await?;
+    let scope = settings.scope()?;
+    eprintln!("Copie de {from} vers {to} …");
+    let summary = decompte::copy::copy(
+        source.as_ref(),
+        target.as_ref(),
+        &scope,
+        scope.latest_today(Utc::now()),
+        &|line| eprintln!("{line}"),
+    )
+    .await?;
+    eprintln!(
+        "{} version(s) de déclaration, {} code(s) d'accès, {} série(s) SpF, {} fichier(s) de \
+         contacts, {} relance(s), {} publication(s) copiés.",
+        summary.versions_written,
+        summary.credentials_written,
+        summary.references,
+        summary.contacts,
+        summary.reminders,
+        summary.publications_written
+    );
+    eprintln!("Vérification, par département (versions, empreinte SHA-256) :");
+    for checked in &summary.checked {
+        eprintln!(
+            "  {} : {} version(s), {}",
+            checked.departement, checked.versions, checked.checksum
+        );
+    }
+    Ok(())
+}
+
 /// Prepares the store of `--store`: the DynamoDB table with its indexes
 /// and its TTL, or the PostgreSQL schema (what it lacks, applied once).
 async fn store_init(settings: &Options) -> anyhow::Result<()> {
     match &settings.store {
-        decompte_config::StoreAddress::Sqlite => {
+        decompte_config::StoreAddress::Sqlite | decompte_config::StoreAddress::SqliteFile(_) => {
             eprintln!("SQLite n'a besoin d'aucune préparation : la base est créée à la première ouverture.");
             Ok(())
         }

@@ -48,7 +48,7 @@ pub enum AddressError {
 }
 
 const TABLE_SHAPE: &str =
-    "sqlite, dynamodb://TABLE?endpoint=URL&region=REGION, or postgres://USER@HOST:PORT/DB";
+    "sqlite, sqlite:PATH, dynamodb://TABLE?endpoint=URL&region=REGION, or postgres://USER@HOST:PORT/DB";
 const SITE_SHAPE: &str = "folder, or s3://BUCKET/PREFIX?endpoint=URL&region=REGION";
 const CDN_SHAPE: &str = "cloudfront://DISTRIBUTION_ID?endpoint=URL&region=REGION, or none";
 const FUNCTION_SHAPE: &str = "lambda://FUNCTION?endpoint=URL&region=REGION";
@@ -122,6 +122,8 @@ pub enum StoreAddress {
     /// `sqlite`: `decompte.sqlite` in the data folder, the embedded default.
     #[default]
     Sqlite,
+    /// `sqlite:PATH`: another SQLite file (`decompte store copy`'s source or target).
+    SqliteFile(std::path::PathBuf),
     /// `dynamodb://TABLE?endpoint=URL&region=REGION`.
     DynamoDb(TableAddress),
     /// `postgres://USER@HOST1:5432,HOST2:5432/DB?target_session_attrs=read-write&sslmode=verify-full`
@@ -165,6 +167,9 @@ impl FromStr for StoreAddress {
     fn from_str(address: &str) -> Result<Self, AddressError> {
         match address.trim() {
             "" | "sqlite" => Ok(Self::Sqlite),
+            file if file.starts_with("sqlite:") && file.len() > "sqlite:".len() => {
+                Ok(Self::SqliteFile(file["sqlite:".len()..].into()))
+            }
             url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Ok(Self::Postgres(PostgresUrl(url.to_owned())))
             }
@@ -279,6 +284,7 @@ impl fmt::Display for StoreAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sqlite => f.write_str("sqlite"),
+            Self::SqliteFile(path) => write!(f, "sqlite:{}", path.display()),
             Self::DynamoDb(address) => write!(f, "dynamodb://{}", address.table),
             Self::Postgres(url) => f.write_str(&url.redacted()),
         }
@@ -302,6 +308,10 @@ mod tests {
     #[test]
     fn addresses_are_read_once_into_types() {
         assert_eq!("sqlite".parse(), Ok(StoreAddress::Sqlite));
+        assert_eq!(
+            "sqlite:/srv/copie.sqlite".parse(),
+            Ok(StoreAddress::SqliteFile("/srv/copie.sqlite".into()))
+        );
         let postgres: StoreAddress = "postgres://decompte:s3cret@db1:5432,db2:5432/decompte?\
             target_session_attrs=read-write"
             .parse()

@@ -357,3 +357,29 @@ impl<'a> Ledger<'a> {
         Ok((reports, unchanged))
     }
 }
+
+/// The one other way a report is written: a copy of another store's
+/// history (`decompte store copy`), each version as it was, with who, when
+/// and why. The versions are written under the same condition, level by
+/// level (every first version, then every second one, …), so that each
+/// follows the one before it in the target, in batches of `batch`.
+pub async fn restore(
+    store: &dyn Store,
+    versions: &[Report],
+    batch: usize,
+) -> Result<(), StoreError> {
+    let mut levels: std::collections::BTreeMap<u32, Vec<Report>> =
+        std::collections::BTreeMap::new();
+    for report in versions {
+        levels
+            .entry(report.version)
+            .or_default()
+            .push(report.clone());
+    }
+    for reports in levels.values() {
+        for chunk in reports.chunks(batch.max(1)) {
+            store.write_reports(Ledgered::new(), chunk).await?;
+        }
+    }
+    Ok(())
+}

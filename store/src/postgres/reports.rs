@@ -371,7 +371,16 @@ impl Reports for PostgresStore {
         };
         conn.batch_execute(if keep { "COMMIT" } else { "ROLLBACK" })
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        if keep {
+            // The planner's statistics, now that the tables grew at once: a
+            // publication right after reads each département by its range
+            // of the primary key, not the whole table.
+            conn.batch_execute("ANALYZE current_reports, report_versions")
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn current_reports(&self, query: &ReportQuery) -> Result<Vec<Report>> {

@@ -16,3 +16,234 @@ async fn the_schema_is_applied_once() {
         .await;
     assert_eq!(store.migrate().await.expect("again"), 0);
 }
+
+mod copy {
+    use decompte_core::Role;
+    use decompte_store::conformance::{code, day, instant, report};
+    use decompte_store::prelude::*;
+    use decompte_store::{
+        ContactOverrides, Credential, Ledgered, Publication, PublicationRequest, PublicationStatus,
+        ReferenceSeries, Reminder, ReportQuery, SecondFactor,
+    };
+    use decompte_tests::dynamodb_local::DynamoLocal;
+    use decompte_tests::postgres_local::PostgresLocal;
+
+    /// Everything a store holds that a copy carries, as it reads it back.
+    #[derive(Debug, PartialEq)]
+    struct Dump {
+        versions: Vec<decompte_core::Report>,
+        credentials: Vec<Credential>,
+        reference: Option<ReferenceSeries>,
+        contacts: Option<ContactOverrides>,
+        reminders: Vec<Reminder>,
+        publications: Vec<Publication>,
+    }
+
+    async fn dump(store: &dyn Store) -> Dump {
+        let mut reminders = Vec::new();
+        for n in 0..12 {
+            reminders.extend(store.reminders(day(n), "56").await.expect("reminders"));
+        }
+        let mut credentials = store.credentials().await.expect("credentials");
+        credentials.sort_by(|a, b| a.id.cmp(&b.id));
+        Dump {
+            versions: store
+                .versions(&ReportQuery::default())
+                .await
+                .expect("versions"),
+            credentials,
+            reference: store.reference("56").await.expect("reference"),
+            contacts: store.contacts("56").await.expect("contacts"),
+            reminders,
+            publications: store.publications(100).await.expect("publications"),
+        }
+    }
+
+    /// A crisis on DynamoDB: corrections with reasons and warnings, a
+    /// prefecture's code with its second factor and recovery codes, a mairie's
+    /// code it issued, an SpF series, contacts, a reminder, a publication.
+    async fn crisis(store: &dyn Store) {
+        let w = Ledgered::for_fixtures();
+        for d in 1..=4 {
+            store
+                .write_report(w, &report("56260", day(d), 1, d), None)
+                .await
+                .expect("write");
+        }
+        store
+            .write_report(w, &report("56260", day(2), 2, 9), None)
+            .await
+            .expect("correction");
+        store
+            .write_report(w, &report("56121", day(1), 1, 3), None)
+            .await
+            .expect("write");
+        let prefecture = Credential {
+            id: "prefecture-1".into(),
+            role: Role::Prefecture,
+            commune: None,
+            departements: vec!["56".into()],
+            label: "Cellule de crise".into(),
+            code_hash: "hash-prefecture".into(),
+            created_at: instant(0),
+            last_used_at: Some(instant(50)),
+            revoked_at: None,
+            issued_by: None,
+            expires_at: Some(instant(90 * 86_400)),
+            second_factor: Some(SecondFactor {
+                secret: "JBSWY3DPEHPK3PXP".into(),
+                confirmed_at: Some(instant(10)),
+                last_step: 42,
+                recovery_hashes: vec!["r1".into(), "r2".into()],
+            }),
+        };
+        store.insert_credential(&prefecture).await.expect("insert");
+        let mairie = Credential {
+            id: "commune-1".into(),
+            role: Role::Commune,
+            commune: Some(code("56260")),
+            departements: Vec::new(),
+            label: "Vannes".into(),
+            code_hash: "hash-vannes".into(),
+            issued_by: Some("prefecture-1".into()),
+            expires_at: None,
+            second_factor: None,
+            revoked_at: Some(instant(70)),
+            ..prefecture.clone()
+        };
+        store.insert_credential(&mairie).await.expect("insert");
+        store
+            .put_reference(&ReferenceSeries {
+                departement: "56".into(),
+                days: [(day(1), 4), (day(2), 6)].into_iter().collect(),
+                imported_at: instant(100),
+                imported_by: "prefecture-1".into(),
+            })
+            .await
+            .expect("reference");
+        store
+            .put_contacts(&ContactOverrides {
+                departement: "56".into(),
+                contacts: [(
+                    "56121".to_owned(),
+                    ("0297000000".to_owned(), "mairie@lorient.fr".to_owned()),
+                )]
+                .into_iter()
+                .collect(),
+                imported_at: instant(110),
+                imported_by: "prefecture-1".into(),
+            })
+            .await
+            .expect("contacts");
+        store
+            .record_reminder(&Reminder {
+                date: day(3),
+                commune: code("56121"),
+                channel: "telephone".into(),
+                at: instant(120),
+                by: "prefecture-1".into(),
+            })
+            .await
+            .expect("reminder");
+        let request = PublicationRequest {
+            reason: "Correction".into(),
+            requested_by: "prefecture-1".into(),
+            publication_id: None,
+            requested_at: None,
+        };
+        let mut publication = Publication::queued(&request, "pub-1".into(), instant(130));
+        publication.status = PublicationStatus::Succeeded;
+        publication.finished_at = Some(instant(131));
+        publication.files_changed = Some(12);
+        store
+            .insert_publication(&publication)
+            .await
+            .expect("publication");
+    }
+
+    fn scope() -> decompte_core::Scope {
+        decompte_config::Options::for_data_dir(std::env::temp_dir())
+            .scope()
+            .expect("scope")
+    }
+
+    /// `decompte store copy`: a crisis moves from DynamoDB to PostgreSQL,
+    /// from there to SQLite, and reads back the same everywhere; a copy run
+    /// again (a resumption) writes nothing more; an interrupted one goes on
+    /// where it stopped; a target holding something else is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crisis_moves_between_the_three_stores() {
+        let dynamo = DynamoLocal::shared().fresh_store(&["56"]).await;
+        crisis(&dynamo).await;
+        let original = dump(&dynamo).await;
+        assert_eq!(original.versions.len(), 6);
+
+        let postgres = PostgresLocal::shared().fresh_store().await;
+        let folder = tempfile::tempdir().expect("folder");
+        let sqlite =
+            decompte_store::SqliteStore::open(&folder.path().join("copie.sqlite")).expect("sqlite");
+        let today = day(11);
+        let quiet = |_: &str| {};
+        let first = decompte::copy::copy(&dynamo, &postgres, &scope(), today, &quiet)
+            .await
+            .expect("DynamoDB → PostgreSQL");
+        assert_eq!(first.versions_written, 6);
+        assert_eq!(first.credentials_written, 2);
+        assert_eq!((first.references, first.contacts), (1, 1));
+        assert_eq!((first.reminders, first.publications_written), (1, 1));
+        decompte::copy::copy(&postgres, &sqlite, &scope(), today, &quiet)
+            .await
+            .expect("PostgreSQL → SQLite");
+        assert_eq!(dump(&postgres).await, original);
+        assert_eq!(dump(&sqlite).await, original);
+        let checked = &first.checked;
+        assert!(checked
+            .iter()
+            .any(|c| c.departement == "56" && c.versions == 6));
+
+        // Run again: nothing more to write.
+        let again = decompte::copy::copy(&dynamo, &postgres, &scope(), today, &quiet)
+            .await
+            .expect("a resumption");
+        assert_eq!((again.versions_written, again.credentials_written), (0, 0));
+        assert_eq!(dump(&postgres).await, original);
+
+        // Interrupted after the first versions: it goes on from there.
+        let resumed = decompte_store::SqliteStore::in_memory().expect("sqlite");
+        let first_versions: Vec<_> = original
+            .versions
+            .iter()
+            .filter(|r| r.version == 1)
+            .cloned()
+            .collect();
+        resumed
+            .write_reports(Ledgered::for_fixtures(), &first_versions)
+            .await
+            .expect("a copy cut short");
+        let rest = decompte::copy::copy(&dynamo, &resumed, &scope(), today, &quiet)
+            .await
+            .expect("the rest");
+        assert_eq!(rest.versions_written, 1);
+        assert_eq!(dump(&resumed).await, original);
+
+        // A target holding a declaration the source does not: refused,
+        // nothing written.
+        let other = decompte_store::SqliteStore::in_memory().expect("sqlite");
+        other
+            .write_report(
+                Ledgered::for_fixtures(),
+                &report("56260", day(9), 1, 5),
+                None,
+            )
+            .await
+            .expect("write");
+        let refused = decompte::copy::copy(&dynamo, &other, &scope(), today, &quiet)
+            .await
+            .expect_err("not a resumption");
+        assert!(
+            refused.to_string().contains("not a resumption"),
+            "{refused}"
+        );
+        assert!(other.credentials().await.expect("read").is_empty());
+    }
+}
