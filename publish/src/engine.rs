@@ -470,13 +470,16 @@ impl Publisher {
                 return Err(error.into());
             }
         };
-        // A state without a mark, or with one of another store: start over.
-        let mark = match state.mark {
-            Some(ChangeMark::Sequence(n)) if current.same_kind(&ChangeMark::Sequence(n)) => {
+        // A state without a mark, or with one of another store — of another
+        // kind, or numbered less far than the mark (a store copied into
+        // another, `decompte store copy`, numbers its writes afresh): start
+        // over.
+        let mark = match (state.mark, current) {
+            (Some(ChangeMark::Sequence(n)), ChangeMark::Sequence(last)) if last >= n => {
                 ChangeMark::Sequence(n)
             }
             // By instant, from the watermark (what was published).
-            Some(ChangeMark::Instant(_)) if matches!(current, ChangeMark::Instant(_)) => {
+            (Some(ChangeMark::Instant(_)), ChangeMark::Instant(_)) => {
                 ChangeMark::Instant(state.watermark.unwrap_or(DateTime::<Utc>::MIN_UTC))
             }
             _ => {

@@ -367,6 +367,50 @@ async fn paris_midnight_renders_the_pages_of_the_last_days_again() {
     );
 }
 
+/// After `decompte store copy`, the site goes on from the new store, whose
+/// writes are numbered afresh, lower than the mark the publisher kept: the
+/// publisher starts over rather than miss them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_numbered_afresh_is_published_in_full() {
+    use decompte_publish::{FolderSink, Publisher};
+    use decompte_store::conformance::report;
+    use decompte_store::Reports;
+    let app = TestApp::start().await;
+    let config = app.app.publisher.config().clone();
+    let day = |d| chrono::NaiveDate::from_ymd_opt(2020, 4, d).expect("day");
+    let fixture = decompte_store::Ledgered::for_fixtures();
+    let old = decompte_store::SqliteStore::in_memory().expect("store");
+    for d in 1..=5 {
+        old.write_report(fixture, &report("56260", day(d), 1, d), None)
+            .await
+            .expect("write");
+    }
+    let site = tempfile::tempdir().expect("site folder");
+    let sink = std::sync::Arc::new(FolderSink::new(
+        site.path().join("site"),
+        site.path().join("publisher"),
+    ));
+    let now = chrono::Utc::now();
+    Publisher::new(std::sync::Arc::new(old), sink.clone(), config.clone())
+        .publish(now)
+        .await
+        .expect("publish");
+    // The new store: one write so far, numbered 1.
+    let new = decompte_store::SqliteStore::in_memory().expect("store");
+    new.write_report(fixture, &report("56260", day(1), 1, 7), None)
+        .await
+        .expect("write");
+    let outcome = Publisher::new(std::sync::Arc::new(new), sink, config)
+        .publish_if_changed(now)
+        .await
+        .expect("publish")
+        .expect("the new store's figures");
+    assert!(outcome.written.contains(&"communes/56260.html".to_owned()));
+    let csv = std::fs::read_to_string(site.path().join("site/donnees/deces.csv")).expect("csv");
+    assert!(csv.contains("2020-04-01,56260,Vannes,7,"), "{csv}");
+    assert!(!csv.contains("2020-04-05,56260"), "{csv}");
+}
+
 /// A crisis fills the store in bulk (an import of every commune's days,
 /// with the instant of the import), then a mairie corrects a day: the
 /// timer's publication reads that one change, renders its département only,
