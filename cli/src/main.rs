@@ -193,7 +193,12 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
             } else {
-                decompte::progress::publish(&app.publisher, Utc::now()).await?
+                let started = Utc::now();
+                let outcome = decompte::progress::publish(&app.publisher, started).await?;
+                app.publisher
+                    .record("Publication en ligne de commande", started, &outcome)
+                    .await;
+                outcome
             };
             eprintln!(
                 "{} fichier(s) écrit(s), {} supprimé(s), {} inchangé(s).",
@@ -520,7 +525,12 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
         );
     }
     eprintln!("Première publication du site …");
-    let outcome = decompte::progress::publish(&app.publisher, Utc::now()).await?;
+    let started = Utc::now();
+    let outcome = decompte::progress::publish(&app.publisher, started).await?;
+    // The prefecture page says when the site was last published.
+    app.publisher
+        .record("Démarrage du service", started, &outcome)
+        .await;
     eprintln!(
         "Site publié : {} fichier(s) écrit(s).",
         outcome.written.len()

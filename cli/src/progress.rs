@@ -82,7 +82,7 @@ pub async fn publish(
     let report = |done: usize, total: usize| {
         if let Ok(mut progress) = progress.lock() {
             progress
-                .get_or_insert_with(|| Progress::new("fichiers écrits", total as u64))
+                .get_or_insert_with(|| Progress::new("départements publiés", total as u64))
                 .set(done as u64);
         }
     };

@@ -443,6 +443,19 @@ fn secrets_never_reach_the_logs_even_at_trace_level() {
     assert!(asked.starts_with("HTTP/1.1 202"), "{asked}");
     let _ = server.kill();
     let _ = server.wait();
+    // The publication at start is on record, for the prefecture page.
+    let store = decompte_store::SqliteStore::open(&dir.path().join("decompte.sqlite")).expect("db");
+    let publications = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(decompte_store::Publications::publications(&store, 10))
+        .expect("publications");
+    assert!(
+        publications
+            .iter()
+            .any(|p| p.reason == "Démarrage du service" && p.requested_by == "automatique"),
+        "{publications:?}"
+    );
     let logs = std::fs::read_to_string(&log).expect("logs");
     let plain = without_colours(&logs);
     for event in [

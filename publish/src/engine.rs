@@ -568,11 +568,19 @@ impl Publisher {
     /// prefecture page can say how fresh the public site is. Not recording
     /// it does not fail the publication.
     async fn record_automatic(&self, started: DateTime<Utc>, outcome: &Outcome) {
+        self.record("Nouvelles déclarations", started, outcome)
+            .await;
+    }
+
+    /// Records a publication that ran outside a request (at start, from the
+    /// command line, on the timer) for the prefecture page; nothing if it
+    /// changed nothing. Not recording it does not fail the publication.
+    pub async fn record(&self, reason: &str, started: DateTime<Utc>, outcome: &Outcome) {
         if outcome.files_changed() == 0 {
             return;
         }
         let request = PublicationRequest {
-            reason: "Nouvelles déclarations".into(),
+            reason: reason.into(),
             requested_by: AUTOMATIC.into(),
             publication_id: None,
             requested_at: None,
