@@ -131,22 +131,39 @@ impl Referential {
         departements_csv: &str,
         keep: impl Fn(&str) -> bool,
     ) -> Result<Self, ReferentialError> {
-        let mut lines = communes_csv.lines().enumerate();
-        match lines.next() {
-            Some((_, header)) if header.trim() == "code,nom,departement,population" => {}
-            _ => return Err(ReferentialError::Header),
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(communes_csv.as_bytes());
+        let header_ok = reader.headers().is_ok_and(|h| {
+            h.iter().collect::<Vec<_>>() == ["code", "nom", "departement", "population"]
+        });
+        if !header_ok {
+            return Err(ReferentialError::Header);
         }
         let mut communes = BTreeMap::new();
-        for (index, line) in lines {
-            if line.trim().is_empty() {
+        for record in reader.records() {
+            let fields = record.map_err(|e| ReferentialError::Line {
+                line: e
+                    .position()
+                    .map_or(0, |p| usize::try_from(p.line()).unwrap_or(0)),
+                message: e.to_string(),
+            })?;
+            if fields.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }
             let error = |message: String| ReferentialError::Line {
-                line: index + 1,
+                line: fields
+                    .position()
+                    .map_or(0, |p| usize::try_from(p.line()).unwrap_or(0)),
                 message,
             };
-            let fields: Vec<&str> = line.split(',').collect();
-            let [code, name, departement, population] = fields[..] else {
+            let (Some(code), Some(name), Some(departement), Some(population), None) = (
+                fields.get(0),
+                fields.get(1),
+                fields.get(2),
+                fields.get(3),
+                fields.get(4),
+            ) else {
                 return Err(error(format!("expected 4 fields, found {}", fields.len())));
             };
             if !keep(departement) {
@@ -166,11 +183,10 @@ impl Referential {
                 },
             );
         }
-        let departements = departements_csv
-            .lines()
-            .skip(1)
-            .filter_map(|line| line.split_once(','))
-            .map(|(code, name)| (code.to_owned(), name.to_owned()))
+        let departements = csv::Reader::from_reader(departements_csv.as_bytes())
+            .records()
+            .filter_map(Result::ok)
+            .filter_map(|r| Some((r.get(0)?.to_owned(), r.get(1)?.to_owned())))
             .collect();
         Ok(Self {
             communes,

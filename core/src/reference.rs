@@ -31,17 +31,19 @@ pub fn parse_spf(
     departement: &str,
 ) -> Result<BTreeMap<NaiveDate, u32>, ReferenceError> {
     let text = text.trim_start_matches('\u{feff}');
-    let mut lines = text.lines().enumerate();
-    let Some((_, header)) = lines.next() else {
-        return Err(ReferenceError::Columns);
-    };
-    let separator = if header.contains(';') { ';' } else { ',' };
-    let split = |line: &str| -> Vec<String> {
-        line.split(separator)
-            .map(|field| field.trim().trim_matches('"').to_owned())
-            .collect()
-    };
-    let columns = split(header);
+    let header = text.lines().next().unwrap_or("");
+    let separator = if header.contains(';') { b';' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(separator)
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let columns: Vec<String> = reader
+        .headers()
+        .map_err(|_| ReferenceError::Columns)?
+        .iter()
+        .map(str::to_owned)
+        .collect();
     let position = |name: &str| columns.iter().position(|c| c == name);
     let (Some(dep), Some(day), Some(deaths)) =
         (position("dep"), position("jour"), position("incid_dc"))
@@ -49,16 +51,31 @@ pub fn parse_spf(
         return Err(ReferenceError::Columns);
     };
     let mut series = BTreeMap::new();
-    for (index, line) in lines {
-        if line.trim().is_empty() {
+    for record in reader.records() {
+        let line = |record: &csv::StringRecord| {
+            record
+                .position()
+                .map_or(0, |p| usize::try_from(p.line()).unwrap_or(0))
+        };
+        let fields = match record {
+            Ok(fields) => fields,
+            Err(error) => {
+                return Err(ReferenceError::Row {
+                    line: error
+                        .position()
+                        .map_or(0, |p| usize::try_from(p.line()).unwrap_or(0)),
+                    problem: "ligne illisible (guillemets ou séparateurs)".into(),
+                })
+            }
+        };
+        if fields.iter().all(str::is_empty) {
             continue;
         }
-        let fields = split(line);
         let row = |problem: String| ReferenceError::Row {
-            line: index + 1,
+            line: line(&fields),
             problem,
         };
-        let field = |at: usize| fields.get(at).map(String::as_str).unwrap_or("");
+        let field = |at: usize| fields.get(at).unwrap_or("");
         if field(dep) != departement {
             continue;
         }
@@ -114,5 +131,12 @@ mod tests {
             "56",
         );
         assert!(matches!(twice, Err(ReferenceError::Row { line: 3, .. })));
+        // A quoted field may hold the separator (a CSV reader, not a split).
+        let quoted = parse_spf(
+            "\"dep\";\"lib\";\"jour\";\"incid_dc\"\n\"56\";\"Morbihan; Bretagne\";2020-03-19;4\n",
+            "56",
+        )
+        .expect("parsed");
+        assert_eq!(quoted.values().copied().collect::<Vec<_>>(), [4]);
     }
 }
