@@ -231,12 +231,7 @@ fn bar(line: &str) -> Option<(&str, &str, &str, &str, &str)> {
 
 /// Adds `role="img"`, a `<title>` and a `<desc>` to plotters' SVG, and lets it scale.
 fn accessible(svg: &str, caption: &Caption<'_>, layout: Layout) -> String {
-    let escape = |text: &str| {
-        text.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    let escape = decompte_templates::escape_html;
     let id = caption.id;
     let Some(open_end) = svg.find('>') else {
         return svg.to_owned();

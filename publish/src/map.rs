@@ -7,6 +7,7 @@
 //! path and setting the viewBox. Metropolitan France shares one plane;
 //! overseas départements on a map of several are drawn as insets below it.
 
+use decompte_templates::escape_html as escape;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
@@ -191,13 +192,6 @@ fn union(boxes: impl Iterator<Item = [i64; 4]>) -> Option<[i64; 4]> {
             a[3].max(b[3]),
         ]
     })
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The map of `areas` drawn from `contours`; `None` if none has a contour.

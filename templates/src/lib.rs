@@ -128,8 +128,26 @@ pub fn environment() -> Environment<'static> {
     env
 }
 
-/// Escapes `& < > " '` in strings, and leaves `/` alone (minijinja's default
-/// escapes it too, which makes every date read `01&#x2f;04&#x2f;2020` in the source).
+/// `text` made safe in HTML and SVG, text or attribute: `& < > " '`
+/// escaped, `/` left alone (minijinja's default escapes it too, which makes
+/// every date read `01&#x2f;04&#x2f;2020` in the source). The one escaper:
+/// the templates' formatter and the SVG the publisher writes use it.
+pub fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// Escapes strings with [`escape_html`] where the template auto-escapes.
 fn html_formatter(
     out: &mut minijinja::Output<'_>,
     state: &minijinja::State<'_, '_>,
@@ -139,18 +157,7 @@ fn html_formatter(
         Some(text)
             if !value.is_safe() && matches!(state.auto_escape(), minijinja::AutoEscape::Html) =>
         {
-            let mut escaped = String::with_capacity(text.len());
-            for c in text.chars() {
-                match c {
-                    '&' => escaped.push_str("&amp;"),
-                    '<' => escaped.push_str("&lt;"),
-                    '>' => escaped.push_str("&gt;"),
-                    '"' => escaped.push_str("&quot;"),
-                    '\'' => escaped.push_str("&#39;"),
-                    c => escaped.push(c),
-                }
-            }
-            out.write_str(&escaped).map_err(|e| {
+            out.write_str(&escape_html(text)).map_err(|e| {
                 minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
             })
         }
@@ -198,6 +205,14 @@ fn fr_dec(value: Value, places: Option<usize>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_escaper_for_text_and_attributes() {
+        assert_eq!(
+            escape_html("<a title='x' href=\"/y\">A & B</a>"),
+            "&lt;a title=&#39;x&#39; href=&quot;/y&quot;&gt;A &amp; B&lt;/a&gt;"
+        );
+    }
 
     #[test]
     fn every_template_parses() {
