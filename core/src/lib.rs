@@ -26,6 +26,6 @@ pub use commune::{Commune, CommuneCode, Referential, Scope};
 pub use completeness::Completeness;
 pub use correction::{check_correction, CorrectionError};
 pub use reach::Reach;
-pub use report::{Counts, Report, ReportWrite, Source};
+pub use report::{Counts, Report, Source};
 pub use setting::{Setting, Settings};
 pub use validation::{CountValue, Draft, FieldError, Rules, ValidDraft};

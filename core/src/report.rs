@@ -94,17 +94,3 @@ impl Report {
     }
 }
 
-/// A validated write, ready for the store's conditional write.
-///
-/// `version` is the version this write creates; the store accepts it only if the
-/// current version is `version - 1` (or absent for version 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportWrite {
-    pub report: Report,
-}
-
-impl ReportWrite {
-    pub fn expected_current_version(&self) -> Option<u32> {
-        self.report.version.checked_sub(1).filter(|&v| v > 0)
-    }
-}

@@ -320,7 +320,6 @@ pub struct MemorySink {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
     private: Mutex<BTreeMap<String, Vec<u8>>>,
     writes_before_failure: Mutex<Option<usize>>,
-    log: Mutex<Vec<String>>,
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -342,13 +341,6 @@ impl MemorySink {
         }
     }
 
-    /// Every operation so far, as `write path` or `delete path`.
-    pub fn take_log(&self) -> Vec<String> {
-        self.log
-            .lock()
-            .map(|mut l| std::mem::take(&mut *l))
-            .unwrap_or_default()
-    }
 
     /// One write into `files`, unless the injected failure comes first.
     fn store(
@@ -374,10 +366,6 @@ impl MemorySink {
                 None => {}
             }
         }
-        self.log
-            .lock()
-            .map_err(|_| Self::poisoned(path))?
-            .push(format!("write {path}"));
         files
             .lock()
             .map_err(|_| Self::poisoned(path))?
@@ -424,10 +412,6 @@ impl Sink for MemorySink {
     }
 
     async fn delete(&self, path: &str) -> Result<(), SinkError> {
-        self.log
-            .lock()
-            .map_err(|_| Self::poisoned(path))?
-            .push(format!("delete {path}"));
         self.files
             .lock()
             .map_err(|_| Self::poisoned(path))?
