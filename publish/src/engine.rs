@@ -768,9 +768,9 @@ impl Publisher {
         let read_any = !plan.read.is_empty();
         for (code, communes) in plan.read {
             let source = match kept.remove(&code) {
-                Some(days) => Source::Kept(days, changes.remove(&code).unwrap_or_default()),
+                Some(days) => Origin::Kept(days, changes.remove(&code).unwrap_or_default()),
                 None => match receiver.recv().await {
-                    Some(tallies) => Source::Read(tallies?),
+                    Some(tallies) => Origin::Read(tallies?),
                     None => return Err(PublishError::Task("the store reader stopped".into())),
                 },
             };
@@ -966,7 +966,7 @@ impl Publisher {
 
 /// Where a département's reports come from: the store, or the days kept
 /// from the last publication and the reports recorded since.
-enum Source {
+enum Origin {
     Read(Vec<Tally>),
     Kept(Vec<Vec<DayCounts>>, Vec<(CommuneCode, DayCounts)>),
 }
@@ -979,10 +979,10 @@ fn render_departement(
     demo: bool,
     code: &str,
     communes: Option<&BTreeSet<String>>,
-    source: Source,
+    source: Origin,
 ) -> Result<Rendered, PublishError> {
     let (departement, seen) = match source {
-        Source::Read(tallies) => {
+        Origin::Read(tallies) => {
             let seen = tallies
                 .iter()
                 .filter(|t| config.scope.contains(&t.commune))
@@ -993,7 +993,7 @@ fn render_departement(
                 seen,
             )
         }
-        Source::Kept(days, changes) => {
+        Origin::Kept(days, changes) => {
             let mut departement = DepartementReports::from_kept(code, &config.scope, days);
             let seen = changes
                 .iter()
