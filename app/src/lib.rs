@@ -85,6 +85,26 @@ impl AppState {
     }
 }
 
+/// `GET /readyz`: whether this replica can serve, its store answering (a
+/// load balancer sends it nothing otherwise), beside `/healthz`, which only
+/// says the process is alive.
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.store.publications(1).await {
+        Ok(_) => "ok".into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: the store does not answer");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "Le stockage ne répond pas : ce serveur ne peut pas recevoir de déclarations.",
+            )
+                .into_response()
+        }
+    }
+}
+
 /// The whole app: pages, API, health check and the app's stylesheet.
 pub fn router(state: AppState) -> Router {
     // Whenever cookies are Secure the app is reached over HTTPS only: say so
@@ -99,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(pages::routes())
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .route("/app/style.css", get(stylesheet))
         .route("/app/offline.js", get(offline_script))
         .route("/app/sw.js", get(service_worker))

@@ -364,10 +364,34 @@ pub async fn serve(router: axum::Router, listen: SocketAddr) -> anyhow::Result<(
             with --listen"
             )
         })?;
-    serve_on(listener, router, async {
+    serve_on(listener, router, stop_asked()).await
+}
+
+/// Completes at Ctrl-C or SIGTERM (what a process manager or Kubernetes
+/// sends before it stops a replica): the server then stops accepting,
+/// finishes the requests it has, and exits.
+async fn stop_asked() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(terminate) => terminate,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    }
+    tracing::info!("stopping: no new connection, finishing the requests in progress");
 }
 
 /// Serves the router on a bound listener until `shutdown` completes, with

@@ -93,4 +93,3 @@ impl Report {
         self.counts.get(setting).copied().unwrap_or(0)
     }
 }
-

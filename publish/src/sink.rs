@@ -341,7 +341,6 @@ impl MemorySink {
         }
     }
 
-
     /// One write into `files`, unless the injected failure comes first.
     fn store(
         &self,

@@ -247,3 +247,29 @@ mod copy {
         assert!(other.credentials().await.expect("read").is_empty());
     }
 }
+
+/// A replica says whether it can serve: `/readyz` answers 503 while its
+/// database is down (a load balancer then sends it nothing), `/healthz`
+/// still 200 (the process is alive).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database() {
+    let server = decompte_tests::postgres_local::PostgresLocal::start();
+    let store = server.fresh_store().await;
+    let app = decompte_tests::TestApp::start_on(std::sync::Arc::new(store)).await;
+    assert_eq!(
+        app.get("/readyz", None).await.status,
+        reqwest::StatusCode::OK
+    );
+    server.stop();
+    let down = app.get("/readyz", None).await;
+    assert_eq!(down.status, reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        down.text.contains("Le stockage ne répond pas"),
+        "{}",
+        down.text
+    );
+    assert_eq!(
+        app.get("/healthz", None).await.status,
+        reqwest::StatusCode::OK
+    );
+}
