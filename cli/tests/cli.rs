@@ -380,11 +380,7 @@ fn secrets_never_reach_the_logs_even_at_trace_level() {
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("serve");
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed().as_secs() < 30, "serve did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_port(port);
     let page = http(
         port,
         "GET /connexion HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
@@ -735,6 +731,15 @@ fn the_morning_report_is_written_as_a_pdf_and_says_what_is_missing() {
     assert_stderr(&nobody, "--report-to");
 }
 
+/// Waits until `decompte serve` listens on `port` (30 s at most).
+fn wait_for_port(port: u16) {
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed().as_secs() < 30, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// SIGTERM (what a process manager sends before it stops a replica): the
 /// server stops accepting, finishes, and exits cleanly.
 #[test]
@@ -752,11 +757,7 @@ fn serve_stops_cleanly_on_sigterm() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("serve");
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed().as_secs() < 30, "serve did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_port(port);
     let ready = http(
         port,
         "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",

@@ -101,14 +101,6 @@ pub enum ChangeMark {
     Instant(DateTime<Utc>),
 }
 
-impl ChangeMark {
-    /// Both marks are of the same kind (a reader that kept one of another
-    /// store starts again from the whole store).
-    pub fn same_kind(&self, other: &ChangeMark) -> bool {
-        std::mem::discriminant(self) == std::mem::discriminant(other)
-    }
-}
-
 /// How far before an [`ChangeMark::Instant`] the changes after it begin: a
 /// write takes its instant before it commits, and a request lasts at most a
 /// few store timeouts.

@@ -324,7 +324,7 @@ async fn a_declaration_is_published_without_waiting_for_the_timer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paris_midnight_renders_the_pages_of_the_last_days_again() {
     use chrono::TimeZone;
-    use decompte_publish::{FolderSink, Publisher};
+    use decompte_publish::Publisher;
     let app = TestApp::start().await;
     let prefecture = app.issue(Role::Prefecture, None).await;
     let answer = app
@@ -337,10 +337,7 @@ async fn paris_midnight_renders_the_pages_of_the_last_days_again() {
         .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
     let site = tempfile::tempdir().expect("site folder");
-    let sink = std::sync::Arc::new(FolderSink::new(
-        site.path().join("site"),
-        site.path().join("publisher"),
-    ));
+    let sink = folder_sink(site.path());
     let publisher = Publisher::new(app.store(), sink, app.app.publisher.config().clone());
     // 23:50 on 4 December in Paris (UTC+1).
     let at = |h, m| {
@@ -372,7 +369,7 @@ async fn paris_midnight_renders_the_pages_of_the_last_days_again() {
 /// publisher starts over rather than miss them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_numbered_afresh_is_published_in_full() {
-    use decompte_publish::{FolderSink, Publisher};
+    use decompte_publish::Publisher;
     use decompte_store::conformance::report;
     use decompte_store::Reports;
     let app = TestApp::start().await;
@@ -386,10 +383,7 @@ async fn a_store_numbered_afresh_is_published_in_full() {
             .expect("write");
     }
     let site = tempfile::tempdir().expect("site folder");
-    let sink = std::sync::Arc::new(FolderSink::new(
-        site.path().join("site"),
-        site.path().join("publisher"),
-    ));
+    let sink = folder_sink(site.path());
     let now = chrono::Utc::now();
     Publisher::new(std::sync::Arc::new(old), sink.clone(), config.clone())
         .publish(now)
@@ -418,7 +412,7 @@ async fn a_store_numbered_afresh_is_published_in_full() {
 /// of every report written within minutes of the last one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_bulk_import_a_correction_renders_its_departement_only() {
-    use decompte_publish::{FolderSink, Publisher, STATE};
+    use decompte_publish::{Publisher, STATE};
     let app = TestApp::start_with(|options| {
         options.departements = vec!["29".into(), "56".into(), "974".into()];
     })
@@ -459,10 +453,7 @@ async fn after_a_bulk_import_a_correction_renders_its_departement_only() {
         .expect("commit");
 
     let site = tempfile::tempdir().expect("site folder");
-    let sink = std::sync::Arc::new(FolderSink::new(
-        site.path().join("site"),
-        site.path().join("publisher"),
-    ));
+    let sink = folder_sink(site.path());
     let publisher = Publisher::new(store.clone(), sink.clone(), config.clone());
     publisher.publish(now).await.expect("first publication");
     let state = std::fs::read(site.path().join("publisher").join(STATE)).expect("state");
@@ -503,7 +494,7 @@ async fn after_a_bulk_import_a_correction_renders_its_departement_only() {
 /// state rendered by other templates or another configuration is not resumed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_correction_rewrites_its_departement_only_and_a_new_process_resumes() {
-    use decompte_publish::{FolderSink, Publisher, SiteConfig, STATE};
+    use decompte_publish::{Publisher, SiteConfig, STATE};
     let app = TestApp::start_with(|options| {
         options.departements = vec!["29".into(), "56".into(), "974".into()];
     })
@@ -522,10 +513,7 @@ async fn a_correction_rewrites_its_departement_only_and_a_new_process_resumes() 
     }
     let config: SiteConfig = app.app.publisher.config().clone();
     let site = tempfile::tempdir().expect("site folder");
-    let sink = std::sync::Arc::new(FolderSink::new(
-        site.path().join("site"),
-        site.path().join("publisher"),
-    ));
+    let sink = folder_sink(site.path());
     let publisher = Publisher::new(app.store(), sink.clone(), config.clone());
     let now = chrono::Utc::now();
     let first = publisher.publish(now).await.expect("first publication");
@@ -580,17 +568,10 @@ async fn a_correction_rewrites_its_departement_only_and_a_new_process_resumes() 
     assert!(whole.contains("2020-04-01,97411,Saint-Denis,1,"), "{whole}");
     // The result is what a full publication from scratch writes.
     let fresh = tempfile::tempdir().expect("another folder");
-    Publisher::new(
-        app.store(),
-        std::sync::Arc::new(FolderSink::new(
-            fresh.path().join("site"),
-            fresh.path().join("publisher"),
-        )),
-        config.clone(),
-    )
-    .publish(now)
-    .await
-    .expect("from scratch");
+    Publisher::new(app.store(), folder_sink(fresh.path()), config.clone())
+        .publish(now)
+        .await
+        .expect("from scratch");
     for path in [
         "index.html",
         "departements/29.html",
@@ -802,4 +783,12 @@ async fn the_site_holds_only_what_is_published() {
         let answer = app.get(path, None).await;
         assert_ne!(answer.status, StatusCode::OK, "{path}: {}", answer.text);
     }
+}
+
+/// The site folder of `root` (`site/`), the publisher's files beside it.
+fn folder_sink(root: &std::path::Path) -> std::sync::Arc<decompte_publish::FolderSink> {
+    std::sync::Arc::new(decompte_publish::FolderSink::new(
+        root.join("site"),
+        root.join("publisher"),
+    ))
 }
