@@ -33,7 +33,7 @@ pub fn bootstrap(function: &str) -> PathBuf {
 /// The emulator.
 pub struct LambdaEmulator {
     pub port: u16,
-    _process: Guarded,
+    process: Guarded,
 }
 
 impl LambdaEmulator {
@@ -57,14 +57,16 @@ impl LambdaEmulator {
                 hint,
             )
         });
-        Self {
-            port,
-            _process: process,
-        }
+        Self { port, process }
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What the emulator logged, for a failing test's message.
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
     }
 
     /// The function URL of `function`, for `path`.
@@ -190,6 +192,19 @@ pub struct Function {
 }
 
 impl Function {
+    /// The function's last lines that are not debug or trace (a panic's
+    /// message among them), for a failing test's message.
+    pub fn log_tail(&self) -> String {
+        let text = self.process.log_text();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                !line.contains("\"level\":\"TRACE\"") && !line.contains("\"level\":\"DEBUG\"")
+            })
+            .collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
     /// `init_ms` as the function logged it (from `main` to ready).
     pub fn init_ms(&self) -> Option<u64> {
         self.process.log_text().lines().find_map(|line| {

@@ -166,8 +166,11 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
     let confirmation = browser.get(&saved.location()).await;
     assert!(
         confirmation.text.contains("Déclaration enregistrée"),
-        "{}",
-        confirmation.text
+        "{} ({})\n--- ingest-fn:\n{}\n--- emulator:\n{}",
+        confirmation.text,
+        confirmation.status,
+        ingest.log_tail(),
+        emulator.log_text()
     );
 
     // The prefecture republishes: the app invokes the publish function.
