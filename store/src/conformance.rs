@@ -1035,6 +1035,29 @@ pub async fn publications(store: Arc<dyn Store>) {
         .insert_publication(&publication)
         .await
         .expect("insert");
+    // Two replicas pick the queued publication up: one runs it.
+    let running = Publication {
+        status: PublicationStatus::Running,
+        started_at: Some(instant(1)),
+        ..publication.clone()
+    };
+    let claims = tokio::join!(
+        store.claim_publication(&running),
+        store.claim_publication(&running),
+    );
+    assert_eq!(
+        [claims.0.expect("claim"), claims.1.expect("claim")]
+            .iter()
+            .filter(|taken| **taken)
+            .count(),
+        1,
+        "a queued publication is taken once"
+    );
+    assert_eq!(
+        store.publication("pub-1").await.expect("read"),
+        Some(running.clone())
+    );
+    assert!(!store.claim_publication(&running).await.expect("claim"));
     publication.status = PublicationStatus::Succeeded;
     publication.started_at = Some(instant(1));
     publication.finished_at = Some(instant(2));

@@ -9,6 +9,7 @@
 
 #[cfg(feature = "testing")]
 pub mod conformance;
+pub mod lease;
 pub mod ledger;
 mod model;
 #[cfg(feature = "postgres")]
@@ -24,6 +25,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Report};
 
+pub use lease::PublisherLease;
 pub use ledger::{Actor, Authority, Ledger, RecordError, Replay};
 
 /// The store's traits, to call any of its methods on a `dyn Store`.
@@ -297,6 +299,11 @@ pub trait Publications: Send + Sync {
     async fn publication(&self, id: &str) -> Result<Option<Publication>>;
     /// The latest publications, newest first.
     async fn publications(&self, limit: usize) -> Result<Vec<Publication>>;
+    /// Writes `publication` (its new status and start) only if the stored
+    /// record is still queued: `true` if this caller took it, `false` if
+    /// another process runs it already — a publication runs once, whichever
+    /// replica or function picks it up.
+    async fn claim_publication(&self, publication: &Publication) -> Result<bool>;
 }
 
 /// Reference series imported by the prefectures, to compare the declarations with.
@@ -329,4 +336,12 @@ pub trait Store: Reports + Access + Publications + References + Reminders + 'sta
     /// counters. Reads never return expired records anyway; a backend with its own
     /// expiry (DynamoDB's TTL) may do nothing here.
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<()>;
+
+    /// Takes the publisher's lease among the processes that share this
+    /// store, if no other holds it: `Ok(None)` while another does. A store
+    /// one process owns (SQLite's file) or whose publications run in a
+    /// function of their own (DynamoDB) grants it at once, for good.
+    async fn lease_publisher(&self) -> Result<Option<PublisherLease>> {
+        Ok(Some(PublisherLease::sole()))
+    }
 }

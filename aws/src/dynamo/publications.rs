@@ -9,17 +9,11 @@ impl Publications for DynamoStore {
     }
 
     async fn update_publication(&self, p: &Publication) -> Result<()> {
-        let mut by_id = publication_attributes(p);
-        by_id.insert("PK".into(), s(format!("PUBLICATION#{}", p.id)));
-        by_id.insert("SK".into(), s("PUBLICATION"));
-        let mut listed = publication_attributes(p);
-        listed.insert("PK".into(), s("PUBLICATIONS"));
-        listed.insert("SK".into(), s(format!("{}#{}", ts(p.requested_at), p.id)));
-        let items = vec![
-            put(&self.table, by_id, None, vec![])?,
-            put(&self.table, listed, None, vec![])?,
-        ];
-        self.write_transaction(items).await.map_err(|(_, e)| e)
+        self.write_publication(p, false).await.map(drop)
+    }
+
+    async fn claim_publication(&self, p: &Publication) -> Result<bool> {
+        self.write_publication(p, true).await
     }
 
     async fn publication(&self, id: &str) -> Result<Option<Publication>> {
@@ -192,5 +186,44 @@ impl Reminders for DynamoStore {
                 })
             })
             .collect()
+    }
+}
+
+impl DynamoStore {
+    /// Writes both items of `p` (the record and its entry in the list);
+    /// if `only_queued`, only while the record is still queued: `false`
+    /// when it was not.
+    async fn write_publication(&self, p: &Publication, only_queued: bool) -> Result<bool> {
+        let mut by_id = publication_attributes(p);
+        by_id.insert("PK".into(), s(format!("PUBLICATION#{}", p.id)));
+        by_id.insert("SK".into(), s("PUBLICATION"));
+        let mut listed = publication_attributes(p);
+        listed.insert("PK".into(), s("PUBLICATIONS"));
+        listed.insert("SK".into(), s(format!("{}#{}", ts(p.requested_at), p.id)));
+        let by_id = if only_queued {
+            // `status` is one of DynamoDB's reserved words: named here.
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(by_id))
+                .condition_expression("#status = :queued")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":queued", s(PublicationStatus::Queued.as_str()))
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            TransactWriteItem::builder().put(put).build()
+        } else {
+            put(&self.table, by_id, None, vec![])?
+        };
+        let items = vec![by_id, put(&self.table, listed, None, vec![])?];
+        match self.write_transaction(items).await {
+            Ok(()) => Ok(true),
+            Err((Some(codes), _))
+                if only_queued
+                    && codes.first().map(String::as_str) == Some("ConditionalCheckFailed") =>
+            {
+                Ok(false)
+            }
+            Err((_, error)) => Err(error),
+        }
     }
 }

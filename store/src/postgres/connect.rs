@@ -89,41 +89,123 @@ fn tls(root: Option<&str>) -> Result<rustls::ClientConfig> {
         .with_no_client_auth())
 }
 
-/// The pool of connections to `url`.
-pub(super) fn pool(url: &str) -> Result<deadpool_postgres::Pool> {
-    let address = address(url)?;
-    let mut config =
-        tokio_postgres::Config::from_str(&address.url).map_err(|e| invalid(e.to_string()))?;
-    if config.get_password().is_none() {
-        if let Ok(password) = std::env::var("PGPASSWORD") {
-            config.password(password);
-        } else if let Ok(file) = std::env::var("DECOMPTE_STORE_PASSWORD_FILE") {
-            let password =
-                std::fs::read_to_string(&file).map_err(|e| invalid(format!("{file}: {e}")))?;
-            config.password(password.trim_end_matches(['\r', '\n']));
+/// How decompte reaches its database: the URL read, the password and TLS
+/// set. Opens the pool, and single connections of their own (the
+/// publisher's lease).
+pub(super) struct Connector {
+    config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl Connector {
+    pub(super) fn new(url: &str) -> Result<Self> {
+        let address = address(url)?;
+        let mut config =
+            tokio_postgres::Config::from_str(&address.url).map_err(|e| invalid(e.to_string()))?;
+        if config.get_password().is_none() {
+            if let Ok(password) = std::env::var("PGPASSWORD") {
+                config.password(password);
+            } else if let Ok(file) = std::env::var("DECOMPTE_STORE_PASSWORD_FILE") {
+                let password =
+                    std::fs::read_to_string(&file).map_err(|e| invalid(format!("{file}: {e}")))?;
+                config.password(password.trim_end_matches(['\r', '\n']));
+            }
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("decompte");
+        }
+        config.connect_timeout(std::time::Duration::from_secs(5));
+        // A server that vanished without closing (a failed host, a cut
+        // network) is noticed within a minute rather than hours.
+        config.keepalives(true);
+        config.keepalives_idle(std::time::Duration::from_secs(15));
+        config.keepalives_interval(std::time::Duration::from_secs(5));
+        config.keepalives_retries(3);
+        let tls = if address.tls {
+            Some(tokio_postgres_rustls::MakeRustlsConnect::new(tls(address
+                .root
+                .as_deref())?))
+        } else {
+            None
+        };
+        Ok(Self { config, tls })
+    }
+
+    /// The pool of connections.
+    pub(super) fn pool(&self) -> Result<deadpool_postgres::Pool> {
+        let manager_config = deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        };
+        let manager = match &self.tls {
+            Some(connector) => deadpool_postgres::Manager::from_config(
+                self.config.clone(),
+                connector.clone(),
+                manager_config,
+            ),
+            None => deadpool_postgres::Manager::from_config(
+                self.config.clone(),
+                tokio_postgres::NoTls,
+                manager_config,
+            ),
+        };
+        deadpool_postgres::Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(10)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .map_err(|e| invalid(e.to_string()))
+    }
+
+    /// A connection of its own, outside the pool, driven on a task that
+    /// calls `notified` at each notification the server sends (`LISTEN`)
+    /// and ends when the connection does.
+    pub(super) async fn connect_listening(
+        &self,
+        notified: impl Fn() + Send + 'static,
+    ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>)> {
+        use tokio_postgres::error::Error;
+        let (client, driver) = match &self.tls {
+            Some(connector) => {
+                let (client, connection) = self
+                    .config
+                    .connect(connector.clone())
+                    .await
+                    .map_err(super::unavailable)?;
+                (client, tokio::spawn(drive(connection, notified)))
+            }
+            None => {
+                let (client, connection) = self
+                    .config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e: Error| super::unavailable(e))?;
+                (client, tokio::spawn(drive(connection, notified)))
+            }
+        };
+        Ok((client, driver))
+    }
+}
+
+/// Drives `connection` until it ends, calling `notified` at each notification.
+async fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notified: impl Fn() + Send + 'static,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => notified(),
+            Some(Ok(_)) => {}
+            Some(Err(error)) => {
+                tracing::warn!(%error, "the publisher's connection to PostgreSQL broke");
+                return;
+            }
+            None => return,
         }
     }
-    if config.get_application_name().is_none() {
-        config.application_name("decompte");
-    }
-    config.connect_timeout(std::time::Duration::from_secs(5));
-    let manager_config = deadpool_postgres::ManagerConfig {
-        recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-    };
-    let manager = if address.tls {
-        let connector =
-            tokio_postgres_rustls::MakeRustlsConnect::new(tls(address.root.as_deref())?);
-        deadpool_postgres::Manager::from_config(config, connector, manager_config)
-    } else {
-        deadpool_postgres::Manager::from_config(config, tokio_postgres::NoTls, manager_config)
-    };
-    deadpool_postgres::Pool::builder(manager)
-        .max_size(POOL_SIZE)
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .wait_timeout(Some(std::time::Duration::from_secs(10)))
-        .create_timeout(Some(std::time::Duration::from_secs(10)))
-        .build()
-        .map_err(|e| invalid(e.to_string()))
 }
 
 #[cfg(test)]

@@ -148,6 +148,7 @@ CREATE INDEX publications_by_request ON publications (requested_at);
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: deadpool_postgres::Pool,
+    connector: Arc<connect::Connector>,
     /// The connection of an import in progress ([`Reports::begin_bulk`]),
     /// its transaction open: the import's reads and writes go through it.
     bulk: Arc<tokio::sync::Mutex<Option<deadpool_postgres::Object>>>,
@@ -181,9 +182,10 @@ impl PostgresStore {
     /// `DECOMPTE_STORE_PASSWORD_FILE` names) and brings the schema up to
     /// date.
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = connect::pool(url)?;
+        let connector = connect::Connector::new(url)?;
         let store = Self {
-            pool,
+            pool: connector.pool()?,
+            connector: Arc::new(connector),
             bulk: Arc::new(tokio::sync::Mutex::new(None)),
         };
         store.migrate().await?;
@@ -256,8 +258,70 @@ fn uint(n: i32) -> Result<u32> {
     u32::try_from(n).map_err(|e| StoreError::Corrupt(format!("a negative number: {e}")))
 }
 
+/// The advisory lock whose holder publishes (`pg_try_advisory_lock`, held
+/// by the lease's own connection: the server lets it go when that
+/// connection ends, whatever ended it).
+const PUBLISHER_LOCK: i64 = 5_600_000_002;
+
+/// The channel on which writes of reports and queued publications are
+/// announced (`NOTIFY`, delivered at commit) to the publisher.
+pub(crate) const CHANGES_CHANNEL: &str = "decompte_changes";
+
+/// How often the lease's holder checks that its connection still answers.
+const LEASE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Holds the lease: checks the connection every [`LEASE_CHECK`]; tells the
+/// holder once the connection ended or stopped answering.
+async fn hold_lease(
+    client: Client,
+    driver: tokio::task::JoinHandle<()>,
+    signals: crate::lease::LeaseSignals,
+) {
+    let check = async {
+        loop {
+            tokio::time::sleep(LEASE_CHECK).await;
+            let answered =
+                tokio::time::timeout(LEASE_CHECK * 2, client.simple_query("SELECT 1")).await;
+            if !matches!(answered, Ok(Ok(_))) {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = driver => {}
+        () = check => {}
+    }
+    tracing::warn!("the publisher's lease is lost: its connection to PostgreSQL ended");
+    signals.lose();
+}
+
 #[async_trait]
 impl Store for PostgresStore {
+    async fn lease_publisher(&self) -> Result<Option<crate::PublisherLease>> {
+        let (lease, signals) = crate::PublisherLease::shared();
+        let told = signals.clone();
+        let (client, driver) = self
+            .connector
+            .connect_listening(move || told.changed())
+            .await?;
+        let taken: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&PUBLISHER_LOCK])
+            .await
+            .map_err(unavailable)?
+            .get(0);
+        if !taken {
+            // Dropping the client closes its connection.
+            return Ok(None);
+        }
+        client
+            .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(lease.held_by(tokio::spawn(hold_lease(
+            client, driver, signals,
+        )))))
+    }
+
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<()> {
         let conn = self.pooled().await?;
         let now = ts(now);

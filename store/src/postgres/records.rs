@@ -41,8 +41,14 @@ impl Publications for PostgresStore {
             ],
         )
         .await
-        .map(drop)
-        .map_err(unavailable)
+        .map_err(unavailable)?;
+        if p.status == crate::PublicationStatus::Queued {
+            // The replica that holds the publisher's lease runs it.
+            conn.execute("SELECT pg_notify($1, '')", &[&CHANGES_CHANNEL])
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn update_publication(&self, p: &Publication) -> Result<()> {
@@ -61,6 +67,25 @@ impl Publications for PostgresStore {
         )
         .await
         .map(drop)
+        .map_err(unavailable)
+    }
+
+    async fn claim_publication(&self, p: &Publication) -> Result<bool> {
+        let conn = self.pooled().await?;
+        conn.execute(
+            "UPDATE publications SET status = $2, started_at = $3, finished_at = $4, \
+             files_changed = $5, error = $6 WHERE id = $1 AND status = 'queued'",
+            &[
+                &p.id,
+                &p.status.as_str(),
+                &p.started_at.map(ts),
+                &p.finished_at.map(ts),
+                &p.files_changed.map(i64::from),
+                &p.error,
+            ],
+        )
+        .await
+        .map(|changed| changed == 1)
         .map_err(unavailable)
     }
 

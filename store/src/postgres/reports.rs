@@ -176,10 +176,17 @@ async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i6
     Ok(seq)
 }
 
-/// Leaves `seq` as the counter's last number (committed with the writes).
+/// Leaves `seq` as the counter's last number (committed with the writes),
+/// and tells the publisher at commit (one notification per transaction).
 async fn set_counter(client: &Client, seq: i64) -> Result<()> {
     client
-        .execute("UPDATE change_counter SET last = $1 WHERE id = 1", &[&seq])
+        .execute(
+            &format!(
+                "WITH counted AS (UPDATE change_counter SET last = $1 WHERE id = 1 RETURNING 1) \
+                 SELECT pg_notify('{CHANGES_CHANNEL}', '') FROM counted"
+            ),
+            &[&seq],
+        )
         .await
         .map(drop)
         .map_err(unavailable)

@@ -50,6 +50,27 @@ impl Publications for SqliteStore {
         .await
     }
 
+    async fn claim_publication(&self, publication: &Publication) -> Result<bool> {
+        let p = publication.clone();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE publications SET status = ?2, started_at = ?3, finished_at = ?4, \
+                    files_changed = ?5, error = ?6 WHERE id = ?1 AND status = 'queued'",
+                params![
+                    p.id,
+                    p.status.as_str(),
+                    p.started_at.map(ts),
+                    p.finished_at.map(ts),
+                    p.files_changed,
+                    p.error
+                ],
+            )
+            .map(|changed| changed == 1)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
     async fn publication(&self, id: &str) -> Result<Option<Publication>> {
         let id = id.to_owned();
         self.with(move |c| {
