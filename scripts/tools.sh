@@ -13,13 +13,13 @@ fail() { printf '[tools] cannot install %s: %s\n' "$1" "$2" >&2; exit 1; }
 
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
   || ! command -v pdftotext >/dev/null || ! command -v wrk >/dev/null \
-  || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
-  say "installing chromium, chromium-driver, poppler-utils (pdftotext), wrk and postgresql (Debian)"
+  || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || ! command -v haproxy >/dev/null; then
+  say "installing chromium, chromium-driver, poppler-utils (pdftotext), wrk, postgresql and haproxy (Debian)"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq || fail chromium "apt-get update failed"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver \
-    poppler-utils wrk postgresql >/dev/null \
-    || fail chromium "apt-get install chromium chromium-driver poppler-utils wrk postgresql failed"
+    poppler-utils wrk postgresql haproxy >/dev/null \
+    || fail chromium "apt-get install chromium chromium-driver poppler-utils wrk postgresql haproxy failed"
 fi
 
 LYCHEE_VERSION=0.24.2

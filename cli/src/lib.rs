@@ -13,6 +13,7 @@ pub mod progress;
 pub mod transfer;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use anyhow::Context;
 use decompte_app::{AppConfig, AppState};
 use decompte_config::{CdnAddress, SiteAddress, StoreAddress};
 use decompte_publish::{Cdn, FolderSink, InProcessTrigger, Publisher, Sink, SiteConfig};
-use decompte_store::{SqliteStore, Store};
+use decompte_store::{PublisherLease, SqliteStore, Store};
 use tower_http::services::{ServeDir, ServeFile};
 
 pub use decompte_config::{referential, Options};
@@ -124,6 +125,10 @@ pub struct LocalApp {
     pub site_dir: std::path::PathBuf,
     /// Notified at each report written, for the publication loop.
     written: Arc<tokio::sync::Notify>,
+    /// Whether this process holds the publisher's lease (see
+    /// [`LocalApp::take_lease`]): only then does it publish and send the
+    /// morning report.
+    leading: Arc<AtomicBool>,
 }
 
 impl LocalApp {
@@ -181,9 +186,11 @@ impl LocalApp {
             .with_clock(Arc::clone(&clock)),
         );
         let written = Arc::new(tokio::sync::Notify::new());
+        let leading = Arc::new(AtomicBool::new(true));
         let trigger = Arc::new(InProcessTrigger::new(
             Arc::clone(&publisher),
             Arc::clone(&written),
+            Arc::clone(&leading),
         ));
         let state = AppState::new(Arc::clone(&store), app_config, trigger).with_clock(clock);
         Ok(Self {
@@ -192,6 +199,7 @@ impl LocalApp {
             state,
             site_dir,
             written,
+            leading,
         })
     }
 
@@ -209,16 +217,11 @@ impl LocalApp {
         decompte_app::router(self.state.clone()).merge(site)
     }
 
-    /// Publishes what changed: soon after a report is written (a burst of
-    /// writes waits for its end, at most `WRITES_DEBOUNCE` twice over), and
-    /// on a timer, for the day that changes at midnight. Under a continuous
-    /// stream of writes, the loop rests between publications (twice the
-    /// last one's time, at most `MAX_REST`), so that publishing never takes
-    /// more than a third of the time the writes need.
     /// E-mails the morning report of the day before at `--report-hour`,
     /// each département on its own clock, if `--report-to` names someone.
     /// A report is due at the hour: a process started after it sends the
-    /// next day's, never a second one of the same day.
+    /// next day's, never a second one of the same day; among replicas, the
+    /// one that holds the publisher's lease sends it.
     pub fn spawn_report_timer(&self) {
         let config = &self.state.config;
         if config.mailer.is_none() || config.report_recipients.is_empty() {
@@ -236,6 +239,7 @@ impl LocalApp {
         let hour = config.report_hour;
         for (zone, departements) in by_zone {
             let state = self.state.clone();
+            let leading = Arc::clone(&self.leading);
             tokio::spawn(async move {
                 loop {
                     let now = state.now();
@@ -243,6 +247,13 @@ impl LocalApp {
                     let wait = (at - now).to_std().unwrap_or(Duration::from_secs(60));
                     tracing::info!(%at, ?departements, "next morning report");
                     tokio::time::sleep(wait).await;
+                    if !leading.load(Ordering::SeqCst) {
+                        tracing::info!(
+                            ?departements,
+                            "morning report left to the replica that publishes"
+                        );
+                        continue;
+                    }
                     let yesterday =
                         at.with_timezone(&zone).date_naive() - chrono::Duration::days(1);
                     if let Err(error) = decompte_app::report::send_morning_reports(
@@ -260,43 +271,125 @@ impl LocalApp {
         }
     }
 
-    pub fn spawn_publish_timer(&self, every: Duration) {
+    /// Tries to take the publisher's lease among the replicas on this
+    /// store; this process publishes while it holds it.
+    pub async fn take_lease(&self) -> anyhow::Result<Option<PublisherLease>> {
+        let lease = self.store.lease_publisher().await?;
+        self.leading.store(lease.is_some(), Ordering::SeqCst);
+        Ok(lease)
+    }
+
+    /// Publishes what changed while this process holds the publisher's
+    /// lease (`lease`, or one it takes when the holder goes: tried every
+    /// [`LEASE_RETRY`]). While it holds it: soon after a report is written
+    /// here or by another replica (a burst of writes waits for its end, at
+    /// most `WRITES_DEBOUNCE` twice over), at a publication another replica
+    /// queued, and on a timer, for the day that changes at midnight. Under
+    /// a continuous stream of writes, the loop rests between publications
+    /// (twice the last one's time, at most `MAX_REST`), so that publishing
+    /// never takes more than a third of the time the writes need.
+    pub fn spawn_publish_timer(&self, every: Duration, lease: Option<PublisherLease>) {
         let publisher = Arc::clone(&self.publisher);
         let store = Arc::clone(&self.store);
         let written = Arc::clone(&self.written);
+        let leading = Arc::clone(&self.leading);
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            ticker.tick().await;
+            let mut lease = lease;
             loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    () = written.notified() => {
-                        // Let a burst of declarations end, up to a point.
-                        let deadline = tokio::time::Instant::now() + WRITES_DEBOUNCE * 2;
-                        let more = || tokio::time::timeout(WRITES_DEBOUNCE, written.notified());
-                        while more().await.is_ok() && tokio::time::Instant::now() < deadline {}
-                    }
-                }
-                let started = tokio::time::Instant::now();
-                match publisher.publish_if_changed(publisher.now()).await {
-                    Ok(Some(outcome)) => {
-                        tracing::info!(
-                            files_changed = outcome.files_changed(),
-                            "scheduled publication"
-                        );
-                        tokio::time::sleep((started.elapsed() * 2).min(MAX_REST)).await;
-                    }
-                    Ok(None) => tracing::debug!("scheduled publication: no new report"),
-                    Err(error) => tracing::error!(%error, "scheduled publication failed"),
-                }
-                if let Err(error) = store.purge_expired(publisher.now()).await {
-                    tracing::warn!(%error, "could not purge expired records");
-                }
+                let held = match lease.take() {
+                    Some(held) => held,
+                    None => match store.lease_publisher().await {
+                        Ok(Some(held)) => {
+                            tracing::info!("publisher's lease taken: this replica publishes");
+                            // Another replica may have published since this one did.
+                            publisher.forget().await;
+                            held
+                        }
+                        Ok(None) => {
+                            leading.store(false, Ordering::SeqCst);
+                            tokio::time::sleep(LEASE_RETRY).await;
+                            continue;
+                        }
+                        Err(error) => {
+                            leading.store(false, Ordering::SeqCst);
+                            tracing::warn!(%error, "cannot ask for the publisher's lease");
+                            tokio::time::sleep(LEASE_RETRY).await;
+                            continue;
+                        }
+                    },
+                };
+                leading.store(true, Ordering::SeqCst);
+                publish_while_held(&publisher, store.as_ref(), &written, &held, every).await;
+                leading.store(false, Ordering::SeqCst);
+                tracing::warn!("publisher's lease lost: this replica stops publishing");
             }
         });
     }
 }
 
+/// The publication loop of [`LocalApp::spawn_publish_timer`], until `lease`
+/// is lost. Its first round publishes at once (what changed while another
+/// replica held the lease).
+async fn publish_while_held(
+    publisher: &Publisher,
+    store: &dyn Store,
+    written: &tokio::sync::Notify,
+    lease: &PublisherLease,
+    every: Duration,
+) {
+    let mut ticker = tokio::time::interval(every);
+    if !lease.is_shared() {
+        // Alone on its store, the process published at its start already.
+        ticker.tick().await;
+    }
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = written.notified() => debounce(written, lease).await,
+            () = lease.changed() => debounce(written, lease).await,
+            () = lease.lost() => return,
+        }
+        if lease.is_shared() {
+            match publisher.run_queued().await {
+                Ok(0) => {}
+                Ok(ran) => tracing::info!(ran, "publications queued by other replicas run"),
+                Err(error) => tracing::warn!(%error, "cannot read the queued publications"),
+            }
+        }
+        let started = tokio::time::Instant::now();
+        match publisher.publish_if_changed(publisher.now()).await {
+            Ok(Some(outcome)) => {
+                tracing::info!(
+                    files_changed = outcome.files_changed(),
+                    "scheduled publication"
+                );
+                tokio::time::sleep((started.elapsed() * 2).min(MAX_REST)).await;
+            }
+            Ok(None) => tracing::debug!("scheduled publication: no new report"),
+            Err(error) => tracing::error!(%error, "scheduled publication failed"),
+        }
+        if let Err(error) = store.purge_expired(publisher.now()).await {
+            tracing::warn!(%error, "could not purge expired records");
+        }
+    }
+}
+
+/// Lets a burst of declarations (here or on other replicas) end, up to a point.
+async fn debounce(written: &tokio::sync::Notify, lease: &PublisherLease) {
+    let deadline = tokio::time::Instant::now() + WRITES_DEBOUNCE * 2;
+    let more = || {
+        tokio::time::timeout(WRITES_DEBOUNCE, async {
+            tokio::select! {
+                () = written.notified() => {}
+                () = lease.changed() => {}
+            }
+        })
+    };
+    while more().await.is_ok() && tokio::time::Instant::now() < deadline {}
+}
+
+/// How often a replica that does not publish tries to take the lease.
+const LEASE_RETRY: Duration = Duration::from_secs(2);
 /// How long the publication loop waits for more writes after one.
 const WRITES_DEBOUNCE: Duration = Duration::from_millis(500);
 /// The longest rest of the publication loop after a publication.

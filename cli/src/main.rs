@@ -524,18 +524,26 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
             prefecture`."
         );
     }
-    eprintln!("Première publication du site …");
-    let started = Utc::now();
-    let outcome = decompte::progress::publish(&app.publisher, started).await?;
-    // The prefecture page says when the site was last published.
-    app.publisher
-        .record("Démarrage du service", started, &outcome)
-        .await;
-    eprintln!(
-        "Site publié : {} fichier(s) écrit(s).",
-        outcome.written.len()
-    );
-    app.spawn_publish_timer(Duration::from_secs(settings.publish_every.max(1)));
+    let lease = app.take_lease().await?;
+    if lease.is_some() {
+        eprintln!("Première publication du site …");
+        let started = Utc::now();
+        let outcome = decompte::progress::publish(&app.publisher, started).await?;
+        // The prefecture page says when the site was last published.
+        app.publisher
+            .record("Démarrage du service", started, &outcome)
+            .await;
+        eprintln!(
+            "Site publié : {} fichier(s) écrit(s).",
+            outcome.written.len()
+        );
+    } else {
+        eprintln!(
+            "Une autre instance de decompte publie le site : celle-ci prendra le relais si \
+            l'autre s'arrête."
+        );
+    }
+    app.spawn_publish_timer(Duration::from_secs(settings.publish_every.max(1)), lease);
     app.spawn_report_timer();
     let mut out = std::io::stdout().lock();
     writeln!(out, "\ndecompte est prêt.")?;

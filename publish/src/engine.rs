@@ -362,6 +362,10 @@ struct Rendered {
     days: Vec<Vec<DayCounts>>,
 }
 
+/// How many of the latest publication records a lease holder looks through
+/// for queued ones.
+const QUEUED_LOOKBACK: usize = 20;
+
 /// Runs publications: one at a time, recorded in the store.
 pub struct Publisher {
     store: Arc<dyn Store>,
@@ -931,12 +935,52 @@ impl Publisher {
         Ok(publication)
     }
 
-    /// Runs a recorded publication and records how it ended.
-    pub async fn run_recorded(&self, mut publication: Publication) -> Publication {
+    /// Forgets what the last publication of this process left in memory:
+    /// the next one resumes from the state in the sink, which another
+    /// replica may have published since (for a replica taking the
+    /// publisher's lease).
+    pub async fn forget(&self) {
+        *self.running.lock().await = None;
+    }
+
+    /// Runs the publications queued in the store (by a replica that does
+    /// not hold the publisher's lease), oldest first; returns how many ran
+    /// here.
+    pub async fn run_queued(&self) -> Result<usize, StoreError> {
+        let mut queued: Vec<Publication> = self
+            .store
+            .publications(QUEUED_LOOKBACK)
+            .await?
+            .into_iter()
+            .filter(|p| p.status == PublicationStatus::Queued)
+            .collect();
+        queued.reverse();
+        let mut ran = 0;
+        for publication in queued {
+            if self.run_recorded(publication).await.status != PublicationStatus::Queued {
+                ran += 1;
+            }
+        }
+        Ok(ran)
+    }
+
+    /// Runs a recorded publication and records how it ended; does nothing
+    /// (and returns it still queued) if another process took it first.
+    pub async fn run_recorded(&self, publication: Publication) -> Publication {
+        let queued = publication.clone();
+        let mut publication = publication;
         publication.status = PublicationStatus::Running;
         publication.started_at = Some(self.now());
-        if let Err(error) = self.store.update_publication(&publication).await {
-            tracing::warn!(%error, id = %publication.id, "could not mark publication as running");
+        match self.store.claim_publication(&publication).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(id = %publication.id, "publication run by another process");
+                return queued;
+            }
+            Err(error) => {
+                tracing::warn!(%error, id = %publication.id, "could not mark publication as \
+                    running");
+            }
         }
         match self.publish(self.now()).await {
             Ok(outcome) => {

@@ -2,6 +2,7 @@
 //! ([`InProcessTrigger`]), or by invoking the publish function on AWS
 //! (`decompte-aws`'s `LambdaTrigger`). The app knows only the trait.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -22,16 +23,28 @@ pub trait PublishTrigger: Send + Sync {
 }
 
 /// Starts publications in this process, on a task of their own, and wakes
-/// the publication loop when a report is written.
+/// the publication loop when a report is written. A replica that does not
+/// hold the publisher's lease only records the request: the holder runs it.
 pub struct InProcessTrigger {
     publisher: Arc<Publisher>,
     written: Arc<tokio::sync::Notify>,
+    leading: Arc<AtomicBool>,
 }
 
 impl InProcessTrigger {
-    /// `written` is notified at each report written (see [`PublishTrigger::report_written`]).
-    pub fn new(publisher: Arc<Publisher>, written: Arc<tokio::sync::Notify>) -> Self {
-        Self { publisher, written }
+    /// `written` is notified at each report written (see
+    /// [`PublishTrigger::report_written`]); `leading` says whether this
+    /// process holds the publisher's lease.
+    pub fn new(
+        publisher: Arc<Publisher>,
+        written: Arc<tokio::sync::Notify>,
+        leading: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            publisher,
+            written,
+            leading,
+        }
     }
 }
 
@@ -47,6 +60,10 @@ impl PublishTrigger for InProcessTrigger {
                 self.publisher.now(),
             )
             .await?;
+        if !self.leading.load(Ordering::SeqCst) {
+            tracing::info!(id = %publication.id, "publication left to the replica that publishes");
+            return Ok(publication);
+        }
         let publisher = Arc::clone(&self.publisher);
         let queued = publication.clone();
         tokio::spawn(async move {

@@ -11,6 +11,7 @@ pub mod national;
 pub mod oidc_provider;
 pub mod postgres_local;
 pub mod process;
+pub mod replicas;
 pub mod s3_local;
 pub mod smtp_local;
 pub mod stream_pump;

@@ -145,6 +145,14 @@ impl PostgresLocal {
 
     /// A new, empty database of its own, and the store on it.
     pub async fn fresh_store(&self) -> PostgresStore {
+        let url = self.fresh_database().await;
+        PostgresStore::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open the store on {url}: {e}"))
+    }
+
+    /// A new, empty database of its own: its URL.
+    pub async fn fresh_database(&self) -> String {
         static DATABASES: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "decompte_test_{}_{}",
@@ -162,9 +170,7 @@ impl PostgresLocal {
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
         drop(client);
         let _ = driver.await;
-        PostgresStore::connect(&self.url(&name))
-            .await
-            .unwrap_or_else(|e| panic!("cannot open the store on {name}: {e}"))
+        self.url(&name)
     }
 
     /// Stops the server at once, its sessions cut (PostgreSQL's fast

@@ -84,6 +84,8 @@ mod lambda;
 #[cfg(feature = "components")]
 mod postgres;
 #[cfg(feature = "components")]
+mod replicas;
+#[cfg(feature = "components")]
 mod s3;
 #[cfg(feature = "components")]
 mod site_checks;

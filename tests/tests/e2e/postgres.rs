@@ -273,3 +273,98 @@ async fn readiness_follows_the_database() {
         reqwest::StatusCode::OK
     );
 }
+
+/// Among replicas on one database, one holds the publisher's lease; it
+/// hears every replica's writes and queued publications, and the lease
+/// passes to another when its holder's connection ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_holds_the_publisher_s_lease() {
+    use decompte_store::conformance::{day, report};
+    use decompte_store::prelude::*;
+    use decompte_store::{Ledgered, PostgresStore, Publication, PublicationRequest};
+    use std::time::Duration;
+
+    let server = decompte_tests::postgres_local::PostgresLocal::shared();
+    let url = server.fresh_database().await;
+    let first = PostgresStore::connect(&url).await.expect("first replica");
+    let second = PostgresStore::connect(&url).await.expect("second replica");
+    let lease = first
+        .lease_publisher()
+        .await
+        .expect("asked")
+        .expect("the first replica leads");
+    assert!(lease.is_shared());
+    assert!(
+        second.lease_publisher().await.expect("asked").is_none(),
+        "two replicas hold the lease"
+    );
+
+    // The other replica writes a report, then queues a publication: the
+    // holder hears both.
+    let heard = |what: &'static str| {
+        let lease = &lease;
+        async move {
+            tokio::time::timeout(Duration::from_secs(5), lease.changed())
+                .await
+                .unwrap_or_else(|_| panic!("the holder did not hear {what}"));
+        }
+    };
+    second
+        .write_report(
+            Ledgered::for_fixtures(),
+            &report("56260", day(1), 1, 2),
+            None,
+        )
+        .await
+        .expect("write");
+    heard("a report").await;
+    let request = PublicationRequest {
+        reason: "Correction".into(),
+        requested_by: "prefecture-1".into(),
+        publication_id: None,
+        requested_at: None,
+    };
+    second
+        .insert_publication(&Publication::queued(
+            &request,
+            "pub-1".into(),
+            decompte_store::conformance::instant(0),
+        ))
+        .await
+        .expect("queued");
+    heard("a queued publication").await;
+
+    // Given back: the other replica takes it.
+    drop(lease);
+    let taken = async {
+        loop {
+            if let Some(lease) = second.lease_publisher().await.expect("asked") {
+                return lease;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let lease = tokio::time::timeout(Duration::from_secs(5), taken)
+        .await
+        .expect("the lease passes on within seconds");
+
+    // Its connection cut by the server (as when a primary fails): lost, and
+    // the first replica can take it.
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("admin");
+    tokio::spawn(connection);
+    admin
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks \
+             WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .await
+        .expect("terminate");
+    tokio::time::timeout(Duration::from_secs(10), lease.lost())
+        .await
+        .expect("the holder learns its lease is lost");
+    assert!(lease.is_lost());
+    assert!(first.lease_publisher().await.expect("asked").is_some());
+}
