@@ -55,6 +55,9 @@ pub struct AppState {
     pub publisher: Arc<dyn PublishTrigger>,
     /// Where "now" comes from: the system's, or the one a test set.
     pub clock: Arc<dyn decompte_core::clock::Clock>,
+    /// Set when the process was asked to stop: `/readyz` then turns the
+    /// load balancer away while the requests in flight end.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
     templates: Arc<minijinja::Environment<'static>>,
 }
 
@@ -69,6 +72,7 @@ impl AppState {
             config: Arc::new(config),
             publisher,
             clock: Arc::new(decompte_core::clock::SystemClock),
+            stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             templates: Arc::new(decompte_templates::environment()),
         }
     }
@@ -85,13 +89,20 @@ impl AppState {
     }
 }
 
-/// `GET /readyz`: whether this replica can serve, its store answering (a
-/// load balancer sends it nothing otherwise), beside `/healthz`, which only
-/// says the process is alive.
+/// `GET /readyz`: whether this replica can serve, its store answering and
+/// not stopping (a load balancer sends it nothing otherwise), beside
+/// `/healthz`, which only says the process is alive.
 async fn ready(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    if state.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "Ce serveur s'arrête : les déclarations vont aux autres serveurs.",
+        )
+            .into_response();
+    }
     match state.store.publications(1).await {
         Ok(_) => "ok".into_response(),
         Err(error) => {

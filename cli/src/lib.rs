@@ -447,17 +447,39 @@ impl Default for ServeLimits {
     }
 }
 
-/// Serves the router on `listen` until Ctrl-C.
-pub async fn serve(router: axum::Router, listen: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
+/// Serves the app on `listen` until Ctrl-C or SIGTERM; after SIGTERM,
+/// says it is stopping on `/readyz` for `drain` before it stops accepting.
+pub async fn serve_app(app: &LocalApp, listen: SocketAddr, drain: Duration) -> anyhow::Result<()> {
+    let stopping = Arc::clone(&app.state.stopping);
+    let listener = bind(listen).await?;
+    serve_on(listener, app.router(), async move {
+        stop_asked().await;
+        if !drain.is_zero() {
+            stopping.store(true, Ordering::SeqCst);
+            tracing::info!(
+                ?drain,
+                "stopping: /readyz turns the load balancer away first"
+            );
+            tokio::time::sleep(drain).await;
+        }
+    })
+    .await
+}
+
+async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {
             format!(
-                "cannot listen on {listen}: is another program using this port? Choose another \
-            with --listen"
-            )
-        })?;
-    serve_on(listener, router, stop_asked()).await
+            "cannot listen on {listen}: is another program using this port? Choose another with \
+            --listen"
+        )
+        })
+}
+
+/// Serves the router on `listen` until Ctrl-C.
+pub async fn serve(router: axum::Router, listen: SocketAddr) -> anyhow::Result<()> {
+    serve_on(bind(listen).await?, router, stop_asked()).await
 }
 
 /// Completes at Ctrl-C or SIGTERM (what a process manager or Kubernetes

@@ -565,7 +565,7 @@ async fn serve(settings: &mut Options, listen: SocketAddr, demo: bool) -> anyhow
     }
     writeln!(out, "Ctrl-C pour arrêter.")?;
     drop(out);
-    decompte::serve(app.router(), listen).await
+    decompte::serve_app(&app, listen, Duration::from_secs(settings.drain_seconds)).await
 }
 
 /// `credentials issue --letters`: issues the codes and writes their letters.

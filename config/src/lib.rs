@@ -315,6 +315,18 @@ pub struct Options {
     )]
     pub publish_every: u64,
 
+    /// Seconds `serve` keeps answering after SIGTERM while `/readyz` says it
+    /// is stopping, so that the load balancer sends its requests elsewhere
+    /// before it stops accepting them: a rolling upgrade of several
+    /// replicas then fails no request. 0 (alone on its machine): it stops at once.
+    #[arg(
+        long,
+        env = "DECOMPTE_DRAIN_SECONDS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub drain_seconds: u64,
+
     /// Days a prefecture or national access code issued by the app (or by
     /// `credentials issue` without --expires-in-days) stays valid: a
     /// supervisor's code is renewed, never forgotten in a drawer.
@@ -506,6 +518,7 @@ impl Options {
             trusted_proxies: Vec::new(),
             trust_forwarded_for: false,
             publish_every: defaults::PUBLISH_EVERY,
+            drain_seconds: 0,
             supervisor_code_days: defaults::SUPERVISOR_CODE_DAYS,
             login_failures: defaults::LOGIN_FAILURES,
             old_day_after: defaults::OLD_DAY_AFTER,

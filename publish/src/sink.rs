@@ -130,6 +130,18 @@ async fn read_file(target: &Path, path: &str) -> Result<Option<Vec<u8>>, SinkErr
     }
 }
 
+/// The temporary name `target` is written under before it is renamed: of
+/// this process, so that two replicas publishing into a shared folder at the
+/// same moment (one losing the lease as the other takes it) never rename
+/// each other's half-written file.
+fn temporary_of(target: &Path) -> std::path::PathBuf {
+    target.with_extension(format!(
+        "{}.{}.tmp",
+        target.extension().and_then(|e| e.to_str()).unwrap_or(""),
+        std::process::id()
+    ))
+}
+
 /// Writes a file under a temporary name, then renames it into place.
 async fn write_file(target: &Path, path: &str, bytes: &[u8]) -> Result<(), SinkError> {
     let error = |e: std::io::Error| SinkError {
@@ -140,10 +152,7 @@ async fn write_file(target: &Path, path: &str, bytes: &[u8]) -> Result<(), SinkE
     if let Some(parent) = target.parent() {
         tokio::fs::create_dir_all(parent).await.map_err(error)?;
     }
-    let temporary = target.with_extension(format!(
-        "{}.tmp",
-        target.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
+    let temporary = temporary_of(target);
     tokio::fs::write(&temporary, bytes).await.map_err(error)?;
     tokio::fs::rename(&temporary, target).await.map_err(error)
 }
@@ -184,10 +193,7 @@ impl Sink for FolderSink {
                         std::fs::create_dir_all(parent).map_err(error)?;
                     }
                 }
-                let temporary = target.with_extension(format!(
-                    "{}.tmp",
-                    target.extension().and_then(|e| e.to_str()).unwrap_or("")
-                ));
+                let temporary = temporary_of(&target);
                 std::fs::write(&temporary, &bytes).map_err(error)?;
                 std::fs::rename(&temporary, &target).map_err(error)?;
             }
@@ -253,7 +259,7 @@ fn compose_files(
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent).map_err(|e| (None, e))?;
     }
-    let temporary = target.with_extension("compose.tmp");
+    let temporary = temporary_of(target);
     let (copied, hashed) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| {
             let mut hasher = Sha256::new();

@@ -356,10 +356,16 @@ impl Browser {
     }
 
     pub async fn get(&mut self, path: &str) -> Answer {
-        let response = self.get_request(path).send().await.expect("GET");
+        self.try_get(path).await.expect("GET")
+    }
+
+    /// [`Browser::get`], a failed connection returned rather than a panic
+    /// (what a browser shows before its user tries again).
+    pub async fn try_get(&mut self, path: &str) -> Result<Answer, reqwest::Error> {
+        let response = self.get_request(path).send().await?;
         let answer = TestApp::answer(response).await;
         self.keep_cookies(&answer);
-        answer
+        Ok(answer)
     }
 
     /// A GET whose body is bytes (a PDF), with the status and the headers.
@@ -373,8 +379,17 @@ impl Browser {
     /// Posts a form from one of the app's own pages, as a browser does: with
     /// `Sec-Fetch-Site: same-origin` and the app's `Origin`.
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        self.try_post_form(path, fields).await.expect("POST")
+    }
+
+    /// [`Browser::post_form`], a failed connection returned rather than a panic.
+    pub async fn try_post_form(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<Answer, reqwest::Error> {
         let origin = decompte_config::origin_of(&self.base).unwrap_or_default();
-        self.post_form_with(
+        self.try_post_form_with(
             path,
             fields,
             &[("sec-fetch-site", "same-origin"), ("origin", &origin)],
@@ -390,6 +405,17 @@ impl Browser {
         fields: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> Answer {
+        self.try_post_form_with(path, fields, headers)
+            .await
+            .expect("POST")
+    }
+
+    async fn try_post_form_with(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, reqwest::Error> {
         let body = fields
             .iter()
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
@@ -403,10 +429,10 @@ impl Browser {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.body(body).send().await.expect("POST");
+        let response = request.body(body).send().await?;
         let answer = TestApp::answer(response).await;
         self.keep_cookies(&answer);
-        answer
+        Ok(answer)
     }
 
     /// Posts a form with a file (`multipart/form-data`), as a browser does

@@ -58,6 +58,15 @@ fn ids(user: &str) -> (u32, u32) {
     (id("-u"), id("-g"))
 }
 
+/// A temporary folder the server's user owns.
+fn owned_folder() -> tempfile::TempDir {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let (uid, gid) = ids(USER);
+    std::os::unix::fs::chown(folder.path(), Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("chown {}: {e}", folder.path().display()));
+    folder
+}
+
 /// `program args…` as [`USER`] (`setpriv`, which execs: the process is the
 /// program itself, and a signal to it reaches PostgreSQL).
 fn as_user(program: &Path) -> Vec<String> {
@@ -73,10 +82,7 @@ impl PostgresLocal {
     /// Makes a cluster in a temporary folder and starts it on a free port.
     pub fn start() -> Self {
         let bin = programs();
-        let folder = tempfile::tempdir().expect("a temporary folder");
-        let (uid, gid) = ids(USER);
-        std::os::unix::fs::chown(folder.path(), Some(uid), Some(gid))
-            .unwrap_or_else(|e| panic!("chown {}: {e}", folder.path().display()));
+        let folder = owned_folder();
         let data = folder.path().join("data");
         let init = Command::new("setpriv")
             .args(as_user(&bin.join("initdb")))
@@ -91,6 +97,41 @@ impl PostgresLocal {
             String::from_utf8_lossy(&init.stdout),
             String::from_utf8_lossy(&init.stderr)
         );
+        Self::run(folder, &[])
+    }
+
+    /// A hot standby of `primary`, streaming from it (`pg_basebackup -R`),
+    /// started on a free port. The primary waits for it at each commit once
+    /// [`PostgresLocal::make_synchronous`] was called.
+    pub fn standby_of(primary: &PostgresLocal) -> Self {
+        let bin = programs();
+        let folder = owned_folder();
+        let data = folder.path().join("data");
+        let copied = Command::new("setpriv")
+            .args(as_user(&bin.join("pg_basebackup")))
+            .args(["-h", "127.0.0.1", "-p", &primary.port.to_string()])
+            .args(["-U", "decompte", "-D", &data.display().to_string()])
+            .args(["-R", "-X", "stream", "--no-sync", "--checkpoint=fast"])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run pg_basebackup ({e}): {HINT}"));
+        assert!(
+            copied.status.success(),
+            "pg_basebackup failed: {}{}",
+            String::from_utf8_lossy(&copied.stdout),
+            String::from_utf8_lossy(&copied.stderr)
+        );
+        let standby = Self::run(folder, &["hot_standby=on"]);
+        standby.process.wait_for_log(
+            "started streaming WAL from primary",
+            Duration::from_secs(30),
+        );
+        standby
+    }
+
+    /// Runs the cluster of `folder` on a free port, with `settings` (`name=value`).
+    fn run(folder: tempfile::TempDir, settings: &[&str]) -> Self {
+        let bin = programs();
+        let data = folder.path().join("data");
         let sockets = folder.path().display().to_string();
         let data_text = data.display().to_string();
         let postgres = as_user(&bin.join("postgres"));
@@ -106,6 +147,9 @@ impl PostgresLocal {
             ]);
             // A test cluster: nothing to keep after a crash of the machine.
             args.extend(["-c", "fsync=off", "-c", "full_page_writes=off"]);
+            for setting in settings {
+                args.extend(["-c", setting]);
+            }
             Guarded::start(
                 "PostgreSQL",
                 "setpriv",
@@ -118,8 +162,9 @@ impl PostgresLocal {
                 HINT,
             )
         });
+        // "… accept connections", or "… accept read-only connections" for a standby.
         process.wait_for_log(
-            "database system is ready to accept connections",
+            "database system is ready to accept",
             Duration::from_secs(30),
         );
         Self {
@@ -127,6 +172,53 @@ impl PostgresLocal {
             _folder: folder,
             process,
         }
+    }
+
+    /// Runs each statement of `statements` on the `postgres` database of
+    /// this server, one after the other (`ALTER SYSTEM` refuses a transaction).
+    pub async fn execute(&self, statements: &[&str]) {
+        let (client, connection) =
+            tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach PostgreSQL on {}: {e}", self.port));
+        let driver = tokio::spawn(connection);
+        for sql in statements {
+            client
+                .batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        }
+        drop(client);
+        let _ = driver.await;
+    }
+
+    /// From now on, a commit on this primary waits until a standby has it.
+    pub async fn make_synchronous(&self) {
+        self.execute(&[
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+            "ALTER SYSTEM SET synchronous_commit = 'on'",
+            "SELECT pg_reload_conf()",
+        ])
+        .await;
+    }
+
+    /// Promotes this standby to primary; returns once it accepts writes.
+    pub async fn promote(&self) {
+        self.execute(&["SELECT pg_promote(true, 60)"]).await;
+    }
+
+    /// Kills the server at once (SIGKILL to the postmaster and every one of
+    /// its processes): what a lost machine does.
+    pub fn kill(self) {
+        let pid = self.process.pid.to_string();
+        // Frozen first, so that it starts no new process meanwhile.
+        let _ = Command::new("kill").args(["-STOP", &pid]).status();
+        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        while self.process.is_running() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
     }
 
     /// The server shared by every test of this process.

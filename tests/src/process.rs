@@ -169,7 +169,11 @@ impl Guarded {
     }
 
     fn kill(&mut self) {
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        // The program may have ended already (killed by the test): quietly.
+        let _ = Command::new("kill")
+            .arg(self.pid.to_string())
+            .stderr(std::process::Stdio::null())
+            .status();
         let _ = self.watchdog.kill();
         let _ = self.watchdog.wait();
     }

@@ -69,6 +69,8 @@ impl Replica {
                     ("DECOMPTE_TRUSTED_PROXIES", "127.0.0.1".to_owned()),
                     ("DECOMPTE_OLD_DAY_AFTER", "0".to_owned()),
                     ("DECOMPTE_PUBLISH_EVERY", "3600".to_owned()),
+                    // Twice the load balancer's time to notice (two checks 500 ms apart).
+                    ("DECOMPTE_DRAIN_SECONDS", "2".to_owned()),
                     ("RUST_LOG", "info".to_owned()),
                 ],
                 &std::env::temp_dir().join(format!(

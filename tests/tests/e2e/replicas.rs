@@ -224,3 +224,416 @@ async fn two_replicas_behind_a_load_balancer_are_one_app() {
     // A replica stops on SIGTERM, in its own time.
     second.terminate();
 }
+
+/// What a stream of writes saw: the days acknowledged, and how long the
+/// longest write waited for its answer (resent meanwhile).
+#[derive(Debug, Default)]
+struct Stream {
+    acknowledged: Vec<chrono::NaiveDate>,
+    resent: u32,
+    longest: Duration,
+}
+
+/// Is `status` an answer that says "try again" (the load balancer found no
+/// replica, or the one it chose died with the request)?
+fn try_again(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+    )
+}
+
+/// One new day after another through the API until `stop`, each sent
+/// again with its `Idempotency-Key` until it is answered.
+async fn api_stream(
+    base: String,
+    code: String,
+    commune: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Stream {
+    let client = http_client();
+    let mut stream = Stream::default();
+    let first = chrono::NaiveDate::from_ymd_opt(2020, 3, 1).expect("day");
+    for n in 0.. {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        let date = first + chrono::Duration::days(n);
+        let body = json!({"commune": commune, "date": date.to_string(), "counts": counts(1)});
+        let key = format!("stream-{commune}-{n}");
+        let sent = Instant::now();
+        loop {
+            let answer = with_code(client.post(format!("{base}/api/v1/reports")), &code)
+                .header("Idempotency-Key", &key)
+                .json(&body)
+                .timeout(Duration::from_secs(20))
+                .send()
+                .await;
+            match answer {
+                Ok(answer) if matches!(answer.status(), StatusCode::CREATED | StatusCode::OK) => {
+                    break
+                }
+                Ok(answer) if try_again(answer.status()) => {}
+                Ok(answer) => panic!(
+                    "{date}: {} {}",
+                    answer.status(),
+                    answer.text().await.unwrap_or_default()
+                ),
+                // The connection itself failed: the same again.
+                Err(_) => {}
+            }
+            stream.resent += 1;
+            assert!(
+                sent.elapsed() < Duration::from_secs(60),
+                "{date} unanswered for a minute"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stream.longest = stream.longest.max(sent.elapsed());
+        stream.acknowledged.push(date);
+    }
+    stream
+}
+
+/// One new day after another with the form until `stop`, each form sent
+/// again (its submission token with it) until it is answered.
+async fn form_stream(
+    base: String,
+    code: String,
+    commune: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Stream {
+    let mut browser = Browser::at(http_client(), base);
+    let login = browser.login(&code).await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.text);
+    let mut stream = Stream::default();
+    let first = chrono::NaiveDate::from_ymd_opt(2020, 3, 1).expect("day");
+    for n in 0.. {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        let date = first + chrono::Duration::days(n);
+        let sent = Instant::now();
+        let form = loop {
+            match browser.try_get(&format!("/saisie?date={date}")).await {
+                Ok(form) if form.status == StatusCode::OK => break form,
+                Ok(form) => assert!(try_again(form.status), "{}: {}", form.status, form.text),
+                // The connection itself failed: the same again.
+                Err(_) => {}
+            }
+            stream.resent += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let csrf = csrf_of(&form.text);
+        let submission = decompte_tests::hidden_field(&form.text, "submission");
+        let date_text = date.to_string();
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("submission", submission.as_str()),
+            ("commune", commune),
+            ("date", date_text.as_str()),
+            ("n_hopital", "1"),
+            ("n_ehpad", "0"),
+            ("n_esms", "0"),
+            ("n_domicile", "1"),
+            ("n_autre", "0"),
+            ("reason", ""),
+        ];
+        loop {
+            match browser.try_post_form("/saisie", &fields).await {
+                Ok(saved) if saved.status == StatusCode::SEE_OTHER => break,
+                Ok(saved) => assert!(try_again(saved.status), "{}: {}", saved.status, saved.text),
+                Err(_) => {}
+            }
+            stream.resent += 1;
+            assert!(
+                sent.elapsed() < Duration::from_secs(60),
+                "{date} unanswered for a minute"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stream.longest = stream.longest.max(sent.elapsed());
+        stream.acknowledged.push(date);
+    }
+    stream
+}
+
+/// Every acknowledged day of `commune` is in the store exactly once, and
+/// nothing else is.
+async fn exactly_once(store: &dyn Store, commune: &str, stream: &Stream) {
+    let code = decompte_core::CommuneCode::parse(commune).expect("code");
+    let versions = store
+        .versions(&decompte_store::ReportQuery {
+            commune: Some(code.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("versions");
+    let days: Vec<chrono::NaiveDate> = versions.iter().map(|r| r.date).collect();
+    let mut unique = days.clone();
+    unique.dedup();
+    assert_eq!(days, unique, "{commune}: a day written twice");
+    for day in &stream.acknowledged {
+        assert!(
+            days.contains(day),
+            "{commune}: {day} acknowledged, then lost"
+        );
+    }
+    // At most the one write in flight when the stream stopped is there
+    // without its answer.
+    assert!(
+        days.len() <= stream.acknowledged.len() + 1,
+        "{commune}: {} days stored for {} acknowledged",
+        days.len(),
+        stream.acknowledged.len()
+    );
+}
+
+/// Failover of a replica: a stream of API writes and of forms through the
+/// load balancer while one replica or the other is killed (SIGKILL) and
+/// restarted, twenty times: every acknowledged write is stored exactly
+/// once, and the site keeps being published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_killed_twenty_times_lose_no_acknowledged_write() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let database = PostgresLocal::shared().fresh_database().await;
+    let store = decompte_store::PostgresStore::connect(&database)
+        .await
+        .expect("the store");
+    let api_code = issue_code(&store, Role::Commune, Some("56260")).await;
+    let form_code = issue_code(&store, Role::Commune, Some("56121")).await;
+    let data = tempfile::tempdir().expect("a data folder");
+    let public_port = decompte_tests::process::free_port();
+    let settings = ReplicaSettings {
+        store: database.clone(),
+        data_dir: data.path().to_owned(),
+        public_url: format!("http://127.0.0.1:{public_port}"),
+    };
+    let mut replicas = [
+        Some(Replica::start("a", &settings)),
+        Some(Replica::start("b", &settings)),
+    ];
+    let ports: Vec<u16> = replicas.iter().flatten().map(|r| r.port).collect();
+    let balancer = LoadBalancer::start_on(public_port, &ports);
+    let stop = Arc::new(AtomicBool::new(false));
+    let api = tokio::spawn(api_stream(
+        balancer.url(""),
+        api_code,
+        "56260",
+        Arc::clone(&stop),
+    ));
+    let forms = tokio::spawn(form_stream(
+        balancer.url(""),
+        form_code,
+        "56121",
+        Arc::clone(&stop),
+    ));
+    let rounds = 20;
+    for round in 0..rounds {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let slot = round % 2;
+        let victim = replicas[slot].take().expect("a running replica");
+        let name = victim.name.clone();
+        let port = victim.kill();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let settings = settings.clone();
+        let restarted = tokio::task::spawn_blocking(move || {
+            Replica::start_on(&format!("{name}{round}"), &settings, Some(port))
+        })
+        .await
+        .expect("restarted");
+        replicas[slot] = Some(restarted);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let api = api.await.expect("the API stream");
+    let forms = forms.await.expect("the form stream");
+    println!(
+        "{rounds} replicas killed: {} API writes acknowledged ({} sent again, longest {:?}), {} \
+         forms ({} sent again, longest {:?})",
+        api.acknowledged.len(),
+        api.resent,
+        api.longest,
+        forms.acknowledged.len(),
+        forms.resent,
+        forms.longest
+    );
+    assert!(api.acknowledged.len() >= 20, "{api:?}");
+    assert!(forms.acknowledged.len() >= 10, "{forms:?}");
+    exactly_once(&store, "56260", &api).await;
+    exactly_once(&store, "56121", &forms).await;
+
+    // The site is still published: the last day written is on it.
+    let total = 2 * store
+        .versions(&decompte_store::ReportQuery {
+            commune: Some(decompte_core::CommuneCode::parse("56260").expect("code")),
+            ..Default::default()
+        })
+        .await
+        .expect("versions")
+        .len();
+    until_published(
+        &balancer.url(""),
+        "/communes/56260.html",
+        &format!(
+            "<span class=\"n\">{}</span>décès au total",
+            decompte_core::time::fr_int(total as u64)
+        ),
+        Duration::from_secs(15),
+    )
+    .await;
+}
+
+/// Failover of the database: a primary with a synchronous standby; two
+/// replicas on the multi-host URL under a stream of writes; the primary
+/// killed (SIGKILL) and the standby promoted. The replicas find the new
+/// primary by themselves, every write acknowledged is on it exactly once,
+/// and the window during which writes fail is measured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_fails_over_to_its_standby() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let primary = PostgresLocal::start();
+    let url = primary.fresh_database().await;
+    let name = url
+        .rsplit('/')
+        .next()
+        .and_then(|tail| tail.split('?').next())
+        .expect("a database name")
+        .to_owned();
+    let standby = PostgresLocal::standby_of(&primary);
+    primary.make_synchronous().await;
+    let both = format!(
+        "postgres://decompte@127.0.0.1:{},127.0.0.1:{}/{name}?target_session_attrs=read-write&\
+         sslmode=disable",
+        primary.port, standby.port
+    );
+    let store = decompte_store::PostgresStore::connect(&both)
+        .await
+        .expect("the store");
+    let api_code = issue_code(&store, Role::Commune, Some("56260")).await;
+    drop(store);
+    let data = tempfile::tempdir().expect("a data folder");
+    let public_port = decompte_tests::process::free_port();
+    let settings = ReplicaSettings {
+        store: both.clone(),
+        data_dir: data.path().to_owned(),
+        public_url: format!("http://127.0.0.1:{public_port}"),
+    };
+    let first = Replica::start("a", &settings);
+    let second = Replica::start("b", &settings);
+    let balancer = LoadBalancer::start_on(public_port, &[first.port, second.port]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stream = tokio::spawn(api_stream(
+        balancer.url(""),
+        api_code,
+        "56260",
+        Arc::clone(&stop),
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let killed = Instant::now();
+    tokio::task::spawn_blocking(move || primary.kill())
+        .await
+        .expect("killed");
+    standby.promote().await;
+    let promoted = killed.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let stream = stream.await.expect("the stream");
+    println!(
+        "primary killed, standby promoted {promoted:?} later: {} writes acknowledged, {} sent \
+         again, the longest waited {:?}",
+        stream.acknowledged.len(),
+        stream.resent,
+        stream.longest
+    );
+    assert!(
+        stream.longest < promoted + Duration::from_secs(10),
+        "writes failed for {:?}, more than 10 s after the promotion ({promoted:?})",
+        stream.longest
+    );
+    let promoted_store = decompte_store::PostgresStore::connect(&standby.url(&name))
+        .await
+        .expect("the promoted server");
+    exactly_once(&promoted_store, "56260", &stream).await;
+    // And writes go on after the failover.
+    assert!(stream.resent > 0, "no write met the failover: {stream:?}");
+    let (status, _) = api(http_client().get(balancer.url("/readyz")), "", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// A rolling upgrade: under a stream of API writes and forms, each replica
+/// in turn is asked to stop (SIGTERM: it says so on `/readyz`, the load
+/// balancer turns away, then it stops accepting) and started again: not one
+/// request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_upgrade_fails_no_request() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let database = PostgresLocal::shared().fresh_database().await;
+    let store = decompte_store::PostgresStore::connect(&database)
+        .await
+        .expect("the store");
+    let api_code = issue_code(&store, Role::Commune, Some("56260")).await;
+    let form_code = issue_code(&store, Role::Commune, Some("56121")).await;
+    let data = tempfile::tempdir().expect("a data folder");
+    let public_port = decompte_tests::process::free_port();
+    let settings = ReplicaSettings {
+        store: database.clone(),
+        data_dir: data.path().to_owned(),
+        public_url: format!("http://127.0.0.1:{public_port}"),
+    };
+    let mut replicas = [
+        Some(Replica::start("a", &settings)),
+        Some(Replica::start("b", &settings)),
+    ];
+    let ports: Vec<u16> = replicas.iter().flatten().map(|r| r.port).collect();
+    let balancer = LoadBalancer::start_on(public_port, &ports);
+    let stop = Arc::new(AtomicBool::new(false));
+    let api = tokio::spawn(api_stream(
+        balancer.url(""),
+        api_code,
+        "56260",
+        Arc::clone(&stop),
+    ));
+    let forms = tokio::spawn(form_stream(
+        balancer.url(""),
+        form_code,
+        "56121",
+        Arc::clone(&stop),
+    ));
+    for (slot, replica) in replicas.iter_mut().enumerate() {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let old = replica.take().expect("a running replica");
+        let name = format!("{}-upgraded", old.name);
+        let port = tokio::task::spawn_blocking(move || old.terminate())
+            .await
+            .expect("stopped");
+        let settings = settings.clone();
+        *replica = Some(
+            tokio::task::spawn_blocking(move || Replica::start_on(&name, &settings, Some(port)))
+                .await
+                .expect("started"),
+        );
+        println!("replica {slot} upgraded");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::SeqCst);
+    let api = api.await.expect("the API stream");
+    let forms = forms.await.expect("the form stream");
+    println!(
+        "rolling upgrade of two replicas: {} API writes and {} forms, {} and {} failed",
+        api.acknowledged.len(),
+        forms.acknowledged.len(),
+        api.resent,
+        forms.resent
+    );
+    assert_eq!((api.resent, forms.resent), (0, 0), "requests failed");
+    exactly_once(&store, "56260", &api).await;
+    exactly_once(&store, "56121", &forms).await;
+}
