@@ -13,13 +13,14 @@ fail() { printf '[tools] cannot install %s: %s\n' "$1" "$2" >&2; exit 1; }
 
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
   || ! command -v pdftotext >/dev/null || ! command -v wrk >/dev/null \
-  || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || ! command -v haproxy >/dev/null; then
-  say "installing chromium, chromium-driver, poppler-utils (pdftotext), wrk, postgresql and haproxy (Debian)"
+  || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || ! command -v haproxy >/dev/null \
+  || ! command -v buildah >/dev/null; then
+  say "installing chromium, chromium-driver, poppler-utils (pdftotext), wrk, postgresql, haproxy and buildah (Debian)"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq || fail chromium "apt-get update failed"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver \
-    poppler-utils wrk postgresql haproxy >/dev/null \
-    || fail chromium "apt-get install chromium chromium-driver poppler-utils wrk postgresql haproxy failed"
+    poppler-utils wrk postgresql haproxy buildah >/dev/null \
+    || fail chromium "apt-get install chromium chromium-driver poppler-utils wrk postgresql haproxy buildah failed"
 fi
 
 LYCHEE_VERSION=0.24.2
@@ -54,8 +55,9 @@ if ! python3 -c 'import frictionless' 2>/dev/null || ! command -v moto_server >/
     || fail frictionless "pip install failed"
 fi
 
-if [ ! -x tests/infra/.venv/bin/checkov ] || [ ! -x tests/infra/.venv/bin/cfn-lint ]; then
-  say "installing cfn-lint and checkov (PyPI) into tests/infra/.venv"
+if [ ! -x tests/infra/.venv/bin/checkov ] || [ ! -x tests/infra/.venv/bin/cfn-lint ] \
+  || [ ! -x tests/infra/.venv/bin/kubernetes-validate ]; then
+  say "installing cfn-lint, checkov and kubernetes-validate (PyPI) into tests/infra/.venv"
   python3 -m venv tests/infra/.venv || fail checkov "python3 -m venv failed"
   tests/infra/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/infra/requirements.txt \
     || fail checkov "pip install failed"

@@ -198,7 +198,8 @@ impl PostgresStore {
         let mut conn = self.pool.get().await.map_err(pool_error)?;
         let tx = conn.transaction().await.map_err(unavailable)?;
         tx.batch_execute(
-            "SELECT pg_advisory_xact_lock(5600000001); \
+            "SET LOCAL client_min_messages = warning; \
+             SELECT pg_advisory_xact_lock(5600000001); \
              CREATE TABLE IF NOT EXISTS decompte_schema (version INTEGER NOT NULL); \
              INSERT INTO decompte_schema (version) SELECT 0 WHERE NOT EXISTS \
              (SELECT 1 FROM decompte_schema);",

@@ -82,6 +82,8 @@ mod infra;
 #[cfg(feature = "components")]
 mod lambda;
 #[cfg(feature = "components")]
+mod packaging;
+#[cfg(feature = "components")]
 mod postgres;
 #[cfg(feature = "components")]
 mod replicas;
