@@ -114,6 +114,11 @@ impl Connector {
         if config.get_application_name().is_none() {
             config.application_name("decompte");
         }
+        // Short statements by key or by range: compiling them (JIT) costs
+        // more than it saves.
+        if config.get_options().is_none() {
+            config.options("-c jit=off");
+        }
         config.connect_timeout(std::time::Duration::from_secs(5));
         // A server that vanished without closing (a failed host, a cut
         // network) is noticed within a minute rather than hours.

@@ -5,6 +5,14 @@ use tokio_postgres::Row;
 
 use super::*;
 
+/// The current pointer of each key `k` (a `commune`, a `date`), probed key
+/// by key in the primary key: `OFFSET 0` keeps the planner from turning it
+/// into a join that reads the whole table at each batch of an import (its
+/// statistics do not see the rows the import's transaction added).
+const PROBE_CURRENT: &str = "CROSS JOIN LATERAL (SELECT c.commune, c.date, c.version, \
+     c.recorded_at FROM current_reports c WHERE c.commune = k.commune AND c.date = k.date \
+     OFFSET 0) c";
+
 const CURRENT_JOIN: &str = "FROM current_reports c JOIN report_versions v \
      ON v.commune = c.commune AND v.date = c.date AND v.version = c.version";
 
@@ -74,9 +82,10 @@ async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i6
         keys.iter().map(|(c, d)| (*c, d.as_str())).unzip();
     let mut current: std::collections::HashMap<(String, String), u32> = client
         .query(
-            "SELECT c.commune, c.date, c.version FROM current_reports c \
-             JOIN UNNEST($1::text[], $2::text[]) AS k(commune, date) \
-             ON k.commune = c.commune AND k.date = c.date",
+            &format!(
+                "SELECT c.commune, c.date, c.version FROM UNNEST($1::text[], $2::text[]) \
+                 AS k(commune, date) {PROBE_CURRENT}"
+            ),
             &[&communes, &dates],
         )
         .await
@@ -84,6 +93,7 @@ async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i6
         .iter()
         .map(|row| Ok(((row.get(0), row.get(1)), uint(row.get(2))?)))
         .collect::<Result<_>>()?;
+    let existed: std::collections::HashSet<(String, String)> = current.keys().cloned().collect();
     for report in reports {
         let key = (report.commune.to_string(), report.date.to_string());
         let before = current.get(&key).copied().unwrap_or(0);
@@ -144,24 +154,67 @@ async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i6
         }
     }
     writer.finish().await.map_err(unavailable)?;
+    // The pointers of new keys sent with `COPY` too (an import into an
+    // empty store: all of them); those of keys that had one, updated.
+    let sink = client
+        .copy_in(
+            "COPY current_reports (commune, date, version, recorded_at, seq, counts, recorded_by) \
+             FROM STDIN BINARY",
+        )
+        .await
+        .map_err(unavailable)?;
+    let mut fresh = std::pin::pin!(BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT4,
+            Type::TEXT,
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT
+        ]
+    ));
     let (mut communes, mut dates, mut versions, mut instants, mut numbers) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut counts, mut authors) = (Vec::new(), Vec::new());
     for report in pointers {
         seq += 1;
+        let date = report.date.to_string();
+        let count = serde_json::to_string(&report.counts)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if !existed.contains(&(report.commune.to_string(), date.clone())) {
+            fresh
+                .as_mut()
+                .write(&[
+                    &report.commune.as_str(),
+                    &date,
+                    &int(report.version),
+                    &ts(report.recorded_at),
+                    &seq,
+                    &count,
+                    &report.recorded_by,
+                ])
+                .await
+                .map_err(unavailable)?;
+            continue;
+        }
         communes.push(report.commune.as_str());
-        dates.push(report.date.to_string());
+        dates.push(date);
         versions.push(int(report.version));
         instants.push(ts(report.recorded_at));
         numbers.push(seq);
-        counts.push(
-            serde_json::to_string(&report.counts)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        );
+        counts.push(count);
         authors.push(report.recorded_by.as_str());
+    }
+    fresh.finish().await.map_err(unavailable)?;
+    if communes.is_empty() {
+        return Ok(seq);
     }
     client
         .execute(
+            // An upsert: each key found by its primary key, whatever the
+            // planner thinks of the table's size.
             "INSERT INTO current_reports (commune, date, version, recorded_at, seq, counts, \
              recorded_by) SELECT * FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], \
              $5::bigint[], $6::text[], $7::text[]) ON CONFLICT (commune, date) DO UPDATE SET \
@@ -402,8 +455,9 @@ impl Reports for PostgresStore {
         let dates: Vec<String> = keys.iter().map(|(_, d)| d.to_string()).collect();
         let conn = self.conn().await?;
         let sql = format!(
-            "SELECT {REPORT_COLUMNS} {CURRENT_JOIN} JOIN UNNEST($1::text[], $2::text[]) \
-             AS k(commune, date) ON k.commune = c.commune AND k.date = c.date"
+            "SELECT {REPORT_COLUMNS} FROM UNNEST($1::text[], $2::text[]) AS k(commune, date) \
+             {PROBE_CURRENT} JOIN report_versions v ON v.commune = c.commune \
+             AND v.date = c.date AND v.version = c.version"
         );
         query_reports(&conn, &sql, &[&communes, &dates]).await
     }
