@@ -137,13 +137,7 @@ async fn main() {
             .await
             .expect("postgres");
         let pg_codes = codes(&store, &communes).await;
-        let folder = tempfile::tempdir().expect("folder");
-        let public_port = decompte_tests::process::free_port();
-        let settings = ReplicaSettings {
-            store: database.clone(),
-            data_dir: folder.path().to_owned(),
-            public_url: format!("http://127.0.0.1:{public_port}"),
-        };
+        let (settings, _data, public_port) = ReplicaSettings::shared(&database);
         let running: Vec<Replica> = (0..replicas)
             .map(|n| Replica::start(&format!("pg{replicas}-{n}"), &settings))
             .collect();

@@ -828,3 +828,44 @@ pub fn pdf_text(pdf: &[u8]) -> String {
     assert!(output.status.success(), "pdftotext failed");
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// A checker of `tests/infra/.venv` (cfn-lint, checkov, kubernetes-validate,
+/// its Python); fails, saying how to install it, if absent.
+pub fn infra_tool(name: &str) -> std::process::Command {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("infra/.venv/bin")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run ./scripts/tools.sh, which installs the infrastructure checkers",
+        path.display()
+    );
+    std::process::Command::new(path)
+}
+
+/// Runs `command` (`what`, for messages); returns its output, standard
+/// output then error; fails with it if the program failed.
+pub fn run_tool(command: &mut std::process::Command, what: &str) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{what} failed:\n{text}");
+    text
+}
+
+/// Fails unless checkov's `report` ran `at_least` checks and none failed.
+pub fn assert_checkov_clean(report: &str, at_least: u32) {
+    let passed: u32 = report
+        .split("Passed checks: ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("checkov ran no check:\n{report}"));
+    assert!(passed >= at_least, "checkov checked too little:\n{report}");
+    assert!(report.contains("Failed checks: 0,"), "{report}");
+}

@@ -44,6 +44,23 @@ pub struct ReplicaSettings {
     pub public_url: String,
 }
 
+impl ReplicaSettings {
+    /// Replicas on `store` sharing a new data folder (returned with them:
+    /// it lives as long as they need it), known at the address of a load
+    /// balancer whose port is chosen now, since the replicas must know it
+    /// (their cookies' address) before it can start in front of them.
+    pub fn shared(store: &str) -> (Self, tempfile::TempDir, u16) {
+        let data = tempfile::tempdir().expect("a data folder");
+        let public_port = crate::process::free_port();
+        let settings = Self {
+            store: store.to_owned(),
+            data_dir: data.path().to_owned(),
+            public_url: format!("http://127.0.0.1:{public_port}"),
+        };
+        (settings, data, public_port)
+    }
+}
+
 impl Replica {
     /// Starts `decompte serve` named `name` (for its log); returns once it
     /// listens (after its first publication, if it holds the lease).

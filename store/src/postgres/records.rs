@@ -52,41 +52,11 @@ impl Publications for PostgresStore {
     }
 
     async fn update_publication(&self, p: &Publication) -> Result<()> {
-        let conn = self.pooled().await?;
-        conn.execute(
-            "UPDATE publications SET status = $2, started_at = $3, finished_at = $4, \
-             files_changed = $5, error = $6 WHERE id = $1",
-            &[
-                &p.id,
-                &p.status.as_str(),
-                &p.started_at.map(ts),
-                &p.finished_at.map(ts),
-                &p.files_changed.map(i64::from),
-                &p.error,
-            ],
-        )
-        .await
-        .map(drop)
-        .map_err(unavailable)
+        self.write_publication(p, "").await.map(drop)
     }
 
     async fn claim_publication(&self, p: &Publication) -> Result<bool> {
-        let conn = self.pooled().await?;
-        conn.execute(
-            "UPDATE publications SET status = $2, started_at = $3, finished_at = $4, \
-             files_changed = $5, error = $6 WHERE id = $1 AND status = 'queued'",
-            &[
-                &p.id,
-                &p.status.as_str(),
-                &p.started_at.map(ts),
-                &p.finished_at.map(ts),
-                &p.files_changed.map(i64::from),
-                &p.error,
-            ],
-        )
-        .await
-        .map(|changed| changed == 1)
-        .map_err(unavailable)
+        self.write_publication(p, " AND status = 'queued'").await
     }
 
     async fn publication(&self, id: &str) -> Result<Option<Publication>> {
@@ -257,5 +227,30 @@ impl Reminders for PostgresStore {
                 })
             })
             .collect()
+    }
+}
+
+impl PostgresStore {
+    /// Writes the status of `p` where its record also meets `condition`
+    /// (SQL after its id's); `true` if it did.
+    async fn write_publication(&self, p: &Publication, condition: &str) -> Result<bool> {
+        let conn = self.pooled().await?;
+        conn.execute(
+            &format!(
+                "UPDATE publications SET status = $2, started_at = $3, finished_at = $4, \
+                 files_changed = $5, error = $6 WHERE id = $1{condition}"
+            ),
+            &[
+                &p.id,
+                &p.status.as_str(),
+                &p.started_at.map(ts),
+                &p.finished_at.map(ts),
+                &p.files_changed.map(i64::from),
+                &p.error,
+            ],
+        )
+        .await
+        .map(|changed| changed == 1)
+        .map_err(unavailable)
     }
 }

@@ -30,45 +30,12 @@ impl Publications for SqliteStore {
     }
 
     async fn update_publication(&self, publication: &Publication) -> Result<()> {
-        let p = publication.clone();
-        self.with(move |c| {
-            c.execute(
-                "UPDATE publications SET status = ?2, started_at = ?3, finished_at = ?4, \
-                    files_changed = ?5, error = ?6 WHERE id = ?1",
-                params![
-                    p.id,
-                    p.status.as_str(),
-                    p.started_at.map(ts),
-                    p.finished_at.map(ts),
-                    p.files_changed,
-                    p.error
-                ],
-            )
-            .map(drop)
-            .map_err(unavailable)
-        })
-        .await
+        self.write_publication(publication, "").await.map(drop)
     }
 
     async fn claim_publication(&self, publication: &Publication) -> Result<bool> {
-        let p = publication.clone();
-        self.with(move |c| {
-            c.execute(
-                "UPDATE publications SET status = ?2, started_at = ?3, finished_at = ?4, \
-                    files_changed = ?5, error = ?6 WHERE id = ?1 AND status = 'queued'",
-                params![
-                    p.id,
-                    p.status.as_str(),
-                    p.started_at.map(ts),
-                    p.finished_at.map(ts),
-                    p.files_changed,
-                    p.error
-                ],
-            )
-            .map(|changed| changed == 1)
-            .map_err(unavailable)
-        })
-        .await
+        self.write_publication(publication, " AND status = 'queued'")
+            .await
     }
 
     async fn publication(&self, id: &str) -> Result<Option<Publication>> {
@@ -240,6 +207,37 @@ impl Reminders for SqliteStore {
                     })
                 })
                 .collect()
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// Writes the status of `publication` where its record also meets
+    /// `condition` (SQL after its id's); `true` if it did.
+    async fn write_publication(
+        &self,
+        publication: &Publication,
+        condition: &'static str,
+    ) -> Result<bool> {
+        let p = publication.clone();
+        self.with(move |c| {
+            c.execute(
+                &format!(
+                    "UPDATE publications SET status = ?2, started_at = ?3, finished_at = ?4, \
+                    files_changed = ?5, error = ?6 WHERE id = ?1{condition}"
+                ),
+                params![
+                    p.id,
+                    p.status.as_str(),
+                    p.started_at.map(ts),
+                    p.finished_at.map(ts),
+                    p.files_changed,
+                    p.error
+                ],
+            )
+            .map(|changed| changed == 1)
+            .map_err(unavailable)
         })
         .await
     }

@@ -24,28 +24,12 @@ fn waf_template() -> PathBuf {
     root().join("infra/waf.yaml")
 }
 
-/// A tool of `tests/infra/.venv`; fails, saying how to install it, if absent.
 fn tool(name: &str) -> Command {
-    let path = root().join("tests/infra/.venv/bin").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run ./scripts/tools.sh, which installs cfn-lint and checkov",
-        path.display()
-    );
-    Command::new(path)
+    decompte_tests::infra_tool(name)
 }
 
 fn run(mut command: Command, what: &str) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{what} failed:\n{text}");
-    text
+    decompte_tests::run_tool(&mut command, what)
 }
 
 #[test]
@@ -71,14 +55,7 @@ fn checkov_finds_nothing() {
         ])
         .env("BC_SKIP_MAPPING", "TRUE");
     let report = run(command, "checkov");
-    let passed: u32 = report
-        .split("Passed checks: ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("checkov ran no check:\n{report}"));
-    assert!(passed >= 40, "checkov checked too little:\n{report}");
-    assert!(report.contains("Failed checks: 0,"), "{report}");
+    decompte_tests::assert_checkov_clean(&report, 40);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

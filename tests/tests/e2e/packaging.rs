@@ -15,18 +15,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn run(command: &mut Command, what: &str) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{what} failed:\n{text}");
-    text
-}
+use decompte_tests::{infra_tool, run_tool as run};
 
 fn buildah() -> Command {
     Command::new("buildah")
@@ -160,16 +149,6 @@ fn manifest(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn infra_tool(name: &str) -> Command {
-    let path = root().join("tests/infra/.venv/bin").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run ./scripts/tools.sh",
-        path.display()
-    );
-    Command::new(path)
-}
-
 /// The manifests pass Kubernetes' own schemas (strict: no unknown field)
 /// and checkov's Kubernetes checks; only CloudNativePG's `Cluster`, a
 /// custom resource, has no schema there.
@@ -222,14 +201,7 @@ fn the_kubernetes_manifests_are_valid() {
             .env("BC_SKIP_MAPPING", "TRUE"),
         "checkov",
     );
-    let passed: u32 = report
-        .split("Passed checks: ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("checkov ran no check:\n{report}"));
-    assert!(passed >= 80, "checkov checked too little:\n{report}");
-    assert!(report.contains("Failed checks: 0,"), "{report}");
+    decompte_tests::assert_checkov_clean(&report, 80);
 }
 
 /// The manifests agree with the image (its user, its port, its probes) and

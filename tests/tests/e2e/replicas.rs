@@ -65,16 +65,7 @@ async fn two_replicas_behind_a_load_balancer_are_one_app() {
         .expect("the store");
     let mairie = issue_code(&store, Role::Commune, Some("56260")).await;
     let prefecture = issue_code(&store, Role::Prefecture, None).await;
-    let data = tempfile::tempdir().expect("a data folder");
-    // The load balancer's port is known only once it listens, and the
-    // replicas must know it first (their cookies' address): a port of its
-    // own is taken, then given to both.
-    let public_port = decompte_tests::process::free_port();
-    let settings = ReplicaSettings {
-        store: database.clone(),
-        data_dir: data.path().to_owned(),
-        public_url: format!("http://127.0.0.1:{public_port}"),
-    };
+    let (settings, _data, public_port) = ReplicaSettings::shared(&database);
     let first = Replica::start("a", &settings);
     assert!(
         first.log_text().contains("Site publié"),
@@ -234,6 +225,25 @@ struct Stream {
     longest: Duration,
 }
 
+impl Stream {
+    /// The write of `date`, first sent at `sent`, got no answer: counted,
+    /// and a moment before it is sent again (a minute at most).
+    async fn unanswered(&mut self, date: chrono::NaiveDate, sent: Instant) {
+        self.resent += 1;
+        assert!(
+            sent.elapsed() < Duration::from_secs(60),
+            "{date} unanswered for a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    /// The write of `date`, first sent at `sent`, is acknowledged.
+    fn answered(&mut self, date: chrono::NaiveDate, sent: Instant) {
+        self.longest = self.longest.max(sent.elapsed());
+        self.acknowledged.push(date);
+    }
+}
+
 /// Is `status` an answer that says "try again" (the load balancer found no
 /// replica, or the one it chose died with the request)?
 fn try_again(status: StatusCode) -> bool {
@@ -282,15 +292,9 @@ async fn api_stream(
                 // The connection itself failed: the same again.
                 Err(_) => {}
             }
-            stream.resent += 1;
-            assert!(
-                sent.elapsed() < Duration::from_secs(60),
-                "{date} unanswered for a minute"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            stream.unanswered(date, sent).await;
         }
-        stream.longest = stream.longest.max(sent.elapsed());
-        stream.acknowledged.push(date);
+        stream.answered(date, sent);
     }
     stream
 }
@@ -321,8 +325,7 @@ async fn form_stream(
                 // The connection itself failed: the same again.
                 Err(_) => {}
             }
-            stream.resent += 1;
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            stream.unanswered(date, sent).await;
         };
         let csrf = csrf_of(&form.text);
         let submission = decompte_tests::hidden_field(&form.text, "submission");
@@ -345,15 +348,9 @@ async fn form_stream(
                 Ok(saved) => assert!(try_again(saved.status), "{}: {}", saved.status, saved.text),
                 Err(_) => {}
             }
-            stream.resent += 1;
-            assert!(
-                sent.elapsed() < Duration::from_secs(60),
-                "{date} unanswered for a minute"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            stream.unanswered(date, sent).await;
         }
-        stream.longest = stream.longest.max(sent.elapsed());
-        stream.acknowledged.push(date);
+        stream.answered(date, sent);
     }
     stream
 }
@@ -389,67 +386,103 @@ async fn exactly_once(store: &dyn Store, commune: &str, stream: &Stream) {
     );
 }
 
+/// Two replicas on a fresh database behind HAProxy, with a stream of API
+/// writes (a mairie of 56260) and one of forms (a mairie of 56121) going
+/// through it until [`UnderLoad::finish`].
+struct UnderLoad {
+    store: decompte_store::PostgresStore,
+    settings: ReplicaSettings,
+    replicas: [Option<Replica>; 2],
+    balancer: LoadBalancer,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    api: tokio::task::JoinHandle<Stream>,
+    forms: tokio::task::JoinHandle<Stream>,
+    _data: tempfile::TempDir,
+}
+
+impl UnderLoad {
+    async fn start() -> Self {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+
+        let database = PostgresLocal::shared().fresh_database().await;
+        let store = decompte_store::PostgresStore::connect(&database)
+            .await
+            .expect("the store");
+        let api_code = issue_code(&store, Role::Commune, Some("56260")).await;
+        let form_code = issue_code(&store, Role::Commune, Some("56121")).await;
+        let (settings, data, public_port) = ReplicaSettings::shared(&database);
+        let replicas = [
+            Some(Replica::start("a", &settings)),
+            Some(Replica::start("b", &settings)),
+        ];
+        let ports: Vec<u16> = replicas.iter().flatten().map(|r| r.port).collect();
+        let balancer = LoadBalancer::start_on(public_port, &ports);
+        let stop = Arc::new(AtomicBool::new(false));
+        let api = tokio::spawn(api_stream(
+            balancer.url(""),
+            api_code,
+            "56260",
+            Arc::clone(&stop),
+        ));
+        let forms = tokio::spawn(form_stream(
+            balancer.url(""),
+            form_code,
+            "56121",
+            Arc::clone(&stop),
+        ));
+        Self {
+            store,
+            settings,
+            replicas,
+            balancer,
+            stop,
+            api,
+            forms,
+            _data: data,
+        }
+    }
+
+    /// Starts the replica of `slot` again on its port, named `name`.
+    async fn restart(&mut self, slot: usize, port: u16, name: String) {
+        let settings = self.settings.clone();
+        self.replicas[slot] = Some(
+            tokio::task::spawn_blocking(move || Replica::start_on(&name, &settings, Some(port)))
+                .await
+                .expect("restarted"),
+        );
+    }
+
+    /// Stops both streams; what each saw, checked exactly once in the store.
+    async fn finish(&mut self) -> (Stream, Stream) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let api = (&mut self.api).await.expect("the API stream");
+        let forms = (&mut self.forms).await.expect("the form stream");
+        exactly_once(&self.store, "56260", &api).await;
+        exactly_once(&self.store, "56121", &forms).await;
+        (api, forms)
+    }
+}
+
 /// Failover of a replica: a stream of API writes and of forms through the
 /// load balancer while one replica or the other is killed (SIGKILL) and
 /// restarted, twenty times: every acknowledged write is stored exactly
 /// once, and the site keeps being published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_killed_twenty_times_lose_no_acknowledged_write() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-
-    let database = PostgresLocal::shared().fresh_database().await;
-    let store = decompte_store::PostgresStore::connect(&database)
-        .await
-        .expect("the store");
-    let api_code = issue_code(&store, Role::Commune, Some("56260")).await;
-    let form_code = issue_code(&store, Role::Commune, Some("56121")).await;
-    let data = tempfile::tempdir().expect("a data folder");
-    let public_port = decompte_tests::process::free_port();
-    let settings = ReplicaSettings {
-        store: database.clone(),
-        data_dir: data.path().to_owned(),
-        public_url: format!("http://127.0.0.1:{public_port}"),
-    };
-    let mut replicas = [
-        Some(Replica::start("a", &settings)),
-        Some(Replica::start("b", &settings)),
-    ];
-    let ports: Vec<u16> = replicas.iter().flatten().map(|r| r.port).collect();
-    let balancer = LoadBalancer::start_on(public_port, &ports);
-    let stop = Arc::new(AtomicBool::new(false));
-    let api = tokio::spawn(api_stream(
-        balancer.url(""),
-        api_code,
-        "56260",
-        Arc::clone(&stop),
-    ));
-    let forms = tokio::spawn(form_stream(
-        balancer.url(""),
-        form_code,
-        "56121",
-        Arc::clone(&stop),
-    ));
+    let mut load = UnderLoad::start().await;
     let rounds = 20;
     for round in 0..rounds {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let slot = round % 2;
-        let victim = replicas[slot].take().expect("a running replica");
-        let name = victim.name.clone();
+        let victim = load.replicas[slot].take().expect("a running replica");
+        let name = format!("{}{round}", victim.name);
         let port = victim.kill();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let settings = settings.clone();
-        let restarted = tokio::task::spawn_blocking(move || {
-            Replica::start_on(&format!("{name}{round}"), &settings, Some(port))
-        })
-        .await
-        .expect("restarted");
-        replicas[slot] = Some(restarted);
+        load.restart(slot, port, name).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::SeqCst);
-    let api = api.await.expect("the API stream");
-    let forms = forms.await.expect("the form stream");
+    let (api, forms) = load.finish().await;
     println!(
         "{rounds} replicas killed: {} API writes acknowledged ({} sent again, longest {:?}), {} \
          forms ({} sent again, longest {:?})",
@@ -462,11 +495,10 @@ async fn replicas_killed_twenty_times_lose_no_acknowledged_write() {
     );
     assert!(api.acknowledged.len() >= 20, "{api:?}");
     assert!(forms.acknowledged.len() >= 10, "{forms:?}");
-    exactly_once(&store, "56260", &api).await;
-    exactly_once(&store, "56121", &forms).await;
 
     // The site is still published: the last day written is on it.
-    let total = 2 * store
+    let total = 2 * load
+        .store
         .versions(&decompte_store::ReportQuery {
             commune: Some(decompte_core::CommuneCode::parse("56260").expect("code")),
             ..Default::default()
@@ -475,7 +507,7 @@ async fn replicas_killed_twenty_times_lose_no_acknowledged_write() {
         .expect("versions")
         .len();
     until_published(
-        &balancer.url(""),
+        &load.balancer.url(""),
         "/communes/56260.html",
         &format!(
             "<span class=\"n\">{}</span>décès au total",
@@ -516,13 +548,7 @@ async fn the_database_fails_over_to_its_standby() {
         .expect("the store");
     let api_code = issue_code(&store, Role::Commune, Some("56260")).await;
     drop(store);
-    let data = tempfile::tempdir().expect("a data folder");
-    let public_port = decompte_tests::process::free_port();
-    let settings = ReplicaSettings {
-        store: both.clone(),
-        data_dir: data.path().to_owned(),
-        public_url: format!("http://127.0.0.1:{public_port}"),
-    };
+    let (settings, _data, public_port) = ReplicaSettings::shared(&both);
     let first = Replica::start("a", &settings);
     let second = Replica::start("b", &settings);
     let balancer = LoadBalancer::start_on(public_port, &[first.port, second.port]);
@@ -572,60 +598,19 @@ async fn the_database_fails_over_to_its_standby() {
 /// request fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_upgrade_fails_no_request() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-
-    let database = PostgresLocal::shared().fresh_database().await;
-    let store = decompte_store::PostgresStore::connect(&database)
-        .await
-        .expect("the store");
-    let api_code = issue_code(&store, Role::Commune, Some("56260")).await;
-    let form_code = issue_code(&store, Role::Commune, Some("56121")).await;
-    let data = tempfile::tempdir().expect("a data folder");
-    let public_port = decompte_tests::process::free_port();
-    let settings = ReplicaSettings {
-        store: database.clone(),
-        data_dir: data.path().to_owned(),
-        public_url: format!("http://127.0.0.1:{public_port}"),
-    };
-    let mut replicas = [
-        Some(Replica::start("a", &settings)),
-        Some(Replica::start("b", &settings)),
-    ];
-    let ports: Vec<u16> = replicas.iter().flatten().map(|r| r.port).collect();
-    let balancer = LoadBalancer::start_on(public_port, &ports);
-    let stop = Arc::new(AtomicBool::new(false));
-    let api = tokio::spawn(api_stream(
-        balancer.url(""),
-        api_code,
-        "56260",
-        Arc::clone(&stop),
-    ));
-    let forms = tokio::spawn(form_stream(
-        balancer.url(""),
-        form_code,
-        "56121",
-        Arc::clone(&stop),
-    ));
-    for (slot, replica) in replicas.iter_mut().enumerate() {
+    let mut load = UnderLoad::start().await;
+    for slot in 0..2 {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let old = replica.take().expect("a running replica");
+        let old = load.replicas[slot].take().expect("a running replica");
         let name = format!("{}-upgraded", old.name);
         let port = tokio::task::spawn_blocking(move || old.terminate())
             .await
             .expect("stopped");
-        let settings = settings.clone();
-        *replica = Some(
-            tokio::task::spawn_blocking(move || Replica::start_on(&name, &settings, Some(port)))
-                .await
-                .expect("started"),
-        );
+        load.restart(slot, port, name).await;
         println!("replica {slot} upgraded");
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    stop.store(true, Ordering::SeqCst);
-    let api = api.await.expect("the API stream");
-    let forms = forms.await.expect("the form stream");
+    let (api, forms) = load.finish().await;
     println!(
         "rolling upgrade of two replicas: {} API writes and {} forms, {} and {} failed",
         api.acknowledged.len(),
@@ -634,6 +619,4 @@ async fn a_rolling_upgrade_fails_no_request() {
         forms.resent
     );
     assert_eq!((api.resent, forms.resent), (0, 0), "requests failed");
-    exactly_once(&store, "56260", &api).await;
-    exactly_once(&store, "56121", &forms).await;
 }
