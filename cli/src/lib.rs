@@ -123,6 +123,9 @@ pub struct LocalApp {
     pub publisher: Arc<Publisher>,
     pub state: AppState,
     pub site_dir: std::path::PathBuf,
+    /// Whether the site is published to `site_dir` (else to object storage,
+    /// served from there: `serve` then leads `/` to the login).
+    site_is_local: bool,
     /// Notified at each report written, for the publication loop.
     written: Arc<tokio::sync::Notify>,
     /// Whether this process holds the publisher's lease (see
@@ -158,13 +161,15 @@ impl LocalApp {
     /// The app on a given store, publishing to the site folder of the data directory.
     pub fn with_store(settings: &Options, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let sink = Arc::new(folder_sink(settings));
-        Self::assemble(
+        let mut app = Self::assemble(
             settings,
             store,
             sink,
             None,
             Arc::new(decompte_core::clock::SystemClock),
-        )
+        )?;
+        app.site_is_local = true;
+        Ok(app)
     }
 
     fn assemble(
@@ -198,13 +203,21 @@ impl LocalApp {
             publisher,
             state,
             site_dir,
+            site_is_local: matches!(settings.site, SiteAddress::Folder),
             written,
             leading,
         })
     }
 
-    /// The router of `decompte serve`: the app, and the published site at `/`.
+    /// The router of `decompte serve`: the app, and the published site at
+    /// `/` when it is published to the data folder.
     pub fn router(&self) -> axum::Router {
+        if !self.site_is_local {
+            return decompte_app::router(self.state.clone()).route(
+                "/",
+                axum::routing::get(|| async { axum::response::Redirect::to("/connexion") }),
+            );
+        }
         let site = axum::Router::new()
             .fallback_service(
                 ServeDir::new(&self.site_dir)

@@ -152,3 +152,37 @@ async fn the_site_is_uploaded_to_s3_incrementally() {
     .expect("utf-8");
     assert!(index.contains("<span class=\"n\">8</span>décès au total"));
 }
+
+/// With the site in object storage, `decompte serve` holds no site of its
+/// own: its `/` leads to the login, as the Lambda function's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_publishing_to_object_storage_leads_its_root_to_the_login() {
+    let folder = tempfile::tempdir().expect("folder");
+    let mut settings = decompte_config::Options::for_data_dir(folder.path().to_owned());
+    settings.site = "s3://decompte-site/site?endpoint=http://127.0.0.1:9&region=eu-west-3"
+        .parse()
+        .expect("an S3 address");
+    let app = decompte::LocalApp::open(&settings).await.expect("the app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(decompte::serve_on(
+        listener,
+        app.router(),
+        std::future::pending(),
+    ));
+    let answer = decompte_tests::http_client()
+        .get(format!("http://{address}/"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        answer
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/connexion")
+    );
+}
