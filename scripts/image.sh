@@ -40,7 +40,8 @@ rm -rf "$rootfs" target/image/data
 # The data folder apart: the Containerfile copies it as the user's own.
 mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/var/lib" "$rootfs/tmp" \
   target/image/data
-install -m 0755 "$binary" "$rootfs/usr/local/bin/decompte"
+# Stripped: symbol names are not worth their megabytes in every pull.
+install -s -m 0755 "$binary" "$rootfs/usr/local/bin/decompte"
 # The libraries the binary links, and the loader, where it looks for them.
 ldd "$binary" | awk '/=> \// { print $3 } /^[[:space:]]*\// { print $1 }' | while read -r library; do
   mkdir -p "$rootfs$(dirname "$library")"

@@ -179,6 +179,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { listen, demo } => serve(&mut settings, listen, demo).await,
         Command::Publish { changes } => {
             let app = LocalApp::open(&settings).await?;
+            // Held until the end: no replica publishes meanwhile.
+            let Some(_lease) = app.take_lease().await? else {
+                bail!(
+                    "a running `decompte serve` on this store publishes the site: ask it with \
+                    « Republier » on the prefecture page (or POST /api/v1/publications), or \
+                    stop the replicas first"
+                );
+            };
             let target = match &settings.site {
                 decompte_config::SiteAddress::Folder => app.site_dir.display().to_string(),
                 other => other.to_string(),

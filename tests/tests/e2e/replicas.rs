@@ -82,6 +82,16 @@ async fn two_replicas_behind_a_load_balancer_are_one_app() {
     );
     let balancer = LoadBalancer::start_on(public_port, &[first.port, second.port]);
     let base = balancer.url("");
+    // Nor does the command line publish beside them.
+    let refused = std::process::Command::new(decompte_tests::replicas::decompte_binary())
+        .arg("publish")
+        .env("DECOMPTE_STORE", &database)
+        .env("DECOMPTE_DATA_DIR", &settings.data_dir)
+        .output()
+        .expect("decompte publish");
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("publishes the site"), "{said}");
 
     // A mairie, through the load balancer: the login on one replica, the
     // form on the other, its token accepted by the first.
