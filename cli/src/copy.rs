@@ -118,6 +118,31 @@ async fn missing(
     Ok((first, missing))
 }
 
+/// The départements of `all` outside `scope` of which `from` holds a
+/// declaration: what a copy limited to `scope` would leave behind.
+pub async fn left_out(
+    from: &dyn Store,
+    scope: &Scope,
+    all: &decompte_core::commune::Referential,
+) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
+    for departement in all
+        .departement_codes()
+        .filter(|d| !scope.has_departement(d))
+    {
+        let held = from
+            .current_reports(&ReportQuery {
+                departements: vec![departement.to_owned()],
+                ..ReportQuery::default()
+            })
+            .await?;
+        if !held.is_empty() {
+            found.push(departement.to_owned());
+        }
+    }
+    Ok(found)
+}
+
 /// Copies what `from` holds for `scope` into `to`, telling `progress` what
 /// it is doing.
 pub async fn copy(

@@ -353,6 +353,19 @@ async fn store_copy(settings: &Options, from: &str, to: &str) -> anyhow::Result<
     let source = decompte::open_store_at(settings, &from).await?;
     let target = decompte::open_store_at(settings, &to).await?;
     let scope = settings.scope()?;
+    // A copy holds the départements served (--departements, 56 by default):
+    // the source's others would stay behind without a word.
+    let behind =
+        decompte::copy::left_out(source.as_ref(), &scope, &decompte_config::referential()?).await?;
+    if !behind.is_empty() {
+        bail!(
+            "the source holds declarations of départements {} that --departements ({}) leaves \
+             out: name every département to copy in --departements (or DECOMPTE_DEPARTEMENTS), \
+             or they stay behind. Nothing was copied",
+            behind.join(", "),
+            settings.departements.join(",")
+        );
+    }
     eprintln!("Copie de {from} vers {to} …");
     let summary = decompte::copy::copy(
         source.as_ref(),

@@ -781,3 +781,50 @@ fn serve_stops_cleanly_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// `store copy` carries the départements served: a source holding others
+/// is refused (they would stay behind), and copied once they are named.
+#[test]
+fn a_copy_leaves_no_departement_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("source");
+    let csv = dir.path().join("finistere.csv");
+    std::fs::write(
+        &csv,
+        "date,code_commune,nom_commune,hopital,ehpad,esms,domicile,autre,total\n\
+         2020-04-01,29019,Brest,2,0,0,1,0,3\n",
+    )
+    .expect("csv");
+    let csv_text = csv.display().to_string();
+    let imported = decompte(&source, &["--departements", "29,56", "import", &csv_text]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let from = format!("sqlite:{}", source.join("decompte.sqlite").display());
+    let to = format!("sqlite:{}", dir.path().join("copie.sqlite").display());
+
+    // The default départements (56): refused, nothing written.
+    let refused = decompte(dir.path(), &["store", "copy", "--from", &from, "--to", &to]);
+    assert!(!refused.status.success());
+    let said = stderr(&refused);
+    assert!(said.contains("départements 29"), "{said}");
+    assert!(said.contains("Nothing was copied"), "{said}");
+
+    let copied = decompte(
+        dir.path(),
+        &[
+            "--departements",
+            "29,56",
+            "store",
+            "copy",
+            "--from",
+            &from,
+            "--to",
+            &to,
+        ],
+    );
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    assert!(
+        stderr(&copied).contains("29 : 1 version(s)"),
+        "{}",
+        stderr(&copied)
+    );
+}

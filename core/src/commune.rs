@@ -210,6 +210,11 @@ impl Referential {
         self.departements.get(code).map(String::as_str)
     }
 
+    /// Every département's code, in code order.
+    pub fn departement_codes(&self) -> impl Iterator<Item = &str> {
+        self.departements.keys().map(String::as_str)
+    }
+
     /// The communes of the given départements. Unknown départements are an error.
     pub fn scope(&self, departements: &[String]) -> Result<Scope, ReferentialError> {
         let wanted: BTreeSet<&str> = departements.iter().map(String::as_str).collect();
