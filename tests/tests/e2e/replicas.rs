@@ -254,6 +254,16 @@ impl Stream {
     }
 }
 
+/// One day after another from 1 March 2020, with its rank, until `stop`.
+fn days_until(
+    stop: &std::sync::atomic::AtomicBool,
+) -> impl Iterator<Item = (i64, chrono::NaiveDate)> + '_ {
+    let first = chrono::NaiveDate::from_ymd_opt(2020, 3, 1).expect("day");
+    (0..)
+        .take_while(|_| !stop.load(std::sync::atomic::Ordering::SeqCst))
+        .map(move |n| (n, first + chrono::Duration::days(n)))
+}
+
 /// Is `status` an answer that says "try again" (the load balancer found no
 /// replica, or the one it chose died with the request)?
 fn try_again(status: StatusCode) -> bool {
@@ -273,12 +283,7 @@ async fn api_stream(
 ) -> Stream {
     let client = http_client();
     let mut stream = Stream::default();
-    let first = chrono::NaiveDate::from_ymd_opt(2020, 3, 1).expect("day");
-    for n in 0.. {
-        if stop.load(std::sync::atomic::Ordering::SeqCst) {
-            break;
-        }
-        let date = first + chrono::Duration::days(n);
+    for (n, date) in days_until(&stop) {
         let body = json!({"commune": commune, "date": date.to_string(), "counts": counts(1)});
         let key = format!("stream-{commune}-{n}");
         let sent = Instant::now();
@@ -321,12 +326,7 @@ async fn form_stream(
     let login = browser.login(&code).await;
     assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.text);
     let mut stream = Stream::default();
-    let first = chrono::NaiveDate::from_ymd_opt(2020, 3, 1).expect("day");
-    for n in 0.. {
-        if stop.load(std::sync::atomic::Ordering::SeqCst) {
-            break;
-        }
-        let date = first + chrono::Duration::days(n);
+    for (_, date) in days_until(&stop) {
         let sent = Instant::now();
         let form = loop {
             match browser.try_get(&format!("/saisie?date={date}")).await {
