@@ -125,7 +125,61 @@ pub fn environment() -> Environment<'static> {
     env.set_formatter(html_formatter);
     env.add_filter("fr_int", fr_int);
     env.add_filter("fr_dec", fr_dec);
+    env.add_function("columns", columns);
     env
+}
+
+/// The names of a table's columns, in order, as the `style` attribute that
+/// sets `--c1`, `--c2`, … on it: on a phone, the stylesheet writes each
+/// cell's column name above it (`content: var(--cN)`), from this one
+/// attribute rather than from a label repeated in every cell. Each argument
+/// is a name, a list of names or of objects with a `label` (the settings),
+/// or none (a column the table does not have).
+fn columns(names: minijinja::value::Rest<Value>) -> Result<Value, minijinja::Error> {
+    let mut flat = Vec::new();
+    for name in names.iter() {
+        if name.is_none() || name.is_undefined() {
+            continue;
+        }
+        if let Some(text) = name.as_str() {
+            flat.push(text.to_owned());
+            continue;
+        }
+        for item in name.try_iter()? {
+            match item.as_str() {
+                Some(text) => flat.push(text.to_owned()),
+                None => flat.push(item.get_attr("label")?.to_string()),
+            }
+        }
+    }
+    Ok(Value::from_safe_string(format!(
+        " style=\"{}\"",
+        escape_html(&column_properties(&flat))
+    )))
+}
+
+/// `--c1:'Jour';--c2:'Hôpital'`: each name a CSS string.
+pub fn column_properties(names: &[String]) -> String {
+    let mut css = String::new();
+    for (index, name) in names.iter().enumerate() {
+        if index > 0 {
+            css.push(';');
+        }
+        css.push_str(&format!("--c{}:'", index + 1));
+        for c in name.chars() {
+            match c {
+                '\\' | '\'' => {
+                    css.push('\\');
+                    css.push(c);
+                }
+                // A line break ends a CSS string: written as its escape.
+                '\n' | '\r' => css.push_str("\\a "),
+                c => css.push(c),
+            }
+        }
+        css.push('\'');
+    }
+    css
 }
 
 /// `text` made safe in HTML and SVG, text or attribute: `& < > " '`
@@ -212,6 +266,30 @@ mod tests {
             escape_html("<a title='x' href=\"/y\">A & B</a>"),
             "&lt;a title=&#39;x&#39; href=&quot;/y&quot;&gt;A &amp; B&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn columns_name_each_column_as_a_css_string_in_an_attribute() {
+        let env = environment();
+        let html = env
+            .render_str(
+                "<table{{ columns(\"Jour\", settings, \"Total\" if total, none) }}>",
+                minijinja::context! {
+                    settings => vec![
+                        minijinja::context! { label => "Lieu d'accueil" },
+                        minijinja::context! { label => "A\\B \"<x>\"" },
+                    ],
+                    total => false,
+                },
+            )
+            .expect("render");
+        assert_eq!(
+            html,
+            "<table style=\"--c1:&#39;Jour&#39;;--c2:&#39;Lieu d\\&#39;accueil&#39;;\
+             --c3:&#39;A\\\\B &quot;&lt;x&gt;&quot;&#39;\">"
+        );
+        // A line break cannot end the CSS string.
+        assert_eq!(column_properties(&["a\nb".to_owned()]), "--c1:'a\\a b'");
     }
 
     #[test]

@@ -369,7 +369,10 @@ async fn axe_violations(browser: &Session) -> Vec<String> {
 }
 
 /// What is wrong with the page on a phone: content wider than the screen
-/// (the page scrolls sideways), chart text drawn smaller than 12 pixels.
+/// (the page scrolls sideways), a table wider than its box (its figures
+/// behind a sideways scroll inside the table) or a cell wider than itself,
+/// chart text drawn smaller than 12 pixels. Folded sections are opened
+/// first, so that their tables are measured too.
 async fn phone_problems(browser: &Session) -> Vec<String> {
     let found = browser
         .execute_async(
@@ -379,6 +382,25 @@ async fn phone_problems(browser: &Session) -> Vec<String> {
              if (root.scrollWidth > root.clientWidth) {
                problems.push('the page is ' + root.scrollWidth + ' px wide on a screen of '
                  + root.clientWidth + ' px');
+             }
+             for (const folded of document.querySelectorAll('details')) folded.open = true;
+             for (const table of document.querySelectorAll('table')) {
+               const name = (table.caption ? table.caption.textContent : table.textContent)
+                 .trim().slice(0, 60);
+               const box = (table.closest('.table-wrap') || table.parentElement)
+                 .getBoundingClientRect();
+               const drawn = table.getBoundingClientRect();
+               if (drawn.right > box.right + 1 || table.scrollWidth > table.clientWidth + 1) {
+                 problems.push('table of ' + Math.round(Math.max(drawn.width, table.scrollWidth))
+                   + ' px in a box of ' + Math.round(box.width) + ' px: ' + name);
+               }
+               for (const cell of table.querySelectorAll('td, th')) {
+                 if (cell.getClientRects().length && cell.scrollWidth > cell.clientWidth + 1) {
+                   problems.push('a cell of ' + cell.scrollWidth + ' px shown in '
+                     + cell.clientWidth + ' px: ' + cell.textContent.trim().slice(0, 40));
+                   break;
+                 }
+               }
              }
              for (const text of document.querySelectorAll('svg text')) {
                if (!text.getClientRects().length || !text.textContent.trim()) continue;
@@ -512,8 +534,16 @@ async fn pages_have_no_accessibility_violations() {
             browser.goto(&app.url(path)).await;
             let label = format!("{path} at {width} px");
             problems.extend(page_problems(&browser, &label, width == PHONE).await);
-            if width == PHONE && path.starts_with("/saisie?") {
-                keep_screenshot(&browser, &format!("formulaire-{PHONE}")).await;
+            let kept = [
+                ("/saisie?", "formulaire"),
+                ("/prefecture?", "prefecture"),
+                ("/prefecture/codes", "codes"),
+                ("/prefecture/saisie-groupee", "saisie-groupee"),
+            ];
+            if let Some((_, name)) = kept.iter().find(|(p, _)| path.starts_with(p)) {
+                if width == PHONE {
+                    keep_screenshot(&browser, &format!("{name}-{PHONE}")).await;
+                }
             }
         }
     }
@@ -529,17 +559,25 @@ async fn pages_have_no_accessibility_violations() {
         caught.iter().any(|v| v.starts_with("image-alt")),
         "{caught:?}"
     );
-    // So can the phone's: a page wider than the screen, text of 8 pixels.
+    // So can the phone's: a page wider than the screen, text of 8 pixels, a
+    // table that does not fit its box.
     browser.viewport(PHONE, 900).await;
     browser
         .goto(
             "data:text/html,<!doctype html><html lang=fr><meta name=viewport \
         content='width=device-width'><title>t</title><main><div style='width:500px'>x</div><svg viewBox='0 0 100 10' width='100'><text y='9' \
-        font-size='8'>petit</text></svg></main></html>",
+        font-size='8'>petit</text></svg><div style='width:300px;overflow:auto'><table><caption>large</caption><tr><td \
+        style='white-space:nowrap'>un tableau plus large que sa boite sur une seule ligne</td></tr></table></div></main></html>",
         )
         .await;
     let caught = phone_problems(&browser).await;
-    assert_eq!(caught.len(), 2, "{caught:?}");
+    assert_eq!(caught.len(), 3, "{caught:?}");
+    assert!(
+        caught
+            .iter()
+            .any(|p| p.starts_with("table of ") && p.ends_with(": large")),
+        "{caught:?}"
+    );
     browser.quit().await;
     assert!(
         problems.is_empty(),
