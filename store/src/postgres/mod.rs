@@ -217,6 +217,18 @@ impl PostgresStore {
             .map_err(unavailable)?
             .get(0);
         let done = usize::try_from(version).unwrap_or(0);
+        if done > MIGRATIONS.len() {
+            // A newer version of decompte migrated this database (a rolling
+            // upgrade under way, or a version rolled back): each step keeps
+            // what the versions before it read and write, so this one runs
+            // on, and leaves the recorded version as it is.
+            tracing::warn!(
+                database = version,
+                known = MIGRATIONS.len(),
+                "the database's schema is newer than this version of decompte"
+            );
+            return Ok(0);
+        }
         for step in MIGRATIONS.iter().skip(done) {
             tx.batch_execute(step).await.map_err(unavailable)?;
         }

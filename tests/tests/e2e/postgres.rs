@@ -17,6 +17,43 @@ async fn the_schema_is_applied_once() {
     assert_eq!(store.migrate().await.expect("again"), 0);
 }
 
+/// A replica of the version before starts on a database a newer version
+/// already migrated (a rolling upgrade, a version rolled back): it opens the
+/// store and leaves the newer schema's version as it is, so that the newer
+/// version does not apply its steps a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_version_leaves_a_newer_schema_alone() {
+    let server = decompte_tests::postgres_local::PostgresLocal::shared();
+    let url = server.fresh_database().await;
+    let store = decompte_store::PostgresStore::connect(&url)
+        .await
+        .expect("open");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute("UPDATE decompte_schema SET version = version + 1")
+        .await
+        .expect("a newer version's mark");
+    let newer: i32 = client
+        .query_one("SELECT version FROM decompte_schema", &[])
+        .await
+        .expect("read")
+        .get(0);
+    assert_eq!(store.migrate().await.expect("migrate"), 0);
+    let reopened = decompte_store::PostgresStore::connect(&url).await;
+    assert!(reopened.is_ok(), "{:?}", reopened.err());
+    let after: i32 = client
+        .query_one("SELECT version FROM decompte_schema", &[])
+        .await
+        .expect("read")
+        .get(0);
+    assert_eq!(after, newer, "the newer schema's version was lowered");
+    drop(client);
+    let _ = driver.await;
+}
+
 mod copy {
     use decompte_core::Role;
     use decompte_store::conformance::{code, day, instant, report};
