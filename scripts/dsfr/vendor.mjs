@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync, mkdirSync, rmSync, copyFileSync } from "no
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { PurgeCSS } from "purgecss";
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -13,6 +14,24 @@ const out = path.resolve(here, "../../templates/static/dsfr");
 const pkg = path.dirname(require.resolve("@gouvfr/dsfr/package.json"));
 const version = JSON.parse(readFileSync(path.join(pkg, "package.json"), "utf8")).version;
 const dist = path.join(pkg, "dist");
+const repository = path.resolve(here, "../..");
+
+// Only the rules whose classes the pages can use: every class written in a
+// template, in the app's script or in HTML written in Rust. The rest (the
+// grid, utilities, the dark theme, variants no page uses) would make every
+// first visit wait for a stylesheet ten times larger, and every page lay
+// out against it.
+const content = ["templates/**/*.html", "templates/static/*.js", "publish/src/**/*.rs",
+  "app/src/**/*.rs", "cli/src/**/*.rs"].map((glob) => path.join(repository, glob));
+async function used(text) {
+  const [result] = await new PurgeCSS().purge({
+    content,
+    css: [{ raw: text }],
+    // The theme and the variables every component reads.
+    safelist: { standard: [/^:root$/, /^html$/, /^body$/], greedy: [/data-fr-scheme/] },
+  });
+  return result.css;
+}
 
 // The core, then only the components the pages use.
 const parts = [
@@ -29,8 +48,14 @@ let css = `/* DSFR ${version} (@gouvfr/dsfr, MIT; Marianne: reserved to State se
 for (const part of parts) {
   const file = path.join(dist, part);
   let text = readFileSync(file, "utf8").replace(/\/\*# sourceMappingURL=.*?\*\//g, "");
+  text = await used(text);
   // Fonts: woff2 only.
   text = text.replace(/,\s*url\([^)]*\.woff\)\s*format\("woff"\)/g, "");
+  // A font that arrives late is not swapped in (the text would move under
+  // the reader: a layout shift); the public site's pages preload the two
+  // they use, so that a first visit gets them in time on most connections,
+  // and every later page has them from the cache.
+  text = text.replace(/font-display:swap/g, "font-display:optional");
   text = text.replace(/url\(([^)]+)\)/g, (whole, target) => {
     const clean = target.replace(/^["']|["']$/g, "");
     if (clean.startsWith("data:") || clean.startsWith("#")) return whole;

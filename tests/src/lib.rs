@@ -7,6 +7,7 @@
 pub mod cut;
 pub mod dynamodb_local;
 pub mod lambda_local;
+pub mod lighthouse;
 pub mod national;
 pub mod oidc_provider;
 pub mod postgres_local;
@@ -328,7 +329,8 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    /// The cookies held, as a `Cookie` header.
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))

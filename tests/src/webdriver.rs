@@ -130,7 +130,8 @@ impl Drop for ChromeDriver {
     }
 }
 
-fn which(program: &str) -> Option<String> {
+/// The path of `program` on the PATH.
+pub fn which(program: &str) -> Option<String> {
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())

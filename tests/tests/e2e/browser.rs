@@ -661,6 +661,59 @@ async fn a_commune_page_is_light_on_a_first_visit_and_lighter_after() {
     browser.quit().await;
 }
 
+/// Lighthouse's mobile profile (a mid-range phone on a slow 4G, simulated)
+/// on a commune page, the overview and the form a mairie fills: performance
+/// at least 0.95 (nothing render-blocking that a first visit does not need,
+/// no layout shift from the fonts or the map) and accessibility 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lighthouse_finds_the_pages_light_and_accessible() {
+    const ENOUGH: f64 = 0.95;
+    let app = TestApp::start().await;
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 3, 1).expect("date");
+    for commune in ["56260", "56121", "56178"] {
+        for day in 0..45 {
+            let date = start + chrono::Duration::days(day);
+            decompte_tests::write_day(&app, commune, date, u32::try_from(day % 4).unwrap_or(0))
+                .await;
+        }
+    }
+    app.publish().await;
+    let mayor = app.issue(Role::Commune, Some("56260")).await;
+    let mut signed_in = decompte_tests::Browser::new(&app);
+    let answer = signed_in.login(&mayor).await;
+    assert!(answer.status.is_success() || answer.status.is_redirection());
+    let cookie = signed_in.cookie_header();
+    let pages = [
+        ("/communes/56260.html", None),
+        ("/index.html", None),
+        (
+            "/saisie?commune=56260&date=2020-04-01",
+            Some(cookie.as_str()),
+        ),
+    ];
+    let mut short = Vec::new();
+    for (path, cookie) in pages {
+        let url = app.url(path);
+        let cookie = cookie.map(str::to_owned);
+        let audit = tokio::task::spawn_blocking(move || {
+            decompte_tests::lighthouse::audit_median(&url, cookie.as_deref(), ENOUGH)
+        })
+        .await
+        .expect("Lighthouse's thread");
+        println!(
+            "Lighthouse {path}: performance {}, accessibility {} ({})",
+            audit.performance, audit.accessibility, audit.figures
+        );
+        if audit.performance < ENOUGH || audit.accessibility < 1.0 {
+            short.push(format!(
+                "{path}: performance {}, accessibility {} {:?} ({})",
+                audit.performance, audit.accessibility, audit.failed, audit.figures
+            ));
+        }
+    }
+    assert!(short.is_empty(), "Lighthouse:\n{}", short.join("\n"));
+}
+
 /// Signs in at the OpenID provider's login page as `login` (its
 /// development page: the login is the account, `sub|address` or the
 /// address) with `password` (ending in `+otp`: a second factor shown),
