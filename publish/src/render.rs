@@ -229,6 +229,7 @@ impl<'a> Renderer<'a> {
             "stylesheet": self.stylesheet_path,
             "dsfr": format!("{}/dsfr.min.css", dsfr_folder()),
             "dsfr_fonts": format!("{}/fonts", dsfr_folder()),
+            "accessibility": { "mention": decompte_templates::rgaa::audit().mention },
             "state_brand": self.config.state_brand,
             "crisis": self.config.crisis,
             "territory": scope.label(),
@@ -364,7 +365,11 @@ impl<'a> Renderer<'a> {
             ),
             (
                 "accessibilite.html".into(),
-                self.page("site/accessibilite.html", self.base(""))?,
+                self.page("site/accessibilite.html", {
+                    let mut context = self.base("");
+                    context["audit"] = json!(decompte_templates::rgaa::audit());
+                    context
+                })?,
             ),
             (
                 "mentions-legales.html".into(),

@@ -24,6 +24,8 @@ pub const OFFLINE_SCRIPT: &str = include_str!("../static/offline.js");
 /// The service worker that keeps the form for a reload without network.
 pub const SERVICE_WORKER: &str = include_str!("../static/sw.js");
 
+pub mod rgaa;
+
 mod dsfr {
     include!("../static/dsfr/files.rs");
 }
@@ -290,6 +292,55 @@ mod tests {
         );
         // A line break cannot end the CSS string.
         assert_eq!(column_properties(&["a\nb".to_owned()]), "--c1:'a\\a b'");
+    }
+
+    /// WCAG's contrast ratio of two `#rrggbb` colours.
+    fn contrast(a: &str, b: &str) -> f64 {
+        let luminance = |hex: &str| {
+            let channel = |i: usize| {
+                let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")) / 255.0;
+                if c <= 0.039_28 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+        };
+        let (a, b) = (luminance(a), luminance(b));
+        (a.max(b) + 0.05) / (a.min(b) + 0.05)
+    }
+
+    /// RGAA 3.3: the map's classes against the black borders of their areas
+    /// (the map's background is white, the classes differ from each other
+    /// by less than 3:1: the borders tell the areas apart), and the colours
+    /// of the five default settings against the white that surrounds each
+    /// bar of a chart and each card.
+    #[test]
+    fn map_and_chart_colours_stand_out_by_three_to_one() {
+        let classes: Vec<&str> = STYLESHEET
+            .split(".k")
+            .skip(1)
+            .filter_map(|rule| rule.split_once("--k: ").map(|(_, rest)| &rest[..7]))
+            .collect();
+        assert_eq!(classes.len(), 6, "{classes:?}");
+        assert!(STYLESHEET.contains(".map path { fill: var(--k); stroke: #000;"));
+        for class in &classes {
+            let ratio = contrast(class, "#000000");
+            assert!(
+                ratio >= 3.0,
+                "map class {class}: {ratio:.2} against its border"
+            );
+        }
+        for colour in &PALETTE[..5] {
+            let ratio = contrast(colour, "#ffffff");
+            assert!(
+                ratio >= 3.0,
+                "setting colour {colour}: {ratio:.2} against white"
+            );
+        }
+        // The check can fail: the palette's sixth colour is too light.
+        assert!(contrast(PALETTE[5], "#ffffff") < 3.0);
     }
 
     #[test]
