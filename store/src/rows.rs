@@ -23,6 +23,22 @@ pub(crate) fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
         .map_err(|e| StoreError::Corrupt(format!("instant `{text}`: {e}")))
 }
 
+/// A stored day, `YYYY-MM-DD`, read without chrono's format parser: a
+/// publication reads one per report (12.8 million for a national year).
+pub(crate) fn parse_day(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        bytes[range].iter().try_fold(0u32, |n, b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let year = i32::try_from(number(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)
+}
+
 pub(crate) fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
     text.as_deref().map(parse_ts).transpose()
 }
@@ -51,7 +67,7 @@ pub(crate) fn to_report(raw: RawReport) -> Result<Report> {
         |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
     Ok(Report {
         commune: CommuneCode::parse(&commune).map_err(|e| corrupt("commune", &e))?,
-        date: NaiveDate::parse_from_str(&date, "%Y-%m-%d").map_err(|e| corrupt("date", &e))?,
+        date: parse_day(&date).ok_or_else(|| StoreError::Corrupt(format!("date `{date}`")))?,
         counts: serde_json::from_str::<Counts>(&counts).map_err(|e| corrupt("counts", &e))?,
         version,
         recorded_at: parse_ts(&recorded_at)?,
@@ -264,4 +280,31 @@ pub(crate) fn report_filter(
         format!(" WHERE {}", conditions.join(" AND "))
     };
     (clause, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_read_as_chrono_reads_them() {
+        for text in ["2020-03-01", "2024-02-29", "1999-12-31"] {
+            assert_eq!(
+                parse_day(text),
+                NaiveDate::parse_from_str(text, "%Y-%m-%d").ok(),
+                "{text}"
+            );
+        }
+        for text in [
+            "2023-02-29",
+            "2020-13-01",
+            "2020-3-01",
+            "2020/03/01",
+            "",
+            "2020-03-0a",
+            "+020-03-01",
+        ] {
+            assert_eq!(parse_day(text), None, "{text}");
+        }
+    }
 }

@@ -472,9 +472,9 @@ impl Reports for PostgresStore {
         let (from, to) = (departement.to_owned(), format!("{departement}~"));
         let rows = conn
             .query(
-                "SELECT c.commune, c.date, c.version, c.counts, c.recorded_at, c.recorded_by \
-                 FROM current_reports c WHERE c.commune > $1 AND c.commune < $2",
-                &[&from, &to],
+                "SELECT c.commune, c.date, c.version, c.counts, c.recorded_at, \
+                 c.recorded_by = $3 FROM current_reports c WHERE c.commune > $1 AND c.commune < $2",
+                &[&from, &to, &flag],
             )
             .await
             .map_err(unavailable)?;
@@ -485,15 +485,13 @@ impl Reports for PostgresStore {
                 let date: &str = row.get(1);
                 let counts: &str = row.get(3);
                 let recorded_at: &str = row.get(4);
-                let recorded_by: &str = row.get(5);
                 Ok(Tally {
                     commune: CommuneCode::parse(commune).map_err(|_| corrupt("commune"))?,
-                    date: NaiveDate::parse_from_str(date, "%Y-%m-%d")
-                        .map_err(|_| corrupt("date"))?,
+                    date: crate::rows::parse_day(date).ok_or_else(|| corrupt("date"))?,
                     version: uint(row.get(2))?,
                     counts: counts_in_order(counts, keys).ok_or_else(|| corrupt("counts"))?,
                     recorded_at: parse_ts(recorded_at)?,
-                    flagged: recorded_by == flag,
+                    flagged: row.get(5),
                 })
             })
             .collect()

@@ -189,8 +189,7 @@ impl Reports for SqliteStore {
                 let recorded_at = text(4).map_err(unavailable)?;
                 tallies.push(Tally {
                     commune: CommuneCode::parse(commune).map_err(|_| corrupt("commune"))?,
-                    date: NaiveDate::parse_from_str(date, "%Y-%m-%d")
-                        .map_err(|_| corrupt("date"))?,
+                    date: crate::rows::parse_day(date).ok_or_else(|| corrupt("date"))?,
                     version: row.get(2).map_err(unavailable)?,
                     counts: counts_in_order(counts, &keys).ok_or_else(|| corrupt("counts"))?,
                     recorded_at: parse_ts(recorded_at)?,
