@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .route("/app/style.css", get(stylesheet))
                 .route("/app/offline.js", get(offline_script))
+                .route("/app/session.js", get(session_script))
                 .route("/app/sw.js", get(service_worker))
                 .route("/app/dsfr/{*path}", get(dsfr_file))
                 .layer(tower_http::compression::CompressionLayer::new()),
@@ -239,6 +240,16 @@ async fn service_worker() -> impl IntoResponse {
             ),
         ],
         decompte_templates::SERVICE_WORKER,
+    )
+}
+
+async fn session_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        decompte_templates::SESSION_SCRIPT,
     )
 }
 

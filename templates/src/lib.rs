@@ -21,6 +21,8 @@ pub fn setting_color(index: usize) -> &'static str {
 pub const STYLESHEET: &str = include_str!("../static/style.css");
 /// The form's offline script (progressive enhancement: the form works without it).
 pub const OFFLINE_SCRIPT: &str = include_str!("../static/offline.js");
+/// The script that announces the end of an idle session and keeps it on request.
+pub const SESSION_SCRIPT: &str = include_str!("../static/session.js");
 /// The service worker that keeps the form for a reload without network.
 pub const SERVICE_WORKER: &str = include_str!("../static/sw.js");
 
@@ -73,6 +75,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("app/base.html", include_str!("../app/base.html")),
     ("app/login.html", include_str!("../app/login.html")),
     ("app/aide.html", include_str!("../app/aide.html")),
+    ("app/plan.html", include_str!("../app/plan.html")),
     ("app/dictation.html", include_str!("../app/dictation.html")),
     ("app/signals.html", include_str!("../app/signals.html")),
     ("app/macros.html", include_str!("../app/macros.html")),

@@ -241,6 +241,21 @@ pub(super) async fn resume_draft(
     Some(render_form(state, &session, StatusCode::OK, view).await)
 }
 
+/// `GET /connexion/session`: keeps the browser's session (its idle time
+/// starts again) and answers 204, or 401 when it has ended (session.js,
+/// when its reader asks to stay signed in or types).
+pub(super) async fn keep_session(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let status = match auth::browser_session(&state, &headers, state.now()).await {
+        Ok(Some(_)) => StatusCode::NO_CONTENT,
+        Ok(None) => StatusCode::UNAUTHORIZED,
+        Err(error) => {
+            tracing::warn!(%error, "session not kept: the store does not answer");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    (status, [(axum::http::header::CACHE_CONTROL, "no-store")]).into_response()
+}
+
 pub(super) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,

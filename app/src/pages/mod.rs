@@ -68,7 +68,9 @@ pub fn routes() -> Router<AppState> {
             get(codes::export_versions).layer(tower_http::compression::CompressionLayer::new()),
         )
         .route("/aide", get(help_page))
+        .route("/plan", get(plan_page))
         .route("/connexion", get(login_page).post(login))
+        .route("/connexion/session", get(login::keep_session))
         .route(
             "/connexion/verification",
             get(second_factor::verification_page).post(second_factor::verify),
@@ -163,6 +165,15 @@ fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) 
             "supervisor": credential.role.is_supervisor(),
             "territory": s.caller.scope(&state.config.scope).label(),
             "label": credential.label,
+            // How long the session lasts without activity: session.js says
+            // so before it ends.
+            "idle_seconds": match credential.role {
+                decompte_core::Role::Prefecture | decompte_core::Role::National => {
+                    state.config.idle_prefecture
+                }
+                decompte_core::Role::Commune => state.config.idle_commune,
+            }
+            .as_secs(),
             "commune": credential.commune,
             "commune_name": credential.commune.as_ref()
                 .and_then(|c| state.config.scope.get(c))
@@ -198,6 +209,18 @@ async fn help_page(State(state): State<AppState>, headers: HeaderMap) -> Respons
         .collect();
     merge(&mut context, json!({"settings": settings}));
     render(&state, StatusCode::OK, "app/aide.html", context)
+}
+
+/// `GET /plan`: every page of the app the caller may open (the RGAA asks
+/// for a second way to find pages besides the menu, criterion 12.1).
+async fn plan_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = auth::browser_session(&state, &headers, state.now())
+        .await
+        .ok()
+        .flatten();
+    let csrf = session.as_ref().map_or("", |s| s.csrf.as_str()).to_owned();
+    let context = base_context(&state, session.as_ref(), &csrf);
+    render(&state, StatusCode::OK, "app/plan.html", context)
 }
 
 /// `response` with these `Set-Cookie` values appended.

@@ -533,6 +533,7 @@ async fn pages_have_no_accessibility_violations() {
             "/prefecture/point?date=2020-04-10",
             "/prefecture/contacts",
             "/prefecture/signaux?date=2020-04-10",
+            "/plan",
         ] {
             browser.goto(&app.url(path)).await;
             let label = format!("{path} at {width} px");
@@ -661,6 +662,69 @@ async fn a_commune_page_is_light_on_a_first_visit_and_lighter_after() {
     browser.goto(&neutral.url("/index.html")).await;
     let (_, fonts) = transferred(&browser).await;
     assert!(fonts.is_empty(), "a neutral site fetched {fonts:?}");
+    browser.quit().await;
+}
+
+/// The session's idle limit is announced before it ends, with a button that
+/// keeps it, and its end is said (RGAA 13.1). The limit is shortened in the
+/// page (its data-idle-seconds, read again when the page gets the focus) so
+/// that the test does not wait two hours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_an_idle_session_is_announced_and_can_be_put_off() {
+    let app = TestApp::start().await;
+    let mayor = app.issue(Role::Commune, Some("56260")).await;
+    let driver = ChromeDriver::start().await;
+    let browser = driver.session(true).await;
+    log_in(&browser, &app, &mayor).await;
+    browser.goto(&app.url("/saisie")).await;
+    browser.wait_for_text("Nombre de décès").await;
+    let idle = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             done(document.documentElement.getAttribute('data-idle-seconds'));",
+        )
+        .await;
+    assert_eq!(idle, serde_json::json!("7200"), "a mairie's idle limit");
+    // Two seconds before the warning, six before the end.
+    let shorten = |idle: u32, warn: u32| {
+        format!(
+            "const done = arguments[arguments.length - 1];
+             const root = document.documentElement;
+             root.setAttribute('data-idle-seconds', String(Math.ceil(performance.now() / 1000) + {idle}));
+             root.setAttribute('data-warn-seconds', '{warn}');
+             window.dispatchEvent(new Event('focus'));
+             done(true);"
+        )
+    };
+    browser.execute_async(&shorten(6, 4)).await;
+    browser
+        .wait_for_text("votre session se terminera dans")
+        .await;
+    let stay = browser.find(".session-alert button").await;
+    browser.click(&stay).await;
+    let gone = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const start = Date.now();
+             (function look() {
+               if (!document.querySelector('.session-alert')) return done(true);
+               if (Date.now() - start > 5000) return done(false);
+               setTimeout(look, 50);
+             })();",
+        )
+        .await;
+    assert_eq!(
+        gone,
+        serde_json::json!(true),
+        "the warning stays after « Rester connecté »"
+    );
+    // Kept by the server: the page still opens.
+    browser.goto(&app.url("/saisie")).await;
+    browser.wait_for_text("Nombre de décès").await;
+    browser.execute_async(&shorten(1, 1)).await;
+    browser
+        .wait_for_text("Votre session s'est terminée faute d'activité.")
+        .await;
     browser.quit().await;
 }
 

@@ -245,7 +245,21 @@ async fn idle_sessions_end_sooner_for_the_prefecture() {
     mairie.login(&mayor).await;
     idle_for(&mairie, 31).await;
     assert_eq!(mairie.get("/saisie").await.status, StatusCode::OK);
+    // What session.js asks when its reader wants to stay: the session is
+    // kept while it lives, and said to have ended after.
+    let kept = mairie.get("/connexion/session").await;
+    assert_eq!(kept.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        kept.headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
     idle_for(&mairie, 121).await;
+    assert_eq!(
+        mairie.get("/connexion/session").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let after = mairie.get("/saisie").await;
     assert_eq!(after.status, StatusCode::SEE_OTHER);
     assert_eq!(after.location(), "/connexion");

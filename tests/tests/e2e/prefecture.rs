@@ -1138,3 +1138,46 @@ async fn without_proconnect_only_codes_open_the_app() {
         );
     }
 }
+
+/// The app's plan lists the pages a code opens, and every one of them opens
+/// for it (the RGAA's second way to find a page, criterion 12.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_leads_to_every_page_a_code_opens() {
+    let app = TestApp::start().await;
+    let links = |html: &str| -> Vec<String> {
+        html.split("href=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|href| href.starts_with('/') && !href.starts_with("/app/"))
+            .map(|href| href.replace("&amp;", "&"))
+            .collect()
+    };
+    let anonymous = Browser::new(&app).get("/plan").await;
+    assert_eq!(anonymous.status, StatusCode::OK);
+    assert!(anonymous.text.contains("href=\"/connexion\""));
+    for (role, commune, pages) in [
+        (Role::Prefecture, None, 10),
+        (Role::Commune, Some("56260"), 4),
+    ] {
+        let code = app.issue(role, commune).await;
+        let mut browser = Browser::new(&app);
+        browser.login(&code).await;
+        let plan = browser.get("/plan").await;
+        assert_eq!(plan.status, StatusCode::OK);
+        let found: Vec<String> = links(&plan.text)
+            .into_iter()
+            // The public site ("/" here) is not the app's.
+            .filter(|l| !l.starts_with("/#") && l != "/plan" && l != "/")
+            .collect();
+        assert!(found.len() >= pages, "{role:?}: {found:?}");
+        for link in found {
+            let page = browser.get(&link).await;
+            assert_eq!(
+                page.status,
+                StatusCode::OK,
+                "{role:?} {link}: {}",
+                page.text
+            );
+        }
+    }
+}
