@@ -788,6 +788,17 @@ pub async fn tallies_of_a_departement(store: Arc<dyn Store>) {
         .await
         .expect("read")
         .is_empty());
+    // Corsica's letters, and a flag with a quote (a backend that writes it in
+    // its statement must escape it).
+    let mut quoted = report("2A004", day(1), 1, 2);
+    quoted.recorded_by = "l'outil".into();
+    store.write_report(W, &quoted, None).await.expect("write");
+    let corsica = store
+        .current_tallies("2A", &keys, "l'outil")
+        .await
+        .expect("read");
+    assert_eq!(corsica.len(), 1);
+    assert!(corsica[0].flagged, "the flag with a quote is recognised");
 }
 
 pub async fn current_reports_of_keys(store: Arc<dyn Store>) {

@@ -209,7 +209,11 @@ async fn every_page_kind_is_valid_html() {
     keep("plan", &browser.get("/plan").await.text);
     // The second factor's page, then the login again, to its end.
     let second = browser.login_code_only(&prefecture).await;
-    assert!(second.text.contains("Double authentification"), "{}", second.text);
+    assert!(
+        second.text.contains("Double authentification"),
+        "{}",
+        second.text
+    );
     keep("second-facteur", &second.text);
     browser.login(&prefecture).await;
     for (name, path) in [
