@@ -194,12 +194,7 @@ fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) 
 /// `GET /aide`: how to declare, in plain French, for anyone (no login: the
 /// access letter links to it).
 async fn help_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = auth::browser_session(&state, &headers, state.now())
-        .await
-        .ok()
-        .flatten();
-    let csrf = session.as_ref().map_or("", |s| s.csrf.as_str()).to_owned();
-    let mut context = base_context(&state, session.as_ref(), &csrf);
+    let mut context = open_page_context(&state, &headers).await;
     let settings: Vec<Value> = state
         .config
         .rules
@@ -214,13 +209,19 @@ async fn help_page(State(state): State<AppState>, headers: HeaderMap) -> Respons
 /// `GET /plan`: every page of the app the caller may open (the RGAA asks
 /// for a second way to find pages besides the menu, criterion 12.1).
 async fn plan_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = auth::browser_session(&state, &headers, state.now())
+    let context = open_page_context(&state, &headers).await;
+    render(&state, StatusCode::OK, "app/plan.html", context)
+}
+
+/// The context of a page anyone may open, signed in or not (then it shows
+/// the menu of the caller's code).
+async fn open_page_context(state: &AppState, headers: &HeaderMap) -> Value {
+    let session = auth::browser_session(state, headers, state.now())
         .await
         .ok()
         .flatten();
     let csrf = session.as_ref().map_or("", |s| s.csrf.as_str()).to_owned();
-    let context = base_context(&state, session.as_ref(), &csrf);
-    render(&state, StatusCode::OK, "app/plan.html", context)
+    base_context(state, session.as_ref(), &csrf)
 }
 
 /// `response` with these `Set-Cookie` values appended.
