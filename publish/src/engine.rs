@@ -1026,7 +1026,11 @@ fn render_departement(
     source: Origin,
 ) -> Result<Rendered, PublishError> {
     let (departement, seen) = match source {
-        Origin::Read(tallies) => {
+        Origin::Read(mut tallies) => {
+            // In the order of (commune, day), as SQLite reads them and as
+            // what follows is fastest with: PostgreSQL returns a département
+            // in the order its rows were written.
+            crate::model::sort_tallies(&mut tallies);
             let seen = tallies
                 .iter()
                 .filter(|t| config.scope.contains(&t.commune))

@@ -92,13 +92,7 @@ impl<'a> DepartementReports<'a> {
     /// The département from the tallies the store read: sorted by commune
     /// and day (SQLite reads them so), they are dealt out in one pass.
     pub fn from_tallies(code: &'a str, scope: &'a Scope, mut tallies: Vec<Tally>) -> Self {
-        let sorted = tallies
-            .windows(2)
-            .all(|w| (&w[0].commune, w[0].date) < (&w[1].commune, w[1].date));
-        if !sorted {
-            tallies.sort_unstable_by(|a, b| (&a.commune, a.date).cmp(&(&b.commune, b.date)));
-            tallies.dedup_by(|b, a| a.commune == b.commune && a.date == b.date);
-        }
+        sort_tallies(&mut tallies);
         let mut tallies = tallies.into_iter().peekable();
         let communes = scope
             .communes()
@@ -437,6 +431,18 @@ pub fn add_days<'s>(
         }
     }
     days.into_values().collect()
+}
+
+/// Puts tallies in the order of (commune, day), one a (commune, day): a
+/// pass when they already are (SQLite reads them so).
+pub fn sort_tallies(tallies: &mut Vec<Tally>) {
+    let sorted = tallies
+        .windows(2)
+        .all(|w| (&w[0].commune, w[0].date) < (&w[1].commune, w[1].date));
+    if !sorted {
+        tallies.sort_unstable_by(|a, b| (&a.commune, a.date).cmp(&(&b.commune, b.date)));
+        tallies.dedup_by(|b, a| a.commune == b.commune && a.date == b.date);
+    }
 }
 
 #[cfg(test)]

@@ -115,9 +115,12 @@ impl Connector {
             config.application_name("decompte");
         }
         // Short statements by key or by range: compiling them (JIT) costs
-        // more than it saves.
+        // more than it saves, and so do parallel workers — each read of a
+        // département would start two processes and funnel their rows
+        // through a third, twice the server's work for a publication, all
+        // its rows going to one client anyway.
         if config.get_options().is_none() {
-            config.options("-c jit=off");
+            config.options("-c jit=off -c max_parallel_workers_per_gather=0");
         }
         config.connect_timeout(std::time::Duration::from_secs(5));
         // A server that vanished without closing (a failed host, a cut
