@@ -486,7 +486,8 @@ async fn replicas_killed_twenty_times_lose_no_acknowledged_write() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let slot = round % 2;
         let victim = load.replicas[slot].take().expect("a running replica");
-        let name = format!("{}{round}", victim.name);
+        // « a-3 »: the replica's slot and the round (a log file each).
+        let name = format!("{}-{round}", ["a", "b"][slot]);
         let port = victim.kill();
         tokio::time::sleep(Duration::from_millis(200)).await;
         load.restart(slot, port, name).await;
