@@ -193,7 +193,7 @@ async fn whole_flow(app: TestApp) {
     assert!(
         index
             .text
-            .contains("<span class=\"n\">8</span>décès au total"),
+            .contains("<span class=\"n\">8</span> décès au total"),
         "{}",
         index.text
     );

@@ -183,7 +183,7 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
     );
     let index = text(&site, "index.html").await;
     assert!(
-        index.contains("<span class=\"n\">6</span>décès au total"),
+        index.contains("<span class=\"n\">6</span> décès au total"),
         "{index}"
     );
     let commune = text(&site, "communes/56260.html").await;
@@ -268,7 +268,7 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
     assert_eq!(scheduled["published"], true, "{scheduled}");
     assert!(text(&site, "index.html")
         .await
-        .contains("<span class=\"n\">7</span>décès au total"));
+        .contains("<span class=\"n\">7</span> décès au total"));
     let invalidated: Vec<String> =
         serde_json::from_value(scheduled["invalidated"].clone()).expect("paths");
     assert_eq!(

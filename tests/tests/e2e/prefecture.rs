@@ -472,9 +472,9 @@ async fn the_morning_report_sums_up_a_day_on_one_page() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     let text = &page.text;
     for expected in [
-        "<span class=\"n\">5</span>le 05/04/2020",
-        "<span class=\"n\">35</span>sur sept jours",
-        "<span class=\"n\">+67 %</span>par rapport aux sept jours précédents (21)",
+        "<span class=\"n\">5</span> le 05/04/2020",
+        "<span class=\"n\">35</span> sur sept jours",
+        "<span class=\"n\">+67 %</span> par rapport aux sept jours précédents (21)",
         "<tr><th scope=\"row\">Domicile</th><td>2</td><td>14</td><td>7</td><td>+100 %</td></tr>",
         "<strong>Lorient</strong> : 7 décès (Domicile)",
         "2 communes sur 249 ont déclaré le 05/04/2020. N'ont pas déclaré (247) : Allaire,",

@@ -85,7 +85,7 @@ proptest! {
 
             let index = String::from_utf8(site.files["index.html"].clone()).expect("utf-8");
             let shown = format!(
-                "<span class=\"n\">{}</span>décès au total",
+                "<span class=\"n\">{}</span> décès au total",
                 decompte_core::time::fr_int(store_total),
             );
             assert!(index.contains(&shown), "overview does not show {store_total}");

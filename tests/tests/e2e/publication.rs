@@ -636,7 +636,7 @@ async fn under_the_rule_of_small_counts_a_day_one_commune_declared_waits_for_a_s
         overview.contains("non publié : une seule commune a déclaré ce jour"),
         "{overview}"
     );
-    assert!(overview.contains("<span class=\"n\">0</span>décès au total"));
+    assert!(overview.contains("<span class=\"n\">0</span> décès au total"));
     let vannes = app.site_file("communes/56260.html");
     assert!(vannes.contains("<td>déclaré</td>"), "{vannes}");
     assert!(!vannes.contains("décès au total"), "{vannes}");
@@ -651,7 +651,7 @@ async fn under_the_rule_of_small_counts_a_day_one_commune_declared_waits_for_a_s
         "{csv}"
     );
     let overview = app.site_file("index.html");
-    assert!(overview.contains("<span class=\"n\">3</span>décès au total"));
+    assert!(overview.contains("<span class=\"n\">3</span> décès au total"));
     assert!(!overview.contains("non publié : une seule commune"));
     // No page names a commune's count: Vannes' and Lorient's read the same.
     let lorient = app.site_file("communes/56121.html");

@@ -111,7 +111,7 @@ async fn two_replicas_behind_a_load_balancer_are_one_app() {
     let took = until_published(
         &base,
         "/communes/56260.html",
-        "<span class=\"n\">6</span>décès au total",
+        "<span class=\"n\">6</span> décès au total",
         Duration::from_secs(5),
     )
     .await;
@@ -201,7 +201,7 @@ async fn two_replicas_behind_a_load_balancer_are_one_app() {
     let took = until_published(
         &base,
         "/communes/56260.html",
-        "<span class=\"n\">13</span>décès au total",
+        "<span class=\"n\">13</span> décès au total",
         Duration::from_secs(15),
     )
     .await;
@@ -521,7 +521,7 @@ async fn replicas_killed_twenty_times_lose_no_acknowledged_write() {
         &load.balancer.url(""),
         "/communes/56260.html",
         &format!(
-            "<span class=\"n\">{}</span>décès au total",
+            "<span class=\"n\">{}</span> décès au total",
             decompte_core::time::fr_int(total as u64)
         ),
         Duration::from_secs(15),

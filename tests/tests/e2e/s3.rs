@@ -60,7 +60,7 @@ async fn the_site_is_uploaded_to_s3_incrementally() {
     )
     .expect("utf-8");
     assert!(
-        index.contains("<span class=\"n\">7</span>décès au total"),
+        index.contains("<span class=\"n\">7</span> décès au total"),
         "{index}"
     );
     let csv = String::from_utf8(
@@ -150,7 +150,7 @@ async fn the_site_is_uploaded_to_s3_incrementally() {
             .expect("index.html"),
     )
     .expect("utf-8");
-    assert!(index.contains("<span class=\"n\">8</span>décès au total"));
+    assert!(index.contains("<span class=\"n\">8</span> décès au total"));
 }
 
 /// With the site in object storage, `decompte serve` holds no site of its
