@@ -643,11 +643,8 @@ pub async fn browser_session(
     }
     // Idle too long: the session is over (30 minutes for the prefecture, two
     // hours for a mairie, by default), whatever its absolute lifetime.
-    let idle = match credential.role {
-        Role::Prefecture | Role::National => state.config.idle_prefecture,
-        Role::Commune => state.config.idle_commune,
-    };
-    let idle = chrono::Duration::from_std(idle).unwrap_or_default();
+    let idle =
+        chrono::Duration::from_std(state.config.idle_for(credential.role)).unwrap_or_default();
     if now - session.last_seen_at > idle {
         state.store.delete_session(&session.id_hash).await?;
         tracing::info!(event = "session_idle", credential = %credential.id, "session ended after \

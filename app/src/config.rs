@@ -92,6 +92,14 @@ impl Default for ThrottlePolicy {
 }
 
 impl AppConfig {
+    /// How long a session of `role` lives without a request.
+    pub fn idle_for(&self, role: decompte_core::Role) -> Duration {
+        match role {
+            decompte_core::Role::Prefecture | decompte_core::Role::National => self.idle_prefecture,
+            decompte_core::Role::Commune => self.idle_commune,
+        }
+    }
+
     /// The app's configuration from the process options.
     pub fn from_settings(
         settings: &decompte_config::Options,

@@ -441,8 +441,7 @@ pub fn sort_tallies(tallies: &mut Vec<Tally>) {
         .all(|w| (&w[0].commune, w[0].date) < (&w[1].commune, w[1].date));
     if !sorted {
         // A stable sort: it merges the sorted runs it finds (PostgreSQL
-        // returns a département as the runs of the batches that wrote it),
-        // half the comparisons of an unstable one here.
+        // returns a département as the runs of the batches that wrote it).
         tallies.sort_by(|a, b| (&a.commune, a.date).cmp(&(&b.commune, b.date)));
         tallies.dedup_by(|b, a| a.commune == b.commune && a.date == b.date);
     }

@@ -167,13 +167,7 @@ fn base_context(state: &AppState, session: Option<&BrowserSession>, csrf: &str) 
             "label": credential.label,
             // How long the session lasts without activity: session.js says
             // so before it ends.
-            "idle_seconds": match credential.role {
-                decompte_core::Role::Prefecture | decompte_core::Role::National => {
-                    state.config.idle_prefecture
-                }
-                decompte_core::Role::Commune => state.config.idle_commune,
-            }
-            .as_secs(),
+            "idle_seconds": state.config.idle_for(credential.role).as_secs(),
             "commune": credential.commune,
             "commune_name": credential.commune.as_ref()
                 .and_then(|c| state.config.scope.get(c))

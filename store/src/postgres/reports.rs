@@ -468,54 +468,30 @@ impl Reports for PostgresStore {
         keys: &[String],
         flag: &str,
     ) -> Result<Vec<Tally>> {
-        use futures_util::TryStreamExt as _;
-        use tokio_postgres::binary_copy::BinaryCopyOutStream;
-        use tokio_postgres::types::Type;
-        // A département is read with COPY rather than a query: the server
-        // writes its rows in large messages instead of one a row, which
-        // halves its work on a national publication (12.8 million rows).
-        // COPY takes no parameters: both values are written in the statement
-        // as literals, the département being a code of letters and digits.
-        if departement.is_empty() || !departement.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(StoreError::Corrupt(format!(
-                "not a département code: `{departement}`"
-            )));
-        }
-        let flag = flag.replace('\'', "''");
         let conn = self.pooled().await?;
-        let copy = format!(
-            "COPY (SELECT c.commune, c.date, c.version, c.counts, c.recorded_at, \
-             c.recorded_by = '{flag}' FROM current_reports c \
-             WHERE c.commune > '{departement}' AND c.commune < '{departement}~') \
-             TO STDOUT (FORMAT binary)"
-        );
-        let out = conn.copy_out(&copy).await.map_err(unavailable)?;
-        let rows = BinaryCopyOutStream::new(
-            out,
-            &[
-                Type::TEXT,
-                Type::TEXT,
-                Type::INT4,
-                Type::TEXT,
-                Type::TEXT,
-                Type::BOOL,
-            ],
-        );
-        let mut rows = std::pin::pin!(rows);
+        let (from, to) = (departement.to_owned(), format!("{departement}~"));
+        let rows = conn
+            .query(
+                "SELECT c.commune, c.date, c.version, c.counts, c.recorded_at, \
+                 c.recorded_by = $3 FROM current_reports c WHERE c.commune > $1 AND c.commune < $2",
+                &[&from, &to, &flag],
+            )
+            .await
+            .map_err(unavailable)?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("current report: {what}"));
-        let mut tallies = Vec::new();
-        while let Some(row) = rows.try_next().await.map_err(unavailable)? {
-            let text = |i: usize| row.try_get::<&str>(i).map_err(unavailable);
-            tallies.push(Tally {
-                commune: CommuneCode::parse(text(0)?).map_err(|_| corrupt("commune"))?,
-                date: crate::rows::parse_day(text(1)?).ok_or_else(|| corrupt("date"))?,
-                version: uint(row.try_get(2).map_err(unavailable)?)?,
-                counts: counts_in_order(text(3)?, keys).ok_or_else(|| corrupt("counts"))?,
-                recorded_at: parse_ts(text(4)?)?,
-                flagged: row.try_get(5).map_err(unavailable)?,
-            });
-        }
-        Ok(tallies)
+        rows.iter()
+            .map(|row| {
+                let text = |i: usize| row.try_get::<_, &str>(i).map_err(unavailable);
+                Ok(Tally {
+                    commune: CommuneCode::parse(text(0)?).map_err(|_| corrupt("commune"))?,
+                    date: crate::rows::parse_day(text(1)?).ok_or_else(|| corrupt("date"))?,
+                    version: uint(row.try_get(2).map_err(unavailable)?)?,
+                    counts: counts_in_order(text(3)?, keys).ok_or_else(|| corrupt("counts"))?,
+                    recorded_at: parse_ts(text(4)?)?,
+                    flagged: row.try_get(5).map_err(unavailable)?,
+                })
+            })
+            .collect()
     }
 
     async fn history(&self, commune: &CommuneCode, date: NaiveDate) -> Result<Vec<Report>> {
