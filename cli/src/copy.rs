@@ -9,11 +9,11 @@
 //! written; anything else there, and the copy is refused. At the end, each
 //! département's versions are counted and hashed on both sides.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use anyhow::{bail, Context};
 use chrono::{Duration, NaiveDate};
-use decompte_core::{Report, Scope};
+use decompte_core::{CommuneCode, Report, Scope};
 use decompte_store::prelude::*;
 use decompte_store::ReportQuery;
 use sha2::{Digest, Sha256};
@@ -42,8 +42,11 @@ pub struct CopySummary {
     pub checked: Vec<Checked>,
 }
 
-/// The checksum of versions (sorted by key and version).
-fn checksum(versions: &[Report]) -> String {
+/// The lines the checksum hashes: one a version, every field, sorted.
+/// Each line starts with its commune's code (five characters), so the lines
+/// of communes taken in code order, each commune's sorted, are the
+/// département's lines sorted.
+fn checksum_lines(versions: &[Report]) -> Vec<String> {
     let mut lines: Vec<String> = versions
         .iter()
         .map(|r| {
@@ -62,41 +65,80 @@ fn checksum(versions: &[Report]) -> String {
         })
         .collect();
     lines.sort();
-    let mut hasher = Sha256::new();
-    for line in lines {
-        hasher.update(line.as_bytes());
-        hasher.update(b"\n");
-    }
-    hex::encode(hasher.finalize())
+    lines
 }
 
-async fn versions_of(store: &dyn Store, departement: &str) -> anyhow::Result<Vec<Report>> {
+/// A département's checksum, fed one commune at a time.
+#[derive(Default)]
+struct Digest256 {
+    hasher: Sha256,
+    versions: usize,
+}
+
+impl Digest256 {
+    fn add(&mut self, versions: &[Report]) {
+        for line in checksum_lines(versions) {
+            self.hasher.update(line.as_bytes());
+            self.hasher.update(b"\n");
+        }
+        self.versions += versions.len();
+    }
+
+    fn finish(self) -> (usize, String) {
+        (self.versions, hex::encode(self.hasher.finalize()))
+    }
+}
+
+/// The communes of `departement` of which `store` holds a declaration, in
+/// code order: read as a publication reads a département (its current
+/// figures, compact), so that the versions are then read one commune at a
+/// time and a copy's memory is one commune's history, whatever the size of
+/// the département.
+async fn communes_of(
+    store: &dyn Store,
+    departement: &str,
+) -> anyhow::Result<(BTreeSet<CommuneCode>, Option<NaiveDate>)> {
+    let tallies = store.current_tallies(departement, &[], "").await?;
+    let first = tallies.iter().map(|t| t.date).min();
+    Ok((tallies.into_iter().map(|t| t.commune).collect(), first))
+}
+
+/// Every version of `commune`, in key order.
+async fn versions_of(store: &dyn Store, commune: &CommuneCode) -> anyhow::Result<Vec<Report>> {
     Ok(store
         .versions(&ReportQuery {
-            departements: vec![departement.to_owned()],
+            commune: Some(commune.clone()),
             ..ReportQuery::default()
         })
         .await?)
 }
 
-/// The versions of `departement` that `to` lacks, and the first day `from`
-/// has; an error if `to` holds a version `from` does not (then it is not a
-/// resumption of this copy).
-async fn missing(
+/// The communes of `departement` that either store holds, in code order,
+/// and the first day the source has.
+async fn communes_of_both(
     from: &dyn Store,
     to: &dyn Store,
     departement: &str,
-) -> anyhow::Result<(Option<NaiveDate>, Vec<Report>)> {
-    let source = versions_of(from, departement).await?;
-    let target = versions_of(to, departement).await?;
-    let first = source.iter().map(|r| r.date).min();
-    let by_key: std::collections::HashMap<(String, NaiveDate, u32), &Report> = source
-        .iter()
-        .map(|r| ((r.commune.to_string(), r.date, r.version), r))
-        .collect();
+) -> anyhow::Result<(BTreeSet<CommuneCode>, Option<NaiveDate>)> {
+    let (mut communes, first) = communes_of(from, departement).await?;
+    communes.extend(communes_of(to, departement).await?.0);
+    Ok((communes, first))
+}
+
+/// The versions of `commune` that `to` lacks; an error if `to` holds a
+/// version `from` does not (then it is not a resumption of this copy).
+async fn missing(
+    from: &dyn Store,
+    to: &dyn Store,
+    commune: &CommuneCode,
+) -> anyhow::Result<Vec<Report>> {
+    let source = versions_of(from, commune).await?;
+    let target = versions_of(to, commune).await?;
+    let by_key: HashMap<(NaiveDate, u32), &Report> =
+        source.iter().map(|r| ((r.date, r.version), r)).collect();
     if let Some(foreign) = target
         .iter()
-        .find(|r| by_key.get(&(r.commune.to_string(), r.date, r.version)) != Some(r))
+        .find(|r| by_key.get(&(r.date, r.version)) != Some(r))
     {
         bail!(
             "the target holds a declaration of {} for {} (version {}) that the source does not: \
@@ -106,16 +148,12 @@ async fn missing(
             foreign.version
         );
     }
-    let present: BTreeSet<(String, NaiveDate, u32)> = target
-        .iter()
-        .map(|r| (r.commune.to_string(), r.date, r.version))
-        .collect();
+    let present: BTreeSet<(NaiveDate, u32)> = target.iter().map(|r| (r.date, r.version)).collect();
     drop(by_key);
-    let missing = source
+    Ok(source
         .into_iter()
-        .filter(|r| !present.contains(&(r.commune.to_string(), r.date, r.version)))
-        .collect();
-    Ok((first, missing))
+        .filter(|r| !present.contains(&(r.date, r.version)))
+        .collect())
 }
 
 /// The départements of `all` outside `scope` of which `from` holds a
@@ -130,17 +168,18 @@ pub async fn left_out(
         .departement_codes()
         .filter(|d| !scope.has_departement(d))
     {
-        let held = from
-            .current_reports(&ReportQuery {
-                departements: vec![departement.to_owned()],
-                ..ReportQuery::default()
-            })
-            .await?;
-        if !held.is_empty() {
+        if !from.current_tallies(departement, &[], "").await?.is_empty() {
             found.push(departement.to_owned());
         }
     }
     Ok(found)
+}
+
+/// Writes copied versions of `departement`, each as it was.
+async fn write(to: &dyn Store, departement: &str, versions: Vec<Report>) -> anyhow::Result<()> {
+    decompte_store::ledger::restore(to, &versions, BATCH)
+        .await
+        .with_context(|| format!("copying the declarations of {departement}"))
 }
 
 /// Copies what `from` holds for `scope` into `to`, telling `progress` what
@@ -170,12 +209,15 @@ pub async fn copy(
         );
     }
     // First, every département checked (the target's versions are the
-    // source's); then written, one département in memory at a time.
+    // source's); then written. Both read one commune at a time.
     let mut first: Option<NaiveDate> = None;
     for departement in &departements {
-        let (source, _) = missing(from, to, departement).await?;
-        if let Some(day) = source {
+        let (communes, day) = communes_of_both(from, to, departement).await?;
+        if let Some(day) = day {
             first = Some(first.map_or(day, |f| f.min(day)));
+        }
+        for commune in &communes {
+            missing(from, to, commune).await?;
         }
     }
     let target_ids: BTreeSet<&str> = target_credentials.iter().map(|c| c.id.as_str()).collect();
@@ -192,11 +234,22 @@ pub async fn copy(
     ));
 
     for departement in &departements {
-        let (_, missing) = missing(from, to, departement).await?;
-        decompte_store::ledger::restore(to, &missing, BATCH)
-            .await
-            .with_context(|| format!("copying the declarations of {departement}"))?;
-        summary.versions_written += missing.len();
+        let (communes, _) = communes_of(from, departement).await?;
+        // Whole communes are gathered up to about a batch, so that each
+        // write carries many versions and each commune's versions follow
+        // one another in it.
+        let mut pending: Vec<Report> = Vec::new();
+        let mut written = 0;
+        for commune in &communes {
+            pending.extend(missing(from, to, commune).await?);
+            if pending.len() >= BATCH {
+                written += pending.len();
+                write(to, departement, std::mem::take(&mut pending)).await?;
+            }
+        }
+        written += pending.len();
+        write(to, departement, pending).await?;
+        summary.versions_written += written;
         if let Some(series) = from.reference(departement).await? {
             to.put_reference(&series).await?;
             summary.references += 1;
@@ -206,8 +259,7 @@ pub async fn copy(
             summary.contacts += 1;
         }
         progress(&format!(
-            "{departement} : {} version(s) de déclaration copiées",
-            missing.len()
+            "{departement} : {written} version(s) de déclaration copiées"
         ));
     }
 
@@ -232,24 +284,84 @@ pub async fn copy(
         }
     }
 
-    // The check: each département's versions, counted and hashed on both sides.
+    // The check: each département's versions, counted and hashed on both
+    // sides, one commune at a time.
     for departement in &departements {
-        let source = versions_of(from, departement).await?;
-        let target = versions_of(to, departement).await?;
-        let (a, b) = (checksum(&source), checksum(&target));
-        if source.len() != target.len() || a != b {
+        let (communes, _) = communes_of_both(from, to, departement).await?;
+        let (mut source, mut target) = (Digest256::default(), Digest256::default());
+        for commune in &communes {
+            source.add(&versions_of(from, commune).await?);
+            target.add(&versions_of(to, commune).await?);
+        }
+        let ((count, a), (target_count, b)) = (source.finish(), target.finish());
+        if count != target_count || a != b {
             bail!(
-                "{departement}: {} version(s) in the source, {} in the target, checksums {a} and \
-                 {b}: the copy differs",
-                source.len(),
-                target.len()
+                "{departement}: {count} version(s) in the source, {target_count} in the target, \
+                 checksums {a} and {b}: the copy differs"
             );
         }
         summary.checked.push(Checked {
             departement: departement.clone(),
-            versions: source.len(),
+            versions: count,
             checksum: a,
         });
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use decompte_core::report::Source;
+
+    fn version(commune: &str, day: u32, version: u32, deaths: u32) -> Report {
+        Report {
+            commune: CommuneCode::parse(commune).expect("a commune code"),
+            date: NaiveDate::from_ymd_opt(2020, 4, day).expect("a day"),
+            counts: [("hopital".to_owned(), deaths)].into(),
+            version,
+            recorded_at: Utc
+                .with_ymd_and_hms(2020, 4, day, 18, 0, version)
+                .single()
+                .expect("an instant"),
+            recorded_by: "mairie".to_owned(),
+            source: Source::Form,
+            reason: (version > 1).then(|| "erreur de saisie".to_owned()),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The checksum fed commune by commune, in code order, is the
+    /// checksum of the département's lines sorted at once: a copy checked
+    /// before this change and after it gives the same figure.
+    #[test]
+    fn the_checksum_fed_by_commune_is_the_sorted_departement_s() {
+        let versions = [
+            version("2A004", 12, 2, 3),
+            version("2A004", 3, 1, 1),
+            version("2A041", 1, 1, 0),
+            version("2A004", 12, 1, 2),
+            version("2A041", 30, 1, 7),
+            version("2A004", 1, 1, 4),
+        ];
+        let mut whole = Sha256::new();
+        for line in checksum_lines(&versions) {
+            whole.update(line.as_bytes());
+            whole.update(b"\n");
+        }
+        let mut by_commune = Digest256::default();
+        for commune in ["2A004", "2A041"] {
+            let of: Vec<Report> = versions
+                .iter()
+                .filter(|r| r.commune.as_str() == commune)
+                .cloned()
+                .collect();
+            by_commune.add(&of);
+        }
+        assert_eq!(
+            by_commune.finish(),
+            (versions.len(), hex::encode(whole.finalize()))
+        );
+    }
 }
