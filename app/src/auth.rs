@@ -58,6 +58,21 @@ impl NewCredential {
     }
 }
 
+impl From<decompte_core::issuance::Issue> for NewCredential {
+    /// The code the domain decided, issued from the command line (the app
+    /// sets `issued_by`).
+    fn from(issue: decompte_core::issuance::Issue) -> Self {
+        Self {
+            role: issue.role,
+            commune: issue.commune,
+            departements: issue.departements,
+            label: issue.label,
+            issued_by: None,
+            expires_at: issue.expires_at,
+        }
+    }
+}
+
 /// Creates a credential and returns it with its access code, which is shown once
 /// and never stored.
 pub async fn issue_credential(

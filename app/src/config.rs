@@ -38,8 +38,9 @@ pub struct AppConfig {
     /// The rule of small counts is on: the site's figures are released
     /// once an hour, not within the minute (what the pages say).
     pub hourly_release: bool,
-    /// How long a prefecture or national code issued from the app opens anything.
-    pub supervisor_code_lifetime: Duration,
+    /// Days a prefecture or national code opens anything, unless its
+    /// issuer says otherwise (`decompte_core::issuance`).
+    pub supervisor_code_days: u64,
     /// Daily deaths of all causes per inhabitant by département: the scale of
     /// the form's plausibility warnings.
     pub death_rates: decompte_core::plausibility::Rates,
@@ -101,38 +102,37 @@ impl AppConfig {
     }
 
     /// The app's configuration from the process options.
-    pub fn from_settings(
-        settings: &decompte_config::Options,
+    pub fn from_options(
+        options: &decompte_config::Options,
     ) -> Result<Self, decompte_config::ConfigError> {
-        let mut config = Self::new(settings.scope()?);
-        config.rules = settings.rules()?;
-        config.publisher = settings.publisher.clone();
-        config.crisis = settings.crisis.clone();
-        config.state_brand = settings.state_brand();
-        config.site_url = settings.site_url.clone().unwrap_or_else(|| "/".into());
-        config.secure_cookies = settings.secure_cookies();
-        config.public_origin = settings.public_origin();
-        config.trusted_proxies = settings.trusted_proxies()?;
-        config.publish_every = Duration::from_secs(settings.publish_every.max(1));
-        config.hourly_release = settings.small_counts.is_some();
-        config.demo = settings.demo;
-        config.throttle.max_failures = settings.login_failures.max(1);
-        config.cutoff_hour = settings.cutoff_hour;
-        config.reminder_days = settings.reminder_days.max(1);
-        config.reminder_emails = settings.reminder_emails;
-        config.mailer = crate::mail::Mailer::from_options(settings)?;
-        config.report_recipients = settings.report_recipients()?;
-        config.oidc = crate::oidc::Oidc::from_options(settings)?.map(std::sync::Arc::new);
-        config.report_hour = settings.report_hour;
+        let mut config = Self::new(options.scope()?);
+        config.rules = options.rules()?;
+        config.publisher = options.publisher.clone();
+        config.crisis = options.crisis.clone();
+        config.state_brand = options.state_brand();
+        config.site_url = options.site_url.clone().unwrap_or_else(|| "/".into());
+        config.secure_cookies = options.secure_cookies();
+        config.public_origin = options.public_origin();
+        config.trusted_proxies = options.trusted_proxies()?;
+        config.publish_every = Duration::from_secs(options.publish_every.max(1));
+        config.hourly_release = options.small_counts.is_some();
+        config.demo = options.demo;
+        config.throttle.max_failures = options.login_failures.max(1);
+        config.cutoff_hour = options.cutoff_hour;
+        config.reminder_days = options.reminder_days.max(1);
+        config.reminder_emails = options.reminder_emails;
+        config.mailer = crate::mail::Mailer::from_options(options)?;
+        config.report_recipients = options.report_recipients()?;
+        config.oidc = crate::oidc::Oidc::from_options(options)?.map(std::sync::Arc::new);
+        config.report_hour = options.report_hour;
         if config.mailer.is_none() && !config.report_recipients.is_empty() {
             return Err(decompte_config::ConfigError::ReportTo(
                 "the report is e-mailed through DECOMPTE_SMTP_HOST, which is not set".into(),
             ));
         }
         config.old_day_after =
-            (settings.old_day_after > 0).then(|| i64::from(settings.old_day_after));
-        config.supervisor_code_lifetime =
-            Duration::from_secs(settings.supervisor_code_days.max(1) * 86_400);
+            (options.old_day_after > 0).then(|| i64::from(options.old_day_after));
+        config.supervisor_code_days = options.supervisor_code_days;
         Ok(config)
     }
 
@@ -164,9 +164,7 @@ impl AppConfig {
             max_body_bytes: 16 * 1024,
             publish_every: Duration::from_secs(decompte_config::defaults::PUBLISH_EVERY),
             hourly_release: false,
-            supervisor_code_lifetime: Duration::from_secs(
-                decompte_config::defaults::SUPERVISOR_CODE_DAYS * 86_400,
-            ),
+            supervisor_code_days: decompte_config::defaults::SUPERVISOR_CODE_DAYS,
             mailer: None,
             report_recipients: Vec::new(),
             oidc: None,

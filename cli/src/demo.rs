@@ -6,7 +6,7 @@
 //! fixed seed so that every run gives the same figures.
 
 use anyhow::Context;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use decompte_core::{CountValue, Draft, Rules, Scope, Source};
 use decompte_publish::DEMO_AUTHOR;
 use decompte_store::{Actor, Ledger, ReportQuery, Store};
@@ -79,6 +79,7 @@ pub async fn seed(
     store: &dyn Store,
     scope: &Scope,
     rules: &Rules,
+    now: chrono::DateTime<chrono::Utc>,
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<usize> {
     let settings = &rules.settings;
@@ -98,7 +99,6 @@ pub async fn seed(
     }
     let communes: Vec<_> = scope.communes().collect();
     let mut random = Random(0x5EED_0056);
-    let now = Utc::now();
     let mut written = 0;
     let series: Vec<_> = hospital_series()?
         .into_iter()

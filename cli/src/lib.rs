@@ -37,13 +37,13 @@ pub const NO_POSTGRES: &str = "this decompte was built without PostgreSQL suppor
 
 /// Opens the store of `--store`: SQLite in the data folder, or a DynamoDB
 /// table (with the `aws` feature).
-pub async fn open_store(settings: &Options) -> anyhow::Result<Arc<dyn Store>> {
-    open_store_at(settings, &settings.store).await
+pub async fn open_store(options: &Options) -> anyhow::Result<Arc<dyn Store>> {
+    open_store_at(options, &options.store).await
 }
 
-/// Opens the store at `address` (with the départements of `settings`).
+/// Opens the store at `address` (with the départements of `options`).
 pub async fn open_store_at(
-    settings: &Options,
+    options: &Options,
     address: &StoreAddress,
 ) -> anyhow::Result<Arc<dyn Store>> {
     let sqlite = |database: &std::path::Path| -> anyhow::Result<Arc<dyn Store>> {
@@ -52,11 +52,11 @@ pub async fn open_store_at(
         Ok(Arc::new(store))
     };
     match address {
-        StoreAddress::Sqlite => sqlite(&settings.data_dir.join("decompte.sqlite")),
+        StoreAddress::Sqlite => sqlite(&options.data_dir.join("decompte.sqlite")),
         StoreAddress::SqliteFile(path) => sqlite(path),
         #[cfg(feature = "aws")]
         StoreAddress::DynamoDb(table) => Ok(Arc::new(
-            decompte_aws::DynamoStore::connect(table, settings.departements.clone()).await,
+            decompte_aws::DynamoStore::connect(table, options.departements.clone()).await,
         )),
         #[cfg(not(feature = "aws"))]
         StoreAddress::DynamoDb(_) => anyhow::bail!(NO_AWS),
@@ -75,18 +75,18 @@ pub async fn open_store_at(
 /// The site folder of the data folder (`site/`, which `decompte serve`
 /// serves), with the publisher's own files beside it (`publisher/`, never
 /// served).
-pub fn folder_sink(settings: &Options) -> FolderSink {
+pub fn folder_sink(options: &Options) -> FolderSink {
     FolderSink::new(
-        settings.data_dir.join("site"),
-        settings.data_dir.join("publisher"),
+        options.data_dir.join("site"),
+        options.data_dir.join("publisher"),
     )
 }
 
 /// Opens the sink of `--site`: the site folder of the data folder, or an S3
 /// bucket (with the `aws` feature).
-pub async fn open_sink(settings: &Options) -> anyhow::Result<Arc<dyn Sink>> {
-    match &settings.site {
-        SiteAddress::Folder => Ok(Arc::new(folder_sink(settings))),
+pub async fn open_sink(options: &Options) -> anyhow::Result<Arc<dyn Sink>> {
+    match &options.site {
+        SiteAddress::Folder => Ok(Arc::new(folder_sink(options))),
         #[cfg(feature = "aws")]
         SiteAddress::S3(bucket) => Ok(Arc::new(decompte_aws::S3Sink::connect(bucket).await)),
         #[cfg(not(feature = "aws"))]
@@ -95,8 +95,8 @@ pub async fn open_sink(settings: &Options) -> anyhow::Result<Arc<dyn Sink>> {
 }
 
 /// Opens the CDN of `--cdn`, if any (CloudFront with the `aws` feature).
-pub async fn open_cdn(settings: &Options) -> anyhow::Result<Option<Arc<dyn Cdn>>> {
-    match &settings.cdn {
+pub async fn open_cdn(options: &Options) -> anyhow::Result<Option<Arc<dyn Cdn>>> {
+    match &options.cdn {
         CdnAddress::None => Ok(None),
         #[cfg(feature = "aws")]
         CdnAddress::CloudFront(distribution) => Ok(Some(Arc::new(
@@ -137,32 +137,32 @@ pub struct LocalApp {
 impl LocalApp {
     /// Opens the store (SQLite under the data directory unless `--store` names
     /// a DynamoDB table) and the site folder under the data directory.
-    pub async fn open(settings: &Options) -> anyhow::Result<Self> {
-        Self::open_with_clock(settings, Arc::new(decompte_core::clock::SystemClock)).await
+    pub async fn open(options: &Options) -> anyhow::Result<Self> {
+        Self::open_with_clock(options, Arc::new(decompte_core::clock::SystemClock)).await
     }
 
     /// [`LocalApp::open`], going by `clock` (a test's).
     pub async fn open_with_clock(
-        settings: &Options,
+        options: &Options,
         clock: Arc<dyn decompte_core::clock::Clock>,
     ) -> anyhow::Result<Self> {
-        create_private_dir(&settings.data_dir).with_context(|| {
+        create_private_dir(&options.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
-                settings.data_dir.display()
+                options.data_dir.display()
             )
         })?;
-        let store = open_store(settings).await?;
-        let sink = open_sink(settings).await?;
-        let cdn = open_cdn(settings).await?;
-        Self::assemble(settings, store, sink, cdn, clock)
+        let store = open_store(options).await?;
+        let sink = open_sink(options).await?;
+        let cdn = open_cdn(options).await?;
+        Self::assemble(options, store, sink, cdn, clock)
     }
 
     /// The app on a given store, publishing to the site folder of the data directory.
-    pub fn with_store(settings: &Options, store: Arc<dyn Store>) -> anyhow::Result<Self> {
-        let sink = Arc::new(folder_sink(settings));
+    pub fn with_store(options: &Options, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        let sink = Arc::new(folder_sink(options));
         let mut app = Self::assemble(
-            settings,
+            options,
             store,
             sink,
             None,
@@ -173,22 +173,18 @@ impl LocalApp {
     }
 
     fn assemble(
-        settings: &Options,
+        options: &Options,
         store: Arc<dyn Store>,
         sink: Arc<dyn Sink>,
         cdn: Option<Arc<dyn Cdn>>,
         clock: Arc<dyn decompte_core::clock::Clock>,
     ) -> anyhow::Result<Self> {
-        let site_dir = settings.data_dir.join("site");
-        let app_config = AppConfig::from_settings(settings)?;
+        let site_dir = options.data_dir.join("site");
+        let app_config = AppConfig::from_options(options)?;
         let publisher = Arc::new(
-            Publisher::new(
-                Arc::clone(&store),
-                sink,
-                SiteConfig::from_settings(settings)?,
-            )
-            .with_cdn(cdn)
-            .with_clock(Arc::clone(&clock)),
+            Publisher::new(Arc::clone(&store), sink, SiteConfig::from_options(options)?)
+                .with_cdn(cdn)
+                .with_clock(Arc::clone(&clock)),
         );
         let written = Arc::new(tokio::sync::Notify::new());
         let leading = Arc::new(AtomicBool::new(true));
@@ -203,7 +199,7 @@ impl LocalApp {
             publisher,
             state,
             site_dir,
-            site_is_local: matches!(settings.site, SiteAddress::Folder),
+            site_is_local: matches!(options.site, SiteAddress::Folder),
             written,
             leading,
         })

@@ -129,7 +129,7 @@ fn prefecture_codes_are_scoped_to_departements_and_the_ministry_has_its_own() {
     assert_stderr(&outside, "département 35 is not one of this deployment's");
     let misplaced = issue(&["--role", "commune", "--commune", "56260", "--scope", "56"]);
     assert!(!misplaced.status.success());
-    assert_stderr(&misplaced, "--scope is for --role prefecture only");
+    assert_stderr(&misplaced, "départements are for a prefecture code only");
     let listed = stdout(&decompte(
         dir.path(),
         &["--departements", "56,29,974", "credentials", "list"],
@@ -528,8 +528,8 @@ fn supervisor_codes_expire_can_be_enrolled_at_issue_and_communes_issued_at_once(
         &mayor,
         "--second-factor is for --role prefecture or national only",
     );
-    // A commune code never ends unless asked; one that ended is listed so.
-    let old = issue(&[
+    // A commune code never ends unless asked, and lasts at least a day.
+    let over = issue(&[
         "--role",
         "commune",
         "--commune",
@@ -537,9 +537,8 @@ fn supervisor_codes_expire_can_be_enrolled_at_issue_and_communes_issued_at_once(
         "--expires-in-days",
         "0",
     ]);
-    assert!(old.status.success(), "{}", stderr(&old));
-    let listed = stdout(&decompte(dir.path(), &["credentials", "list"]));
-    assert!(listed.contains("expiré"), "{listed}");
+    assert!(!over.status.success());
+    assert_stderr(&over, "give at least 1 day");
     // Every commune at once, one JSON line each.
     let all = issue(&["--role", "commune", "--every-commune", "--json"]);
     assert!(all.status.success(), "{}", stderr(&all));

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod commune;
 pub mod completeness;
 pub mod correction;
+pub mod issuance;
 pub mod plausibility;
 pub mod reach;
 pub mod reference;

@@ -20,7 +20,7 @@ use decompte_store::Store;
 )]
 struct Environment {
     #[command(flatten)]
-    settings: Options,
+    options: Options,
 
     /// The publish function, invoked asynchronously on republication:
     /// `lambda://NAME_OR_ARN?endpoint=URL&region=REGION`.
@@ -38,11 +38,11 @@ struct Environment {
 async fn main() -> Result<(), lambda_http::Error> {
     let started = std::time::Instant::now();
     let environment: Environment = decompte_config::function_environment("ingest-fn")?;
-    let settings = &environment.settings;
-    let store: Arc<dyn Store> = Arc::new(decompte_aws::function_store(settings).await?);
+    let options = &environment.options;
+    let store: Arc<dyn Store> = Arc::new(decompte_aws::function_store(options).await?);
     let function = &environment.publish_function;
     let trigger = Arc::new(LambdaTrigger::connect(Arc::clone(&store), function).await);
-    let state = AppState::new(store, AppConfig::from_settings(settings)?, trigger);
+    let state = AppState::new(store, AppConfig::from_options(options)?, trigger);
     tracing::info!(
         init_ms = started.elapsed().as_millis() as u64,
         publish_function = %function.name,

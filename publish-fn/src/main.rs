@@ -26,23 +26,23 @@ use serde_json::Value;
 )]
 struct Environment {
     #[command(flatten)]
-    settings: Options,
+    options: Options,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let started = std::time::Instant::now();
     let environment: Environment = decompte_config::function_environment("publish-fn")?;
-    let settings = &environment.settings;
-    let store = Arc::new(decompte_aws::function_store(settings).await?);
-    let sink = Arc::new(decompte_aws::function_sink(settings).await?);
-    let cdn: Option<Arc<dyn Cdn>> = match &settings.cdn {
+    let options = &environment.options;
+    let store = Arc::new(decompte_aws::function_store(options).await?);
+    let sink = Arc::new(decompte_aws::function_sink(options).await?);
+    let cdn: Option<Arc<dyn Cdn>> = match &options.cdn {
         CdnAddress::None => None,
         CdnAddress::CloudFront(distribution) => {
             Some(Arc::new(CloudFront::connect(distribution).await))
         }
     };
-    let publisher = Publisher::new(store, sink, SiteConfig::from_settings(settings)?).with_cdn(cdn);
+    let publisher = Publisher::new(store, sink, SiteConfig::from_options(options)?).with_cdn(cdn);
     tracing::info!(
         init_ms = started.elapsed().as_millis() as u64,
         "publish function ready"

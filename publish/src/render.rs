@@ -42,16 +42,16 @@ pub struct SiteConfig {
 
 impl SiteConfig {
     /// The site's configuration from the process options.
-    pub fn from_settings(
-        settings: &decompte_config::Options,
+    pub fn from_options(
+        options: &decompte_config::Options,
     ) -> Result<Self, decompte_config::ConfigError> {
         Ok(Self {
-            publisher: settings.publisher.clone(),
-            crisis: settings.crisis.clone(),
-            state_brand: settings.state_brand(),
-            scope: settings.scope()?,
-            settings: settings.rules()?.settings,
-            small_counts: settings.small_counts,
+            publisher: options.publisher.clone(),
+            crisis: options.crisis.clone(),
+            state_brand: options.state_brand(),
+            scope: options.scope()?,
+            settings: options.rules()?.settings,
+            small_counts: options.small_counts,
         })
     }
 

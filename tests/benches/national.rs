@@ -118,7 +118,7 @@ async fn child(part: &str, departements: &str, database: &Path, site: &Path) {
         .with_ansi(false)
         .init();
     let options = options(departements);
-    let config = SiteConfig::from_settings(&options).expect("config");
+    let config = SiteConfig::from_options(&options).expect("config");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(database).expect("database"));
     let rules = options.rules().expect("rules");
     let scope = config.scope.clone();
@@ -247,7 +247,7 @@ async fn main() {
     let name = format!("{}-{}", args.departements.replace(',', "_"), args.days);
     let database = root.join(format!("{name}.sqlite"));
     let options = options(&args.departements);
-    let config = SiteConfig::from_settings(&options).expect("config");
+    let config = SiteConfig::from_options(&options).expect("config");
     println!(
         "scope: {} communes in {} départements, {} days",
         config.scope.len(),

@@ -605,7 +605,7 @@ pub fn sample_report(
 /// The communes of the default scope (Morbihan, 249), and its site configuration.
 pub fn morbihan() -> (Vec<CommuneCode>, decompte_publish::SiteConfig) {
     let settings = Options::for_data_dir(std::env::temp_dir());
-    let config = decompte_publish::SiteConfig::from_settings(&settings).expect("config");
+    let config = decompte_publish::SiteConfig::from_options(&settings).expect("config");
     let communes = config.scope.communes().map(|c| c.code.clone()).collect();
     (communes, config)
 }

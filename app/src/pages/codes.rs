@@ -4,16 +4,17 @@
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use decompte_core::issuance;
 use decompte_core::spreadsheet::write_cell;
 use decompte_core::time::fr_datetime;
-use decompte_core::{CommuneCode, Reach, Role, Scope};
+use decompte_core::{Reach, Role, Scope};
 use decompte_store::ReportQuery;
 use serde_json::{json, Value};
 
 use super::{
     base_context, error_page, field, merge, render, PrefectureForm, PrefectureUser, SignedForm,
 };
-use crate::auth::{issue_credential, revoke_credential, BrowserSession, Caller, NewCredential};
+use crate::auth::{issue_credential, revoke_credential, BrowserSession, NewCredential};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -107,46 +108,6 @@ pub(super) async fn codes_page(
     codes_view(&state, &session, StatusCode::OK, json!({})).await
 }
 
-/// Reads the départements typed for a prefecture code (`56, 29` or `56 29`):
-/// every one must be in the issuer's scope. None typed: the issuer's own
-/// (for a prefecture that reaches the whole deployment, the whole deployment).
-fn typed_departements(
-    caller: &Caller,
-    deployment: &Scope,
-    text: &str,
-) -> Result<Vec<String>, String> {
-    let typed: Vec<String> = text
-        .split([',', ' ', ';'])
-        .map(|d| d.trim().to_ascii_uppercase())
-        .filter(|d| !d.is_empty())
-        .collect();
-    if typed.is_empty() {
-        return Ok(caller.reach().departement_filter(deployment));
-    }
-    let mut departements = Vec::new();
-    for code in typed {
-        if !deployment.has_departement(&code) || !caller.reach().covers_departement(&code) {
-            return Err(format!(
-                "« {code} » n'est pas un département de votre périmètre ({}) : écrivez les \
-                codes séparés par des virgules, par exemple {}.",
-                caller.scope(deployment).label(),
-                caller
-                    .reach()
-                    .departements(deployment)
-                    .into_iter()
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        if !departements.contains(&code) {
-            departements.push(code);
-        }
-    }
-    departements.sort();
-    Ok(departements)
-}
-
 pub(super) async fn issue_code(
     State(state): State<AppState>,
     PrefectureForm(SignedForm { session, fields }): PrefectureForm,
@@ -157,78 +118,42 @@ pub(super) async fn issue_code(
         .unwrap_or("")
         .trim()
         .to_owned();
-    let label = field(&fields, "label")
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(100)
-        .collect::<String>();
+    let label = field(&fields, "label").unwrap_or("").trim().to_owned();
     let deployment = &state.config.scope;
     let caller = &session.caller;
-    let refuse = |error: String| {
-        codes_view(
-            &state,
-            &session,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"error": error, "form_commune": commune_text, "form_label": label,
-                   "form_departements": departements_text}),
-        )
-    };
-    let (role, commune, departements) = match (role, caller.role()) {
-        ("prefecture", _) => match typed_departements(caller, deployment, &departements_text) {
-            Ok(departements) => (Role::Prefecture, None, departements),
-            Err(error) => return refuse(error).await,
-        },
-        ("national", Role::National) => (Role::National, None, Vec::new()),
-        (_, Role::Prefecture) => match CommuneCode::parse(&commune_text)
-            .ok()
-            .filter(|c| deployment.contains(c) && caller.may_access(c))
-        {
-            Some(code) => (Role::Commune, Some(code), Vec::new()),
-            None => {
-                let error = format!(
-                    "« {commune_text} » n'est pas le code INSEE d'une commune de votre \
-                    périmètre ({}) : choisissez-la dans la liste.",
-                    caller.scope(deployment).label()
-                );
-                return refuse(error).await;
-            }
-        },
-        _ => {
-            return refuse(
-                "Le niveau national crée les codes des préfectures ; les codes des mairies \
-                sont créés par leur préfecture."
-                    .to_owned(),
-            )
-            .await
-        }
-    };
-    let label = if label.is_empty() {
-        match (&commune, role) {
-            (Some(code), _) => format!(
-                "Mairie {}",
-                deployment
-                    .get(code)
-                    .map_or_else(|| "?".to_owned(), |c| c.of_name())
-            ),
-            (None, Role::National) => "Niveau national".to_owned(),
-            (None, _) if departements.is_empty() => "Préfecture".to_owned(),
-            (None, _) => format!("Préfecture ({})", departements.join(", ")),
-        }
-    } else {
-        label
+    let request = issuance::Request {
+        role: role.parse().ok(),
+        commune: Some(commune_text.clone()),
+        departements: departements_text
+            .split([',', ' ', ';'])
+            .map(str::to_owned)
+            .collect(),
+        label: Some(label.clone()),
+        valid_days: None,
     };
     let now = state.now();
-    // A supervisor's code is renewed, not kept for ever (90 days by default).
-    let expires_at = role.is_supervisor().then(|| {
-        now + chrono::Duration::from_std(state.config.supervisor_code_lifetime)
-            .unwrap_or_else(|_| chrono::Duration::days(90))
-    });
+    let issuer = issuance::Issuer::Holder {
+        role: caller.role(),
+        reach: caller.reach(),
+    };
+    let days = state.config.supervisor_code_days;
+    let issue = match issuance::decide(issuer, request, deployment, days, now) {
+        Ok(issue) => issue,
+        Err(refusal) => {
+            let error = refusal.fr(caller.reach(), deployment);
+            return codes_view(
+                &state,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"error": error, "form_commune": commune_text, "form_label": label,
+                       "form_departements": departements_text}),
+            )
+            .await;
+        }
+    };
     let new = NewCredential {
-        departements,
         issued_by: Some(caller.id().to_owned()),
-        expires_at,
-        ..NewCredential::new(role, commune, &label)
+        ..NewCredential::from(issue)
     };
     match issue_credential(state.store.as_ref(), new, now).await {
         Ok((credential, code)) => {

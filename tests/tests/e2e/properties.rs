@@ -23,7 +23,7 @@ proptest! {
             .expect("runtime");
         runtime.block_on(async {
             let settings = decompte::Options::for_data_dir(std::env::temp_dir());
-            let config = decompte_publish::SiteConfig::from_settings(&settings).expect("config");
+            let config = decompte_publish::SiteConfig::from_options(&settings).expect("config");
             let communes: Vec<CommuneCode> = config.scope.communes()
                 .map(|c| c.code.clone())
                 .collect();

@@ -1,0 +1,155 @@
+//! `decompte serve`: the app, the public site and the timers, until SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use decompte::{demo, LocalApp, Options};
+use decompte_app::auth::{issue_credential, NewCredential};
+use decompte_core::{CommuneCode, Role};
+
+pub async fn run(options: &mut Options, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
+    options.demo = demo;
+    if demo {
+        // The demonstration replays 2020: its days are years old, by design.
+        options.old_day_after = 0;
+    }
+    if demo && !listen.ip().is_loopback() {
+        bail!(
+            "--demo serves invented figures and prints access codes: it listens on loopback only \
+            (127.0.0.1 or ::1), not on {listen}"
+        );
+    }
+    if options.public_url.is_none() && listen.ip().is_loopback() {
+        // Plain http on loopback: the only case where cookies may go without Secure.
+        options.public_url = Some(format!("http://{listen}"));
+    }
+    // Publications render on threads that yield to the requests.
+    if let Err(error) = decompte_publish::engine::render_in_background() {
+        tracing::warn!(%error, "publications render at the requests' priority");
+    }
+    let app = LocalApp::open(options).await?;
+    let config = Arc::clone(&app.state.config);
+    let base = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listen}"));
+    let mut codes = Vec::new();
+    if demo {
+        if demo::holds_real_reports(app.store.as_ref()).await? {
+            bail!(
+                "--demo refuses a store that holds reports other than demonstration ones: it \
+                would mix invented figures with real ones. Use another --data-dir (or --store) for \
+                the demonstration"
+            );
+        }
+        eprintln!("Données de démonstration : préparation …");
+        let mut progress: Option<decompte::progress::Progress> = None;
+        let written = demo::seed(
+            app.store.as_ref(),
+            &config.scope,
+            &config.rules,
+            app.state.now(),
+            |day, days| {
+                progress
+                    .get_or_insert_with(|| decompte::progress::Progress::new("jours", days as u64))
+                    .set(day as u64);
+            },
+        )
+        .await?;
+        if let Some(progress) = progress {
+            progress.finish();
+        }
+        eprintln!("{written} déclarations de démonstration ajoutées.");
+        let mayor_commune = ["56260", "56121"]
+            .into_iter()
+            .filter_map(|c| CommuneCode::parse(c).ok())
+            .find(|c| config.scope.contains(c))
+            .or_else(|| config.scope.communes().next().map(|c| c.code.clone()))
+            .context("the scope has no commune")?;
+        let name = config
+            .scope
+            .get(&mayor_commune)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let (_, mayor) = issue_credential(
+            app.store.as_ref(),
+            NewCredential::new(
+                Role::Commune,
+                Some(mayor_commune.clone()),
+                &format!("Démonstration · mairie de {name}"),
+            ),
+            app.state.now(),
+        )
+        .await?;
+        let (_, prefecture) = issue_credential(
+            app.store.as_ref(),
+            NewCredential::new(Role::Prefecture, None, "Démonstration · préfecture"),
+            app.state.now(),
+        )
+        .await?;
+        codes.push((
+            format!(
+                "Mairie {} ({mayor_commune})",
+                decompte_core::commune::of_name(&name)
+            ),
+            mayor.display_grouped(),
+        ));
+        codes.push(("Préfecture".to_owned(), prefecture.display_grouped()));
+    } else if app
+        .store
+        .credentials()
+        .await?
+        .iter()
+        .all(|c| !c.is_active(app.state.now()))
+    {
+        eprintln!(
+            "Aucun code d'accès actif : créez-en un avec `decompte credentials issue --role \
+            prefecture`."
+        );
+    }
+    let lease = app.take_lease().await?;
+    if lease.is_some() {
+        eprintln!("Première publication du site …");
+        let started = app.state.now();
+        let outcome = decompte::progress::publish(&app.publisher, started).await?;
+        // The prefecture page says when the site was last published.
+        app.publisher
+            .record("Démarrage du service", started, &outcome)
+            .await;
+        eprintln!(
+            "Site publié : {} fichier(s) écrit(s).",
+            outcome.written.len()
+        );
+    } else {
+        eprintln!(
+            "Une autre instance de decompte publie le site : celle-ci prendra le relais si \
+            l'autre s'arrête."
+        );
+    }
+    app.spawn_publish_timer(Duration::from_secs(options.publish_every.max(1)), lease);
+    app.spawn_report_timer();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "\ndecompte est prêt.")?;
+    writeln!(out, "  Site public         : {base}/")?;
+    writeln!(out, "  Déclarer (mairies)  : {base}/connexion")?;
+    writeln!(out, "  Suivi (préfecture)  : {base}/prefecture")?;
+    writeln!(out, "  API                 : {base}/api/v1/openapi.json")?;
+    for (who, code) in &codes {
+        writeln!(out, "  Code d'accès · {who} : {code}")?;
+    }
+    if demo {
+        writeln!(
+            out,
+            "  (Les données de démonstration couvrent le {} au {} : sur la page \
+            préfecture, choisissez par exemple le 2020-04-01.)",
+            demo::period().0.format("%d/%m/%Y"),
+            demo::period().1.format("%d/%m/%Y")
+        )?;
+    }
+    writeln!(out, "Ctrl-C pour arrêter.")?;
+    drop(out);
+    decompte::serve_app(&app, listen, Duration::from_secs(options.drain_seconds)).await
+}
