@@ -7,8 +7,8 @@
 
 use anyhow::Context;
 use chrono::NaiveDate;
+use decompte_core::report::DEMONSTRATION;
 use decompte_core::{CountValue, Draft, Rules, Scope, Source};
-use decompte_publish::DEMO_AUTHOR;
 use decompte_store::{Actor, Ledger, ReportQuery, Store};
 
 const SPF_SERIES: &str = include_str!("../../data/demo/spf-hospital-daily-dep56.csv");
@@ -71,7 +71,7 @@ pub fn hospital_series() -> anyhow::Result<Vec<(NaiveDate, u32)>> {
 /// real ones, and print access codes).
 pub async fn holds_real_reports(store: &dyn Store) -> anyhow::Result<bool> {
     let reports = store.current_reports(&ReportQuery::default()).await?;
-    Ok(reports.iter().any(|r| r.recorded_by != DEMO_AUTHOR))
+    Ok(reports.iter().any(|r| !r.is_demonstration()))
 }
 
 /// Seeds demonstration reports if the store has none for the period. Returns how many were written.
@@ -84,7 +84,7 @@ pub async fn seed(
 ) -> anyhow::Result<usize> {
     let settings = &rules.settings;
     let ledger = Ledger::new(store, rules, scope);
-    let actor = Actor::tool(DEMO_AUTHOR, Source::Import);
+    let actor = Actor::tool(DEMONSTRATION, Source::Import);
     let (first, last) = period();
     let existing = store
         .current_reports(&ReportQuery {

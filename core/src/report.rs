@@ -84,7 +84,16 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+/// The author of the demonstration's reports (`decompte serve --demo`):
+/// their presence puts the demonstration banner on every page.
+pub const DEMONSTRATION: &str = "demonstration";
+
 impl Report {
+    /// Whether the demonstration wrote it.
+    pub fn is_demonstration(&self) -> bool {
+        self.recorded_by == DEMONSTRATION
+    }
+
     pub fn total(&self) -> u64 {
         self.counts.values().map(|&n| u64::from(n)).sum()
     }

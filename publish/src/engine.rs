@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{DayCounts, DepartementReports, Summary};
-use crate::render::{DataPart, Renderer, SiteConfig, DEMO_AUTHOR};
+use crate::render::{DataPart, Renderer, SiteConfig};
 use crate::{
     cdn, write_rank, Cdn, Manifest, ManifestEntry, Outcome, Progress, PublishError, Sink, MANIFEST,
 };
@@ -753,7 +753,9 @@ impl Publisher {
         let keys: Vec<String> = config.settings.keys().map(str::to_owned).collect();
         let reader = tokio::spawn(async move {
             for code in to_read {
-                let tallies = store.current_tallies(&code, &keys, DEMO_AUTHOR).await;
+                let tallies = store
+                    .current_tallies(&code, &keys, decompte_core::report::DEMONSTRATION)
+                    .await;
                 if sender.send(tallies).await.is_err() {
                     break;
                 }

@@ -11,8 +11,6 @@ use decompte_core::{Commune, CommuneCode, Report, Scope, Settings};
 use decompte_store::Tally;
 use serde::{Deserialize, Serialize};
 
-use crate::render::DEMO_AUTHOR;
-
 /// A commune's current report of one day, its counts in the order of the settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayCounts {
@@ -31,7 +29,7 @@ impl DayCounts {
             version: report.version,
             counts: settings.keys().map(|k| report.count(k)).collect(),
             recorded_at: report.recorded_at,
-            demo: report.recorded_by == DEMO_AUTHOR,
+            demo: report.is_demonstration(),
         }
     }
 

@@ -106,10 +106,6 @@ pub enum RenderError {
     Data(String),
 }
 
-/// Reports written by `decompte serve --demo` carry this author; their presence
-/// puts the demonstration banner on every page.
-pub const DEMO_AUTHOR: &str = "demonstration";
-
 /// Files by path.
 pub type Files = Vec<(String, Vec<u8>)>;
 

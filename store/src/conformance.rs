@@ -743,7 +743,7 @@ pub async fn changes_after_a_mark(store: Arc<dyn Store>) {
 
 pub async fn tallies_of_a_departement(store: Arc<dyn Store>) {
     let mut demo = report("56002", day(2), 1, 4);
-    demo.recorded_by = "demonstration".into();
+    demo.recorded_by = decompte_core::report::DEMONSTRATION.into();
     for written in [
         report("56001", day(1), 1, 1),
         report("56001", day(1), 2, 7),
@@ -754,7 +754,7 @@ pub async fn tallies_of_a_departement(store: Arc<dyn Store>) {
     }
     let keys: Vec<String> = vec!["ehpad".into(), "hopital".into(), "cimetiere".into()];
     let mut tallies = store
-        .current_tallies("56", &keys, "demonstration")
+        .current_tallies("56", &keys, decompte_core::report::DEMONSTRATION)
         .await
         .expect("read");
     tallies.sort_by(|a, b| (&a.commune, a.date).cmp(&(&b.commune, b.date)));
@@ -779,12 +779,12 @@ pub async fn tallies_of_a_departement(store: Arc<dyn Store>) {
     );
     assert_eq!(tallies[0].recorded_at, instant(2));
     let brittany = store
-        .current_tallies("29", &keys, "demonstration")
+        .current_tallies("29", &keys, decompte_core::report::DEMONSTRATION)
         .await
         .expect("read");
     assert_eq!(brittany.len(), 1);
     assert!(store
-        .current_tallies("35", &keys, "demonstration")
+        .current_tallies("35", &keys, decompte_core::report::DEMONSTRATION)
         .await
         .expect("read")
         .is_empty());
