@@ -740,13 +740,14 @@ async fn completeness(
     };
     let reported = state.store.reported_communes(date).await?;
     let c = Completeness::compute(date, &scope, &reported);
-    let departements = scope
-        .departements()
-        .map(|(code, name)| DepartementCompleteness {
-            code: code.to_owned(),
-            name: name.to_owned(),
-            expected: scope.communes().filter(|m| m.departement == code).count(),
-            reported: c.reported.iter().filter(|m| m.departement == code).count(),
+    let departements = c
+        .by_departement(&scope)
+        .into_iter()
+        .map(|d| DepartementCompleteness {
+            code: d.code,
+            name: d.name,
+            expected: d.expected,
+            reported: d.reported,
         })
         .collect();
     Ok(Json(CompletenessBody {

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use decompte_core::aggregate::per_100k;
+use decompte_core::completeness::percent;
 use decompte_core::time::{fr_date, fr_datetime, fr_datetime_in, zone_label};
 use decompte_core::{Commune, Report, Scope, Settings};
 use rayon::prelude::*;
@@ -464,7 +465,7 @@ impl<'a> Renderer<'a> {
                     "date_fr": fr_date(date),
                     "reported": reported,
                     "expected": expected,
-                    "percent": (reported * 100).checked_div(expected).unwrap_or(0),
+                    "percent": percent(reported, expected),
                 })
             })
             .collect()
@@ -629,7 +630,7 @@ impl<'a> Renderer<'a> {
                         "per_100k": per_100k(total, population),
                         "population": population,
                         "communes": count,
-                        "percent_last": (reported_last * 100).checked_div(count).unwrap_or(0),
+                        "percent_last": percent(reported_last, count),
                     })
                 })
                 .collect();
@@ -935,7 +936,7 @@ fn day_lines(days: &[DaySummary], expected: usize) -> Vec<Value> {
             merge(
                 &mut line,
                 json!({"reporting": d.reporting,
-                       "percent": (d.reporting as usize * 100).checked_div(expected).unwrap_or(0)}),
+                       "percent": percent(d.reporting as usize, expected)}),
             );
             line
         })

@@ -47,17 +47,13 @@ pub(super) async fn prefecture_page(
     let completeness = Completeness::compute(date, &scope, &reported);
     // Several départements: how far each has reported.
     let by_departement: Vec<Value> = if scope.departement_codes().nth(1).is_some() {
-        scope
-            .departements()
-            .map(|(code, name)| {
-                let expected = scope.communes().filter(|c| c.departement == code).count();
-                let reported = completeness
-                    .reported
-                    .iter()
-                    .filter(|c| c.departement == code)
-                    .count();
-                json!({"code": code, "name": name, "expected": expected, "reported": reported,
-                       "percent": (reported * 100).checked_div(expected).unwrap_or(0)})
+        completeness
+            .by_departement(&scope)
+            .into_iter()
+            .map(|d| {
+                let percent = d.percent();
+                json!({"code": d.code, "name": d.name, "expected": d.expected,
+                       "reported": d.reported, "percent": percent})
             })
             .collect()
     } else {
@@ -205,12 +201,8 @@ pub(super) async fn prefecture_page(
             );
         }
     }
-    // Past the cut-off hour (a day before today, or today after it), the
-    // communes that have not declared are late.
-    let local_now = now.with_timezone(&scope.zone());
     let cutoff = state.config.cutoff_hour;
-    let late = date < scope.today(now)
-        || (date == scope.today(now) && chrono::Timelike::hour(&local_now) >= cutoff);
+    let late = completeness.is_late(&scope, now, cutoff);
     let minutes = state.config.publish_every.as_secs().div_ceil(60);
     let mut context = base_context(&state, Some(&session), &session.csrf);
     merge(
