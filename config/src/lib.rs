@@ -162,14 +162,20 @@ pub fn referential() -> Result<Referential, ConfigError> {
 /// Deaths of all causes in 2019 by département (`data/deces-2019.csv`, from
 /// INSEE): what the form's plausibility warnings scale by population.
 pub fn deaths_2019() -> std::collections::BTreeMap<String, u64> {
-    DEATHS_2019
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let (departement, deaths) = line.split_once(',')?;
-            Some((departement.trim().to_owned(), deaths.trim().parse().ok()?))
-        })
+    records(DEATHS_2019)
+        .filter_map(|row| Some((row.get(0)?.to_owned(), row.get(1)?.parse().ok()?)))
         .collect()
+}
+
+/// The rows of one of the referential's CSV files (header skipped, fields
+/// trimmed), read by the `csv` crate like every other CSV.
+fn records(text: &'static str) -> impl Iterator<Item = csv::StringRecord> {
+    csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .into_records()
+        .filter_map(Result::ok)
 }
 
 /// A mairie's telephone and e-mail (`data/mairies.csv`): how the crisis
@@ -186,18 +192,15 @@ pub struct MairieContact {
 pub fn mairie_contacts(
     codes: &std::collections::BTreeSet<&str>,
 ) -> std::collections::BTreeMap<String, MairieContact> {
-    MAIRIES
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let mut fields = line.splitn(3, ',');
-            let code = fields.next()?;
+    records(MAIRIES)
+        .filter_map(|row| {
+            let code = row.get(0)?;
             codes.contains(code).then(|| {
                 (
                     code.to_owned(),
                     MairieContact {
-                        telephone: fields.next().unwrap_or_default().to_owned(),
-                        email: fields.next().unwrap_or_default().to_owned(),
+                        telephone: row.get(1).unwrap_or_default().to_owned(),
+                        email: row.get(2).unwrap_or_default().to_owned(),
                     },
                 )
             })
@@ -662,6 +665,20 @@ impl Options {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn the_referential_s_files_are_read_as_csv() {
+        let contacts = mairie_contacts(&["56260", "99999"].into_iter().collect());
+        assert_eq!(
+            contacts.get("56260"),
+            Some(&MairieContact {
+                telephone: "02 97 01 60 00".into(),
+                email: "contact@mairie-vannes.fr".into(),
+            })
+        );
+        assert_eq!(contacts.len(), 1, "no contact for a commune the file lacks");
+        assert_eq!(deaths_2019().get("56"), Some(&8575));
+    }
 
     #[derive(Parser)]
     struct Command {
