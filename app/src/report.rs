@@ -8,6 +8,7 @@
 //! `DECOMPTE_REPORT_HOUR` to `DECOMPTE_REPORT_TO`.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use decompte_core::aggregate::{signed, trend, Windows};
 use decompte_core::signals::{self, Signal};
 use decompte_core::time::{fr_date, fr_datetime};
 use decompte_core::{CommuneCode, Report, Scope, Settings};
@@ -93,27 +94,8 @@ pub async fn situation(
         .iter()
         .filter(|r| scope.contains(&r.commune))
         .collect();
-    let sums = |from: NaiveDate, to: NaiveDate| -> Vec<u64> {
-        settings
-            .keys()
-            .map(|key| {
-                in_scope
-                    .iter()
-                    .filter(|r| r.date >= from && r.date <= to)
-                    .map(|r| u64::from(r.count(key)))
-                    .sum()
-            })
-            .collect()
-    };
-    let week_start = date - Duration::days(6);
-    let (day, week, before) = (
-        sums(date, date),
-        sums(week_start, date),
-        sums(
-            week_start - Duration::days(7),
-            week_start - Duration::days(1),
-        ),
-    );
+    let windows = Windows::of(in_scope.iter().copied(), settings, date);
+    let (week_start, day, week) = (windows.week_start, &windows.day, &windows.week);
     let rows = settings
         .iter()
         .enumerate()
@@ -121,12 +103,15 @@ pub async fn situation(
             label: s.label.clone(),
             day: day[i],
             week: week[i],
-            before: before[i],
-            trend: trend(week[i], before[i]),
+            before: windows.before[i],
+            trend: trend(week[i], windows.before[i]),
         })
         .collect();
-    let (day_total, week_total, before_total): (u64, u64, u64) =
-        (day.iter().sum(), week.iter().sum(), before.iter().sum());
+    let (day_total, week_total, before_total) = (
+        windows.day_total(),
+        windows.week_total(),
+        windows.before_total(),
+    );
     // Who declared the day.
     let declared: std::collections::BTreeSet<&CommuneCode> = in_scope
         .iter()
@@ -440,47 +425,9 @@ pub fn next_report_at(
         .unwrap_or(now + Duration::days(1))
 }
 
-/// The week against the one before: « +25 % », « −10 % », « stable », or
-/// « nouveau » when the week before had none.
-pub fn trend(week: u64, before: u64) -> String {
-    match (week, before) {
-        (0, 0) => "—".to_owned(),
-        (_, 0) => "nouveau".to_owned(),
-        (w, b) if w == b => "stable".to_owned(),
-        (w, b) => {
-            let change = (w as f64 - b as f64) * 100.0 / b as f64;
-            let rounded = change.round() as i64;
-            if rounded > 0 {
-                format!("+{rounded} %")
-            } else {
-                format!("−{} %", rounded.unsigned_abs())
-            }
-        }
-    }
-}
-
-/// « +3 », « −2 », « 0 ».
-pub fn signed(n: i64) -> String {
-    match n {
-        0 => "0".to_owned(),
-        n if n > 0 => format!("+{n}"),
-        n => format!("−{}", n.unsigned_abs()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_trend_reads_as_a_person_would_say_it() {
-        assert_eq!(trend(0, 0), "—");
-        assert_eq!(trend(3, 0), "nouveau");
-        assert_eq!(trend(4, 4), "stable");
-        assert_eq!(trend(5, 4), "+25 %");
-        assert_eq!(trend(3, 4), "−25 %");
-        assert_eq!(signed(-2), "−2");
-    }
 
     #[test]
     fn the_report_goes_at_the_next_hour_of_the_departement_s_clock() {

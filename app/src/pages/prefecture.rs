@@ -63,13 +63,14 @@ pub(super) async fn prefecture_page(
         .iter()
         .filter(|r| scope.contains(&r.commune))
         .collect();
+    let day = decompte_core::aggregate::Windows::of(in_scope.iter().copied(), settings, date);
     let day_settings: Vec<Value> = settings
         .iter()
         .enumerate()
         .map(|(i, s)| {
             json!({
                 "label": s.label,
-                "total": in_scope.iter().map(|r| u64::from(r.count(&s.key))).sum::<u64>(),
+                "total": day.day[i],
                 "color": decompte_templates::setting_color(i),
             })
         })
@@ -222,7 +223,7 @@ pub(super) async fn prefecture_page(
             "scope_label": scope.label(),
             "may_correct": session.caller.is_prefecture(),
             "percent": completeness.percent(),
-            "day_total": in_scope.iter().map(|r| r.total()).sum::<u64>(),
+            "day_total": day.day_total(),
             "day_settings": day_settings,
             "reported_rows": reported_rows,
             "settings": settings.iter()

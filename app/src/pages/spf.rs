@@ -6,7 +6,8 @@ use axum::extract::Multipart;
 use decompte_core::reference::parse_spf;
 use decompte_store::ReferenceSeries;
 
-use crate::report::{signed, HOSPITAL};
+use crate::report::HOSPITAL;
+use decompte_core::aggregate::signed;
 
 use super::*;
 
