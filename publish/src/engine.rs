@@ -1055,11 +1055,10 @@ fn render_departement(
             (departement, seen)
         }
     };
-    let (summary, masked) = config.publishable(&departement);
+    let view = config.publishable(&departement);
     let renderer = Renderer::new(config, today, demo);
-    let rendered =
-        renderer.departement(masked.as_ref().unwrap_or(&departement), &summary, communes)?;
-    drop(masked);
+    let rendered = renderer.departement(&view, communes)?;
+    let summary = view.into_summary();
     Ok(Rendered {
         code: code.to_owned(),
         files: rendered.files,

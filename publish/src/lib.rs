@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 pub use cdn::Cdn;
 pub use engine::{Publisher, AUTOMATIC, STATE};
-pub use render::{RenderError, RenderedSite, SiteConfig};
+pub use render::{Publishable, RenderError, RenderedSite, SiteConfig};
 #[cfg(any(test, feature = "testing"))]
 pub use sink::MemorySink;
 pub use sink::{FolderSink, Sink, SinkError};

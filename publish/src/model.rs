@@ -209,8 +209,9 @@ impl<'a> DepartementReports<'a> {
             .map(|(c, d)| (*c as usize, &self.communes[*c as usize].1[*d as usize]))
     }
 
-    /// What the rest of the site needs to know of this département.
-    pub fn summary(&self, width: usize) -> Summary {
+    /// What the rest of the site needs to know of this département,
+    /// unmasked: [`crate::SiteConfig::publishable`] is its one reader.
+    pub(crate) fn summary(&self, width: usize) -> Summary {
         let mut days: BTreeMap<NaiveDate, DaySummary> = BTreeMap::new();
         let mut communes = Vec::with_capacity(self.communes.len());
         let mut watermark = None;
@@ -245,6 +246,7 @@ impl<'a> DepartementReports<'a> {
             communes,
             watermark,
             demo,
+            sealed: Sealed,
         }
     }
 }
@@ -274,7 +276,15 @@ pub struct Summary {
     pub watermark: Option<DateTime<Utc>>,
     /// Some of its reports come from the demonstration.
     pub demo: bool,
+    /// Outside this crate a summary is read, never made: the only ones are
+    /// [`crate::SiteConfig::publishable`]'s.
+    #[serde(skip)]
+    sealed: Sealed,
 }
+
+/// See [`Summary::sealed`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Sealed;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaySummary {

@@ -66,26 +66,59 @@ impl SiteConfig {
         self.small_counts.map(|k| Protection { k })
     }
 
-    /// A département's summary, and what the renderer may read of it and
-    /// of its reports: all of it, or under the rule of small counts their
-    /// masked view ([`Protection`]).
-    pub fn publishable<'a>(
+    /// What the renderer may read of a département: all of it, or under
+    /// the rule of small counts its masked view ([`Protection`]). The one
+    /// way to a [`Publishable`], and so to a page.
+    pub fn publishable<'v, 'a>(
         &self,
-        departement: &DepartementReports<'a>,
-    ) -> (Summary, Option<DepartementReports<'a>>) {
+        departement: &'v DepartementReports<'a>,
+    ) -> Publishable<'v, 'a> {
         let mut summary = departement.summary(self.settings.len());
-        match self.protection() {
-            None => (summary, None),
-            Some(protection) => {
-                protection.mask_summary(&mut summary);
-                (summary, Some(protection.mask(departement)))
-            }
+        let masked = self.protection().map(|protection| {
+            protection.mask_summary(&mut summary);
+            protection.mask(departement)
+        });
+        Publishable {
+            summary,
+            masked,
+            whole: departement,
         }
     }
 
     /// Several départements: the site has a level per département.
     pub fn by_departement(&self) -> bool {
         self.scope.departement_codes().nth(1).is_some()
+    }
+}
+
+/// A département as the site may show it: its summary and its reports,
+/// masked under the rule of small counts. Only [`SiteConfig::publishable`]
+/// makes one, and the renderer reads a département through nothing else,
+/// so an unmasked figure cannot reach a page.
+pub struct Publishable<'v, 'a> {
+    summary: Summary,
+    masked: Option<DepartementReports<'a>>,
+    whole: &'v DepartementReports<'a>,
+}
+
+impl<'v, 'a> Publishable<'v, 'a> {
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The reports the pages may show.
+    pub fn reports(&self) -> &DepartementReports<'a> {
+        self.masked.as_ref().unwrap_or(self.whole)
+    }
+
+    /// Whether the rule of small counts masked it.
+    pub fn is_masked(&self) -> bool {
+        self.masked.is_some()
+    }
+
+    /// The summary, what the scope's pages are made of.
+    pub fn into_summary(self) -> Summary {
+        self.summary
     }
 }
 
@@ -118,18 +151,20 @@ pub fn render(
     today: NaiveDate,
 ) -> Result<RenderedSite, RenderError> {
     let departements = DepartementReports::all(&config.scope, &config.settings, reports);
-    let published: Vec<(Summary, Option<DepartementReports<'_>>)> =
+    let published: Vec<Publishable<'_, '_>> =
         departements.iter().map(|d| config.publishable(d)).collect();
-    let renderer = Renderer::new(config, today, published.iter().any(|(s, _)| s.demo));
+    let renderer = Renderer::new(config, today, published.iter().any(|p| p.summary().demo));
     let mut files: BTreeMap<String, Vec<u8>> = renderer.stylesheet().into_iter().collect();
     let mut parts = Vec::new();
-    for (departement, (summary, masked)) in departements.iter().zip(&published) {
-        let rendered =
-            renderer.departement(masked.as_ref().unwrap_or(departement), summary, None)?;
+    for departement in &published {
+        let rendered = renderer.departement(departement, None)?;
         files.extend(rendered.files);
         parts.push(rendered.data);
     }
-    let summaries: Vec<Summary> = published.into_iter().map(|(s, _)| s).collect();
+    let summaries: Vec<Summary> = published
+        .into_iter()
+        .map(Publishable::into_summary)
+        .collect();
     files.extend(renderer.scope_data(&parts));
     files.extend(renderer.scope_pages(&summaries)?);
     Ok(RenderedSite {
@@ -253,10 +288,10 @@ impl<'a> Renderer<'a> {
     /// départements, and its part of the whole-scope CSV.
     pub fn departement(
         &self,
-        departement: &DepartementReports<'_>,
-        summary: &Summary,
+        view: &Publishable<'_, '_>,
         communes: Option<&std::collections::BTreeSet<String>>,
     ) -> Result<RenderedDepartement, RenderError> {
+        let (departement, summary) = (view.reports(), view.summary());
         // The commune pages, the CSV (and its compression) and the JSON,
         // on every core.
         let order = departement.day_order();

@@ -185,9 +185,11 @@ fn view(data: &Data, config: &SiteConfig) -> String {
     DepartementReports::all(&config.scope, &config.settings, &reports)
         .iter()
         .map(|departement| {
-            let (summary, masked) = config.publishable(departement);
-            let masked = masked.expect("masked under the rule");
-            let communes: Vec<_> = masked
+            let view = config.publishable(departement);
+            assert!(view.is_masked(), "masked under the rule");
+            let summary = view.summary();
+            let communes: Vec<_> = view
+                .reports()
                 .communes
                 .iter()
                 .map(|(c, days)| (c.code.to_string(), days))
