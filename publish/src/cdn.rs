@@ -20,10 +20,10 @@ pub fn invalidation_paths(outcome: &Outcome) -> Vec<String> {
         .written
         .iter()
         .chain(&outcome.deleted)
-        .filter(|path| !path.starts_with("assets/"))
+        .filter(|path| !path.starts_with(crate::paths::ASSETS))
         .flat_map(|path| {
             let url = format!("/{path}");
-            if path == "index.html" {
+            if path == crate::paths::OVERVIEW {
                 vec!["/".to_owned(), url]
             } else {
                 vec![url]

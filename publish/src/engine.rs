@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::{DayCounts, DepartementReports, Summary};
+use crate::paths;
 use crate::render::{DataPart, Renderer, SiteConfig};
 use crate::{
     cdn, write_rank, Cdn, Manifest, ManifestEntry, Outcome, Progress, PublishError, Sink, MANIFEST,
@@ -831,7 +832,7 @@ impl Publisher {
                     .map(|s| {
                         renderer
                             .departement_page(s)
-                            .map(|bytes| (format!("departements/{}.html", s.code), bytes))
+                            .map(|bytes| (paths::departement(&s.code), bytes))
                     })
                     .collect::<Result<Vec<_>, _>>()
             })
@@ -846,21 +847,14 @@ impl Publisher {
             if multi {
                 let (head, head_gz) = renderer.data_heads();
                 let codes: Vec<&str> = config.scope.departement_codes().collect();
-                let csv: Vec<(String, usize)> = codes
-                    .iter()
-                    .map(|d| (format!("donnees/departements/{d}/deces.csv"), head.len()))
-                    .collect();
-                let gz: Vec<(String, usize)> = codes
-                    .iter()
-                    .map(|d| {
-                        (
-                            format!("donnees/departements/{d}/deces.csv.gz"),
-                            head_gz.len(),
-                        )
-                    })
-                    .collect();
-                writer.compose("donnees/deces.csv", head, &csv).await?;
-                writer.compose("donnees/deces.csv.gz", head_gz, &gz).await?;
+                let (mut csv, mut gz) = (Vec::new(), Vec::new());
+                for code in &codes {
+                    let [part, part_gz, _] = paths::departement_data(code);
+                    csv.push((part, head.len()));
+                    gz.push((part_gz, head_gz.len()));
+                }
+                writer.compose(paths::DATA_CSV, head, &csv).await?;
+                writer.compose(paths::DATA_CSV_GZ, head_gz, &gz).await?;
             } else {
                 writer.put_all(renderer.scope_data(&parts)).await?;
             }

@@ -22,7 +22,7 @@ pub fn content_type(path: &str) -> &'static str {
 /// The `Cache-Control` of a published file: fingerprinted assets for a year,
 /// the manifest never without revalidation, pages and data for a minute.
 pub fn cache_control(path: &str) -> &'static str {
-    if path.starts_with("assets/") {
+    if path.starts_with(crate::paths::ASSETS) {
         "public, max-age=31536000, immutable"
     } else if path == MANIFEST {
         "no-cache"

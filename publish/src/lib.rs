@@ -18,6 +18,7 @@ pub mod headers;
 pub mod map;
 pub mod model;
 pub mod opendata;
+pub mod paths;
 pub mod render;
 pub mod sink;
 pub mod trigger;
@@ -124,10 +125,10 @@ impl PublishError {
 /// pages, other pages, the overview last.
 pub(crate) fn write_rank(path: &str) -> u8 {
     match path {
-        _ if path.starts_with("assets/") => 0,
-        _ if path.starts_with("donnees/") => 1,
-        _ if path.starts_with("communes/") || path.starts_with("lieux/") => 2,
-        "index.html" => 4,
+        _ if path.starts_with(paths::ASSETS) => 0,
+        _ if path.starts_with(paths::DATA) => 1,
+        _ if paths::is_commune_or_setting(path) => 2,
+        paths::OVERVIEW => 4,
         _ => 3,
     }
 }

@@ -24,6 +24,7 @@ use crate::charts::{self, Caption};
 use crate::map::{self, Area};
 use crate::model::{add_days, DayCounts, DaySummary, DepartementReports, Protection, Summary};
 use crate::opendata;
+use crate::paths;
 use decompte_templates::format_int;
 
 /// What a deployment publishes about itself.
@@ -219,9 +220,8 @@ impl<'a> Renderer<'a> {
                 .iter()
                 .map(|s| json!({"key": s.key, "label": s.label}))
                 .collect(),
-            stylesheet_path: format!(
-                "assets/style.{}.css",
-                &hex::encode(Sha256::digest(decompte_templates::STYLESHEET))[..12]
+            stylesheet_path: paths::stylesheet(
+                &hex::encode(Sha256::digest(decompte_templates::STYLESHEET))[..12],
             ),
             header_gz: opendata::gzip(header.as_bytes()),
             header,
@@ -307,7 +307,7 @@ impl<'a> Renderer<'a> {
                             })
                             .map(|(commune, days)| {
                                 self.commune_page(commune, days)
-                                    .map(|page| (format!("communes/{}.html", commune.code), page))
+                                    .map(|page| (paths::commune(commune.code.as_str()), page))
                             })
                             .collect::<Result<Vec<_>, _>>()
                     },
@@ -333,21 +333,21 @@ impl<'a> Renderer<'a> {
         let mut files = pages?;
         if self.multi() {
             files.push((
-                format!("departements/{}.html", departement.code),
+                paths::departement(departement.code),
                 self.departement_page(summary)?,
             ));
-            let folder = format!("donnees/departements/{}", departement.code);
+            let [csv_path, gz_path, json_path] = paths::departement_data(departement.code);
             let mut whole = Vec::with_capacity(self.header.len() + csv.len());
             whole.extend_from_slice(self.header.as_bytes());
             whole.extend_from_slice(&csv);
             let mut whole_gz = Vec::with_capacity(self.header_gz.len() + gz.len());
             whole_gz.extend_from_slice(&self.header_gz);
             whole_gz.extend_from_slice(&gz);
-            files.push((format!("{folder}/deces.csv"), whole));
-            files.push((format!("{folder}/deces.csv.gz"), whole_gz));
-            files.push((format!("{folder}/deces.json"), json));
+            files.push((csv_path, whole));
+            files.push((gz_path, whole_gz));
+            files.push((json_path, json));
         } else {
-            files.push(("donnees/deces.json".into(), json));
+            files.push((paths::DATA_JSON.into(), json));
         }
         Ok(RenderedDepartement {
             files,
@@ -375,8 +375,8 @@ impl<'a> Renderer<'a> {
             gz.extend_from_slice(&part.gz);
         }
         vec![
-            ("donnees/deces.csv".into(), csv),
-            ("donnees/deces.csv.gz".into(), gz),
+            (paths::DATA_CSV.into(), csv),
+            (paths::DATA_CSV_GZ.into(), gz),
         ]
     }
 
@@ -390,13 +390,13 @@ impl<'a> Renderer<'a> {
             || self.setting_pages(summaries),
         );
         let mut files = vec![
-            ("index.html".into(), overview?),
+            (paths::OVERVIEW.into(), overview?),
             (
-                "methodologie.html".into(),
+                paths::METHODOLOGY.into(),
                 self.page("site/methodologie.html", self.base(""))?,
             ),
             (
-                "accessibilite.html".into(),
+                paths::ACCESSIBILITY.into(),
                 self.page("site/accessibilite.html", {
                     let mut context = self.base("");
                     context["audit"] = json!(decompte_templates::rgaa::audit());
@@ -404,17 +404,17 @@ impl<'a> Renderer<'a> {
                 })?,
             ),
             (
-                "mentions-legales.html".into(),
+                paths::LEGAL.into(),
                 self.page("site/mentions-legales.html", self.base(""))?,
             ),
             (
-                "donnees-personnelles.html".into(),
+                paths::PERSONAL_DATA.into(),
                 self.page("site/donnees-personnelles.html", self.base(""))?,
             ),
-            ("plan-du-site.html".into(), self.site_map()?),
+            (paths::SITE_MAP.into(), self.site_map()?),
             // Served for any missing address, at any depth: its links start at the site's root.
             (
-                "404.html".into(),
+                paths::NOT_FOUND.into(),
                 self.page("site/404.html", self.base("/"))?,
             ),
         ];
@@ -422,7 +422,7 @@ impl<'a> Renderer<'a> {
         let settings = &self.config.settings;
         let scope = &self.config.scope;
         files.push((
-            "donnees/schema.json".into(),
+            paths::SCHEMA.into(),
             pretty(&match self.config.small_counts {
                 None => opendata::schema(settings),
                 Some(k) => opendata::protected_schema(settings, k),
@@ -450,7 +450,7 @@ impl<'a> Renderer<'a> {
             );
         }
         files.push((
-            "donnees/datapackage.json".into(),
+            paths::DATAPACKAGE.into(),
             pretty(&opendata::datapackage(
                 &title,
                 &resources,
@@ -678,7 +678,7 @@ impl<'a> Renderer<'a> {
                         code: &s.code,
                         departement: &s.code,
                         name: scope.departement_name(&s.code).unwrap_or(&s.code),
-                        href: format!("departements/{}.html", s.code),
+                        href: paths::departement(&s.code),
                         total,
                         rate: per_100k(total, population),
                         hatched: false,
@@ -907,7 +907,7 @@ impl<'a> Renderer<'a> {
                     }),
                 );
                 Ok((
-                    format!("lieux/{}.html", setting.key),
+                    paths::setting(&setting.key),
                     self.page("site/lieu.html", context)?,
                 ))
             })
@@ -924,10 +924,9 @@ fn dsfr_folder() -> &'static str {
             .iter()
             .find(|(path, _)| *path == "dsfr.min.css")
             .map_or(&[][..], |(_, bytes)| *bytes);
-        format!(
-            "assets/dsfr-{}-{}",
+        paths::dsfr(
             decompte_templates::DSFR_VERSION,
-            &hex::encode(Sha256::digest(stylesheet))[..8]
+            &hex::encode(Sha256::digest(stylesheet))[..8],
         )
     });
     &FOLDER
