@@ -24,27 +24,41 @@
 //! Under the rule of small counts the timer publishes at most once per
 //! [`RELEASE_EVERY_MINUTES`], and no instant of a declaration is published
 //! (see [`crate::model::Protection`]).
+//!
+//! Split by concern: `state` (what a publication leaves for the next),
+//! `writer` (files against the previous manifest), `departement` (one
+//! département rendered), `fingerprint` (what rendered the site),
+//! `priority` (rendering threads that yield to requests); the
+//! orchestration is here.
+
+mod departement;
+mod fingerprint;
+mod priority;
+mod state;
+mod writer;
+
+pub use priority::render_in_background;
+pub use state::{State, KEPT_DAYS};
+
+use departement::{render_departement, Origin};
+use fingerprint::fingerprint;
+use state::{recent_key, release_period};
+use writer::Writer;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Report};
 use decompte_store::{
-    ChangeMark, Publication, PublicationRequest, PublicationStatus, Store, StoreError, Tally,
-    CHANGE_MARGIN_MINUTES,
+    ChangeMark, Publication, PublicationRequest, PublicationStatus, Store, StoreError,
 };
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::model::{DayCounts, DepartementReports, Summary};
+use crate::model::{DayCounts, Summary};
 use crate::paths;
 use crate::render::{DataPart, Renderer, SiteConfig};
-use crate::{
-    cdn, write_rank, Cdn, Manifest, ManifestEntry, Outcome, Progress, PublishError, Sink, MANIFEST,
-};
+use crate::{cdn, Cdn, Manifest, ManifestEntry, Outcome, Progress, PublishError, Sink, MANIFEST};
 
 /// The name of the publisher's [`State`] among its private files
 /// ([`Sink::write_private`]), out of the public site: it lists the reports
@@ -61,115 +75,6 @@ pub const AUTOMATIC: &str = "automatique";
 /// freshness (an hour at most), written on the methodology page.
 pub const RELEASE_EVERY_MINUTES: i64 = 60;
 
-/// What the last publication published: enough to publish the next change
-/// without reading every report.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct State {
-    /// The text, the configuration and the version that rendered it: another
-    /// one means a full publication.
-    fingerprint: String,
-    today: NaiveDate,
-    /// The latest `recorded_at` published.
-    watermark: Option<DateTime<Utc>>,
-    /// Where the store's changes are read from next; none (a state of an
-    /// earlier version) or of another kind: a full publication.
-    #[serde(default)]
-    mark: Option<ChangeMark>,
-    /// When this publication ran (its `now`).
-    #[serde(default)]
-    published_at: Option<DateTime<Utc>>,
-    /// With a mark by instant, the reports published that were recorded
-    /// within the margin before the watermark: a change read again is
-    /// recognised, not re-rendered. Empty with a sequence.
-    recent: BTreeMap<String, DateTime<Utc>>,
-    demo: bool,
-    summaries: BTreeMap<String, Summary>,
-    /// The manifest the state goes with (in memory only).
-    #[serde(skip)]
-    manifest: BTreeMap<String, ManifestEntry>,
-    /// The days of the départements published last, as many as
-    /// [`KEPT_DAYS`] allows, least recently published first (in memory
-    /// only): a change there is applied to them, not read again.
-    #[serde(skip)]
-    kept: Vec<(String, Vec<Vec<DayCounts>>)>,
-}
-
-/// How many commune-days the publisher keeps in memory between
-/// publications (about 80 bytes each): a département or two of the
-/// largest, or a whole small deployment.
-pub const KEPT_DAYS: usize = 500_000;
-
-impl State {
-    /// Takes in reports now published: the watermark moves, and with a mark
-    /// by instant, those within the margin before it are remembered (only
-    /// those: the set is bounded by the writes of the last minutes).
-    fn saw(&mut self, reports: &[(CommuneCode, NaiveDate, u32, DateTime<Utc>)]) {
-        for (_, _, _, at) in reports {
-            self.watermark = self.watermark.max(Some(*at));
-        }
-        if !matches!(self.mark, Some(ChangeMark::Instant(_))) {
-            return;
-        }
-        let floor = self.since();
-        for (commune, date, version, at) in reports {
-            if *at >= floor {
-                self.recent
-                    .insert(recent_key(commune, *date, *version), *at);
-            }
-        }
-        self.recent.retain(|_, at| *at >= floor);
-    }
-
-    fn take_kept(&mut self, code: &str) -> Option<Vec<Vec<DayCounts>>> {
-        let at = self.kept.iter().position(|(c, _)| c == code)?;
-        Some(self.kept.remove(at).1)
-    }
-
-    /// Keeps a département's days, forgetting the least recently published
-    /// ones beyond [`KEPT_DAYS`].
-    fn keep(&mut self, code: &str, days: Vec<Vec<DayCounts>>) {
-        let size = |days: &Vec<Vec<DayCounts>>| days.iter().map(Vec::len).sum::<usize>();
-        if size(&days) > KEPT_DAYS {
-            return;
-        }
-        self.kept.push((code.to_owned(), days));
-        let mut total: usize = self.kept.iter().map(|(_, d)| size(d)).sum();
-        while total > KEPT_DAYS {
-            let (_, evicted) = self.kept.remove(0);
-            total -= size(&evicted);
-        }
-    }
-
-    fn since(&self) -> DateTime<Utc> {
-        self.watermark.map_or(DateTime::<Utc>::MIN_UTC, |w| {
-            w - chrono::Duration::minutes(CHANGE_MARGIN_MINUTES)
-        })
-    }
-
-    fn to_bytes(&self) -> Result<Vec<u8>, PublishError> {
-        let json = serde_json::to_vec(self).map_err(|e| PublishError::Manifest(e.to_string()))?;
-        Ok(crate::opendata::gzip(&json))
-    }
-
-    fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        let mut json = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut json)
-            .ok()?;
-        serde_json::from_slice(&json).ok()
-    }
-}
-
-/// The release period of an instant (see [`RELEASE_EVERY_MINUTES`]).
-fn release_period(at: DateTime<Utc>) -> i64 {
-    at.timestamp().div_euclid(RELEASE_EVERY_MINUTES * 60)
-}
-
-/// How a published report is remembered in [`State::recent`].
-fn recent_key(commune: &CommuneCode, date: NaiveDate, version: u32) -> String {
-    format!("{commune}/{date}/{version}")
-}
-
 /// What a publication renders.
 struct Plan {
     /// Départements to read and render; `Some(communes)`: only those pages
@@ -181,168 +86,6 @@ struct Plan {
     /// The reports recorded since the last publication, by département.
     changes: BTreeMap<String, Vec<(CommuneCode, DayCounts)>>,
     full: bool,
-}
-
-/// Writes the files of one publication against the previous manifest:
-/// only what changed, each file once, the manifest last.
-struct Writer {
-    sink: Arc<dyn Sink>,
-    previous: BTreeMap<String, ManifestEntry>,
-    next: BTreeMap<String, ManifestEntry>,
-    outcome: Outcome,
-    had_manifest: bool,
-    /// The batch being written while the next département renders.
-    pending: Option<tokio::task::JoinHandle<Result<(), crate::SinkError>>>,
-}
-
-impl Writer {
-    fn new(
-        sink: Arc<dyn Sink>,
-        previous: BTreeMap<String, ManifestEntry>,
-        had_manifest: bool,
-        full: bool,
-    ) -> Self {
-        // A partial publication keeps every file it does not render.
-        let next = if full {
-            BTreeMap::new()
-        } else {
-            previous.clone()
-        };
-        Self {
-            sink,
-            previous,
-            next,
-            outcome: Outcome::default(),
-            had_manifest,
-            pending: None,
-        }
-    }
-
-    /// Hashes every file (on all cores), then starts writing those that
-    /// changed, after the batch before: writes stay in order, and a batch is
-    /// written while the next département renders.
-    async fn put_all(&mut self, mut files: Vec<(String, Vec<u8>)>) -> Result<(), PublishError> {
-        files.sort_by(|a, b| (write_rank(&a.0), &a.0).cmp(&(write_rank(&b.0), &b.0)));
-        let hashed: Vec<(String, Vec<u8>, String)> = tokio::task::spawn_blocking(move || {
-            files
-                .into_par_iter()
-                .map(|(path, bytes)| {
-                    let hash = hex::encode(Sha256::digest(&bytes));
-                    (path, bytes, hash)
-                })
-                .collect()
-        })
-        .await
-        .map_err(|e| PublishError::Task(e.to_string()))?;
-        let mut changed = Vec::new();
-        for (path, bytes, sha256) in hashed {
-            self.next.insert(
-                path.clone(),
-                ManifestEntry {
-                    path: path.clone(),
-                    sha256: sha256.clone(),
-                    size: bytes.len() as u64,
-                },
-            );
-            if self.previous.get(&path).is_none_or(|e| e.sha256 != sha256) {
-                self.outcome.written.push(path.clone());
-                changed.push((path, bytes));
-            }
-        }
-        self.flush().await?;
-        if !changed.is_empty() {
-            // One call per rank (data, pages, the overview): a sink may
-            // write a call's files in any order, never two calls at once.
-            let mut groups: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
-            for file in changed {
-                match groups.last_mut() {
-                    Some(group) if write_rank(&group[0].0) == write_rank(&file.0) => {
-                        group.push(file)
-                    }
-                    _ => groups.push(vec![file]),
-                }
-            }
-            let sink = Arc::clone(&self.sink);
-            self.pending = Some(tokio::spawn(async move {
-                for group in groups {
-                    sink.write_files(group).await?;
-                }
-                Ok(())
-            }));
-        }
-        Ok(())
-    }
-
-    /// Waits for the batch being written.
-    async fn flush(&mut self) -> Result<(), PublishError> {
-        if let Some(pending) = self.pending.take() {
-            pending
-                .await
-                .map_err(|e| PublishError::Task(e.to_string()))??;
-        }
-        Ok(())
-    }
-
-    /// The whole-scope `target`, composed by the sink from the départements' files.
-    async fn compose(
-        &mut self,
-        target: &str,
-        head: &[u8],
-        parts: &[(String, usize)],
-    ) -> Result<(), PublishError> {
-        self.flush().await?;
-        let (sha256, size) = self.sink.compose(target, head, parts).await?;
-        if self.previous.get(target).is_none_or(|e| e.sha256 != sha256) {
-            self.outcome.written.push(target.to_owned());
-        }
-        self.next.insert(
-            target.to_owned(),
-            ManifestEntry {
-                path: target.to_owned(),
-                sha256,
-                size,
-            },
-        );
-        Ok(())
-    }
-
-    /// Deletes what the previous manifest named and this full publication
-    /// did not write, then writes the manifest if anything changed.
-    async fn finish(
-        mut self,
-        full: bool,
-        now: DateTime<Utc>,
-        watermark: Option<DateTime<Utc>>,
-    ) -> Result<(Outcome, BTreeMap<String, ManifestEntry>), PublishError> {
-        self.flush().await?;
-        if full {
-            let stale: Vec<String> = self
-                .previous
-                .keys()
-                .filter(|p| !self.next.contains_key(*p) && p.as_str() != MANIFEST)
-                .cloned()
-                .collect();
-            for path in stale {
-                self.sink.delete(&path).await?;
-                self.outcome.deleted.push(path);
-            }
-        }
-        self.outcome.unchanged = self.next.len().saturating_sub(self.outcome.written.len());
-        if self.had_manifest && self.outcome.written.is_empty() && self.outcome.deleted.is_empty() {
-            return Ok((self.outcome, self.next));
-        }
-        let manifest = Manifest {
-            generated_at: now,
-            watermark,
-            files: self.next.values().cloned().collect(),
-        };
-        let mut bytes = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| PublishError::Manifest(e.to_string()))?;
-        bytes.push(b'\n');
-        self.sink.write(MANIFEST, &bytes).await?;
-        self.outcome.written.push(MANIFEST.into());
-        Ok((self.outcome, self.next))
-    }
 }
 
 /// How a run ended: done, or to be done again in full because the
@@ -1002,130 +745,4 @@ impl Publisher {
         }
         publication
     }
-}
-
-/// Where a département's reports come from: the store, or the days kept
-/// from the last publication and the reports recorded since.
-enum Origin {
-    Read(Vec<Tally>),
-    Kept(Vec<Vec<DayCounts>>, Vec<(CommuneCode, DayCounts)>),
-}
-
-/// Renders one département (on the blocking pool, its commune pages on
-/// every core).
-fn render_departement(
-    config: &SiteConfig,
-    today: NaiveDate,
-    demo: bool,
-    code: &str,
-    communes: Option<&BTreeSet<String>>,
-    source: Origin,
-) -> Result<Rendered, PublishError> {
-    let (departement, seen) = match source {
-        Origin::Read(mut tallies) => {
-            // In the order of (commune, day), as SQLite reads them and as
-            // what follows is fastest with: PostgreSQL returns a département
-            // in the order its rows were written.
-            crate::model::sort_tallies(&mut tallies);
-            let seen = tallies
-                .iter()
-                .filter(|t| config.scope.contains(&t.commune))
-                .map(|t| (t.commune.clone(), t.date, t.version, t.recorded_at))
-                .collect();
-            (
-                DepartementReports::from_tallies(code, &config.scope, tallies),
-                seen,
-            )
-        }
-        Origin::Kept(days, changes) => {
-            let mut departement = DepartementReports::from_kept(code, &config.scope, days);
-            let seen = changes
-                .iter()
-                .map(|(c, d)| (c.clone(), d.date, d.version, d.recorded_at))
-                .collect();
-            for (commune, day) in changes {
-                departement.apply(&commune, day);
-            }
-            (departement, seen)
-        }
-    };
-    let view = config.publishable(&departement);
-    let renderer = Renderer::new(config, today, demo);
-    let rendered = renderer.departement(&view, communes)?;
-    let summary = view.into_summary();
-    Ok(Rendered {
-        code: code.to_owned(),
-        files: rendered.files,
-        summary,
-        data: rendered.data,
-        seen,
-        days: departement.into_days(),
-    })
-}
-
-/// What rendered the site: this version, the templates, the configuration
-/// and the communes in scope. A state of another fingerprint is not resumed.
-fn fingerprint(config: &SiteConfig) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(env!("CARGO_PKG_VERSION"));
-    for source in decompte_templates::sources() {
-        hasher.update(source);
-        hasher.update([0]);
-    }
-    hasher.update(&config.publisher);
-    hasher.update([0]);
-    hasher.update(&config.crisis);
-    hasher.update([0]);
-    hasher.update(config.small_counts.unwrap_or(0).to_le_bytes());
-    for setting in config.settings.iter() {
-        hasher.update(&setting.key);
-        hasher.update([0]);
-        hasher.update(&setting.label);
-        hasher.update([0]);
-    }
-    for commune in config.scope.communes() {
-        let _ = write!(
-            HashWriter(&mut hasher),
-            "{},{},{},{};",
-            commune.code,
-            commune.name,
-            commune.departement,
-            commune.population
-        );
-    }
-    hex::encode(hasher.finalize())
-}
-
-struct HashWriter<'h>(&'h mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The nice value of the rendering threads in a process that also answers
-/// requests: a publication then takes the cores only when nobody is
-/// waiting for them.
-const RENDER_NICENESS: i32 = 10;
-
-/// Makes the threads that render publications (rayon's global pool) yield
-/// to the others: for `decompte serve`, where a publication running on
-/// every core would otherwise delay the declarations that arrive meanwhile
-/// by as long as it lasts. Call it once, before the first publication.
-pub fn render_in_background() -> Result<(), rayon::ThreadPoolBuildError> {
-    rayon::ThreadPoolBuilder::new()
-        .start_handler(|_| {
-            let thread = rustix::thread::gettid();
-            if let Err(error) = rustix::process::setpriority_process(Some(thread), RENDER_NICENESS)
-            {
-                tracing::warn!(%error, "could not lower the priority of a rendering thread");
-            }
-        })
-        .build_global()
 }
