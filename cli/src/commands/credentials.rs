@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use decompte::{LocalApp, Options};
 use decompte_app::auth::{issue_credential, revoke_credential, NewCredential};
 use decompte_app::second_factor;
@@ -29,49 +29,53 @@ impl RoleArg {
     }
 }
 
+/// What `decompte credentials issue` takes.
+#[derive(Args)]
+pub struct IssueArgs {
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// INSEE code of the commune (required for --role commune).
+    #[arg(long)]
+    pub commune: Option<String>,
+    /// For --role prefecture: the départements the code covers (`56,29`),
+    /// inside the deployment's --departements; every one of them if omitted.
+    #[arg(long, value_delimiter = ',')]
+    pub scope: Vec<String>,
+    /// Who holds the code, for the list ("Mairie de Vannes", "Cellule de crise").
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Days the code stays valid. Default: prefecture and national codes
+    /// --supervisor-code-days (90), commune codes for ever.
+    #[arg(long)]
+    pub expires_in_days: Option<u64>,
+    /// For a prefecture or national code: enrol its second factor now
+    /// and print the TOTP secret and the recovery codes with the access
+    /// code — for a machine client of the API, or a hand-over in
+    /// person. Without it, the holder enrols at the first login.
+    #[arg(long)]
+    pub second_factor: bool,
+    /// With --role commune and no --commune: a code for every commune of
+    /// the deployment, one line each (one JSON object per line with --json).
+    #[arg(long, conflicts_with = "commune")]
+    pub every_commune: bool,
+    /// With --role commune: write a printable access letter per mairie
+    /// (PDF, A4) to this file, the code shown there only. With
+    /// --every-commune, for the communes that have no active code yet
+    /// (--scope limits them to some départements); with --commune, a new
+    /// code that replaces the commune's previous ones. Needs --public-url,
+    /// the address the letters give.
+    #[arg(long, value_name = "FILE.pdf")]
+    pub letters: Option<PathBuf>,
+    /// Print {"id","access_code","role","commune","departements","expires_at"}
+    /// (and "totp_secret", "recovery_codes" with --second-factor) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Issue an access code; it is printed once and never stored.
-    Issue {
-        #[arg(long, value_enum)]
-        role: RoleArg,
-        /// INSEE code of the commune (required for --role commune).
-        #[arg(long)]
-        commune: Option<String>,
-        /// For --role prefecture: the départements the code covers (`56,29`),
-        /// inside the deployment's --departements; every one of them if omitted.
-        #[arg(long, value_delimiter = ',')]
-        scope: Vec<String>,
-        /// Who holds the code, for the list ("Mairie de Vannes", "Cellule de crise").
-        #[arg(long)]
-        label: Option<String>,
-        /// Days the code stays valid. Default: prefecture and national codes
-        /// --supervisor-code-days (90), commune codes for ever.
-        #[arg(long)]
-        expires_in_days: Option<u64>,
-        /// For a prefecture or national code: enrol its second factor now
-        /// and print the TOTP secret and the recovery codes with the access
-        /// code — for a machine client of the API, or a hand-over in
-        /// person. Without it, the holder enrols at the first login.
-        #[arg(long)]
-        second_factor: bool,
-        /// With --role commune and no --commune: a code for every commune of
-        /// the deployment, one line each (one JSON object per line with --json).
-        #[arg(long, conflicts_with = "commune")]
-        every_commune: bool,
-        /// With --role commune: write a printable access letter per mairie
-        /// (PDF, A4) to this file, the code shown there only. With
-        /// --every-commune, for the communes that have no active code yet
-        /// (--scope limits them to some départements); with --commune, a new
-        /// code that replaces the commune's previous ones. Needs --public-url,
-        /// the address the letters give.
-        #[arg(long, value_name = "FILE.pdf")]
-        letters: Option<PathBuf>,
-        /// Print {"id","access_code","role","commune","departements","expires_at"}
-        /// (and "totp_secret", "recovery_codes" with --second-factor) as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Issue(IssueArgs),
     /// Revoke an access code by its id; its sessions end at once.
     Revoke {
         id: String,
@@ -88,187 +92,205 @@ pub enum Command {
 
 pub async fn run(options: &Options, command: Command) -> anyhow::Result<()> {
     let app = LocalApp::open(options).await?;
-    let store = app.store.as_ref();
     match command {
-        Command::Issue {
-            role,
-            commune,
-            scope: departements,
-            label,
+        Command::Issue(args) => issue(options, &app, args).await,
+        Command::Revoke { id, cascade } => revoke(&app, &id, cascade).await,
+        Command::List { json } => list(&app, json).await,
+    }
+}
+
+/// `credentials issue`.
+async fn issue(options: &Options, app: &LocalApp, args: IssueArgs) -> anyhow::Result<()> {
+    let IssueArgs {
+        role,
+        commune,
+        scope: departements,
+        label,
+        expires_in_days,
+        second_factor,
+        every_commune,
+        letters,
+        json,
+    } = args;
+    let store = app.store.as_ref();
+    let scope = &app.state.config.scope;
+    if let Some(path) = letters {
+        if !matches!(role, RoleArg::Commune) || (commune.is_none() && !every_commune) {
+            bail!("--letters goes with --role commune and --every-commune or --commune CODE");
+        }
+        return write_letters(
+            options,
+            app,
+            &path,
+            commune.as_deref(),
+            &departements,
             expires_in_days,
-            second_factor,
-            every_commune,
-            letters,
-            json,
-        } => {
-            let scope = &app.state.config.scope;
-            if let Some(path) = letters {
-                if !matches!(role, RoleArg::Commune) || (commune.is_none() && !every_commune) {
-                    bail!(
-                        "--letters goes with --role commune and --every-commune or --commune CODE"
-                    );
-                }
-                return write_letters(
-                    options,
-                    &app,
-                    &path,
-                    commune.as_deref(),
-                    &departements,
-                    expires_in_days,
-                )
-                .await;
-            }
-            if every_commune {
-                if !matches!(role, RoleArg::Commune) {
-                    bail!("--every-commune is for --role commune only");
-                }
-                let now = app.state.now();
-                let mut out = std::io::stdout().lock();
-                for commune in scope.communes() {
-                    let (credential, code) =
-                        issue_mairie_code(&app, commune, expires_in_days, now).await?;
-                    if json {
-                        let line = serde_json::json!({
-                            "id": credential.id,
-                            "access_code": code.display_grouped(),
-                            "role": credential.role,
-                            "commune": credential.commune,
-                            "name": commune.name,
-                            "expires_at": credential.expires_at,
-                        });
-                        writeln!(out, "{line}")?;
-                    } else {
-                        writeln!(
-                            out,
-                            "{}\t{}\t{}",
-                            commune.code,
-                            commune.name,
-                            code.display_grouped()
-                        )?;
-                    }
-                }
-                tracing::info!(
-                    event = "code_issued",
-                    role = "commune",
-                    count = scope.communes().count(),
-                    by = "command line",
-                    "a code for every commune"
-                );
-                return Ok(());
-            }
-            let role = role.role();
-            if second_factor && !role.is_supervisor() {
-                bail!("--second-factor is for --role prefecture or national only");
-            }
-            let now = app.state.now();
-            let request = issuance::Request {
-                role: Some(role),
-                commune,
-                departements,
-                label,
-                valid_days: expires_in_days,
-            };
-            let new = issuance::decide(
-                Issuer::Operator,
-                request,
-                scope,
-                options.supervisor_code_days,
-                now,
-            )
-            .map_err(|refusal| {
-                anyhow::anyhow!("{refusal}: check --commune, --scope or --departements")
-            })?;
-            let new = NewCredential::from(new);
-            let (credential, code) = issue_credential(store, new, now).await?;
-            let enrolled = match second_factor {
-                true => Some(enrol_now(store, &credential.id, now).await?),
-                false => None,
-            };
-            if json {
-                let mut out = serde_json::json!({
-                    "id": credential.id,
-                    "access_code": code.display_grouped(),
-                    "role": credential.role,
-                    "commune": credential.commune,
-                    "departements": credential.departements,
-                    "expires_at": credential.expires_at,
-                });
-                if let Some((secret, recovery)) = &enrolled {
-                    out["totp_secret"] = serde_json::json!(secret);
-                    out["recovery_codes"] = serde_json::json!(recovery);
-                }
-                println!("{out}");
-            } else {
-                println!(
-                    "Code d'accès ({}, {}) : {}",
-                    credential.id,
-                    credential.label,
-                    code.display_grouped()
-                );
-                if let Some(at) = credential.expires_at {
-                    println!("Valable jusqu'au {}.", at.format("%d/%m/%Y à %H:%M UTC"));
-                }
-                if let Some((secret, recovery)) = &enrolled {
-                    println!("Clé de double authentification (TOTP) : {secret}");
-                    println!("Codes de secours : {}", recovery.join("  "));
-                }
-                eprintln!(
-                    "Ce code n'est affiché qu'une fois : transmettez-le maintenant. Il ne \
-                    peut pas être retrouvé, seulement révoqué."
-                );
-            }
-            Ok(())
+        )
+        .await;
+    }
+    if every_commune {
+        if !matches!(role, RoleArg::Commune) {
+            bail!("--every-commune is for --role commune only");
         }
-        Command::Revoke { id, cascade } => {
-            let revoked = revoke_credential(store, &id, cascade, app.state.now()).await?;
-            if let Some((first, issued)) = revoked.split_first() {
-                tracing::info!(event = "code_revoked", id = %first, by = "command line", "access code revoked");
-                println!("Code {first} révoqué.");
-                for other in issued {
-                    tracing::info!(event = "code_revoked", id = %other, cascade_from = %first, by = "command line", "access code revoked");
-                    println!("Code {other}, créé à partir de lui, révoqué.");
-                }
-                Ok(())
-            } else {
-                bail!("no active access code with id `{id}`: see `decompte credentials list`")
-            }
+        return issue_every_commune(app, expires_in_days, json).await;
+    }
+    let role = role.role();
+    if second_factor && !role.is_supervisor() {
+        bail!("--second-factor is for --role prefecture or national only");
+    }
+    let now = app.state.now();
+    let request = issuance::Request {
+        role: Some(role),
+        commune,
+        departements,
+        label,
+        valid_days: expires_in_days,
+    };
+    let new = issuance::decide(
+        Issuer::Operator,
+        request,
+        scope,
+        options.supervisor_code_days,
+        now,
+    )
+    .map_err(|refusal| anyhow::anyhow!("{refusal}: check --commune, --scope or --departements"))?;
+    let new = NewCredential::from(new);
+    let (credential, code) = issue_credential(store, new, now).await?;
+    let enrolled = match second_factor {
+        true => Some(enrol_now(store, &credential.id, now).await?),
+        false => None,
+    };
+    if json {
+        let mut out = serde_json::json!({
+            "id": credential.id,
+            "access_code": code.display_grouped(),
+            "role": credential.role,
+            "commune": credential.commune,
+            "departements": credential.departements,
+            "expires_at": credential.expires_at,
+        });
+        if let Some((secret, recovery)) = &enrolled {
+            out["totp_secret"] = serde_json::json!(secret);
+            out["recovery_codes"] = serde_json::json!(recovery);
         }
-        Command::List { json } => {
-            let list = store.credentials().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                println!(
-                    "{:<24} {:<10} {:<7} {:<12} {:<17} {:<17} {:<10} libellé",
-                    "id", "rôle", "commune", "départements", "créé", "dernier usage", "état"
-                );
-                for c in list {
-                    let departements = if c.departements.is_empty() {
-                        "—".to_owned()
-                    } else {
-                        c.departements_text()
-                    };
-                    println!(
-                        "{:<24} {:<10} {:<7} {:<12} {:<17} {:<17} {:<10} {}",
-                        c.id,
-                        c.role,
-                        c.commune.as_ref().map_or("—", |c| c.as_str()),
-                        departements,
-                        c.created_at.format("%Y-%m-%d %H:%M"),
-                        c.last_used_at
-                            .map_or("—".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
-                        match (c.revoked_at, c.is_active(app.state.now())) {
-                            (Some(_), _) => "révoqué",
-                            (None, false) => "expiré",
-                            (None, true) => "actif",
-                        },
-                        c.label
-                    );
-                }
-            }
-            Ok(())
+        println!("{out}");
+    } else {
+        println!(
+            "Code d'accès ({}, {}) : {}",
+            credential.id,
+            credential.label,
+            code.display_grouped()
+        );
+        if let Some(at) = credential.expires_at {
+            println!("Valable jusqu'au {}.", at.format("%d/%m/%Y à %H:%M UTC"));
+        }
+        if let Some((secret, recovery)) = &enrolled {
+            println!("Clé de double authentification (TOTP) : {secret}");
+            println!("Codes de secours : {}", recovery.join("  "));
+        }
+        eprintln!(
+            "Ce code n'est affiché qu'une fois : transmettez-le maintenant. Il ne \
+            peut pas être retrouvé, seulement révoqué."
+        );
+    }
+    Ok(())
+}
+
+/// `credentials issue --role commune --every-commune`: a code for every
+/// commune of the deployment, one line each.
+async fn issue_every_commune(
+    app: &LocalApp,
+    expires_in_days: Option<u64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let scope = &app.state.config.scope;
+    let now = app.state.now();
+    let mut out = std::io::stdout().lock();
+    for commune in scope.communes() {
+        let (credential, code) = issue_mairie_code(app, commune, expires_in_days, now).await?;
+        if json {
+            let line = serde_json::json!({
+                "id": credential.id,
+                "access_code": code.display_grouped(),
+                "role": credential.role,
+                "commune": credential.commune,
+                "name": commune.name,
+                "expires_at": credential.expires_at,
+            });
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(
+                out,
+                "{}\t{}\t{}",
+                commune.code,
+                commune.name,
+                code.display_grouped()
+            )?;
         }
     }
+    tracing::info!(
+        event = "code_issued",
+        role = "commune",
+        count = scope.communes().count(),
+        by = "command line",
+        "a code for every commune"
+    );
+    Ok(())
+}
+
+/// `credentials revoke ID [--cascade]`.
+async fn revoke(app: &LocalApp, id: &str, cascade: bool) -> anyhow::Result<()> {
+    let store = app.store.as_ref();
+    let revoked = revoke_credential(store, id, cascade, app.state.now()).await?;
+    if let Some((first, issued)) = revoked.split_first() {
+        tracing::info!(event = "code_revoked", id = %first, by = "command line", "access code revoked");
+        println!("Code {first} révoqué.");
+        for other in issued {
+            tracing::info!(event = "code_revoked", id = %other, cascade_from = %first, by = "command line", "access code revoked");
+            println!("Code {other}, créé à partir de lui, révoqué.");
+        }
+        Ok(())
+    } else {
+        bail!("no active access code with id `{id}`: see `decompte credentials list`")
+    }
+}
+
+/// `credentials list [--json]`.
+async fn list(app: &LocalApp, json: bool) -> anyhow::Result<()> {
+    let store = app.store.as_ref();
+    let list = store.credentials().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        println!(
+            "{:<24} {:<10} {:<7} {:<12} {:<17} {:<17} {:<10} libellé",
+            "id", "rôle", "commune", "départements", "créé", "dernier usage", "état"
+        );
+        for c in list {
+            let departements = if c.departements.is_empty() {
+                "—".to_owned()
+            } else {
+                c.departements_text()
+            };
+            println!(
+                "{:<24} {:<10} {:<7} {:<12} {:<17} {:<17} {:<10} {}",
+                c.id,
+                c.role,
+                c.commune.as_ref().map_or("—", |c| c.as_str()),
+                departements,
+                c.created_at.format("%Y-%m-%d %H:%M"),
+                c.last_used_at
+                    .map_or("—".into(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
+                match (c.revoked_at, c.is_active(app.state.now())) {
+                    (Some(_), _) => "révoqué",
+                    (None, false) => "expiré",
+                    (None, true) => "actif",
+                },
+                c.label
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `credentials issue --letters`: issues the codes and writes their letters.
