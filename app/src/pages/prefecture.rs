@@ -1,6 +1,9 @@
 //! The prefecture page: completeness of a day, its figures, republication.
 
 use super::*;
+use chrono::{DateTime, Utc};
+use decompte_core::Scope;
+use decompte_store::Publication;
 
 #[derive(Deserialize, Default)]
 pub(super) struct PrefectureQuery {
@@ -45,94 +48,14 @@ pub(super) async fn prefecture_page(
     };
     let settings = &state.config.rules.settings;
     let completeness = Completeness::compute(date, &scope, &reported);
-    // Several départements: how far each has reported.
-    let by_departement: Vec<Value> = if scope.departement_codes().nth(1).is_some() {
-        completeness
-            .by_departement(&scope)
-            .into_iter()
-            .map(|d| {
-                let percent = d.percent();
-                json!({"code": d.code, "name": d.name, "expected": d.expected,
-                       "reported": d.reported, "percent": percent})
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let by_departement = departement_rows(&scope, &completeness);
     let in_scope: Vec<&Report> = reports
         .iter()
         .filter(|r| scope.contains(&r.commune))
         .collect();
-    let day = decompte_core::aggregate::Windows::of(in_scope.iter().copied(), settings, date);
-    let day_settings: Vec<Value> = settings
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            json!({
-                "label": s.label,
-                "total": day.day[i],
-                "color": decompte_templates::setting_color(i),
-            })
-        })
-        .collect();
-    let reported_rows: Vec<Value> = in_scope
-        .iter()
-        .map(|r| {
-            json!({"code": r.commune, "name": scope.get(&r.commune)
-                        .map(|c| c.name.clone())
-                        .unwrap_or_default(),
-                   "counts": settings.keys().map(|k| r.count(k)).collect::<Vec<_>>(),
-                        "total": r.total(),
-                       "version": r.version})
-        })
-        .collect();
-    // How fresh the public site is: its last publication that succeeded.
-    let freshness = publications
-        .iter()
-        .filter(|p| p.status == decompte_store::PublicationStatus::Succeeded)
-        .filter_map(|p| p.finished_at)
-        .max()
-        .map(|at| {
-            let minutes = (now - at).num_minutes().max(0);
-            json!({
-                "at_fr": fr_datetime(at),
-                "ago": match minutes {
-                    0 => "il y a moins d’une minute".to_owned(),
-                    1 => "il y a une minute".to_owned(),
-                    m if m < 120 => format!("il y a {m} minutes"),
-                    m => format!("il y a {} heures", m / 60),
-                },
-            })
-        });
-    let requesters = crate::service::requesters(
-        &state,
-        &session.caller,
-        publications
-            .iter()
-            .map(|p| p.requested_by.clone())
-            .collect::<Vec<_>>(),
-    )
-    .await;
-    let publications: Vec<Value> = publications
-        .iter()
-        .map(|p| {
-            // Another prefecture's request: that it happened, not who asked nor why.
-            let requester = requesters.get(&p.requested_by);
-            let known = requester.is_some_and(crate::service::Requester::is_known);
-            json!({
-                "requested_at_fr": fr_datetime(p.requested_at),
-                "status": p.status.label(),
-                "requested_by": requester.map_or("—", crate::service::Requester::label),
-                "reason": if known { p.reason.as_str() } else { "—" },
-                "files_changed": p.files_changed,
-                "error": if known {
-                    p.error.clone()
-                } else {
-                    p.error.as_ref().map(|_| "La publication a échoué.".to_owned())
-                },
-            })
-        })
-        .collect();
+    let (day, day_settings, reported_rows) = day_figures(&scope, settings, &in_scope, date);
+    let freshness = freshness(&publications, now);
+    let publications = publication_rows(&state, &session.caller, &publications).await;
     let notice = query
         .publication
         .map(|id| {
@@ -141,67 +64,18 @@ pub(super) async fn prefecture_page(
             )
         })
         .or_else(|| query.courriels.as_deref().and_then(emails_notice));
-    // How to reach the mairies that have not declared.
-    let found = crate::service::mairie_contacts(
-        &state,
-        &completeness
-            .missing
-            .iter()
-            .map(|c| c.code.as_str())
-            .collect(),
-    )
-    .await;
-    let found = match found {
-        Ok(found) => found,
+    let contacts = match contact_rows(&state, &completeness).await {
+        Ok(contacts) => contacts,
         Err(error) => return error_page(&state, Some(&session), &error.into()),
     };
-    let contacts: BTreeMap<String, Value> = found
-        .into_iter()
-        .map(|(code, contact)| {
-            // Links are built from parsed values only: a number that is not
-            // one is shown without `tel:`, an address that is not one
-            // without `mailto:`.
-            let dial = crate::contact::dial(&contact.telephone);
-            let email = crate::contact::mailbox(&contact.email).map(|a| a.to_string());
-            (
-                code,
-                json!({
-                    "telephone": contact.telephone,
-                    "dial": dial,
-                    "email": contact.email,
-                    "mailto": email,
-                }),
-            )
-        })
-        .collect();
-    // Who was already reached about the day (a prefecture's départements;
-    // the national level reaches no mairie).
-    let mut reminded: BTreeMap<String, Value> = BTreeMap::new();
-    if session.caller.is_prefecture() {
-        let mut all = Vec::new();
-        for code in scope.departement_codes() {
-            match state.store.reminders(date, code).await {
-                Ok(found) => all.extend(found),
-                Err(error) => return error_page(&state, Some(&session), &error.into()),
-            }
+    let reminded = if session.caller.is_prefecture() {
+        match reminded_rows(&state, &scope, date).await {
+            Ok(reminded) => reminded,
+            Err(error) => return error_page(&state, Some(&session), &error.into()),
         }
-        let names =
-            crate::service::labels(&state, all.iter().map(|r| r.by.clone()).collect()).await;
-        for reminder in all {
-            let by = names
-                .get(&reminder.by)
-                .cloned()
-                .unwrap_or(reminder.by.clone());
-            reminded.insert(
-                reminder.commune.to_string(),
-                json!({"at_fr": reminder.at
-                           .with_timezone(&decompte_core::time::zone(reminder.commune.departement()))
-                           .format("%H h %M").to_string(),
-                       "by": by,
-                       "email": reminder.channel == "email"}),
-            );
-        }
-    }
+    } else {
+        BTreeMap::new()
+    };
     let cutoff = state.config.cutoff_hour;
     let late = completeness.is_late(&scope, now, cutoff);
     let minutes = state.config.publish_every.as_secs().div_ceil(60);
@@ -238,6 +112,178 @@ pub(super) async fn prefecture_page(
         }),
     );
     render(&state, StatusCode::OK, "app/prefecture.html", context)
+}
+
+/// Several départements: how far each has reported.
+fn departement_rows(scope: &Scope, completeness: &Completeness) -> Vec<Value> {
+    if scope.departement_codes().nth(1).is_none() {
+        return Vec::new();
+    }
+    completeness
+        .by_departement(scope)
+        .into_iter()
+        .map(|d| {
+            let percent = d.percent();
+            json!({"code": d.code, "name": d.name, "expected": d.expected,
+                   "reported": d.reported, "percent": percent})
+        })
+        .collect()
+}
+
+/// The day's figures: its sums, by setting, and the reports received.
+fn day_figures(
+    scope: &Scope,
+    settings: &decompte_core::Settings,
+    in_scope: &[&Report],
+    date: NaiveDate,
+) -> (decompte_core::aggregate::Windows, Vec<Value>, Vec<Value>) {
+    let day = decompte_core::aggregate::Windows::of(in_scope.iter().copied(), settings, date);
+    let day_settings: Vec<Value> = settings
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "label": s.label,
+                "total": day.day[i],
+                "color": decompte_templates::setting_color(i),
+            })
+        })
+        .collect();
+    let reported_rows: Vec<Value> = in_scope
+        .iter()
+        .map(|r| {
+            json!({"code": r.commune, "name": scope.get(&r.commune)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
+                   "counts": settings.keys().map(|k| r.count(k)).collect::<Vec<_>>(),
+                        "total": r.total(),
+                       "version": r.version})
+        })
+        .collect();
+    (day, day_settings, reported_rows)
+}
+
+/// How fresh the public site is: its last publication that succeeded.
+fn freshness(publications: &[Publication], now: DateTime<Utc>) -> Option<Value> {
+    publications
+        .iter()
+        .filter(|p| p.status == decompte_store::PublicationStatus::Succeeded)
+        .filter_map(|p| p.finished_at)
+        .max()
+        .map(|at| {
+            let minutes = (now - at).num_minutes().max(0);
+            json!({
+                "at_fr": fr_datetime(at),
+                "ago": match minutes {
+                    0 => "il y a moins d’une minute".to_owned(),
+                    1 => "il y a une minute".to_owned(),
+                    m if m < 120 => format!("il y a {m} minutes"),
+                    m => format!("il y a {} heures", m / 60),
+                },
+            })
+        })
+}
+
+/// The last publications, another prefecture's without who asked nor why.
+async fn publication_rows(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    publications: &[Publication],
+) -> Vec<Value> {
+    let requesters = crate::service::requesters(
+        state,
+        caller,
+        publications
+            .iter()
+            .map(|p| p.requested_by.clone())
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    publications
+        .iter()
+        .map(|p| {
+            // Another prefecture's request: that it happened, not who asked nor why.
+            let requester = requesters.get(&p.requested_by);
+            let known = requester.is_some_and(crate::service::Requester::is_known);
+            json!({
+                "requested_at_fr": fr_datetime(p.requested_at),
+                "status": p.status.label(),
+                "requested_by": requester.map_or("—", crate::service::Requester::label),
+                "reason": if known { p.reason.as_str() } else { "—" },
+                "files_changed": p.files_changed,
+                "error": if known {
+                    p.error.clone()
+                } else {
+                    p.error.as_ref().map(|_| "La publication a échoué.".to_owned())
+                },
+            })
+        })
+        .collect()
+}
+
+/// How to reach the mairies that have not declared.
+async fn contact_rows(
+    state: &AppState,
+    completeness: &Completeness,
+) -> Result<BTreeMap<String, Value>, decompte_store::StoreError> {
+    let found = crate::service::mairie_contacts(
+        state,
+        &completeness
+            .missing
+            .iter()
+            .map(|c| c.code.as_str())
+            .collect(),
+    )
+    .await?;
+    Ok(found
+        .into_iter()
+        .map(|(code, contact)| {
+            // Links are built from parsed values only: a number that is not
+            // one is shown without `tel:`, an address that is not one
+            // without `mailto:`.
+            let dial = crate::contact::dial(&contact.telephone);
+            let email = crate::contact::mailbox(&contact.email).map(|a| a.to_string());
+            (
+                code,
+                json!({
+                    "telephone": contact.telephone,
+                    "dial": dial,
+                    "email": contact.email,
+                    "mailto": email,
+                }),
+            )
+        })
+        .collect())
+}
+
+/// Who was already reached about the day (a prefecture's départements;
+/// the national level reaches no mairie).
+async fn reminded_rows(
+    state: &AppState,
+    scope: &Scope,
+    date: NaiveDate,
+) -> Result<BTreeMap<String, Value>, decompte_store::StoreError> {
+    let mut reminded: BTreeMap<String, Value> = BTreeMap::new();
+    let mut all = Vec::new();
+    for code in scope.departement_codes() {
+        all.extend(state.store.reminders(date, code).await?);
+    }
+    let names = crate::service::labels(state, all.iter().map(|r| r.by.clone()).collect()).await;
+    for reminder in all {
+        let by = names
+            .get(&reminder.by)
+            .cloned()
+            .unwrap_or(reminder.by.clone());
+        reminded.insert(
+            reminder.commune.to_string(),
+            json!({"at_fr": reminder.at
+                       .with_timezone(&decompte_core::time::zone(reminder.commune.departement()))
+                       .format("%H h %M").to_string(),
+                   "by": by,
+                   "email": reminder.channel == "email"}),
+        );
+    }
+    Ok(reminded)
 }
 
 /// `POST /prefecture/relances`: an agent says it has called a mairie about
