@@ -144,32 +144,7 @@ pub(super) async fn proconnect_return(
     let back = match crate::oidc::read_return(query.as_deref().unwrap_or(""), &kept) {
         Ok(back) => back,
         Err(refusal) => {
-            let (status, message) = match refusal {
-                ReturnRefusal::Interrupted(error) => {
-                    tracing::info!(event = "proconnect_refused", %error, "the provider ended the sign-in");
-                    (
-                        StatusCode::UNAUTHORIZED,
-                        "La connexion avec ProConnect a été interrompue : recommencez, ou \
-                         utilisez votre code d'accès.",
-                    )
-                }
-                ReturnRefusal::NoFlow => (
-                    StatusCode::BAD_REQUEST,
-                    "Cette connexion a expiré ou a été ouverte dans un autre navigateur : \
-                     recommencez.",
-                ),
-                ReturnRefusal::Incomplete => (
-                    StatusCode::BAD_REQUEST,
-                    "Réponse de ProConnect incomplète : recommencez.",
-                ),
-                ReturnRefusal::StateMismatch => {
-                    tracing::warn!(event = "proconnect_state_mismatch", "the state differs");
-                    (
-                        StatusCode::BAD_REQUEST,
-                        "Cette connexion ne vient pas de ce navigateur : recommencez.",
-                    )
-                }
-            };
+            let (status, message) = return_refusal(refusal);
             return answer(failed(status, message.to_owned()).await);
         }
     };
@@ -247,22 +222,37 @@ pub(super) async fn proconnect_return(
         let page = super::second_factor::ask(&state, &credential, &Fields::new(), now).await;
         return with_cookies(page, &[forget.clone(), keep_token]);
     }
-    let session_id = match auth::open_session(&state, &credential, now).await {
+    signed_in(&state, &agent, &credential, [forget, keep_token], now).await
+}
+
+/// The agent is in: its session opens, and a page goes on to the
+/// prefecture page with the flow's cookie forgotten and the provider's
+/// token kept for the logout.
+async fn signed_in(
+    state: &AppState,
+    agent: &crate::oidc::Agent,
+    credential: &decompte_store::Credential,
+    cookies: [String; 2],
+    now: chrono::DateTime<Utc>,
+) -> Response {
+    let [forget, keep_token] = cookies;
+    let secure = state.config.secure_cookies;
+    let session_id = match auth::open_session(state, credential, now).await {
         Ok(id) => id,
-        Err(error) => return answer(error_page(&state, None, &error.into())),
+        Err(error) => return with_cookies(error_page(state, None, &error.into()), &[forget]),
     };
     tracing::info!(event = "login", credential = %credential.id, role = %credential.role, via = "proconnect", "logged in");
     // A page that goes on to the prefecture page from here: a redirect would
     // still be the provider's navigation, which a SameSite=Strict session
     // cookie does not follow.
-    let mut context = base_context(&state, None, "");
+    let mut context = base_context(state, None, "");
     merge(
         &mut context,
         json!({"name": agent.name, "email": agent.email}),
     );
-    let page = render(&state, StatusCode::OK, "app/proconnect.html", context);
+    let page = render(state, StatusCode::OK, "app/proconnect.html", context);
     let cookies = [
-        forget.clone(),
+        forget,
         keep_token,
         auth::set_cookie(
             auth::session_cookie_name(secure),
@@ -272,6 +262,36 @@ pub(super) async fn proconnect_return(
         ),
     ];
     with_cookies(page, &cookies)
+}
+
+/// What the browser is told when the redirect back cannot be used.
+fn return_refusal(refusal: ReturnRefusal) -> (StatusCode, &'static str) {
+    match refusal {
+        ReturnRefusal::Interrupted(error) => {
+            tracing::info!(event = "proconnect_refused", %error, "the provider ended the sign-in");
+            (
+                StatusCode::UNAUTHORIZED,
+                "La connexion avec ProConnect a été interrompue : recommencez, ou \
+                 utilisez votre code d'accès.",
+            )
+        }
+        ReturnRefusal::NoFlow => (
+            StatusCode::BAD_REQUEST,
+            "Cette connexion a expiré ou a été ouverte dans un autre navigateur : \
+             recommencez.",
+        ),
+        ReturnRefusal::Incomplete => (
+            StatusCode::BAD_REQUEST,
+            "Réponse de ProConnect incomplète : recommencez.",
+        ),
+        ReturnRefusal::StateMismatch => {
+            tracing::warn!(event = "proconnect_state_mismatch", "the state differs");
+            (
+                StatusCode::BAD_REQUEST,
+                "Cette connexion ne vient pas de ce navigateur : recommencez.",
+            )
+        }
+    }
 }
 
 /// Revokes, with what they issued in turn, the active codes the agent
