@@ -88,6 +88,53 @@ struct Plan {
     full: bool,
 }
 
+/// The pages of the départements of `summaries`, rendered again on every
+/// core from their summaries (a new day moves the week they show).
+async fn departement_pages(
+    config: Arc<SiteConfig>,
+    today: NaiveDate,
+    demo: bool,
+    summaries: Vec<Summary>,
+) -> Result<Vec<(String, Vec<u8>)>, PublishError> {
+    tokio::task::spawn_blocking(move || {
+        let renderer = Renderer::new(&config, today, demo);
+        summaries
+            .par_iter()
+            .map(|s| {
+                renderer
+                    .departement_page(s)
+                    .map(|bytes| (paths::departement(&s.code), bytes))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| PublishError::Task(e.to_string()))?
+    .map_err(PublishError::from)
+}
+
+/// The whole-scope data: one département's own rows (`parts`), or, with
+/// several, the départements' files composed by the sink.
+async fn write_scope_data(
+    writer: &mut Writer,
+    renderer: &Renderer<'_>,
+    scope: &decompte_core::Scope,
+    multi: bool,
+    parts: &[DataPart],
+) -> Result<(), PublishError> {
+    if !multi {
+        return writer.put_all(renderer.scope_data(parts)).await;
+    }
+    let (head, head_gz) = renderer.data_heads();
+    let (mut csv, mut gz) = (Vec::new(), Vec::new());
+    for code in scope.departement_codes() {
+        let [part, part_gz, _] = paths::departement_data(code);
+        csv.push((part, head.len()));
+        gz.push((part_gz, head_gz.len()));
+    }
+    writer.compose(paths::DATA_CSV, head, &csv).await?;
+    writer.compose(paths::DATA_CSV_GZ, head_gz, &gz).await
+}
+
 /// How a run ended: done, or to be done again in full because the
 /// demonstration banner appeared or went (every page shows it).
 enum Run {
@@ -567,40 +614,12 @@ impl Publisher {
                 .iter()
                 .filter_map(|d| state.summaries.get(d).cloned())
                 .collect();
-            let config = Arc::clone(&config);
-            let files = tokio::task::spawn_blocking(move || {
-                let renderer = Renderer::new(&config, today, demo);
-                summaries
-                    .par_iter()
-                    .map(|s| {
-                        renderer
-                            .departement_page(s)
-                            .map(|bytes| (paths::departement(&s.code), bytes))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await
-            .map_err(|e| PublishError::Task(e.to_string()))??;
+            let files = departement_pages(Arc::clone(&config), today, demo, summaries).await?;
             writer.put_all(files).await?;
         }
 
-        // The whole-scope data: one département's own rows, or the
-        // départements' files composed by the sink.
         if read_any {
-            if multi {
-                let (head, head_gz) = renderer.data_heads();
-                let codes: Vec<&str> = config.scope.departement_codes().collect();
-                let (mut csv, mut gz) = (Vec::new(), Vec::new());
-                for code in &codes {
-                    let [part, part_gz, _] = paths::departement_data(code);
-                    csv.push((part, head.len()));
-                    gz.push((part_gz, head_gz.len()));
-                }
-                writer.compose(paths::DATA_CSV, head, &csv).await?;
-                writer.compose(paths::DATA_CSV_GZ, head_gz, &gz).await?;
-            } else {
-                writer.put_all(renderer.scope_data(&parts)).await?;
-            }
+            write_scope_data(&mut writer, &renderer, &config.scope, multi, &parts).await?;
         }
 
         // The scope's pages, from the summaries; the overview last.
