@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use decompte::{demo, LocalApp, Options};
-use decompte_app::auth::{issue_credential, NewCredential};
+use decompte_app::auth::issue_credential;
+use decompte_core::issuance::{self, Issuer};
 use decompte_core::{CommuneCode, Role};
 
 pub async fn run(options: &mut Options, listen: SocketAddr, demo: bool) -> anyhow::Result<()> {
@@ -31,73 +32,13 @@ pub async fn run(options: &mut Options, listen: SocketAddr, demo: bool) -> anyho
         tracing::warn!(%error, "publications render at the requests' priority");
     }
     let app = LocalApp::open(options).await?;
-    let config = Arc::clone(&app.state.config);
     let base = options
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{listen}"));
     let mut codes = Vec::new();
     if demo {
-        if demo::holds_real_reports(app.store.as_ref()).await? {
-            bail!(
-                "--demo refuses a store that holds reports other than demonstration ones: it \
-                would mix invented figures with real ones. Use another --data-dir (or --store) for \
-                the demonstration"
-            );
-        }
-        eprintln!("Données de démonstration : préparation …");
-        let mut progress: Option<decompte::progress::Progress> = None;
-        let written = demo::seed(
-            app.store.as_ref(),
-            &config.scope,
-            &config.rules,
-            app.state.now(),
-            |day, days| {
-                progress
-                    .get_or_insert_with(|| decompte::progress::Progress::new("jours", days as u64))
-                    .set(day as u64);
-            },
-        )
-        .await?;
-        if let Some(progress) = progress {
-            progress.finish();
-        }
-        eprintln!("{written} déclarations de démonstration ajoutées.");
-        let mayor_commune = ["56260", "56121"]
-            .into_iter()
-            .filter_map(|c| CommuneCode::parse(c).ok())
-            .find(|c| config.scope.contains(c))
-            .or_else(|| config.scope.communes().next().map(|c| c.code.clone()))
-            .context("the scope has no commune")?;
-        let name = config
-            .scope
-            .get(&mayor_commune)
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
-        let (_, mayor) = issue_credential(
-            app.store.as_ref(),
-            NewCredential::new(
-                Role::Commune,
-                Some(mayor_commune.clone()),
-                &format!("Démonstration · mairie de {name}"),
-            ),
-            app.state.now(),
-        )
-        .await?;
-        let (_, prefecture) = issue_credential(
-            app.store.as_ref(),
-            NewCredential::new(Role::Prefecture, None, "Démonstration · préfecture"),
-            app.state.now(),
-        )
-        .await?;
-        codes.push((
-            format!(
-                "Mairie {} ({mayor_commune})",
-                decompte_core::commune::of_name(&name)
-            ),
-            mayor.display_grouped(),
-        ));
-        codes.push(("Préfecture".to_owned(), prefecture.display_grouped()));
+        codes = seed_demo(&app).await?;
     } else if app
         .store
         .credentials()
@@ -152,4 +93,80 @@ pub async fn run(options: &mut Options, listen: SocketAddr, demo: bool) -> anyho
     writeln!(out, "Ctrl-C pour arrêter.")?;
     drop(out);
     decompte::serve_app(&app, listen, Duration::from_secs(options.drain_seconds)).await
+}
+
+/// The demonstration's data and its two access codes (a mairie's and the
+/// prefecture's), printed by `serve --demo`.
+async fn seed_demo(app: &LocalApp) -> anyhow::Result<Vec<(String, String)>> {
+    let config = Arc::clone(&app.state.config);
+    let mut codes = Vec::new();
+    if demo::holds_real_reports(app.store.as_ref()).await? {
+        bail!(
+            "--demo refuses a store that holds reports other than demonstration ones: it \
+            would mix invented figures with real ones. Use another --data-dir (or --store) for \
+            the demonstration"
+        );
+    }
+    eprintln!("Données de démonstration : préparation …");
+    let mut progress: Option<decompte::progress::Progress> = None;
+    let written = demo::seed(
+        app.store.as_ref(),
+        &config.scope,
+        &config.rules,
+        app.state.now(),
+        |day, days| {
+            progress
+                .get_or_insert_with(|| decompte::progress::Progress::new("jours", days as u64))
+                .set(day as u64);
+        },
+    )
+    .await?;
+    if let Some(progress) = progress {
+        progress.finish();
+    }
+    eprintln!("{written} déclarations de démonstration ajoutées.");
+    let mayor_commune = ["56260", "56121"]
+        .into_iter()
+        .filter_map(|c| CommuneCode::parse(c).ok())
+        .find(|c| config.scope.contains(c))
+        .or_else(|| config.scope.communes().next().map(|c| c.code.clone()))
+        .context("the scope has no commune")?;
+    let name = config
+        .scope
+        .get(&mayor_commune)
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    // Through the one rule of issuance, like any code.
+    let now = app.state.now();
+    let issue = |role: Role, commune: Option<&CommuneCode>, label: String| {
+        issuance::decide(
+            Issuer::Operator,
+            issuance::Request {
+                role: Some(role),
+                commune: commune.map(ToString::to_string),
+                label: Some(label),
+                ..issuance::Request::default()
+            },
+            &config.scope,
+            config.supervisor_code_days,
+            now,
+        )
+    };
+    let mayor_code = issue(
+        Role::Commune,
+        Some(&mayor_commune),
+        format!("Démonstration · mairie de {name}"),
+    )?;
+    let (_, mayor) = issue_credential(app.store.as_ref(), mayor_code.into(), now).await?;
+    let prefecture_code = issue(Role::Prefecture, None, "Démonstration · préfecture".into())?;
+    let (_, prefecture) = issue_credential(app.store.as_ref(), prefecture_code.into(), now).await?;
+    codes.push((
+        format!(
+            "Mairie {} ({mayor_commune})",
+            decompte_core::commune::of_name(&name)
+        ),
+        mayor.display_grouped(),
+    ));
+    codes.push(("Préfecture".to_owned(), prefecture.display_grouped()));
+    Ok(codes)
 }
