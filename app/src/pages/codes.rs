@@ -121,13 +121,18 @@ pub(super) async fn issue_code(
     let label = field(&fields, "label").unwrap_or("").trim().to_owned();
     let deployment = &state.config.scope;
     let caller = &session.caller;
+    // The form shows both fields: only the one of the chosen role is read.
+    let role: Option<Role> = role.parse().ok();
     let request = issuance::Request {
-        role: role.parse().ok(),
-        commune: Some(commune_text.clone()),
-        departements: departements_text
-            .split([',', ' ', ';'])
-            .map(str::to_owned)
-            .collect(),
+        role,
+        commune: matches!(role, None | Some(Role::Commune)).then(|| commune_text.clone()),
+        departements: match role {
+            Some(Role::Prefecture) => departements_text
+                .split([',', ' ', ';'])
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        },
         label: Some(label.clone()),
         valid_days: None,
     };

@@ -292,12 +292,15 @@ async fn the_pages_follow_the_same_borders(app: TestApp) {
             "{fields:?}"
         );
     }
+    // The form shows both fields: a commune left typed in the other one
+    // does not stand in the way of a prefecture's code.
     let issued = brittany
         .post_form(
             "/prefecture/codes",
             &[
                 ("csrf", &csrf),
                 ("role", "prefecture"),
+                ("commune", "29019"),
                 ("departements", "29"),
                 ("label", ""),
             ],
