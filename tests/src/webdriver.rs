@@ -201,6 +201,22 @@ impl Session {
         panic!("no « {text} » in the page after 15 s:\n{page}");
     }
 
+    /// Waits until the browser is on a page whose path starts with `path`
+    /// (a text shown on the page before and after a click is no sign that
+    /// the next page has loaded).
+    pub async fn wait_for_path(&self, path: &str) {
+        let mut url = String::new();
+        for _ in 0..150 {
+            url = self.url().await;
+            let after_host = url.splitn(4, '/').nth(3).unwrap_or_default();
+            if format!("/{after_host}").starts_with(path) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("not on {path} after 15 s, but on {url}");
+    }
+
     /// The first element matching a CSS selector.
     pub async fn find(&self, css: &str) -> String {
         let element = self

@@ -290,6 +290,8 @@ async fn what_a_code_typed_offline_is_sent_by_that_code_only() {
     network(&browser, true).await;
     browser.goto(&relay.url("/connexion")).await;
     submit_code(&browser, &lorient).await;
+    // The login page says it too: wait for the form's page.
+    browser.wait_for_path("/saisie").await;
     let page = browser
         .wait_for_text("avec un autre code d'accès attend le réseau")
         .await;
