@@ -130,19 +130,27 @@ const RAW_EVENT_LOGGERS: [&str; 1] = ["lambda_runtime::layers::api_response"];
 /// off: at trace level `lambda_runtime` prints the whole event, headers
 /// (`Authorization`, `Cookie`) and body (a typed access code) included.
 pub fn init_function_logs() {
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // `Targets` reads `target=level` directives without the regular
+    // expressions of `EnvFilter`, which the functions need not carry.
+    let mut filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
     for capped in RAW_EVENT_LOGGERS {
-        if let Ok(directive) = format!("{capped}=debug").parse() {
-            filter = filter.add_directive(directive);
-        }
+        filter = filter.with_target(capped, LevelFilter::DEBUG);
     }
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(false)
+                .with_target(false)
+                .without_time(),
+        )
+        .with(filter)
         .init();
 }
 
