@@ -8,12 +8,16 @@
 //! binary links it only with its `aws` feature, and the Lambda binaries link
 //! it without SQLite.
 
+#[cfg(feature = "cloudfront")]
 mod cloudfront;
 mod dynamo;
+#[cfg(feature = "s3")]
 mod s3;
 pub mod sdk;
+#[cfg(feature = "lambda")]
 mod trigger;
 
+#[cfg(feature = "cloudfront")]
 pub use cloudfront::CloudFront;
 
 use decompte_config::{Options, StoreAddress};
@@ -44,6 +48,7 @@ pub async fn function_store(options: &Options) -> Result<DynamoStore, FunctionEr
 }
 
 /// The site of a Lambda function: the S3 bucket of `DECOMPTE_SITE`.
+#[cfg(feature = "s3")]
 pub async fn function_sink(options: &Options) -> Result<S3Sink, FunctionError> {
     match &options.site {
         decompte_config::SiteAddress::S3(bucket) => Ok(S3Sink::connect(bucket).await),
@@ -51,5 +56,7 @@ pub async fn function_sink(options: &Options) -> Result<S3Sink, FunctionError> {
     }
 }
 pub use dynamo::{Capacity, DynamoStore};
+#[cfg(feature = "s3")]
 pub use s3::S3Sink;
+#[cfg(feature = "lambda")]
 pub use trigger::LambdaTrigger;

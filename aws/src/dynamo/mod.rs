@@ -174,19 +174,8 @@ impl DynamoStore {
     /// Connects with explicit timeouts and retries (throttling is retried with
     /// backoff by the SDK's standard retry policy).
     pub async fn connect(config: &TableAddress, departements: Vec<String>) -> Self {
-        use aws_config::retry::RetryConfig;
-        use aws_config::timeout::TimeoutConfig;
-        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(2))
-                    .operation_attempt_timeout(Duration::from_secs(4))
-                    // Below the Lambda function's timeout, so that a request always gets an answer.
-                    .operation_timeout(Duration::from_secs(10))
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(4));
-        let shared = crate::sdk::load(loader, &config.endpoint).await;
+        let tuning = crate::sdk::Tuning::within_a_request();
+        let shared = crate::sdk::load(&config.endpoint, Some(tuning)).await;
         Self {
             client: Client::new(&shared),
             table: config.table.clone(),
