@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use chrono::Utc;
 use decompte_config::FunctionAddress;
+use decompte_core::clock::Clock;
 use decompte_publish::PublishTrigger;
 use decompte_store::{Publication, PublicationRequest, PublicationStatus, Store, StoreError};
 
@@ -18,15 +18,22 @@ pub struct LambdaTrigger {
     store: Arc<dyn Store>,
     client: aws_sdk_lambda::Client,
     function: String,
+    clock: Arc<dyn Clock>,
 }
 
 impl LambdaTrigger {
-    pub async fn connect(store: Arc<dyn Store>, function: &FunctionAddress) -> Self {
+    /// Invokes `function`, recording publications at `clock`'s time (the app's).
+    pub async fn connect(
+        store: Arc<dyn Store>,
+        function: &FunctionAddress,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let shared = crate::sdk::config(&function.endpoint).await;
         Self {
             store,
             client: aws_sdk_lambda::Client::new(&shared),
             function: function.name.clone(),
+            clock,
         }
     }
 }
@@ -34,7 +41,7 @@ impl LambdaTrigger {
 #[async_trait]
 impl PublishTrigger for LambdaTrigger {
     async fn trigger(&self, requested_by: &str, reason: &str) -> Result<Publication, StoreError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let id = Publication::new_id();
         let request = PublicationRequest {
             reason: reason.into(),
@@ -59,7 +66,7 @@ impl PublishTrigger for LambdaTrigger {
             tracing::error!(%error, function = %self.function, "could not invoke the publish \
                 function");
             publication.status = PublicationStatus::Failed;
-            publication.finished_at = Some(Utc::now());
+            publication.finished_at = Some(self.clock.now());
             publication.error = Some(format!(
                 "la fonction de publication n’a pas pu être lancée : {error}"
             ));

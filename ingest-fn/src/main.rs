@@ -11,6 +11,7 @@ use clap::Parser;
 use decompte_app::{AppConfig, AppState};
 use decompte_aws::LambdaTrigger;
 use decompte_config::{FunctionAddress, Options};
+use decompte_core::clock::{Clock, SystemClock};
 use decompte_store::Store;
 
 #[derive(Debug, Parser)]
@@ -41,8 +42,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let options = &environment.options;
     let store: Arc<dyn Store> = Arc::new(decompte_aws::function_store(options).await?);
     let function = &environment.publish_function;
-    let trigger = Arc::new(LambdaTrigger::connect(Arc::clone(&store), function).await);
-    let state = AppState::new(store, AppConfig::from_options(options)?, trigger);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let trigger =
+        Arc::new(LambdaTrigger::connect(Arc::clone(&store), function, Arc::clone(&clock)).await);
+    let state = AppState::new(store, AppConfig::from_options(options)?, trigger).with_clock(clock);
     tracing::info!(
         init_ms = started.elapsed().as_millis() as u64,
         publish_function = %function.name,

@@ -11,7 +11,6 @@ mod event;
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use clap::Parser;
 use decompte_aws::CloudFront;
 use decompte_config::{CdnAddress, Options};
@@ -50,7 +49,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let publisher = &publisher;
     lambda_runtime::run(service_fn(
         move |invocation: LambdaEvent<Value>| async move {
-            event::handle(publisher, invocation.payload, Utc::now()).await
+            event::handle(publisher, invocation.payload, publisher.now()).await
         },
     ))
     .await
