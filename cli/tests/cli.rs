@@ -538,7 +538,14 @@ fn supervisor_codes_expire_can_be_enrolled_at_issue_and_communes_issued_at_once(
         "0",
     ]);
     assert!(!over.status.success());
-    assert_stderr(&over, "give at least 1 day");
+    assert_stderr(&over, "give at least 1 day: check --expires-in-days");
+    // A refusal names the option to look at again.
+    let elsewhere = issue(&["--role", "commune", "--commune", "29019"]);
+    assert!(!elsewhere.status.success());
+    assert_stderr(
+        &elsewhere,
+        "check --commune, or the deployment's --departements",
+    );
     // Every commune at once, one JSON line each.
     let all = issue(&["--role", "commune", "--every-commune", "--json"]);
     assert!(all.status.success(), "{}", stderr(&all));

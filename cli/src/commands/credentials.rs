@@ -9,7 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use decompte::{LocalApp, Options};
 use decompte_app::auth::{issue_credential, revoke_credential, NewCredential};
 use decompte_app::second_factor;
-use decompte_core::issuance::{self, Issuer};
+use decompte_core::issuance::{self, Issuer, Refusal};
 use decompte_core::{CommuneCode, Role};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -153,7 +153,7 @@ async fn issue(options: &Options, app: &LocalApp, args: IssueArgs) -> anyhow::Re
         options.supervisor_code_days,
         now,
     )
-    .map_err(|refusal| anyhow::anyhow!("{refusal}: check --commune, --scope or --departements"))?;
+    .map_err(|refusal| anyhow::anyhow!("{refusal}: {}", what_to_check(&refusal)))?;
     let new = NewCredential::from(new);
     let (credential, code) = issue_credential(store, new, now).await?;
     let enrolled = match second_factor {
@@ -440,4 +440,16 @@ async fn enrol_now(
     }
     tracing::info!(event = "second_factor_enrolled", credential = %id, by = "command line", "second factor enrolled at issue");
     Ok((secret, recovery))
+}
+
+/// The options a refused issuance asks to look at again.
+fn what_to_check(refusal: &Refusal) -> &'static str {
+    match refusal {
+        Refusal::TooLong(_) | Refusal::NoDays => "check --expires-in-days",
+        Refusal::NotPermitted { .. } => "check --role",
+        Refusal::NoCommune | Refusal::CommuneForSupervisor(_) => "check --commune and --role",
+        Refusal::CommuneOutOfReach(..) => "check --commune, or the deployment's --departements",
+        Refusal::DepartementOutOfReach(..) => "check --scope, or the deployment's --departements",
+        Refusal::DepartementsNotForRole => "check --scope and --role",
+    }
 }
