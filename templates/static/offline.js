@@ -115,7 +115,17 @@
         "La déclaration est gardée sur ce téléphone et sera envoyée dès le retour du réseau.";
       box.appendChild(hint);
     }
-    if (foreign) {
+    if (foreign && !owner()) {
+      // Nobody is logged in (the login page): whoever types a code next.
+      var waiting = document.createElement("p");
+      waiting.textContent = foreign === 1
+        ? "1 déclaration saisie sur cet appareil attend le réseau : elle sera envoyée quand " +
+          "le code d'accès qui l'a saisie se reconnectera ici, jamais sous un autre code."
+        : foreign + " déclarations saisies sur cet appareil attendent le réseau : chacune " +
+          "sera envoyée quand le code d'accès qui l'a saisie se reconnectera ici, jamais " +
+          "sous un autre code.";
+      box.appendChild(waiting);
+    } else if (foreign) {
       var theirs = document.createElement("p");
       theirs.textContent = foreign === 1
         ? "1 déclaration saisie sur cet appareil avec un autre code d'accès attend le réseau : " +

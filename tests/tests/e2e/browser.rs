@@ -289,6 +289,10 @@ async fn what_a_code_typed_offline_is_sent_by_that_code_only() {
     relay.set_up(true);
     network(&browser, true).await;
     browser.goto(&relay.url("/connexion")).await;
+    // The login page says it waits for the code that typed it, whoever logs in.
+    browser
+        .wait_for_text("quand le code d'accès qui l'a saisie se reconnectera ici")
+        .await;
     submit_code(&browser, &lorient).await;
     // The login page says it too: wait for the form's page.
     browser.wait_for_path("/saisie").await;
