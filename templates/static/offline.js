@@ -115,26 +115,30 @@
         "La déclaration est gardée sur ce téléphone et sera envoyée dès le retour du réseau.";
       box.appendChild(hint);
     }
-    if (foreign && !owner()) {
-      // Nobody is logged in (the login page): whoever types a code next.
-      var waiting = document.createElement("p");
-      waiting.textContent = foreign === 1
-        ? "1 déclaration saisie sur cet appareil attend le réseau : elle sera envoyée quand " +
-          "le code d'accès qui l'a saisie se reconnectera ici, jamais sous un autre code."
-        : foreign + " déclarations saisies sur cet appareil attendent le réseau : chacune " +
-          "sera envoyée quand le code d'accès qui l'a saisie se reconnectera ici, jamais " +
-          "sous un autre code.";
-      box.appendChild(waiting);
-    } else if (foreign) {
+    if (foreign) {
       var theirs = document.createElement("p");
-      theirs.textContent = foreign === 1
-        ? "1 déclaration saisie sur cet appareil avec un autre code d'accès attend le réseau : " +
-          "elle sera envoyée quand ce code se reconnectera ici, jamais sous le vôtre."
-        : foreign + " déclarations saisies sur cet appareil avec d'autres codes d'accès " +
-          "attendent le réseau : elles seront envoyées quand ces codes se reconnecteront ici, " +
-          "jamais sous le vôtre.";
+      theirs.textContent = foreignWaiting(foreign, !owner());
       box.appendChild(theirs);
     }
+  }
+
+  // What other codes typed here and left waiting, said to the one logged
+  // in, or on the login page (`nobody`) to whoever logs in next.
+  function foreignWaiting(count, nobody) {
+    if (nobody) {
+      return count === 1
+        ? "1 déclaration saisie sur cet appareil attend le réseau : elle sera envoyée quand " +
+          "le code d'accès qui l'a saisie se reconnectera ici, jamais sous un autre code."
+        : count + " déclarations saisies sur cet appareil attendent le réseau : chacune " +
+          "sera envoyée quand le code d'accès qui l'a saisie se reconnectera ici, jamais " +
+          "sous un autre code.";
+    }
+    return count === 1
+      ? "1 déclaration saisie sur cet appareil avec un autre code d'accès attend le réseau : " +
+        "elle sera envoyée quand ce code se reconnectera ici, jamais sous le vôtre."
+      : count + " déclarations saisies sur cet appareil avec d'autres codes d'accès " +
+        "attendent le réseau : elles seront envoyées quand ces codes se reconnecteront ici, " +
+        "jamais sous le vôtre.";
   }
 
   // « Se déconnecter » with declarations still waiting: say so, and offer
