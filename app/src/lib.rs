@@ -199,19 +199,16 @@ async fn log_refusals(
 async fn dsfr_file(
     axum::extract::Path(path): axum::extract::Path<String>,
 ) -> axum::response::Response {
-    match decompte_templates::DSFR_FILES
-        .iter()
-        .find(|(name, _)| *name == path)
-    {
-        Some((name, bytes)) => (
+    match decompte_templates::dsfr_file(&path) {
+        Some(bytes) => (
             [
                 (
                     header::CONTENT_TYPE,
-                    decompte_publish::headers::content_type(name),
+                    decompte_publish::headers::content_type(&path),
                 ),
                 (header::CACHE_CONTROL, "public, max-age=86400"),
             ],
-            *bytes,
+            bytes,
         )
             .into_response(),
         None => axum::http::StatusCode::NOT_FOUND.into_response(),

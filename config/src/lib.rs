@@ -55,6 +55,10 @@ pub mod defaults {
 pub enum ConfigError {
     #[error("invalid DECOMPTE_* environment: {0}")]
     Environment(#[from] clap::Error),
+    #[error("{0}")]
+    Layer(#[from] decompte_bundle::LayerError),
+    #[error("the shipped data file {0} is not UTF-8 text")]
+    DataFile(&'static str),
     #[error("the shipped commune referential does not parse: {0}")]
     Referential(#[from] decompte_core::commune::ReferentialError),
     #[error(
@@ -113,10 +117,13 @@ impl std::str::FromStr for Secret {
     }
 }
 
-/// Starts a Lambda function's process: its logs, then its options, read from
-/// the environment only (a function has no arguments).
+/// Starts a Lambda function's process: its logs, its data layer (unless
+/// this build carries the data), then its options, read from the
+/// environment only (a function has no arguments).
 pub fn function_environment<T: clap::Parser>(name: &str) -> Result<T, ConfigError> {
     init_function_logs();
+    #[cfg(not(feature = "bundled"))]
+    decompte_bundle::check_layer()?;
     Ok(T::try_parse_from([name])?)
 }
 
@@ -162,26 +169,41 @@ pub fn origin_of(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| format!("{scheme}://{host}").to_ascii_lowercase())
 }
 
+/// A file of `data/` as text: compiled in with the `bundled` feature, read
+/// from the Lambda functions' data layer otherwise (`decompte_bundle`).
+macro_rules! data_text {
+    ($name:literal) => {
+        text($name, decompte_bundle::file!($name))
+    };
+}
+
+fn text(name: &'static str, bytes: &'static [u8]) -> Result<&'static str, ConfigError> {
+    std::str::from_utf8(bytes).map_err(|_| ConfigError::DataFile(name))
+}
+
 /// The commune referential shipped in `data/` (see `data/README.md`).
 pub fn referential() -> Result<Referential, ConfigError> {
-    Ok(Referential::parse(COMMUNES, DEPARTEMENTS)?)
+    Ok(Referential::parse(
+        data_text!("data/communes.csv")?,
+        data_text!("data/departements.csv")?,
+    )?)
 }
 
 /// Deaths of all causes in 2019 by département (`data/deces-2019.csv`, from
 /// INSEE): what the form's plausibility warnings scale by population.
 pub fn deaths_2019() -> std::collections::BTreeMap<String, u64> {
-    records(DEATHS_2019)
+    records(decompte_bundle::file!("data/deces-2019.csv"))
         .filter_map(|row| Some((row.get(0)?.to_owned(), row.get(1)?.parse().ok()?)))
         .collect()
 }
 
 /// The rows of one of the referential's CSV files (header skipped, fields
 /// trimmed), read by the `csv` crate like every other CSV.
-fn records(text: &'static str) -> impl Iterator<Item = csv::StringRecord> {
+fn records(text: &'static [u8]) -> impl Iterator<Item = csv::StringRecord> {
     csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
-        .from_reader(text.as_bytes())
+        .from_reader(text)
         .into_records()
         .filter_map(Result::ok)
 }
@@ -200,7 +222,7 @@ pub struct MairieContact {
 pub fn mairie_contacts(
     codes: &std::collections::BTreeSet<&str>,
 ) -> std::collections::BTreeMap<String, MairieContact> {
-    records(MAIRIES)
+    records(decompte_bundle::file!("data/mairies.csv"))
         .filter_map(|row| {
             let code = row.get(0)?;
             codes.contains(code).then(|| {
@@ -215,11 +237,6 @@ pub fn mairie_contacts(
         })
         .collect()
 }
-
-const MAIRIES: &str = include_str!("../../data/mairies.csv");
-const DEATHS_2019: &str = include_str!("../../data/deces-2019.csv");
-const COMMUNES: &str = include_str!("../../data/communes.csv");
-const DEPARTEMENTS: &str = include_str!("../../data/departements.csv");
 
 #[derive(Debug, Clone, Args)]
 pub struct Options {
@@ -569,9 +586,11 @@ impl Options {
             return Err(ConfigError::NoDepartement);
         }
         // Only the communes of the départements served are built.
-        Referential::parse_where(COMMUNES, DEPARTEMENTS, |code| {
-            departements.iter().any(|d| d == code)
-        })?
+        Referential::parse_where(
+            data_text!("data/communes.csv")?,
+            data_text!("data/departements.csv")?,
+            |code| departements.iter().any(|d| d == code),
+        )?
         .scope(&departements)
         .map_err(ConfigError::Departement)
     }

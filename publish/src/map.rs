@@ -14,10 +14,39 @@ use std::sync::OnceLock;
 
 use decompte_templates::{format_decimal, format_int};
 
-/// The contours packed by `build.rs` from `data/contours-*.csv`.
-const COMMUNES_PACKED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/contours-communes.bin"));
-const DEPARTEMENTS_PACKED: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/contours-departements.bin"));
+#[cfg(not(feature = "bundled"))]
+mod pack;
+
+/// The contours of `data/contours-$name.csv`, packed: by `build.rs` into the
+/// binary with the `bundled` feature, from the data layer's CSV at first
+/// use without it (the Lambda functions, see `decompte_bundle`).
+macro_rules! packed {
+    ($name:literal) => {{
+        #[cfg(feature = "bundled")]
+        let packed: &'static [u8] =
+            include_bytes!(concat!(env!("OUT_DIR"), "/contours-", $name, ".bin"));
+        #[cfg(not(feature = "bundled"))]
+        let packed = packed_from_layer(concat!("data/contours-", $name, ".csv"));
+        packed
+    }};
+}
+
+/// Packs a contours file of the data layer, kept for the life of the process.
+///
+/// # Panics
+/// When the layer's file cannot be read or packed: the function checked its
+/// layer at start (`decompte_bundle::check_layer`), so the layer was damaged since.
+#[cfg(not(feature = "bundled"))]
+fn packed_from_layer(name: &str) -> &'static [u8] {
+    let packed = decompte_bundle::read(name)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| String::from_utf8(bytes).map_err(|_| format!("{name} is not UTF-8")))
+        .and_then(|text| pack::pack(&text).map_err(|e| format!("{name}: {e}")));
+    match packed {
+        Ok(packed) => Box::leak(packed.into_boxed_slice()),
+        Err(error) => panic!("{error}"),
+    }
+}
 
 /// The colours of the classes, lightest first (ColorBrewer YlOrRd, five
 /// classes: sequential and legible to colour-blind readers); class 0 is
@@ -181,13 +210,13 @@ impl Varints {
 /// The communes' contours (read once per process).
 pub fn communes() -> &'static Contours {
     static CONTOURS: OnceLock<Contours> = OnceLock::new();
-    CONTOURS.get_or_init(|| Contours::unpack(COMMUNES_PACKED))
+    CONTOURS.get_or_init(|| Contours::unpack(packed!("communes")))
 }
 
 /// The départements' contours.
 pub fn departements() -> &'static Contours {
     static CONTOURS: OnceLock<Contours> = OnceLock::new();
-    CONTOURS.get_or_init(|| Contours::unpack(DEPARTEMENTS_PACKED))
+    CONTOURS.get_or_init(|| Contours::unpack(packed!("departements")))
 }
 
 /// One area of a map.

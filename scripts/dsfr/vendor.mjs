@@ -1,7 +1,7 @@
 // Writes templates/static/dsfr/: dsfr.min.css (the core and the components
 // decompte uses, concatenated, each url() rewritten to a file copied next
 // to it), fonts/ (woff2 only: every browser that runs the DSFR reads it),
-// icons/, VERSION, and files.rs (the list the templates crate embeds).
+// icons/, VERSION, and files.rs (the list the templates crate reads).
 import { readFileSync, writeFileSync, mkdirSync, rmSync, copyFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -86,9 +86,18 @@ const files = ["dsfr.min.css", ...[...copied].sort()];
 const rust = [
   "// Written by scripts/dsfr/vendor.sh: the DSFR files the site and the app serve.",
   `pub const DSFR_VERSION: &str = "${version}";`,
-  "pub const DSFR_FILES: &[(&str, &[u8])] = &[",
-  ...files.map((f) => `    ("${f}", include_bytes!("${f}")),`),
+  "/// The files, by path under the DSFR's folder.",
+  "pub const DSFR_NAMES: &[&str] = &[",
+  ...files.map((f) => `    "${f}",`),
   "];",
+  "/// The bytes of one of them: compiled in, or read from the Lambda functions'",
+  "/// data layer (decompte-bundle).",
+  "pub fn dsfr_file(name: &str) -> Option<&'static [u8]> {",
+  "    Some(match name {",
+  ...files.map((f) => `        "${f}" => decompte_bundle::file!("templates/static/dsfr/${f}"),`),
+  "        _ => return None,",
+  "    })",
+  "}",
   "",
 ].join("\n");
 writeFileSync(path.join(out, "files.rs"), rust);

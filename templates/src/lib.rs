@@ -33,7 +33,7 @@ mod dsfr {
 }
 /// The Système de design de l'État: its stylesheet (`dsfr.min.css`), fonts
 /// and icons by path, as `scripts/dsfr/vendor.sh` brought them in.
-pub use dsfr::{DSFR_FILES, DSFR_VERSION};
+pub use dsfr::{dsfr_file, DSFR_NAMES, DSFR_VERSION};
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("site/404.html", include_str!("../site/404.html")),

@@ -18,6 +18,11 @@ pub fn artifact_dir(function: &str) -> PathBuf {
         .join(function)
 }
 
+/// The functions' data layer as Lambda unpacks it (`decompte/` of `layer.zip`).
+pub fn layer_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/lambda/layer/decompte")
+}
+
 /// The built `bootstrap` of a function; fails, saying how to build it, if absent.
 pub fn bootstrap(function: &str) -> PathBuf {
     let path = artifact_dir(function).join("bootstrap");
@@ -91,6 +96,9 @@ impl LambdaEmulator {
             ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
             ("RUST_LOG", "info".to_owned()),
+            // The data layer scripts/lambda-build.sh builds beside the
+            // functions, which Lambda would unpack at /opt/decompte.
+            ("DECOMPTE_DATA_LAYER", layer_dir().display().to_string()),
         ];
         all.extend(envs.iter().cloned());
         let started = std::time::Instant::now();

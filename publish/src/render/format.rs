@@ -21,10 +21,7 @@ use super::RenderError;
 /// cached for good like every asset.
 pub(super) fn dsfr_folder() -> &'static str {
     static FOLDER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let stylesheet = decompte_templates::DSFR_FILES
-            .iter()
-            .find(|(path, _)| *path == "dsfr.min.css")
-            .map_or(&[][..], |(_, bytes)| *bytes);
+        let stylesheet = decompte_templates::dsfr_file("dsfr.min.css").unwrap_or_default();
         paths::dsfr(
             decompte_templates::DSFR_VERSION,
             &hex::encode(Sha256::digest(stylesheet))[..8],

@@ -150,11 +150,10 @@ impl<'a> Renderer<'a> {
             self.stylesheet_path.clone(),
             decompte_templates::STYLESHEET.as_bytes().to_vec(),
         )];
-        files.extend(
-            decompte_templates::DSFR_FILES
-                .iter()
-                .map(|(path, bytes)| (format!("{}/{path}", dsfr_folder()), bytes.to_vec())),
-        );
+        files.extend(decompte_templates::DSFR_NAMES.iter().filter_map(|path| {
+            let bytes = decompte_templates::dsfr_file(path)?;
+            Some((format!("{}/{path}", dsfr_folder()), bytes.to_vec()))
+        }));
         files
     }
 

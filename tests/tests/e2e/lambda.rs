@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use decompte_core::Role;
 use decompte_publish::Sink;
 use decompte_tests::dynamodb_local::DynamoLocal;
-use decompte_tests::lambda_local::{artifact_dir, bootstrap, LambdaEmulator};
+use decompte_tests::lambda_local::{artifact_dir, bootstrap, layer_dir, LambdaEmulator};
 use decompte_tests::s3_local::MotoServer;
 use decompte_tests::{csrf_of, issue_code, with_code, Browser};
 use reqwest::StatusCode;
@@ -65,6 +65,43 @@ fn both_functions_are_built_for_amazon_linux_2023() {
             newest.1,
             size as f64 / 1_048_576.0
         );
+    }
+}
+
+#[test]
+fn a_function_refuses_a_data_layer_built_from_other_data() {
+    let manifest = std::fs::read_to_string(layer_dir().join("MANIFEST"))
+        .expect("the layer's MANIFEST: run ./scripts/lambda-build.sh");
+    let communes = manifest
+        .lines()
+        .find(|line| line.ends_with("  data/communes.csv"))
+        .expect("the communes in the layer's MANIFEST");
+    // Another year's communes: same name, other content.
+    let other = manifest.replace(communes, &format!("{}  data/communes.csv", "0".repeat(64)));
+    let folder = tempfile::tempdir().expect("temporary folder");
+    std::fs::write(folder.path().join("MANIFEST"), other).expect("write");
+    let missing = folder.path().join("nothing here");
+    for function in ["ingest-fn", "publish-fn"] {
+        for (layer, said) in [
+            (
+                folder.path(),
+                "was built from other data than this function (differs: data/communes.csv)",
+            ),
+            (missing.as_path(), "the data layer is missing"),
+        ] {
+            let output = std::process::Command::new(bootstrap(function))
+                .env("DECOMPTE_DATA_LAYER", layer)
+                .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+                .output()
+                .expect("the function runs");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                !output.status.success() && stderr.contains(said),
+                "{function} with the layer {}: {}\n{stderr}",
+                layer.display(),
+                output.status
+            );
+        }
     }
 }
 
@@ -247,6 +284,30 @@ async fn a_commune_declares_and_the_prefecture_republishes_through_the_functions
         "no object rewritten"
     );
     assert_eq!(moto.invalidations(&distribution).len(), 1);
+
+    // The data both functions read from their layer: the map drawn with
+    // Vannes' outline (the contours, packed from the layer's CSV), the
+    // DSFR's stylesheet served by the app as the repository has it.
+    let index = text(&site, "index.html").await;
+    assert!(
+        index.contains("<a href=\"communes/56260.html\"><path class=\"k")
+            && index.contains("\" d=\"M-19379 -476567l50 35 28-11 6 25 31 1 7 37 20"),
+        "no map of Vannes in the published index.html"
+    );
+    let stylesheet = http
+        .client
+        .get(http.url("/app/dsfr/dsfr.min.css"))
+        .send()
+        .await
+        .expect("the DSFR's stylesheet");
+    assert_eq!(stylesheet.status(), StatusCode::OK);
+    let served = stylesheet.bytes().await.expect("its bytes");
+    let shipped = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../templates/static/dsfr/dsfr.min.css"),
+    )
+    .expect("the repository's stylesheet");
+    assert!(served == shipped, "the app served another DSFR stylesheet");
 
     // A correction, then the schedule's event: the changed pages only.
     let (status, corrected) = http
