@@ -366,44 +366,7 @@ pub fn choropleth(
         .filter(|a| !contours.contains_key(a.code))
         .map(|a| a.name.to_owned())
         .collect();
-    // The planes, the largest first: it is drawn as is, the others as insets below it.
-    let mut planes: Vec<(&str, [i64; 4])> = Vec::new();
-    for (area, contour) in &drawn {
-        let key = plane(area.departement);
-        match planes.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, bbox)) => *bbox = union([*bbox, contour.bbox].into_iter())?,
-            None => planes.push((key, contour.bbox)),
-        }
-    }
-    let area_of = |b: &[i64; 4]| (b[2] - b[0]) * (b[3] - b[1]);
-    planes.sort_by_key(|(key, bbox)| (std::cmp::Reverse(area_of(bbox)), *key));
-    let (_, main) = *planes.first()?;
-    let main_width = main[2] - main[0];
-    let gap = main_width / 40;
-    let inset = (main_width - gap * 4) / 5;
-    // Each plane's transform: (offset x, offset y, scale).
-    let mut transforms: HashMap<&str, (f64, f64, f64)> = HashMap::new();
-    let mut view = main;
-    for (i, (key, bbox)) in planes.iter().enumerate() {
-        if i == 0 {
-            transforms.insert(key, (0.0, 0.0, 1.0));
-            continue;
-        }
-        let (row, column) = ((i - 1) / 5, (i - 1) % 5);
-        let size = (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]).max(1);
-        let scale = inset as f64 / size as f64;
-        let x = main[0] + column as i64 * (inset + gap);
-        let y = main[3] + gap + row as i64 * (inset + gap);
-        transforms.insert(
-            key,
-            (
-                x as f64 - bbox[0] as f64 * scale,
-                y as f64 - bbox[1] as f64 * scale,
-                scale,
-            ),
-        );
-        view[3] = view[3].max(y + inset);
-    }
+    let (view, transforms) = layout(&drawn)?;
     let rates: Vec<f64> = drawn
         .iter()
         .filter(|(a, _)| a.shown)
@@ -412,36 +375,13 @@ pub fn choropleth(
     let any_shown = drawn.iter().any(|(a, _)| a.shown);
     let bounds = breaks(&rates);
     let classes = bounds.len() + 1;
-    let margin = (view[2] - view[0]).max(view[3] - view[1]) / 100;
     let mut svg = String::with_capacity(
         drawn
             .iter()
             .map(|(_, c)| contours.path_size_hint(c) + 120)
             .sum(),
     );
-    let _ = write!(
-        svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"map\" viewBox=\"{} {} {} {}\" \
-         role=\"group\" aria-label=\"{}\">\n<defs>",
-        view[0] - margin,
-        view[1] - margin,
-        view[2] - view[0] + 2 * margin,
-        view[3] - view[1] + 2 * margin,
-        escape(label),
-    );
-    // Hatching over the class colour: the area did not declare the last day.
-    let hatch = (view[2] - view[0]).max(1) / 150;
-    for class in 0..CLASS_COUNT {
-        let _ = write!(
-            svg,
-            "<pattern id=\"map-h{class}\" class=\"k{class}\" patternUnits=\"userSpaceOnUse\" \
-             width=\"{hatch}\" height=\"{hatch}\" patternTransform=\"rotate(45)\">\
-             <rect width=\"{hatch}\" height=\"{hatch}\"/><rect class=\"hatch\" width=\"{}\" \
-             height=\"{hatch}\"/></pattern>",
-            (hatch / 3).max(1)
-        );
-    }
-    svg.push_str("</defs>\n");
+    write_head(&mut svg, view, label);
     let mut hatched = false;
     let mut current_plane = None;
     let mut sorted = drawn;
@@ -469,21 +409,7 @@ pub fn choropleth(
             class => class_index(class.min(classes), classes),
         };
         hatched |= area.hatched;
-        let mut title = if area.shown {
-            format!("{} : {} décès", area.name, format_int(area.total))
-        } else {
-            area.name.to_owned()
-        };
-        if let Some(rate) = area.rate.filter(|_| area.shown) {
-            let _ = write!(
-                title,
-                ", {} pour 100 000 habitants",
-                format_decimal(rate, 1)
-            );
-        }
-        if area.hatched {
-            let _ = write!(title, " ; {hatch_note}");
-        }
+        let title = title_of(area, hatch_note);
         let _ = write!(
             svg,
             "<a href=\"{}\"><path class=\"k{class}{}\" d=\"",
@@ -510,6 +436,102 @@ pub fn choropleth(
         missing,
         hatch_label: hatched.then(|| hatch_note.to_owned()),
     })
+}
+
+/// Each plane's transform: (offset x, offset y, scale).
+type Transforms<'a> = HashMap<&'a str, (f64, f64, f64)>;
+
+/// Where each plane of `drawn` goes: the largest as is, the others as
+/// insets in rows of five below it. Returns the whole map's box and each
+/// plane's transform.
+fn layout<'a>(drawn: &[(&Area<'a>, &Contour)]) -> Option<([i64; 4], Transforms<'a>)> {
+    let mut planes: Vec<(&str, [i64; 4])> = Vec::new();
+    for (area, contour) in drawn {
+        let key = plane(area.departement);
+        match planes.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, bbox)) => *bbox = union([*bbox, contour.bbox].into_iter())?,
+            None => planes.push((key, contour.bbox)),
+        }
+    }
+    let area_of = |b: &[i64; 4]| (b[2] - b[0]) * (b[3] - b[1]);
+    planes.sort_by_key(|(key, bbox)| (std::cmp::Reverse(area_of(bbox)), *key));
+    let (_, main) = *planes.first()?;
+    let main_width = main[2] - main[0];
+    let gap = main_width / 40;
+    let inset = (main_width - gap * 4) / 5;
+    let mut transforms = HashMap::new();
+    let mut view = main;
+    for (i, (key, bbox)) in planes.iter().enumerate() {
+        if i == 0 {
+            transforms.insert(*key, (0.0, 0.0, 1.0));
+            continue;
+        }
+        let (row, column) = ((i - 1) / 5, (i - 1) % 5);
+        let size = (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]).max(1);
+        let scale = inset as f64 / size as f64;
+        let x = main[0] + column as i64 * (inset + gap);
+        let y = main[3] + gap + row as i64 * (inset + gap);
+        transforms.insert(
+            *key,
+            (
+                x as f64 - bbox[0] as f64 * scale,
+                y as f64 - bbox[1] as f64 * scale,
+                scale,
+            ),
+        );
+        view[3] = view[3].max(y + inset);
+    }
+    Some((view, transforms))
+}
+
+/// The map's opening tag (its box with a margin, its label) and the
+/// hatching patterns, one per class: drawn over the class colour when an
+/// area did not declare the last day.
+fn write_head(svg: &mut String, view: [i64; 4], label: &str) {
+    let margin = (view[2] - view[0]).max(view[3] - view[1]) / 100;
+    let _ = write!(
+        svg,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"map\" viewBox=\"{} {} {} {}\" \
+         role=\"group\" aria-label=\"{}\">\n<defs>",
+        view[0] - margin,
+        view[1] - margin,
+        view[2] - view[0] + 2 * margin,
+        view[3] - view[1] + 2 * margin,
+        escape(label),
+    );
+    let hatch = (view[2] - view[0]).max(1) / 150;
+    for class in 0..CLASS_COUNT {
+        let _ = write!(
+            svg,
+            "<pattern id=\"map-h{class}\" class=\"k{class}\" patternUnits=\"userSpaceOnUse\" \
+             width=\"{hatch}\" height=\"{hatch}\" patternTransform=\"rotate(45)\">\
+             <rect width=\"{hatch}\" height=\"{hatch}\"/><rect class=\"hatch\" width=\"{}\" \
+             height=\"{hatch}\"/></pattern>",
+            (hatch / 3).max(1)
+        );
+    }
+    svg.push_str("</defs>\n");
+}
+
+/// What an area's tooltip says: its name, its deaths and rate when they
+/// are shown, and why it is hatched.
+fn title_of(area: &Area<'_>, hatch_note: &str) -> String {
+    let mut title = if area.shown {
+        format!("{} : {} décès", area.name, format_int(area.total))
+    } else {
+        area.name.to_owned()
+    };
+    if let Some(rate) = area.rate.filter(|_| area.shown) {
+        let _ = write!(
+            title,
+            ", {} pour 100 000 habitants",
+            format_decimal(rate, 1)
+        );
+    }
+    if area.hatched {
+        let _ = write!(title, " ; {hatch_note}");
+    }
+    title
 }
 
 #[cfg(test)]

@@ -347,6 +347,18 @@ impl MemorySink {
         }
     }
 
+    /// One file of `files`.
+    fn fetch(
+        files: &Mutex<BTreeMap<String, Vec<u8>>>,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, SinkError> {
+        Ok(files
+            .lock()
+            .map_err(|_| Self::poisoned(path))?
+            .get(path)
+            .cloned())
+    }
+
     /// One write into `files`, unless the injected failure comes first.
     fn store(
         &self,
@@ -391,12 +403,7 @@ impl MemorySink {
 #[async_trait]
 impl Sink for MemorySink {
     async fn read(&self, path: &str) -> Result<Option<Vec<u8>>, SinkError> {
-        Ok(self
-            .files
-            .lock()
-            .map_err(|_| Self::poisoned(path))?
-            .get(path)
-            .cloned())
+        Self::fetch(&self.files, path)
     }
 
     async fn write(&self, path: &str, bytes: &[u8]) -> Result<(), SinkError> {
@@ -404,12 +411,7 @@ impl Sink for MemorySink {
     }
 
     async fn read_private(&self, name: &str) -> Result<Option<Vec<u8>>, SinkError> {
-        Ok(self
-            .private
-            .lock()
-            .map_err(|_| Self::poisoned(name))?
-            .get(name)
-            .cloned())
+        Self::fetch(&self.private, name)
     }
 
     async fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), SinkError> {

@@ -88,16 +88,7 @@ pub(super) async fn render_form(
         }
         None => (Vec::new(), Vec::new()),
     };
-    let field_errors: BTreeMap<String, String> =
-        view.errors.iter().fold(BTreeMap::new(), |mut map, e| {
-            map.entry(e.field.clone())
-                .and_modify(|m: &mut String| {
-                    m.push(' ');
-                    m.push_str(&e.message)
-                })
-                .or_insert_with(|| e.message.clone());
-            map
-        });
+    let (field_errors, errors) = error_context(&view.errors);
     let fields: Vec<Value> = settings
         .iter()
         .map(|s| {
@@ -110,51 +101,8 @@ pub(super) async fn render_form(
             })
         })
         .collect();
-    let anchor = |field: &str| match field.strip_prefix("counts.") {
-        Some(key) => format!("n-{key}"),
-        None => field.to_owned(),
-    };
-    let errors: Vec<Value> = view
-        .errors
-        .iter()
-        .map(|e| json!({"anchor": anchor(&e.field), "message": e.message}))
-        .collect();
-    let names = crate::service::labels(
-        state,
-        history.iter().map(|h| h.recorded_by.clone()).collect(),
-    )
-    .await;
-    let history: Vec<Value> = history
-        .iter()
-        .map(|h| {
-            json!({
-                "version": h.version,
-                "recorded_at_fr": fr_datetime_in(h.recorded_at, &view.commune.departement),
-                "total": h.total(),
-                "counts": settings.keys().map(|k| h.count(k)).collect::<Vec<_>>(),
-                "source": h.source.label(),
-                "by": names.get(&h.recorded_by).unwrap_or(&h.recorded_by),
-                "warnings": h.warnings.iter()
-                    .map(|w| decompte_core::plausibility::label(w))
-                    .collect::<Vec<_>>(),
-                "reason": h.reason,
-            })
-        })
-        .collect();
-    let recent: Vec<Value> = recent
-        .iter()
-        .rev()
-        .take(14)
-        .map(|r| {
-            json!({
-                "date": r.date.to_string(),
-                "date_fr": fr_date(r.date),
-                "total": r.total(),
-                "version": r.version,
-                "recorded_at_fr": fr_datetime_in(r.recorded_at, &view.commune.departement),
-            })
-        })
-        .collect();
+    let history = history_rows(state, &history, &view.commune.departement).await;
+    let recent = recent_rows(&recent, &view.commune.departement);
     let saved = view.saved.as_ref().map(|r| {
         json!({"date_fr": fr_date(r.date), "version": r.version, "total": r.total(),
                "items": settings.iter().map(|s| json!({
@@ -209,6 +157,74 @@ pub(super) async fn render_form(
         }),
     );
     render(state, status, "app/saisie.html", context)
+}
+
+/// The form's errors by field (a field's messages joined) and in order,
+/// each with the anchor of its field.
+fn error_context(errors: &[FieldError]) -> (BTreeMap<String, String>, Vec<Value>) {
+    let by_field = errors.iter().fold(BTreeMap::new(), |mut map, e| {
+        map.entry(e.field.clone())
+            .and_modify(|m: &mut String| {
+                m.push(' ');
+                m.push_str(&e.message)
+            })
+            .or_insert_with(|| e.message.clone());
+        map
+    });
+    let anchor = |field: &str| match field.strip_prefix("counts.") {
+        Some(key) => format!("n-{key}"),
+        None => field.to_owned(),
+    };
+    let listed = errors
+        .iter()
+        .map(|e| json!({"anchor": anchor(&e.field), "message": e.message}))
+        .collect();
+    (by_field, listed)
+}
+
+/// The versions of the day, each with who wrote it (by name) and why.
+async fn history_rows(state: &AppState, history: &[Report], departement: &str) -> Vec<Value> {
+    let settings = &state.config.rules.settings;
+    let names = crate::service::labels(
+        state,
+        history.iter().map(|h| h.recorded_by.clone()).collect(),
+    )
+    .await;
+    history
+        .iter()
+        .map(|h| {
+            json!({
+                "version": h.version,
+                "recorded_at_fr": fr_datetime_in(h.recorded_at, departement),
+                "total": h.total(),
+                "counts": settings.keys().map(|k| h.count(k)).collect::<Vec<_>>(),
+                "source": h.source.label(),
+                "by": names.get(&h.recorded_by).unwrap_or(&h.recorded_by),
+                "warnings": h.warnings.iter()
+                    .map(|w| decompte_core::plausibility::label(w))
+                    .collect::<Vec<_>>(),
+                "reason": h.reason,
+            })
+        })
+        .collect()
+}
+
+/// The commune's last fourteen declared days, latest first.
+fn recent_rows(recent: &[Report], departement: &str) -> Vec<Value> {
+    recent
+        .iter()
+        .rev()
+        .take(14)
+        .map(|r| {
+            json!({
+                "date": r.date.to_string(),
+                "date_fr": fr_date(r.date),
+                "total": r.total(),
+                "version": r.version,
+                "recorded_at_fr": fr_datetime_in(r.recorded_at, departement),
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn form_page(

@@ -112,6 +112,24 @@ async fn departement_pages(
     .map_err(PublishError::from)
 }
 
+/// The scope's pages, from the départements' summaries; the overview last.
+async fn write_scope_pages(
+    writer: &mut Writer,
+    config: &Arc<SiteConfig>,
+    state: &State,
+    today: NaiveDate,
+    demo: bool,
+) -> Result<(), PublishError> {
+    let summaries: Vec<Summary> = state.summaries.values().cloned().collect();
+    let config = Arc::clone(config);
+    let pages = tokio::task::spawn_blocking(move || {
+        Renderer::new(&config, today, demo).scope_pages(&summaries)
+    })
+    .await
+    .map_err(|e| PublishError::Task(e.to_string()))??;
+    writer.put_all(pages).await
+}
+
 /// The whole-scope data: one département's own rows (`parts`), or, with
 /// several, the départements' files composed by the sink.
 async fn write_scope_data(
@@ -533,25 +551,13 @@ impl Publisher {
             .iter()
             .filter_map(|(code, _)| state.take_kept(code).map(|days| (code.clone(), days)))
             .collect();
-        let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
-        let store = Arc::clone(&self.store);
         let to_read: Vec<String> = plan
             .read
             .iter()
             .map(|(code, _)| code.clone())
             .filter(|code| !kept.contains_key(code))
             .collect();
-        let keys: Vec<String> = config.settings.keys().map(str::to_owned).collect();
-        let reader = tokio::spawn(async move {
-            for code in to_read {
-                let tallies = store
-                    .current_tallies(&code, &keys, decompte_core::report::DEMONSTRATION)
-                    .await;
-                if sender.send(tallies).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let (reader, mut receiver) = self.read_ahead(to_read);
         let total = plan.read.len();
         let mut parts = Vec::new();
         let mut done = 0;
@@ -617,20 +623,10 @@ impl Publisher {
             let files = departement_pages(Arc::clone(&config), today, demo, summaries).await?;
             writer.put_all(files).await?;
         }
-
         if read_any {
             write_scope_data(&mut writer, &renderer, &config.scope, multi, &parts).await?;
         }
-
-        // The scope's pages, from the summaries; the overview last.
-        let summaries: Vec<Summary> = state.summaries.values().cloned().collect();
-        let config_for_pages = Arc::clone(&config);
-        let pages = tokio::task::spawn_blocking(move || {
-            Renderer::new(&config_for_pages, today, demo).scope_pages(&summaries)
-        })
-        .await
-        .map_err(|e| PublishError::Task(e.to_string()))??;
-        writer.put_all(pages).await?;
+        write_scope_pages(&mut writer, &config, &state, today, demo).await?;
 
         // Under the rule of small counts, the instant of the last
         // declaration is not published (see `Protection`).
@@ -653,6 +649,31 @@ impl Publisher {
         }
         self.invalidate(&mut outcome, now).await;
         Ok(Run::Done(outcome, state))
+    }
+
+    /// Reads the current tallies of `departements` one after the other, each
+    /// sent as soon as it is read (the next read while this one renders).
+    fn read_ahead(
+        &self,
+        departements: Vec<String>,
+    ) -> (
+        tokio::task::JoinHandle<()>,
+        tokio::sync::mpsc::Receiver<Result<Vec<decompte_store::Tally>, StoreError>>,
+    ) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        let store = Arc::clone(&self.store);
+        let keys: Vec<String> = self.config.settings.keys().map(str::to_owned).collect();
+        let reader = tokio::spawn(async move {
+            for code in departements {
+                let tallies = store
+                    .current_tallies(&code, &keys, decompte_core::report::DEMONSTRATION)
+                    .await;
+                if sender.send(tallies).await.is_err() {
+                    break;
+                }
+            }
+        });
+        (reader, receiver)
     }
 
     async fn invalidate(&self, outcome: &mut Outcome, now: DateTime<Utc>) {

@@ -1,6 +1,10 @@
 //! Reports on PostgreSQL: versions, current pointers and idempotency
 //! records, written in one transaction behind the lock of the change
 //! counter, under the version condition.
+use std::collections::{HashMap, HashSet};
+
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 
 use super::*;
@@ -70,9 +74,60 @@ const COPY_FROM: usize = 32;
 /// (and against the one before it in the batch), the versions sent with
 /// `COPY`, the current pointers set in one statement, each key numbered
 /// after `seq` in order. Returns the last number given.
-async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i64> {
-    use tokio_postgres::binary_copy::BinaryCopyInWriter;
-    use tokio_postgres::types::Type;
+/// A version as `report_versions` stores it, in its columns' order.
+struct VersionRow<'r> {
+    commune: &'r str,
+    date: String,
+    version: i32,
+    counts: String,
+    recorded_at: String,
+    recorded_by: &'r str,
+    source: &'static str,
+    reason: &'r Option<String>,
+    warnings: String,
+}
+
+impl<'r> VersionRow<'r> {
+    fn of(report: &'r Report) -> Result<Self> {
+        Ok(Self {
+            commune: report.commune.as_str(),
+            date: report.date.to_string(),
+            version: int(report.version),
+            counts: serde_json::to_string(&report.counts)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            recorded_at: ts(report.recorded_at),
+            recorded_by: &report.recorded_by,
+            source: report.source.as_str(),
+            reason: &report.reason,
+            warnings: report.warnings.join(","),
+        })
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 9] {
+        [
+            &self.commune,
+            &self.date,
+            &self.version,
+            &self.counts,
+            &self.recorded_at,
+            &self.recorded_by,
+            &self.source,
+            self.reason,
+            &self.warnings,
+        ]
+    }
+}
+
+async fn copy_in(client: &Client, reports: &[Report], seq: i64) -> Result<i64> {
+    let existed = check_versions(client, reports).await?;
+    let pointers = copy_versions(client, reports).await?;
+    set_pointers(client, pointers, &existed, seq).await
+}
+
+/// Checks that each report follows the current version of its key (or the
+/// batch's previous version of it); returns the keys that had a current
+/// report before the batch.
+async fn check_versions(client: &Client, reports: &[Report]) -> Result<HashSet<(String, String)>> {
     let mut keys: Vec<(&str, String)> = reports
         .iter()
         .map(|r| (r.commune.as_str(), r.date.to_string()))
@@ -80,7 +135,7 @@ async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i6
     keys.dedup();
     let (communes, dates): (Vec<&str>, Vec<&str>) =
         keys.iter().map(|(c, d)| (*c, d.as_str())).unzip();
-    let mut current: std::collections::HashMap<(String, String), u32> = client
+    let mut current: HashMap<(String, String), u32> = client
         .query(
             &format!(
                 "SELECT c.commune, c.date, c.version FROM UNNEST($1::text[], $2::text[]) \
@@ -93,7 +148,7 @@ async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i6
         .iter()
         .map(|row| Ok(((row.get(0), row.get(1)), uint(row.get(2))?)))
         .collect::<Result<_>>()?;
-    let existed: std::collections::HashSet<(String, String)> = current.keys().cloned().collect();
+    let existed = current.keys().cloned().collect();
     for report in reports {
         let key = (report.commune.to_string(), report.date.to_string());
         let before = current.get(&key).copied().unwrap_or(0);
@@ -104,6 +159,12 @@ async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i6
         }
         current.insert(key, report.version);
     }
+    Ok(existed)
+}
+
+/// Sends every version with `COPY`; returns the last version of each key,
+/// in the batch's order, for its current pointer.
+async fn copy_versions<'r>(client: &Client, reports: &'r [Report]) -> Result<Vec<&'r Report>> {
     let sink = client
         .copy_in(
             "COPY report_versions (commune, date, version, counts, recorded_at, recorded_by, \
@@ -126,24 +187,12 @@ async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i6
             text
         ]
     ));
-    // The last version of each key, for its current pointer.
-    let mut pointers: Vec<&Report> = Vec::with_capacity(keys.len());
+    let mut pointers: Vec<&Report> = Vec::new();
     for report in reports {
-        let counts = serde_json::to_string(&report.counts)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let row = VersionRow::of(report)?;
         writer
             .as_mut()
-            .write(&[
-                &report.commune.as_str(),
-                &report.date.to_string(),
-                &int(report.version),
-                &counts,
-                &ts(report.recorded_at),
-                &report.recorded_by,
-                &report.source.as_str(),
-                &report.reason,
-                &report.warnings.join(","),
-            ])
+            .write(&row.params())
             .await
             .map_err(unavailable)?;
         match pointers.last_mut() {
@@ -154,8 +203,19 @@ async fn copy_in(client: &Client, reports: &[Report], mut seq: i64) -> Result<i6
         }
     }
     writer.finish().await.map_err(unavailable)?;
-    // The pointers of new keys sent with `COPY` too (an import into an
-    // empty store: all of them); those of keys that had one, updated.
+    Ok(pointers)
+}
+
+/// Points each key at its last version, numbered after `seq` in order: the
+/// pointers of new keys sent with `COPY` too (an import into an empty
+/// store: all of them), those of keys that had one updated. Returns the
+/// last number given.
+async fn set_pointers(
+    client: &Client,
+    pointers: Vec<&Report>,
+    existed: &HashSet<(String, String)>,
+    mut seq: i64,
+) -> Result<i64> {
     let sink = client
         .copy_in(
             "COPY current_reports (commune, date, version, recorded_at, seq, counts, recorded_by) \
@@ -262,25 +322,12 @@ async fn check_and_insert(client: &Client, report: &Report, seq: i64) -> Result<
             current: current_in(client, commune, &date).await?.map(Box::new),
         });
     }
-    let counts =
-        serde_json::to_string(&report.counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let recorded_at = ts(report.recorded_at);
-    let version = int(report.version);
+    let row = VersionRow::of(report)?;
     client
         .execute(
             "INSERT INTO report_versions (commune, date, version, counts, recorded_at, \
              recorded_by, source, reason, warnings) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &commune,
-                &date,
-                &version,
-                &counts,
-                &recorded_at,
-                &report.recorded_by,
-                &report.source.as_str(),
-                &report.reason,
-                &report.warnings.join(","),
-            ],
+            &row.params(),
         )
         .await
         .map_err(unavailable)?;
@@ -291,13 +338,13 @@ async fn check_and_insert(client: &Client, report: &Report, seq: i64) -> Result<
              UPDATE SET version = excluded.version, recorded_at = excluded.recorded_at, \
              seq = excluded.seq, counts = excluded.counts, recorded_by = excluded.recorded_by",
             &[
-                &commune,
-                &date,
-                &version,
-                &recorded_at,
+                &row.commune,
+                &row.date,
+                &row.version,
+                &row.recorded_at,
                 &seq,
-                &counts,
-                &report.recorded_by,
+                &row.counts,
+                &row.recorded_by,
             ],
         )
         .await

@@ -44,35 +44,11 @@ impl Access for SqliteStore {
     }
 
     async fn credential_by_hash(&self, code_hash: &str) -> Result<Option<Credential>> {
-        let code_hash = code_hash.to_owned();
-        self.with(move |c| {
-            c.query_row(
-                &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE code_hash = ?1"),
-                [code_hash],
-                raw_credential,
-            )
-            .optional()
-            .map_err(unavailable)?
-            .map(to_credential)
-            .transpose()
-        })
-        .await
+        self.credential_where("code_hash", code_hash).await
     }
 
     async fn credential(&self, id: &str) -> Result<Option<Credential>> {
-        let id = id.to_owned();
-        self.with(move |c| {
-            c.query_row(
-                &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = ?1"),
-                [id],
-                raw_credential,
-            )
-            .optional()
-            .map_err(unavailable)?
-            .map(to_credential)
-            .transpose()
-        })
-        .await
+        self.credential_where("id", id).await
     }
 
     async fn credentials(&self) -> Result<Vec<Credential>> {
@@ -352,6 +328,29 @@ impl Access for SqliteStore {
             .optional()
             .map_err(unavailable)?
             .unwrap_or(0))
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// The credential whose `column` (`id` or `code_hash`) is `value`.
+    async fn credential_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<Credential>> {
+        let value = value.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE {column} = ?1"),
+                [value],
+                raw_credential,
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(to_credential)
+            .transpose()
         })
         .await
     }

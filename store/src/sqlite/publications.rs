@@ -79,17 +79,14 @@ impl References for SqliteStore {
     async fn put_reference(&self, series: &ReferenceSeries) -> Result<()> {
         let days =
             serde_json::to_string(&series.days).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let s = series.clone();
-        self.with(move |c| {
-            c.execute(
-                "INSERT INTO reference_series (departement, days, imported_at, imported_by) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (departement) DO UPDATE SET days = ?2, \
-                 imported_at = ?3, imported_by = ?4",
-                params![s.departement, days, ts(s.imported_at), s.imported_by],
-            )
-            .map(drop)
-            .map_err(unavailable)
-        })
+        self.put_imported(
+            "reference_series",
+            "days",
+            &series.departement,
+            days,
+            series.imported_at,
+            &series.imported_by,
+        )
         .await
     }
 
@@ -103,17 +100,14 @@ impl References for SqliteStore {
     async fn put_contacts(&self, contacts: &ContactOverrides) -> Result<()> {
         let json = serde_json::to_string(&contacts.contacts)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let o = contacts.clone();
-        self.with(move |c| {
-            c.execute(
-                "INSERT INTO contact_overrides (departement, contacts, imported_at, imported_by) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (departement) DO UPDATE SET contacts = ?2, \
-                 imported_at = ?3, imported_by = ?4",
-                params![o.departement, json, ts(o.imported_at), o.imported_by],
-            )
-            .map(drop)
-            .map_err(unavailable)
-        })
+        self.put_imported(
+            "contact_overrides",
+            "contacts",
+            &contacts.departement,
+            json,
+            contacts.imported_at,
+            &contacts.imported_by,
+        )
         .await
     }
 
@@ -128,6 +122,33 @@ impl References for SqliteStore {
 impl SqliteStore {
     /// What a prefecture imported for a département into `table`: the
     /// département, its JSON `column`, when and by whom.
+    /// Replaces what a prefecture imported for a département into `table`:
+    /// its JSON `column`, when and by whom.
+    async fn put_imported(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        departement: &str,
+        json: String,
+        imported_at: DateTime<Utc>,
+        imported_by: &str,
+    ) -> Result<()> {
+        let (departement, imported_by) = (departement.to_owned(), imported_by.to_owned());
+        self.with(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO {table} (departement, {column}, imported_at, imported_by) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (departement) DO UPDATE SET \
+                     {column} = ?2, imported_at = ?3, imported_by = ?4"
+                ),
+                params![departement, json, ts(imported_at), imported_by],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
     async fn imported(
         &self,
         table: &'static str,
