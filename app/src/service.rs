@@ -265,6 +265,14 @@ pub async fn labels(
     labels
 }
 
+/// The label of one credential id, the id itself when it has none.
+pub async fn label(state: &AppState, id: &str) -> String {
+    labels(state, vec![id.to_owned()])
+        .await
+        .remove(id)
+        .unwrap_or_else(|| id.to_owned())
+}
+
 /// The warnings of a draft (`plausibility`): none for one that is not valid
 /// (the ledger says what is wrong with it).
 pub async fn warnings_of(

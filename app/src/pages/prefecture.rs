@@ -441,43 +441,19 @@ async fn email_reminders(
             ),
         );
     }
-    let loaded = async {
-        let reported = state.store.reported_communes(date).await?;
-        let mut reached = std::collections::BTreeSet::new();
-        // E-mails sent today to each département's mairies, whatever day they were about.
-        let mut sent_today: BTreeMap<String, usize> = BTreeMap::new();
-        for code in scope.departement_codes() {
-            let local_today = decompte_core::time::local_today(code, now);
-            let zone = decompte_core::time::zone(code);
-            let mut day = earliest;
-            while day <= scope.latest_today(now) {
-                let reminders = state.store.reminders(day, code).await?;
-                let today_emails = reminders
-                    .iter()
-                    .filter(|r| {
-                        r.channel == "email"
-                            && r.at.with_timezone(&zone).date_naive() == local_today
-                    })
-                    .count();
-                *sent_today.entry(code.to_owned()).or_default() += today_emails;
-                if day == date {
-                    reached.extend(reminders.into_iter().map(|r| r.commune));
-                }
-                day += Duration::days(1);
-            }
+    let reminded = reminders_so_far(state, scope, date, earliest, now).await;
+    let (
+        reported,
+        Reminded {
+            reached,
+            mut budget,
+        },
+    ) = match (state.store.reported_communes(date).await, reminded) {
+        (Ok(reported), Ok(reminded)) => (reported, reminded),
+        (Err(error), _) | (_, Err(error)) => {
+            return error_page(state, Some(session), &error.into())
         }
-        Ok::<_, decompte_store::StoreError>((reported, reached, sent_today))
-    }
-    .await;
-    let (reported, reached, sent_today) = match loaded {
-        Ok(loaded) => loaded,
-        Err(error) => return error_page(state, Some(session), &error.into()),
     };
-    let cap = usize::try_from(state.config.reminder_emails).unwrap_or(usize::MAX);
-    let mut budget: BTreeMap<String, usize> = sent_today
-        .into_iter()
-        .map(|(code, sent)| (code, cap.saturating_sub(sent)))
-        .collect();
     let missing = Completeness::compute(date, scope, &reported).missing;
     let contacts = match crate::service::mairie_contacts(
         state,
@@ -488,12 +464,7 @@ async fn email_reminders(
         Ok(contacts) => contacts,
         Err(error) => return error_page(state, Some(session), &error.into()),
     };
-    let agent = signature(
-        &crate::service::labels(state, vec![session.caller.id().to_owned()])
-            .await
-            .remove(session.caller.id())
-            .unwrap_or_else(|| session.caller.id().to_owned()),
-    );
+    let agent = signature(&crate::service::label(state, session.caller.id()).await);
     let (mut without_address, mut already, mut over_cap) = (0usize, 0usize, 0usize);
     let mut tasks = tokio::task::JoinSet::new();
     let (mut sent, mut failed) = (0usize, 0usize);
@@ -535,6 +506,49 @@ async fn email_reminders(
         "/prefecture?date={date}&courriels={sent}-{failed}-{without_address}-{already}-{over_cap}#relances"
     ))
     .into_response()
+}
+
+/// Who was reminded of a day already, and how many reminder e-mails each
+/// département's mairies may still get today.
+struct Reminded {
+    reached: std::collections::BTreeSet<CommuneCode>,
+    budget: BTreeMap<String, usize>,
+}
+
+/// The reminders recorded from `earliest` on: those of `date` (by telephone
+/// or e-mail), and the e-mails sent today to each département's mairies,
+/// whatever day they were about, against the daily cap.
+async fn reminders_so_far(
+    state: &AppState,
+    scope: &decompte_core::Scope,
+    date: NaiveDate,
+    earliest: NaiveDate,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Reminded, decompte_store::StoreError> {
+    let cap = usize::try_from(state.config.reminder_emails).unwrap_or(usize::MAX);
+    let mut reached = std::collections::BTreeSet::new();
+    let mut budget = BTreeMap::new();
+    for code in scope.departement_codes() {
+        let local_today = decompte_core::time::local_today(code, now);
+        let zone = decompte_core::time::zone(code);
+        let mut sent_today = 0;
+        let mut day = earliest;
+        while day <= scope.latest_today(now) {
+            let reminders = state.store.reminders(day, code).await?;
+            sent_today += reminders
+                .iter()
+                .filter(|r| {
+                    r.channel == "email" && r.at.with_timezone(&zone).date_naive() == local_today
+                })
+                .count();
+            if day == date {
+                reached.extend(reminders.into_iter().map(|r| r.commune));
+            }
+            day += Duration::days(1);
+        }
+        budget.insert(code.to_owned(), cap.saturating_sub(sent_today));
+    }
+    Ok(Reminded { reached, budget })
 }
 
 /// Records a reminder e-mail that went, counts one that did not.

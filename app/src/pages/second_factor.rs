@@ -241,41 +241,9 @@ pub(super) async fn verify(
     }
     let typed = field(&fields, "code").unwrap_or("").trim().to_owned();
     let enrolling = factor.confirmed_at.is_none();
-    let accepted = match second_factor::check(&factor.secret, &typed, now) {
-        Some(step) if enrolling => {
-            let codes = second_factor::new_recovery_codes();
-            let hashes: Vec<String> = codes
-                .iter()
-                .filter_map(|c| second_factor::recovery_hash(c))
-                .collect();
-            match state
-                .store
-                .confirm_second_factor(&credential.id, &factor.secret, step, &hashes, now)
-                .await
-            {
-                Ok(true) => Accepted::Enrolled(codes),
-                Ok(false) => Accepted::No,
-                Err(error) => return error_page(&state, None, &error.into()),
-            }
-        }
-        Some(step) => match state
-            .store
-            .use_second_factor_step(&credential.id, step)
-            .await
-        {
-            Ok(true) => Accepted::Code,
-            Ok(false) => Accepted::No,
-            Err(error) => return error_page(&state, None, &error.into()),
-        },
-        None if enrolling => Accepted::No,
-        None => match second_factor::recovery_hash(&typed) {
-            Some(hash) => match state.store.use_recovery_code(&credential.id, &hash).await {
-                Ok(true) => Accepted::Recovery,
-                Ok(false) => Accepted::No,
-                Err(error) => return error_page(&state, None, &error.into()),
-            },
-            None => Accepted::No,
-        },
+    let accepted = match accept(&state, &credential.id, &factor, &typed, now).await {
+        Ok(accepted) => accepted,
+        Err(error) => return error_page(&state, None, &error.into()),
     };
     if let Accepted::No = accepted {
         if let Err(error) = auth::second_factor_failed(&state, &credential, now).await {
@@ -335,6 +303,48 @@ pub(super) async fn verify(
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
+}
+
+/// What the code `typed` opens: at the enrolment, a code of the new
+/// secret confirms it (and makes the recovery codes); after it, a code of a
+/// time step not used yet, or a recovery code not used yet.
+async fn accept(
+    state: &AppState,
+    credential: &str,
+    factor: &decompte_store::SecondFactor,
+    typed: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Accepted, decompte_store::StoreError> {
+    let enrolling = factor.confirmed_at.is_none();
+    Ok(match second_factor::check(&factor.secret, typed, now) {
+        Some(step) if enrolling => {
+            let codes = second_factor::new_recovery_codes();
+            let hashes: Vec<String> = codes
+                .iter()
+                .filter_map(|c| second_factor::recovery_hash(c))
+                .collect();
+            let confirmed = state
+                .store
+                .confirm_second_factor(credential, &factor.secret, step, &hashes, now)
+                .await?;
+            if confirmed {
+                Accepted::Enrolled(codes)
+            } else {
+                Accepted::No
+            }
+        }
+        Some(step) => match state.store.use_second_factor_step(credential, step).await? {
+            true => Accepted::Code,
+            false => Accepted::No,
+        },
+        None if enrolling => Accepted::No,
+        None => match second_factor::recovery_hash(typed) {
+            Some(hash) if state.store.use_recovery_code(credential, &hash).await? => {
+                Accepted::Recovery
+            }
+            _ => Accepted::No,
+        },
+    })
 }
 
 enum Accepted {
