@@ -112,6 +112,21 @@ async fn departement_pages(
     .map_err(PublishError::from)
 }
 
+/// Where a publication's time went, département after département.
+#[derive(Default)]
+struct Laps {
+    waiting: std::time::Duration,
+    rendering: std::time::Duration,
+    writing: std::time::Duration,
+}
+
+/// The time since `clock`, which starts again.
+fn lap(clock: &mut std::time::Instant) -> std::time::Duration {
+    let elapsed = clock.elapsed();
+    *clock = std::time::Instant::now();
+    elapsed
+}
+
 /// The scope's pages, from the départements' summaries; the overview last.
 async fn write_scope_pages(
     writer: &mut Writer,
@@ -270,11 +285,7 @@ impl Publisher {
             return Ok(None);
         }
         let Some(state) = state else {
-            let started = self.now();
-            let result = self.full(None, now, &|_, _| {}).await;
-            let outcome = self.settle(&mut last, result)?;
-            self.record_automatic(started, &outcome).await;
-            return Ok(Some(outcome));
+            return self.full_recorded(&mut last, None, now).await;
         };
         let current = match self.store.change_mark(now).await {
             Ok(current) => current,
@@ -295,13 +306,7 @@ impl Publisher {
             (Some(ChangeMark::Instant(_)), ChangeMark::Instant(_)) => {
                 ChangeMark::Instant(state.watermark.unwrap_or(DateTime::<Utc>::MIN_UTC))
             }
-            _ => {
-                let started = self.now();
-                let result = self.full(Some(state), now, &|_, _| {}).await;
-                let outcome = self.settle(&mut last, result)?;
-                self.record_automatic(started, &outcome).await;
-                return Ok(Some(outcome));
-            }
+            _ => return self.full_recorded(&mut last, Some(state), now).await,
         };
         let today = self.config.scope.today(now);
         if mark == current && state.today == today {
@@ -331,39 +336,7 @@ impl Publisher {
             *last = Some(state);
             return Ok(None);
         }
-        let mut dirty: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for report in &new {
-            dirty
-                .entry(report.commune.departement().to_owned())
-                .or_default()
-                .insert(report.commune.as_str().to_owned());
-        }
-        let pages = if state.today == today {
-            Vec::new()
-        } else {
-            self.config
-                .scope
-                .departement_codes()
-                .filter(|d| !dirty.contains_key(*d))
-                .map(str::to_owned)
-                .collect()
-        };
-        let mut changes: BTreeMap<String, Vec<(CommuneCode, DayCounts)>> = BTreeMap::new();
-        for report in &new {
-            changes
-                .entry(report.commune.departement().to_owned())
-                .or_default()
-                .push((
-                    report.commune.clone(),
-                    DayCounts::of(report, &self.config.settings),
-                ));
-        }
-        let plan = Plan {
-            read: dirty.into_iter().map(|(d, c)| (d, Some(c))).collect(),
-            pages,
-            changes,
-            full: false,
-        };
+        let plan = self.plan_of(&new, state.today != today);
         let mut state = state;
         state.mark = Some(read.mark);
         let started = self.now();
@@ -375,6 +348,55 @@ impl Publisher {
         let outcome = self.settle(&mut last, result)?;
         self.record_automatic(started, &outcome).await;
         Ok(Some(outcome))
+    }
+
+    /// A full publication the timer makes, recorded.
+    async fn full_recorded(
+        &self,
+        last: &mut Option<State>,
+        state: Option<State>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Outcome>, PublishError> {
+        let started = self.now();
+        let result = self.full(state, now, &|_, _| {}).await;
+        let outcome = self.settle(last, result)?;
+        self.record_automatic(started, &outcome).await;
+        Ok(Some(outcome))
+    }
+
+    /// What an incremental publication does for `new` reports: read again
+    /// the départements they fall in (only their communes change), and on
+    /// a new day render the pages of the others too (they show the week).
+    fn plan_of(&self, new: &[&Report], new_day: bool) -> Plan {
+        let mut dirty: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut changes: BTreeMap<String, Vec<(CommuneCode, DayCounts)>> = BTreeMap::new();
+        for report in new {
+            let departement = report.commune.departement().to_owned();
+            dirty
+                .entry(departement.clone())
+                .or_default()
+                .insert(report.commune.as_str().to_owned());
+            changes.entry(departement).or_default().push((
+                report.commune.clone(),
+                DayCounts::of(report, &self.config.settings),
+            ));
+        }
+        let pages = if new_day {
+            self.config
+                .scope
+                .departement_codes()
+                .filter(|d| !dirty.contains_key(*d))
+                .map(str::to_owned)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Plan {
+            read: dirty.into_iter().map(|(d, c)| (d, Some(c))).collect(),
+            pages,
+            changes,
+            full: false,
+        }
     }
 
     /// Records a publication the timer made (new declarations), so that the
@@ -543,66 +565,18 @@ impl Publisher {
         // The stylesheet first: every page links to it.
         writer.put_all(renderer.stylesheet()).await?;
 
-        // Départements kept from the last publication are not read again:
-        // the changes are applied to them. The others are read, the next
-        // one while this one renders.
-        let mut kept: BTreeMap<String, Vec<Vec<DayCounts>>> = plan
-            .read
-            .iter()
-            .filter_map(|(code, _)| state.take_kept(code).map(|days| (code.clone(), days)))
-            .collect();
-        let to_read: Vec<String> = plan
-            .read
-            .iter()
-            .map(|(code, _)| code.clone())
-            .filter(|code| !kept.contains_key(code))
-            .collect();
-        let (reader, mut receiver) = self.read_ahead(to_read);
-        let total = plan.read.len();
-        let mut parts = Vec::new();
-        let mut done = 0;
-        let (mut waiting, mut rendering, mut writing) = (
-            std::time::Duration::ZERO,
-            std::time::Duration::ZERO,
-            std::time::Duration::ZERO,
-        );
-        let mut clock = std::time::Instant::now();
-        let mut changes = plan.changes;
         let read_any = !plan.read.is_empty();
-        for (code, communes) in plan.read {
-            let source = match kept.remove(&code) {
-                Some(days) => Origin::Kept(days, changes.remove(&code).unwrap_or_default()),
-                None => match receiver.recv().await {
-                    Some(tallies) => Origin::Read(tallies?),
-                    None => return Err(PublishError::Task("the store reader stopped".into())),
-                },
-            };
-            waiting += clock.elapsed();
-            clock = std::time::Instant::now();
-            let config = Arc::clone(&config);
-            let rendered = tokio::task::spawn_blocking(move || {
-                render_departement(&config, today, demo, &code, communes.as_ref(), source)
-            })
-            .await
-            .map_err(|e| PublishError::Task(e.to_string()))??;
-            rendering += clock.elapsed();
-            clock = std::time::Instant::now();
-            writer.put_all(rendered.files).await?;
-            writing += clock.elapsed();
-            clock = std::time::Instant::now();
-            state.saw(&rendered.seen);
-            state.keep(&rendered.code, rendered.days);
-            state.summaries.insert(rendered.code, rendered.summary);
-            if !multi {
-                // One département: its rows are the whole-scope file.
-                parts.push(rendered.data);
-            }
-            done += 1;
-            progress(done, total);
-        }
-        reader
-            .await
-            .map_err(|e| PublishError::Task(e.to_string()))?;
+        let total = plan.read.len();
+        let (parts, laps) = self
+            .departements(
+                &mut state,
+                &mut writer,
+                plan.read,
+                plan.changes,
+                today,
+                progress,
+            )
+            .await?;
         let departements_done = std::time::Instant::now();
         let demo_now = state.summaries.values().any(|s| s.demo);
         if demo_now != demo {
@@ -635,9 +609,9 @@ impl Publisher {
         tracing::info!(
             departements = total,
             written = outcome.written.len(),
-            waiting_for_the_store_ms = waiting.as_millis() as u64,
-            rendering_ms = rendering.as_millis() as u64,
-            writing_ms = writing.as_millis() as u64,
+            waiting_for_the_store_ms = laps.waiting.as_millis() as u64,
+            rendering_ms = laps.rendering.as_millis() as u64,
+            writing_ms = laps.writing.as_millis() as u64,
             scope_ms = departements_done.elapsed().as_millis() as u64,
             "publication written"
         );
@@ -649,6 +623,66 @@ impl Publisher {
         }
         self.invalidate(&mut outcome, now).await;
         Ok(Run::Done(outcome, state))
+    }
+
+    /// Renders and writes the départements of `read`, one after the other:
+    /// those kept from the last publication with `changes` applied, the
+    /// others read (the next one while this one renders). Returns their
+    /// rows when the scope is one département (they are the whole-scope
+    /// file), and where the time went.
+    async fn departements(
+        &self,
+        state: &mut State,
+        writer: &mut Writer,
+        read: Vec<(String, Option<BTreeSet<String>>)>,
+        mut changes: BTreeMap<String, Vec<(CommuneCode, DayCounts)>>,
+        today: NaiveDate,
+        progress: Progress<'_>,
+    ) -> Result<(Vec<DataPart>, Laps), PublishError> {
+        let (demo, multi) = (state.demo, self.config.by_departement());
+        let mut kept: BTreeMap<String, Vec<Vec<DayCounts>>> = read
+            .iter()
+            .filter_map(|(code, _)| state.take_kept(code).map(|days| (code.clone(), days)))
+            .collect();
+        let to_read: Vec<String> = read
+            .iter()
+            .map(|(code, _)| code.clone())
+            .filter(|code| !kept.contains_key(code))
+            .collect();
+        let (reader, mut receiver) = self.read_ahead(to_read);
+        let total = read.len();
+        let (mut parts, mut laps) = (Vec::new(), Laps::default());
+        let mut clock = std::time::Instant::now();
+        for (done, (code, communes)) in read.into_iter().enumerate() {
+            let source = match kept.remove(&code) {
+                Some(days) => Origin::Kept(days, changes.remove(&code).unwrap_or_default()),
+                None => match receiver.recv().await {
+                    Some(tallies) => Origin::Read(tallies?),
+                    None => return Err(PublishError::Task("the store reader stopped".into())),
+                },
+            };
+            laps.waiting += lap(&mut clock);
+            let config = Arc::clone(&self.config);
+            let rendered = tokio::task::spawn_blocking(move || {
+                render_departement(&config, today, demo, &code, communes.as_ref(), source)
+            })
+            .await
+            .map_err(|e| PublishError::Task(e.to_string()))??;
+            laps.rendering += lap(&mut clock);
+            writer.put_all(rendered.files).await?;
+            laps.writing += lap(&mut clock);
+            state.saw(&rendered.seen);
+            state.keep(&rendered.code, rendered.days);
+            state.summaries.insert(rendered.code, rendered.summary);
+            if !multi {
+                parts.push(rendered.data);
+            }
+            progress(done + 1, total);
+        }
+        reader
+            .await
+            .map_err(|e| PublishError::Task(e.to_string()))?;
+        Ok((parts, laps))
     }
 
     /// Reads the current tallies of `departements` one after the other, each
