@@ -194,7 +194,8 @@ pub async fn copy(
     let mut summary = CopySummary::default();
     let departements: Vec<String> = scope.departement_codes().map(str::to_owned).collect();
 
-    // The access codes first: a refusal leaves the target as it was.
+    // The access codes checked first, then every département: a refusal
+    // leaves the target as it was.
     let source_credentials = from.credentials().await?;
     let target_credentials = to.credentials().await?;
     let known: BTreeSet<&str> = source_credentials.iter().map(|c| c.id.as_str()).collect();
@@ -208,18 +209,7 @@ pub async fn copy(
             foreign.id
         );
     }
-    // First, every département checked (the target's versions are the
-    // source's); then written. Both read one commune at a time.
-    let mut first: Option<NaiveDate> = None;
-    for departement in &departements {
-        let (communes, day) = communes_of_both(from, to, departement).await?;
-        if let Some(day) = day {
-            first = Some(first.map_or(day, |f| f.min(day)));
-        }
-        for commune in &communes {
-            missing(from, to, commune).await?;
-        }
-    }
+    let first = check_departements(from, to, &departements).await?;
     let target_ids: BTreeSet<&str> = target_credentials.iter().map(|c| c.id.as_str()).collect();
     for credential in &source_credentials {
         if !target_ids.contains(credential.id.as_str()) {
@@ -234,79 +224,125 @@ pub async fn copy(
     ));
 
     for departement in &departements {
-        let (communes, _) = communes_of(from, departement).await?;
-        // Whole communes are gathered up to about a batch, so that each
-        // write carries many versions and each commune's versions follow
-        // one another in it.
-        let mut pending: Vec<Report> = Vec::new();
-        let mut written = 0;
-        for commune in &communes {
-            pending.extend(missing(from, to, commune).await?);
-            if pending.len() >= BATCH {
-                written += pending.len();
-                write(to, departement, std::mem::take(&mut pending)).await?;
-            }
-        }
-        written += pending.len();
-        write(to, departement, pending).await?;
-        summary.versions_written += written;
-        if let Some(series) = from.reference(departement).await? {
-            to.put_reference(&series).await?;
-            summary.references += 1;
-        }
-        if let Some(contacts) = from.contacts(departement).await? {
-            to.put_contacts(&contacts).await?;
-            summary.contacts += 1;
-        }
+        let written = copy_departement(from, to, departement, &mut summary).await?;
         progress(&format!(
             "{departement} : {written} version(s) de déclaration copiées"
         ));
     }
-
     if let Some(first) = first {
-        let mut day = first;
-        while day <= today {
-            for departement in &departements {
-                for reminder in from.reminders(day, departement).await? {
-                    if to.record_reminder(&reminder).await? {
-                        summary.reminders += 1;
-                    }
-                }
-            }
-            day += Duration::days(1);
-        }
+        summary.reminders += copy_reminders(from, to, &departements, first, today).await?;
     }
-
     for publication in from.publications(usize::MAX).await? {
         if to.publication(&publication.id).await?.is_none() {
             to.insert_publication(&publication).await?;
             summary.publications_written += 1;
         }
     }
-
-    // The check: each département's versions, counted and hashed on both
-    // sides, one commune at a time.
     for departement in &departements {
-        let (communes, _) = communes_of_both(from, to, departement).await?;
-        let (mut source, mut target) = (Digest256::default(), Digest256::default());
-        for commune in &communes {
-            source.add(&versions_of(from, commune).await?);
-            target.add(&versions_of(to, commune).await?);
-        }
-        let ((count, a), (target_count, b)) = (source.finish(), target.finish());
-        if count != target_count || a != b {
-            bail!(
-                "{departement}: {count} version(s) in the source, {target_count} in the target, \
-                 checksums {a} and {b}: the copy differs"
-            );
-        }
-        summary.checked.push(Checked {
-            departement: departement.clone(),
-            versions: count,
-            checksum: a,
-        });
+        summary.checked.push(verify(from, to, departement).await?);
     }
     Ok(summary)
+}
+
+/// Checks that what the target holds of each département is the source's
+/// (a resumption, or nothing); returns the first day either holds.
+async fn check_departements(
+    from: &dyn Store,
+    to: &dyn Store,
+    departements: &[String],
+) -> anyhow::Result<Option<NaiveDate>> {
+    let mut first: Option<NaiveDate> = None;
+    for departement in departements {
+        let (communes, day) = communes_of_both(from, to, departement).await?;
+        if let Some(day) = day {
+            first = Some(first.map_or(day, |f| f.min(day)));
+        }
+        for commune in &communes {
+            missing(from, to, commune).await?;
+        }
+    }
+    Ok(first)
+}
+
+/// Copies the versions the target misses of one département, its SpF
+/// series and its contacts; returns how many versions it wrote.
+async fn copy_departement(
+    from: &dyn Store,
+    to: &dyn Store,
+    departement: &str,
+    summary: &mut CopySummary,
+) -> anyhow::Result<usize> {
+    let (communes, _) = communes_of(from, departement).await?;
+    // Whole communes are gathered up to about a batch, so that each write
+    // carries many versions and each commune's versions follow one another.
+    let mut pending: Vec<Report> = Vec::new();
+    let mut written = 0;
+    for commune in &communes {
+        pending.extend(missing(from, to, commune).await?);
+        if pending.len() >= BATCH {
+            written += pending.len();
+            write(to, departement, std::mem::take(&mut pending)).await?;
+        }
+    }
+    written += pending.len();
+    write(to, departement, pending).await?;
+    summary.versions_written += written;
+    if let Some(series) = from.reference(departement).await? {
+        to.put_reference(&series).await?;
+        summary.references += 1;
+    }
+    if let Some(contacts) = from.contacts(departement).await? {
+        to.put_contacts(&contacts).await?;
+        summary.contacts += 1;
+    }
+    Ok(written)
+}
+
+/// Copies the reminders of every day from `first` to `today`; returns how
+/// many the target did not have.
+async fn copy_reminders(
+    from: &dyn Store,
+    to: &dyn Store,
+    departements: &[String],
+    first: NaiveDate,
+    today: NaiveDate,
+) -> anyhow::Result<usize> {
+    let mut copied = 0;
+    let mut day = first;
+    while day <= today {
+        for departement in departements {
+            for reminder in from.reminders(day, departement).await? {
+                if to.record_reminder(&reminder).await? {
+                    copied += 1;
+                }
+            }
+        }
+        day += Duration::days(1);
+    }
+    Ok(copied)
+}
+
+/// The check: a département's versions, counted and hashed on both sides,
+/// one commune at a time.
+async fn verify(from: &dyn Store, to: &dyn Store, departement: &str) -> anyhow::Result<Checked> {
+    let (communes, _) = communes_of_both(from, to, departement).await?;
+    let (mut source, mut target) = (Digest256::default(), Digest256::default());
+    for commune in &communes {
+        source.add(&versions_of(from, commune).await?);
+        target.add(&versions_of(to, commune).await?);
+    }
+    let ((count, a), (target_count, b)) = (source.finish(), target.finish());
+    if count != target_count || a != b {
+        bail!(
+            "{departement}: {count} version(s) in the source, {target_count} in the target, \
+             checksums {a} and {b}: the copy differs"
+        );
+    }
+    Ok(Checked {
+        departement: departement.to_owned(),
+        versions: count,
+        checksum: a,
+    })
 }
 
 #[cfg(test)]

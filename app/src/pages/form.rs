@@ -89,18 +89,7 @@ pub(super) async fn render_form(
         None => (Vec::new(), Vec::new()),
     };
     let (field_errors, errors) = error_context(&view.errors);
-    let fields: Vec<Value> = settings
-        .iter()
-        .map(|s| {
-            json!({
-                "key": s.key, "label": s.label,
-                "value": view.values.get(&s.key).cloned().unwrap_or_default(),
-                "current": if view.show_current_beside { view.current.as_ref()
-                        .map(|c| c.count(&s.key)) } else { None },
-                "error": field_errors.get(&format!("counts.{}", s.key)),
-            })
-        })
-        .collect();
+    let fields = field_rows(settings, &view, &field_errors);
     let history = history_rows(state, &history, &view.commune.departement).await;
     let recent = recent_rows(&recent, &view.commune.departement);
     let saved = view.saved.as_ref().map(|r| {
@@ -110,16 +99,15 @@ pub(super) async fn render_form(
                    "count": r.count(&s.key),
                })).collect::<Vec<_>>()})
     });
-    let all_communes: Vec<Value> = if session.caller.is_prefecture() {
-        session
-            .caller
-            .scope(&state.config.scope)
-            .communes()
-            .map(|c| json!({"code": c.code, "name": c.name}))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // A prefecture's agent may go to any commune of its départements.
+    let all_communes: Vec<Value> = session
+        .caller
+        .is_prefecture()
+        .then(|| session.caller.scope(&state.config.scope))
+        .iter()
+        .flat_map(|scope| scope.communes())
+        .map(|c| json!({"code": c.code, "name": c.name}))
+        .collect();
     let mut context = base_context(state, Some(session), &session.csrf);
     merge(
         &mut context,
@@ -157,6 +145,27 @@ pub(super) async fn render_form(
         }),
     );
     render(state, status, "app/saisie.html", context)
+}
+
+/// The form's fields, one per setting: what was typed, the current count
+/// beside it when asked, and the field's error.
+fn field_rows(
+    settings: &Settings,
+    view: &FormView<'_>,
+    field_errors: &BTreeMap<String, String>,
+) -> Vec<Value> {
+    settings
+        .iter()
+        .map(|s| {
+            json!({
+                "key": s.key, "label": s.label,
+                "value": view.values.get(&s.key).cloned().unwrap_or_default(),
+                "current": if view.show_current_beside { view.current.as_ref()
+                        .map(|c| c.count(&s.key)) } else { None },
+                "error": field_errors.get(&format!("counts.{}", s.key)),
+            })
+        })
+        .collect()
 }
 
 /// The form's errors by field (a field's messages joined) and in order,
