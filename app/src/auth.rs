@@ -11,6 +11,7 @@ use axum::http::{header, HeaderMap};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use chrono::{DateTime, TimeZone, Utc};
 use decompte_core::auth::{hash_secret, CODE_ENTROPY_BYTES};
+use decompte_core::issuance::Issue;
 use decompte_core::{AccessCode, CommuneCode, Reach, Role, Scope};
 use decompte_store::{Credential, Session, Store, StoreError};
 use rand::RngCore;
@@ -30,54 +31,13 @@ pub fn random_id(prefix: &str) -> String {
     format!("{prefix}-{}", hex::encode(random_bytes::<8>()))
 }
 
-/// What an access code is issued for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewCredential {
-    pub role: Role,
-    pub commune: Option<CommuneCode>,
-    /// A prefecture's départements; empty, the whole deployment.
-    pub departements: Vec<String>,
-    pub label: String,
-    /// The credential issuing it; `None`, the command line.
-    pub issued_by: Option<String>,
-    /// When it stops opening anything; `None`, never.
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-impl NewCredential {
-    /// A code for `role` (and `commune`), issued from the command line, that never expires.
-    pub fn new(role: Role, commune: Option<CommuneCode>, label: &str) -> Self {
-        Self {
-            role,
-            commune,
-            departements: Vec::new(),
-            label: label.to_owned(),
-            issued_by: None,
-            expires_at: None,
-        }
-    }
-}
-
-impl From<decompte_core::issuance::Issue> for NewCredential {
-    /// The code the domain decided, issued from the command line (the app
-    /// sets `issued_by`).
-    fn from(issue: decompte_core::issuance::Issue) -> Self {
-        Self {
-            role: issue.role,
-            commune: issue.commune,
-            departements: issue.departements,
-            label: issue.label,
-            issued_by: None,
-            expires_at: issue.expires_at,
-        }
-    }
-}
-
-/// Creates a credential and returns it with its access code, which is shown once
-/// and never stored.
+/// Creates the credential the domain decided (`issuance::decide`), issued by
+/// the credential `issued_by` (`None`: the command line), and returns it
+/// with its access code, which is shown once and never stored.
 pub async fn issue_credential(
     store: &dyn Store,
-    new: NewCredential,
+    new: Issue,
+    issued_by: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(Credential, AccessCode), StoreError> {
     let tag = AccessCode::tag_for(new.role, new.commune.as_ref());
@@ -92,7 +52,7 @@ pub async fn issue_credential(
         created_at: now,
         last_used_at: None,
         revoked_at: None,
-        issued_by: new.issued_by,
+        issued_by: issued_by.map(str::to_owned),
         expires_at: new.expires_at,
         second_factor: None,
     };

@@ -53,6 +53,20 @@ pub struct Issue {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+impl Issue {
+    /// A code for `role` (and `commune`) over the whole deployment, that
+    /// never expires: what tests and fixtures issue without a request.
+    pub fn new(role: Role, commune: Option<CommuneCode>, label: &str) -> Self {
+        Self {
+            role,
+            commune,
+            departements: Vec::new(),
+            label: label.to_owned(),
+            expires_at: None,
+        }
+    }
+}
+
 /// Why a code is not issued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {

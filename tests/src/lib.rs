@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use decompte::{LocalApp, Options};
-use decompte_app::auth::{issue_credential, NewCredential};
+use decompte_app::auth::issue_credential;
+use decompte_core::issuance::Issue;
 use decompte_core::{CommuneCode, Report, Role};
 use decompte_store::{ReportQuery, Store};
 use reqwest::header::{HeaderMap, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
@@ -738,11 +739,11 @@ pub async fn issue_labelled_code(
     label: &str,
 ) -> String {
     let commune = commune.map(|c| CommuneCode::parse(c).expect("commune code"));
-    let new = NewCredential {
+    let new = Issue {
         departements: departements.iter().map(|d| (*d).to_owned()).collect(),
-        ..NewCredential::new(role, commune, label)
+        ..Issue::new(role, commune, label)
     };
-    let (credential, code) = issue_credential(store, new, Utc::now())
+    let (credential, code) = issue_credential(store, new, None, Utc::now())
         .await
         .expect("issue a credential");
     let code = code.display_grouped();

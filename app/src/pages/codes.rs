@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::{
     base_context, error_page, field, merge, render, PrefectureForm, PrefectureUser, SignedForm,
 };
-use crate::auth::{issue_credential, revoke_credential, BrowserSession, NewCredential};
+use crate::auth::{issue_credential, revoke_credential, BrowserSession};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -156,11 +156,7 @@ pub(super) async fn issue_code(
             .await;
         }
     };
-    let new = NewCredential {
-        issued_by: Some(caller.id().to_owned()),
-        ..NewCredential::from(issue)
-    };
-    match issue_credential(state.store.as_ref(), new, now).await {
+    match issue_credential(state.store.as_ref(), issue, Some(caller.id()), now).await {
         Ok((credential, code)) => {
             tracing::info!(
                 event = "code_issued",

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use decompte::{LocalApp, Options};
-use decompte_app::auth::{issue_credential, revoke_credential, NewCredential};
+use decompte_app::auth::{issue_credential, revoke_credential};
 use decompte_app::second_factor;
 use decompte_core::issuance::{self, Issuer, Refusal};
 use decompte_core::{CommuneCode, Role};
@@ -154,8 +154,7 @@ async fn issue(options: &Options, app: &LocalApp, args: IssueArgs) -> anyhow::Re
         now,
     )
     .map_err(|refusal| anyhow::anyhow!("{refusal}: {}", what_to_check(&refusal)))?;
-    let new = NewCredential::from(new);
-    let (credential, code) = issue_credential(store, new, now).await?;
+    let (credential, code) = issue_credential(store, new, None, now).await?;
     let enrolled = match second_factor {
         true => Some(enrol_now(store, &credential.id, now).await?),
         false => None,
@@ -415,7 +414,7 @@ async fn issue_mairie_code(
         config.supervisor_code_days,
         now,
     )?;
-    Ok(issue_credential(app.store.as_ref(), new.into(), now).await?)
+    Ok(issue_credential(app.store.as_ref(), new, None, now).await?)
 }
 
 /// Enrols a second factor at issue (`credentials issue --second-factor`):

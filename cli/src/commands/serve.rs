@@ -157,9 +157,9 @@ async fn seed_demo(app: &LocalApp) -> anyhow::Result<Vec<(String, String)>> {
         Some(&mayor_commune),
         format!("Démonstration · mairie de {name}"),
     )?;
-    let (_, mayor) = issue_credential(app.store.as_ref(), mayor_code.into(), now).await?;
+    let (_, mayor) = issue_credential(app.store.as_ref(), mayor_code, None, now).await?;
     let prefecture_code = issue(Role::Prefecture, None, "Démonstration · préfecture".into())?;
-    let (_, prefecture) = issue_credential(app.store.as_ref(), prefecture_code.into(), now).await?;
+    let (_, prefecture) = issue_credential(app.store.as_ref(), prefecture_code, None, now).await?;
     codes.push((
         format!(
             "Mairie {} ({mayor_commune})",

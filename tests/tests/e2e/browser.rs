@@ -516,7 +516,8 @@ async fn pages_have_no_accessibility_violations() {
     // factor (QR code), then the recovery codes.
     let (credential, fresh) = decompte_app::auth::issue_credential(
         app.store().as_ref(),
-        decompte_app::auth::NewCredential::new(Role::Prefecture, None, "Cellule de crise"),
+        decompte_core::issuance::Issue::new(Role::Prefecture, None, "Cellule de crise"),
+        None,
         chrono::Utc::now(),
     )
     .await
@@ -874,15 +875,16 @@ async fn a_state_agent_signs_in_with_proconnect() {
         .expect("agent");
     let mut issued = Vec::new();
     for commune in ["29019", "56260"] {
-        let mut new = decompte_app::auth::NewCredential::new(
+        let new = decompte_core::issuance::Issue::new(
             Role::Commune,
             Some(CommuneCode::parse(commune).expect("code")),
             commune,
         );
-        new.issued_by = Some(camille_id.clone());
-        let (credential, _) = decompte_app::auth::issue_credential(store.as_ref(), new, now)
-            .await
-            .expect("issue");
+        let issued_by = Some(camille_id.as_str());
+        let (credential, _) =
+            decompte_app::auth::issue_credential(store.as_ref(), new, issued_by, now)
+                .await
+                .expect("issue");
         issued.push(credential.id);
     }
 

@@ -3,8 +3,9 @@
 //! revoked code issued (issue « Hardening », item 5).
 
 use chrono::{Duration, Utc};
-use decompte_app::auth::{issue_credential, NewCredential};
+use decompte_app::auth::issue_credential;
 use decompte_app::second_factor::{code_at, recovery_hash};
+use decompte_core::issuance::Issue;
 use decompte_core::Role;
 use decompte_tests::{csrf_of, Browser, TestApp};
 use reqwest::StatusCode;
@@ -13,7 +14,8 @@ use reqwest::StatusCode;
 async fn fresh_prefecture(app: &TestApp) -> (String, String) {
     let (credential, code) = issue_credential(
         app.store().as_ref(),
-        NewCredential::new(Role::Prefecture, None, "Cellule de crise"),
+        Issue::new(Role::Prefecture, None, "Cellule de crise"),
+        None,
         Utc::now(),
     )
     .await
@@ -326,9 +328,9 @@ async fn codes_know_their_issuer_expire_and_are_revoked_with_what_they_issued() 
     assert_eq!(mairie.expires_at, None, "a mairie's code does not expire");
 
     // Past its end a code opens nothing.
-    let expired = NewCredential {
+    let expired = Issue {
         expires_at: Some(Utc::now() - Duration::seconds(1)),
-        ..NewCredential::new(
+        ..Issue::new(
             Role::Commune,
             decompte_core::CommuneCode::parse("56121").ok(),
             "old",
@@ -337,6 +339,7 @@ async fn codes_know_their_issuer_expire_and_are_revoked_with_what_they_issued() 
     let (_, old) = issue_credential(
         app.store().as_ref(),
         expired,
+        None,
         Utc::now() - Duration::days(1),
     )
     .await

@@ -303,7 +303,8 @@ async fn every_page_kind_is_valid_html() {
     // The second factor's enrolment page.
     let fresh = decompte_app::auth::issue_credential(
         app.store().as_ref(),
-        decompte_app::auth::NewCredential::new(Role::Prefecture, None, "Cellule de crise"),
+        decompte_core::issuance::Issue::new(Role::Prefecture, None, "Cellule de crise"),
+        None,
         chrono::Utc::now(),
     )
     .await
