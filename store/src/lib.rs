@@ -139,7 +139,8 @@ pub trait Reports: Send + Sync {
     /// holds other writers back until it ends); returns whether it does.
     /// Elsewhere (DynamoDB) a no-op: each [`Reports::write_reports`] stands
     /// alone and says what it wrote. For an import of many batches, by one
-    /// process.
+    /// process. Inside a bulk, a batch that fails may leave part of it
+    /// written until the bulk ends: after a failure, end it undone.
     async fn begin_bulk(&self, by: Ledgered) -> Result<bool> {
         let _ = by;
         Ok(false)
@@ -179,7 +180,10 @@ pub trait Reports: Send + Sync {
     async fn versions(&self, query: &ReportQuery) -> Result<Vec<Report>>;
     /// Communes that have a report for `date`.
     async fn reported_communes(&self, date: NaiveDate) -> Result<BTreeSet<CommuneCode>>;
-    /// Current reports recorded strictly after `since`.
+    /// Current reports recorded strictly after `since`: what a store that
+    /// marks changes by instant (DynamoDB) publishes from. The SQL stores,
+    /// which number their writes, keep no index by instant and read the
+    /// whole table for it.
     async fn changed_since(&self, since: DateTime<Utc>) -> Result<Vec<Report>>;
     /// The mark of every write committed now: a reader that then reads the
     /// store, and later [`Reports::changes_after`] this mark, misses no

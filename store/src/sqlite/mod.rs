@@ -24,6 +24,15 @@ mod access;
 mod publications;
 mod reports;
 
+/// A bulk import is one transaction over millions of rows: a page cache
+/// of 512 MiB keeps the pages it touches in memory rather than spilling
+/// them to the WAL and reading them back (2,098,140 reports: 26 s instead
+/// of 44 s with the usual 64 MiB, 31 s with 256 MiB).
+const BULK_PRAGMAS: &str = "PRAGMA cache_size = -524288;";
+
+/// The writing connection's pragmas outside a bulk import.
+const EVERYDAY_PRAGMAS: &str = "PRAGMA cache_size = -65536;";
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS report_versions (
     commune     TEXT NOT NULL,
@@ -46,7 +55,6 @@ CREATE TABLE IF NOT EXISTS current_reports (
     PRIMARY KEY (commune, date)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS current_by_date ON current_reports (date);
-CREATE INDEX IF NOT EXISTS current_by_recorded_at ON current_reports (recorded_at);
 CREATE TABLE IF NOT EXISTS idempotency (
     key          TEXT PRIMARY KEY,
     request_hash TEXT NOT NULL,
@@ -273,8 +281,14 @@ fn migrate(connection: &Connection) -> Result<()> {
                 .map_err(unavailable)?;
         }
     }
+    // Changes are read by number (`seq`), never by instant on SQLite: the
+    // index by instant of earlier versions cost every write (an import of
+    // a national year, a sixth of its time) and served nothing.
     connection
-        .execute_batch("CREATE INDEX IF NOT EXISTS current_by_seq ON current_reports (seq);")
+        .execute_batch(
+            "CREATE INDEX IF NOT EXISTS current_by_seq ON current_reports (seq); \
+             DROP INDEX IF EXISTS current_by_recorded_at;",
+        )
         .map_err(unavailable)?;
     Ok(())
 }

@@ -27,7 +27,8 @@ impl Reports for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
             let mut writer = ReportWriter::new(&tx)?;
-            writer.check(&report)?;
+            // Dropped without a commit, the transaction undoes the write.
+            writer.write(&report)?;
             if let Some(record) = &idempotency {
                 let taken: bool = tx
                     .query_row(
@@ -55,7 +56,6 @@ impl Reports for SqliteStore {
                 )
                 .map_err(unavailable)?;
             }
-            writer.insert(&report)?;
             drop(writer);
             tx.commit().map_err(unavailable)
         })
@@ -74,8 +74,7 @@ impl Reports for SqliteStore {
             let write = |c: &rusqlite::Connection| -> Result<()> {
                 let mut writer = ReportWriter::new(c)?;
                 for report in &reports {
-                    writer.check(report)?;
-                    writer.insert(report)?;
+                    writer.write(report)?;
                 }
                 Ok(())
             };
@@ -90,9 +89,10 @@ impl Reports for SqliteStore {
                 write(&tx)?;
                 tx.commit().map_err(unavailable)
             } else {
-                let savepoint = connection.savepoint().map_err(unavailable)?;
-                write(&savepoint)?;
-                savepoint.commit().map_err(unavailable)
+                // Inside a bulk (an import's transaction), which a failure
+                // undoes whole: no savepoint, whose journal would copy every
+                // page the batch touches.
+                write(connection)
             }
         })
         .await
@@ -101,7 +101,7 @@ impl Reports for SqliteStore {
     async fn begin_bulk(&self, _: Ledgered) -> Result<bool> {
         self.with(|connection| {
             connection
-                .execute_batch("BEGIN IMMEDIATE")
+                .execute_batch(&format!("{BULK_PRAGMAS} BEGIN IMMEDIATE"))
                 .map_err(unavailable)
         })
         .await?;
@@ -110,11 +110,13 @@ impl Reports for SqliteStore {
 
     async fn end_bulk(&self, _: Ledgered, keep: bool) -> Result<()> {
         self.with(move |connection| {
-            if connection.is_autocommit() {
-                return Ok(());
+            if !connection.is_autocommit() {
+                connection
+                    .execute_batch(if keep { "COMMIT" } else { "ROLLBACK" })
+                    .map_err(unavailable)?;
             }
             connection
-                .execute_batch(if keep { "COMMIT" } else { "ROLLBACK" })
+                .execute_batch(EVERYDAY_PRAGMAS)
                 .map_err(unavailable)
         })
         .await
@@ -343,9 +345,11 @@ fn last_seq(c: &rusqlite::Connection) -> Result<u64> {
 /// statements prepared once for a whole batch.
 struct ReportWriter<'t> {
     tx: &'t rusqlite::Connection,
-    current_version: rusqlite::CachedStatement<'t>,
     version: rusqlite::CachedStatement<'t>,
-    current: rusqlite::CachedStatement<'t>,
+    /// A first version's pointer, unless the key has one.
+    first: rusqlite::CachedStatement<'t>,
+    /// A later version's pointer, if the key's is the version before.
+    next: rusqlite::CachedStatement<'t>,
     /// The last number given to a write: the transaction holds the write
     /// lock, so numbers follow the order of the commits.
     seq: i64,
@@ -353,28 +357,21 @@ struct ReportWriter<'t> {
 
 impl<'t> ReportWriter<'t> {
     fn new(tx: &'t rusqlite::Connection) -> Result<Self> {
+        let prepare = |sql: &str| tx.prepare_cached(sql).map_err(unavailable);
         Ok(Self {
             tx,
-            current_version: tx
-                .prepare_cached(
-                    "SELECT version FROM current_reports WHERE commune = ?1 AND date = ?2",
-                )
-                .map_err(unavailable)?,
-            version: tx
-                .prepare_cached(
-                    "INSERT INTO report_versions (commune, date, version, counts, recorded_at, \
-                        recorded_by, source, reason, warnings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-                        ?8, ?9)",
-                )
-                .map_err(unavailable)?,
-            current: tx
-                .prepare_cached(
-                    "INSERT INTO current_reports (commune, date, version, recorded_at, seq) \
-                        VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (commune, date) DO UPDATE SET \
-                        version = excluded.version, recorded_at = excluded.recorded_at, \
-                        seq = excluded.seq",
-                )
-                .map_err(unavailable)?,
+            version: prepare(
+                "INSERT INTO report_versions (commune, date, version, counts, recorded_at, \
+                 recorded_by, source, reason, warnings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?,
+            first: prepare(
+                "INSERT INTO current_reports (commune, date, version, recorded_at, seq) \
+                 VALUES (?1, ?2, 1, ?3, ?4) ON CONFLICT (commune, date) DO NOTHING",
+            )?,
+            next: prepare(
+                "UPDATE current_reports SET version = ?3, recorded_at = ?4, seq = ?5 \
+                 WHERE commune = ?1 AND date = ?2 AND version = ?3 - 1",
+            )?,
             seq: tx
                 .query_row(
                     "SELECT COALESCE(MAX(seq), 0) FROM current_reports",
@@ -385,32 +382,31 @@ impl<'t> ReportWriter<'t> {
         })
     }
 
-    /// `Conflict` (with the current report) unless `report` follows the
-    /// current version (or is the first).
-    fn check(&mut self, report: &Report) -> Result<()> {
+    /// Writes `report` as a version and makes it the current one, under the
+    /// version condition: the pointer moves only from the version before
+    /// (or is made for a first version), one statement that says whether
+    /// it did; otherwise `Conflict`, with the current report, and nothing
+    /// is written.
+    fn write(&mut self, report: &Report) -> Result<()> {
         let commune = report.commune.as_str();
         let date = report.date.to_string();
-        let current: Option<u32> = self
-            .current_version
-            .query_row(params![commune, date], |row| row.get(0))
-            .optional()
-            .map_err(unavailable)?;
-        if current.unwrap_or(0) + 1 == report.version {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict {
-                current: current_in(self.tx, commune, &date)?.map(Box::new),
-            })
+        let recorded_at = ts(report.recorded_at);
+        let seq = self.seq + 1;
+        let moved = match report.version {
+            1 => self.first.execute(params![commune, date, recorded_at, seq]),
+            version => self
+                .next
+                .execute(params![commune, date, version, recorded_at, seq]),
         }
-    }
-
-    /// Writes `report` as a version and makes it the current one.
-    fn insert(&mut self, report: &Report) -> Result<()> {
-        let commune = report.commune.as_str();
-        let date = report.date.to_string();
+        .map_err(unavailable)?;
+        if moved != 1 {
+            return Err(StoreError::Conflict {
+                current: current_in(self.tx, commune, &date)?.map(Box::new),
+            });
+        }
+        self.seq = seq;
         let counts = serde_json::to_string(&report.counts)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let recorded_at = ts(report.recorded_at);
         self.version
             .execute(params![
                 commune,
@@ -422,16 +418,6 @@ impl<'t> ReportWriter<'t> {
                 report.source.as_str(),
                 report.reason,
                 report.warnings.join(",")
-            ])
-            .map_err(unavailable)?;
-        self.seq += 1;
-        self.current
-            .execute(params![
-                commune,
-                date,
-                report.version,
-                recorded_at,
-                self.seq
             ])
             .map_err(unavailable)?;
         Ok(())
