@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use anyhow::{bail, Context};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use decompte_core::spreadsheet::read_cell;
-use decompte_core::{CountValue, Draft, Rules, Scope, Source};
+use decompte_core::{CommuneCode, CountValue, Draft, Rules, Scope, Source};
 use decompte_publish::model::DepartementReports;
 use decompte_publish::opendata;
 use decompte_store::{Actor, Ledger, RecordError, ReportQuery, Store, StoreError};
@@ -81,79 +81,209 @@ pub struct ImportSummary {
     pub unchanged: usize,
 }
 
-/// Reports read, checked against the store and written per batch.
+/// Reports checked against the store and written per batch.
 const BATCH: usize = 50_000;
 
-/// Checks every row of a `deces.csv` read from `input`, as an import's first
-/// pass does, and writes nothing: the count of (commune, day)s it holds, or
-/// the problems (up to twenty listed), each with its line.
+/// How many problems a refused file lists.
+const SHOWN_PROBLEMS: usize = 20;
+
+/// One checked (commune, day) of a file: its key, its line, and its rank
+/// among the file's (commune, day)s (where its counts are).
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key: u64,
+    line: u32,
+    rank: u32,
+}
+
+/// The (commune, day)s of a checked file, kept compactly (16 bytes and two
+/// per setting each, 26 bytes a row with five settings: 330 MB for a
+/// national year's 12.8 million) and sorted as the stores' primary key
+/// sorts them: by commune, then day. Written in that order, every B-tree of
+/// the store grows at its end instead of in every commune's range at once.
+pub struct Checked {
+    entries: Vec<Entry>,
+    /// The counts of each (commune, day), in the rules' setting order, by
+    /// rank; [`u16::MAX`] says the count is in `large`.
+    counts: Vec<u16>,
+    /// Counts of [`u16::MAX`] or more (a deployment may allow them), by
+    /// their place in `counts`.
+    large: std::collections::HashMap<usize, u32>,
+    settings: Vec<String>,
+}
+
+impl Checked {
+    /// How many (commune, day)s the file holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The draft an entry stands for, as the file gave it.
+    fn draft(&self, entry: &Entry) -> Draft {
+        let (commune, date) = unkey(entry.key);
+        let width = self.settings.len();
+        let start = entry.rank as usize * width;
+        let counts = self
+            .settings
+            .iter()
+            .zip(start..start + width)
+            .map(|(setting, at)| {
+                let n = match self.counts[at] {
+                    u16::MAX => self.large.get(&at).copied().unwrap_or(u32::from(u16::MAX)),
+                    n => u32::from(n),
+                };
+                (setting.clone(), CountValue::Text(n.to_string()))
+            })
+            .collect();
+        Draft {
+            commune: Some(commune),
+            date: Some(date.to_string()),
+            counts,
+            ..Draft::default()
+        }
+    }
+}
+
+/// The problems of a file: how many, and the first by line.
+#[derive(Default)]
+struct Problems {
+    count: usize,
+    shown: Vec<(usize, String)>,
+}
+
+impl Problems {
+    fn note(&mut self, line: usize, problem: String) {
+        self.count += 1;
+        if self.shown.len() < SHOWN_PROBLEMS {
+            self.shown.push((line, problem));
+        } else if let Some(last) = self.shown.iter().map(|(l, _)| *l).max() {
+            // Duplicates are found after the file is read, out of line order.
+            if line < last {
+                if let Some(at) = self.shown.iter().position(|(l, _)| *l == last) {
+                    self.shown[at] = (line, problem);
+                }
+            }
+        }
+    }
+
+    fn refusal(mut self) -> anyhow::Result<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        self.shown.sort_by_key(|(line, _)| *line);
+        let listed: Vec<String> = self.shown.into_iter().map(|(_, p)| p).collect();
+        bail!(
+            "{} problem(s), nothing imported:\n{}{}",
+            self.count,
+            listed.join("\n"),
+            if self.count > listed.len() {
+                "\n…"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// Reads and checks every row of a `deces.csv` from `input`, as an import's
+/// first pass does, and writes nothing: its (commune, day)s, sorted, or the
+/// problems (up to twenty listed, by line), each with its line.
 pub fn check(
     input: impl Read,
     scope: &Scope,
     rules: &Rules,
     now: DateTime<Utc>,
-) -> anyhow::Result<usize> {
-    let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
-    let mut problems: Vec<String> = Vec::new();
-    let mut problem_count = 0usize;
-    let mut note = |problem: String| {
-        problem_count += 1;
-        if problems.len() < 20 {
-            problems.push(problem);
-        }
+) -> anyhow::Result<Checked> {
+    check_items(Groups::new(input, rules)?, scope, rules, now)
+}
+
+/// The checks of [`check`], over the items read.
+fn check_items(
+    items: impl Iterator<Item = anyhow::Result<Item>>,
+    scope: &Scope,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Checked> {
+    let settings: Vec<String> = rules.settings.keys().map(str::to_owned).collect();
+    let mut checked = Checked {
+        entries: Vec::new(),
+        counts: Vec::new(),
+        large: std::collections::HashMap::new(),
+        settings,
     };
-    let mut total = 0;
-    for item in Groups::new(input, rules)? {
+    let mut problems = Problems::default();
+    for item in items {
         match item? {
-            Item::Problem(problem) => note(problem),
+            Item::Problem(line, problem) => problems.note(line, problem),
             Item::Group(line, draft) => match rules.validate(&draft, scope, now) {
                 Err(errors) => {
                     for error in errors {
-                        note(format!(
-                            "line {line} ({}, {}): {} — {}",
-                            draft.commune.as_deref().unwrap_or(""),
-                            draft.date.as_deref().unwrap_or(""),
-                            error.field,
-                            error.message
-                        ));
+                        problems.note(
+                            line,
+                            format!(
+                                "line {line} ({}, {}): {} — {}",
+                                draft.commune.as_deref().unwrap_or(""),
+                                draft.date.as_deref().unwrap_or(""),
+                                error.field,
+                                error.message
+                            ),
+                        );
                     }
                 }
                 Ok(valid) => {
-                    if !seen.insert(key(valid.commune.as_str(), valid.date)) {
-                        note(format!(
-                            "line {line}: {} on {} appears twice in the file",
-                            valid.commune, valid.date
-                        ));
+                    let (Ok(line), Ok(rank)) =
+                        (u32::try_from(line), u32::try_from(checked.entries.len()))
+                    else {
+                        bail!("line {line}: the file is too long to import at once, split it");
+                    };
+                    checked.entries.push(Entry {
+                        key: key(&valid.commune, valid.date),
+                        line,
+                        rank,
+                    });
+                    for setting in &checked.settings {
+                        let n = valid.counts.get(setting).copied().unwrap_or(0);
+                        match u16::try_from(n) {
+                            Ok(small) if small < u16::MAX => checked.counts.push(small),
+                            _ => {
+                                checked.large.insert(checked.counts.len(), n);
+                                checked.counts.push(u16::MAX);
+                            }
+                        }
                     }
-                    total += 1;
                 }
             },
         }
     }
-    if problem_count > 0 {
-        bail!(
-            "{problem_count} problem(s), nothing imported:\n{}{}",
-            problems.join("\n"),
-            if problem_count > problems.len() {
-                "\n…"
-            } else {
-                ""
-            }
-        );
+    // Sorted by key, then line: a (commune, day) given twice is two neighbours.
+    checked.entries.sort_unstable_by_key(|e| (e.key, e.line));
+    for pair in checked.entries.windows(2) {
+        if pair[0].key == pair[1].key {
+            let (commune, date) = unkey(pair[1].key);
+            let line = pair[1].line as usize;
+            problems.note(
+                line,
+                format!("line {line}: {commune} on {date} appears twice in the file"),
+            );
+        }
     }
-    Ok(total)
+    problems.refusal()?;
+    Ok(checked)
 }
 
-/// Imports `deces.csv` rows as prefecture corrections with history, in two
-/// passes over the file: the first checks every row (one problem, and
-/// nothing is written: all of them are listed, up to twenty), the second
-/// writes batches of [`BATCH`] — on SQLite all of them in one transaction
-/// (a failure, and nothing is written; other processes' writes wait up to
-/// their busy timeout, then are refused), on
-/// DynamoDB in ordered atomic batches (a failure says how many were written,
-/// and a rerun finds them unchanged).
-/// Memory holds one batch and the set of (commune, day)s seen, whatever the
-/// size of the file.
+/// Imports `deces.csv` rows as prefecture corrections with history. The
+/// file is read once and every row checked (one problem, and nothing is
+/// written: all of them are listed, up to twenty); its (commune, day)s are
+/// then written in the order of the stores' keys, in batches of [`BATCH`]
+/// — on SQLite all of them in one transaction (a failure, and nothing is
+/// written; other processes' writes wait up to their busy timeout, then are
+/// refused), on DynamoDB in ordered atomic batches (a failure says how many
+/// were written, and a rerun finds them unchanged).
+/// Memory holds the checked file compactly ([`Checked`]) and one batch.
 pub async fn import(
     store: &dyn Store,
     scope: &Scope,
@@ -163,29 +293,42 @@ pub async fn import(
     now: DateTime<Utc>,
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<ImportSummary> {
-    let open =
-        || std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()));
-    // First pass: every row checked, nothing written.
-    let total = check(open()?, scope, rules, now)?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let checked = check(std::io::BufReader::new(file), scope, rules, now)?;
+    let total = checked.len();
 
-    // Second pass: a thread reads the file again into batches while the
-    // previous batch is being written.
     let mut summary = ImportSummary::default();
     progress(0, total);
     let ledger = Ledger::new(store, rules, scope);
     let actor = Actor::tool(author, Source::Import);
     let reason = format!("Import CSV par {author}");
+    // A thread makes and checks the next batch while this one is written.
     let (batches, mut received) = tokio::sync::mpsc::channel(1);
-    let groups = Groups::new(open()?, rules)?;
-    let reader = tokio::task::spawn_blocking(move || read_batches(groups, &batches));
+    let checker = {
+        let (rules, scope) = (rules.clone(), scope.clone());
+        tokio::task::spawn_blocking(move || {
+            for chunk in checked.entries.chunks(BATCH) {
+                let drafts: Vec<Draft> = chunk.iter().map(|e| checked.draft(e)).collect();
+                let lines: Vec<u32> = chunk.iter().map(|e| e.line).collect();
+                let batch = Ledger::check_batch(&rules, &scope, &actor, &drafts, now);
+                if batches.blocking_send((batch, lines)).is_err() {
+                    return;
+                }
+            }
+        })
+    };
     // On SQLite the whole import is one transaction: a failure after the
     // first batch still leaves nothing written.
     let atomic = ledger.begin_bulk().await?;
     let written: anyhow::Result<()> = async {
         let mut done = 0;
-        while let Some(batch) = received.recv().await {
-            let (drafts, lines) = batch?;
-            match ledger.import_batch(&actor, &drafts, &reason, now).await {
+        while let Some((batch, lines)) = received.recv().await {
+            let written = match batch {
+                Ok(batch) => ledger.write_checked(batch, &reason).await,
+                Err(refused) => Err(refused),
+            };
+            match written {
                 Ok((reports, unchanged)) => {
                     summary.unchanged += unchanged;
                     for report in reports {
@@ -200,7 +343,7 @@ pub async fn import(
                     bail!("{error}: nothing imported")
                 }
                 Err((written, RecordError::Store(StoreError::Partial { error, .. }))) => bail!(
-                    "{} declaration(s) written (the first ones of the file, in order), then: \
+                    "{} declaration(s) written (the first ones by commune and day), then: \
                         {error}. Run the same import again: what is already written is recognised \
                         as unchanged",
                     done + written
@@ -220,81 +363,50 @@ pub async fn import(
                         )
                     }
                     bail!(
-                        "line {line}: {what}; the lines before line {} are imported{}",
-                        lines.first().copied().unwrap_or(0),
+                        "line {line}: {what}; {done} declaration(s) before it (by commune and \
+                         day) are imported{}",
                         if changed { ", run it again" } else { "" }
                     )
                 }
             }
-            done += drafts.len();
+            done += lines.len();
             progress(done, total);
         }
         Ok(())
     }
     .await;
+    drop(received);
     let ended = ledger.end_bulk(written.is_ok()).await;
     written?;
     ended?;
-    reader.await.context("the file reader stopped")?;
+    checker.await.context("the batch checker stopped")?;
     Ok(summary)
 }
 
-/// A (commune, day) as one number, for the set of those an import has seen.
-fn key(commune: &str, date: chrono::NaiveDate) -> u64 {
-    use chrono::Datelike;
+/// A (commune, day) as one number that sorts as the pair does: the
+/// commune's five ASCII bytes, then the day's number.
+fn key(commune: &CommuneCode, date: NaiveDate) -> u64 {
     let code = commune
+        .as_str()
         .bytes()
-        .fold(0u64, |code, b| code * 64 + u64::from(b & 0x3f));
-    (code << 32) | u64::from(date.num_days_from_ce().unsigned_abs())
+        .fold(0u64, |code, b| (code << 8) | u64::from(b));
+    (code << 24) | u64::from(date.num_days_from_ce().unsigned_abs() & 0x00ff_ffff)
+}
+
+/// The (commune, day) of a [`key`].
+fn unkey(key: u64) -> (String, NaiveDate) {
+    let bytes = (key >> 24).to_be_bytes();
+    let commune = String::from_utf8_lossy(&bytes[3..]).into_owned();
+    let days = i32::try_from(key & 0x00ff_ffff).unwrap_or_default();
+    let date = NaiveDate::from_num_days_from_ce_opt(days).unwrap_or_default();
+    (commune, date)
 }
 
 /// What reading a file gives: a (commune, day) with its first line, or a
 /// problem with a line.
 enum Item {
     Group(usize, Draft),
-    Problem(String),
-}
-
-/// Drafts of [`BATCH`] (commune, day)s and the line of each.
-type Batch = anyhow::Result<(Vec<Draft>, Vec<usize>)>;
-
-/// Sends the groups of an already checked file in batches, until the file
-/// ends, a problem appears (the file changed since it was checked) or the
-/// writer stops listening.
-fn read_batches<R: Read>(groups: Groups<R>, batches: &tokio::sync::mpsc::Sender<Batch>) {
-    let mut drafts = Vec::with_capacity(BATCH);
-    let mut lines = Vec::with_capacity(BATCH);
-    for item in groups {
-        match item {
-            Ok(Item::Group(line, draft)) => {
-                drafts.push(draft);
-                lines.push(line);
-                if drafts.len() == BATCH {
-                    let batch = (
-                        std::mem::replace(&mut drafts, Vec::with_capacity(BATCH)),
-                        std::mem::replace(&mut lines, Vec::with_capacity(BATCH)),
-                    );
-                    if batches.blocking_send(Ok(batch)).is_err() {
-                        return;
-                    }
-                }
-            }
-            Ok(Item::Problem(problem)) => {
-                let _ = batches.blocking_send(Err(anyhow::anyhow!(
-                    "the file changed during the import ({problem}); the lines before are \
-                     imported, run it again"
-                )));
-                return;
-            }
-            Err(error) => {
-                let _ = batches.blocking_send(Err(error));
-                return;
-            }
-        }
-    }
-    if !drafts.is_empty() {
-        let _ = batches.blocking_send(Ok((drafts, lines)));
-    }
+    Problem(usize, String),
 }
 
 /// The (commune, day)s of a `deces.csv`, one after the other: a row each in
@@ -304,14 +416,13 @@ struct Groups<R: Read> {
     shape: Shape,
     width: usize,
     record: csv::StringRecord,
+    /// The (setting, count) cells of the row being read.
+    cells: Vec<(String, String)>,
     line: usize,
     /// The first row of the next group (or a problem), read ahead.
-    ahead: Option<Result<Row, String>>,
+    ahead: Option<Result<Group, (usize, String)>>,
     done: bool,
 }
-
-/// A row: its line, day, commune and (setting, count) cells.
-type Row = (usize, String, String, Vec<(String, String)>);
 
 impl<R: Read> Groups<R> {
     fn new(input: R, rules: &Rules) -> anyhow::Result<Self> {
@@ -327,14 +438,17 @@ impl<R: Read> Groups<R> {
             width: headers.len(),
             reader,
             record: csv::StringRecord::new(),
+            cells: Vec::new(),
             line: 1,
             ahead: None,
             done: false,
         })
     }
 
-    /// The next row, or a problem, or the end.
-    fn row(&mut self) -> anyhow::Result<Option<Result<Row, String>>> {
+    /// Reads the next row: the end, a row that continues `group` (its
+    /// cells added to it, with no copy of its day and commune), a row that
+    /// begins another, or a problem.
+    fn row(&mut self, group: Option<&mut Group>) -> anyhow::Result<Next> {
         self.line += 1;
         let line = self.line;
         if !self
@@ -342,40 +456,94 @@ impl<R: Read> Groups<R> {
             .read_record(&mut self.record)
             .with_context(|| format!("line {line}: unreadable CSV"))?
         {
-            return Ok(None);
+            return Ok(Next::End);
         }
         let record = &self.record;
         let (Some(date), Some(commune)) = (record.get(0), record.get(1)) else {
-            return Ok(Some(Err(format!(
-                "line {line}: {} fields expected",
-                self.width
-            ))));
+            return Ok(Next::Problem(
+                line,
+                format!("line {line}: {} fields expected", self.width),
+            ));
         };
         // Text cells were made safe for spreadsheets on export: read them back as typed.
-        let cells = match &self.shape {
+        let cells = &mut self.cells;
+        cells.clear();
+        match &self.shape {
             Shape::Long => match (record.get(3), record.get(4)) {
                 (Some(setting), Some(count)) => {
-                    vec![(read_cell(setting).to_owned(), count.to_owned())]
+                    cells.push((read_cell(setting).to_owned(), count.to_owned()));
                 }
-                _ => return Ok(Some(Err(format!("line {line}: 5 fields expected")))),
+                _ => {
+                    return Ok(Next::Problem(
+                        line,
+                        format!("line {line}: 5 fields expected"),
+                    ))
+                }
             },
             Shape::Wide(columns) => {
                 if record.len() != self.width {
-                    return Ok(Some(Err(format!(
-                        "line {line}: {} fields expected, {} found",
-                        self.width,
-                        record.len()
-                    ))));
+                    return Ok(Next::Problem(
+                        line,
+                        format!(
+                            "line {line}: {} fields expected, {} found",
+                            self.width,
+                            record.len()
+                        ),
+                    ));
                 }
-                columns
-                    .iter()
-                    .zip(record.iter().skip(3))
-                    .filter_map(|(setting, count)| setting.clone().map(|s| (s, count.to_owned())))
-                    .collect()
+                cells.extend(
+                    columns
+                        .iter()
+                        .zip(record.iter().skip(3))
+                        .filter_map(|(setting, count)| {
+                            setting.clone().map(|s| (s, count.to_owned()))
+                        }),
+                );
             }
-        };
-        Ok(Some(Ok((line, date.to_owned(), commune.to_owned(), cells))))
+        }
+        match group {
+            Some(group) if group.1 == date && group.2 == commune => {
+                for (setting, count) in cells.drain(..) {
+                    match group.3.entry(setting) {
+                        std::collections::btree_map::Entry::Vacant(cell) => {
+                            cell.insert(CountValue::Text(count));
+                        }
+                        std::collections::btree_map::Entry::Occupied(cell) => {
+                            return Ok(Next::Problem(
+                                line,
+                                format!(
+                                    "line {line}: setting `{}` appears twice for {commune} on \
+                                     {date}",
+                                    cell.key()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Ok(Next::Continued)
+            }
+            _ => Ok(Next::Begins((
+                line,
+                date.to_owned(),
+                commune.to_owned(),
+                cells
+                    .drain(..)
+                    .map(|(s, n)| (s, CountValue::Text(n)))
+                    .collect(),
+            ))),
+        }
     }
+}
+
+/// A (commune, day) being read: its first line, day, commune and counts.
+type Group = (usize, String, String, BTreeMap<String, CountValue>);
+
+/// What [`Groups::row`] read.
+enum Next {
+    End,
+    Continued,
+    Begins(Group),
+    Problem(usize, String),
 }
 
 impl<R: Read> Iterator for Groups<R> {
@@ -385,55 +553,34 @@ impl<R: Read> Iterator for Groups<R> {
         if self.done {
             return None;
         }
-        let mut group: Option<(usize, String, String, BTreeMap<String, CountValue>)> = None;
+        let mut group: Option<Group> = match self.ahead.take() {
+            Some(Ok(group)) => Some(group),
+            Some(Err((line, problem))) => return Some(Ok(Item::Problem(line, problem))),
+            None => None,
+        };
         loop {
-            let row = match self.ahead.take() {
-                Some(row) => row,
-                None => match self.row() {
-                    Err(error) => {
-                        self.done = true;
-                        return Some(Err(error));
-                    }
-                    Ok(None) => {
-                        self.done = true;
-                        break;
-                    }
-                    Ok(Some(row)) => row,
-                },
-            };
-            let (line, date, commune, cells) = match row {
-                Ok(row) => row,
-                Err(problem) if group.is_none() => return Some(Ok(Item::Problem(problem))),
-                Err(problem) => {
+            match self.row(group.as_mut()) {
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+                Ok(Next::End) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(Next::Continued) => {}
+                Ok(Next::Begins(next)) if group.is_none() => group = Some(next),
+                Ok(Next::Begins(next)) => {
+                    self.ahead = Some(Ok(next));
+                    break;
+                }
+                Ok(Next::Problem(line, problem)) if group.is_none() => {
+                    return Some(Ok(Item::Problem(line, problem)))
+                }
+                Ok(Next::Problem(line, problem)) => {
                     // The group first; the problem comes next.
-                    self.ahead = Some(Err(problem));
+                    self.ahead = Some(Err((line, problem)));
                     break;
-                }
-            };
-            match &mut group {
-                Some((_, d, c, counts)) if *d == date && *c == commune => {
-                    for (setting, count) in cells {
-                        if counts
-                            .insert(setting.clone(), CountValue::Text(count))
-                            .is_some()
-                        {
-                            return Some(Ok(Item::Problem(format!(
-                                "line {line}: setting `{setting}` appears twice for {commune} on \
-                                {date}"
-                            ))));
-                        }
-                    }
-                }
-                Some(_) => {
-                    self.ahead = Some(Ok((line, date, commune, cells)));
-                    break;
-                }
-                None => {
-                    let counts = cells
-                        .into_iter()
-                        .map(|(s, n)| (s, CountValue::Text(n)))
-                        .collect();
-                    group = Some((line, date, commune, counts));
                 }
             }
         }
@@ -450,5 +597,143 @@ impl<R: Read> Iterator for Groups<R> {
                 },
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use decompte_core::Commune;
+
+    fn scope() -> Scope {
+        Scope::from_communes(["56260", "2A004", "20001", "97101"].map(|code| {
+            Commune {
+                code: CommuneCode::parse(code).expect("code"),
+                name: code.to_owned(),
+                departement: CommuneCode::parse(code)
+                    .expect("code")
+                    .departement()
+                    .to_owned(),
+                population: 1000,
+            }
+        }))
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2020-05-01T12:00:00Z")
+            .expect("instant")
+            .with_timezone(&Utc)
+    }
+
+    const HEADER: &str = "date,code_commune,nom_commune,hopital,ehpad,esms,domicile,autre,total\n";
+
+    /// Keys sort as the (commune, day) pairs do as text, Corsica included,
+    /// and give them back.
+    #[test]
+    fn keys_sort_as_the_stores_primary_key() {
+        let day = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("day");
+        let mut pairs = vec![
+            ("2A004", day("2020-03-02")),
+            ("20001", day("2020-04-01")),
+            ("97101", day("2020-03-01")),
+            ("2A004", day("2020-03-01")),
+            ("01001", day("2021-01-01")),
+        ];
+        let mut keys: Vec<u64> = pairs
+            .iter()
+            .map(|(c, d)| key(&CommuneCode::parse(c).expect("code"), *d))
+            .collect();
+        keys.sort_unstable();
+        pairs.sort();
+        let back: Vec<(String, NaiveDate)> = keys.into_iter().map(unkey).collect();
+        let expected: Vec<(String, NaiveDate)> =
+            pairs.into_iter().map(|(c, d)| (c.to_owned(), d)).collect();
+        assert_eq!(back, expected);
+    }
+
+    /// A file in date order comes out by commune then day, each row's
+    /// counts with it, a count too large for two bytes included.
+    #[test]
+    fn a_checked_file_is_sorted_and_keeps_every_count() {
+        let rules = Rules {
+            max_per_cell: 100_000,
+            ..Rules::default()
+        };
+        let file = format!(
+            "{HEADER}2020-04-01,56260,Vannes,1,2,3,4,5,15\n2020-04-01,2A004,Ajaccio,70000,0,0,0,65535,135535\n\
+             2020-04-02,56260,Vannes,0,0,0,0,9,9\n2020-04-01,20001,X,0,0,0,0,0,0\n"
+        );
+        let checked = check(file.as_bytes(), &scope(), &rules, now()).expect("checked");
+        assert_eq!(checked.len(), 4);
+        let drafts: Vec<Draft> = checked.entries.iter().map(|e| checked.draft(e)).collect();
+        let order: Vec<(&str, &str)> = drafts
+            .iter()
+            .map(|d| {
+                (
+                    d.commune.as_deref().unwrap_or(""),
+                    d.date.as_deref().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("20001", "2020-04-01"),
+                ("2A004", "2020-04-01"),
+                ("56260", "2020-04-01"),
+                ("56260", "2020-04-02"),
+            ]
+        );
+        let count = |d: &Draft, s: &str| match d.counts.get(s) {
+            Some(CountValue::Text(n)) => n.clone(),
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(count(&drafts[1], "hopital"), "70000");
+        assert_eq!(count(&drafts[1], "autre"), "65535");
+        assert_eq!(count(&drafts[2], "ehpad"), "2");
+        assert_eq!(count(&drafts[3], "autre"), "9");
+        // The row-per-setting form gives the same drafts.
+        let mut long = String::from("date,code_commune,nom_commune,lieu,deces\n");
+        for (setting, n) in [
+            ("hopital", 1),
+            ("ehpad", 2),
+            ("esms", 3),
+            ("domicile", 4),
+            ("autre", 5),
+        ] {
+            long.push_str(&format!("2020-04-01,56260,Vannes,{setting},{n}\n"));
+        }
+        let checked = check(long.as_bytes(), &scope(), &rules, now()).expect("long form");
+        assert_eq!(checked.draft(&checked.entries[0]), drafts[2]);
+    }
+
+    /// Problems are listed by line, duplicates (found after sorting) among
+    /// the others, and counted beyond the twenty shown.
+    #[test]
+    fn problems_are_listed_by_line() {
+        let mut file = String::from(HEADER);
+        file.push_str("2020-04-01,56260,Vannes,0,0,0,0,0,0\n"); // line 2
+        file.push_str("2020-04-02,56260,Vannes,-1,0,0,0,0,0\n"); // line 3
+        file.push_str("2020-04-01,56260,Vannes,1,0,0,0,0,1\n"); // line 4, twice
+        for day in 1..=25 {
+            file.push_str(&format!("2020-03-{day:02},99999,Nulle,0,0,0,0,0,0\n"));
+        }
+        let refused = check(file.as_bytes(), &scope(), &Rules::default(), now())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            refused.starts_with("27 problem(s), nothing imported:\n"),
+            "{refused}"
+        );
+        let lines: Vec<&str> = refused.lines().skip(1).collect();
+        assert!(lines[0].starts_with("line 3 ("), "{refused}");
+        assert_eq!(
+            lines[1],
+            "line 4: 56260 on 2020-04-01 appears twice in the file"
+        );
+        assert!(lines[2].starts_with("line 5 ("), "{refused}");
+        assert_eq!(lines.len(), 21, "{refused}");
+        assert_eq!(lines[20], "…");
     }
 }

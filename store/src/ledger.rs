@@ -245,16 +245,20 @@ impl<'a> Ledger<'a> {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(Vec<Report>, usize), (usize, RecordError)> {
-        self.write_batch(actor, drafts, Some(reason), now).await
+        let batch = Self::check_batch(self.rules, self.scope, actor, drafts, now)?;
+        self.write_checked(batch, reason).await
     }
 
-    async fn write_batch(
-        &self,
+    /// The first half of [`Ledger::import_batch`], which needs no store:
+    /// who may write each draft, and the rules. An import checks the next
+    /// batch on another thread while this one is written.
+    pub fn check_batch(
+        rules: &Rules,
+        scope: &Scope,
         actor: &Actor,
         drafts: &[Draft],
-        import_reason: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<Report>, usize), (usize, RecordError)> {
+    ) -> Result<CheckedBatch, (usize, RecordError)> {
         let now = to_stored_precision(now);
         let mut valid = Vec::with_capacity(drafts.len());
         for (index, draft) in drafts.iter().enumerate() {
@@ -267,12 +271,27 @@ impl<'a> Ledger<'a> {
                     return Err((index, RecordError::Forbidden(actor.refusal(&code))));
                 }
             }
-            let checked = self
-                .rules
-                .validate(draft, self.scope, now)
+            let checked = rules
+                .validate(draft, scope, now)
                 .map_err(|fields| (index, RecordError::Invalid(fields)))?;
             valid.push(checked);
         }
+        Ok(CheckedBatch {
+            actor: actor.clone(),
+            valid,
+            now,
+        })
+    }
+
+    /// The second half of [`Ledger::import_batch`]: the batch
+    /// [`Ledger::check_batch`] checked, written under the correction rule.
+    pub async fn write_checked(
+        &self,
+        batch: CheckedBatch,
+        reason: &str,
+    ) -> Result<(Vec<Report>, usize), (usize, RecordError)> {
+        let CheckedBatch { actor, valid, now } = batch;
+        let actor = &actor;
         if valid.is_empty() {
             return Ok((Vec::new(), 0));
         }
@@ -292,15 +311,13 @@ impl<'a> Ledger<'a> {
         let mut unchanged = 0;
         for (index, mut checked) in valid.into_iter().enumerate() {
             let existing = current.get(&(checked.commune.clone(), checked.date));
-            if let Some(reason) = import_reason {
-                if existing.is_some_and(|c| c.counts == checked.counts) {
-                    unchanged += 1;
-                    continue;
-                }
-                checked.replaces_version = existing.map(|c| c.version);
-                if existing.is_some() {
-                    checked.reason = Some(reason.to_owned());
-                }
+            if existing.is_some_and(|c| c.counts == checked.counts) {
+                unchanged += 1;
+                continue;
+            }
+            checked.replaces_version = existing.map(|c| c.version);
+            if existing.is_some() {
+                checked.reason = Some(reason.to_owned());
             }
             let version = match check_correction(existing, &checked, &self.rules.settings) {
                 Ok(version) => version,
@@ -355,6 +372,25 @@ impl<'a> Ledger<'a> {
             "reports recorded in one batch"
         );
         Ok((reports, unchanged))
+    }
+}
+
+/// Drafts [`Ledger::check_batch`] checked for an actor at an instant, which
+/// only [`Ledger::write_checked`] reads.
+#[derive(Debug)]
+pub struct CheckedBatch {
+    actor: Actor,
+    valid: Vec<decompte_core::ValidDraft>,
+    now: DateTime<Utc>,
+}
+
+impl CheckedBatch {
+    pub fn len(&self) -> usize {
+        self.valid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.valid.is_empty()
     }
 }
 

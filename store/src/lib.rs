@@ -26,7 +26,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use decompte_core::{CommuneCode, Report};
 
 pub use lease::PublisherLease;
-pub use ledger::{Actor, Authority, Ledger, RecordError, Replay};
+pub use ledger::{Actor, Authority, CheckedBatch, Ledger, RecordError, Replay};
 
 /// The store's traits, to call any of its methods on a `dyn Store`.
 pub mod prelude {

@@ -70,6 +70,7 @@ impl Reports for SqliteStore {
         reports.sort_unstable_by(|a, b| {
             (&a.commune, a.date, a.version).cmp(&(&b.commune, b.date, b.version))
         });
+        let store = self.clone();
         self.with(move |connection| {
             let write = |c: &rusqlite::Connection| -> Result<()> {
                 let mut writer = ReportWriter::new(c)?;
@@ -92,7 +93,9 @@ impl Reports for SqliteStore {
                 // Inside a bulk (an import's transaction), which a failure
                 // undoes whole: no savepoint, whose journal would copy every
                 // page the batch touches.
-                write(connection)
+                write(connection)?;
+                store.flush_behind(connection);
+                Ok(())
             }
         })
         .await
@@ -101,7 +104,7 @@ impl Reports for SqliteStore {
     async fn begin_bulk(&self, _: Ledgered) -> Result<bool> {
         self.with(|connection| {
             connection
-                .execute_batch(&format!("{BULK_PRAGMAS} BEGIN IMMEDIATE"))
+                .execute_batch("BEGIN IMMEDIATE")
                 .map_err(unavailable)
         })
         .await?;
@@ -115,9 +118,7 @@ impl Reports for SqliteStore {
                     .execute_batch(if keep { "COMMIT" } else { "ROLLBACK" })
                     .map_err(unavailable)?;
             }
-            connection
-                .execute_batch(EVERYDAY_PRAGMAS)
-                .map_err(unavailable)
+            Ok(())
         })
         .await
     }
