@@ -1,20 +1,27 @@
-//! National scale on the embedded default (SQLite, a local folder): a
-//! year of reports from every commune of France (34,969 × 365, about 12.8
-//! million), generated once into a database kept under `target/`, then:
+//! National scale on the embedded default (SQLite, a local folder), with
+//! the store filled as users fill it: a year of declarations from every
+//! commune of France (34,969 × 365, about 12.8 million), written by
+//! `scripts/bench/national_csv.py` in date order and loaded by `decompte
+//! import` (every report recorded now, as declarations arriving), then:
 //!
-//! - the bulk load, in reports per second (the generator's batches);
-//! - a full publication into an empty folder, in a process of its own: its
-//!   time and peak memory, and its time over that of `cp -r` of its own
-//!   output (the floor of writing those bytes), measured in the same run;
-//! - an incremental publication after one correction, in a new process
-//!   that resumes from the state the full one left: its time, peak memory
-//!   and files written;
-//! - `decompte import` of the published `donnees/deces.csv` into an empty
-//!   database, in a process of its own: reports per second and peak memory.
+//! - the import, in reports per second and peak memory, in both forms it
+//!   reads: a column per setting (what decompte publishes) and a row per
+//!   setting (what it published before);
+//! - a full publication into an empty folder seconds after the import, in a
+//!   process of its own: its time and peak memory, and its time over that
+//!   of `cp -r` of its own output (the floor of writing those bytes),
+//!   measured in the same run;
+//! - one correction imported as a user would (a one-line file), then an
+//!   incremental publication in a new process that resumes from the state
+//!   the full one left, and another in the same process: time, peak memory,
+//!   files written, départements rendered.
+//!
+//! A second line does the same on the older fixture, written commune by
+//! commune with instants in the past (generated once, kept under `target/`).
 //!
 //! `cargo bench -p decompte-tests --bench national` (all départements, 365
 //! days); `-- --departements 56` for Morbihan alone, `-- --days 30` for a
-//! shorter run. The database is generated on the first run only.
+//! shorter run. The CSV files are generated on the first run only.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +33,7 @@ use decompte_config::Options;
 use decompte_publish::{FolderSink, Publisher, SiteConfig};
 use decompte_store::prelude::*;
 use decompte_store::SqliteStore;
+use decompte_tests::national::national_csv;
 
 const ALL: &str = "all";
 
@@ -137,24 +145,52 @@ async fn child(part: &str, departements: &str, database: &Path, site: &Path) {
             .written
             .len(),
         "incremental" => {
-            // One correction: the first commune's first day, one more death at home.
-            let reports = store
-                .current_reports(&decompte_store::ReportQuery {
-                    departements: vec![options.departements[0].clone()],
-                    to: NaiveDate::from_ymd_opt(2020, 3, 1),
-                    ..Default::default()
-                })
-                .await
-                .expect("read");
-            let mut corrected = reports.into_iter().next().expect("a report");
-            corrected.version += 1;
-            *corrected.counts.entry("domicile".into()).or_default() += 1;
-            corrected.recorded_at = Utc::now();
-            corrected.reason = Some("bench".into());
-            store
-                .write_report(decompte_store::Ledgered::for_fixtures(), &corrected, None)
-                .await
-                .expect("correct");
+            // One correction, as a user makes one: a one-line file imported,
+            // one more death at home on the first commune's first day.
+            let correct = |n: u32| {
+                let store = store.clone();
+                let (scope, rules) = (scope.clone(), rules.clone());
+                let file = site.with_extension("correction.csv");
+                let first = options.departements[0].clone();
+                async move {
+                    let reports = store
+                        .current_reports(&decompte_store::ReportQuery {
+                            departements: vec![first],
+                            to: NaiveDate::from_ymd_opt(2020, 3, 1),
+                            ..Default::default()
+                        })
+                        .await
+                        .expect("read");
+                    let report = reports.into_iter().next().expect("a report");
+                    let mut csv = String::from("date,code_commune,nom_commune");
+                    let mut row = format!("\n{},{},", report.date, report.commune);
+                    for setting in rules.settings.keys() {
+                        let count = report.counts.get(setting).copied().unwrap_or(0);
+                        let count = if setting == "domicile" {
+                            count + n
+                        } else {
+                            count
+                        };
+                        csv.push_str(&format!(",{setting}"));
+                        row.push_str(&format!(",{count}"));
+                    }
+                    csv.push_str(&row);
+                    csv.push('\n');
+                    std::fs::write(&file, csv).expect("correction file");
+                    decompte::transfer::import(
+                        store.as_ref(),
+                        &scope,
+                        &rules,
+                        &file,
+                        "bench",
+                        Utc::now(),
+                        |_, _| {},
+                    )
+                    .await
+                    .expect("correction imported");
+                }
+            };
+            correct(1).await;
             let started = Instant::now();
             let outcome = publisher
                 .publish_if_changed(Utc::now())
@@ -164,13 +200,7 @@ async fn child(part: &str, departements: &str, database: &Path, site: &Path) {
             let cold = started.elapsed().as_secs_f64();
             // The same process again, as `decompte serve`'s loop: another
             // correction, published by the publisher that published the first.
-            corrected.version += 1;
-            *corrected.counts.entry("domicile".into()).or_default() += 1;
-            corrected.recorded_at = Utc::now();
-            store
-                .write_report(decompte_store::Ledgered::for_fixtures(), &corrected, None)
-                .await
-                .expect("correct");
+            correct(2).await;
             let started = Instant::now();
             let warm = publisher
                 .publish_if_changed(Utc::now())
@@ -245,7 +275,6 @@ async fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-national");
     std::fs::create_dir_all(&root).expect("bench folder");
     let name = format!("{}-{}", args.departements.replace(',', "_"), args.days);
-    let database = root.join(format!("{name}.sqlite"));
     let options = options(&args.departements);
     let config = SiteConfig::from_options(&options).expect("config");
     println!(
@@ -254,43 +283,63 @@ async fn main() {
         config.scope.departement_codes().count(),
         args.days
     );
+
+    // As users fill it: `decompte import` of a file in date order.
+    let wide = national_csv(&root, &args.departements, args.days, false);
+    let long = national_csv(&root, &args.departements, args.days, true);
+    let imported = root.join(format!("{name}.imported.sqlite"));
+    import(&args, &imported, &wide, "a column per setting");
+    println!("store filled by decompte import (every report recorded now):");
+    publications(&args, &root, &format!("{name}.imported"), &imported);
+    let long_db = root.join(format!("{name}.long.sqlite"));
+    import(&args, &long_db, &long, "a row per setting");
+    remove_database(&long_db);
+    remove_database(&imported);
+
+    // The second line: the fixture, commune by commune, instants in the past.
+    let database = root.join(format!("{name}.sqlite"));
     if !database.exists() {
-        let partial = root.join(format!("{name}.partial.sqlite"));
-        let _ = std::fs::remove_file(&partial);
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&partial).expect("database"));
-        let started = Instant::now();
-        let mut last_print = Instant::now();
-        let written = decompte_tests::national::generate(
-            store,
-            &config.scope,
-            &config.settings,
-            NaiveDate::from_ymd_opt(2020, 3, 1).expect("date"),
-            args.days,
-            |n| {
-                if last_print.elapsed().as_secs() >= 10 {
-                    eprintln!("  {n} reports written");
-                    last_print = Instant::now();
-                }
-            },
-        )
-        .await;
-        let seconds = started.elapsed().as_secs_f64();
-        println!(
-            "bulk load (SQLite, batches of {}): {written} reports in {seconds:.1} s, {:.0} reports/s",
-            decompte_tests::national::BATCH,
-            written as f64 / seconds
-        );
-        std::fs::rename(&partial, &database).expect("keep the database");
+        fixture(&config, &args, &root, &name, &database).await;
     }
+    println!("store filled by the fixture (commune by commune, recorded in the past):");
+    publications(&args, &root, &name, &database);
+}
+
+fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// `decompte import` of `csv` into an empty `database`, in a process of its own.
+fn import(args: &Args, database: &Path, csv: &Path, form: &str) {
+    remove_database(database);
+    let _ = Command::new("sync").status();
+    let figures = run_child("import", args, database, csv);
+    println!(
+        "decompte import, {form} ({:.0} MB), into an empty database: {} reports in {:.1} s, \
+         {:.0} reports/s, peak RSS {:.0} MiB",
+        std::fs::metadata(csv).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
+        figures[1],
+        figures[0],
+        figures[1] / figures[0],
+        figures[2]
+    );
+}
+
+/// A full publication into an empty folder beside `cp -r` of its output,
+/// then incremental ones after a correction.
+fn publications(args: &Args, root: &Path, name: &str, database: &Path) {
     let site = root.join(format!("{name}.site"));
     let copy = root.join(format!("{name}.copy"));
     let _ = std::fs::remove_dir_all(&site);
+    let _ = std::fs::remove_dir_all(site.with_extension("publisher"));
     let _ = std::fs::remove_dir_all(&copy);
     // Start from a quiet disk: what the last run deleted is not written back
     // during this one's measures.
     let _ = Command::new("sync").status();
 
-    let figures = run_child("full", &args, &database, &site);
+    let figures = run_child("full", args, database, &site);
     let (full, written, full_rss) = (figures[0], figures[1], figures[2]);
     let (bytes, files) = folder_size(&site);
     let _ = Command::new("sync").status();
@@ -304,16 +353,16 @@ async fn main() {
     assert!(status.success());
     let cp = started.elapsed().as_secs_f64();
     println!(
-        "full publication: {full:.2} s, {written} files written ({files} files, {:.0} MB), peak \
-         RSS {full_rss:.0} MiB; cp -r of the same tree {cp:.2} s: ratio {:.1}",
+        "  full publication: {full:.2} s, {written} files written ({files} files, {:.0} MB), \
+         peak RSS {full_rss:.0} MiB; cp -r of the same tree {cp:.2} s: ratio {:.1}",
         bytes as f64 / 1e6,
         full / cp
     );
     let _ = std::fs::remove_dir_all(&copy);
 
-    let figures = run_child("incremental", &args, &database, &site);
+    let figures = run_child("incremental", args, database, &site);
     println!(
-        "incremental publication after one correction: in a new process (resumed from the \
+        "  incremental publication after one correction: in a new process (resumed from the \
          state) {:.0} ms, {} files written, peak RSS {:.0} MiB; in the same process (the \
          departement kept in memory) {:.0} ms, {} files written",
         figures[0] * 1000.0,
@@ -322,24 +371,36 @@ async fn main() {
         figures[3] * 1000.0,
         figures[4]
     );
+}
 
-    let imported = root.join(format!("{name}.imported.sqlite"));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", imported.display()));
-    }
-    let _ = Command::new("sync").status();
-    let csv = site.join("donnees/deces.csv");
-    let figures = run_child("import", &args, &imported, &csv);
+/// The older fixture: reports written commune by commune, recorded at 18:00
+/// of their own day.
+async fn fixture(config: &SiteConfig, args: &Args, root: &Path, name: &str, database: &Path) {
+    let partial = root.join(format!("{name}.partial.sqlite"));
+    remove_database(&partial);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&partial).expect("database"));
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    let written = decompte_tests::national::generate(
+        store,
+        &config.scope,
+        &config.settings,
+        NaiveDate::from_ymd_opt(2020, 3, 1).expect("date"),
+        args.days,
+        |n| {
+            if last_print.elapsed().as_secs() >= 10 {
+                eprintln!("  {n} reports written");
+                last_print = Instant::now();
+            }
+        },
+    )
+    .await;
+    let seconds = started.elapsed().as_secs_f64();
     println!(
-        "decompte import of donnees/deces.csv ({:.0} MB) into an empty database: {} reports in \
-         {:.1} s, {:.0} reports/s, peak RSS {:.0} MiB",
-        std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
-        figures[1],
-        figures[0],
-        figures[1] / figures[0],
-        figures[2]
+        "fixture bulk load (SQLite, batches of {}): {written} reports in {seconds:.1} s, {:.0} \
+         reports/s",
+        decompte_tests::national::BATCH,
+        written as f64 / seconds
     );
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", imported.display()));
-    }
+    std::fs::rename(&partial, database).expect("keep the database");
 }

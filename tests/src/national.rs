@@ -140,6 +140,39 @@ pub async fn generate(
     written
 }
 
+/// The national CSV a user would import, written by
+/// `scripts/bench/national_csv.py` into `root` unless already there: `days`
+/// days of every commune of `departements` (`all`, or codes separated by
+/// commas), in date order, in the published form (a column per setting) or,
+/// with `long`, a row per setting.
+pub fn national_csv(
+    root: &std::path::Path,
+    departements: &str,
+    days: i64,
+    long: bool,
+) -> std::path::PathBuf {
+    let name = format!("{}-{days}", departements.replace(',', "_"));
+    let path = root.join(format!("{name}{}.csv", if long { ".long" } else { "" }));
+    if path.exists() {
+        return path;
+    }
+    let partial = path.with_extension("partial");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench/national_csv.py");
+    let mut command = std::process::Command::new("python3");
+    command.arg(script).arg(&partial).arg(days.to_string());
+    if long {
+        command.arg("--long");
+    }
+    if departements != "all" {
+        command.args(["--departements", departements]);
+    }
+    let status = command.status().expect("python3");
+    assert!(status.success(), "national_csv.py failed");
+    std::fs::rename(&partial, &path).expect("keep the CSV");
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

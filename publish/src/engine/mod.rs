@@ -555,6 +555,7 @@ impl Publisher {
         now: DateTime<Utc>,
         progress: Progress<'_>,
     ) -> Result<Run, PublishError> {
+        let started = std::time::Instant::now();
         let had_manifest = !state.manifest.is_empty();
         let previous = std::mem::take(&mut state.manifest);
         let mut writer = Writer::new(Arc::clone(&self.sink), previous, had_manifest, plan.full);
@@ -609,6 +610,7 @@ impl Publisher {
         tracing::info!(
             departements = total,
             written = outcome.written.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
             waiting_for_the_store_ms = laps.waiting.as_millis() as u64,
             rendering_ms = laps.rendering.as_millis() as u64,
             writing_ms = laps.writing.as_millis() as u64,
