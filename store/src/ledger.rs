@@ -384,16 +384,6 @@ pub struct CheckedBatch {
     now: DateTime<Utc>,
 }
 
-impl CheckedBatch {
-    pub fn len(&self) -> usize {
-        self.valid.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.valid.is_empty()
-    }
-}
-
 /// The one other way a report is written: a copy of another store's
 /// history (`decompte store copy`), each version as it was, with who, when
 /// and why. The versions are written under the same condition, level by

@@ -72,13 +72,7 @@ fn args() -> Args {
 fn options(departements: &str) -> Options {
     let mut options = Options::for_data_dir(std::env::temp_dir());
     options.departements = if departements == ALL {
-        include_str!("../../data/departements.csv")
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split(',').next())
-            .filter(|code| !code.is_empty())
-            .map(str::to_owned)
-            .collect()
+        decompte_tests::national::every_departement()
     } else {
         departements.split(',').map(str::to_owned).collect()
     };

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use decompte_core::time::fr_date;
-use decompte_tests::national::national_csv;
+use decompte_tests::national::{every_departement, national_csv};
 use decompte_tests::process::{free_port, Guarded};
 use decompte_tests::report_body;
 
@@ -55,16 +55,6 @@ fn args() -> Args {
         }
     }
     args
-}
-
-fn every_departement() -> String {
-    include_str!("../../data/departements.csv")
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').next())
-        .filter(|code| !code.is_empty())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// `decompte --data-dir DATA --departements ALL ARGS…`, which must succeed.
@@ -131,7 +121,7 @@ async fn main() {
     let data = root.join("morning");
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).expect("data folder");
-    let departements = every_departement();
+    let departements = every_departement().join(",");
 
     // The store as a crisis has filled it, by the documented tool.
     let csv = national_csv(&root, "all", args.days, false);

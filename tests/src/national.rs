@@ -140,6 +140,17 @@ pub async fn generate(
     written
 }
 
+/// Every département of `data/departements.csv`: a national scope.
+pub fn every_departement() -> Vec<String> {
+    include_str!("../../data/departements.csv")
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .filter(|code| !code.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The national CSV a user would import, written by
 /// `scripts/bench/national_csv.py` into `root` unless already there: `days`
 /// days of every commune of `departements` (`all`, or codes separated by
