@@ -293,10 +293,12 @@ impl LocalApp {
     /// [`LEASE_RETRY`]). While it holds it: soon after a report is written
     /// here or by another replica (a burst of writes waits for its end, at
     /// most `WRITES_DEBOUNCE` twice over), at a publication another replica
-    /// queued, and on a timer, for the day that changes at midnight. Under
+    /// queued, and on a timer, for the day that changes at midnight; at
+    /// once while data files lag the pages ([`Publisher::pending`]). Under
     /// a continuous stream of writes, the loop rests between publications
-    /// (twice the last one's time, at most `MAX_REST`), so that publishing
-    /// never takes more than a third of the time the writes need.
+    /// (as long as the last one took, at most `MAX_REST`), so that
+    /// publishing never takes more than half the time, and publishes the
+    /// writes of its rest as soon as it ends (the rest gathered them).
     pub fn spawn_publish_timer(&self, every: Duration, lease: Option<PublisherLease>) {
         let publisher = Arc::clone(&self.publisher);
         let store = Arc::clone(&self.store);
@@ -351,13 +353,17 @@ async fn publish_while_held(
         // Alone on its store, the process published at its start already.
         ticker.tick().await;
     }
+    let (mut rested, mut due) = (false, false);
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = written.notified() => debounce(written, lease).await,
-            () = lease.changed() => debounce(written, lease).await,
-            () = lease.lost() => return,
+        if !due {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = written.notified() => if !rested { debounce(written, lease).await },
+                () = lease.changed() => if !rested { debounce(written, lease).await },
+                () = lease.lost() => return,
+            }
         }
+        rested = false;
         if lease.is_shared() {
             match publisher.run_queued().await {
                 Ok(0) => {}
@@ -372,10 +378,18 @@ async fn publish_while_held(
                     files_changed = outcome.files_changed(),
                     "scheduled publication"
                 );
-                tokio::time::sleep((started.elapsed() * 2).min(MAX_REST)).await;
+                tokio::time::sleep(started.elapsed().min(MAX_REST)).await;
+                rested = true;
+                due = publisher.pending().await;
             }
-            Ok(None) => tracing::debug!("scheduled publication: no new report"),
-            Err(error) => tracing::error!(%error, "scheduled publication failed"),
+            Ok(None) => {
+                tracing::debug!("scheduled publication: no new report");
+                due = false;
+            }
+            Err(error) => {
+                tracing::error!(%error, "scheduled publication failed");
+                due = false;
+            }
         }
         if let Err(error) = store.purge_expired(publisher.now()).await {
             tracing::warn!(%error, "could not purge expired records");

@@ -276,6 +276,18 @@ impl Scope {
         self.communes.values()
     }
 
+    /// The communes of one département, in code order: a range of the
+    /// scope (their codes start with the département's), not a pass over
+    /// every commune.
+    pub fn communes_of<'s>(&'s self, departement: &'s str) -> impl Iterator<Item = &'s Commune> {
+        let first = CommuneCode(format!("{departement:0<5}"));
+        self.communes
+            .range(first..)
+            .map(|(_, commune)| commune)
+            .take_while(move |c| c.code.as_str().starts_with(departement))
+            .filter(move |c| c.departement == departement)
+    }
+
     pub fn len(&self) -> usize {
         self.communes.len()
     }
@@ -405,6 +417,40 @@ mod tests {
         assert_eq!(scope.len(), 1);
         assert_eq!(scope.label(), "Morbihan (56)");
         assert!(referential.scope(&["99".into()]).is_err());
+    }
+
+    #[test]
+    fn the_communes_of_a_departement_are_those_a_pass_over_all_finds() {
+        let referential = Referential::parse(
+            "code,nom,departement,population\n01001,A,01,1\n2A004,B,2A,1\n2B002,C,2B,1\n\
+             2A001,D,2A,1\n97101,E,971,1\n97411,F,974,1\n97102,G,971,1\n56001,H,56,1\n",
+            "code,nom\n01,Ain\n2A,Corse-du-Sud\n2B,Haute-Corse\n971,Guadeloupe\n974,La Réunion\n56,Morbihan\n",
+        )
+        .expect("parse");
+        let codes: Vec<String> = ["01", "2A", "2B", "971", "974", "56"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let scope = referential.scope(&codes).expect("scope");
+        for departement in codes.iter().map(String::as_str).chain(["97", "29"]) {
+            let by_range: Vec<&str> = scope
+                .communes_of(departement)
+                .map(|c| c.code.as_str())
+                .collect();
+            let by_pass: Vec<&str> = scope
+                .communes()
+                .filter(|c| c.departement == departement)
+                .map(|c| c.code.as_str())
+                .collect();
+            assert_eq!(by_range, by_pass, "{departement}");
+        }
+        assert_eq!(
+            scope
+                .communes_of("2A")
+                .map(|c| c.code.as_str())
+                .collect::<Vec<_>>(),
+            ["2A001", "2A004"]
+        );
     }
 }
 

@@ -3,19 +3,18 @@
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use decompte_core::CommuneCode;
 use decompte_store::Tally;
 
 use super::Rendered;
-use crate::model::{DayCounts, DepartementReports};
+use crate::model::{DepartementReports, Kept};
 use crate::render::{Renderer, SiteConfig};
 use crate::PublishError;
 
 /// Where a département's reports come from: the store, or the days kept
-/// from the last publication and the reports recorded since.
+/// from the last publication (the reports recorded since applied).
 pub(super) enum Origin {
     Read(Vec<Tally>),
-    Kept(Vec<Vec<DayCounts>>, Vec<(CommuneCode, DayCounts)>),
+    Kept(Kept),
 }
 
 /// Renders one département (on the blocking pool, its commune pages on
@@ -28,7 +27,8 @@ pub(super) fn render_departement(
     communes: Option<&BTreeSet<String>>,
     source: Origin,
 ) -> Result<Rendered, PublishError> {
-    let (departement, seen) = match source {
+    let width = config.settings.len();
+    let (departement, seen, kept) = match source {
         Origin::Read(mut tallies) => {
             // In the order of (commune, day), as SQLite reads them and as
             // what follows is fastest with: PostgreSQL returns a département
@@ -42,19 +42,10 @@ pub(super) fn render_departement(
             (
                 DepartementReports::from_tallies(code, &config.scope, tallies),
                 seen,
+                None,
             )
         }
-        Origin::Kept(days, changes) => {
-            let mut departement = DepartementReports::from_kept(code, &config.scope, days);
-            let seen = changes
-                .iter()
-                .map(|(c, d)| (c.clone(), d.date, d.version, d.recorded_at))
-                .collect();
-            for (commune, day) in changes {
-                departement.apply(&commune, day);
-            }
-            (departement, seen)
-        }
+        Origin::Kept(kept) => (kept.reports(code, &config.scope), Vec::new(), Some(kept)),
     };
     let view = config.publishable(&departement);
     let renderer = Renderer::new(config, today, demo);
@@ -64,8 +55,40 @@ pub(super) fn render_departement(
         code: code.to_owned(),
         files: rendered.files,
         summary,
-        data: rendered.data,
+        data: Some(rendered.data),
         seen,
-        days: departement.into_days(),
+        // A count too large for the compact form: read again next time.
+        kept: match kept {
+            Some(kept) => Some(kept),
+            None => Kept::of(departement, width).ok(),
+        },
     })
+}
+
+/// The pages of a département kept from the last publication, the reports
+/// recorded since applied: those of `communes` and its own, from what is
+/// kept (on the blocking pool, the commune pages on every core). Its data
+/// files wait ([`super::State::stale`]). None under the rule of small
+/// counts, where pages are made from the whole département only.
+pub(super) fn render_patched(
+    config: &SiteConfig,
+    today: NaiveDate,
+    demo: bool,
+    code: &str,
+    communes: &BTreeSet<String>,
+    kept: Kept,
+) -> Result<Result<Rendered, Kept>, PublishError> {
+    let Some(patched) = config.patched(&kept, code) else {
+        return Ok(Err(kept));
+    };
+    let files = Renderer::new(config, today, demo).patched_pages(&patched, communes)?;
+    let summary = patched.into_summary();
+    Ok(Ok(Rendered {
+        code: code.to_owned(),
+        files,
+        summary,
+        data: None,
+        seen: Vec::new(),
+        kept: Some(kept),
+    }))
 }

@@ -40,7 +40,7 @@ mod writer;
 pub use priority::render_in_background;
 pub use state::{State, KEPT_DAYS};
 
-use departement::{render_departement, Origin};
+use departement::{render_departement, render_patched, Origin};
 use fingerprint::fingerprint;
 use state::{recent_key, release_period};
 use writer::Writer;
@@ -55,7 +55,7 @@ use decompte_store::{
 };
 use rayon::prelude::*;
 
-use crate::model::{DayCounts, Summary};
+use crate::model::{DayCounts, Kept, Summary};
 use crate::paths;
 use crate::render::{DataPart, Renderer, SiteConfig};
 use crate::{cdn, Cdn, Manifest, ManifestEntry, Outcome, Progress, PublishError, Sink, MANIFEST};
@@ -74,6 +74,20 @@ pub const AUTOMATIC: &str = "automatique";
 /// gathers the declarations of the hour, not one commune's. The cost is
 /// freshness (an hour at most), written on the methodology page.
 pub const RELEASE_EVERY_MINUTES: i64 = 60;
+
+/// How long a publication spends at most writing again the data files of
+/// départements whose pages were patched ([`State::stale`]), the oldest
+/// first (at least one a publication): during a national morning every
+/// département changes between two publications, and its data files (a
+/// year of its communes, megabytes) would cost a hundred times its pages.
+/// With few départements, or when the declarations stop, they are all
+/// written by the same publication as the pages, or the next.
+pub const DATA_BUDGET: std::time::Duration = std::time::Duration::from_millis(600);
+
+/// How often, at most, the whole-scope data files (the country's, hundreds
+/// of megabytes) are composed again from the départements' while some
+/// départements' data files still wait: when none waits, at once.
+pub const COMPOSE_EVERY_SECONDS: i64 = 60;
 
 /// What a publication renders.
 struct Plan {
@@ -145,18 +159,13 @@ async fn write_scope_pages(
     writer.put_all(pages).await
 }
 
-/// The whole-scope data: one département's own rows (`parts`), or, with
-/// several, the départements' files composed by the sink.
-async fn write_scope_data(
+/// The whole-scope data with several départements: their files composed
+/// by the sink.
+async fn compose_scope_data(
     writer: &mut Writer,
     renderer: &Renderer<'_>,
     scope: &decompte_core::Scope,
-    multi: bool,
-    parts: &[DataPart],
 ) -> Result<(), PublishError> {
-    if !multi {
-        return writer.put_all(renderer.scope_data(parts)).await;
-    }
     let (head, head_gz) = renderer.data_heads();
     let (mut csv, mut gz) = (Vec::new(), Vec::new());
     for code in scope.departement_codes() {
@@ -176,14 +185,37 @@ enum Run {
 }
 
 /// A département rendered: its files, its summary, its part of the
-/// whole-scope data, and what it published (for the watermark).
+/// whole-scope data (none when its data files wait), what it published
+/// (for the watermark) and its days to keep.
 struct Rendered {
     code: String,
     files: Vec<(String, Vec<u8>)>,
     summary: Summary,
-    data: DataPart,
+    data: Option<DataPart>,
     seen: Vec<(CommuneCode, NaiveDate, u32, DateTime<Utc>)>,
-    days: Vec<Vec<DayCounts>>,
+    kept: Option<Kept>,
+}
+
+/// What the départements of a publication gave: their parts of the
+/// whole-scope data with one département, how many wrote their data files.
+#[derive(Default)]
+struct Written {
+    parts: Vec<DataPart>,
+    data: usize,
+}
+
+/// What a publication takes from `changes` for the watermark, for the
+/// département `code`.
+fn recorded(
+    changes: &mut BTreeMap<String, Vec<(CommuneCode, DayCounts)>>,
+    code: &str,
+) -> Vec<(CommuneCode, NaiveDate, u32, DateTime<Utc>)> {
+    changes
+        .remove(code)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(commune, day)| (commune, day.date, day.version, day.recorded_at))
+        .collect()
 }
 
 /// How many of the latest publication records a lease holder looks through
@@ -201,6 +233,8 @@ pub struct Publisher {
     clock: Arc<dyn decompte_core::clock::Clock>,
     /// Held while a publication runs; what the last one published.
     running: tokio::sync::Mutex<Option<State>>,
+    /// See [`DATA_BUDGET`].
+    data_budget: std::time::Duration,
 }
 
 impl Publisher {
@@ -214,7 +248,25 @@ impl Publisher {
             fingerprint,
             clock: Arc::new(decompte_core::clock::SystemClock),
             running: tokio::sync::Mutex::new(None),
+            data_budget: DATA_BUDGET,
         }
+    }
+
+    /// The same publisher with another [`DATA_BUDGET`] (zero: one
+    /// département's data files a publication).
+    pub fn with_data_budget(mut self, budget: std::time::Duration) -> Self {
+        self.data_budget = budget;
+        self
+    }
+
+    /// Some data files lag the pages (see [`DATA_BUDGET`]): another
+    /// publication is due soon, even with no new report.
+    pub async fn pending(&self) -> bool {
+        self.running
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(State::pending)
     }
 
     /// The same publisher going by `clock`.
@@ -309,7 +361,7 @@ impl Publisher {
             _ => return self.full_recorded(&mut last, Some(state), now).await,
         };
         let today = self.config.scope.today(now);
-        if mark == current && state.today == today {
+        if mark == current && state.today == today && !state.pending() {
             *last = Some(state);
             return Ok(None);
         }
@@ -330,7 +382,7 @@ impl Publisher {
             })
             .filter(|r| self.config.scope.contains(&r.commune))
             .collect();
-        if new.is_empty() && state.today == today {
+        if new.is_empty() && state.today == today && !state.pending() {
             let mut state = state;
             state.mark = Some(read.mark);
             *last = Some(state);
@@ -507,6 +559,9 @@ impl Publisher {
             recent: BTreeMap::new(),
             demo,
             summaries: BTreeMap::new(),
+            stale: BTreeMap::new(),
+            compose_pending: false,
+            composed_at: None,
             manifest,
             kept: Vec::new(),
         };
@@ -566,17 +621,18 @@ impl Publisher {
         // The stylesheet first: every page links to it.
         writer.put_all(renderer.stylesheet()).await?;
 
-        let read_any = !plan.read.is_empty();
         let total = plan.read.len();
-        let (parts, laps) = self
+        let (mut written, laps) = self
             .departements(
                 &mut state,
                 &mut writer,
                 plan.read,
                 plan.changes,
-                today,
+                (today, now),
                 progress,
             )
+            .await?;
+        self.refresh_data(&mut state, &mut writer, today, &mut written)
             .await?;
         let departements_done = std::time::Instant::now();
         let demo_now = state.summaries.values().any(|s| s.demo);
@@ -598,8 +654,20 @@ impl Publisher {
             let files = departement_pages(Arc::clone(&config), today, demo, summaries).await?;
             writer.put_all(files).await?;
         }
-        if read_any {
-            write_scope_data(&mut writer, &renderer, &config.scope, multi, &parts).await?;
+        if !multi {
+            if !written.parts.is_empty() {
+                writer.put_all(renderer.scope_data(&written.parts)).await?;
+            }
+        } else {
+            state.compose_pending |= written.data > 0;
+            let due = state.composed_at.is_none_or(|at| {
+                now.signed_duration_since(at).num_seconds() >= COMPOSE_EVERY_SECONDS
+            });
+            if state.compose_pending && (state.stale.is_empty() || due) {
+                compose_scope_data(&mut writer, &renderer, &config.scope).await?;
+                state.compose_pending = false;
+                state.composed_at = Some(now);
+            }
         }
         write_scope_pages(&mut writer, &config, &state, today, demo).await?;
 
@@ -615,6 +683,12 @@ impl Publisher {
             rendering_ms = laps.rendering.as_millis() as u64,
             writing_ms = laps.writing.as_millis() as u64,
             scope_ms = departements_done.elapsed().as_millis() as u64,
+            data_files_waiting = state.stale.len(),
+            data_files_late_s = state
+                .stale
+                .values()
+                .min()
+                .map_or(0, |since| now.signed_duration_since(*since).num_seconds()),
             "publication written"
         );
         state.today = today;
@@ -628,63 +702,244 @@ impl Publisher {
     }
 
     /// Renders and writes the départements of `read`, one after the other:
-    /// those kept from the last publication with `changes` applied, the
-    /// others read (the next one while this one renders). Returns their
-    /// rows when the scope is one département (they are the whole-scope
-    /// file), and where the time went.
+    /// those kept from the last publication with `changes` applied (only
+    /// their pages when `read` names communes and nothing is masked: their
+    /// data files wait, [`State::stale`]), the others read (the next one
+    /// while this one renders) and rendered whole. Returns the parts of the
+    /// whole-scope data when the scope is one département (they are the
+    /// whole-scope file), and where the time went.
     async fn departements(
         &self,
         state: &mut State,
         writer: &mut Writer,
         read: Vec<(String, Option<BTreeSet<String>>)>,
         mut changes: BTreeMap<String, Vec<(CommuneCode, DayCounts)>>,
-        today: NaiveDate,
+        (today, now): (NaiveDate, DateTime<Utc>),
         progress: Progress<'_>,
-    ) -> Result<(Vec<DataPart>, Laps), PublishError> {
-        let (demo, multi) = (state.demo, self.config.by_departement());
-        let mut kept: BTreeMap<String, Vec<Vec<DayCounts>>> = read
-            .iter()
-            .filter_map(|(code, _)| state.take_kept(code).map(|days| (code.clone(), days)))
+    ) -> Result<(Written, Laps), PublishError> {
+        let demo = state.demo;
+        // The départements kept, the reports recorded since applied; one a
+        // report does not fit is read again.
+        let mut kept: BTreeMap<String, Kept> = BTreeMap::new();
+        for (code, _) in &read {
+            let Some(mut days) = state.take_kept(code) else {
+                continue;
+            };
+            let applied = changes
+                .get(code)
+                .into_iter()
+                .flatten()
+                .try_for_each(|(commune, day)| days.apply(commune, day));
+            if applied.is_ok() {
+                kept.insert(code.clone(), days);
+            }
+        }
+        let total = read.len();
+        let (mut written, mut laps) = (Written::default(), Laps::default());
+        let mut clock = std::time::Instant::now();
+        // Those whose pages only are rendered, all at once on every core
+        // (each is a few pages: one at a time would leave cores idle).
+        let (patch, read): (Vec<_>, Vec<_>) = read.into_iter().partition(|(code, communes)| {
+            communes.is_some() && kept.contains_key(code) && self.config.protection().is_none()
+        });
+        let patch: Vec<(String, BTreeSet<String>, Kept)> = patch
+            .into_iter()
+            .filter_map(|(code, communes)| {
+                let days = kept.remove(&code)?;
+                Some((code, communes.unwrap_or_default(), days))
+            })
             .collect();
+        let patched = patch.len();
+        let config = Arc::clone(&self.config);
+        let rendered = tokio::task::spawn_blocking(move || {
+            patch
+                .into_par_iter()
+                .map(|(code, communes, days)| {
+                    render_patched(&config, today, demo, &code, &communes, days)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| PublishError::Task(e.to_string()))??;
+        laps.rendering += lap(&mut clock);
+        for rendered in rendered {
+            let mut rendered = match rendered {
+                Ok(rendered) => rendered,
+                // Not patchable after all: never, nothing is masked here.
+                Err(_) => {
+                    return Err(PublishError::Task(
+                        "a département to patch could not be".into(),
+                    ))
+                }
+            };
+            rendered.seen = recorded(&mut changes, &rendered.code);
+            writer.put_all(std::mem::take(&mut rendered.files)).await?;
+            self.took(state, &mut written, rendered, now);
+        }
+        laps.writing += lap(&mut clock);
+        progress(patched, total);
+
         let to_read: Vec<String> = read
             .iter()
             .map(|(code, _)| code.clone())
             .filter(|code| !kept.contains_key(code))
             .collect();
         let (reader, mut receiver) = self.read_ahead(to_read);
-        let total = read.len();
-        let (mut parts, mut laps) = (Vec::new(), Laps::default());
-        let mut clock = std::time::Instant::now();
-        for (done, (code, communes)) in read.into_iter().enumerate() {
-            let source = match kept.remove(&code) {
-                Some(days) => Origin::Kept(days, changes.remove(&code).unwrap_or_default()),
-                None => match receiver.recv().await {
-                    Some(tallies) => Origin::Read(tallies?),
-                    None => return Err(PublishError::Task("the store reader stopped".into())),
-                },
-            };
-            laps.waiting += lap(&mut clock);
+        for (done, (code, communes)) in (patched..).zip(read) {
+            let recorded = recorded(&mut changes, &code);
             let config = Arc::clone(&self.config);
-            let rendered = tokio::task::spawn_blocking(move || {
-                render_departement(&config, today, demo, &code, communes.as_ref(), source)
-            })
-            .await
-            .map_err(|e| PublishError::Task(e.to_string()))??;
+            let mut rendered = match kept.remove(&code) {
+                Some(days) => {
+                    laps.waiting += lap(&mut clock);
+                    let mut rendered = tokio::task::spawn_blocking(move || {
+                        let days = match &communes {
+                            Some(only) => {
+                                match render_patched(&config, today, demo, &code, only, days)? {
+                                    Ok(rendered) => return Ok(rendered),
+                                    Err(days) => days,
+                                }
+                            }
+                            None => days,
+                        };
+                        render_departement(
+                            &config,
+                            today,
+                            demo,
+                            &code,
+                            communes.as_ref(),
+                            Origin::Kept(days),
+                        )
+                    })
+                    .await
+                    .map_err(|e| PublishError::Task(e.to_string()))??;
+                    rendered.seen = recorded;
+                    rendered
+                }
+                None => {
+                    let tallies = match receiver.recv().await {
+                        Some(tallies) => tallies?,
+                        None => return Err(PublishError::Task("the store reader stopped".into())),
+                    };
+                    laps.waiting += lap(&mut clock);
+                    tokio::task::spawn_blocking(move || {
+                        render_departement(
+                            &config,
+                            today,
+                            demo,
+                            &code,
+                            communes.as_ref(),
+                            Origin::Read(tallies),
+                        )
+                    })
+                    .await
+                    .map_err(|e| PublishError::Task(e.to_string()))??
+                }
+            };
             laps.rendering += lap(&mut clock);
-            writer.put_all(rendered.files).await?;
+            writer.put_all(std::mem::take(&mut rendered.files)).await?;
             laps.writing += lap(&mut clock);
-            state.saw(&rendered.seen);
-            state.keep(&rendered.code, rendered.days);
-            state.summaries.insert(rendered.code, rendered.summary);
-            if !multi {
-                parts.push(rendered.data);
-            }
+            self.took(state, &mut written, rendered, now);
             progress(done + 1, total);
         }
         reader
             .await
             .map_err(|e| PublishError::Task(e.to_string()))?;
-        Ok((parts, laps))
+        Ok((written, laps))
+    }
+
+    /// What a rendered département leaves in `state` and `written`.
+    fn took(
+        &self,
+        state: &mut State,
+        written: &mut Written,
+        rendered: Rendered,
+        now: DateTime<Utc>,
+    ) {
+        state.saw(&rendered.seen);
+        match rendered.data {
+            Some(data) => {
+                state.stale.remove(&rendered.code);
+                written.data += 1;
+                if !self.config.by_departement() {
+                    written.parts.push(data);
+                }
+            }
+            None => {
+                state.stale.entry(rendered.code.clone()).or_insert(now);
+            }
+        }
+        if let Some(days) = rendered.kept {
+            state.keep(&rendered.code, days);
+        }
+        state.summaries.insert(rendered.code, rendered.summary);
+    }
+
+    /// Writes again the data files of the départements whose pages were
+    /// patched, the longest waiting first, for [`DATA_BUDGET`] (at least
+    /// one): from their days kept, or read again from the store (then
+    /// their pages with them).
+    async fn refresh_data(
+        &self,
+        state: &mut State,
+        writer: &mut Writer,
+        today: NaiveDate,
+        written: &mut Written,
+    ) -> Result<(), PublishError> {
+        let started = std::time::Instant::now();
+        let mut waiting: Vec<(DateTime<Utc>, String)> = state
+            .stale
+            .iter()
+            .map(|(code, since)| (*since, code.clone()))
+            .collect();
+        waiting.sort();
+        let demo = state.demo;
+        for (at, (_, code)) in waiting.into_iter().enumerate() {
+            if at > 0 && started.elapsed() >= self.data_budget {
+                break;
+            }
+            let config = Arc::clone(&self.config);
+            let rendered = match state.take_kept(&code) {
+                Some(days) => tokio::task::spawn_blocking(move || {
+                    let reports = days.reports(&code, &config.scope);
+                    let view = config.publishable(&reports);
+                    let data = Renderer::new(&config, today, demo).departement_data(&view)?;
+                    let summary = view.into_summary();
+                    Ok::<_, PublishError>(Rendered {
+                        code,
+                        files: data.files,
+                        summary,
+                        data: Some(data.data),
+                        seen: Vec::new(),
+                        kept: Some(days),
+                    })
+                })
+                .await
+                .map_err(|e| PublishError::Task(e.to_string()))??,
+                None => {
+                    let keys: Vec<String> = config.settings.keys().map(str::to_owned).collect();
+                    let tallies = self
+                        .store
+                        .current_tallies(&code, &keys, decompte_core::report::DEMONSTRATION)
+                        .await?;
+                    tokio::task::spawn_blocking(move || {
+                        render_departement(
+                            &config,
+                            today,
+                            demo,
+                            &code,
+                            Some(&BTreeSet::new()),
+                            Origin::Read(tallies),
+                        )
+                    })
+                    .await
+                    .map_err(|e| PublishError::Task(e.to_string()))??
+                }
+            };
+            let mut rendered = rendered;
+            writer.put_all(std::mem::take(&mut rendered.files)).await?;
+            self.took(state, written, rendered, DateTime::<Utc>::MIN_UTC);
+        }
+        Ok(())
     }
 
     /// Reads the current tallies of `departements` one after the other, each

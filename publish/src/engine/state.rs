@@ -10,7 +10,7 @@ use decompte_store::{ChangeMark, CHANGE_MARGIN_MINUTES};
 use serde::{Deserialize, Serialize};
 
 use super::RELEASE_EVERY_MINUTES;
-use crate::model::{DayCounts, Summary};
+use crate::model::{Kept, Summary};
 use crate::{ManifestEntry, PublishError};
 
 /// What the last publication published: enough to publish the next change
@@ -36,6 +36,18 @@ pub struct State {
     pub(super) recent: BTreeMap<String, DateTime<Utc>>,
     pub(super) demo: bool,
     pub(super) summaries: BTreeMap<String, Summary>,
+    /// The départements whose pages were patched since their data files
+    /// were last written, and since when: their files are written again by
+    /// a publication with time left (see [`super::DATA_BUDGET`]).
+    #[serde(default)]
+    pub(super) stale: BTreeMap<String, DateTime<Utc>>,
+    /// Some département's data files were written since the whole-scope
+    /// files were composed from them.
+    #[serde(default)]
+    pub(super) compose_pending: bool,
+    /// When the whole-scope data files were last composed.
+    #[serde(default)]
+    pub(super) composed_at: Option<DateTime<Utc>>,
     /// The manifest the state goes with (in memory only).
     #[serde(skip)]
     pub(super) manifest: BTreeMap<String, ManifestEntry>,
@@ -43,13 +55,13 @@ pub struct State {
     /// [`KEPT_DAYS`] allows, least recently published first (in memory
     /// only): a change there is applied to them, not read again.
     #[serde(skip)]
-    pub(super) kept: Vec<(String, Vec<Vec<DayCounts>>)>,
+    pub(super) kept: Vec<(String, Kept)>,
 }
 
 /// How many commune-days the publisher keeps in memory between
-/// publications (about 80 bytes each): a département or two of the
-/// largest, or a whole small deployment.
-pub const KEPT_DAYS: usize = 500_000;
+/// publications (about 18 bytes each with five settings, see [`Kept`]): a
+/// national year (12.8 million) and more.
+pub const KEPT_DAYS: usize = 16_000_000;
 
 impl State {
     /// Takes in reports now published: the watermark moves, and with a mark
@@ -72,24 +84,29 @@ impl State {
         self.recent.retain(|_, at| *at >= floor);
     }
 
-    pub(super) fn take_kept(&mut self, code: &str) -> Option<Vec<Vec<DayCounts>>> {
+    pub(super) fn take_kept(&mut self, code: &str) -> Option<Kept> {
         let at = self.kept.iter().position(|(c, _)| c == code)?;
         Some(self.kept.remove(at).1)
     }
 
     /// Keeps a département's days, forgetting the least recently published
     /// ones beyond [`KEPT_DAYS`].
-    pub(super) fn keep(&mut self, code: &str, days: Vec<Vec<DayCounts>>) {
-        let size = |days: &Vec<Vec<DayCounts>>| days.iter().map(Vec::len).sum::<usize>();
-        if size(&days) > KEPT_DAYS {
+    pub(super) fn keep(&mut self, code: &str, days: Kept) {
+        if days.len() > KEPT_DAYS {
             return;
         }
         self.kept.push((code.to_owned(), days));
-        let mut total: usize = self.kept.iter().map(|(_, d)| size(d)).sum();
+        let mut total: usize = self.kept.iter().map(|(_, d)| d.len()).sum();
         while total > KEPT_DAYS {
             let (_, evicted) = self.kept.remove(0);
-            total -= size(&evicted);
+            total -= evicted.len();
         }
+    }
+
+    /// Some data files lag the pages: a publication is due even with no
+    /// new report.
+    pub(super) fn pending(&self) -> bool {
+        !self.stale.is_empty() || self.compose_pending
     }
 
     pub(super) fn since(&self) -> DateTime<Utc> {

@@ -3,7 +3,9 @@
 
 use decompte_core::{Scope, Settings};
 
-use crate::model::{DepartementReports, Protection, Summary};
+use decompte_core::CommuneCode;
+
+use crate::model::{DayCounts, DepartementReports, Kept, Protection, Summary};
 
 /// What a deployment publishes about itself.
 #[derive(Debug, Clone)]
@@ -64,6 +66,20 @@ impl SiteConfig {
         }
     }
 
+    /// A département kept between publications, as the site may show it
+    /// without making it again ([`Patched`]): only when nothing is masked.
+    /// Under the rule of small counts, none: the département is made
+    /// publishable from its reports ([`SiteConfig::publishable`]).
+    pub fn patched<'k>(&self, kept: &'k Kept, code: &str) -> Option<Patched<'k>> {
+        if self.protection().is_some() {
+            return None;
+        }
+        Some(Patched {
+            summary: kept.summary(code),
+            kept,
+        })
+    }
+
     /// Several départements: the site has a level per département.
     pub fn by_departement(&self) -> bool {
         self.scope.departement_codes().nth(1).is_some()
@@ -93,6 +109,30 @@ impl<'v, 'a> Publishable<'v, 'a> {
     /// Whether the rule of small counts masked it.
     pub fn is_masked(&self) -> bool {
         self.masked.is_some()
+    }
+
+    /// The summary, what the scope's pages are made of.
+    pub fn into_summary(self) -> Summary {
+        self.summary
+    }
+}
+
+/// A département kept between publications with the reports written since
+/// applied, when the site shows it unmasked: its summary, and its communes'
+/// days one commune at a time. Only [`SiteConfig::patched`] makes one.
+pub struct Patched<'k> {
+    summary: Summary,
+    kept: &'k Kept,
+}
+
+impl Patched<'_> {
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// One commune's days, for its page.
+    pub fn commune_days(&self, commune: &CommuneCode) -> Vec<DayCounts> {
+        self.kept.commune_days(commune)
     }
 
     /// The summary, what the scope's pages are made of.

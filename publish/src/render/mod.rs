@@ -19,7 +19,7 @@ mod format;
 mod pages;
 mod scope;
 
-pub use config::{Publishable, SiteConfig};
+pub use config::{Patched, Publishable, SiteConfig};
 use format::*;
 
 use std::collections::BTreeMap;
@@ -201,35 +201,91 @@ impl<'a> Renderer<'a> {
         view: &Publishable<'_, '_>,
         communes: Option<&std::collections::BTreeSet<String>>,
     ) -> Result<RenderedDepartement, RenderError> {
+        // The pages and the data files on every core.
+        let (pages, data) = rayon::join(
+            || self.departement_pages(view, communes),
+            || self.departement_data(view),
+        );
+        let (mut files, data) = (pages?, data?);
+        files.extend(data.files);
+        Ok(RenderedDepartement {
+            files,
+            data: data.data,
+        })
+    }
+
+    /// A département's pages: its communes' (all of them, or only
+    /// `communes` if given), and its own with several départements.
+    pub fn departement_pages(
+        &self,
+        view: &Publishable<'_, '_>,
+        communes: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<Files, RenderError> {
+        let departement = view.reports();
+        let mut files = departement
+            .communes
+            .par_iter()
+            .filter(|(commune, _)| communes.is_none_or(|only| only.contains(commune.code.as_str())))
+            .map(|(commune, days)| {
+                self.commune_page(commune, days)
+                    .map(|page| (paths::commune(commune.code.as_str()), page))
+            })
+            .collect::<Result<Files, _>>()?;
+        if self.multi() {
+            files.push((
+                paths::departement(departement.code),
+                self.departement_page(view.summary())?,
+            ));
+        }
+        Ok(files)
+    }
+
+    /// The pages of a département patched with the reports written since
+    /// the last publication ([`Patched`]): those of `communes`, and its own
+    /// with several départements.
+    pub fn patched_pages(
+        &self,
+        patched: &Patched<'_>,
+        communes: &std::collections::BTreeSet<String>,
+    ) -> Result<Files, RenderError> {
+        let summary = patched.summary();
+        let mut files = self
+            .config
+            .scope
+            .communes_of(&summary.code)
+            .filter(|c| communes.contains(c.code.as_str()))
+            .collect::<Vec<_>>()
+            .par_iter()
+            .map(|commune| {
+                self.commune_page(commune, &patched.commune_days(&commune.code))
+                    .map(|page| (paths::commune(commune.code.as_str()), page))
+            })
+            .collect::<Result<Files, _>>()?;
+        if self.multi() {
+            files.push((
+                paths::departement(&summary.code),
+                self.departement_page(summary)?,
+            ));
+        }
+        Ok(files)
+    }
+
+    /// A département's data files (with several départements; with one,
+    /// its JSON, the whole-scope CSV being its part) and its part of the
+    /// whole-scope CSV.
+    pub fn departement_data(
+        &self,
+        view: &Publishable<'_, '_>,
+    ) -> Result<RenderedDepartement, RenderError> {
         let (departement, summary) = (view.reports(), view.summary());
-        // The commune pages, the CSV (and its compression) and the JSON,
-        // on every core.
+        // The CSV (and its compression) and the JSON, on every core.
         let order = departement.day_order();
-        let ((pages, json), (csv, gz)) = rayon::join(
-            || {
-                rayon::join(
-                    || {
-                        departement
-                            .communes
-                            .par_iter()
-                            .filter(|(commune, _)| {
-                                communes.is_none_or(|only| only.contains(commune.code.as_str()))
-                            })
-                            .map(|(commune, days)| {
-                                self.commune_page(commune, days)
-                                    .map(|page| (paths::commune(commune.code.as_str()), page))
-                            })
-                            .collect::<Result<Vec<_>, _>>()
-                    },
-                    || match self.config.small_counts {
-                        None => opendata::columnar_json(departement, &order, &self.config.settings),
-                        Some(_) => opendata::protected_json(
-                            summary,
-                            departement.name,
-                            &self.config.settings,
-                        ),
-                    },
-                )
+        let (json, (csv, gz)) = rayon::join(
+            || match self.config.small_counts {
+                None => opendata::columnar_json(departement, &order, &self.config.settings),
+                Some(_) => {
+                    opendata::protected_json(summary, departement.name, &self.config.settings)
+                }
             },
             || {
                 let csv = match self.config.small_counts {
@@ -240,12 +296,8 @@ impl<'a> Renderer<'a> {
                 (csv, gz)
             },
         );
-        let mut files = pages?;
+        let mut files = Vec::new();
         if self.multi() {
-            files.push((
-                paths::departement(departement.code),
-                self.departement_page(summary)?,
-            ));
             let [csv_path, gz_path, json_path] = paths::departement_data(departement.code);
             let mut whole = Vec::with_capacity(self.header.len() + csv.len());
             whole.extend_from_slice(self.header.as_bytes());

@@ -20,8 +20,7 @@ impl Renderer<'_> {
             .unwrap_or(&summary.code);
         let label = format!("{name} ({})", summary.code);
         let (expected, population) = scope
-            .communes()
-            .filter(|c| c.departement == summary.code)
+            .communes_of(&summary.code)
             .fold((0usize, 0u64), |(n, p), c| (n + 1, p + c.population));
         let mut context = self.level(
             "../",

@@ -232,8 +232,7 @@ impl Renderer<'_> {
     pub(super) fn population_of(&self, departement: &str) -> u64 {
         self.config
             .scope
-            .communes()
-            .filter(|c| c.departement == departement)
+            .communes_of(departement)
             .map(|c| c.population)
             .sum()
     }
@@ -298,7 +297,7 @@ impl Renderer<'_> {
             let departements: Vec<Value> = summaries
                 .iter()
                 .map(|s| {
-                    let communes = scope.communes().filter(|c| c.departement == s.code);
+                    let communes = scope.communes_of(&s.code);
                     let (count, population) =
                         communes.fold((0usize, 0u64), |(n, p), c| (n + 1, p + c.population));
                     let total = s.total();

@@ -596,6 +596,136 @@ async fn a_correction_rewrites_its_departement_only_and_a_new_process_resumes() 
     assert!(full.written.len() > 550, "{}", full.written.len());
 }
 
+/// In the middle of a national morning every département changes between
+/// two publications: in the same process, a publication renders the pages
+/// of the communes that declared and of their départements from the days it
+/// kept, and writes the data files of as many départements as its budget
+/// allows, the longest waiting first; the next publications, with no new
+/// report, write the others and then compose the whole-scope files. The
+/// site is then what a full publication writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_patched_first_and_data_files_follow() {
+    use decompte_publish::{Publisher, SiteConfig};
+    let app = TestApp::start_with(|options| {
+        options.departements = vec!["29".into(), "56".into(), "974".into()];
+    })
+    .await;
+    let prefecture = app.issue(Role::Prefecture, None).await;
+    let declare =
+        |commune: &'static str, day: &'static str, counts: [u32; 5], version: Option<u32>| {
+            let mut body = report_body(commune, day, counts);
+            if let Some(version) = version {
+                body["replaces_version"] = json!(version);
+            }
+            body
+        };
+    for commune in ["29019", "56260", "97411"] {
+        let answer = app
+            .post_json(
+                "/api/v1/reports",
+                Some(&prefecture),
+                &declare(commune, "2020-04-01", [1, 0, 0, 0, 0], None),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED);
+    }
+    let config: SiteConfig = app.app.publisher.config().clone();
+    let site = tempfile::tempdir().expect("site folder");
+    let publisher = Publisher::new(app.store(), folder_sink(site.path()), config.clone())
+        .with_data_budget(std::time::Duration::ZERO);
+    let now = chrono::Utc::now();
+    publisher.publish(now).await.expect("first publication");
+
+    // A correction in the Finistère, a new day in the Morbihan.
+    for body in [
+        declare("29019", "2020-04-01", [5, 0, 0, 0, 0], Some(1)),
+        declare("56260", "2020-04-02", [0, 2, 0, 0, 0], None),
+    ] {
+        let answer = app
+            .post_json("/api/v1/reports", Some(&prefecture), &body, &[])
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    }
+    let patched = publisher
+        .publish_if_changed(now)
+        .await
+        .expect("publish")
+        .expect("two reports are new");
+    let mut written = patched.written.clone();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "communes/29019.html",
+            "communes/56260.html",
+            "departements/29.html",
+            "departements/56.html",
+            // One département's data files (the budget is zero), not the
+            // whole-scope files: the Morbihan's still wait.
+            "donnees/departements/29/deces.csv",
+            "donnees/departements/29/deces.csv.gz",
+            "donnees/departements/29/deces.json",
+            // A new day: every setting's page shows it.
+            "index.html",
+            "lieux/autre.html",
+            "lieux/domicile.html",
+            "lieux/ehpad.html",
+            "lieux/esms.html",
+            "lieux/hopital.html",
+            "manifest.json",
+        ]
+    );
+    assert!(publisher.pending().await, "the Morbihan's data files wait");
+    let page = std::fs::read_to_string(site.path().join("site/communes/56260.html")).expect("page");
+    assert!(
+        page.contains("au 02/04/2020"),
+        "the new day is on its commune's page"
+    );
+
+    let caught_up = publisher
+        .publish_if_changed(now)
+        .await
+        .expect("publish")
+        .expect("data files wait");
+    let mut written = caught_up.written.clone();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "donnees/deces.csv",
+            "donnees/deces.csv.gz",
+            "donnees/departements/56/deces.csv",
+            "donnees/departements/56/deces.csv.gz",
+            "donnees/departements/56/deces.json",
+            "manifest.json",
+        ]
+    );
+    assert!(!publisher.pending().await);
+    assert!(publisher
+        .publish_if_changed(now)
+        .await
+        .expect("nothing new")
+        .is_none());
+
+    // The result is what a full publication from scratch writes.
+    let fresh = tempfile::tempdir().expect("another folder");
+    Publisher::new(app.store(), folder_sink(fresh.path()), config)
+        .publish(now)
+        .await
+        .expect("from scratch");
+    let (ours, theirs) = (site.path().join("site"), fresh.path().join("site"));
+    let files = files_under(&theirs);
+    assert_eq!(files_under(&ours), files);
+    for path in files.iter().filter(|p| p.as_str() != "manifest.json") {
+        assert!(
+            std::fs::read(ours.join(path)).expect("patched")
+                == std::fs::read(theirs.join(path)).expect("from scratch"),
+            "{path} differs from a full publication's"
+        );
+    }
+}
+
 /// Under the rule of small counts, the site never shows one commune's
 /// count: a day only one commune declared, with a death, waits for a
 /// second one; then the département's figures of the day are published,

@@ -4,6 +4,10 @@
 //! overview, the setting pages and the next publication need (kept between
 //! publications, and next to the manifest for a cold start).
 
+mod kept;
+
+pub use kept::{Kept, TooLarge};
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -72,8 +76,7 @@ impl<'a> DepartementReports<'a> {
             }
         }
         let communes = scope
-            .communes()
-            .filter(|c| c.departement == code)
+            .communes_of(code)
             .map(|commune| {
                 let mut days = by_commune.remove(&commune.code).unwrap_or_default();
                 days.sort_by_key(|d| d.date);
@@ -93,8 +96,7 @@ impl<'a> DepartementReports<'a> {
         sort_tallies(&mut tallies);
         let mut tallies = tallies.into_iter().peekable();
         let communes = scope
-            .communes()
-            .filter(|c| c.departement == code)
+            .communes_of(code)
             .map(|commune| {
                 // Skip what is not a commune of the scope (it is left out).
                 while tallies.next_if(|t| t.commune < commune.code).is_some() {}
@@ -126,25 +128,6 @@ impl<'a> DepartementReports<'a> {
                 .into_iter()
                 .map(|r| (r.commune.clone(), DayCounts::of(r, settings))),
         )
-    }
-
-    /// The département again from its communes' days, in the order of
-    /// [`DepartementReports::into_days`].
-    pub fn from_kept(code: &'a str, scope: &'a Scope, kept: Vec<Vec<DayCounts>>) -> Self {
-        Self {
-            code,
-            name: scope.departement_name(code).unwrap_or(code),
-            communes: scope
-                .communes()
-                .filter(|c| c.departement == code)
-                .zip(kept)
-                .collect(),
-        }
-    }
-
-    /// Its communes' days, to be kept for the next publication.
-    pub fn into_days(self) -> Vec<Vec<DayCounts>> {
-        self.communes.into_iter().map(|(_, days)| days).collect()
     }
 
     /// Takes in a newer report of one of its communes.
