@@ -296,9 +296,11 @@ impl LocalApp {
     /// queued, and on a timer, for the day that changes at midnight; at
     /// once while data files lag the pages ([`Publisher::pending`]). Under
     /// a continuous stream of writes, the loop rests between publications
-    /// (as long as the last one took, at most `MAX_REST`), so that
-    /// publishing never takes more than half the time, and publishes the
-    /// writes of its rest as soon as it ends (the rest gathered them).
+    /// (half as long as the last one took, at most `MAX_REST`), so that
+    /// publishing leaves the cores a third of the time (its threads yield
+    /// to the requests' meanwhile, [`decompte_publish::engine::render_in_background`]),
+    /// and publishes the writes of its rest as soon as it ends (the rest
+    /// gathered them).
     pub fn spawn_publish_timer(&self, every: Duration, lease: Option<PublisherLease>) {
         let publisher = Arc::clone(&self.publisher);
         let store = Arc::clone(&self.store);
@@ -378,7 +380,7 @@ async fn publish_while_held(
                     files_changed = outcome.files_changed(),
                     "scheduled publication"
                 );
-                tokio::time::sleep(started.elapsed().min(MAX_REST)).await;
+                tokio::time::sleep((started.elapsed() / 2).min(MAX_REST)).await;
                 rested = true;
                 due = publisher.pending().await;
             }

@@ -82,6 +82,20 @@ impl Outcome {
     pub fn files_changed(&self) -> usize {
         self.written.len() + self.deleted.len()
     }
+
+    /// Adds what a following publication did: its files written, deleted
+    /// and invalidated (once each); unchanged, as the last one counted.
+    pub fn absorb(&mut self, next: Outcome) {
+        for (mine, theirs) in [
+            (&mut self.written, next.written),
+            (&mut self.deleted, next.deleted),
+            (&mut self.invalidated, next.invalidated),
+        ] {
+            mine.retain(|p| !theirs.contains(p));
+            mine.extend(theirs);
+        }
+        self.unchanged = next.unchanged;
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

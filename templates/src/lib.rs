@@ -116,9 +116,16 @@ pub fn sources() -> impl Iterator<Item = &'static str> {
         .chain([STYLESHEET, DSFR_VERSION])
 }
 
-/// An environment with every template and the French formatting filters.
+/// An environment with every template and the French formatting filters:
+/// a copy of one compiled once per process (a publication makes one a
+/// département, a hundred in a national morning's publication).
 /// Templates are checked by the tests of this crate, so a broken one fails the build's tests.
 pub fn environment() -> Environment<'static> {
+    static COMPILED: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    COMPILED.get_or_init(compile).clone()
+}
+
+fn compile() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     for (name, source) in TEMPLATES {

@@ -18,14 +18,21 @@ pub async fn run(options: &Options, changes: bool) -> anyhow::Result<()> {
         other => other.to_string(),
     };
     eprintln!("Publication du site dans {target} …");
+    // Once: nothing to keep in memory for a next publication.
+    app.publisher.set_keeping(false);
     let outcome = if changes {
-        match app.publisher.publish_if_changed(app.state.now()).await? {
-            Some(outcome) => outcome,
-            None => {
-                eprintln!("Rien n'a changé depuis la dernière publication.");
-                return Ok(());
-            }
+        let Some(mut outcome) = app.publisher.publish_if_changed(app.state.now()).await? else {
+            eprintln!("Rien n'a changé depuis la dernière publication.");
+            return Ok(());
+        };
+        // Data files a running `serve` left waiting: all of them now.
+        while app.publisher.pending().await {
+            let Some(more) = app.publisher.publish_if_changed(app.state.now()).await? else {
+                break;
+            };
+            outcome.absorb(more);
         }
+        outcome
     } else {
         let started = app.state.now();
         let outcome = decompte::progress::publish(&app.publisher, started).await?;

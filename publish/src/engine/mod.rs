@@ -82,7 +82,7 @@ pub const RELEASE_EVERY_MINUTES: i64 = 60;
 /// year of its communes, megabytes) would cost a hundred times its pages.
 /// With few départements, or when the declarations stop, they are all
 /// written by the same publication as the pages, or the next.
-pub const DATA_BUDGET: std::time::Duration = std::time::Duration::from_millis(600);
+pub const DATA_BUDGET: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// How often, at most, the whole-scope data files (the country's, hundreds
 /// of megabytes) are composed again from the départements' while some
@@ -235,6 +235,9 @@ pub struct Publisher {
     running: tokio::sync::Mutex<Option<State>>,
     /// See [`DATA_BUDGET`].
     data_budget: std::time::Duration,
+    /// Keeps the départements it renders for the next publication (not a
+    /// process that publishes once).
+    keeping: std::sync::atomic::AtomicBool,
 }
 
 impl Publisher {
@@ -249,7 +252,16 @@ impl Publisher {
             clock: Arc::new(decompte_core::clock::SystemClock),
             running: tokio::sync::Mutex::new(None),
             data_budget: DATA_BUDGET,
+            keeping: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// Whether to keep the départements rendered in memory for the next
+    /// publication (see [`Kept`]): not for a process that publishes once
+    /// (`decompte publish`), where they would only add to its peak.
+    pub fn set_keeping(&self, keeping: bool) {
+        self.keeping
+            .store(keeping, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The same publisher with another [`DATA_BUDGET`] (zero: one
@@ -868,7 +880,10 @@ impl Publisher {
                 state.stale.entry(rendered.code.clone()).or_insert(now);
             }
         }
-        if let Some(days) = rendered.kept {
+        if let Some(days) = rendered
+            .kept
+            .filter(|_| self.keeping.load(std::sync::atomic::Ordering::Relaxed))
+        {
             state.keep(&rendered.code, days);
         }
         state.summaries.insert(rendered.code, rendered.summary);

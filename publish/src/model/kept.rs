@@ -177,6 +177,10 @@ impl Kept {
             }
             Ok(_) => return Ok(()),
             Err(index) => {
+                // Exactly one more: a commune's days grow by one a day, and
+                // doubling every commune's room would double what is kept.
+                kept.days.reserve_exact(1);
+                kept.counts.reserve_exact(width);
                 kept.days.insert(index, new);
                 kept.counts
                     .splice(index * width..index * width, counts.iter().copied());
