@@ -131,6 +131,8 @@ async fn child(part: &str, departements: &str, database: &Path, site: &Path) {
     );
     let now = Utc::now();
     let started = Instant::now();
+    // As `decompte publish` does: nothing kept for a next publication.
+    publisher.set_keeping(part != "full");
     let written = match part {
         "full" => publisher
             .publish(now)

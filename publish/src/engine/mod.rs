@@ -82,7 +82,7 @@ pub const RELEASE_EVERY_MINUTES: i64 = 60;
 /// year of its communes, megabytes) would cost a hundred times its pages.
 /// With few départements, or when the declarations stop, they are all
 /// written by the same publication as the pages, or the next.
-pub const DATA_BUDGET: std::time::Duration = std::time::Duration::from_millis(400);
+pub const DATA_BUDGET: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// How often, at most, the whole-scope data files (the country's, hundreds
 /// of megabytes) are composed again from the départements' while some

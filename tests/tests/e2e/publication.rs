@@ -702,6 +702,12 @@ async fn pages_are_patched_first_and_data_files_follow() {
         ]
     );
     assert!(!publisher.pending().await);
+    let methodology =
+        std::fs::read_to_string(site.path().join("site/methodologie.html")).expect("methodology");
+    assert!(
+        methodology.contains("les fichiers de données de chaque département suivent"),
+        "the methodology says data files may follow the pages"
+    );
     assert!(publisher
         .publish_if_changed(now)
         .await
