@@ -173,8 +173,12 @@ async fn compose_scope_data(
         csv.push((part, head.len()));
         gz.push((part_gz, head_gz.len()));
     }
-    writer.compose(paths::DATA_CSV, head, &csv).await?;
-    writer.compose(paths::DATA_CSV_GZ, head_gz, &gz).await
+    writer
+        .compose([
+            (paths::DATA_CSV, head, &csv),
+            (paths::DATA_CSV_GZ, head_gz, &gz),
+        ])
+        .await
 }
 
 /// How a run ended: done, or to be done again in full because the

@@ -112,26 +112,34 @@ impl Writer {
         Ok(())
     }
 
-    /// The whole-scope `target`, composed by the sink from the départements' files.
+    /// The whole-scope files, each composed by the sink from the
+    /// départements' files (`target`, its head, and the parts with the
+    /// bytes of their head to skip), all at once: the plain CSV and its
+    /// gzip are copied and hashed side by side.
     pub(super) async fn compose(
         &mut self,
-        target: &str,
-        head: &[u8],
-        parts: &[(String, usize)],
+        files: [(&str, &[u8], &[(String, usize)]); 2],
     ) -> Result<(), PublishError> {
         self.flush().await?;
-        let (sha256, size) = self.sink.compose(target, head, parts).await?;
-        if self.previous.get(target).is_none_or(|e| e.sha256 != sha256) {
-            self.outcome.written.push(target.to_owned());
-        }
-        self.next.insert(
-            target.to_owned(),
-            ManifestEntry {
-                path: target.to_owned(),
-                sha256,
-                size,
-            },
+        let [(first, first_head, first_parts), (second, second_head, second_parts)] = files;
+        let (one, two) = tokio::join!(
+            self.sink.compose(first, first_head, first_parts),
+            self.sink.compose(second, second_head, second_parts)
         );
+        for (target, composed) in [(first, one), (second, two)] {
+            let (sha256, size) = composed?;
+            if self.previous.get(target).is_none_or(|e| e.sha256 != sha256) {
+                self.outcome.written.push(target.to_owned());
+            }
+            self.next.insert(
+                target.to_owned(),
+                ManifestEntry {
+                    path: target.to_owned(),
+                    sha256,
+                    size,
+                },
+            );
+        }
         Ok(())
     }
 
