@@ -11,6 +11,10 @@ use crate::{write_rank, Manifest, ManifestEntry, Outcome, PublishError, Sink, MA
 
 /// Writes the files of one publication against the previous manifest:
 /// only what changed, each file once, the manifest last.
+/// A whole-scope file to compose: its path, its head, and the
+/// départements' files with the bytes of their own head to skip.
+pub(super) type Composed<'a> = (&'a str, &'a [u8], &'a [(String, usize)]);
+
 pub(super) struct Writer {
     pub(super) sink: Arc<dyn Sink>,
     pub(super) previous: BTreeMap<String, ManifestEntry>,
@@ -118,7 +122,7 @@ impl Writer {
     /// gzip are copied and hashed side by side.
     pub(super) async fn compose(
         &mut self,
-        files: [(&str, &[u8], &[(String, usize)]); 2],
+        files: [Composed<'_>; 2],
     ) -> Result<(), PublishError> {
         self.flush().await?;
         let [(first, first_head, first_parts), (second, second_head, second_parts)] = files;
