@@ -9,12 +9,12 @@ use sha2::{Digest, Sha256};
 
 use crate::{write_rank, Manifest, ManifestEntry, Outcome, PublishError, Sink, MANIFEST};
 
-/// Writes the files of one publication against the previous manifest:
-/// only what changed, each file once, the manifest last.
 /// A whole-scope file to compose: its path, its head, and the
 /// départements' files with the bytes of their own head to skip.
 pub(super) type Composed<'a> = (&'a str, &'a [u8], &'a [(String, usize)]);
 
+/// Writes the files of one publication against the previous manifest:
+/// only what changed, each file once, the manifest last.
 pub(super) struct Writer {
     pub(super) sink: Arc<dyn Sink>,
     pub(super) previous: BTreeMap<String, ManifestEntry>,
