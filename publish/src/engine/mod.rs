@@ -804,53 +804,24 @@ impl Publisher {
         for (done, (code, communes)) in (patched..).zip(read) {
             let recorded = recorded(&mut changes, &code);
             let config = Arc::clone(&self.config);
-            let mut rendered = match kept.remove(&code) {
-                Some(days) => {
-                    laps.waiting += lap(&mut clock);
-                    let mut rendered = tokio::task::spawn_blocking(move || {
-                        let days = match &communes {
-                            Some(only) => {
-                                match render_patched(&config, today, demo, &code, only, days)? {
-                                    Ok(rendered) => return Ok(rendered),
-                                    Err(days) => days,
-                                }
-                            }
-                            None => days,
-                        };
-                        render_departement(
-                            &config,
-                            today,
-                            demo,
-                            &code,
-                            communes.as_ref(),
-                            Origin::Kept(days),
-                        )
-                    })
-                    .await
-                    .map_err(|e| PublishError::Task(e.to_string()))??;
-                    rendered.seen = recorded;
-                    rendered
-                }
-                None => {
-                    let tallies = match receiver.recv().await {
-                        Some(tallies) => tallies?,
-                        None => return Err(PublishError::Task("the store reader stopped".into())),
-                    };
-                    laps.waiting += lap(&mut clock);
-                    tokio::task::spawn_blocking(move || {
-                        render_departement(
-                            &config,
-                            today,
-                            demo,
-                            &code,
-                            communes.as_ref(),
-                            Origin::Read(tallies),
-                        )
-                    })
-                    .await
-                    .map_err(|e| PublishError::Task(e.to_string()))??
-                }
+            // Rendered whole (under the rule of small counts, or every
+            // commune's page): from what is kept, or read.
+            let (source, recorded) = match kept.remove(&code) {
+                Some(days) => (Origin::Kept(days), recorded),
+                None => match receiver.recv().await {
+                    Some(tallies) => (Origin::Read(tallies?), Vec::new()),
+                    None => return Err(PublishError::Task("the store reader stopped".into())),
+                },
             };
+            laps.waiting += lap(&mut clock);
+            let mut rendered = tokio::task::spawn_blocking(move || {
+                render_departement(&config, today, demo, &code, communes.as_ref(), source)
+            })
+            .await
+            .map_err(|e| PublishError::Task(e.to_string()))??;
+            if !recorded.is_empty() {
+                rendered.seen = recorded;
+            }
             laps.rendering += lap(&mut clock);
             writer.put_all(std::mem::take(&mut rendered.files)).await?;
             laps.writing += lap(&mut clock);

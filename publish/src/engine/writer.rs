@@ -120,10 +120,7 @@ impl Writer {
     /// départements' files (`target`, its head, and the parts with the
     /// bytes of their head to skip), all at once: the plain CSV and its
     /// gzip are copied and hashed side by side.
-    pub(super) async fn compose(
-        &mut self,
-        files: [Composed<'_>; 2],
-    ) -> Result<(), PublishError> {
+    pub(super) async fn compose(&mut self, files: [Composed<'_>; 2]) -> Result<(), PublishError> {
         self.flush().await?;
         let [(first, first_head, first_parts), (second, second_head, second_parts)] = files;
         let (one, two) = tokio::join!(
