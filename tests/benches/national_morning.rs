@@ -11,8 +11,12 @@
 //!   rendered (from `serve`'s log), p50, p95 and the longest;
 //! - the delay from a declaration's 201 to its commune's public page
 //!   showing it, for one declaration in ten, p50, p95 and the longest;
+//! - how many départements' data files wait for their pages, and how late
+//!   the oldest are (the publisher writes them within a time budget, from
+//!   `serve`'s log);
 //! - the server's resident memory through the morning (first, last and
-//!   largest sample, one a second) and its peak;
+//!   largest sample, one a second, and the range of the second half) and
+//!   its peak;
 //! - the answers' p50 and p99, and any answer other than 201.
 //!
 //! Build the release binary first, then run the bench:
@@ -286,6 +290,7 @@ async fn main() {
     let log = server.log_text();
     let mut times = Vec::new();
     let mut rendered = Vec::new();
+    let (mut waiting, mut late) = (Vec::new(), Vec::new());
     for line in log[log_before.min(log.len())..]
         .lines()
         .filter(|l| l.contains("publication written"))
@@ -293,6 +298,13 @@ async fn main() {
         if let (Some(ms), Some(n)) = (field(line, "elapsed_ms"), field(line, "departements")) {
             times.push(ms as f64);
             rendered.push(n as f64);
+        }
+        if let (Some(n), Some(s)) = (
+            field(line, "data_files_waiting"),
+            field(line, "data_files_late_s"),
+        ) {
+            waiting.push(n as f64);
+            late.push(s as f64);
         }
     }
     let samples = memory.lock().expect("samples").clone();
@@ -317,6 +329,18 @@ async fn main() {
             "ms"
         )
     );
+    println!(
+        "{}",
+        summary(
+            "départements whose data files wait for their pages",
+            &mut waiting,
+            ""
+        )
+    );
+    println!(
+        "{}",
+        summary("how late the oldest waiting data files are", &mut late, "s")
+    );
     let mut answered = answers.lock().expect("answers").clone();
     answered.sort_by(f64::total_cmp);
     println!(
@@ -334,6 +358,13 @@ async fn main() {
         samples.iter().max().copied().unwrap_or(0) / 1024,
         peak_before / 1024,
         server.peak_memory_kib().unwrap_or(0) / 1024
+    );
+    // Flat or not: the second half of the morning beside the first.
+    let half = &samples[samples.len() / 2..];
+    println!(
+        "serve's resident memory over the second half of the morning: {} to {} MiB",
+        half.iter().min().copied().unwrap_or(0) / 1024,
+        half.iter().max().copied().unwrap_or(0) / 1024,
     );
     server.stop();
 }
