@@ -12,6 +12,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use decompte::Options;
 
+/// mimalloc rather than glibc's malloc: its memory stays level through a
+/// national morning, where glibc's arenas kept growing.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "decompte", version, about = "Décompte des décès par commune et par lieu, publié \
     en ligne", long_about = None)]
