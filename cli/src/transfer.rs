@@ -201,6 +201,179 @@ pub fn check(
     check_items(Groups::new(input, rules)?, scope, rules, now)
 }
 
+/// [`check`] of a file on disk. A large file is read in two halves at once,
+/// one per core, when it holds no `"` (then every line is a row, and a
+/// half can begin at any line whose (day, commune) differs from the line
+/// before). A file with a problem is read again whole, so that its problems
+/// come with their lines as [`check`] gives them.
+pub fn check_file(
+    path: &std::path::Path,
+    scope: &Scope,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Checked> {
+    let open =
+        || std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()));
+    let size = open()?.metadata().map(|m| m.len()).unwrap_or(0);
+    if size >= HALVES_FROM && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        if let Some(checked) = check_halves(&open, size, scope, rules, now)? {
+            return Ok(checked);
+        }
+    }
+    check(std::io::BufReader::new(open()?), scope, rules, now)
+}
+
+/// The size from which [`check_file`] reads a file in two halves.
+const HALVES_FROM: u64 = 16 << 20;
+
+/// The two halves of [`check_file`], or `None` when the file must be read
+/// whole: it holds a `"`, it has no place to cut, or a half has a problem.
+fn check_halves(
+    open: &dyn Fn() -> anyhow::Result<std::fs::File>,
+    size: u64,
+    scope: &Scope,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<Checked>> {
+    use std::io::{BufRead, Seek, SeekFrom};
+    // The header's bytes, given again to the second half.
+    let header = {
+        let mut line = Vec::new();
+        std::io::BufReader::new(open()?).read_until(b'\n', &mut line)?;
+        line
+    };
+    let Some(cut) = cut(std::io::BufReader::new(open()?), size / 2)? else {
+        return Ok(None);
+    };
+    if cut <= header.len() as u64 {
+        return Ok(None);
+    }
+    let mut second = open()?;
+    second.seek(SeekFrom::Start(cut))?;
+    let (first, second) = std::thread::scope(|threads| {
+        let second = threads.spawn(|| {
+            read_half(
+                std::io::Cursor::new(&header).chain(second),
+                scope,
+                rules,
+                now,
+            )
+        });
+        let first = open().and_then(|file| read_half(file.take(cut), scope, rules, now));
+        (first, second.join())
+    });
+    let (Some(mut first), Some(second)) = (first?, second.unwrap_or(Ok(None))?) else {
+        return Ok(None);
+    };
+    // The second half's lines and ranks follow the first's.
+    let (lines, ranks, places) = (
+        u32::try_from(first.rows).context("the file is too long to import at once, split it")?,
+        u32::try_from(first.checked.entries.len())
+            .context("the file is too long to import at once, split it")?,
+        first.checked.counts.len(),
+    );
+    let Half { checked, .. } = second;
+    first.checked.entries.reserve_exact(checked.entries.len());
+    for entry in checked.entries {
+        first.checked.entries.push(Entry {
+            key: entry.key,
+            line: entry
+                .line
+                .checked_add(lines)
+                .context("the file is too long to import at once, split it")?,
+            rank: entry
+                .rank
+                .checked_add(ranks)
+                .context("the file is too long to import at once, split it")?,
+        });
+    }
+    first.checked.counts.extend_from_slice(&checked.counts);
+    first
+        .checked
+        .large
+        .extend(checked.large.into_iter().map(|(at, n)| (at + places, n)));
+    sorted(first.checked, Problems::default()).map(Some)
+}
+
+/// Where the second half of a file without `"` begins: the first line after
+/// `middle` whose (day, commune) differs from the line before it. `None`
+/// if there is none, or a `"` on the way.
+fn cut(
+    mut file: impl std::io::BufRead + std::io::Seek,
+    middle: u64,
+) -> anyhow::Result<Option<u64>> {
+    file.seek(std::io::SeekFrom::Start(middle))?;
+    let mut line = Vec::new();
+    // The rest of the line `middle` falls in.
+    let mut at = middle + file.read_until(b'\n', &mut line)? as u64;
+    let mut before: Option<Vec<u8>> = None;
+    loop {
+        line.clear();
+        let read = file.read_until(b'\n', &mut line)? as u64;
+        if read == 0 || line.contains(&b'"') {
+            return Ok(None);
+        }
+        let key = day_and_commune(&line);
+        match &before {
+            Some(previous) if *previous != key => return Ok(Some(at)),
+            Some(_) => {}
+            None => before = Some(key),
+        }
+        at += read;
+    }
+}
+
+/// A line's first two fields, as the CSV reader trims them.
+fn day_and_commune(line: &[u8]) -> Vec<u8> {
+    let mut fields = line.splitn(3, |b| *b == b',');
+    let mut key = fields.next().unwrap_or_default().trim_ascii().to_vec();
+    key.push(b',');
+    key.extend_from_slice(fields.next().unwrap_or_default().trim_ascii());
+    key
+}
+
+/// What one half of a file gives: its (commune, day)s, unsorted, and how
+/// many rows it read.
+struct Half {
+    checked: Checked,
+    rows: usize,
+}
+
+/// Reads and checks one half of a file; `None` if it holds a `"`, a
+/// problem or an unreadable row.
+fn read_half(
+    input: impl Read,
+    scope: &Scope,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<Half>> {
+    let mut input = Quotes {
+        inner: input,
+        seen: false,
+    };
+    let mut groups = Groups::new(&mut input, rules)?;
+    let Ok((checked, problems)) = read_items(&mut groups, scope, rules, now) else {
+        return Ok(None);
+    };
+    let rows = groups.line.saturating_sub(2);
+    drop(groups);
+    Ok((problems.count == 0 && !input.seen).then_some(Half { checked, rows }))
+}
+
+/// A reader that notes whether a `"` went through it.
+struct Quotes<R> {
+    inner: R,
+    seen: bool,
+}
+
+impl<R: Read> Read for Quotes<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.seen |= buf[..read].contains(&b'"');
+        Ok(read)
+    }
+}
+
 /// The checks of [`check`], over the items read.
 fn check_items(
     items: impl Iterator<Item = anyhow::Result<Item>>,
@@ -208,6 +381,18 @@ fn check_items(
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Checked> {
+    let (checked, problems) = read_items(items, scope, rules, now)?;
+    sorted(checked, problems)
+}
+
+/// Each item checked against the rules: the (commune, day)s in file
+/// order, and the problems.
+fn read_items(
+    items: impl Iterator<Item = anyhow::Result<Item>>,
+    scope: &Scope,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Checked, Problems)> {
     let settings: Vec<String> = rules.settings.keys().map(str::to_owned).collect();
     let mut checked = Checked {
         entries: Vec::new(),
@@ -259,6 +444,12 @@ fn check_items(
             },
         }
     }
+    Ok((checked, problems))
+}
+
+/// The (commune, day)s sorted as the stores' keys, or the problems, with a
+/// (commune, day) given twice among them.
+fn sorted(mut checked: Checked, mut problems: Problems) -> anyhow::Result<Checked> {
     // Sorted by key, then line: a (commune, day) given twice is two neighbours.
     checked.entries.sort_unstable_by_key(|e| (e.key, e.line));
     for pair in checked.entries.windows(2) {
@@ -293,9 +484,7 @@ pub async fn import(
     now: DateTime<Utc>,
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<ImportSummary> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let checked = check(std::io::BufReader::new(file), scope, rules, now)?;
+    let checked = check_file(path, scope, rules, now)?;
     let total = checked.len();
 
     let mut summary = ImportSummary::default();
@@ -320,7 +509,7 @@ pub async fn import(
     };
     // On SQLite the whole import is one transaction: a failure after the
     // first batch still leaves nothing written.
-    let atomic = ledger.begin_bulk().await?;
+    let atomic = ledger.begin_bulk(total).await?;
     let written: anyhow::Result<()> = async {
         let mut done = 0;
         while let Some((batch, lines)) = received.recv().await {
@@ -735,5 +924,73 @@ mod tests {
         assert!(lines[2].starts_with("line 5 ("), "{refused}");
         assert_eq!(lines.len(), 21, "{refused}");
         assert_eq!(lines[20], "…");
+    }
+
+    /// `check_halves` of a text, written to a file.
+    fn halves(text: &str) -> anyhow::Result<Option<Checked>> {
+        let file = tempfile::NamedTempFile::new().expect("file");
+        std::fs::write(file.path(), text).expect("written");
+        let open = || Ok(std::fs::File::open(file.path())?);
+        check_halves(&open, text.len() as u64, &scope(), &Rules::default(), now())
+    }
+
+    /// Each entry's line and draft, in order.
+    fn listed(checked: &Checked) -> Vec<String> {
+        checked
+            .entries
+            .iter()
+            .map(|e| format!("{} {:?}", e.line, checked.draft(e)))
+            .collect()
+    }
+
+    /// A file read in two halves gives what it gives read whole, in both
+    /// shapes: the same (commune, day)s, lines and counts, and a (commune,
+    /// day) given in both halves is refused with the same words. A file
+    /// with a `"` or a problem is left to be read whole.
+    #[test]
+    fn a_file_read_in_halves_is_checked_as_a_whole() {
+        let settings = ["hopital", "ehpad", "esms", "domicile", "autre"];
+        let (mut wide, mut long) = (
+            String::from(HEADER),
+            String::from("date,code_commune,nom_commune,lieu,deces\n"),
+        );
+        for day in 1..=28 {
+            for (c, commune) in ["56260", "2A004", "20001", "97101"].iter().enumerate() {
+                let n: Vec<usize> = (0..5).map(|i| (day * 7 + i * 3 + c) % 5).collect();
+                let total: usize = n.iter().sum();
+                wide.push_str(&format!(
+                    "2020-03-{day:02},{commune},X,{},{},{},{},{},{total}\n",
+                    n[0], n[1], n[2], n[3], n[4]
+                ));
+                for (setting, n) in settings.iter().zip(&n) {
+                    long.push_str(&format!("2020-03-{day:02},{commune},X,{setting},{n}\n"));
+                }
+            }
+        }
+        for (file, rows) in [(&wide, 1), (&long, 5)] {
+            let whole = check(file.as_bytes(), &scope(), &Rules::default(), now()).expect("whole");
+            let split = halves(file).expect("read").expect("in halves");
+            assert_eq!(whole.len(), 112);
+            assert_eq!(listed(&split), listed(&whole));
+            // The first (commune, day) again at the end: found across the halves.
+            let first: String = file
+                .lines()
+                .skip(1)
+                .take(rows)
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let twice = format!("{file}{first}");
+            let whole = check(twice.as_bytes(), &scope(), &Rules::default(), now())
+                .err()
+                .expect("refused whole")
+                .to_string();
+            let split = halves(&twice).err().expect("refused in halves").to_string();
+            assert!(whole.contains("appears twice"), "{whole}");
+            assert_eq!(split, whole);
+        }
+        let quoted = format!("{wide}2020-03-29,56260,\"Vannes\",0,0,0,0,0,0\n");
+        assert!(halves(&quoted).expect("read").is_none());
+        let wrong = format!("{wide}2020-03-29,56260,Vannes,-1,0,0,0,0,-1\n");
+        assert!(halves(&wrong).expect("read").is_none());
     }
 }
