@@ -207,7 +207,7 @@ pub async fn a_batch_is_written_whole_or_not_at_all(store: Arc<dyn Store>) {
 /// An import of many batches: on a store that can (SQLite), undone whole when
 /// a later batch fails; elsewhere, each batch stands alone.
 pub async fn a_bulk_is_kept_or_undone_whole(store: Arc<dyn Store>) {
-    let atomic = store.begin_bulk(W).await.expect("begin");
+    let atomic = store.begin_bulk(W, 1).await.expect("begin");
     store
         .write_reports(W, &[report("56020", day(1), 1, 1)])
         .await
@@ -230,7 +230,7 @@ pub async fn a_bulk_is_kept_or_undone_whole(store: Arc<dyn Store>) {
         assert!(first.is_some(), "without bulks, each batch stands alone");
     }
     // A bulk kept: every batch of it.
-    store.begin_bulk(W).await.expect("begin");
+    store.begin_bulk(W, 1).await.expect("begin");
     for (commune, n) in [("56022", 1), ("56023", 2)] {
         store
             .write_reports(W, &[report(commune, day(1), 1, n)])

@@ -219,9 +219,10 @@ impl<'a> Ledger<'a> {
     }
 
     /// Makes the writes up to [`Ledger::end_bulk`] one unit where the
-    /// store can ([`crate::Reports::begin_bulk`]): an import of many batches.
-    pub async fn begin_bulk(&self) -> Result<bool, StoreError> {
-        self.store.begin_bulk(Ledgered::new()).await
+    /// store can ([`crate::Reports::begin_bulk`]): an import of many batches,
+    /// about `size` reports.
+    pub async fn begin_bulk(&self, size: usize) -> Result<bool, StoreError> {
+        self.store.begin_bulk(Ledgered::new(), size).await
     }
 
     /// Ends the unit [`Ledger::begin_bulk`] began: keeps its writes, or

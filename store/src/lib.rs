@@ -141,8 +141,12 @@ pub trait Reports: Send + Sync {
     /// alone and says what it wrote. For an import of many batches, by one
     /// process. Inside a bulk, a batch that fails may leave part of it
     /// written until the bulk ends: after a failure, end it undone.
-    async fn begin_bulk(&self, by: Ledgered) -> Result<bool> {
-        let _ = by;
+    /// `size` says about how many reports the bulk will write, for a store
+    /// that prepares for it (SQLite builds its date index again at the end
+    /// of a bulk that at least doubles its table, instead of inserting into
+    /// it in date order while the rest is written in key order).
+    async fn begin_bulk(&self, by: Ledgered, size: usize) -> Result<bool> {
+        let _ = (by, size);
         Ok(false)
     }
     /// Ends the unit [`Reports::begin_bulk`] began: keeps its writes, or

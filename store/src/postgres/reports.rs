@@ -461,7 +461,7 @@ impl Reports for PostgresStore {
         finish(&conn, savepoint, written).await
     }
 
-    async fn begin_bulk(&self, _: Ledgered) -> Result<bool> {
+    async fn begin_bulk(&self, _: Ledgered, _: usize) -> Result<bool> {
         let mut bulk = self.bulk.lock().await;
         if bulk.is_some() {
             return Ok(true);

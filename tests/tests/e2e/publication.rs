@@ -440,7 +440,7 @@ async fn after_a_bulk_import_a_correction_renders_its_departement_only() {
         .collect();
     assert!(reports.len() > 10_000, "{}", reports.len());
     assert!(store
-        .begin_bulk(decompte_store::Ledgered::for_fixtures())
+        .begin_bulk(decompte_store::Ledgered::for_fixtures(), reports.len())
         .await
         .expect("bulk"));
     store
