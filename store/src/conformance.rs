@@ -190,18 +190,50 @@ pub async fn a_batch_is_written_whole_or_not_at_all(store: Arc<dyn Store>) {
         .await
         .expect("read");
     assert_eq!(all.len(), 4 + 117);
-    // A large batch with a stale version is refused.
-    let stale: Vec<Report> = (200..260)
-        .map(|d| report("56014", day(d), 1, 1))
-        .chain([report("56013", day(5), 1, 9)])
-        .collect();
-    assert!(store.write_reports(W, &stale).await.is_err());
+    // A large batch of first versions, one of them stale, is refused with
+    // the current report of that key, and none of it is written.
+    let first: Vec<Report> = (200..260).map(|d| report("56014", day(d), 1, 1)).collect();
+    let mut stale = first.clone();
+    stale.push(report("56013", day(5), 1, 9));
+    match store.write_reports(W, &stale).await {
+        Err(StoreError::Conflict { current }) => assert_eq!(
+            current.map(|c| (c.commune.to_string(), c.date, c.count("hopital"))),
+            Some(("56013".to_owned(), day(5), 5))
+        ),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
     assert!(store
         .current_of(&[(code("56013"), day(5))])
         .await
         .expect("read")
         .iter()
         .all(|r| r.count("hopital") == 5));
+    let written = || ReportQuery {
+        commune: Some(code("56014")),
+        ..ReportQuery::default()
+    };
+    assert_eq!(
+        store.current_reports(&written()).await.expect("read"),
+        [],
+        "nothing of the refused batch"
+    );
+    // The same first versions alone are written, each once.
+    store
+        .write_reports(W, &first)
+        .await
+        .expect("first versions");
+    assert_eq!(
+        store.current_reports(&written()).await.expect("read").len(),
+        60
+    );
+    assert_eq!(
+        store
+            .history(&code("56014"), day(230))
+            .await
+            .expect("history")
+            .len(),
+        1
+    );
 }
 
 /// An import of many batches: on a store that can (SQLite), undone whole when

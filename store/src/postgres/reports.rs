@@ -69,11 +69,6 @@ async fn lock_counter(client: &Client) -> Result<i64> {
 /// From how many reports a batch is written with `COPY` (an import).
 const COPY_FROM: usize = 32;
 
-/// Writes a batch sorted by key and version (an import): the current
-/// versions of its keys read at once and every report checked against them
-/// (and against the one before it in the batch), the versions sent with
-/// `COPY`, the current pointers set in one statement, each key numbered
-/// after `seq` in order. Returns the last number given.
 /// A version as `report_versions` stores it, in its columns' order.
 struct VersionRow<'r> {
     commune: &'r str,
@@ -118,7 +113,42 @@ impl<'r> VersionRow<'r> {
     }
 }
 
+/// Writes a batch sorted by key and version (an import): the current
+/// versions of its keys read at once and every report checked against them
+/// (and against the one before it in the batch), the versions sent with
+/// `COPY`, the current pointers set in one statement, each key numbered
+/// after `seq` in order. Returns the last number given.
+///
+/// A batch of first versions, each key once (an import into an empty
+/// store), is sent without reading anything first: the primary key of the
+/// current pointers is then its version condition. If a key has a pointer
+/// after all, that `COPY` fails, is undone, and the batch is checked key by
+/// key as any other, to say which.
 async fn copy_in(client: &Client, reports: &[Report], seq: i64) -> Result<i64> {
+    let first = reports.iter().all(|r| r.version == 1)
+        && reports
+            .windows(2)
+            .all(|p| (&p[0].commune, p[0].date) != (&p[1].commune, p[1].date));
+    if first {
+        client
+            .batch_execute("SAVEPOINT first")
+            .await
+            .map_err(unavailable)?;
+        let sent = async {
+            let seq = set_pointers(client, reports.iter().collect(), &HashSet::new(), seq).await?;
+            copy_versions(client, reports).await?;
+            Ok::<_, StoreError>(seq)
+        }
+        .await;
+        let end = match sent {
+            Ok(_) => "RELEASE SAVEPOINT first",
+            Err(_) => "ROLLBACK TO SAVEPOINT first; RELEASE SAVEPOINT first",
+        };
+        client.batch_execute(end).await.map_err(unavailable)?;
+        if let Ok(seq) = sent {
+            return Ok(seq);
+        }
+    }
     let existed = check_versions(client, reports).await?;
     let pointers = copy_versions(client, reports).await?;
     set_pointers(client, pointers, &existed, seq).await
