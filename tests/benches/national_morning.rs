@@ -366,5 +366,14 @@ async fn main() {
         half.iter().min().copied().unwrap_or(0) / 1024,
         half.iter().max().copied().unwrap_or(0) / 1024,
     );
+    // Its course: whether it still climbs at the end, or holds.
+    let minutes: Vec<String> = samples
+        .chunks(60)
+        .map(|minute| format!("{}", minute.iter().max().copied().unwrap_or(0) / 1024))
+        .collect();
+    println!(
+        "serve's resident memory, the most of each minute (MiB): {}",
+        minutes.join(", ")
+    );
     server.stop();
 }
