@@ -56,6 +56,9 @@ impl Event {
     }
 }
 
+/// How long a scheduled invocation goes on publishing while data files wait.
+const SETTLE_WITHIN: std::time::Duration = std::time::Duration::from_secs(40);
+
 /// Handles one invocation; an error is returned to the runtime, so that the
 /// function's error metric and alarm see a failed publication.
 pub async fn handle(
@@ -64,7 +67,9 @@ pub async fn handle(
     now: DateTime<Utc>,
 ) -> Result<Value, String> {
     match Event::parse(payload)? {
-        Event::Scheduled => match publisher.publish_if_changed(now).await {
+        // Data files a national morning left waiting are written by this
+        // invocation, not one more at each tick after the declarations stop.
+        Event::Scheduled => match publisher.publish_settled(SETTLE_WITHIN).await {
             Ok(None) => Ok(json!({ "published": false })),
             Ok(Some(outcome)) => {
                 tracing::info!(

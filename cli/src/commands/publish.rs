@@ -21,17 +21,15 @@ pub async fn run(options: &Options, changes: bool) -> anyhow::Result<()> {
     // Once: nothing to keep in memory for a next publication.
     app.publisher.set_keeping(false);
     let outcome = if changes {
-        let Some(mut outcome) = app.publisher.publish_if_changed(app.state.now()).await? else {
+        // Data files a running `serve` left waiting: all of them now.
+        let Some(outcome) = app
+            .publisher
+            .publish_settled(std::time::Duration::MAX)
+            .await?
+        else {
             eprintln!("Rien n'a changé depuis la dernière publication.");
             return Ok(());
         };
-        // Data files a running `serve` left waiting: all of them now.
-        while app.publisher.pending().await {
-            let Some(more) = app.publisher.publish_if_changed(app.state.now()).await? else {
-                break;
-            };
-            outcome.absorb(more);
-        }
         outcome
     } else {
         let started = app.state.now();

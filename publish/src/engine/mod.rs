@@ -332,6 +332,28 @@ impl Publisher {
     /// The timer's call: publishes only what changed since the last
     /// publication (resuming from the state it left, in a new process), and
     /// nothing if no report is new and the day is the same.
+    /// [`Publisher::publish_if_changed`] now, then again while data files
+    /// wait ([`Publisher::pending`]), for at most `within`: for a run that
+    /// does not come back at once (a scheduled function, a run once), so
+    /// that they do not wait for the next change or the next tick. What
+    /// every publication of the run wrote, or `None` if nothing changed.
+    pub async fn publish_settled(
+        &self,
+        within: std::time::Duration,
+    ) -> Result<Option<Outcome>, PublishError> {
+        let started = std::time::Instant::now();
+        let Some(mut outcome) = self.publish_if_changed(self.now()).await? else {
+            return Ok(None);
+        };
+        while started.elapsed() < within && self.pending().await {
+            let Some(more) = self.publish_if_changed(self.now()).await? else {
+                break;
+            };
+            outcome.absorb(more);
+        }
+        Ok(Some(outcome))
+    }
+
     pub async fn publish_if_changed(
         &self,
         now: DateTime<Utc>,

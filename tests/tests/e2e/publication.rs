@@ -714,6 +714,38 @@ async fn pages_are_patched_first_and_data_files_follow() {
         .expect("nothing new")
         .is_none());
 
+    // A run that does not come back at once (the scheduled function,
+    // `decompte publish --changes`) writes every waiting data file before
+    // it returns: two départements wait after its first publication.
+    for body in [
+        declare("29019", "2020-04-01", [6, 0, 0, 0, 0], Some(2)),
+        declare("97411", "2020-04-02", [0, 0, 3, 0, 0], None),
+    ] {
+        let answer = app
+            .post_json("/api/v1/reports", Some(&prefecture), &body, &[])
+            .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    }
+    let settled = publisher
+        .publish_settled(std::time::Duration::from_secs(60))
+        .await
+        .expect("publish")
+        .expect("two reports are new");
+    for file in [
+        "communes/29019.html",
+        "communes/97411.html",
+        "donnees/departements/29/deces.csv",
+        "donnees/departements/974/deces.csv",
+        "donnees/deces.csv",
+    ] {
+        assert!(
+            settled.written.iter().any(|w| w == file),
+            "{file} in {:?}",
+            settled.written
+        );
+    }
+    assert!(!publisher.pending().await);
+
     // The result is what a full publication from scratch writes.
     let fresh = tempfile::tempdir().expect("another folder");
     Publisher::new(app.store(), folder_sink(fresh.path()), config)
