@@ -491,13 +491,34 @@ impl Reports for PostgresStore {
         finish(&conn, savepoint, written).await
     }
 
-    async fn begin_bulk(&self, _: Ledgered, _: usize) -> Result<bool> {
+    async fn begin_bulk(&self, _: Ledgered, size: usize) -> Result<bool> {
         let mut bulk = self.bulk.lock().await;
         if bulk.is_some() {
             return Ok(true);
         }
         let conn = self.pooled().await?;
         conn.batch_execute("BEGIN").await.map_err(unavailable)?;
+        // A bulk at least as large as every write so far (a first import):
+        // the date index is built again at its end, with one sort, instead
+        // of taking each report at a random place. Dropping it holds the
+        // table until the bulk ends: the app's reads of reports wait for a
+        // first import; imports into a store in service keep the index.
+        let prepared = async {
+            let written: i64 = conn
+                .query_one("SELECT last FROM change_counter WHERE id = 1", &[])
+                .await?
+                .get(0);
+            if i64::try_from(size).unwrap_or(i64::MAX) >= written {
+                conn.batch_execute("DROP INDEX IF EXISTS current_by_date")
+                    .await?;
+            }
+            Ok::<_, tokio_postgres::Error>(())
+        }
+        .await;
+        if let Err(error) = prepared {
+            let _ = conn.batch_execute("ROLLBACK").await;
+            return Err(unavailable(error));
+        }
         *bulk = Some(conn);
         Ok(true)
     }
@@ -506,9 +527,18 @@ impl Reports for PostgresStore {
         let Some(conn) = self.bulk.lock().await.take() else {
             return Ok(());
         };
-        conn.batch_execute(if keep { "COMMIT" } else { "ROLLBACK" })
-            .await
-            .map_err(unavailable)?;
+        let ended = conn
+            .batch_execute(if keep {
+                "CREATE INDEX IF NOT EXISTS current_by_date ON current_reports (date); COMMIT"
+            } else {
+                "ROLLBACK"
+            })
+            .await;
+        if ended.is_err() {
+            // Not back to the pool inside a failed transaction.
+            let _ = conn.batch_execute("ROLLBACK").await;
+        }
+        ended.map_err(unavailable)?;
         if keep {
             // The planner's statistics, now that the tables grew at once: a
             // publication right after reads each département by its range

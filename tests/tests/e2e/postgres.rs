@@ -17,6 +17,65 @@ async fn the_schema_is_applied_once() {
     assert_eq!(store.migrate().await.expect("again"), 0);
 }
 
+/// A first import (a bulk at least as large as the writes so far) drops
+/// the date index for its writes and builds it again before it commits:
+/// the index is there after a bulk kept as after one undone, and a later,
+/// smaller bulk leaves it in place (reads are not held behind it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_import_builds_the_date_index_again() {
+    use decompte_store::conformance::{day, report};
+    use decompte_store::{Ledgered, Reports};
+    let server = decompte_tests::postgres_local::PostgresLocal::shared();
+    let url = server.fresh_database().await;
+    let store = decompte_store::PostgresStore::connect(&url)
+        .await
+        .expect("open");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let driver = tokio::spawn(connection);
+    let indexed = || async {
+        client
+            .query_one(
+                "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'current_by_date'",
+                &[],
+            )
+            .await
+            .expect("read")
+            .get::<_, i64>(0)
+            == 1
+    };
+    let w = Ledgered::for_fixtures();
+    let reports: Vec<_> = (1..=40).map(|d| report("56001", day(d), 1, 1)).collect();
+    for keep in [false, true] {
+        assert!(store.begin_bulk(w, reports.len()).await.expect("begin"));
+        store.write_reports(w, &reports).await.expect("written");
+        store.end_bulk(w, keep).await.expect("ended");
+        assert!(
+            indexed().await,
+            "the index is there after the bulk (kept: {keep})"
+        );
+    }
+    // A smaller bulk into the store in service keeps the index, so the
+    // app's reads go on while it runs (a dropped index would hold them).
+    let day_one = decompte_store::ReportQuery {
+        from: Some(day(1)),
+        to: Some(day(1)),
+        ..decompte_store::ReportQuery::default()
+    };
+    assert!(store.begin_bulk(w, 1).await.expect("begin"));
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        store.current_reports(&day_one),
+    )
+    .await
+    .expect("a read during a small bulk is not held")
+    .expect("read by day");
+    assert_eq!(read.len(), 1);
+    store.end_bulk(w, false).await.expect("ended");
+    driver.abort();
+}
+
 /// A replica of the version before starts on a database a newer version
 /// already migrated (a rolling upgrade, a version rolled back): it opens the
 /// store and leaves the newer schema's version as it is, so that the newer
