@@ -215,16 +215,13 @@ pub async fn a_batch_is_written_whole_or_not_at_all(store: Arc<dyn Store>) {
         .expect("read")
         .iter()
         .all(|r| r.count("hopital") == 5));
-    let of_56014 = || ReportQuery {
+    let of_56014 = ReportQuery {
         commune: Some(code("56014")),
         ..ReportQuery::default()
     };
+    let current_of_56014 = || async { store.current_reports(&of_56014).await.expect("read").len() };
     assert_eq!(
-        store
-            .current_reports(&of_56014())
-            .await
-            .expect("read")
-            .len(),
+        current_of_56014().await,
         written,
         "only what the store says it wrote"
     );
@@ -233,14 +230,7 @@ pub async fn a_batch_is_written_whole_or_not_at_all(store: Arc<dyn Store>) {
         .write_reports(W, &first[written..])
         .await
         .expect("first versions");
-    assert_eq!(
-        store
-            .current_reports(&of_56014())
-            .await
-            .expect("read")
-            .len(),
-        60
-    );
+    assert_eq!(current_of_56014().await, 60);
     assert_eq!(
         store
             .history(&code("56014"), day(230))

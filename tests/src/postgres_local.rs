@@ -243,6 +243,21 @@ impl PostgresLocal {
             .unwrap_or_else(|e| panic!("cannot open the store on {url}: {e}"))
     }
 
+    /// A new, empty database with the store opened on it, and a client of
+    /// the test's own beside it (its connection runs until the client is
+    /// dropped): the database's URL, the store, the client.
+    pub async fn fresh_store_and_client(&self) -> (String, PostgresStore, tokio_postgres::Client) {
+        let url = self.fresh_database().await;
+        let store = PostgresStore::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open the store on {url}: {e}"));
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL: {e}"));
+        tokio::spawn(connection);
+        (url, store, client)
+    }
+
     /// A new, empty database of its own: its URL.
     pub async fn fresh_database(&self) -> String {
         static DATABASES: AtomicU32 = AtomicU32::new(0);

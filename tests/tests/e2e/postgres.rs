@@ -25,15 +25,9 @@ async fn the_schema_is_applied_once() {
 async fn a_first_import_builds_the_date_index_again() {
     use decompte_store::conformance::{day, report};
     use decompte_store::{Ledgered, Reports};
-    let server = decompte_tests::postgres_local::PostgresLocal::shared();
-    let url = server.fresh_database().await;
-    let store = decompte_store::PostgresStore::connect(&url)
-        .await
-        .expect("open");
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    let driver = tokio::spawn(connection);
+    let (_, store, client) = decompte_tests::postgres_local::PostgresLocal::shared()
+        .fresh_store_and_client()
+        .await;
     let indexed = || async {
         client
             .query_one(
@@ -73,7 +67,6 @@ async fn a_first_import_builds_the_date_index_again() {
     .expect("read by day");
     assert_eq!(read.len(), 1);
     store.end_bulk(w, false).await.expect("ended");
-    driver.abort();
 }
 
 /// A replica of the version before starts on a database a newer version
@@ -82,15 +75,9 @@ async fn a_first_import_builds_the_date_index_again() {
 /// version does not apply its steps a second time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_version_leaves_a_newer_schema_alone() {
-    let server = decompte_tests::postgres_local::PostgresLocal::shared();
-    let url = server.fresh_database().await;
-    let store = decompte_store::PostgresStore::connect(&url)
-        .await
-        .expect("open");
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    let driver = tokio::spawn(connection);
+    let (url, store, client) = decompte_tests::postgres_local::PostgresLocal::shared()
+        .fresh_store_and_client()
+        .await;
     client
         .batch_execute("UPDATE decompte_schema SET version = version + 1")
         .await
@@ -109,8 +96,6 @@ async fn an_older_version_leaves_a_newer_schema_alone() {
         .expect("read")
         .get(0);
     assert_eq!(after, newer, "the newer schema's version was lowered");
-    drop(client);
-    let _ = driver.await;
 }
 
 mod copy {
