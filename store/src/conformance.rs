@@ -861,6 +861,30 @@ pub async fn current_reports_of_keys(store: Arc<dyn Store>) {
         [("56001".to_owned(), 2, 5), ("56002".to_owned(), 1, 2)]
     );
     assert!(store.current_of(&[]).await.expect("read").is_empty());
+
+    // Many keys none of which is stored, with stored keys on both sides of
+    // the range they span and one inside it (a store may look at that range
+    // first).
+    for written in [report("56003", day(5), 1, 4), report("56004", day(1), 1, 3)] {
+        store.write_report(W, &written, None).await.expect("write");
+    }
+    let absent: Vec<(CommuneCode, NaiveDate)> =
+        (0..100).map(|d| (code("56003"), day(10 + d))).collect();
+    assert!(store.current_of(&absent).await.expect("read").is_empty());
+    // Stored keys at both ends of the span: only those asked for come back,
+    // not the one between them.
+    let mut ends = absent.clone();
+    ends.push((code("56002"), day(1)));
+    ends.push((code("56004"), day(1)));
+    let mut found = store.current_of(&ends).await.expect("read");
+    found.sort_by(|a, b| a.commune.cmp(&b.commune));
+    assert_eq!(
+        found
+            .iter()
+            .map(|r| r.commune.to_string())
+            .collect::<Vec<_>>(),
+        ["56002", "56004"]
+    );
 }
 
 pub async fn many_reports_are_all_read(store: Arc<dyn Store>) {

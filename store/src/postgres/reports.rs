@@ -557,10 +557,38 @@ impl Reports for PostgresStore {
         Ok(reports)
     }
 
+    /// Many keys (an import's batch) are first looked for as the one range
+    /// of the primary key they span, with one descent: when none is in the
+    /// store (an import into an empty store, or a département's first), no
+    /// key is probed. Otherwise each key is probed on its own, whatever the
+    /// range holds between them.
     async fn current_of(&self, keys: &[(CommuneCode, NaiveDate)]) -> Result<Vec<Report>> {
+        let (Some(low), Some(high)) = (keys.iter().min(), keys.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let conn = self.conn().await?;
+        if keys.len() >= COPY_FROM {
+            // In the primary key's order, so that the planner walks it
+            // rather than the table, whatever its statistics say.
+            let found = conn
+                .query_opt(
+                    "SELECT 1 FROM current_reports WHERE (commune, date) >= ($1, $2) \
+                     AND (commune, date) <= ($3, $4) ORDER BY commune, date LIMIT 1",
+                    &[
+                        &low.0.as_str(),
+                        &low.1.to_string(),
+                        &high.0.as_str(),
+                        &high.1.to_string(),
+                    ],
+                )
+                .await
+                .map_err(unavailable)?;
+            if found.is_none() {
+                return Ok(Vec::new());
+            }
+        }
         let communes: Vec<String> = keys.iter().map(|(c, _)| c.to_string()).collect();
         let dates: Vec<String> = keys.iter().map(|(_, d)| d.to_string()).collect();
-        let conn = self.conn().await?;
         let sql = format!(
             "SELECT {REPORT_COLUMNS} FROM UNNEST($1::text[], $2::text[]) AS k(commune, date) \
              {PROBE_CURRENT} JOIN report_versions v ON v.commune = c.commune \
