@@ -529,7 +529,10 @@ impl Reports for PostgresStore {
         };
         let ended = conn
             .batch_execute(if keep {
-                "CREATE INDEX IF NOT EXISTS current_by_date ON current_reports (date); COMMIT"
+                // Without the notice that the index is there already (a
+                // bulk that kept it), which a terminal would show.
+                "SET LOCAL client_min_messages = warning; \
+                 CREATE INDEX IF NOT EXISTS current_by_date ON current_reports (date); COMMIT"
             } else {
                 "ROLLBACK"
             })
