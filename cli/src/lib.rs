@@ -301,12 +301,38 @@ impl LocalApp {
     /// to the requests' meanwhile, [`decompte_publish::engine::render_in_background`]),
     /// and publishes the writes of its rest as soon as it ends (the rest
     /// gathered them).
-    pub fn spawn_publish_timer(&self, every: Duration, lease: Option<PublisherLease>) {
+    ///
+    /// With `republish`, the loop begins with a publication of every page
+    /// (while the app already answers and the site serves the last one):
+    /// `serve` restarted, perhaps as a new version or with other settings.
+    pub fn spawn_publish_timer(
+        &self,
+        every: Duration,
+        lease: Option<PublisherLease>,
+        republish: bool,
+    ) {
         let publisher = Arc::clone(&self.publisher);
         let store = Arc::clone(&self.store);
         let written = Arc::clone(&self.written);
         let leading = Arc::clone(&self.leading);
         tokio::spawn(async move {
+            if republish && lease.is_some() {
+                let started = publisher.now();
+                match publisher.publish(started).await {
+                    Ok(outcome) => {
+                        tracing::info!(
+                            files_changed = outcome.files_changed(),
+                            "the site is published again after the start"
+                        );
+                        publisher
+                            .record("Démarrage du service", started, &outcome)
+                            .await;
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "the publication after the start failed")
+                    }
+                }
+            }
             let mut lease = lease;
             loop {
                 let held = match lease.take() {

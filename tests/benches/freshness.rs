@@ -14,7 +14,8 @@ use decompte_tests::{report_body, TestApp};
 async fn main() {
     let app = TestApp::start().await;
     app.publish().await;
-    app.app.spawn_publish_timer(Duration::from_secs(60), None);
+    app.app
+        .spawn_publish_timer(Duration::from_secs(60), None, false);
     let mayor = app.issue(Role::Commune, Some("56260")).await;
     let first = NaiveDate::from_ymd_opt(2020, 3, 1).expect("date");
     let mut delays = Vec::with_capacity(100);

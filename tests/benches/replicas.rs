@@ -120,6 +120,7 @@ async fn main() {
         store: "sqlite".into(),
         data_dir: folder.path().to_owned(),
         public_url: "http://127.0.0.1".into(),
+        env: Vec::new(),
     };
     let alone = Replica::start("sqlite", &settings);
     report(

@@ -42,6 +42,8 @@ pub struct ReplicaSettings {
     pub data_dir: PathBuf,
     /// The load balancer's address, which users (and cookies) know.
     pub public_url: String,
+    /// More settings, as environment variables (`DECOMPTE_PUBLISHER`).
+    pub env: Vec<(String, String)>,
 }
 
 impl ReplicaSettings {
@@ -56,6 +58,7 @@ impl ReplicaSettings {
             store: store.to_owned(),
             data_dir: data.path().to_owned(),
             public_url: format!("http://127.0.0.1:{public_port}"),
+            env: Vec::new(),
         };
         (settings, data, public_port)
     }
@@ -75,21 +78,23 @@ impl Replica {
         let data_dir = settings.data_dir.display().to_string();
         let launch = |port: u16| {
             let listen = format!("127.0.0.1:{port}");
+            let mut env: Vec<(&str, String)> = vec![
+                ("DECOMPTE_STORE", settings.store.clone()),
+                ("DECOMPTE_DATA_DIR", data_dir.clone()),
+                ("DECOMPTE_PUBLIC_URL", settings.public_url.clone()),
+                ("DECOMPTE_TRUSTED_PROXIES", "127.0.0.1".to_owned()),
+                ("DECOMPTE_OLD_DAY_AFTER", "0".to_owned()),
+                ("DECOMPTE_PUBLISH_EVERY", "3600".to_owned()),
+                // Twice the load balancer's time to notice (two checks 500 ms apart).
+                ("DECOMPTE_DRAIN_SECONDS", "2".to_owned()),
+                ("RUST_LOG", "info".to_owned()),
+            ];
+            env.extend(settings.env.iter().map(|(k, v)| (k.as_str(), v.clone())));
             Guarded::start(
                 &format!("decompte serve ({name})"),
                 &binary,
                 &["serve", "--listen", &listen],
-                &[
-                    ("DECOMPTE_STORE", settings.store.clone()),
-                    ("DECOMPTE_DATA_DIR", data_dir.clone()),
-                    ("DECOMPTE_PUBLIC_URL", settings.public_url.clone()),
-                    ("DECOMPTE_TRUSTED_PROXIES", "127.0.0.1".to_owned()),
-                    ("DECOMPTE_OLD_DAY_AFTER", "0".to_owned()),
-                    ("DECOMPTE_PUBLISH_EVERY", "3600".to_owned()),
-                    // Twice the load balancer's time to notice (two checks 500 ms apart).
-                    ("DECOMPTE_DRAIN_SECONDS", "2".to_owned()),
-                    ("RUST_LOG", "info".to_owned()),
-                ],
+                &env,
                 &std::env::temp_dir().join(format!(
                     "decompte-{}-replica-{name}-{port}.log",
                     std::process::id()

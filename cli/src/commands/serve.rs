@@ -52,7 +52,13 @@ pub async fn run(options: &mut Options, listen: SocketAddr, demo: bool) -> anyho
         );
     }
     let lease = app.take_lease().await?;
-    if lease.is_some() {
+    // Restarted (a new version, other settings): the app answers at once,
+    // the site serves the last publication, and every page is published
+    // again in the background. The first start publishes before it answers.
+    let republish = lease.is_some() && app.publisher.has_published().await;
+    if republish {
+        eprintln!("Le site publié reste en ligne ; il est publié de nouveau en arrière-plan.");
+    } else if lease.is_some() {
         eprintln!("Première publication du site …");
         let started = app.state.now();
         let outcome = decompte::progress::publish(&app.publisher, started).await?;
@@ -70,8 +76,6 @@ pub async fn run(options: &mut Options, listen: SocketAddr, demo: bool) -> anyho
             l'autre s'arrête."
         );
     }
-    app.spawn_publish_timer(Duration::from_secs(options.publish_every.max(1)), lease);
-    app.spawn_report_timer();
     let mut out = std::io::stdout().lock();
     writeln!(out, "\ndecompte est prêt.")?;
     writeln!(out, "  Site public         : {base}/")?;
@@ -92,6 +96,13 @@ pub async fn run(options: &mut Options, listen: SocketAddr, demo: bool) -> anyho
     }
     writeln!(out, "Ctrl-C pour arrêter.")?;
     drop(out);
+    // After the lines above, which say the app is ready.
+    app.spawn_publish_timer(
+        Duration::from_secs(options.publish_every.max(1)),
+        lease,
+        republish,
+    );
+    app.spawn_report_timer();
     decompte::serve_app(&app, listen, Duration::from_secs(options.drain_seconds)).await
 }
 

@@ -285,6 +285,12 @@ impl Publisher {
             .is_some_and(State::pending)
     }
 
+    /// Whether the site holds a publication already (its manifest): a
+    /// process that restarts serves it while it publishes again.
+    pub async fn has_published(&self) -> bool {
+        matches!(self.sink.read(MANIFEST).await, Ok(Some(_)))
+    }
+
     /// The same publisher going by `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn decompte_core::clock::Clock>) -> Self {
         self.clock = clock;

@@ -287,7 +287,7 @@ async fn a_declaration_is_published_without_waiting_for_the_timer() {
     let app = TestApp::start().await;
     app.publish().await;
     app.app
-        .spawn_publish_timer(std::time::Duration::from_secs(3600), None);
+        .spawn_publish_timer(std::time::Duration::from_secs(3600), None, false);
     let mayor = app.issue(Role::Commune, Some("56260")).await;
     let answer = app
         .post_json(

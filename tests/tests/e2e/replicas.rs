@@ -631,3 +631,52 @@ async fn a_rolling_upgrade_fails_no_request() {
     );
     assert_eq!((api.resent, forms.resent), (0, 0), "requests failed");
 }
+
+/// `serve` restarted on its data (a new version, other settings) answers
+/// at once, serving the last publication, and publishes every page again
+/// behind it: the mairies are not kept waiting for a national publication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_answers_first_and_publishes_every_page_again() {
+    let (mut settings, _data, _) = ReplicaSettings::shared("sqlite");
+    let first = Replica::start("first", &settings);
+    assert!(
+        first.log_text().contains("Site publié"),
+        "the first start publishes before it answers: {}",
+        first.log_text()
+    );
+    let base = first.url("");
+    until_published(&base, "/", "Préfecture du Morbihan", Duration::from_secs(5)).await;
+    first.terminate();
+
+    settings
+        .env
+        .push(("DECOMPTE_PUBLISHER".into(), "Préfecture de l'essai".into()));
+    let again = Replica::start("again", &settings);
+    let base = again.url("");
+    // The app answers (the site serves the last publication until the
+    // next one, too quick here to be seen).
+    let login = http_client()
+        .get(format!("{base}/connexion"))
+        .send()
+        .await
+        .expect("the login page");
+    assert_eq!(login.status(), StatusCode::OK);
+    // Then every page is published again with the new settings.
+    until_published(
+        &base,
+        "/",
+        "Préfecture de l&#39;essai",
+        Duration::from_secs(60),
+    )
+    .await;
+    let log = again.log_text();
+    let ready = log.find("decompte est prêt").expect("the ready line");
+    let published = log
+        .find("the site is published again after the start")
+        .expect("the publication after the start");
+    assert!(
+        ready < published,
+        "the app says it is ready before it publishes again: {log}"
+    );
+    assert!(!log.contains("Première publication"), "{log}");
+}
