@@ -222,33 +222,50 @@ impl Reports for SqliteStore {
         let range = (departement.to_owned(), format!("{departement}~"));
         let keys = keys.to_vec();
         let flag = flag.to_owned();
+        // Both tables walked in the order of their primary key side by side
+        // (a merge join): one seek of each at the range's start, instead of
+        // one seek of `report_versions` per current report, as SQLite's
+        // nested loop would. A pointer without its version is left out, as
+        // a join would.
         self.reading(move |c| {
-            let mut statement = c
+            let mut pointers = c
                 .prepare_cached(
-                    "SELECT c.commune, c.date, c.version, v.counts, c.recorded_at, v.recorded_by \
-                     FROM current_reports c JOIN report_versions v \
-                     ON v.commune = c.commune AND v.date = c.date AND v.version = c.version \
-                     WHERE c.commune > ?1 AND c.commune < ?2",
+                    "SELECT commune, date, version, recorded_at FROM current_reports \
+                     WHERE commune > ?1 AND commune < ?2 ORDER BY commune, date",
                 )
                 .map_err(unavailable)?;
-            let mut rows = statement
+            let mut versions = c
+                .prepare_cached(
+                    "SELECT commune, date, version, counts, recorded_by FROM report_versions \
+                     WHERE commune > ?1 AND commune < ?2 ORDER BY commune, date, version",
+                )
+                .map_err(unavailable)?;
+            let mut pointers = pointers
                 .query(params![range.0, range.1])
                 .map_err(unavailable)?;
+            let mut versions = VersionCursor::new(
+                versions
+                    .query(params![range.0, range.1])
+                    .map_err(unavailable)?,
+            )?;
+            let corrupt = |what: &str| StoreError::Corrupt(format!("current report: {what}"));
             let mut tallies = Vec::new();
-            while let Some(row) = rows.next().map_err(unavailable)? {
+            while let Some(row) = pointers.next().map_err(unavailable)? {
                 let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
-                let corrupt = |what: &str| StoreError::Corrupt(format!("current report: {what}"));
                 let commune = text(0).map_err(unavailable)?;
                 let date = text(1).map_err(unavailable)?;
-                let counts = text(3).map_err(unavailable)?;
-                let recorded_at = text(4).map_err(unavailable)?;
+                let version: i64 = row.get(2).map_err(unavailable)?;
+                if !versions.find(commune, date, version)? {
+                    continue;
+                }
                 tallies.push(Tally {
                     commune: CommuneCode::parse(commune).map_err(|_| corrupt("commune"))?,
                     date: crate::rows::parse_day(date).ok_or_else(|| corrupt("date"))?,
-                    version: row.get(2).map_err(unavailable)?,
-                    counts: counts_in_order(counts, &keys).ok_or_else(|| corrupt("counts"))?,
-                    recorded_at: parse_ts(recorded_at)?,
-                    flagged: text(5).map_err(unavailable)? == flag,
+                    version: u32::try_from(version).map_err(|_| corrupt("version"))?,
+                    counts: counts_in_order(&versions.counts, &keys)
+                        .ok_or_else(|| corrupt("counts"))?,
+                    recorded_at: parse_ts(text(3).map_err(unavailable)?)?,
+                    flagged: versions.recorded_by == flag,
                 });
             }
             Ok(tallies)
@@ -545,5 +562,64 @@ mod tests {
         ] {
             assert_eq!(counts_in_order(bad, &keys), None, "{bad}");
         }
+    }
+}
+
+/// `report_versions` read in key order, one row at a time, its text kept in
+/// buffers reused from row to row: the versions side of
+/// [`Reports::current_tallies`]'s merge join.
+struct VersionCursor<'s> {
+    rows: rusqlite::Rows<'s>,
+    /// Whether `rows` is past its last row.
+    done: bool,
+    commune: String,
+    date: String,
+    version: i64,
+    counts: String,
+    recorded_by: String,
+}
+
+impl<'s> VersionCursor<'s> {
+    fn new(rows: rusqlite::Rows<'s>) -> Result<Self> {
+        let mut cursor = Self {
+            rows,
+            done: false,
+            commune: String::new(),
+            date: String::new(),
+            version: 0,
+            counts: String::new(),
+            recorded_by: String::new(),
+        };
+        cursor.advance()?;
+        Ok(cursor)
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        let Some(row) = self.rows.next().map_err(unavailable)? else {
+            self.done = true;
+            return Ok(());
+        };
+        let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
+        for (i, buffer) in [
+            (0, &mut self.commune),
+            (1, &mut self.date),
+            (3, &mut self.counts),
+            (4, &mut self.recorded_by),
+        ] {
+            buffer.clear();
+            buffer.push_str(text(i).map_err(unavailable)?);
+        }
+        self.version = row.get(2).map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Moves to the version `(commune, date, version)`, past every row
+    /// before it; whether it is there.
+    fn find(&mut self, commune: &str, date: &str, version: i64) -> Result<bool> {
+        let wanted = (commune, date, version);
+        while !self.done && (self.commune.as_str(), self.date.as_str(), self.version) < wanted {
+            self.advance()?;
+        }
+        Ok(!self.done && (self.commune.as_str(), self.date.as_str(), self.version) == wanted)
     }
 }
