@@ -538,33 +538,6 @@ impl SqliteStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::counts_in_order;
-
-    #[test]
-    fn counts_are_read_in_the_order_of_the_settings() {
-        let keys: Vec<String> = ["hopital", "ehpad", "domicile"].map(String::from).to_vec();
-        assert_eq!(
-            counts_in_order(r#"{"domicile":3,"ehpad":0,"hopital":12,"autre":1}"#, &keys),
-            Some(vec![12, 0, 3])
-        );
-        assert_eq!(counts_in_order("{}", &keys), Some(vec![0, 0, 0]));
-        assert_eq!(
-            counts_in_order(r#"{"ho\u0070ital":2}"#, &keys),
-            Some(vec![2, 0, 0])
-        );
-        for bad in [
-            r#"{"hopital":-1}"#,
-            r#"{"hopital":"2"}"#,
-            "[1,2]",
-            r#"{"hopital"}"#,
-        ] {
-            assert_eq!(counts_in_order(bad, &keys), None, "{bad}");
-        }
-    }
-}
-
 /// `report_versions` read in key order, one row at a time, its text kept in
 /// buffers reused from row to row: the versions side of
 /// [`Reports::current_tallies`]'s merge join.
@@ -621,5 +594,32 @@ impl<'s> VersionCursor<'s> {
             self.advance()?;
         }
         Ok(!self.done && (self.commune.as_str(), self.date.as_str(), self.version) == wanted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counts_in_order;
+
+    #[test]
+    fn counts_are_read_in_the_order_of_the_settings() {
+        let keys: Vec<String> = ["hopital", "ehpad", "domicile"].map(String::from).to_vec();
+        assert_eq!(
+            counts_in_order(r#"{"domicile":3,"ehpad":0,"hopital":12,"autre":1}"#, &keys),
+            Some(vec![12, 0, 3])
+        );
+        assert_eq!(counts_in_order("{}", &keys), Some(vec![0, 0, 0]));
+        assert_eq!(
+            counts_in_order(r#"{"ho\u0070ital":2}"#, &keys),
+            Some(vec![2, 0, 0])
+        );
+        for bad in [
+            r#"{"hopital":-1}"#,
+            r#"{"hopital":"2"}"#,
+            "[1,2]",
+            r#"{"hopital"}"#,
+        ] {
+            assert_eq!(counts_in_order(bad, &keys), None, "{bad}");
+        }
     }
 }
