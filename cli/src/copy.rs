@@ -141,8 +141,8 @@ async fn missing(
         .find(|r| by_key.get(&(r.date, r.version)) != Some(r))
     {
         bail!(
-            "the target holds a declaration of {} for {} (version {}) that the source does not: \
-             it is not a resumption of this copy, and nothing was copied",
+            "la cible contient une déclaration de {} pour le {} (version {}) que la source n'a \
+             pas : ce n'est pas la reprise de cette copie, et rien n'a été copié",
             foreign.commune,
             foreign.date,
             foreign.version
@@ -179,7 +179,7 @@ pub async fn left_out(
 async fn write(to: &dyn Store, departement: &str, versions: Vec<Report>) -> anyhow::Result<()> {
     decompte_store::ledger::restore(to, &versions, BATCH)
         .await
-        .with_context(|| format!("copying the declarations of {departement}"))
+        .with_context(|| format!("copie des déclarations du département {departement}"))
 }
 
 /// Copies what `from` holds for `scope` into `to`, telling `progress` what
@@ -204,8 +204,8 @@ pub async fn copy(
         .find(|c| !known.contains(c.id.as_str()))
     {
         bail!(
-            "the target holds the access code {} that the source does not: it is not a \
-             resumption of this copy, and nothing was copied",
+            "la cible contient le code d'accès {} que la source n'a pas : ce n'est pas la \
+             reprise de cette copie, et rien n'a été copié",
             foreign.id
         );
     }
@@ -334,8 +334,8 @@ async fn verify(from: &dyn Store, to: &dyn Store, departement: &str) -> anyhow::
     let ((count, a), (target_count, b)) = (source.finish(), target.finish());
     if count != target_count || a != b {
         bail!(
-            "{departement}: {count} version(s) in the source, {target_count} in the target, \
-             checksums {a} and {b}: the copy differs"
+            "{departement} : {count} version(s) dans la source, {target_count} dans la cible, \
+             sommes de contrôle {a} et {b} : la copie diffère"
         );
     }
     Ok(Checked {

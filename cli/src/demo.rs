@@ -61,7 +61,7 @@ pub fn hospital_series() -> anyhow::Result<Vec<(NaiveDate, u32)>> {
                 .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
             let deaths = fields.get(4).and_then(|n| n.trim().parse().ok());
             date.zip(deaths)
-                .with_context(|| format!("bad line in the SpF series: {line}"))
+                .with_context(|| format!("ligne erronée dans la série de SpF : {line}"))
         })
         .collect()
 }

@@ -48,7 +48,7 @@ pub async fn open_store_at(
 ) -> anyhow::Result<Arc<dyn Store>> {
     let sqlite = |database: &std::path::Path| -> anyhow::Result<Arc<dyn Store>> {
         let store = SqliteStore::open(database)
-            .with_context(|| format!("cannot open the database {}", database.display()))?;
+            .with_context(|| format!("impossible d'ouvrir la base {}", database.display()))?;
         Ok(Arc::new(store))
     };
     match address {
@@ -64,7 +64,7 @@ pub async fn open_store_at(
         StoreAddress::Postgres(url) => {
             let store = decompte_store::PostgresStore::connect(url.expose())
                 .await
-                .with_context(|| format!("cannot open the database {}", url.redacted()))?;
+                .with_context(|| format!("impossible d'ouvrir la base {}", url.redacted()))?;
             Ok(Arc::new(store))
         }
         #[cfg(not(feature = "postgres"))]
@@ -148,7 +148,7 @@ impl LocalApp {
     ) -> anyhow::Result<Self> {
         create_private_dir(&options.data_dir).with_context(|| {
             format!(
-                "cannot create the data directory {}",
+                "impossible de créer le dossier de données {}",
                 options.data_dir.display()
             )
         })?;
@@ -522,9 +522,9 @@ async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
         .await
         .with_context(|| {
             format!(
-            "cannot listen on {listen}: is another program using this port? Choose another with \
-            --listen"
-        )
+                "impossible d'écouter sur {listen} : un autre programme utilise-t-il ce port ? \
+            Choisissez-en un autre avec --listen"
+            )
         })
 }
 

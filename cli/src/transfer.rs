@@ -51,7 +51,7 @@ fn shape(headers: &csv::StringRecord, rules: &Rules) -> anyhow::Result<Shape> {
     let expected_wide = wide.trim_end();
     if names.len() < 4 || names[..3] != ["date", "code_commune", "nom_commune"] {
         bail!(
-            "the header must be `{expected_wide}` (found `{}`)",
+            "l'en-tête doit être `{expected_wide}` (trouvé : `{}`)",
             names.join(",")
         );
     }
@@ -66,7 +66,7 @@ fn shape(headers: &csv::StringRecord, rules: &Rules) -> anyhow::Result<Shape> {
             columns.push(Some(name.to_owned()));
         } else {
             bail!(
-                "unknown column `{name}`: the header must be `{expected_wide}` (settings: {})",
+                "colonne inconnue `{name}` : l'en-tête doit être `{expected_wide}` (lieux : {})",
                 rules.settings.keys().collect::<Vec<_>>().join(", ")
             );
         }
@@ -177,7 +177,7 @@ impl Problems {
         self.shown.sort_by_key(|(line, _)| *line);
         let listed: Vec<String> = self.shown.into_iter().map(|(_, p)| p).collect();
         bail!(
-            "{} problem(s), nothing imported:\n{}{}",
+            "{} problème(s), rien n'est importé :\n{}{}",
             self.count,
             listed.join("\n"),
             if self.count > listed.len() {
@@ -212,8 +212,9 @@ pub fn check_file(
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Checked> {
-    let open =
-        || std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()));
+    let open = || {
+        std::fs::File::open(path).with_context(|| format!("impossible d'ouvrir {}", path.display()))
+    };
     let size = open()?.metadata().map(|m| m.len()).unwrap_or(0);
     if size >= HALVES_FROM && std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
         if let Some(checked) = check_halves(&open, size, scope, rules, now)? {
@@ -267,9 +268,10 @@ fn check_halves(
     };
     // The second half's lines and ranks follow the first's.
     let (lines, ranks, places) = (
-        u32::try_from(first.rows).context("the file is too long to import at once, split it")?,
+        u32::try_from(first.rows)
+            .context("le fichier est trop long pour être importé en une fois : découpez-le")?,
         u32::try_from(first.checked.entries.len())
-            .context("the file is too long to import at once, split it")?,
+            .context("le fichier est trop long pour être importé en une fois : découpez-le")?,
         first.checked.counts.len(),
     );
     let Half { checked, .. } = second;
@@ -280,11 +282,11 @@ fn check_halves(
             line: entry
                 .line
                 .checked_add(lines)
-                .context("the file is too long to import at once, split it")?,
+                .context("le fichier est trop long pour être importé en une fois : découpez-le")?,
             rank: entry
                 .rank
                 .checked_add(ranks)
-                .context("the file is too long to import at once, split it")?,
+                .context("le fichier est trop long pour être importé en une fois : découpez-le")?,
         });
     }
     first.checked.counts.extend_from_slice(&checked.counts);
@@ -410,7 +412,7 @@ fn read_items(
                         problems.note(
                             line,
                             format!(
-                                "line {line} ({}, {}): {} — {}",
+                                "ligne {line} ({}, {}) : {} — {}",
                                 draft.commune.as_deref().unwrap_or(""),
                                 draft.date.as_deref().unwrap_or(""),
                                 error.field,
@@ -423,7 +425,7 @@ fn read_items(
                     let (Ok(line), Ok(rank)) =
                         (u32::try_from(line), u32::try_from(checked.entries.len()))
                     else {
-                        bail!("line {line}: the file is too long to import at once, split it");
+                        bail!("ligne {line} : le fichier est trop long pour être importé en une fois : découpez-le");
                     };
                     checked.entries.push(Entry {
                         key: key(&valid.commune, valid.date),
@@ -458,7 +460,7 @@ fn sorted(mut checked: Checked, mut problems: Problems) -> anyhow::Result<Checke
             let line = pair[1].line as usize;
             problems.note(
                 line,
-                format!("line {line}: {commune} on {date} appears twice in the file"),
+                format!("ligne {line} : {commune} le {date} figure deux fois dans le fichier"),
             );
         }
     }
@@ -529,32 +531,32 @@ pub async fn import(
                     }
                 }
                 Err((_, RecordError::Store(StoreError::Partial { error, .. }))) if atomic => {
-                    bail!("{error}: nothing imported")
+                    bail!("{error} : rien n'est importé")
                 }
                 Err((written, RecordError::Store(StoreError::Partial { error, .. }))) => bail!(
-                    "{} declaration(s) written (the first ones by commune and day), then: \
-                        {error}. Run the same import again: what is already written is recognised \
-                        as unchanged",
+                    "{} déclaration(s) écrite(s) (les premières par commune et par jour), puis : \
+                        {error}. Relancez le même import : ce qui est déjà écrit sera reconnu comme \
+                        inchangé",
                     done + written
                 ),
                 Err((index, error)) => {
                     let line = lines.get(index).copied().unwrap_or(0);
                     let changed = matches!(error, RecordError::Conflict { .. });
                     let what = if changed {
-                        "the declaration changed during the import".to_owned()
+                        "la déclaration a changé pendant l'import".to_owned()
                     } else {
                         error.to_string()
                     };
                     if atomic {
                         bail!(
-                            "line {line}: {what}; nothing imported{}",
-                            if changed { ", run it again" } else { "" }
+                            "ligne {line} : {what} ; rien n'est importé{}",
+                            if changed { ", relancez l'import" } else { "" }
                         )
                     }
                     bail!(
-                        "line {line}: {what}; {done} declaration(s) before it (by commune and \
-                         day) are imported{}",
-                        if changed { ", run it again" } else { "" }
+                        "ligne {line} : {what} ; les {done} déclaration(s) qui la précèdent (par \
+                         commune et par jour) sont importées{}",
+                        if changed { ", relancez l'import" } else { "" }
                     )
                 }
             }
@@ -568,7 +570,9 @@ pub async fn import(
     let ended = ledger.end_bulk(written.is_ok()).await;
     written?;
     ended?;
-    checker.await.context("the batch checker stopped")?;
+    checker
+        .await
+        .context("la vérification des lots s'est arrêtée")?;
     Ok(summary)
 }
 
@@ -620,7 +624,7 @@ impl<R: Read> Groups<R> {
             .from_reader(input);
         let headers = reader
             .headers()
-            .context("cannot read the CSV header")?
+            .context("impossible de lire l'en-tête du CSV")?
             .clone();
         Ok(Self {
             shape: shape(&headers, rules)?,
@@ -643,7 +647,7 @@ impl<R: Read> Groups<R> {
         if !self
             .reader
             .read_record(&mut self.record)
-            .with_context(|| format!("line {line}: unreadable CSV"))?
+            .with_context(|| format!("ligne {line} : CSV illisible"))?
         {
             return Ok(Next::End);
         }
@@ -651,7 +655,7 @@ impl<R: Read> Groups<R> {
         let (Some(date), Some(commune)) = (record.get(0), record.get(1)) else {
             return Ok(Next::Problem(
                 line,
-                format!("line {line}: {} fields expected", self.width),
+                format!("ligne {line} : {} champs attendus", self.width),
             ));
         };
         // Text cells were made safe for spreadsheets on export: read them back as typed.
@@ -665,7 +669,7 @@ impl<R: Read> Groups<R> {
                 _ => {
                     return Ok(Next::Problem(
                         line,
-                        format!("line {line}: 5 fields expected"),
+                        format!("ligne {line} : 5 champs attendus"),
                     ))
                 }
             },
@@ -674,7 +678,7 @@ impl<R: Read> Groups<R> {
                     return Ok(Next::Problem(
                         line,
                         format!(
-                            "line {line}: {} fields expected, {} found",
+                            "ligne {line} : {} champs attendus, {} trouvés",
                             self.width,
                             record.len()
                         ),
@@ -701,8 +705,8 @@ impl<R: Read> Groups<R> {
                             return Ok(Next::Problem(
                                 line,
                                 format!(
-                                    "line {line}: setting `{}` appears twice for {commune} on \
-                                     {date}",
+                                    "ligne {line} : le lieu `{}` figure deux fois pour {commune} \
+                                     le {date}",
                                     cell.key()
                                 ),
                             ));
@@ -912,16 +916,16 @@ mod tests {
             .expect("refused")
             .to_string();
         assert!(
-            refused.starts_with("27 problem(s), nothing imported:\n"),
+            refused.starts_with("27 problème(s), rien n'est importé :\n"),
             "{refused}"
         );
         let lines: Vec<&str> = refused.lines().skip(1).collect();
-        assert!(lines[0].starts_with("line 3 ("), "{refused}");
+        assert!(lines[0].starts_with("ligne 3 ("), "{refused}");
         assert_eq!(
             lines[1],
-            "line 4: 56260 on 2020-04-01 appears twice in the file"
+            "ligne 4 : 56260 le 2020-04-01 figure deux fois dans le fichier"
         );
-        assert!(lines[2].starts_with("line 5 ("), "{refused}");
+        assert!(lines[2].starts_with("ligne 5 ("), "{refused}");
         assert_eq!(lines.len(), 21, "{refused}");
         assert_eq!(lines[20], "…");
     }
@@ -985,7 +989,7 @@ mod tests {
                 .expect("refused whole")
                 .to_string();
             let split = halves(&twice).err().expect("refused in halves").to_string();
-            assert!(whole.contains("appears twice"), "{whole}");
+            assert!(whole.contains("figure deux fois"), "{whole}");
             assert_eq!(split, whole);
         }
         let quoted = format!("{wide}2020-03-29,56260,\"Vannes\",0,0,0,0,0,0\n");

@@ -94,7 +94,7 @@ fn credentials_are_issued_listed_and_revoked_without_storing_the_code() {
         ],
     );
     assert!(!wrong.status.success());
-    assert_stderr(&wrong, "not in scope");
+    assert_stderr(&wrong, "n'est pas dans le périmètre");
     let missing = decompte(dir.path(), &["credentials", "issue", "--role", "commune"]);
     assert_stderr(&missing, "--commune");
 }
@@ -126,10 +126,16 @@ fn prefecture_codes_are_scoped_to_departements_and_the_ministry_has_its_own() {
 
     let outside = issue(&["--role", "prefecture", "--scope", "35"]);
     assert!(!outside.status.success());
-    assert_stderr(&outside, "département 35 is not one of this deployment's");
+    assert_stderr(
+        &outside,
+        "le département 35 n'est pas servi par ce déploiement",
+    );
     let misplaced = issue(&["--role", "commune", "--commune", "56260", "--scope", "56"]);
     assert!(!misplaced.status.success());
-    assert_stderr(&misplaced, "départements are for a prefecture code only");
+    assert_stderr(
+        &misplaced,
+        "les départements ne valent que pour un code de préfecture",
+    );
     let listed = stdout(&decompte(
         dir.path(),
         &["--departements", "56,29,974", "credentials", "list"],
@@ -179,7 +185,7 @@ fn import_export_and_publish_round_trip() {
     .expect("write csv");
     let refused = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
     assert!(!refused.status.success());
-    assert_stderr(&refused, "nothing imported");
+    assert_stderr(&refused, "rien n'est importé");
     assert_eq!(stdout(&decompte(dir.path(), &["export"])), lower);
     // The same commune and day twice, even far apart, is refused.
     std::fs::write(
@@ -193,7 +199,7 @@ fn import_export_and_publish_round_trip() {
     assert!(!twice.status.success());
     assert_stderr(
         &twice,
-        "line 4: 56260 on 2020-04-01 appears twice in the file",
+        "ligne 4 : 56260 le 2020-04-01 figure deux fois dans le fichier",
     );
     assert_eq!(stdout(&decompte(dir.path(), &["export"])), lower);
     // A column that is no setting is refused, saying which.
@@ -204,7 +210,7 @@ fn import_export_and_publish_round_trip() {
     .expect("write csv");
     let unknown = decompte(dir.path(), &["import", csv.to_str().expect("path")]);
     assert!(!unknown.status.success());
-    assert_stderr(&unknown, "unknown column `cimetiere`");
+    assert_stderr(&unknown, "colonne inconnue `cimetiere`");
 
     let publish = decompte(dir.path(), &["publish"]);
     assert!(publish.status.success(), "{}", stderr(&publish));
@@ -277,7 +283,7 @@ fn the_demonstration_stays_away_from_production() {
     let dir = tempfile::tempdir().expect("tempdir");
     let exposed = decompte(dir.path(), &["serve", "--demo", "--listen", "0.0.0.0:0"]);
     assert!(!exposed.status.success());
-    assert_stderr(&exposed, "loopback only");
+    assert_stderr(&exposed, "boucle locale");
 
     let csv = dir.path().join("in.csv");
     let text = "date,code_commune,nom_commune,hopital,ehpad,esms,domicile,autre,total\n\
@@ -289,7 +295,7 @@ fn the_demonstration_stays_away_from_production() {
     assert!(!demo.status.success());
     assert_stderr(
         &demo,
-        "refuses a store that holds reports other than demonstration ones",
+        "refuse une base qui contient d'autres déclarations que celles de démonstration",
     );
     assert_eq!(stdout(&decompte(dir.path(), &["export"])), text);
 }
@@ -526,7 +532,7 @@ fn supervisor_codes_expire_can_be_enrolled_at_issue_and_communes_issued_at_once(
     assert!(!mayor.status.success());
     assert_stderr(
         &mayor,
-        "--second-factor is for --role prefecture or national only",
+        "--second-factor ne vaut que pour --role prefecture ou national",
     );
     // A commune code never ends unless asked, and lasts at least a day.
     let over = issue(&[
@@ -538,13 +544,13 @@ fn supervisor_codes_expire_can_be_enrolled_at_issue_and_communes_issued_at_once(
         "0",
     ]);
     assert!(!over.status.success());
-    assert_stderr(&over, "give at least 1 day: check --expires-in-days");
+    assert_stderr(&over, "donnez au moins 1 jour : vérifiez --expires-in-days");
     // A refusal names the option to look at again.
     let elsewhere = issue(&["--role", "commune", "--commune", "29019"]);
     assert!(!elsewhere.status.success());
     assert_stderr(
         &elsewhere,
-        "check --commune, or the deployment's --departements",
+        "vérifiez --commune, ou les --departements du déploiement",
     );
     // Every commune at once, one JSON line each.
     let all = issue(&["--role", "commune", "--every-commune", "--json"]);
@@ -692,7 +698,7 @@ fn access_letters_give_each_mairie_its_code_once() {
         ],
     );
     assert!(!nowhere.status.success());
-    assert_stderr(&nowhere, "--letters needs --public-url");
+    assert_stderr(&nowhere, "--letters demande --public-url");
 }
 
 #[test]
@@ -731,7 +737,7 @@ fn the_morning_report_is_written_as_a_pdf_and_says_what_is_missing() {
     // Nothing asked, or nobody to send to: said, in a failure.
     let nothing = decompte(dir.path(), &["report"]);
     assert!(!nothing.status.success());
-    assert_stderr(&nothing, "--pdf FILE, --send");
+    assert_stderr(&nothing, "--pdf FICHIER, --send");
     let nobody = decompte(dir.path(), &["report", "--send"]);
     assert!(!nobody.status.success());
     assert_stderr(&nobody, "--report-to");
@@ -812,7 +818,7 @@ fn a_copy_leaves_no_departement_behind() {
     assert!(!refused.status.success());
     let said = stderr(&refused);
     assert!(said.contains("départements 29"), "{said}");
-    assert!(said.contains("Nothing was copied"), "{said}");
+    assert!(said.contains("Rien n'a été copié"), "{said}");
 
     let copied = decompte(
         dir.path(),

@@ -70,21 +70,23 @@ impl Issue {
 /// Why a code is not issued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("a commune code needs the commune's INSEE code (for example 56260)")]
+    #[error("un code de mairie demande le code INSEE de la commune (par exemple 56260)")]
     NoCommune,
-    #[error("commune {0} is not in scope ({1})")]
+    #[error("la commune {0} n'est pas dans le périmètre ({1})")]
     CommuneOutOfReach(String, String),
-    #[error("département {0} is not one of this deployment's ({1})")]
+    #[error("le département {0} n'est pas servi par ce déploiement ({1})")]
     DepartementOutOfReach(String, String),
-    #[error("a {0} code takes no commune: it covers every commune in its scope")]
+    #[error(
+        "un code `{0}` ne prend pas de commune : il vaut pour toutes les communes de son périmètre"
+    )]
     CommuneForSupervisor(Role),
-    #[error("départements are for a prefecture code only")]
+    #[error("les départements ne valent que pour un code de préfecture")]
     DepartementsNotForRole,
-    #[error("a {issuer} code cannot issue a {role} code")]
+    #[error("un code `{issuer}` ne peut pas créer de code `{role}`")]
     NotPermitted { issuer: Role, role: Role },
-    #[error("the validity of {0} days is too long")]
+    #[error("une validité de {0} jours est trop longue")]
     TooLong(u64),
-    #[error("a code valid for 0 days would be over when issued: give at least 1 day")]
+    #[error("un code valable 0 jour serait expiré dès sa création : donnez au moins 1 jour")]
     NoDays,
 }
 

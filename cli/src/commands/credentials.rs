@@ -116,7 +116,7 @@ async fn issue(options: &Options, app: &LocalApp, args: IssueArgs) -> anyhow::Re
     let scope = &app.state.config.scope;
     if let Some(path) = letters {
         if !matches!(role, RoleArg::Commune) || (commune.is_none() && !every_commune) {
-            bail!("--letters goes with --role commune and --every-commune or --commune CODE");
+            bail!("--letters va avec --role commune et --every-commune ou --commune CODE");
         }
         return write_letters(
             options,
@@ -130,13 +130,13 @@ async fn issue(options: &Options, app: &LocalApp, args: IssueArgs) -> anyhow::Re
     }
     if every_commune {
         if !matches!(role, RoleArg::Commune) {
-            bail!("--every-commune is for --role commune only");
+            bail!("--every-commune ne vaut que pour --role commune");
         }
         return issue_every_commune(app, expires_in_days, json).await;
     }
     let role = role.role();
     if second_factor && !role.is_supervisor() {
-        bail!("--second-factor is for --role prefecture or national only");
+        bail!("--second-factor ne vaut que pour --role prefecture ou national");
     }
     let now = app.state.now();
     let request = issuance::Request {
@@ -153,7 +153,7 @@ async fn issue(options: &Options, app: &LocalApp, args: IssueArgs) -> anyhow::Re
         options.supervisor_code_days,
         now,
     )
-    .map_err(|refusal| anyhow::anyhow!("{refusal}: {}", what_to_check(&refusal)))?;
+    .map_err(|refusal| anyhow::anyhow!("{refusal} : {}", what_to_check(&refusal)))?;
     let (credential, code) = issue_credential(store, new, None, now).await?;
     let enrolled = match second_factor {
         true => Some(enrol_now(store, &credential.id, now).await?),
@@ -250,7 +250,9 @@ async fn revoke(app: &LocalApp, id: &str, cascade: bool) -> anyhow::Result<()> {
         }
         Ok(())
     } else {
-        bail!("no active access code with id `{id}`: see `decompte credentials list`")
+        bail!(
+            "aucun code d'accès actif n'a l'identifiant `{id}` : voyez `decompte credentials list`"
+        )
     }
 }
 
@@ -306,7 +308,7 @@ async fn write_letters(
     let app_url = options
         .public_url
         .clone()
-        .context("--letters needs --public-url (DECOMPTE_PUBLIC_URL): the address the letters give the mairies")?;
+        .context("--letters demande --public-url (DECOMPTE_PUBLIC_URL) : l'adresse que les lettres donnent aux mairies")?;
     let now = app.state.now();
     let active: Vec<decompte_store::Credential> = store
         .credentials()
@@ -318,7 +320,10 @@ async fn write_letters(
         Some(text) => {
             let code = CommuneCode::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?;
             let found = config.scope.get(&code).with_context(|| {
-                format!("commune {code} is not in scope ({})", config.scope.label())
+                format!(
+                    "la commune {code} n'est pas dans le périmètre ({})",
+                    config.scope.label()
+                )
             })?;
             // A new letter replaces the commune's previous codes.
             for old in active.iter().filter(|c| c.commune.as_ref() == Some(&code)) {
@@ -334,7 +339,7 @@ async fn write_letters(
                 .filter(|d| !d.is_empty())
                 .collect();
             if let Some(unknown) = wanted.iter().find(|d| !config.scope.has_departement(d)) {
-                bail!("département {unknown} is not one of this deployment's: check --scope");
+                bail!("le département {unknown} n'est pas servi par ce déploiement : vérifiez --scope");
             }
             config
                 .scope
@@ -374,7 +379,7 @@ async fn write_letters(
             .truncate(true)
             .mode(0o600)
             .open(path)
-            .with_context(|| format!("cannot write {}", path.display()))?
+            .with_context(|| format!("impossible d'écrire {}", path.display()))?
     };
     file.write_all(&decompte::letters::pdf(&issued, &sender))?;
     tracing::info!(
@@ -435,7 +440,7 @@ async fn enrol_now(
             .confirm_second_factor(id, &secret, 0, &hashes, now)
             .await?;
     if !enrolled {
-        bail!("the second factor of {id} could not be enrolled");
+        bail!("le second facteur de {id} n'a pas pu être enregistré");
     }
     tracing::info!(event = "second_factor_enrolled", credential = %id, by = "command line", "second factor enrolled at issue");
     Ok((secret, recovery))
@@ -444,11 +449,15 @@ async fn enrol_now(
 /// The options a refused issuance asks to look at again.
 fn what_to_check(refusal: &Refusal) -> &'static str {
     match refusal {
-        Refusal::TooLong(_) | Refusal::NoDays => "check --expires-in-days",
-        Refusal::NotPermitted { .. } => "check --role",
-        Refusal::NoCommune | Refusal::CommuneForSupervisor(_) => "check --commune and --role",
-        Refusal::CommuneOutOfReach(..) => "check --commune, or the deployment's --departements",
-        Refusal::DepartementOutOfReach(..) => "check --scope, or the deployment's --departements",
-        Refusal::DepartementsNotForRole => "check --scope and --role",
+        Refusal::TooLong(_) | Refusal::NoDays => "vérifiez --expires-in-days",
+        Refusal::NotPermitted { .. } => "vérifiez --role",
+        Refusal::NoCommune | Refusal::CommuneForSupervisor(_) => "vérifiez --commune et --role",
+        Refusal::CommuneOutOfReach(..) => {
+            "vérifiez --commune, ou les --departements du déploiement"
+        }
+        Refusal::DepartementOutOfReach(..) => {
+            "vérifiez --scope, ou les --departements du déploiement"
+        }
+        Refusal::DepartementsNotForRole => "vérifiez --scope et --role",
     }
 }

@@ -48,7 +48,7 @@ pub async fn export(options: &Options, output: Option<PathBuf>) -> anyhow::Resul
     let rows = match output {
         Some(path) => {
             let file = std::fs::File::create(&path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
+                .with_context(|| format!("impossible de créer {}", path.display()))?;
             transfer::export(
                 app.store.as_ref(),
                 &config.scope,

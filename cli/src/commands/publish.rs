@@ -8,9 +8,9 @@ pub async fn run(options: &Options, changes: bool) -> anyhow::Result<()> {
     // Held until the end: no replica publishes meanwhile.
     let Some(_lease) = app.take_lease().await? else {
         bail!(
-            "a running `decompte serve` on this store publishes the site: ask it with \
-            « Republier » on the prefecture page (or POST /api/v1/publications), or \
-            stop the replicas first"
+            "un `decompte serve` en marche sur cette base publie le site : demandez-lui de \
+            le faire avec « Republier » sur la page préfecture (ou POST /api/v1/publications), \
+            ou arrêtez d'abord les réplicas"
         );
     };
     let target = match &options.site {

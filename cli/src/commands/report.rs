@@ -26,7 +26,7 @@ pub async fn run(options: &Options, ask: Ask) -> anyhow::Result<()> {
     let now = app.state.now();
     let date = date.unwrap_or_else(|| config.scope.today(now) - chrono::Duration::days(1));
     if pdf.is_none() && !send {
-        bail!("say what to do with the report: --pdf FILE, --send, or both");
+        bail!("dites que faire du point de situation : --pdf FICHIER, --send, ou les deux");
     }
     if let Some(path) = pdf {
         let departement = match departement {
@@ -35,12 +35,12 @@ pub async fn run(options: &Options, ask: Ask) -> anyhow::Result<()> {
                 .scope
                 .departement_codes()
                 .next()
-                .context("no département served")?
+                .context("aucun département servi")?
                 .to_owned(),
         };
         if config.scope.departement_name(&departement).is_none() {
             bail!(
-                "département {departement} is not served ({})",
+                "le département {departement} n'est pas servi ({})",
                 config.scope.label()
             );
         }
@@ -54,7 +54,7 @@ pub async fn run(options: &Options, ask: Ask) -> anyhow::Result<()> {
         )
         .await?;
         std::fs::write(&path, report.pdf(&config.publisher, &config.crisis))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            .with_context(|| format!("impossible d'écrire {}", path.display()))?;
         eprintln!(
             "Point de situation du {} écrit dans {}.",
             report.date_fr,
@@ -63,7 +63,7 @@ pub async fn run(options: &Options, ask: Ask) -> anyhow::Result<()> {
     }
     if send {
         if config.report_recipients.is_empty() {
-            bail!("--send needs --report-to (DECOMPTE_REPORT_TO): nobody to send the report to");
+            bail!("--send demande --report-to (DECOMPTE_REPORT_TO) : personne à qui envoyer le point de situation");
         }
         let sent = decompte_app::report::send_morning_reports(&app.state, date, None, now).await?;
         eprintln!(

@@ -19,8 +19,8 @@ pub async fn run(options: &mut Options, listen: SocketAddr, demo: bool) -> anyho
     }
     if demo && !listen.ip().is_loopback() {
         bail!(
-            "--demo serves invented figures and prints access codes: it listens on loopback only \
-            (127.0.0.1 or ::1), not on {listen}"
+            "--demo sert des chiffres inventés et affiche des codes d'accès : il n'écoute que sur \
+            la boucle locale (127.0.0.1 ou ::1), pas sur {listen}"
         );
     }
     if options.public_url.is_none() && listen.ip().is_loopback() {
@@ -113,9 +113,9 @@ async fn seed_demo(app: &LocalApp) -> anyhow::Result<Vec<(String, String)>> {
     let mut codes = Vec::new();
     if demo::holds_real_reports(app.store.as_ref()).await? {
         bail!(
-            "--demo refuses a store that holds reports other than demonstration ones: it \
-            would mix invented figures with real ones. Use another --data-dir (or --store) for \
-            the demonstration"
+            "--demo refuse une base qui contient d'autres déclarations que celles de \
+            démonstration : il mêlerait des chiffres inventés aux vrais. Donnez un autre \
+            --data-dir (ou --store) à la démonstration"
         );
     }
     eprintln!("Données de démonstration : préparation …");
@@ -141,7 +141,7 @@ async fn seed_demo(app: &LocalApp) -> anyhow::Result<Vec<(String, String)>> {
         .filter_map(|c| CommuneCode::parse(c).ok())
         .find(|c| config.scope.contains(c))
         .or_else(|| config.scope.communes().next().map(|c| c.code.clone()))
-        .context("the scope has no commune")?;
+        .context("le périmètre ne compte aucune commune")?;
     let name = config
         .scope
         .get(&mayor_commune)

@@ -37,7 +37,7 @@ async fn copy(options: &Options, from: &str, to: &str) -> anyhow::Result<()> {
     let from: decompte_config::StoreAddress = from.parse().context("--from")?;
     let to: decompte_config::StoreAddress = to.parse().context("--to")?;
     if from == to {
-        bail!("the source and the target are the same store: {from}");
+        bail!("la source et la cible sont la même base : {from}");
     }
     let source = decompte::open_store_at(options, &from).await?;
     let target = decompte::open_store_at(options, &to).await?;
@@ -48,9 +48,9 @@ async fn copy(options: &Options, from: &str, to: &str) -> anyhow::Result<()> {
         decompte::copy::left_out(source.as_ref(), &scope, &decompte_config::referential()?).await?;
     if !behind.is_empty() {
         bail!(
-            "the source holds declarations of départements {} that --departements ({}) leaves \
-             out: name every département to copy in --departements (or DECOMPTE_DEPARTEMENTS), \
-             or they stay behind. Nothing was copied",
+            "la source contient des déclarations des départements {} que --departements ({}) \
+             laisse de côté : nommez chaque département à copier dans --departements (ou \
+             DECOMPTE_DEPARTEMENTS), sinon ils resteraient en arrière. Rien n'a été copié",
             behind.join(", "),
             options.departements.join(",")
         );
@@ -114,8 +114,8 @@ async fn dynamodb_init(
 #[cfg(not(feature = "aws"))]
 async fn dynamodb_init(_: &Options, _: &decompte_config::TableAddress) -> anyhow::Result<()> {
     bail!(
-        "`store init` creates a DynamoDB table, and this decompte was built without AWS support: \
-        build it with `cargo build --release -p decompte --features aws`"
+        "`store init` crée une table DynamoDB, et ce decompte a été construit sans AWS : \
+        construisez-le avec `cargo build --release -p decompte --features aws`"
     )
 }
 
@@ -124,7 +124,7 @@ async fn postgres_init(url: &decompte_config::PostgresUrl) -> anyhow::Result<()>
     // Opening applies what the schema lacks; a second run finds nothing to do.
     let store = decompte_store::PostgresStore::connect(url.expose())
         .await
-        .with_context(|| format!("cannot open the database {}", url.redacted()))?;
+        .with_context(|| format!("impossible d'ouvrir la base {}", url.redacted()))?;
     store.migrate().await?;
     eprintln!("Base {} : schéma à jour.", url.redacted());
     Ok(())
