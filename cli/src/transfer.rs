@@ -621,6 +621,9 @@ impl<R: Read> Groups<R> {
     fn new(input: R, rules: &Rules) -> anyhow::Result<Self> {
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
+            // A row with too few or too many fields is a problem of its
+            // line, listed with the others, not the end of the reading.
+            .flexible(true)
             .from_reader(input);
         let headers = reader
             .headers()
@@ -652,6 +655,17 @@ impl<R: Read> Groups<R> {
             return Ok(Next::End);
         }
         let record = &self.record;
+        // Every row has the header's fields (5 in the row-per-setting form).
+        if record.len() != self.width {
+            return Ok(Next::Problem(
+                line,
+                format!(
+                    "ligne {line} : {} champs attendus, {} trouvés",
+                    self.width,
+                    record.len()
+                ),
+            ));
+        }
         let (Some(date), Some(commune)) = (record.get(0), record.get(1)) else {
             return Ok(Next::Problem(
                 line,
@@ -669,21 +683,11 @@ impl<R: Read> Groups<R> {
                 _ => {
                     return Ok(Next::Problem(
                         line,
-                        format!("ligne {line} : 5 champs attendus"),
+                        format!("ligne {line} : {} champs attendus", self.width),
                     ))
                 }
             },
             Shape::Wide(columns) => {
-                if record.len() != self.width {
-                    return Ok(Next::Problem(
-                        line,
-                        format!(
-                            "ligne {line} : {} champs attendus, {} trouvés",
-                            self.width,
-                            record.len()
-                        ),
-                    ));
-                }
                 cells.extend(
                     columns
                         .iter()
@@ -928,6 +932,36 @@ mod tests {
         assert!(lines[2].starts_with("ligne 5 ("), "{refused}");
         assert_eq!(lines.len(), 21, "{refused}");
         assert_eq!(lines[20], "…");
+    }
+
+    #[test]
+    fn a_row_with_too_few_or_too_many_fields_is_a_problem_of_its_line() {
+        let mut file = String::from(HEADER);
+        file.push_str("2020-04-01,56260,Vannes,0,0,0,0,0\n"); // line 2, one short
+        file.push_str("2020-04-02,56260,Vannes,0,0,0,0,0,0,0\n"); // line 3, one more
+        file.push_str("2020-04-03,56260,Vannes,-1,0,0,0,0,0\n"); // line 4
+        let refused = check(file.as_bytes(), &scope(), &Rules::default(), now())
+            .err()
+            .expect("refused")
+            .to_string();
+        let lines: Vec<&str> = refused.lines().collect();
+        assert_eq!(lines[0], "3 problème(s), rien n'est importé :", "{refused}");
+        assert_eq!(lines[1], "ligne 2 : 9 champs attendus, 8 trouvés");
+        assert_eq!(lines[2], "ligne 3 : 9 champs attendus, 10 trouvés");
+        assert!(lines[3].starts_with("ligne 4 ("), "{refused}");
+        // The same in the row-per-setting form.
+        let long = "date,code_commune,nom_commune,lieu,deces\n\
+                    2020-04-01,56260,Vannes,hopital,1,2\n\
+                    2020-04-01,56260,Vannes,ehpad\n";
+        let refused = check(long.as_bytes(), &scope(), &Rules::default(), now())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert_eq!(
+            refused,
+            "2 problème(s), rien n'est importé :\nligne 2 : 5 champs attendus, 6 trouvés\n\
+             ligne 3 : 5 champs attendus, 4 trouvés"
+        );
     }
 
     /// `check_halves` of a text, written to a file.
