@@ -91,7 +91,7 @@ async fn two_replicas_behind_a_load_balancer_are_one_app() {
         .expect("decompte publish");
     assert!(!refused.status.success());
     let said = String::from_utf8_lossy(&refused.stderr);
-    assert!(said.contains("publishes the site"), "{said}");
+    assert!(said.contains("publie le site"), "{said}");
 
     // A mairie, through the load balancer: the login on one replica, the
     // form on the other, its token accepted by the first.
