@@ -43,6 +43,23 @@ pub(crate) fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>
     text.as_deref().map(parse_ts).transpose()
 }
 
+/// The span of many keys (an import's batch), as text: the first
+/// (commune, day) and the last. A SQL store's `current_of` looks for that
+/// range first, with one descent of its primary key, and probes no key when
+/// it holds none. `None` under 32 keys, where probing them is cheap.
+pub(crate) fn key_span(keys: &[(CommuneCode, NaiveDate)]) -> Option<[String; 4]> {
+    if keys.len() < 32 {
+        return None;
+    }
+    let (low, high) = (keys.iter().min()?, keys.iter().max()?);
+    Some([
+        low.0.to_string(),
+        low.1.to_string(),
+        high.0.to_string(),
+        high.1.to_string(),
+    ])
+}
+
 pub(crate) const REPORT_COLUMNS: &str =
     "v.commune, v.date, v.version, v.counts, v.recorded_at, v.recorded_by, v.source, v.reason, \
     v.warnings";

@@ -566,23 +566,18 @@ impl Reports for PostgresStore {
     /// key is probed. Otherwise each key is probed on its own, whatever the
     /// range holds between them.
     async fn current_of(&self, keys: &[(CommuneCode, NaiveDate)]) -> Result<Vec<Report>> {
-        let (Some(low), Some(high)) = (keys.iter().min(), keys.iter().max()) else {
+        if keys.is_empty() {
             return Ok(Vec::new());
-        };
+        }
         let conn = self.conn().await?;
-        if keys.len() >= COPY_FROM {
+        if let Some(span) = crate::rows::key_span(keys) {
             // In the primary key's order, so that the planner walks it
             // rather than the table, whatever its statistics say.
             let found = conn
                 .query_opt(
                     "SELECT 1 FROM current_reports WHERE (commune, date) >= ($1, $2) \
                      AND (commune, date) <= ($3, $4) ORDER BY commune, date LIMIT 1",
-                    &[
-                        &low.0.as_str(),
-                        &low.1.to_string(),
-                        &high.0.as_str(),
-                        &high.1.to_string(),
-                    ],
+                    &[&span[0], &span[1], &span[2], &span[3]],
                 )
                 .await
                 .map_err(unavailable)?;

@@ -2,10 +2,6 @@
 //! written in one immediate transaction under the version condition.
 use super::*;
 
-/// From how many keys [`Reports::current_of`] first looks for the range
-/// they span.
-const SPAN_FROM: usize = 32;
-
 #[async_trait]
 impl Reports for SqliteStore {
     async fn current_report(
@@ -166,16 +162,7 @@ impl Reports for SqliteStore {
     /// of the primary key they span: when none is in the store, no key is
     /// looked up on its own.
     async fn current_of(&self, keys: &[(CommuneCode, NaiveDate)]) -> Result<Vec<Report>> {
-        let span = (keys.iter().min(), keys.iter().max());
-        let span = match span {
-            (Some(low), Some(high)) if keys.len() >= SPAN_FROM => Some([
-                low.0.to_string(),
-                low.1.to_string(),
-                high.0.to_string(),
-                high.1.to_string(),
-            ]),
-            _ => None,
-        };
+        let span = crate::rows::key_span(keys);
         let keys: Vec<(String, String)> = keys
             .iter()
             .map(|(c, d)| (c.to_string(), d.to_string()))
@@ -185,18 +172,17 @@ impl Reports for SqliteStore {
             // one per lookup (a savepoint: inside a bulk's transaction too).
             let tx = c.savepoint().map_err(unavailable)?;
             let mut raws = Vec::new();
-            let none = match &span {
+            let any_stored = match &span {
                 Some(span) => tx
                     .prepare_cached(
                         "SELECT 1 FROM current_reports WHERE (commune, date) >= (?1, ?2) \
                          AND (commune, date) <= (?3, ?4) LIMIT 1",
                     )
                     .and_then(|mut s| s.exists(params![span[0], span[1], span[2], span[3]]))
-                    .map(|any| !any)
                     .map_err(unavailable)?,
-                None => false,
+                None => true,
             };
-            if !none {
+            if any_stored {
                 let mut statement = tx.prepare(&current_sql()).map_err(unavailable)?;
                 for (commune, date) in &keys {
                     let mut rows = statement
