@@ -669,7 +669,15 @@ async fn a_restarted_server_answers_first_and_publishes_every_page_again() {
         Duration::from_secs(60),
     )
     .await;
-    let log = again.log_text();
+    // The pages are written before the publication ends and says so.
+    let waited = Instant::now();
+    let mut log = again.log_text();
+    while !log.contains("the site is published again after the start")
+        && waited.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        log = again.log_text();
+    }
     let ready = log.find("decompte est prêt").expect("the ready line");
     let published = log
         .find("the site is published again after the start")
