@@ -18,9 +18,38 @@ pub(crate) fn ts(instant: DateTime<Utc>) -> String {
 }
 
 pub(crate) fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
+    if let Some(instant) = parse_stored_ts(text) {
+        return Ok(instant);
+    }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("instant `{text}`: {e}")))
+}
+
+/// An instant as [`ts`] writes it (`2020-04-02T18:00:00.000000Z`), read
+/// without chrono's parser: a publication reads one per report. Any other
+/// form is left to chrono.
+fn parse_stored_ts(text: &str) -> Option<DateTime<Utc>> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 27 || bytes[10] != b'T' || bytes[19] != b'.' || bytes[26] != b'Z' {
+        return None;
+    }
+    let day = parse_day(text.get(..10)?)?;
+    let number = |range: std::ops::Range<usize>| {
+        bytes[range].iter().try_fold(0u32, |n, b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    if bytes[13] != b':' || bytes[16] != b':' {
+        return None;
+    }
+    let time = chrono::NaiveTime::from_hms_micro_opt(
+        number(11..13)?,
+        number(14..16)?,
+        number(17..19)?,
+        number(20..26)?,
+    )?;
+    Some(day.and_time(time).and_utc())
 }
 
 /// A stored day, `YYYY-MM-DD`, read without chrono's format parser: a
@@ -234,6 +263,69 @@ pub(crate) fn counts_in_order(json: &str, keys: &[String]) -> Option<Vec<u32>> {
     Some(counts)
 }
 
+/// Reads stored counts objects in the order of `keys`, as
+/// [`counts_in_order`] does, a publication's worth of them (one per
+/// report): an object written compactly (`{"autre":0,"ehpad":2}`) is read
+/// byte by byte, each key first compared with the one found at its place
+/// in the last object, since a store writes them all alike. Anything else
+/// goes to [`counts_in_order`].
+pub(crate) struct CountsReader<'k> {
+    keys: &'k [String],
+    /// For each place in the last object, the index of its key in `keys`.
+    places: Vec<Option<usize>>,
+}
+
+impl<'k> CountsReader<'k> {
+    pub(crate) fn new(keys: &'k [String]) -> Self {
+        Self {
+            keys,
+            places: Vec::new(),
+        }
+    }
+
+    pub(crate) fn read(&mut self, json: &str) -> Option<Vec<u32>> {
+        self.compact(json)
+            .or_else(|| counts_in_order(json, self.keys))
+    }
+
+    fn compact(&mut self, json: &str) -> Option<Vec<u32>> {
+        let body = json.as_bytes().strip_prefix(b"{")?.strip_suffix(b"}")?;
+        let mut counts = vec![0u32; self.keys.len()];
+        if body.is_empty() {
+            return Some(counts);
+        }
+        for (place, pair) in body.split(|b| *b == b',').enumerate() {
+            let pair = pair.strip_prefix(b"\"")?;
+            let colon = pair.iter().position(|b| *b == b':')?;
+            let key = pair[..colon].strip_suffix(b"\"")?;
+            let digits = &pair[colon + 1..];
+            // Nine digits at most: never more than a u32 holds.
+            if key.contains(&b'\\') || digits.is_empty() || digits.len() > 9 {
+                return None;
+            }
+            let value = digits.iter().try_fold(0u32, |n, b| {
+                b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+            })?;
+            let known = self.places.get(place).copied().flatten();
+            let index = match known {
+                Some(i) if self.keys[i].as_bytes() == key => Some(i),
+                _ => {
+                    let found = self.keys.iter().position(|k| k.as_bytes() == key);
+                    if self.places.len() <= place {
+                        self.places.resize(place + 1, None);
+                    }
+                    self.places[place] = found;
+                    found
+                }
+            };
+            if let Some(i) = index {
+                counts[i] = value;
+            }
+        }
+        Some(counts)
+    }
+}
+
 /// A prefecture's import as stored: its département, its JSON, when and by whom.
 pub(crate) type RawImport = (String, String, String, String);
 
@@ -322,6 +414,69 @@ mod tests {
             "+020-03-01",
         ] {
             assert_eq!(parse_day(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn counts_are_read_in_the_order_of_the_settings() {
+        let keys: Vec<String> = ["hopital", "ehpad", "domicile"].map(String::from).to_vec();
+        let mut reader = CountsReader::new(&keys);
+        for (json, expected) in [
+            (
+                r#"{"domicile":3,"ehpad":0,"hopital":12,"autre":1}"#,
+                Some(vec![12, 0, 3]),
+            ),
+            // The same keys in the same places, then in others.
+            (
+                r#"{"domicile":4,"ehpad":1,"hopital":2,"autre":9}"#,
+                Some(vec![2, 1, 4]),
+            ),
+            (
+                r#"{"hopital":5,"autre":9,"domicile":6}"#,
+                Some(vec![5, 0, 6]),
+            ),
+            (r#"{ "hopital" : 7 , "ehpad": 1 }"#, Some(vec![7, 1, 0])),
+            ("{}", Some(vec![0, 0, 0])),
+            (r#"{"ho\u0070ital":2}"#, Some(vec![2, 0, 0])),
+            (r#"{"hopital":4294967295}"#, Some(vec![u32::MAX, 0, 0])),
+            (r#"{"hopital":4294967296}"#, None),
+            (r#"{"hopital":-1}"#, None),
+            (r#"{"hopital":"2"}"#, None),
+            (r#"{"hopital":}"#, None),
+            ("[1,2]", None),
+            (r#"{"hopital"}"#, None),
+        ] {
+            assert_eq!(counts_in_order(json, &keys), expected, "{json}");
+            assert_eq!(reader.read(json), expected, "{json}");
+        }
+    }
+
+    #[test]
+    fn instants_are_read_as_chrono_reads_them() {
+        for instant in [
+            "2020-04-02T18:00:00.000000Z",
+            "2026-12-07T09:27:00.034877Z",
+            "2024-02-29T23:59:59.999999Z",
+        ] {
+            let expected = DateTime::parse_from_rfc3339(instant).map(|t| t.with_timezone(&Utc));
+            assert_eq!(parse_stored_ts(instant), expected.ok(), "{instant}");
+            assert_eq!(parse_ts(instant).ok(), expected.ok(), "{instant}");
+        }
+        // Other forms are chrono's to read, or to refuse.
+        for instant in [
+            "2020-04-02T18:00:00Z",
+            "2020-04-02T20:00:00.000000+02:00",
+            "2020-04-02T24:00:00.000000Z",
+            "2020-02-30T18:00:00.000000Z",
+        ] {
+            assert_eq!(parse_stored_ts(instant), None, "{instant}");
+            assert_eq!(
+                parse_ts(instant).ok(),
+                DateTime::parse_from_rfc3339(instant)
+                    .map(|t| t.with_timezone(&Utc))
+                    .ok(),
+                "{instant}"
+            );
         }
     }
 }

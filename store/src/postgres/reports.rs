@@ -612,6 +612,7 @@ impl Reports for PostgresStore {
             .await
             .map_err(unavailable)?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("current report: {what}"));
+        let mut counts = CountsReader::new(keys);
         rows.iter()
             .map(|row| {
                 let text = |i: usize| row.try_get::<_, &str>(i).map_err(unavailable);
@@ -619,7 +620,7 @@ impl Reports for PostgresStore {
                     commune: CommuneCode::parse(text(0)?).map_err(|_| corrupt("commune"))?,
                     date: crate::rows::parse_day(text(1)?).ok_or_else(|| corrupt("date"))?,
                     version: uint(row.try_get(2).map_err(unavailable)?)?,
-                    counts: counts_in_order(text(3)?, keys).ok_or_else(|| corrupt("counts"))?,
+                    counts: counts.read(text(3)?).ok_or_else(|| corrupt("counts"))?,
                     recorded_at: parse_ts(text(4)?)?,
                     flagged: row.try_get(5).map_err(unavailable)?,
                 })

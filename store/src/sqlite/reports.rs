@@ -236,6 +236,7 @@ impl Reports for SqliteStore {
             )?;
             let corrupt = |what: &str| StoreError::Corrupt(format!("current report: {what}"));
             let mut tallies = Vec::new();
+            let mut counts = CountsReader::new(&keys);
             while let Some(row) = pointers.next().map_err(unavailable)? {
                 let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
                 let commune = text(0).map_err(unavailable)?;
@@ -248,7 +249,8 @@ impl Reports for SqliteStore {
                     commune: CommuneCode::parse(commune).map_err(|_| corrupt("commune"))?,
                     date: crate::rows::parse_day(date).ok_or_else(|| corrupt("date"))?,
                     version: u32::try_from(version).map_err(|_| corrupt("version"))?,
-                    counts: counts_in_order(&versions.counts, &keys)
+                    counts: counts
+                        .read(&versions.counts)
                         .ok_or_else(|| corrupt("counts"))?,
                     recorded_at: parse_ts(text(3).map_err(unavailable)?)?,
                     flagged: versions.recorded_by == flag,
@@ -580,32 +582,5 @@ impl<'s> VersionCursor<'s> {
             self.advance()?;
         }
         Ok(!self.done && (self.commune.as_str(), self.date.as_str(), self.version) == wanted)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::counts_in_order;
-
-    #[test]
-    fn counts_are_read_in_the_order_of_the_settings() {
-        let keys: Vec<String> = ["hopital", "ehpad", "domicile"].map(String::from).to_vec();
-        assert_eq!(
-            counts_in_order(r#"{"domicile":3,"ehpad":0,"hopital":12,"autre":1}"#, &keys),
-            Some(vec![12, 0, 3])
-        );
-        assert_eq!(counts_in_order("{}", &keys), Some(vec![0, 0, 0]));
-        assert_eq!(
-            counts_in_order(r#"{"ho\u0070ital":2}"#, &keys),
-            Some(vec![2, 0, 0])
-        );
-        for bad in [
-            r#"{"hopital":-1}"#,
-            r#"{"hopital":"2"}"#,
-            "[1,2]",
-            r#"{"hopital"}"#,
-        ] {
-            assert_eq!(counts_in_order(bad, &keys), None, "{bad}");
-        }
     }
 }
