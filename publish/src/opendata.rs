@@ -59,7 +59,11 @@ pub fn csv_body(departement: &DepartementReports<'_>, order: &DayOrder) -> Vec<u
         let mut total = 0u64;
         for count in &day.counts {
             out.push(b',');
-            out.extend_from_slice(number.format(*count).as_bytes());
+            if *count < 10 {
+                out.push(b'0' + *count as u8);
+            } else {
+                out.extend_from_slice(number.format(*count).as_bytes());
+            }
             total += u64::from(*count);
         }
         out.push(b',');
@@ -194,31 +198,50 @@ pub fn columnar_json(
             v
         })
         .collect();
+    // One pass over the rows, each column into a buffer of its own: the
+    // rows are scattered across the communes' days, and a pass per column
+    // would read them all once per column.
+    let mut columns: Vec<Vec<u8>> = (0..names.len())
+        .map(|_| Vec::with_capacity(rows.len() * 3))
+        .collect();
     let mut number = itoa::Buffer::new();
-    for (column, name) in names.iter().enumerate() {
-        if column > 0 {
+    let mut push_number = |out: &mut Vec<u8>, n: u64| {
+        out.push(b',');
+        if n < 10 {
+            out.push(b'0' + n as u8);
+        } else {
+            out.extend_from_slice(number.format(n).as_bytes());
+        }
+    };
+    let settings_count = names.len() - 4;
+    for (commune, day) in &rows {
+        let [date, code, name, counts @ ..] = columns.as_mut_slice() else {
+            break;
+        };
+        date.extend_from_slice(b",\"");
+        iso_date(date, day.date);
+        date.push(b'"');
+        code.push(b',');
+        code.extend_from_slice(&codes[*commune]);
+        name.push(b',');
+        name.extend_from_slice(&commune_names[*commune]);
+        let mut total = 0u64;
+        for (column, count) in counts.iter_mut().zip(&day.counts).take(settings_count) {
+            push_number(column, u64::from(*count));
+            total += u64::from(*count);
+        }
+        if let Some(column) = counts.last_mut() {
+            push_number(column, total);
+        }
+    }
+    for (i, (name, column)) in names.iter().zip(&columns).enumerate() {
+        if i > 0 {
             out.push(b',');
         }
         json_string(&mut out, name);
         out.extend_from_slice(b":[");
-        for (i, (commune, day)) in rows.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            match column {
-                0 => {
-                    out.push(b'"');
-                    iso_date(&mut out, day.date);
-                    out.push(b'"');
-                }
-                1 => out.extend_from_slice(&codes[*commune]),
-                2 => out.extend_from_slice(&commune_names[*commune]),
-                c if c == names.len() - 1 => {
-                    out.extend_from_slice(number.format(day.total()).as_bytes())
-                }
-                c => out.extend_from_slice(number.format(day.counts[c - 3]).as_bytes()),
-            }
-        }
+        // Each value was written after a comma: the first one's is dropped.
+        out.extend_from_slice(column.get(1..).unwrap_or_default());
         out.push(b']');
     }
     out.extend_from_slice(b"}}\n");
@@ -424,4 +447,68 @@ pub fn datapackage(title: &str, resources: &[CsvResource], by_departement: bool)
                       "path": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"}],
         "resources": listed
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone, Utc};
+    use decompte_core::CommuneCode;
+    use decompte_store::Tally;
+
+    /// The columnar JSON holds, column by column, the values of the CSV's
+    /// rows, in the same order, numbers of one digit and more alike.
+    #[test]
+    fn the_json_columns_are_the_csv_rows() {
+        let scope = decompte_core::Referential::parse(
+            "code,nom,departement,population\n56001,L'Île-d'Arz,56,10\n56003,Vannes,56,10\n",
+            "code,nom\n56,Morbihan\n",
+        )
+        .and_then(|r| r.scope(&["56".into()]))
+        .expect("scope");
+        let settings = Settings::default();
+        let width = settings.keys().count();
+        let tally = |commune: &str, day: u32, first: u32| Tally {
+            commune: CommuneCode::parse(commune).expect("code"),
+            date: NaiveDate::from_ymd_opt(2020, 4, day).expect("date"),
+            version: 1,
+            counts: (0..width as u32).map(|i| first * (i + 1)).collect(),
+            recorded_at: Utc
+                .with_ymd_and_hms(2020, 4, day, 18, 0, 0)
+                .single()
+                .expect("instant"),
+            flagged: false,
+        };
+        let departement = DepartementReports::from_tallies(
+            "56",
+            &scope,
+            vec![
+                tally("56003", 2, 0),
+                tally("56001", 2, 7),
+                tally("56001", 1, 1234),
+                tally("56003", 3, 9),
+            ],
+        );
+        let order = departement.day_order();
+        let json: Value =
+            serde_json::from_slice(&columnar_json(&departement, &order, &settings)).expect("JSON");
+        let csv = String::from_utf8(csv_body(&departement, &order)).expect("UTF-8");
+        // No cell of this CSV is quoted.
+        let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+        assert_eq!(json["lignes"], rows.len());
+        let names = json["colonnes"].as_array().expect("columns");
+        assert_eq!(names.len(), width + 4);
+        for (i, row) in rows.iter().enumerate() {
+            for (c, name) in names.iter().enumerate() {
+                let value = &json["donnees"][name.as_str().expect("name")][i];
+                let text = value
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| value.to_string());
+                assert_eq!(text, row[c], "row {i}, column {name}");
+            }
+        }
+        assert_eq!(rows[0][..4], ["2020-04-01", "56001", "L'Île-d'Arz", "1234"]);
+        assert_eq!(json["donnees"]["total"][0], 1234 * 15);
+    }
 }
