@@ -114,6 +114,19 @@ pub struct Renderer<'a> {
     header_gz: Vec<u8>,
 }
 
+/// What a page's templates write besides its context's text, about.
+const PAGE_TEXT: usize = 32 << 10;
+
+/// The length of the text in `value`.
+fn text_len(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len(),
+        Value::Array(values) => values.iter().map(text_len).sum(),
+        Value::Object(map) => map.values().map(text_len).sum(),
+        _ => 0,
+    }
+}
+
 impl<'a> Renderer<'a> {
     pub fn new(config: &'a SiteConfig, today: NaiveDate, demo: bool) -> Self {
         let settings = &config.settings;
@@ -186,11 +199,15 @@ impl<'a> Renderer<'a> {
     }
 
     fn page(&self, name: &str, context: Value) -> Result<Vec<u8>, RenderError> {
+        // The page holds the context's text (a commune's days and charts
+        // are most of it) and the template's: sized once, the buffer is
+        // not copied again and again as it grows.
+        let mut page = Vec::with_capacity(text_len(&context) + PAGE_TEXT);
         self.env
             .get_template(name)
-            .and_then(|t| t.render(context))
-            .map(String::into_bytes)
-            .map_err(|e| RenderError::Template(name.into(), e))
+            .and_then(|t| t.render_captured_to(context, &mut page))
+            .map_err(|e| RenderError::Template(name.into(), e))?;
+        Ok(page)
     }
 
     /// A département's files: its communes' pages (all of them, or only
