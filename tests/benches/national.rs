@@ -10,7 +10,8 @@
 //! - a full publication into an empty folder seconds after the import, in a
 //!   process of its own: its time and peak memory, and its time over that
 //!   of `cp -r` of its own output (the floor of writing those bytes),
-//!   measured in the same run;
+//!   measured right after it; three such pairs, and the median of their
+//!   ratios;
 //! - one correction imported as a user would (a one-line file), then an
 //!   incremental publication in a new process that resumes from the state
 //!   the full one left, and another in the same process: time, peak memory,
@@ -323,38 +324,65 @@ fn import(args: &Args, database: &Path, csv: &Path, form: &str) {
     );
 }
 
-/// A full publication into an empty folder beside `cp -r` of its output,
-/// then incremental ones after a correction.
+/// How many times a full publication and the `cp -r` of its output are
+/// measured, in turns: the machine's speed at writing 4 GB of small files
+/// drifts by half within an hour, so one pair says little.
+const ROUNDS: usize = 3;
+
+/// Full publications into an empty folder, each followed by `cp -r` of its
+/// output (the floor of writing those bytes, in the same conditions), then
+/// incremental ones after a correction.
 fn publications(args: &Args, root: &Path, name: &str, database: &Path) {
     let site = root.join(format!("{name}.site"));
     let copy = root.join(format!("{name}.copy"));
-    let _ = std::fs::remove_dir_all(&site);
-    let _ = std::fs::remove_dir_all(site.with_extension("publisher"));
+    let mut rounds = Vec::new();
+    for round in 1..=ROUNDS {
+        for folder in [&site, &site.with_extension("publisher"), &copy] {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+        // Start from a quiet disk: what was deleted is not written back
+        // during the measures.
+        let _ = Command::new("sync").status();
+        let figures = run_child("full", args, database, &site);
+        let (full, written, full_rss) = (figures[0], figures[1], figures[2]);
+        let (bytes, files) = folder_size(&site);
+        let _ = Command::new("sync").status();
+        let started = Instant::now();
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(&site)
+            .arg(&copy)
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        let cp = started.elapsed().as_secs_f64();
+        println!(
+            "  full publication {round}/{ROUNDS}: {full:.2} s, {written} files written ({files} \
+             files, {:.0} MB), peak RSS {full_rss:.0} MiB; cp -r of the same tree {cp:.2} s: \
+             ratio {:.1}",
+            bytes as f64 / 1e6,
+            full / cp
+        );
+        rounds.push((full, cp, full_rss));
+    }
     let _ = std::fs::remove_dir_all(&copy);
-    // Start from a quiet disk: what the last run deleted is not written back
-    // during this one's measures.
-    let _ = Command::new("sync").status();
-
-    let figures = run_child("full", args, database, &site);
-    let (full, written, full_rss) = (figures[0], figures[1], figures[2]);
-    let (bytes, files) = folder_size(&site);
-    let _ = Command::new("sync").status();
-    let started = Instant::now();
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(&site)
-        .arg(&copy)
-        .status()
-        .expect("cp");
-    assert!(status.success());
-    let cp = started.elapsed().as_secs_f64();
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
     println!(
-        "  full publication: {full:.2} s, {written} files written ({files} files, {:.0} MB), \
-         peak RSS {full_rss:.0} MiB; cp -r of the same tree {cp:.2} s: ratio {:.1}",
-        bytes as f64 / 1e6,
-        full / cp
+        "  full publication, median of {ROUNDS}: {:.2} s, peak RSS {:.0} MiB; cp -r {:.2} s; \
+         ratio of each pair, median {:.1} (from {:.1} to {:.1})",
+        median(rounds.iter().map(|r| r.0).collect()),
+        median(rounds.iter().map(|r| r.2).collect()),
+        median(rounds.iter().map(|r| r.1).collect()),
+        median(rounds.iter().map(|r| r.0 / r.1).collect()),
+        rounds
+            .iter()
+            .map(|r| r.0 / r.1)
+            .fold(f64::INFINITY, f64::min),
+        rounds.iter().map(|r| r.0 / r.1).fold(0.0, f64::max),
     );
-    let _ = std::fs::remove_dir_all(&copy);
 
     let figures = run_child("incremental", args, database, &site);
     println!(
