@@ -34,11 +34,13 @@ pub(super) fn render_departement(
             // what follows is fastest with: PostgreSQL returns a département
             // in the order its rows were written.
             crate::model::sort_tallies(&mut tallies);
-            let seen = tallies
-                .iter()
-                .filter(|t| config.scope.contains(&t.commune))
-                .map(|t| (t.commune.clone(), t.date, t.version, t.recorded_at))
-                .collect();
+            let mut seen = Vec::with_capacity(tallies.len());
+            seen.extend(
+                tallies
+                    .iter()
+                    .filter(|t| config.scope.contains(&t.commune))
+                    .map(|t| (t.commune.clone(), t.date, t.version, t.recorded_at)),
+            );
             (
                 DepartementReports::from_tallies(code, &config.scope, tallies),
                 seen,
