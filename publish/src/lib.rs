@@ -35,7 +35,7 @@ pub use engine::{Publisher, AUTOMATIC, STATE};
 pub use render::{Publishable, RenderError, RenderedSite, SiteConfig};
 #[cfg(any(test, feature = "testing"))]
 pub use sink::MemorySink;
-pub use sink::{FolderSink, Sink, SinkError};
+pub use sink::{FolderSink, Part, Sink, SinkError};
 pub use trigger::{InProcessTrigger, PublishTrigger};
 
 pub const MANIFEST: &str = "manifest.json";

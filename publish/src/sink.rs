@@ -3,9 +3,11 @@
 //! paths; the order of writes, which makes a publication consistent, is the
 //! publisher's business.
 
-use std::path::{Path, PathBuf};
 #[cfg(any(test, feature = "testing"))]
-use std::{collections::BTreeMap, sync::Mutex};
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -16,6 +18,17 @@ pub struct SinkError {
     pub operation: &'static str,
     pub path: String,
     pub message: String,
+}
+
+/// A part of a composed file: a file of the sink from its byte `skip` on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub path: String,
+    pub skip: usize,
+    /// The SHA-256 (hex) of the whole file as the publication's manifest
+    /// has it, if it does: a sink that remembers how it hashed a composed
+    /// file need not read the parts that did not change since.
+    pub sha256: Option<String>,
 }
 
 #[async_trait]
@@ -50,16 +63,16 @@ pub trait Sink: Send + Sync {
         &self,
         target: &str,
         head: &[u8],
-        parts: &[(String, usize)],
+        parts: &[Part],
     ) -> Result<(String, u64), SinkError> {
         let mut bytes = head.to_vec();
-        for (path, skip) in parts {
-            let part = self.read(path).await?.ok_or_else(|| SinkError {
+        for part in parts {
+            let read = self.read(&part.path).await?.ok_or_else(|| SinkError {
                 operation: "compose",
-                path: path.clone(),
+                path: part.path.clone(),
                 message: "missing part".into(),
             })?;
-            bytes.extend_from_slice(part.get(*skip..).unwrap_or_default());
+            bytes.extend_from_slice(read.get(part.skip..).unwrap_or_default());
         }
         self.write(target, &bytes).await?;
         Ok((hex::encode(Sha256::digest(&bytes)), bytes.len() as u64))
@@ -72,6 +85,28 @@ pub trait Sink: Send + Sync {
 pub struct FolderSink {
     root: PathBuf,
     private: PathBuf,
+    /// How each composed file was last hashed, part by part.
+    hashed: Mutex<HashMap<PathBuf, Hashed>>,
+}
+
+/// How a composed file was hashed: its head, then the SHA-256 state after
+/// each part, with that part as it was (its path, the bytes skipped, its
+/// own SHA-256). Composed again with the same head, the file is hashed
+/// again from its first part that changed: one correction in a département
+/// does not read again the country's file up to it.
+#[derive(Clone, Default)]
+struct Hashed {
+    head: Vec<u8>,
+    after: Vec<(Part, Sha256)>,
+}
+
+/// A file composed: its SHA-256 (hex), its size, and how many of its bytes
+/// were read to hash it (the others' hash was remembered).
+#[derive(Debug)]
+pub(crate) struct Composition {
+    pub(crate) sha256: String,
+    pub(crate) size: u64,
+    pub(crate) hashed_bytes: u64,
 }
 
 impl FolderSink {
@@ -81,6 +116,7 @@ impl FolderSink {
         Self {
             root: root.into(),
             private: private.into(),
+            hashed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -96,6 +132,53 @@ impl FolderSink {
     /// Resolves a site path, refusing anything that could leave the root.
     fn resolve(&self, path: &str) -> Result<PathBuf, SinkError> {
         resolve_in(&self.root, path)
+    }
+
+    /// [`Sink::compose`], saying how many bytes it read to hash the file.
+    pub(crate) async fn compose_parts(
+        &self,
+        target: &str,
+        head: &[u8],
+        parts: &[Part],
+    ) -> Result<Composition, SinkError> {
+        let target_path = self.resolve(target)?;
+        let part_paths = parts
+            .iter()
+            .map(|part| self.resolve(&part.path).map(|p| (p, part.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Taken out while composing: a failure forgets it.
+        let previous = self
+            .hashed
+            .lock()
+            .ok()
+            .and_then(|mut hashed| hashed.remove(&target_path))
+            .filter(|previous| previous.head == head);
+        let head = head.to_vec();
+        let name = target.to_owned();
+        let composed_path = target_path.clone();
+        let (composition, hashed) = tokio::task::spawn_blocking(move || {
+            compose_files(
+                &composed_path,
+                &head,
+                &part_paths,
+                previous.unwrap_or_default(),
+            )
+        })
+        .await
+        .map_err(|e| SinkError {
+            operation: "compose",
+            path: name.clone(),
+            message: e.to_string(),
+        })?
+        .map_err(|(path, e)| SinkError {
+            operation: "compose",
+            path: path.unwrap_or(name),
+            message: e.to_string(),
+        })?;
+        if let Ok(mut remembered) = self.hashed.lock() {
+            remembered.insert(target_path, hashed);
+        }
+        Ok(composition)
     }
 }
 
@@ -211,27 +294,16 @@ impl Sink for FolderSink {
         &self,
         target: &str,
         head: &[u8],
-        parts: &[(String, usize)],
+        parts: &[Part],
     ) -> Result<(String, u64), SinkError> {
-        let target_path = self.resolve(target)?;
-        let part_paths = parts
-            .iter()
-            .map(|(path, skip)| self.resolve(path).map(|p| (p, *skip as u64, path.clone())))
-            .collect::<Result<Vec<_>, _>>()?;
-        let head = head.to_vec();
-        let name = target.to_owned();
-        tokio::task::spawn_blocking(move || compose_files(&target_path, &head, &part_paths))
-            .await
-            .map_err(|e| SinkError {
-                operation: "compose",
-                path: name.clone(),
-                message: e.to_string(),
-            })?
-            .map_err(|(path, e)| SinkError {
-                operation: "compose",
-                path: path.unwrap_or(name),
-                message: e.to_string(),
-            })
+        let composition = self.compose_parts(target, head, parts).await?;
+        tracing::debug!(
+            target,
+            size = composition.size,
+            hashed_bytes = composition.hashed_bytes,
+            "composed"
+        );
+        Ok((composition.sha256, composition.size))
     }
 
     async fn delete(&self, path: &str) -> Result<(), SinkError> {
@@ -249,12 +321,15 @@ impl Sink for FolderSink {
 
 /// Copies `head` and the parts into a temporary file (the kernel copies,
 /// `copy_file_range`), hashes them on another thread meanwhile, then
-/// renames it: memory stays one buffer whatever the size.
+/// renames it: memory stays one buffer whatever the size. The hash resumes
+/// from `previous` after the longest run of parts, from the first, that
+/// are as they were (the same path, skip and SHA-256).
 fn compose_files(
     target: &Path,
     head: &[u8],
-    parts: &[(PathBuf, u64, String)],
-) -> Result<(String, u64), (Option<String>, std::io::Error)> {
+    parts: &[(PathBuf, Part)],
+    previous: Hashed,
+) -> Result<(Composition, Hashed), (Option<String>, std::io::Error)> {
     use std::io::{Read, Seek, SeekFrom, Write};
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent).map_err(|e| (None, e))?;
@@ -262,31 +337,56 @@ fn compose_files(
     let temporary = temporary_of(target);
     let (copied, hashed) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| {
-            let mut hasher = Sha256::new();
-            hasher.update(head);
+            let unchanged = previous
+                .after
+                .iter()
+                .zip(parts)
+                .take_while(|((was, _), (_, part))| part.sha256.is_some() && was == part)
+                .count();
+            let mut hasher = match unchanged.checked_sub(1) {
+                Some(last) => previous.after[last].1.clone(),
+                None => {
+                    let mut hasher = Sha256::new();
+                    hasher.update(head);
+                    hasher
+                }
+            };
+            let mut after = previous.after[..unchanged].to_vec();
+            let mut hashed_bytes = 0u64;
             let mut buffer = vec![0u8; 4 << 20];
-            for (path, skip, name) in parts {
-                let failed = |e| (Some(name.clone()), e);
+            // What follows a part of unknown SHA-256 cannot be trusted next
+            // time: nothing is remembered past it.
+            let mut trusted = true;
+            for (path, part) in &parts[unchanged..] {
+                let failed = |e| (Some(part.path.clone()), e);
                 let mut file = std::fs::File::open(path).map_err(failed)?;
-                file.seek(SeekFrom::Start(*skip)).map_err(failed)?;
+                file.seek(SeekFrom::Start(part.skip as u64))
+                    .map_err(failed)?;
                 loop {
                     let n = file.read(&mut buffer).map_err(failed)?;
                     if n == 0 {
                         break;
                     }
                     hasher.update(&buffer[..n]);
+                    hashed_bytes += n as u64;
+                }
+                trusted &= part.sha256.is_some();
+                if trusted {
+                    after.push((part.clone(), hasher.clone()));
                 }
             }
-            Ok::<_, (Option<String>, std::io::Error)>(hex::encode(hasher.finalize()))
+            let sha256 = hex::encode(hasher.finalize());
+            Ok::<_, (Option<String>, std::io::Error)>((sha256, hashed_bytes, after))
         });
         let copying = || {
             let mut out = std::fs::File::create(&temporary).map_err(|e| (None, e))?;
             out.write_all(head).map_err(|e| (None, e))?;
             let mut size = head.len() as u64;
-            for (path, skip, name) in parts {
-                let failed = |e| (Some(name.clone()), e);
+            for (path, part) in parts {
+                let failed = |e| (Some(part.path.clone()), e);
                 let mut file = std::fs::File::open(path).map_err(failed)?;
-                file.seek(SeekFrom::Start(*skip)).map_err(failed)?;
+                file.seek(SeekFrom::Start(part.skip as u64))
+                    .map_err(failed)?;
                 size += std::io::copy(&mut file, &mut out).map_err(failed)?;
             }
             Ok::<_, (Option<String>, std::io::Error)>(size)
@@ -298,9 +398,19 @@ fn compose_files(
         (copied, hashed)
     });
     let size = copied?;
-    let sha256 = hashed?;
+    let (sha256, hashed_bytes, after) = hashed?;
     replace(&temporary, target).map_err(|e| (None, e))?;
-    Ok((sha256, size))
+    Ok((
+        Composition {
+            sha256,
+            size,
+            hashed_bytes,
+        },
+        Hashed {
+            head: head.to_vec(),
+            after,
+        },
+    ))
 }
 
 /// Puts `new` in the place of `target` atomically. On Linux, a file that
@@ -424,5 +534,82 @@ impl Sink for MemorySink {
             .map_err(|_| Self::poisoned(path))?
             .remove(path);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    /// A composed file is hashed again from its first part that changed,
+    /// and its SHA-256 is always that of its bytes.
+    #[tokio::test]
+    async fn a_composed_file_is_hashed_again_from_its_first_changed_part() {
+        let folder = tempfile::tempdir().expect("folder");
+        let sink = FolderSink::new(folder.path().join("site"), folder.path().join("state"));
+        let head = b"date,n\n";
+        let mut contents: Vec<Vec<u8>> = (0..3)
+            .map(|i| format!("date,n\n2020-04-0{i},{}\n", i * 11).into_bytes())
+            .collect();
+        let parts = |contents: &[Vec<u8>], known: bool| -> Vec<Part> {
+            contents
+                .iter()
+                .enumerate()
+                .map(|(i, bytes)| Part {
+                    path: format!("d/{i}.csv"),
+                    skip: head.len(),
+                    sha256: known.then(|| sha(bytes)),
+                })
+                .collect()
+        };
+        for (i, bytes) in contents.iter().enumerate() {
+            sink.write(&format!("d/{i}.csv"), bytes)
+                .await
+                .expect("part");
+        }
+        let body =
+            |contents: &[Vec<u8>]| contents.iter().map(|c| c.len() - head.len()).sum::<usize>();
+        let compose = |parts: Vec<Part>, head: &'static [u8]| {
+            let sink = &sink;
+            async move {
+                let composition = sink
+                    .compose_parts("all.csv", head, &parts)
+                    .await
+                    .expect("composed");
+                let bytes = std::fs::read(sink.root().join("all.csv")).expect("file");
+                assert_eq!(composition.sha256, sha(&bytes));
+                assert_eq!(composition.size, bytes.len() as u64);
+                (bytes, composition.hashed_bytes)
+            }
+        };
+
+        // The first time, every part is read.
+        let (bytes, hashed) = compose(parts(&contents, true), head).await;
+        assert_eq!(hashed, body(&contents) as u64);
+        assert!(bytes.starts_with(head) && bytes.ends_with(b"2020-04-02,22\n"));
+        // Nothing changed: nothing is read.
+        let (_, hashed) = compose(parts(&contents, true), head).await;
+        assert_eq!(hashed, 0);
+        // The second part changed: it and the third are read.
+        contents[1] = b"date,n\n2020-04-01,1234\n".to_vec();
+        sink.write("d/1.csv", &contents[1]).await.expect("part");
+        let (bytes, hashed) = compose(parts(&contents, true), head).await;
+        assert_eq!(
+            hashed,
+            (body(&contents) - (contents[0].len() - head.len())) as u64
+        );
+        assert!(String::from_utf8_lossy(&bytes).contains("2020-04-01,1234\n"));
+        // Another head: every part again.
+        let (_, hashed) = compose(parts(&contents, true), b"date,nombre\n").await;
+        assert_eq!(hashed, body(&contents) as u64);
+        // Parts of unknown SHA-256 are read every time.
+        let (_, hashed) = compose(parts(&contents, false), head).await;
+        assert_eq!(hashed, body(&contents) as u64);
+        let (_, hashed) = compose(parts(&contents, false), head).await;
+        assert_eq!(hashed, body(&contents) as u64);
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::sink::Part;
 use crate::{write_rank, Manifest, ManifestEntry, Outcome, PublishError, Sink, MANIFEST};
 
 /// A whole-scope file to compose: its path, its head, and the
@@ -123,9 +124,21 @@ impl Writer {
     pub(super) async fn compose(&mut self, files: [Composed<'_>; 2]) -> Result<(), PublishError> {
         self.flush().await?;
         let [(first, first_head, first_parts), (second, second_head, second_parts)] = files;
+        // Each part with its SHA-256 as this publication's manifest has it.
+        let parts = |parts: &[(String, usize)]| -> Vec<Part> {
+            parts
+                .iter()
+                .map(|(path, skip)| Part {
+                    path: path.clone(),
+                    skip: *skip,
+                    sha256: self.next.get(path).map(|e| e.sha256.clone()),
+                })
+                .collect()
+        };
+        let (first_parts, second_parts) = (parts(first_parts), parts(second_parts));
         let (one, two) = tokio::join!(
-            self.sink.compose(first, first_head, first_parts),
-            self.sink.compose(second, second_head, second_parts)
+            self.sink.compose(first, first_head, &first_parts),
+            self.sink.compose(second, second_head, &second_parts)
         );
         for (target, composed) in [(first, one), (second, two)] {
             let (sha256, size) = composed?;
