@@ -35,11 +35,7 @@ fn parse_stored_ts(text: &str) -> Option<DateTime<Utc>> {
         return None;
     }
     let day = parse_day(text.get(..10)?)?;
-    let number = |range: std::ops::Range<usize>| {
-        bytes[range].iter().try_fold(0u32, |n, b| {
-            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
-        })
-    };
+    let number = |range: std::ops::Range<usize>| digits(&bytes[range]);
     if bytes[13] != b':' || bytes[16] != b':' {
         return None;
     }
@@ -52,6 +48,14 @@ fn parse_stored_ts(text: &str) -> Option<DateTime<Utc>> {
     Some(day.and_time(time).and_utc())
 }
 
+/// The number `bytes` writes in ASCII digits, none but digits; the caller
+/// bounds their count (nine at most fit a u32).
+fn digits(bytes: &[u8]) -> Option<u32> {
+    bytes.iter().try_fold(0u32, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
+}
+
 /// A stored day, `YYYY-MM-DD`, read without chrono's format parser: a
 /// publication reads one per report (12.8 million for a national year).
 pub(crate) fn parse_day(text: &str) -> Option<NaiveDate> {
@@ -59,11 +63,7 @@ pub(crate) fn parse_day(text: &str) -> Option<NaiveDate> {
     if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
         return None;
     }
-    let number = |range: std::ops::Range<usize>| {
-        bytes[range].iter().try_fold(0u32, |n, b| {
-            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
-        })
-    };
+    let number = |range: std::ops::Range<usize>| digits(&bytes[range]);
     let year = i32::try_from(number(0..4)?).ok()?;
     NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)
 }
@@ -298,14 +298,12 @@ impl<'k> CountsReader<'k> {
             let pair = pair.strip_prefix(b"\"")?;
             let colon = pair.iter().position(|b| *b == b':')?;
             let key = pair[..colon].strip_suffix(b"\"")?;
-            let digits = &pair[colon + 1..];
+            let text = &pair[colon + 1..];
             // Nine digits at most: never more than a u32 holds.
-            if key.contains(&b'\\') || digits.is_empty() || digits.len() > 9 {
+            if key.contains(&b'\\') || text.is_empty() || text.len() > 9 {
                 return None;
             }
-            let value = digits.iter().try_fold(0u32, |n, b| {
-                b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
-            })?;
+            let value = digits(text)?;
             let known = self.places.get(place).copied().flatten();
             let index = match known {
                 Some(i) if self.keys[i].as_bytes() == key => Some(i),
